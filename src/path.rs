@@ -1,0 +1,613 @@
+//! Resource paths: one canonical form for the request URI, `If` resource tags and `Destination`.
+//!
+//! Every path the layer compares goes through [`ResourcePath::parse`], so that no alias of a
+//! locked path can slip past a check (RFC 3986 §2, §6.2.2; RFC 4918 §8.3):
+//!
+//! - percent-escapes of unreserved characters (`A–Z a–z 0–9 - . _ ~`) are decoded, all other
+//!   escapes are kept with upper-case hex digits, so `/%7euser` and `/~user` are one resource
+//!   while `/a%2Fb` stays one segment and never becomes `/a/b`;
+//! - bytes that a URI may not carry raw (space, non-ASCII, …) are percent-encoded;
+//! - `.` and `..` segments are rejected (decision D8), also when written as `%2E`;
+//! - duplicate slashes are collapsed;
+//! - a trailing slash is remembered for rendering hrefs but ignored for identity, so `/coll`
+//!   and `/coll/` are the same resource;
+//! - ancestor tests work on segment boundaries: `/a` is an ancestor of `/a/b`, not of `/ab`.
+//!
+//! Decoding happens exactly once: `%2541` becomes `%2541` (the `%25` is not unreserved), never
+//! `%41` or `A`.
+
+use std::borrow::Borrow;
+use std::fmt;
+use std::hash::{Hash, Hasher};
+
+/// Why a path or URI reference was refused. Always answered with `400 Bad Request`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PathError {
+    /// The path does not start with `/`.
+    #[error("path must be absolute (start with '/')")]
+    NotAbsolute,
+    /// A `%` not followed by two hex digits.
+    #[error("malformed percent-escape in path")]
+    BadEscape,
+    /// A `.` or `..` segment (RFC 3986 §5.2.4; rejected by decision D8).
+    #[error("dot segments ('.' or '..') are not allowed in paths")]
+    DotSegment,
+    /// The reference is neither an absolute URI nor an absolute path.
+    #[error("not an absolute URI or absolute path")]
+    BadReference,
+    /// The path is longer than the configured limit.
+    #[error("path longer than {0} bytes")]
+    TooLong(usize),
+    /// The path has more segments than the configured limit.
+    #[error("path deeper than {0} segments")]
+    TooDeep(usize),
+}
+
+/// A normalised, absolute resource path: the identity of a lockable resource.
+///
+/// Equality, hashing and ordering use the canonical key without a trailing slash;
+/// [`href`](Self::href) renders the path the way the client addressed it (with the trailing
+/// slash of a collection).
+///
+/// ```
+/// use tower_locks::ResourcePath;
+///
+/// let a = ResourcePath::parse("/docs/%7Eann//report/").unwrap();
+/// let b = ResourcePath::parse("/docs/~ann/report").unwrap();
+/// assert_eq!(a, b);
+/// assert_eq!(a.as_str(), "/docs/~ann/report");
+/// assert_eq!(a.href(), "/docs/~ann/report/");
+/// assert!(ResourcePath::parse("/docs").unwrap().is_ancestor_of(&a));
+/// assert!(ResourcePath::parse("/docs/../etc").is_err());
+/// assert_ne!(ResourcePath::parse("/a%2Fb").unwrap(), ResourcePath::parse("/a/b").unwrap());
+/// ```
+#[derive(Clone)]
+pub struct ResourcePath {
+    key: String,
+    trailing_slash: bool,
+}
+
+impl ResourcePath {
+    /// The root path `/`.
+    pub fn root() -> Self {
+        Self {
+            key: "/".to_owned(),
+            trailing_slash: false,
+        }
+    }
+
+    /// Parse and normalise an absolute path (no query, no fragment).
+    ///
+    /// # Errors
+    /// [`PathError`] when the path is not absolute, has a malformed escape or a dot segment.
+    pub fn parse(raw: &str) -> Result<Self, PathError> {
+        Self::parse_limited(raw, usize::MAX, usize::MAX)
+    }
+
+    /// [`parse`](Self::parse) with limits on the normalised length and the number of segments.
+    ///
+    /// # Errors
+    /// As [`parse`](Self::parse), plus [`PathError::TooLong`] and [`PathError::TooDeep`].
+    pub fn parse_limited(raw: &str, max_len: usize, max_depth: usize) -> Result<Self, PathError> {
+        let bytes = raw.as_bytes();
+        if bytes.first() != Some(&b'/') {
+            return Err(PathError::NotAbsolute);
+        }
+        if raw.len() > max_len.saturating_mul(3) {
+            // Even fully escaped input cannot shrink by more than 3x.
+            return Err(PathError::TooLong(max_len));
+        }
+        let mut key = String::with_capacity(raw.len());
+        let mut depth = 0usize;
+        for segment in raw.split('/').filter(|s| !s.is_empty()) {
+            let start = key.len();
+            key.push('/');
+            push_canonical_segment(&mut key, segment)?;
+            let seg = &key[start + 1..];
+            if seg == "." || seg == ".." {
+                return Err(PathError::DotSegment);
+            }
+            depth += 1;
+            if depth > max_depth {
+                return Err(PathError::TooDeep(max_depth));
+            }
+            if key.len() > max_len {
+                return Err(PathError::TooLong(max_len));
+            }
+        }
+        if key.is_empty() {
+            return Ok(Self::root());
+        }
+        Ok(Self {
+            key,
+            trailing_slash: raw.ends_with('/'),
+        })
+    }
+
+    /// The canonical key: no trailing slash, `/` for the root.
+    pub fn as_str(&self) -> &str {
+        &self.key
+    }
+
+    /// The path as an href: the canonical key plus the trailing slash the client used.
+    pub fn href(&self) -> String {
+        if self.trailing_slash {
+            let mut s = String::with_capacity(self.key.len() + 1);
+            s.push_str(&self.key);
+            s.push('/');
+            s
+        } else {
+            self.key.clone()
+        }
+    }
+
+    /// Whether the client wrote this path with a trailing slash (a collection).
+    pub fn has_trailing_slash(&self) -> bool {
+        self.trailing_slash || self.is_root()
+    }
+
+    /// Return the same path marked as written with (or without) a trailing slash.
+    #[must_use]
+    pub fn with_trailing_slash(mut self, trailing: bool) -> Self {
+        self.trailing_slash = trailing && !self.is_root();
+        self
+    }
+
+    /// Whether this is `/`.
+    pub fn is_root(&self) -> bool {
+        self.key == "/"
+    }
+
+    /// The number of segments: 0 for `/`, 2 for `/a/b`.
+    pub fn depth(&self) -> usize {
+        if self.is_root() {
+            0
+        } else {
+            self.key.bytes().filter(|&b| b == b'/').count()
+        }
+    }
+
+    /// The segments, still percent-encoded in canonical form.
+    pub fn segments(&self) -> impl Iterator<Item = &str> {
+        self.key.split('/').filter(|s| !s.is_empty())
+    }
+
+    /// The parent collection, `None` for the root. The parent is marked as a collection.
+    pub fn parent(&self) -> Option<ResourcePath> {
+        if self.is_root() {
+            return None;
+        }
+        let cut = self.key.rfind('/').unwrap_or(0);
+        if cut == 0 {
+            return Some(Self::root());
+        }
+        Some(Self {
+            key: self.key[..cut].to_owned(),
+            trailing_slash: true,
+        })
+    }
+
+    /// Every strict ancestor, from the root down to the parent.
+    pub fn ancestors(&self) -> impl Iterator<Item = &str> {
+        let key = self.key.as_str();
+        let root = if self.is_root() { None } else { Some("/") };
+        root.into_iter().chain(
+            key.match_indices('/')
+                .skip(1)
+                .map(move |(i, _)| &key[..i]),
+        )
+    }
+
+    /// Whether `self` is a strict ancestor of `other` (on segment boundaries).
+    pub fn is_ancestor_of(&self, other: &ResourcePath) -> bool {
+        if self.is_root() {
+            return !other.is_root();
+        }
+        other.key.len() > self.key.len()
+            && other.key.starts_with(&self.key)
+            && other.key.as_bytes()[self.key.len()] == b'/'
+    }
+
+    /// Whether `self` equals `other` or is one of its ancestors.
+    pub fn contains(&self, other: &ResourcePath) -> bool {
+        self == other || self.is_ancestor_of(other)
+    }
+
+    /// Append one raw segment (it is canonicalised like a parsed one).
+    ///
+    /// # Errors
+    /// [`PathError::DotSegment`], [`PathError::BadEscape`], or [`PathError::BadReference`]
+    /// when the segment contains `/` or is empty.
+    pub fn join(&self, segment: &str) -> Result<ResourcePath, PathError> {
+        if segment.is_empty() || segment.contains('/') {
+            return Err(PathError::BadReference);
+        }
+        let mut key = if self.is_root() {
+            String::new()
+        } else {
+            self.key.clone()
+        };
+        let start = key.len();
+        key.push('/');
+        push_canonical_segment(&mut key, segment)?;
+        let seg = &key[start + 1..];
+        if seg == "." || seg == ".." {
+            return Err(PathError::DotSegment);
+        }
+        Ok(Self {
+            key,
+            trailing_slash: false,
+        })
+    }
+
+    /// Strip a mount prefix: `/dav/a` without `/dav` is `/a`. `None` when not under it.
+    pub fn strip_prefix(&self, prefix: &ResourcePath) -> Option<ResourcePath> {
+        if prefix.is_root() {
+            return Some(self.clone());
+        }
+        if self == prefix {
+            return Some(Self::root());
+        }
+        if prefix.is_ancestor_of(self) {
+            return Some(Self {
+                key: self.key[prefix.key.len()..].to_owned(),
+                trailing_slash: self.trailing_slash,
+            });
+        }
+        None
+    }
+
+    /// Put this path under a mount prefix: `/a` under `/dav` is `/dav/a`.
+    pub fn under_prefix(&self, prefix: &ResourcePath) -> ResourcePath {
+        if prefix.is_root() {
+            return self.clone();
+        }
+        if self.is_root() {
+            return prefix.clone().with_trailing_slash(true);
+        }
+        let mut key = String::with_capacity(prefix.key.len() + self.key.len());
+        key.push_str(&prefix.key);
+        key.push_str(&self.key);
+        Self {
+            key,
+            trailing_slash: self.trailing_slash,
+        }
+    }
+}
+
+/// Characters RFC 3986 calls unreserved: their escapes are decoded.
+fn is_unreserved(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
+}
+
+/// Characters kept raw in a canonical segment (unreserved, sub-delims, `:` and `@`).
+fn is_segment_safe(b: u8) -> bool {
+    is_unreserved(b)
+        || matches!(
+            b,
+            b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'=' | b':' | b'@'
+        )
+}
+
+fn hex_val(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+const HEX: &[u8; 16] = b"0123456789ABCDEF";
+
+fn push_escaped(out: &mut String, b: u8) {
+    out.push('%');
+    out.push(HEX[(b >> 4) as usize] as char);
+    out.push(HEX[(b & 0xF) as usize] as char);
+}
+
+fn push_canonical_segment(out: &mut String, segment: &str) -> Result<(), PathError> {
+    let bytes = segment.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b == b'%' {
+            let hi = bytes.get(i + 1).copied().and_then(hex_val);
+            let lo = bytes.get(i + 2).copied().and_then(hex_val);
+            let (Some(hi), Some(lo)) = (hi, lo) else {
+                return Err(PathError::BadEscape);
+            };
+            let decoded = hi << 4 | lo;
+            if is_unreserved(decoded) {
+                out.push(decoded as char);
+            } else {
+                push_escaped(out, decoded);
+            }
+            i += 3;
+        } else {
+            if is_segment_safe(b) {
+                out.push(b as char);
+            } else {
+                push_escaped(out, b);
+            }
+            i += 1;
+        }
+    }
+    Ok(())
+}
+
+impl PartialEq for ResourcePath {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+    }
+}
+impl Eq for ResourcePath {}
+impl Hash for ResourcePath {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.key.hash(state);
+    }
+}
+impl PartialOrd for ResourcePath {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for ResourcePath {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.key.cmp(&other.key)
+    }
+}
+impl Borrow<str> for ResourcePath {
+    fn borrow(&self) -> &str {
+        &self.key
+    }
+}
+impl fmt::Debug for ResourcePath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ResourcePath({:?})", self.href())
+    }
+}
+impl fmt::Display for ResourcePath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.href())
+    }
+}
+impl std::str::FromStr for ResourcePath {
+    type Err = PathError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
+/// Where a URI reference (an `If` resource tag or a `Destination`) points.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Resolved {
+    /// A resource of this server, in the client-visible path space.
+    Local(ResourcePath),
+    /// Another server or another scheme: not a resource this layer guards.
+    Foreign,
+}
+
+/// How references are matched against the request (RFC 4918 §8.3, RFC 9110 §4.2.3).
+#[derive(Debug, Clone)]
+pub(crate) struct Resolver<'a> {
+    /// The request's authority (`Host` header or URI authority), if any.
+    pub(crate) authority: Option<&'a str>,
+    /// Compare paths only, ignoring the authority (for host-rewriting reverse proxies).
+    pub(crate) any_authority: bool,
+    /// The mount prefix; references outside it are foreign.
+    pub(crate) prefix: &'a ResourcePath,
+    pub(crate) max_len: usize,
+    pub(crate) max_depth: usize,
+}
+
+impl Resolver<'_> {
+    /// Resolve a Simple-ref: `absolute-URI | path-absolute ["?" query]`.
+    pub(crate) fn resolve(&self, reference: &str) -> Result<Resolved, PathError> {
+        if reference.starts_with('/') {
+            let path = reference.split(['?', '#']).next().unwrap_or("");
+            return self.local(path);
+        }
+        let Some(colon) = reference.find(':') else {
+            return Err(PathError::BadReference);
+        };
+        let scheme = &reference[..colon];
+        let valid_scheme = scheme
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphabetic())
+            && scheme
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
+        if !valid_scheme {
+            return Err(PathError::BadReference);
+        }
+        let rest = &reference[colon + 1..];
+        let scheme_lc = scheme.to_ascii_lowercase();
+        let Some(after) = rest.strip_prefix("//") else {
+            // e.g. `urn:…`: a valid absolute URI, but not an HTTP resource of ours.
+            return Ok(Resolved::Foreign);
+        };
+        if scheme_lc != "http" && scheme_lc != "https" {
+            return Ok(Resolved::Foreign);
+        }
+        let end = after.find(['/', '?', '#']).unwrap_or(after.len());
+        let authority = &after[..end];
+        let tail = &after[end..];
+        let path = tail.split(['?', '#']).next().unwrap_or("");
+        let path = if path.is_empty() { "/" } else { path };
+        if !self.any_authority && !self.same_authority(&scheme_lc, authority) {
+            return Ok(Resolved::Foreign);
+        }
+        self.local(path)
+    }
+
+    fn local(&self, path: &str) -> Result<Resolved, PathError> {
+        let p = ResourcePath::parse_limited(path, self.max_len, self.max_depth)?;
+        if self.prefix.contains(&p) {
+            Ok(Resolved::Local(p))
+        } else {
+            Ok(Resolved::Foreign)
+        }
+    }
+
+    fn same_authority(&self, scheme: &str, authority: &str) -> bool {
+        let Some(request) = self.authority else {
+            // No Host to compare with (HTTP/1.0): only the path can be judged.
+            return true;
+        };
+        let default_port = if scheme == "https" { "443" } else { "80" };
+        normalise_authority(authority, default_port) == normalise_authority(request, default_port)
+    }
+}
+
+/// Lower-case host, drop userinfo, drop an empty or default port.
+fn normalise_authority(authority: &str, default_port: &str) -> String {
+    let hostport = authority.rsplit('@').next().unwrap_or(authority);
+    let (host, port) = if let Some(stripped) = hostport.strip_prefix('[') {
+        // IPv6 literal
+        match stripped.find(']') {
+            Some(i) => (
+                &hostport[..i + 2],
+                stripped[i + 1..].strip_prefix(':').unwrap_or(""),
+            ),
+            None => (hostport, ""),
+        }
+    } else {
+        match hostport.rfind(':') {
+            Some(i) => (&hostport[..i], &hostport[i + 1..]),
+            None => (hostport, ""),
+        }
+    };
+    let mut out = host.to_ascii_lowercase();
+    if !port.is_empty() && port != default_port {
+        out.push(':');
+        out.push_str(port);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> ResourcePath {
+        ResourcePath::parse(s).unwrap()
+    }
+
+    #[test]
+    fn unreserved_escapes_decode_reserved_stay() {
+        assert_eq!(p("/%7Esmith").as_str(), "/~smith");
+        assert_eq!(p("/%7esmith"), p("/~smith"));
+        assert_eq!(p("/a%2fb").as_str(), "/a%2Fb");
+        assert_eq!(p("/a%2Fb").depth(), 1);
+        assert_ne!(p("/a%2Fb"), p("/a/b"));
+        assert_eq!(p("/%41%42c").as_str(), "/ABc");
+        // decode once only
+        assert_eq!(p("/%2541").as_str(), "/%2541");
+        assert_ne!(p("/%2541"), p("/A"));
+    }
+
+    #[test]
+    fn raw_bytes_are_escaped() {
+        assert_eq!(p("/a test"), p("/a%20test"));
+        assert_eq!(p("/caf\u{e9}").as_str(), "/caf%C3%A9");
+        assert_eq!(p("/caf%c3%a9"), p("/caf\u{e9}"));
+    }
+
+    #[test]
+    fn dot_segments_are_rejected_even_escaped() {
+        for bad in ["/a/../b", "/a/./b", "/..", "/a/%2E%2E/b", "/a/%2e/b", "/a/.%2E"] {
+            assert_eq!(ResourcePath::parse(bad), Err(PathError::DotSegment), "{bad}");
+        }
+        assert!(ResourcePath::parse("/a/...").is_ok());
+        assert!(ResourcePath::parse("/a/.hidden").is_ok());
+    }
+
+    #[test]
+    fn slashes_collapse_and_trailing_slash_is_not_identity() {
+        assert_eq!(p("//a///b//"), p("/a/b"));
+        assert_eq!(p("/coll/").href(), "/coll/");
+        assert_eq!(p("/coll"), p("/coll/"));
+        assert_eq!(p("/").href(), "/");
+        assert_eq!(p("///"), ResourcePath::root());
+    }
+
+    #[test]
+    fn bad_input() {
+        assert_eq!(ResourcePath::parse("a/b"), Err(PathError::NotAbsolute));
+        assert_eq!(ResourcePath::parse(""), Err(PathError::NotAbsolute));
+        assert_eq!(ResourcePath::parse("/a%zz"), Err(PathError::BadEscape));
+        assert_eq!(ResourcePath::parse("/a%4"), Err(PathError::BadEscape));
+        assert_eq!(
+            ResourcePath::parse_limited("/a/b/c", 100, 2),
+            Err(PathError::TooDeep(2))
+        );
+        assert_eq!(
+            ResourcePath::parse_limited("/abcdef", 4, 10),
+            Err(PathError::TooLong(4))
+        );
+    }
+
+    #[test]
+    fn ancestry_on_segment_boundaries() {
+        assert!(p("/a").is_ancestor_of(&p("/a/b")));
+        assert!(!p("/a").is_ancestor_of(&p("/ab")));
+        assert!(!p("/a").is_ancestor_of(&p("/a")));
+        assert!(p("/").is_ancestor_of(&p("/a")));
+        assert!(!p("/").is_ancestor_of(&p("/")));
+        assert_eq!(p("/a/b/c").ancestors().collect::<Vec<_>>(), ["/", "/a", "/a/b"]);
+        assert_eq!(p("/").ancestors().count(), 0);
+        assert_eq!(p("/a/b").parent().unwrap().href(), "/a/");
+        assert_eq!(p("/a").parent().unwrap(), ResourcePath::root());
+        assert_eq!(p("/a/b/c").depth(), 3);
+    }
+
+    #[test]
+    fn prefixes() {
+        let dav = p("/dav");
+        assert_eq!(p("/x/y").under_prefix(&dav), p("/dav/x/y"));
+        assert_eq!(p("/dav/x").strip_prefix(&dav), Some(p("/x")));
+        assert_eq!(p("/davx").strip_prefix(&dav), None);
+        assert_eq!(p("/dav").strip_prefix(&dav), Some(ResourcePath::root()));
+    }
+
+    #[test]
+    fn resolver_matches_authority_and_prefix() {
+        let root = ResourcePath::root();
+        let r = Resolver {
+            authority: Some("Example.COM:80"),
+            any_authority: false,
+            prefix: &root,
+            max_len: 4096,
+            max_depth: 64,
+        };
+        assert_eq!(
+            r.resolve("http://example.com/%7Ea/").unwrap(),
+            Resolved::Local(p("/~a"))
+        );
+        assert_eq!(
+            r.resolve("http://example.com:80/a?q=1").unwrap(),
+            Resolved::Local(p("/a"))
+        );
+        assert_eq!(r.resolve("http://other.com/a").unwrap(), Resolved::Foreign);
+        assert_eq!(r.resolve("urn:uuid:1234").unwrap(), Resolved::Foreign);
+        assert_eq!(r.resolve("/a/b").unwrap(), Resolved::Local(p("/a/b")));
+        assert_eq!(r.resolve("http://example.com").unwrap(), Resolved::Local(ResourcePath::root()));
+        assert!(r.resolve("a/b").is_err());
+        assert!(r.resolve("http://example.com/a/../b").is_err());
+        let dav = p("/dav");
+        let r2 = Resolver { prefix: &dav, ..r };
+        assert_eq!(r2.resolve("/other").unwrap(), Resolved::Foreign);
+        assert_eq!(r2.resolve("/dav/x").unwrap(), Resolved::Local(p("/dav/x")));
+    }
+
+    #[test]
+    fn ipv6_authority() {
+        assert_eq!(normalise_authority("[::1]:8080", "80"), "[::1]:8080");
+        assert_eq!(normalise_authority("[::1]:80", "80"), "[::1]");
+        assert_eq!(normalise_authority("user@Host:443", "443"), "host");
+    }
+}

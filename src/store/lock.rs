@@ -1,0 +1,379 @@
+//! The lock value types shared by every store.
+
+use std::time::{Duration, SystemTime};
+
+use crate::ResourcePath;
+
+/// Exclusive or shared (RFC 4918 §6.2, §14.13).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LockScope {
+    /// Conflicts with every other lock on the same resource.
+    Exclusive,
+    /// Compatible with other shared locks.
+    Shared,
+}
+
+impl LockScope {
+    /// RFC 4918 §9.10.5: two locks are compatible only when both are shared.
+    pub fn compatible_with(self, other: LockScope) -> bool {
+        self == LockScope::Shared && other == LockScope::Shared
+    }
+}
+
+/// Depth 0 (the resource, and for a collection its membership) or infinity (the whole subtree).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LockDepth {
+    /// `Depth: 0`.
+    Zero,
+    /// `Depth: infinity`.
+    Infinity,
+}
+
+/// A granted or requested lock lifetime (RFC 4918 §10.7 `TimeType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LockTimeout {
+    /// `Second-N`.
+    Seconds(u32),
+    /// `Infinite`: never expires until unlocked.
+    Infinite,
+}
+
+impl LockTimeout {
+    /// The duration, `None` for [`Infinite`](Self::Infinite).
+    pub fn as_duration(self) -> Option<Duration> {
+        match self {
+            LockTimeout::Seconds(s) => Some(Duration::from_secs(u64::from(s))),
+            LockTimeout::Infinite => None,
+        }
+    }
+
+    /// The expiry instant of a lock granted at `now` with this timeout.
+    pub fn expiry_from(self, now: SystemTime) -> Option<SystemTime> {
+        self.as_duration().and_then(|d| now.checked_add(d))
+    }
+}
+
+/// A live write lock, as stored.
+///
+/// ```
+/// use tower_locks::{Lock, LockDepth, LockScope, ResourcePath};
+///
+/// let lock = Lock::builder(ResourcePath::parse("/docs/").unwrap())
+///     .depth(LockDepth::Infinity)
+///     .build_unstored();
+/// assert!(lock.covers(&ResourcePath::parse("/docs/a/b").unwrap()));
+/// assert!(!lock.covers(&ResourcePath::parse("/docsx").unwrap()));
+/// assert_eq!(lock.scope, LockScope::Exclusive);
+/// assert!(lock.token.starts_with("urn:uuid:"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lock {
+    /// The lock token: an absolute URI, `urn:uuid:<v4>` for locks this crate creates.
+    pub token: String,
+    /// The lock root: the path through which the resource was addressed in the LOCK request.
+    pub root: ResourcePath,
+    /// Exclusive or shared.
+    pub scope: LockScope,
+    /// Depth 0 or infinity.
+    pub depth: LockDepth,
+    /// The client's `DAV:owner` XML, verbatim (serialised children of `owner`), if any.
+    pub owner: Option<String>,
+    /// The authenticated principal that created the lock, if any (RFC 4918 §6.4).
+    pub principal: Option<String>,
+    /// The timeout granted at creation or at the last refresh.
+    pub timeout: LockTimeout,
+    /// When the lock expires; `None` for an infinite lock.
+    pub expires_at: Option<SystemTime>,
+    /// A fencing number: grows with every grant in the store, so storage behind the layer can
+    /// reject writers holding an older grant.
+    pub fence: u64,
+}
+
+impl Lock {
+    /// Start building a lock value on `root` (exclusive, depth 0, 600 s by default).
+    ///
+    /// Stores create locks through [`LockStore::create`](crate::LockStore::create); this
+    /// builder is for tests, renderers and custom stores.
+    pub fn builder(root: ResourcePath) -> NewLock {
+        NewLock::new(root)
+    }
+
+    /// Whether `path` is in this lock's scope: the root itself, or (depth infinity) below it.
+    pub fn covers(&self, path: &ResourcePath) -> bool {
+        self.root == *path || (self.depth == LockDepth::Infinity && self.root.is_ancestor_of(path))
+    }
+
+    /// Whether the lock has expired at `now`.
+    pub fn is_expired_at(&self, now: SystemTime) -> bool {
+        self.expires_at.is_some_and(|at| at <= now)
+    }
+
+    /// The timeout left at `now`, rounded up to whole seconds (`Second-0` once expired).
+    pub fn remaining_at(&self, now: SystemTime) -> LockTimeout {
+        match self.expires_at {
+            None => LockTimeout::Infinite,
+            Some(at) => {
+                let left = at.duration_since(now).unwrap_or_default();
+                let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
+                LockTimeout::Seconds(u32::try_from(secs).unwrap_or(u32::MAX))
+            }
+        }
+    }
+
+    /// Whether `principal` may use this lock's token: a lock without a principal may be used by
+    /// anyone who submits its token; otherwise only by the same principal.
+    pub fn usable_by(&self, principal: Option<&str>) -> bool {
+        match &self.principal {
+            None => true,
+            Some(owner) => principal == Some(owner.as_str()),
+        }
+    }
+}
+
+/// A request for a new lock, handed to [`LockStore::create`](crate::LockStore::create).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewLock {
+    /// A fresh token (`urn:uuid:<v4>`), generated by [`NewLock::new`].
+    pub token: String,
+    /// The lock root.
+    pub root: ResourcePath,
+    /// Exclusive or shared.
+    pub scope: LockScope,
+    /// Depth 0 or infinity.
+    pub depth: LockDepth,
+    /// The client's owner XML, verbatim.
+    pub owner: Option<String>,
+    /// The creating principal.
+    pub principal: Option<String>,
+    /// The granted timeout (already resolved by the server's policy).
+    pub timeout: LockTimeout,
+    /// At most this many live locks per principal (counting this one); `None`: no limit.
+    pub principal_quota: Option<u32>,
+}
+
+impl NewLock {
+    /// An exclusive depth-0 lock on `root` with a 600-second timeout and a fresh token.
+    pub fn new(root: ResourcePath) -> Self {
+        Self {
+            token: new_token(),
+            root,
+            scope: LockScope::Exclusive,
+            depth: LockDepth::Zero,
+            owner: None,
+            principal: None,
+            timeout: LockTimeout::Seconds(600),
+            principal_quota: None,
+        }
+    }
+
+    /// Set the scope.
+    #[must_use]
+    pub fn scope(mut self, scope: LockScope) -> Self {
+        self.scope = scope;
+        self
+    }
+
+    /// Set the depth.
+    #[must_use]
+    pub fn depth(mut self, depth: LockDepth) -> Self {
+        self.depth = depth;
+        self
+    }
+
+    /// Set the owner XML (kept verbatim).
+    #[must_use]
+    pub fn owner(mut self, owner: impl Into<String>) -> Self {
+        self.owner = Some(owner.into());
+        self
+    }
+
+    /// Set the creating principal.
+    #[must_use]
+    pub fn principal(mut self, principal: impl Into<String>) -> Self {
+        self.principal = Some(principal.into());
+        self
+    }
+
+    /// Set the timeout.
+    #[must_use]
+    pub fn timeout(mut self, timeout: LockTimeout) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Limit the number of live locks the principal may hold.
+    #[must_use]
+    pub fn principal_quota(mut self, quota: u32) -> Self {
+        self.principal_quota = Some(quota);
+        self
+    }
+
+    /// Turn the request into the stored value, granted at `now` with fencing number `fence`.
+    pub fn into_lock(self, now: SystemTime, fence: u64) -> Lock {
+        Lock {
+            expires_at: self.timeout.expiry_from(now),
+            token: self.token,
+            root: self.root,
+            scope: self.scope,
+            depth: self.depth,
+            owner: self.owner,
+            principal: self.principal,
+            timeout: self.timeout,
+            fence,
+        }
+    }
+
+    /// The lock value as if granted now with fence 0 (for tests and examples).
+    pub fn build_unstored(self) -> Lock {
+        self.into_lock(SystemTime::now(), 0)
+    }
+}
+
+/// A new, unguessable lock token: `urn:uuid:` and a random (v4) UUID (RFC 4918 §6.5, §20.7).
+pub fn new_token() -> String {
+    uuid::Uuid::new_v4().urn().to_string()
+}
+
+/// What a store answers to [`create`](crate::LockStore::create).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CreateOutcome {
+    /// The lock was granted.
+    Created(Lock),
+    /// Conflicting live locks exist (on an ancestor, the root, or — for depth infinity — below).
+    Conflict(Vec<Lock>),
+    /// The principal already holds its quota of live locks.
+    QuotaExceeded {
+        /// The quota that was reached.
+        limit: u32,
+    },
+}
+
+/// Who asks to refresh or remove a lock, and through which URL.
+#[derive(Debug, Clone, Copy)]
+pub struct TokenAccess<'a> {
+    /// The lock token.
+    pub token: &'a str,
+    /// The request URI: it must be in the lock's scope (RFC 4918 §9.10.2, §9.11).
+    pub path: &'a ResourcePath,
+    /// The authenticated principal, if any.
+    pub principal: Option<&'a str>,
+    /// May act on locks of other principals (an administrator breaking a lock).
+    pub privileged: bool,
+}
+
+impl<'a> TokenAccess<'a> {
+    /// Access through `path` by `principal`, unprivileged.
+    pub fn new(token: &'a str, path: &'a ResourcePath, principal: Option<&'a str>) -> Self {
+        Self {
+            token,
+            path,
+            principal,
+            privileged: false,
+        }
+    }
+
+    /// Judge `lock` (the live lock with this token): the outcome when the operation is allowed
+    /// is `ok`. Shared by every store so the rules live in one place.
+    pub fn judge(&self, lock: &Lock) -> TokenVerdict {
+        if !lock.covers(self.path) {
+            TokenVerdict::OutOfScope
+        } else if !self.privileged && !lock.usable_by(self.principal) {
+            TokenVerdict::Forbidden
+        } else {
+            TokenVerdict::Allowed
+        }
+    }
+}
+
+/// The verdict of [`TokenAccess::judge`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenVerdict {
+    /// The operation may proceed.
+    Allowed,
+    /// The request URI is not in the lock's scope.
+    OutOfScope,
+    /// Another principal holds the lock.
+    Forbidden,
+}
+
+/// What a store answers to [`refresh`](crate::LockStore::refresh) and
+/// [`unlock`](crate::LockStore::unlock).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TokenOutcome {
+    /// Done; the lock as it is after a refresh, or as it was before an unlock.
+    Done(Lock),
+    /// No live lock has this token (never existed, expired or removed).
+    NotFound,
+    /// The lock exists but the request URI is outside its scope; nothing changed.
+    OutOfScope(Lock),
+    /// The lock belongs to another principal; nothing changed.
+    Forbidden(Lock),
+}
+
+impl TokenOutcome {
+    /// Build the outcome for a verdict (helper for store implementations).
+    pub fn from_verdict(verdict: TokenVerdict, lock: Lock) -> Self {
+        match verdict {
+            TokenVerdict::Allowed => TokenOutcome::Done(lock),
+            TokenVerdict::OutOfScope => TokenOutcome::OutOfScope(lock),
+            TokenVerdict::Forbidden => TokenOutcome::Forbidden(lock),
+        }
+    }
+}
+
+/// One path of a [`LockQuery`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryTarget {
+    /// The resource.
+    pub path: ResourcePath,
+    /// Also report every live lock rooted strictly below `path`.
+    pub descendants: bool,
+}
+
+/// "Which live locks cover these resources?": for each target, the depth-infinity locks on its
+/// ancestors, every lock rooted at it, and optionally every lock rooted below it. The answer
+/// holds each lock once.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LockQuery {
+    /// The resources asked about.
+    pub targets: Vec<QueryTarget>,
+}
+
+impl LockQuery {
+    /// An empty query.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Ask about the locks covering `path`.
+    #[must_use]
+    pub fn covering(mut self, path: ResourcePath) -> Self {
+        self.push(path, false);
+        self
+    }
+
+    /// Ask about the locks covering `path` and every lock below it.
+    #[must_use]
+    pub fn subtree(mut self, path: ResourcePath) -> Self {
+        self.push(path, true);
+        self
+    }
+
+    /// Add a target, merging with an existing target for the same path.
+    pub fn push(&mut self, path: ResourcePath, descendants: bool) {
+        if let Some(t) = self.targets.iter_mut().find(|t| t.path == path) {
+            t.descendants |= descendants;
+        } else {
+            self.targets.push(QueryTarget { path, descendants });
+        }
+    }
+
+    /// Whether `lock` answers this query (the reference semantics every store must match).
+    pub fn matches(&self, lock: &Lock) -> bool {
+        self.targets
+            .iter()
+            .any(|t| lock.covers(&t.path) || (t.descendants && t.path.is_ancestor_of(&lock.root)))
+    }
+}

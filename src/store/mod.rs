@@ -1,0 +1,246 @@
+//! The pluggable lock store: the [`LockStore`] trait, its object-safe twin [`DynLockStore`],
+//! the lock types, and the shipped stores.
+//!
+//! Every verb is **atomic**: a store must make each call one linearisable step, so that two
+//! requests (or two application instances sharing a store) racing for the same lock can never
+//! both win. Expired locks are never reported and never block.
+
+mod clock;
+mod error;
+mod lock;
+mod memory;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::{BoxError, LockStoreError};
+pub use lock::{
+    new_token, CreateOutcome, Lock, LockDepth, LockQuery, LockScope, LockTimeout, NewLock,
+    QueryTarget, TokenAccess, TokenOutcome, TokenVerdict,
+};
+pub use memory::MemoryLockStore;
+
+use crate::ResourcePath;
+
+/// A pinned, boxed, `Send` future.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A backend that holds write locks.
+///
+/// Implement it with plain `async fn`s. The layer holds stores as [`Arc<dyn DynLockStore>`],
+/// which every `LockStore` is automatically. The semantics every implementation must follow
+/// are spelled out per method and checked by the conformance kit (feature `conformance`).
+///
+/// ```
+/// use tower_locks::{
+///     CreateOutcome, Lock, LockQuery, LockStore, LockStoreError, LockTimeout, NewLock,
+///     ResourcePath, TokenAccess, TokenOutcome, MemoryLockStore,
+/// };
+///
+/// /// A store that delegates to the in-memory store and counts checks.
+/// #[derive(Default)]
+/// struct Counting {
+///     inner: MemoryLockStore,
+///     checks: std::sync::atomic::AtomicUsize,
+/// }
+///
+/// impl LockStore for Counting {
+///     async fn create(&self, lock: NewLock) -> Result<CreateOutcome, LockStoreError> {
+///         self.inner.create(lock).await
+///     }
+///     async fn refresh(&self, access: TokenAccess<'_>, timeout: LockTimeout)
+///         -> Result<TokenOutcome, LockStoreError> {
+///         self.inner.refresh(access, timeout).await
+///     }
+///     async fn unlock(&self, access: TokenAccess<'_>) -> Result<TokenOutcome, LockStoreError> {
+///         self.inner.unlock(access).await
+///     }
+///     async fn remove_subtree(&self, path: &ResourcePath) -> Result<usize, LockStoreError> {
+///         self.inner.remove_subtree(path).await
+///     }
+///     async fn query(&self, query: &LockQuery) -> Result<Vec<Lock>, LockStoreError> {
+///         self.checks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+///         self.inner.query(query).await
+///     }
+///     async fn get(&self, token: &str) -> Result<Option<Lock>, LockStoreError> {
+///         self.inner.get(token).await
+///     }
+/// }
+///
+/// # tokio_test::block_on(async {
+/// let store = Counting::default();
+/// let root = ResourcePath::parse("/doc").unwrap();
+/// let CreateOutcome::Created(lock) = store.create(NewLock::new(root.clone())).await.unwrap()
+///     else { panic!("no conflict expected") };
+/// let found = store.query(&LockQuery::new().covering(root)).await.unwrap();
+/// assert_eq!(found, vec![lock]);
+/// # });
+/// ```
+pub trait LockStore: Send + Sync + 'static {
+    /// Create a lock if no conflicting live lock exists, as one atomic step.
+    ///
+    /// Conflicts (RFC 4918 §6.1 (3), §9.10.5): any live lock covering the new root (a lock on
+    /// the root itself or a depth-infinity lock on an ancestor), and — for a depth-infinity
+    /// request — any live lock rooted below the root, unless both it and the request are
+    /// shared. Every conflicting lock is reported. With a
+    /// [`principal_quota`](NewLock::principal_quota), a principal already holding that many
+    /// live locks gets [`CreateOutcome::QuotaExceeded`]. A granted lock gets a fencing number
+    /// greater than every number granted before by this store.
+    fn create(
+        &self,
+        lock: NewLock,
+    ) -> impl Future<Output = Result<CreateOutcome, LockStoreError>> + Send;
+
+    /// Restart the timer of the live lock `access.token` with `timeout`, if `access.path` is in
+    /// its scope and the principal may use it. Nothing else about the lock changes.
+    fn refresh(
+        &self,
+        access: TokenAccess<'_>,
+        timeout: LockTimeout,
+    ) -> impl Future<Output = Result<TokenOutcome, LockStoreError>> + Send;
+
+    /// Remove the live lock `access.token`, if `access.path` is in its scope and the principal
+    /// may remove it (or `access.privileged`).
+    fn unlock(
+        &self,
+        access: TokenAccess<'_>,
+    ) -> impl Future<Output = Result<TokenOutcome, LockStoreError>> + Send;
+
+    /// Remove every lock rooted at `path` or below it (after a DELETE or MOVE, RFC 4918 §6.1
+    /// (8)); returns how many live locks were removed.
+    fn remove_subtree(
+        &self,
+        path: &ResourcePath,
+    ) -> impl Future<Output = Result<usize, LockStoreError>> + Send;
+
+    /// Every live lock matching `query` (see [`LockQuery::matches`]), each once, in one step.
+    fn query(
+        &self,
+        query: &LockQuery,
+    ) -> impl Future<Output = Result<Vec<Lock>, LockStoreError>> + Send;
+
+    /// The live lock with this token, if any.
+    fn get(
+        &self,
+        token: &str,
+    ) -> impl Future<Output = Result<Option<Lock>, LockStoreError>> + Send;
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl<T: super::LockStore> Sealed for T {}
+}
+
+/// The object-safe twin of [`LockStore`], implemented for every `LockStore`; hold stores as
+/// `Arc<dyn DynLockStore>`. Sealed: implement [`LockStore`] instead.
+///
+/// ```
+/// use std::sync::Arc;
+/// use tower_locks::{DynLockStore, MemoryLockStore};
+///
+/// let store: Arc<dyn DynLockStore> = Arc::new(MemoryLockStore::new());
+/// # let _ = store;
+/// ```
+pub trait DynLockStore: sealed::Sealed + Send + Sync + 'static {
+    /// Boxed [`LockStore::create`].
+    fn create_boxed(&self, lock: NewLock) -> BoxFuture<'_, Result<CreateOutcome, LockStoreError>>;
+    /// Boxed [`LockStore::refresh`].
+    fn refresh_boxed<'a>(
+        &'a self,
+        access: TokenAccess<'a>,
+        timeout: LockTimeout,
+    ) -> BoxFuture<'a, Result<TokenOutcome, LockStoreError>>;
+    /// Boxed [`LockStore::unlock`].
+    fn unlock_boxed<'a>(
+        &'a self,
+        access: TokenAccess<'a>,
+    ) -> BoxFuture<'a, Result<TokenOutcome, LockStoreError>>;
+    /// Boxed [`LockStore::remove_subtree`].
+    fn remove_subtree_boxed<'a>(
+        &'a self,
+        path: &'a ResourcePath,
+    ) -> BoxFuture<'a, Result<usize, LockStoreError>>;
+    /// Boxed [`LockStore::query`].
+    fn query_boxed<'a>(
+        &'a self,
+        query: &'a LockQuery,
+    ) -> BoxFuture<'a, Result<Vec<Lock>, LockStoreError>>;
+    /// Boxed [`LockStore::get`].
+    fn get_boxed<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<Option<Lock>, LockStoreError>>;
+}
+
+impl<T: LockStore> DynLockStore for T {
+    fn create_boxed(&self, lock: NewLock) -> BoxFuture<'_, Result<CreateOutcome, LockStoreError>> {
+        Box::pin(self.create(lock))
+    }
+    fn refresh_boxed<'a>(
+        &'a self,
+        access: TokenAccess<'a>,
+        timeout: LockTimeout,
+    ) -> BoxFuture<'a, Result<TokenOutcome, LockStoreError>> {
+        Box::pin(self.refresh(access, timeout))
+    }
+    fn unlock_boxed<'a>(
+        &'a self,
+        access: TokenAccess<'a>,
+    ) -> BoxFuture<'a, Result<TokenOutcome, LockStoreError>> {
+        Box::pin(self.unlock(access))
+    }
+    fn remove_subtree_boxed<'a>(
+        &'a self,
+        path: &'a ResourcePath,
+    ) -> BoxFuture<'a, Result<usize, LockStoreError>> {
+        Box::pin(self.remove_subtree(path))
+    }
+    fn query_boxed<'a>(
+        &'a self,
+        query: &'a LockQuery,
+    ) -> BoxFuture<'a, Result<Vec<Lock>, LockStoreError>> {
+        Box::pin(self.query(query))
+    }
+    fn get_boxed<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<Option<Lock>, LockStoreError>> {
+        Box::pin(self.get(token))
+    }
+}
+
+impl<T: LockStore> LockStore for Arc<T> {
+    fn create(
+        &self,
+        lock: NewLock,
+    ) -> impl Future<Output = Result<CreateOutcome, LockStoreError>> + Send {
+        T::create(self, lock)
+    }
+    fn refresh(
+        &self,
+        access: TokenAccess<'_>,
+        timeout: LockTimeout,
+    ) -> impl Future<Output = Result<TokenOutcome, LockStoreError>> + Send {
+        T::refresh(self, access, timeout)
+    }
+    fn unlock(
+        &self,
+        access: TokenAccess<'_>,
+    ) -> impl Future<Output = Result<TokenOutcome, LockStoreError>> + Send {
+        T::unlock(self, access)
+    }
+    fn remove_subtree(
+        &self,
+        path: &ResourcePath,
+    ) -> impl Future<Output = Result<usize, LockStoreError>> + Send {
+        T::remove_subtree(self, path)
+    }
+    fn query(
+        &self,
+        query: &LockQuery,
+    ) -> impl Future<Output = Result<Vec<Lock>, LockStoreError>> + Send {
+        T::query(self, query)
+    }
+    fn get(
+        &self,
+        token: &str,
+    ) -> impl Future<Output = Result<Option<Lock>, LockStoreError>> + Send {
+        T::get(self, token)
+    }
+}
