@@ -1,0 +1,105 @@
+//! Class-2 advertising on OPTIONS responses (RFC 4918 §10.1, §18.2).
+
+use http::header::{HeaderValue, ALLOW};
+use http::{HeaderName, Response};
+
+static DAV: HeaderName = HeaderName::from_static("dav");
+
+/// Make sure a successful OPTIONS response says `DAV: 1, 2` (keeping any other compliance
+/// classes the inner service listed) and lists LOCK and UNLOCK in an existing `Allow`.
+pub(crate) fn advertise_class_2<B>(res: &mut Response<B>) {
+    if !res.status().is_success() {
+        return;
+    }
+    let headers = res.headers_mut();
+    let mut classes: Vec<String> = headers
+        .get_all(&DAV)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|c| c.trim().to_owned())
+        .filter(|c| !c.is_empty())
+        .collect();
+    if !classes.iter().any(|c| c == "1") {
+        classes.insert(0, "1".to_owned());
+    }
+    if !classes.iter().any(|c| c == "2") {
+        let after_1 = classes.iter().position(|c| c == "1").map_or(0, |i| i + 1);
+        classes.insert(after_1, "2".to_owned());
+    }
+    if let Ok(v) = HeaderValue::from_str(&classes.join(", ")) {
+        headers.insert(DAV.clone(), v);
+    }
+    let allowed: Vec<String> = headers
+        .get_all(ALLOW)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|m| m.trim().to_owned())
+        .filter(|m| !m.is_empty())
+        .collect();
+    if allowed.is_empty() {
+        return;
+    }
+    let mut methods = allowed;
+    for m in ["LOCK", "UNLOCK"] {
+        if !methods.iter().any(|x| x.eq_ignore_ascii_case(m)) {
+            methods.push(m.to_owned());
+        }
+    }
+    if let Ok(v) = HeaderValue::from_str(&methods.join(", ")) {
+        headers.insert(ALLOW, v);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn classes(res: &Response<()>) -> Vec<String> {
+        res.headers()[&DAV]
+            .to_str()
+            .unwrap()
+            .split(',')
+            .map(|s| s.trim().to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn adds_class_2_and_lock_methods() {
+        let mut res = Response::builder()
+            .header("DAV", "1")
+            .header("Allow", "GET, PUT")
+            .body(())
+            .unwrap();
+        advertise_class_2(&mut res);
+        assert_eq!(classes(&res), ["1", "2"]);
+        let allow: Vec<_> = res.headers()[ALLOW].to_str().unwrap().split(", ").collect();
+        assert_eq!(allow, ["GET", "PUT", "LOCK", "UNLOCK"]);
+    }
+
+    #[test]
+    fn keeps_other_classes_and_merges_lines() {
+        let mut res = Response::builder()
+            .header("DAV", "1, 3")
+            .header("DAV", "access-control")
+            .body(())
+            .unwrap();
+        advertise_class_2(&mut res);
+        let c = classes(&res);
+        assert!(c.contains(&"1".to_owned()) && c.contains(&"2".to_owned()));
+        assert!(c.contains(&"3".to_owned()) && c.contains(&"access-control".to_owned()));
+        assert_eq!(res.headers().get_all(&DAV).iter().count(), 1);
+        assert!(res.headers().get(ALLOW).is_none());
+    }
+
+    #[test]
+    fn no_dav_header_gets_1_2_and_errors_are_untouched() {
+        let mut res = Response::new(());
+        advertise_class_2(&mut res);
+        assert_eq!(classes(&res), ["1", "2"]);
+        let mut err = Response::builder().status(500).body(()).unwrap();
+        advertise_class_2(&mut err);
+        assert!(err.headers().get(&DAV).is_none());
+    }
+}

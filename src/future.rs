@@ -1,0 +1,71 @@
+//! `ResponseFuture`: the pass-through future (no allocation) or the guarded flow (one box).
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+
+use http::Response;
+use pin_project_lite::pin_project;
+
+use crate::advertise::advertise_class_2;
+use crate::body::ResponseBody;
+use crate::store::BoxFuture;
+
+pin_project! {
+    /// Response future for [`LockService`](crate::LockService).
+    pub struct ResponseFuture<F, B, E> {
+        #[pin]
+        kind: Kind<F, B, E>,
+    }
+}
+
+pin_project! {
+    #[project = KindProj]
+    enum Kind<F, B, E> {
+        Passthrough { #[pin] future: F, advertise: bool },
+        Guarded { future: BoxFuture<'static, Result<Response<ResponseBody<B>>, E>> },
+    }
+}
+
+impl<F, B, E> ResponseFuture<F, B, E> {
+    pub(crate) fn passthrough(future: F, advertise: bool) -> Self {
+        Self {
+            kind: Kind::Passthrough { future, advertise },
+        }
+    }
+
+    pub(crate) fn guarded(
+        future: BoxFuture<'static, Result<Response<ResponseBody<B>>, E>>,
+    ) -> Self {
+        Self {
+            kind: Kind::Guarded { future },
+        }
+    }
+}
+
+impl<F, B, E> Future for ResponseFuture<F, B, E>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+{
+    type Output = Result<Response<ResponseBody<B>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().kind.project() {
+            KindProj::Passthrough { future, advertise } => {
+                let mut res = ready!(future.poll(cx))?;
+                if *advertise {
+                    advertise_class_2(&mut res);
+                }
+                Poll::Ready(Ok(res.map(ResponseBody::passthrough)))
+            }
+            KindProj::Guarded { future } => future.as_mut().poll(cx),
+        }
+    }
+}
+
+impl<F, B, E> fmt::Debug for ResponseFuture<F, B, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ResponseFuture(..)")
+    }
+}

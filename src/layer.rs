@@ -1,0 +1,319 @@
+//! `LockLayer` and its configuration.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{request, Method, Response};
+use tower_layer::Layer;
+
+use crate::headers::IfLimits;
+use crate::hooks::{ResourceCreator, ResourceProbe};
+use crate::principal::PrincipalSource;
+use crate::response::{Rejection, Responder, ResponseConfig};
+use crate::service::LockService;
+use crate::store::{DynLockStore, LockStore, LockTimeout};
+use crate::timeout::TimeoutPolicy;
+use crate::ResourcePath;
+
+/// Layer that applies [`LockService`], which enforces WebDAV write locks in front of the
+/// wrapped service and answers LOCK and UNLOCK itself.
+///
+/// See the [crate docs](crate) for an example.
+#[derive(Clone)]
+#[must_use]
+pub struct LockLayer {
+    pub(crate) config: Arc<Config>,
+}
+
+/// Size and abuse limits. Every limit refuses the request before anything is forwarded.
+///
+/// ```
+/// use tower_locks::Limits;
+///
+/// let limits = Limits::default();
+/// assert_eq!(limits.max_lockinfo_bytes, 64 * 1024);
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Limits {
+    /// Largest accepted LOCK body, in bytes (413 above). Default 64 KiB.
+    pub max_lockinfo_bytes: usize,
+    /// Largest accepted `DAV:owner` content, in bytes (413 above). Default 4 KiB.
+    pub max_owner_bytes: usize,
+    /// `If` header limits (400 above). Default 8 KiB, 64 lists, 256 conditions.
+    pub if_header: IfLimits,
+    /// Longest accepted normalised path, in bytes (400 above). Default 4096.
+    pub max_path_bytes: usize,
+    /// Deepest accepted path, in segments (400 above). Default 64.
+    pub max_path_depth: usize,
+    /// Most live locks one principal may hold (429 above); `None` for no limit. Default 1000.
+    pub max_locks_per_principal: Option<u32>,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_lockinfo_bytes: 64 * 1024,
+            max_owner_bytes: 4 * 1024,
+            if_header: IfLimits::default(),
+            max_path_bytes: 4096,
+            max_path_depth: 64,
+            max_locks_per_principal: Some(1000),
+        }
+    }
+}
+
+pub(crate) struct Config {
+    pub(crate) store: Arc<dyn DynLockStore>,
+    pub(crate) safe_methods: Vec<Method>,
+    pub(crate) prefix: ResourcePath,
+    pub(crate) any_authority: bool,
+    pub(crate) timeouts: TimeoutPolicy,
+    pub(crate) principal: PrincipalSource,
+    pub(crate) probe: Option<Arc<dyn ResourceProbe>>,
+    pub(crate) creator: Option<Arc<dyn ResourceCreator>>,
+    pub(crate) responder: Option<Responder>,
+    pub(crate) response: ResponseConfig,
+    pub(crate) fail_open: bool,
+    pub(crate) advertise: bool,
+    pub(crate) unlock_override: Option<Arc<dyn Fn(&request::Parts) -> bool + Send + Sync>>,
+    pub(crate) limits: Limits,
+}
+
+impl Clone for Config {
+    fn clone(&self) -> Self {
+        Self {
+            store: Arc::clone(&self.store),
+            safe_methods: self.safe_methods.clone(),
+            prefix: self.prefix.clone(),
+            any_authority: self.any_authority,
+            timeouts: self.timeouts.clone(),
+            principal: self.principal.clone(),
+            probe: self.probe.clone(),
+            creator: self.creator.clone(),
+            responder: self.responder.clone(),
+            response: self.response.clone(),
+            fail_open: self.fail_open,
+            advertise: self.advertise,
+            unlock_override: self.unlock_override.clone(),
+            limits: self.limits.clone(),
+        }
+    }
+}
+
+impl Config {
+    /// Whether `method` passes straight through (decision D2: everything not on the safe list
+    /// is a write, including unknown extension methods).
+    #[inline]
+    pub(crate) fn is_safe(&self, method: &Method) -> bool {
+        self.safe_methods.iter().any(|m| m == method)
+    }
+}
+
+/// The default read-only methods: GET, HEAD, OPTIONS, TRACE (RFC 9110 §9.2.1) and PROPFIND,
+/// REPORT, SEARCH (WebDAV reads). Deliberately not `Method::is_safe`, which misses the WebDAV
+/// ones.
+pub(crate) fn default_safe_methods() -> Vec<Method> {
+    let mut v = vec![Method::GET, Method::HEAD, Method::OPTIONS, Method::TRACE];
+    for m in ["PROPFIND", "REPORT", "SEARCH"] {
+        v.push(Method::from_bytes(m.as_bytes()).expect("valid method token"));
+    }
+    v
+}
+
+impl LockLayer {
+    /// A layer enforcing the locks held in `store`.
+    ///
+    /// Defaults: the safe methods GET, HEAD, OPTIONS, TRACE, PROPFIND, REPORT, SEARCH; no mount
+    /// prefix; `If` tags and `Destination` must name this server's authority; lock timeouts of
+    /// 600 s by default, 1 s minimum, 1 day maximum, never infinite; the principal from the
+    /// [`Principal`](crate::Principal) request extension; existence and ETags probed with an
+    /// inner `HEAD`; unmapped LOCK targets created with an inner empty `PUT`; store failures
+    /// answered with 503 (fail closed); OPTIONS answers advertise class 2; [`Limits::default`].
+    pub fn new<T: LockStore>(store: T) -> Self {
+        Self::from_arc(Arc::new(store))
+    }
+
+    /// A layer on a shared, type-erased store.
+    pub fn from_arc(store: Arc<dyn DynLockStore>) -> Self {
+        Self {
+            config: Arc::new(Config {
+                store,
+                safe_methods: default_safe_methods(),
+                prefix: ResourcePath::root(),
+                any_authority: false,
+                timeouts: TimeoutPolicy::default(),
+                principal: PrincipalSource::Extension,
+                probe: None,
+                creator: None,
+                responder: None,
+                response: ResponseConfig::default(),
+                fail_open: false,
+                advertise: true,
+                unlock_override: None,
+                limits: Limits::default(),
+            }),
+        }
+    }
+
+    fn update(mut self, f: impl FnOnce(&mut Config)) -> Self {
+        f(Arc::make_mut(&mut self.config));
+        self
+    }
+
+    /// Replace the list of methods that pass through without a lock check.
+    pub fn safe_methods(self, methods: impl IntoIterator<Item = Method>) -> Self {
+        let methods: Vec<Method> = methods.into_iter().collect();
+        self.update(|c| c.safe_methods = methods)
+    }
+
+    /// Add one method to the safe list (for example a custom read-only method).
+    pub fn add_safe_method(self, method: Method) -> Self {
+        self.update(|c| {
+            if !c.safe_methods.contains(&method) {
+                c.safe_methods.push(method);
+            }
+        })
+    }
+
+    /// The client-visible path prefix under which the wrapped service is mounted, for when the
+    /// layer sits inside a router that strips it (decision D10). Lock roots, `If` tags,
+    /// `Destination` and every href stay in the client-visible path space; sub-requests to the
+    /// inner service use the stripped path. Default: none.
+    ///
+    /// # Errors
+    /// [`PathError`](crate::PathError) when `prefix` is not a valid absolute path.
+    pub fn mount_prefix(self, prefix: &str) -> Result<Self, crate::PathError> {
+        let p = ResourcePath::parse(prefix)?;
+        Ok(self.update(|c| c.prefix = p))
+    }
+
+    /// Compare only paths, not authorities, for absolute URIs in `If` tags and `Destination`
+    /// (behind a reverse proxy that rewrites `Host`). Default: `false`.
+    pub fn match_any_authority(self, yes: bool) -> Self {
+        self.update(|c| c.any_authority = yes)
+    }
+
+    /// Lock timeout policy: the timeout granted when the client asks for none, and the
+    /// bounds every request is clamped to. Defaults: 600 s, 1 s, 86 400 s.
+    ///
+    /// # Panics
+    /// When `min > max` or `default` is outside `min..=max`.
+    pub fn lock_timeouts(self, default: Duration, min: Duration, max: Duration) -> Self {
+        let policy = TimeoutPolicy::new(default, min, max);
+        self.update(|c| c.timeouts = TimeoutPolicy { allow_infinite: c.timeouts.allow_infinite, ..policy })
+    }
+
+    /// Grant `Timeout: Infinite` when a client asks for it. ⚠️ An infinite lock left by a
+    /// crashed client stays until an administrator removes it. Default: `false` (Infinite is
+    /// granted as the maximum).
+    pub fn allow_infinite_timeout(self, yes: bool) -> Self {
+        self.update(|c| c.timeouts.allow_infinite = yes)
+    }
+
+    /// Read the principal with `f` instead of from the [`Principal`](crate::Principal)
+    /// extension.
+    pub fn principal_from<F>(self, f: F) -> Self
+    where
+        F: Fn(&request::Parts) -> Option<String> + Send + Sync + 'static,
+    {
+        self.update(|c| c.principal = PrincipalSource::Custom(Arc::new(f)))
+    }
+
+    /// Use `probe` to learn whether a resource exists and its ETag, instead of an inner `HEAD`.
+    pub fn with_resource_probe(self, probe: impl ResourceProbe) -> Self {
+        let probe: Arc<dyn ResourceProbe> = Arc::new(probe);
+        self.update(|c| c.probe = Some(probe))
+    }
+
+    /// Use `creator` to create the empty resource of a LOCK on an unmapped URL, instead of an
+    /// inner empty `PUT` with `If-None-Match: *`.
+    pub fn with_resource_creator(self, creator: impl ResourceCreator) -> Self {
+        let creator: Arc<dyn ResourceCreator> = Arc::new(creator);
+        self.update(|c| c.creator = Some(creator))
+    }
+
+    /// Replace the responses the layer generates. The [`Rejection`] is still put in the
+    /// extensions, and a 503 still gets `Retry-After` unless `f` set one.
+    pub fn with_rejection_response<F>(self, f: F) -> Self
+    where
+        F: Fn(&Rejection, &request::Parts) -> Response<Bytes> + Send + Sync + 'static,
+    {
+        self.update(|c| c.responder = Some(Arc::new(f)))
+    }
+
+    /// The base of the problem `type` URIs (the rejection's name is appended).
+    pub fn problem_type_base(self, base: impl Into<String>) -> Self {
+        let base = base.into();
+        self.update(|c| c.response.problem_type_base = base)
+    }
+
+    /// The `Retry-After` seconds on a 503 for a failed store. Default 1.
+    pub fn retry_after(self, secs: u32) -> Self {
+        self.update(|c| c.response.retry_after_secs = secs)
+    }
+
+    /// ⚠️ **Insecure.** When the store fails, forward writes **unchecked** instead of answering
+    /// 503. A store outage then silently disables locking: concurrent editors can overwrite
+    /// each other. Only for services where availability matters more than lock safety. LOCK,
+    /// UNLOCK and cleanup still fail. Default: `false`.
+    pub fn fail_open_on_store_error_insecure(self, yes: bool) -> Self {
+        self.update(|c| c.fail_open = yes)
+    }
+
+    /// Add `DAV: 1, 2` and `LOCK, UNLOCK` (in an existing `Allow`) to successful OPTIONS
+    /// responses. Default: `true`.
+    pub fn advertise_dav(self, yes: bool) -> Self {
+        self.update(|c| c.advertise = yes)
+    }
+
+    /// Let requests for which `f` answers `true` (an administrator) UNLOCK locks of other
+    /// principals (RFC 4918 §6.4). Default: nobody.
+    pub fn allow_unlock_override<F>(self, f: F) -> Self
+    where
+        F: Fn(&request::Parts) -> bool + Send + Sync + 'static,
+    {
+        self.update(|c| c.unlock_override = Some(Arc::new(f)))
+    }
+
+    /// Replace the abuse limits.
+    pub fn limits(self, limits: Limits) -> Self {
+        self.update(|c| c.limits = limits)
+    }
+
+    /// The store this layer uses.
+    pub fn store(&self) -> &Arc<dyn DynLockStore> {
+        &self.config.store
+    }
+
+    /// The default timeout granted (for rendering and tests).
+    pub fn default_timeout(&self) -> LockTimeout {
+        self.config.timeouts.default_timeout()
+    }
+}
+
+impl<S> Layer<S> for LockLayer {
+    type Service = LockService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        LockService::from_layer(inner, self.clone())
+    }
+}
+
+impl fmt::Debug for LockLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = &self.config;
+        f.debug_struct("LockLayer")
+            .field("store", &"<dyn DynLockStore>")
+            .field("safe_methods", &c.safe_methods)
+            .field("prefix", &c.prefix)
+            .field("any_authority", &c.any_authority)
+            .field("timeouts", &c.timeouts)
+            .field("fail_open", &c.fail_open)
+            .field("advertise", &c.advertise)
+            .field("limits", &c.limits)
+            .finish_non_exhaustive()
+    }
+}

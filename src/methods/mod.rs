@@ -1,0 +1,55 @@
+//! The guarded flow: everything that is not a safe method.
+//!
+//! Order (decision D7): syntax (400) → `If` evaluation (412) → token submission and principal
+//! for every covering lock (423) → the inner service (which evaluates its own conditionals).
+
+mod context;
+mod if_eval;
+mod inner;
+mod lock;
+mod unlock;
+mod write;
+
+use std::sync::Arc;
+
+use http::{Request, Response};
+use http_body::Body;
+use tower_service::Service;
+
+use crate::body::ResponseBody;
+use crate::layer::Config;
+use crate::store::BoxError;
+
+pub(crate) use context::Ctx;
+pub(crate) use inner::Inner;
+pub use inner::SubRequest;
+
+/// Run the guarded flow for one request. `ready` is the instance that was polled ready (it
+/// makes the final call); `spare` serves sub-requests.
+pub(crate) async fn run<S, ReqBody, ResBody>(
+    config: Arc<Config>,
+    ready: S,
+    spare: S,
+    req: Request<ReqBody>,
+) -> Result<Response<ResponseBody<ResBody>>, S::Error>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    ReqBody: Body + Default + Send + 'static,
+    ReqBody::Data: Send,
+    ReqBody::Error: Into<BoxError>,
+    ResBody: Send + 'static,
+{
+    let (parts, body) = req.into_parts();
+    let ctx = match Ctx::new(config, parts) {
+        Ok(ctx) => ctx,
+        Err(response) => return Ok(response),
+    };
+    let mut inner = Inner::new(spare);
+    match ctx.parts.method.as_str() {
+        "LOCK" => lock::handle(ctx, body, &mut inner).await,
+        "UNLOCK" => unlock::handle(ctx, body, &mut inner).await,
+        _ => write::handle(ctx, body, ready, &mut inner).await,
+    }
+}

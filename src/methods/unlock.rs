@@ -1,0 +1,69 @@
+//! UNLOCK (RFC 4918 §9.11).
+
+use http::{Request, Response, StatusCode};
+use http_body::Body;
+use tower_service::Service;
+
+use super::context::bad_request;
+use super::if_eval::if_holds;
+use super::{Ctx, Inner};
+use crate::body::ResponseBody;
+use crate::headers::parse_lock_token;
+use crate::response::Rejection;
+use crate::store::{LockQuery, TokenAccess, TokenOutcome};
+
+pub(super) async fn handle<S, ReqBody, ResBody>(
+    ctx: Ctx,
+    body: ReqBody,
+    inner: &mut Inner<S>,
+) -> Result<Response<ResponseBody<ResBody>>, S::Error>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    ReqBody: Body + Default,
+{
+    // §8.4: a body the server would ignore must be refused.
+    if body.size_hint().lower() > 0 {
+        return Ok(ctx.reject(Rejection::UnsupportedMediaType));
+    }
+    let token = match parse_lock_token(&ctx.parts.headers) {
+        Ok(t) => t,
+        Err(e) => return Ok(ctx.reject(bad_request(e.to_string()))),
+    };
+    if ctx.if_header.is_some() {
+        // "when the If header is present, it has its normal meaning as a conditional header"
+        let mut query = LockQuery::new().covering(ctx.target.clone());
+        ctx.add_if_targets(&mut query);
+        let Ok(locks) = ctx.cfg.store.query_boxed(&query).await else {
+            return Ok(ctx.reject(Rejection::StoreUnavailable));
+        };
+        if !if_holds(&ctx, &locks, inner).await {
+            return Ok(ctx.reject(Rejection::PreconditionFailed));
+        }
+    }
+    let privileged = ctx
+        .cfg
+        .unlock_override
+        .as_ref()
+        .is_some_and(|f| f(&ctx.parts));
+    let access = TokenAccess {
+        token: &token,
+        path: &ctx.target,
+        principal: ctx.principal.as_deref(),
+        privileged,
+    };
+    let outcome = ctx.cfg.store.unlock_boxed(access).await;
+    Ok(match outcome {
+        Ok(TokenOutcome::Done(_lock)) => {
+            #[cfg(feature = "tracing")]
+            tracing::info!(token = %_lock.token, root = _lock.root.as_str(), "tower-locks: unlocked");
+            let mut res = Response::new(ResponseBody::empty());
+            *res.status_mut() = StatusCode::NO_CONTENT;
+            res
+        }
+        Ok(TokenOutcome::Forbidden(_)) => ctx.reject(Rejection::Forbidden),
+        Ok(_) => ctx.reject(Rejection::LockTokenMismatch {
+            status: StatusCode::CONFLICT,
+        }),
+        Err(_) => ctx.reject(Rejection::StoreUnavailable),
+    })
+}

@@ -1,0 +1,410 @@
+//! Why the layer answered a request itself, and the bodies it sends: RFC 4918 `DAV:error` XML
+//! by default, RFC 9457 `application/problem+json` for clients that prefer JSON.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::header::{HeaderValue, ACCEPT, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
+use http::{request, Method, Response, StatusCode};
+
+use crate::dav::{error_body, lock_conflict_multistatus};
+
+/// Why the layer answered a request itself. A clone is put in the extensions of every
+/// response the layer generates, so outer layers and tests can see the reason without parsing
+/// the body.
+///
+/// ```
+/// use http::StatusCode;
+/// use tower_locks::Rejection;
+///
+/// let r = Rejection::Locked { roots: vec!["/docs/".into()] };
+/// assert_eq!(r.status(), StatusCode::LOCKED);
+/// assert_eq!(Rejection::PreconditionFailed.status(), StatusCode::PRECONDITION_FAILED);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Rejection {
+    /// 423: a lock covering a resource the request modifies was not submitted (in the `If`
+    /// header, by its principal). `roots` are the hrefs of every unsatisfied lock root.
+    Locked {
+        /// Lock-root hrefs.
+        roots: Vec<String>,
+    },
+    /// 423: a LOCK conflicts with existing locks on the resource or its ancestors.
+    Conflict {
+        /// Lock-root hrefs of the conflicting locks.
+        roots: Vec<String>,
+    },
+    /// 207: a depth-infinity LOCK is blocked by locks below the request URI (RFC 4918 §9.10.3).
+    ConflictBelow {
+        /// The request URI's href.
+        request: String,
+        /// Lock-root hrefs of the blocking locks.
+        roots: Vec<String>,
+    },
+    /// 412: the `If` header (or `If-Match: *` on a LOCK) evaluated to false.
+    PreconditionFailed,
+    /// 409 (UNLOCK) or 412 (LOCK refresh): the token does not name a lock whose scope holds
+    /// the request URI (`DAV:lock-token-matches-request-uri`).
+    LockTokenMismatch {
+        /// 409 for UNLOCK, 412 for a refresh.
+        status: StatusCode,
+    },
+    /// 403: the lock belongs to another principal.
+    Forbidden,
+    /// 403: the LOCK body declared a DTD (`DAV:no-external-entities`, RFC 4918 §20.6).
+    ExternalEntities,
+    /// 400: malformed request headers or body.
+    BadRequest {
+        /// What was wrong, for humans.
+        reason: String,
+    },
+    /// 413: the LOCK body is larger than the configured limit.
+    PayloadTooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// 415: a body where the method takes none (UNLOCK), RFC 4918 §8.4.
+    UnsupportedMediaType,
+    /// 502: the `Destination` names another server.
+    ForeignDestination,
+    /// 429: the principal already holds its quota of locks.
+    TooManyLocks {
+        /// The quota.
+        limit: u32,
+    },
+    /// 503: the lock store failed; nothing was forwarded (fail closed).
+    StoreUnavailable,
+}
+
+impl Rejection {
+    /// The status code of the response.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Rejection::Locked { .. } | Rejection::Conflict { .. } => StatusCode::LOCKED,
+            Rejection::ConflictBelow { .. } => StatusCode::MULTI_STATUS,
+            Rejection::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+            Rejection::LockTokenMismatch { status } => *status,
+            Rejection::Forbidden | Rejection::ExternalEntities => StatusCode::FORBIDDEN,
+            Rejection::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            Rejection::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Rejection::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Rejection::ForeignDestination => StatusCode::BAD_GATEWAY,
+            Rejection::TooManyLocks { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Rejection::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// The RFC 4918 §16 condition element, if this rejection has one.
+    pub fn dav_condition(&self) -> Option<&'static str> {
+        match self {
+            Rejection::Locked { .. } => Some("lock-token-submitted"),
+            Rejection::Conflict { .. } | Rejection::ConflictBelow { .. } => {
+                Some("no-conflicting-lock")
+            }
+            Rejection::LockTokenMismatch { .. } => Some("lock-token-matches-request-uri"),
+            Rejection::ExternalEntities => Some("no-external-entities"),
+            _ => None,
+        }
+    }
+
+    /// The lock roots this rejection names.
+    pub fn lock_roots(&self) -> &[String] {
+        match self {
+            Rejection::Locked { roots }
+            | Rejection::Conflict { roots }
+            | Rejection::ConflictBelow { roots, .. } => roots,
+            _ => &[],
+        }
+    }
+
+    fn short_name(&self) -> &'static str {
+        match self {
+            Rejection::Locked { .. } => "lock-token-submitted",
+            Rejection::Conflict { .. } | Rejection::ConflictBelow { .. } => "no-conflicting-lock",
+            Rejection::PreconditionFailed => "precondition-failed",
+            Rejection::LockTokenMismatch { .. } => "lock-token-matches-request-uri",
+            Rejection::Forbidden => "lock-owned-by-another-principal",
+            Rejection::ExternalEntities => "no-external-entities",
+            Rejection::BadRequest { .. } => "bad-request",
+            Rejection::PayloadTooLarge { .. } => "payload-too-large",
+            Rejection::UnsupportedMediaType => "unsupported-media-type",
+            Rejection::ForeignDestination => "foreign-destination",
+            Rejection::TooManyLocks { .. } => "too-many-locks",
+            Rejection::StoreUnavailable => "lock-store-unavailable",
+        }
+    }
+
+    fn title(&self) -> &'static str {
+        match self {
+            Rejection::Locked { .. } | Rejection::Conflict { .. } => "Locked",
+            Rejection::ConflictBelow { .. } => "Locked",
+            Rejection::PreconditionFailed => "Precondition Failed",
+            Rejection::LockTokenMismatch { status } if *status == StatusCode::CONFLICT => {
+                "Conflict"
+            }
+            Rejection::LockTokenMismatch { .. } => "Precondition Failed",
+            Rejection::Forbidden | Rejection::ExternalEntities => "Forbidden",
+            Rejection::BadRequest { .. } => "Bad Request",
+            Rejection::PayloadTooLarge { .. } => "Content Too Large",
+            Rejection::UnsupportedMediaType => "Unsupported Media Type",
+            Rejection::ForeignDestination => "Bad Gateway",
+            Rejection::TooManyLocks { .. } => "Too Many Requests",
+            Rejection::StoreUnavailable => "Service Unavailable",
+        }
+    }
+
+    /// A human-readable explanation (the problem+json `detail`).
+    pub fn detail(&self) -> String {
+        match self {
+            Rejection::Locked { roots } => format!(
+                "the resource is locked; submit the lock token of {} in the If header",
+                roots.join(", ")
+            ),
+            Rejection::Conflict { roots } | Rejection::ConflictBelow { roots, .. } => {
+                format!("conflicting lock(s) held on {}", roots.join(", "))
+            }
+            Rejection::PreconditionFailed => "the If header evaluated to false".to_owned(),
+            Rejection::LockTokenMismatch { .. } => {
+                "the lock token does not name a lock whose scope holds the request URI".to_owned()
+            }
+            Rejection::Forbidden => "the lock is held by another principal".to_owned(),
+            Rejection::ExternalEntities => "DTDs and external entities are not allowed".to_owned(),
+            Rejection::BadRequest { reason } => reason.clone(),
+            Rejection::PayloadTooLarge { limit } => {
+                format!("the request body is larger than {limit} bytes")
+            }
+            Rejection::UnsupportedMediaType => "this method takes no request body".to_owned(),
+            Rejection::ForeignDestination => {
+                "the Destination names another server".to_owned()
+            }
+            Rejection::TooManyLocks { limit } => {
+                format!("the principal already holds {limit} locks")
+            }
+            Rejection::StoreUnavailable => {
+                "the lock store is unavailable; nothing was changed, retry later".to_owned()
+            }
+        }
+    }
+}
+
+/// A user-supplied replacement for the default rejection responses.
+pub(crate) type Responder = Arc<dyn Fn(&Rejection, &request::Parts) -> Response<Bytes> + Send + Sync>;
+
+/// How the default responder renders rejections.
+#[derive(Debug, Clone)]
+pub(crate) struct ResponseConfig {
+    pub(crate) problem_type_base: String,
+    pub(crate) retry_after_secs: u32,
+}
+
+impl Default for ResponseConfig {
+    fn default() -> Self {
+        Self {
+            problem_type_base: "https://docs.rs/tower-locks/latest/tower_locks/enum.Rejection.html#"
+                .to_owned(),
+            retry_after_secs: 1,
+        }
+    }
+}
+
+/// Build the response for `rejection`: the custom responder's, or the default one. The
+/// rejection is always put in the extensions, and a 503 always carries `Retry-After`.
+pub(crate) fn render(
+    rejection: Rejection,
+    parts: &request::Parts,
+    custom: Option<&Responder>,
+    cfg: &ResponseConfig,
+) -> Response<Bytes> {
+    let mut res = match custom {
+        Some(f) => f(&rejection, parts),
+        None => default_response(&rejection, parts, cfg),
+    };
+    if rejection == Rejection::StoreUnavailable && !res.headers().contains_key(RETRY_AFTER) {
+        res.headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from(cfg.retry_after_secs));
+    }
+    res.extensions_mut().insert(rejection);
+    res
+}
+
+/// The default body: DAV:error XML (or a 207 multistatus), or problem+json when the client
+/// prefers JSON and the method is not a WebDAV one (decision D11).
+fn default_response(
+    rejection: &Rejection,
+    parts: &request::Parts,
+    cfg: &ResponseConfig,
+) -> Response<Bytes> {
+    let status = rejection.status();
+    let (content_type, body) = if let Rejection::ConflictBelow { request, roots } = rejection {
+        let roots: Vec<&str> = roots.iter().map(String::as_str).collect();
+        (XML, lock_conflict_multistatus(request, &roots))
+    } else if prefers_json(parts) {
+        (PROBLEM_JSON, problem_json(rejection, parts, cfg))
+    } else if let Some(condition) = rejection.dav_condition() {
+        let roots: Vec<&str> = rejection.lock_roots().iter().map(String::as_str).collect();
+        (XML, error_body(condition, &roots))
+    } else {
+        (TEXT, format!("{}\n", rejection.detail()))
+    };
+    let mut res = Response::new(Bytes::from(body));
+    *res.status_mut() = status;
+    res.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    res.headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+const XML: &str = "application/xml; charset=\"utf-8\"";
+const PROBLEM_JSON: &str = "application/problem+json";
+const TEXT: &str = "text/plain; charset=utf-8";
+
+fn problem_json(rejection: &Rejection, parts: &request::Parts, cfg: &ResponseConfig) -> String {
+    let mut obj = serde_json::Map::new();
+    obj.insert(
+        "type".into(),
+        format!("{}{}", cfg.problem_type_base, rejection.short_name()).into(),
+    );
+    obj.insert("title".into(), rejection.title().into());
+    obj.insert("status".into(), rejection.status().as_u16().into());
+    obj.insert("detail".into(), rejection.detail().into());
+    obj.insert("instance".into(), parts.uri.path().into());
+    if matches!(
+        rejection,
+        Rejection::Locked { .. } | Rejection::Conflict { .. } | Rejection::ConflictBelow { .. }
+    ) {
+        obj.insert(
+            "lockRoots".into(),
+            rejection.lock_roots().iter().cloned().collect::<Vec<_>>().into(),
+        );
+    }
+    serde_json::Value::Object(obj).to_string()
+}
+
+/// WebDAV methods always get DAV:error; others get JSON when `Accept` ranks
+/// `application/problem+json` or `application/json` above every XML type.
+fn prefers_json(parts: &request::Parts) -> bool {
+    if is_webdav_method(&parts.method) {
+        return false;
+    }
+    let mut best_json = 0u16;
+    let mut best_xml = 0u16;
+    for value in parts.headers.get_all(ACCEPT) {
+        let Ok(value) = value.to_str() else { continue };
+        for range in value.split(',') {
+            let mut pieces = range.split(';');
+            let media = pieces.next().unwrap_or("").trim().to_ascii_lowercase();
+            let q = pieces
+                .filter_map(|p| p.trim().strip_prefix("q=").or_else(|| p.trim().strip_prefix("Q=")))
+                .find_map(parse_qvalue)
+                .unwrap_or(1000);
+            match media.as_str() {
+                "application/problem+json" | "application/json" => best_json = best_json.max(q),
+                "application/xml" | "text/xml" | "application/problem+xml" => {
+                    best_xml = best_xml.max(q)
+                }
+                _ => {}
+            }
+        }
+    }
+    best_json > 0 && best_json > best_xml
+}
+
+/// `q` values in thousandths (RFC 9110 §12.4.2); `None` when malformed.
+fn parse_qvalue(s: &str) -> Option<u16> {
+    let s = s.trim();
+    let (int, frac) = s.split_once('.').unwrap_or((s, ""));
+    if frac.len() > 3 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let mut thousandths: u16 = match int {
+        "0" => 0,
+        "1" => 1000,
+        _ => return None,
+    };
+    for (i, b) in frac.bytes().enumerate() {
+        thousandths += u16::from(b - b'0') * [100, 10, 1][i];
+    }
+    (thousandths <= 1000).then_some(thousandths)
+}
+
+fn is_webdav_method(m: &Method) -> bool {
+    matches!(
+        m.as_str(),
+        "LOCK" | "UNLOCK" | "PROPFIND" | "PROPPATCH" | "MKCOL" | "COPY" | "MOVE"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(method: &str, accept: Option<&str>) -> request::Parts {
+        let mut b = http::Request::builder().method(method).uri("/docs/1");
+        if let Some(a) = accept {
+            b = b.header(ACCEPT, a);
+        }
+        b.body(()).unwrap().into_parts().0
+    }
+
+    #[test]
+    fn json_only_when_preferred_and_not_webdav() {
+        assert!(prefers_json(&parts("PUT", Some("application/json"))));
+        assert!(prefers_json(&parts("PUT", Some("application/problem+json"))));
+        assert!(!prefers_json(&parts("PUT", None)));
+        assert!(!prefers_json(&parts("PUT", Some("*/*"))));
+        assert!(!prefers_json(&parts("MOVE", Some("application/json"))));
+        assert!(!prefers_json(&parts(
+            "PUT",
+            Some("application/json;q=0.5, application/xml")
+        )));
+        assert!(prefers_json(&parts(
+            "PUT",
+            Some("application/xml;q=0.2, application/json;q=0.9")
+        )));
+        assert!(!prefers_json(&parts("PUT", Some("application/json;q=0"))));
+    }
+
+    #[test]
+    fn qvalues() {
+        assert_eq!(parse_qvalue("0.5"), Some(500));
+        assert_eq!(parse_qvalue("1"), Some(1000));
+        assert_eq!(parse_qvalue("1.000"), Some(1000));
+        assert_eq!(parse_qvalue("1.5"), None);
+        assert_eq!(parse_qvalue("0.1234"), None);
+        assert_eq!(parse_qvalue("abc"), None);
+    }
+
+    #[test]
+    fn problem_json_has_the_rfc_9457_members() {
+        let r = Rejection::Locked {
+            roots: vec!["/docs/".into(), "/docs/1".into()],
+        };
+        let res = render(r.clone(), &parts("PUT", Some("application/json")), None, &ResponseConfig::default());
+        assert_eq!(res.status(), 423);
+        assert_eq!(res.headers()[CONTENT_TYPE], PROBLEM_JSON);
+        let v: serde_json::Value = serde_json::from_slice(res.body()).unwrap();
+        assert_eq!(v["status"], 423);
+        assert_eq!(v["title"], "Locked");
+        assert_eq!(v["instance"], "/docs/1");
+        assert!(v["type"].as_str().unwrap().ends_with("lock-token-submitted"));
+        assert_eq!(v["lockRoots"], serde_json::json!(["/docs/", "/docs/1"]));
+        assert!(v["detail"].as_str().unwrap().contains("/docs/"));
+        assert_eq!(res.extensions().get::<Rejection>(), Some(&r));
+    }
+
+    #[test]
+    fn store_unavailable_has_retry_after_even_with_custom_responder() {
+        let custom: Responder = Arc::new(|_, _| Response::new(Bytes::from_static(b"down")));
+        let res = render(
+            Rejection::StoreUnavailable,
+            &parts("PUT", None),
+            Some(&custom),
+            &ResponseConfig::default(),
+        );
+        assert_eq!(res.headers()[RETRY_AFTER], "1");
+        assert_eq!(res.body().as_ref(), b"down");
+        assert_eq!(res.extensions().get::<Rejection>(), Some(&Rejection::StoreUnavailable));
+    }
+}

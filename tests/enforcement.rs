@@ -1,0 +1,452 @@
+//! The lock rules of RFC 4918 §7 enforced by the layer, through `oneshot`.
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use common::*;
+use http::StatusCode;
+use tower::Layer;
+use tower_locks::{
+    CreateOutcome, Lock, LockDepth, LockLayer, LockQuery, LockScope, LockStore, LockStoreError,
+    LockTimeout, MemoryLockStore, NewLock, Principal, Rejection, ResourcePath, TokenAccess,
+    TokenOutcome,
+};
+
+/// A store that counts calls and can be told to fail.
+#[derive(Clone, Default)]
+struct Probe {
+    inner: MemoryLockStore,
+    calls: Arc<AtomicUsize>,
+    fail: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Probe {
+    fn check(&self) -> Result<(), LockStoreError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        if self.fail.load(Ordering::SeqCst) {
+            Err(LockStoreError::unavailable("injected failure"))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl LockStore for Probe {
+    async fn create(&self, lock: NewLock) -> Result<CreateOutcome, LockStoreError> {
+        self.check()?;
+        self.inner.create(lock).await
+    }
+    async fn refresh(&self, a: TokenAccess<'_>, t: LockTimeout) -> Result<TokenOutcome, LockStoreError> {
+        self.check()?;
+        self.inner.refresh(a, t).await
+    }
+    async fn unlock(&self, a: TokenAccess<'_>) -> Result<TokenOutcome, LockStoreError> {
+        self.check()?;
+        self.inner.unlock(a).await
+    }
+    async fn remove_subtree(&self, p: &ResourcePath) -> Result<usize, LockStoreError> {
+        self.check()?;
+        self.inner.remove_subtree(p).await
+    }
+    async fn query(&self, q: &LockQuery) -> Result<Vec<Lock>, LockStoreError> {
+        self.check()?;
+        self.inner.query(q).await
+    }
+    async fn get(&self, t: &str) -> Result<Option<Lock>, LockStoreError> {
+        self.check()?;
+        self.inner.get(t).await
+    }
+}
+
+fn if_token(l: &Lock) -> String {
+    format!("(<{}>)", l.token)
+}
+
+#[tokio::test]
+async fn safe_methods_never_touch_the_store() {
+    let store = Probe::default();
+    let kv = Kv::with_files(&["/a"]);
+    let svc = LockLayer::new(store.clone()).layer(kv.clone());
+    for m in ["GET", "HEAD", "OPTIONS", "TRACE", "PROPFIND", "REPORT", "SEARCH"] {
+        let _ = send(svc.clone(), empty(req(m, "/a"))).await;
+    }
+    assert_eq!(store.calls.load(Ordering::SeqCst), 0);
+    assert_eq!(kv.forwarded().len(), 7);
+    // a write does
+    let _ = send(svc, empty(req("PUT", "/a"))).await;
+    assert!(store.calls.load(Ordering::SeqCst) > 0);
+}
+
+#[tokio::test]
+async fn unknown_methods_are_writes_and_the_safe_list_is_configurable() {
+    let store = MemoryLockStore::new();
+    let l = xlock(&store, "/a", LockDepth::Zero).await;
+    let kv = Kv::with_files(&["/a"]);
+    let svc = LockLayer::new(store.clone()).layer(kv.clone());
+    let a = send(svc.clone(), empty(req("FROBNICATE", "/a"))).await;
+    assert_eq!(a.status, StatusCode::LOCKED);
+    let a = send(svc, empty(req("PATCH", "/a"))).await;
+    assert_eq!(a.status, StatusCode::LOCKED);
+    let frob = http::Method::from_bytes(b"FROBNICATE").unwrap();
+    let svc = LockLayer::new(store).add_safe_method(frob).layer(kv.clone());
+    let a = send(svc, empty(req("FROBNICATE", "/a"))).await;
+    assert_eq!(a.status, StatusCode::METHOD_NOT_ALLOWED, "forwarded to the inner service");
+    drop(l);
+}
+
+#[tokio::test]
+async fn locked_put_is_refused_with_dav_error_and_never_forwarded() {
+    let (store, kv, svc) = setup(&["/docs/a"]);
+    let l = xlock(&*store, "/docs/a", LockDepth::Zero).await;
+    let a = send(svc.clone(), empty(req("PUT", "/docs/a"))).await;
+    assert_eq!(a.status, StatusCode::LOCKED);
+    assert_eq!(a.headers["content-type"], "application/xml; charset=\"utf-8\"");
+    assert_eq!(a.error_hrefs("lock-token-submitted"), ["/docs/a"]);
+    assert_eq!(a.rejection, Some(Rejection::Locked { roots: vec!["/docs/a".into()] }));
+    assert!(kv.forwarded().is_empty());
+    // with the token it passes
+    let a = send(svc, empty(req("PUT", "/docs/a").header("if", if_token(&l)))).await;
+    assert_eq!(a.status, StatusCode::NO_CONTENT);
+    assert_eq!(kv.forwarded().len(), 1);
+}
+
+#[tokio::test]
+async fn every_unsatisfied_lock_root_is_named() {
+    let (store, _kv, svc) = setup(&["/c/x/y"]);
+    xlock(&*store, "/c/x/y", LockDepth::Zero).await;
+    lock(&*store, "/c/x/z", LockScope::Shared, LockDepth::Zero, None).await;
+    lock(&*store, "/c/", LockScope::Shared, LockDepth::Zero, None).await;
+    let a = send(svc, empty(req("DELETE", "/c/x/"))).await;
+    assert_eq!(a.status, StatusCode::LOCKED);
+    assert_eq!(a.error_hrefs("lock-token-submitted"), ["/c/", "/c/x/y", "/c/x/z"]);
+}
+
+#[tokio::test]
+async fn problem_json_for_json_clients() {
+    let (store, _kv, svc) = setup(&["/docs/a"]);
+    xlock(&*store, "/docs/a", LockDepth::Zero).await;
+    let a = send(svc, empty(req("PUT", "/docs/a").header("accept", "application/json"))).await;
+    assert_eq!(a.status, StatusCode::LOCKED);
+    assert_eq!(a.headers["content-type"], "application/problem+json");
+    let v: serde_json::Value = serde_json::from_slice(&a.body).unwrap();
+    assert_eq!(v["status"], 423);
+    assert_eq!(v["title"], "Locked");
+    assert_eq!(v["lockRoots"], serde_json::json!(["/docs/a"]));
+    assert_eq!(v["instance"], "/docs/a");
+    assert!(v["type"].is_string() && v["detail"].is_string());
+}
+
+#[tokio::test]
+async fn false_if_is_412_even_when_nothing_is_locked() {
+    let (_store, kv, svc) = setup(&["/a"]);
+    for h in ["(<DAV:no-lock>)", "(<urn:uuid:00000000-0000-4000-8000-000000000000>)", "([\"nope\"])"] {
+        let a = send(svc.clone(), empty(req("PUT", "/a").header("if", h))).await;
+        assert_eq!(a.status, StatusCode::PRECONDITION_FAILED, "{h}");
+        assert_eq!(a.rejection, Some(Rejection::PreconditionFailed));
+    }
+    assert!(kv.forwarded().is_empty());
+    // Not of a false condition is true
+    let a = send(svc, empty(req("PUT", "/a").header("if", "(Not <DAV:no-lock>)"))).await;
+    assert_eq!(a.status, StatusCode::NO_CONTENT);
+}
+
+#[tokio::test]
+async fn true_header_without_the_real_token_is_423_not_412() {
+    // litmus cond_put_corrupt_token
+    let (store, _kv, svc) = setup(&["/a"]);
+    let l = xlock(&*store, "/a", LockDepth::Zero).await;
+    let h = format!("(<{}x>) (Not <DAV:no-lock>)", l.token);
+    let a = send(svc.clone(), empty(req("PUT", "/a").header("if", h))).await;
+    assert_eq!(a.status, StatusCode::LOCKED);
+    let h = format!("(<{}>) (Not <DAV:no-lock>)", l.token);
+    let a = send(svc, empty(req("PUT", "/a").header("if", h))).await;
+    assert_eq!(a.status, StatusCode::NO_CONTENT);
+}
+
+#[tokio::test]
+async fn a_token_counts_wherever_it_appears() {
+    let (store, _kv, svc) = setup(&["/a", "/b"]);
+    let l = xlock(&*store, "/a", LockDepth::Zero).await;
+    // in a list tagged for another resource (D6: plain OR, tokens always submitted)
+    let h = format!("</b> (Not <{}>)", l.token);
+    let a = send(svc.clone(), empty(req("PUT", "/a").header("if", h))).await;
+    assert_eq!(a.status, StatusCode::NO_CONTENT, "{}", a.text());
+    // after Not, in a failing list, next to a true list
+    let h = format!("(<{}> [\"bad\"]) (Not <DAV:no-lock>)", l.token);
+    let a = send(svc, empty(req("PUT", "/a").header("if", h))).await;
+    assert_eq!(a.status, StatusCode::NO_CONTENT);
+}
+
+#[tokio::test]
+async fn etag_conditions_use_the_inner_etag_with_weak_comparison() {
+    let (store, kv, svc) = setup(&["/a"]);
+    let l = xlock(&*store, "/a", LockDepth::Zero).await;
+    let etag = kv.etag("/a").unwrap();
+    let good = format!("(<{}> [{etag}])", l.token);
+    let weak = format!("(<{}> [W/{etag}])", l.token);
+    let bad = format!("(<{}> [\"zzz\"]) (Not <DAV:no-lock> [\"zzz\"])", l.token);
+    let a = send(svc.clone(), empty(req("PUT", "/a").header("if", good))).await;
+    assert_eq!(a.status, StatusCode::NO_CONTENT);
+    // the write changed the etag; compare weakly against the new one
+    let weak = weak.replace(&etag, &kv.etag("/a").unwrap());
+    let a = send(svc.clone(), empty(req("PUT", "/a").header("if", weak))).await;
+    assert_eq!(a.status, StatusCode::NO_CONTENT);
+    let a = send(svc.clone(), empty(req("PUT", "/a").header("if", bad))).await;
+    assert_eq!(a.status, StatusCode::PRECONDITION_FAILED);
+    // the HEAD probe was a sub-request, never counted as a forwarded write
+    assert!(kv.all_seen().iter().any(|s| s.sub_request && s.method == "HEAD"));
+    // an unmapped resource has no etag: [x] false, Not [x] true
+    let a = send(svc.clone(), empty(req("PUT", "/new").header("if", "([\"v1\"])"))).await;
+    assert_eq!(a.status, StatusCode::PRECONDITION_FAILED);
+    let a = send(svc, empty(req("PUT", "/new").header("if", "(Not [\"v1\"])"))).await;
+    assert_eq!(a.status, StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn malformed_headers_are_400_and_not_forwarded() {
+    let (_store, kv, svc) = setup(&["/a"]);
+    for h in ["(<a b>)", "<urn:x> (<urn:y>) (<urn:z>) ([x]", "()", "(<urn:a>) </b> (<urn:c>)", "garbage"] {
+        let a = send(svc.clone(), empty(req("PUT", "/a").header("if", h))).await;
+        assert_eq!(a.status, StatusCode::BAD_REQUEST, "{h}");
+        assert!(matches!(a.rejection, Some(Rejection::BadRequest { .. })));
+    }
+    let two = req("PUT", "/a").header("if", "(<urn:a>)").header("if", "(<urn:b>)");
+    assert_eq!(send(svc.clone(), empty(two)).await.status, StatusCode::BAD_REQUEST);
+    let bad_dest = req("MOVE", "/a").header("destination", "not a uri");
+    assert_eq!(send(svc.clone(), empty(bad_dest)).await.status, StatusCode::BAD_REQUEST);
+    let no_dest = req("COPY", "/a");
+    assert_eq!(send(svc, empty(no_dest)).await.status, StatusCode::BAD_REQUEST);
+    assert!(kv.forwarded().is_empty());
+}
+
+#[tokio::test]
+async fn depth_infinity_covers_members_depth_zero_only_membership() {
+    let (store, kv, svc) = setup(&["/inf/", "/inf/m", "/zero/", "/zero/m"]);
+    let inf = xlock(&*store, "/inf/", LockDepth::Infinity).await;
+    let zero = xlock(&*store, "/zero/", LockDepth::Zero).await;
+    // depth infinity: members are locked, new members too
+    assert_eq!(send(svc.clone(), empty(req("PUT", "/inf/m"))).await.status, StatusCode::LOCKED);
+    assert_eq!(send(svc.clone(), empty(req("PUT", "/inf/new"))).await.status, StatusCode::LOCKED);
+    assert_eq!(send(svc.clone(), empty(req("PUT", "/inf/a/b/c"))).await.status, StatusCode::LOCKED);
+    let tagged = format!("</inf/> {}", if_token(&inf));
+    assert_eq!(send(svc.clone(), empty(req("PUT", "/inf/new").header("if", tagged))).await.status, StatusCode::CREATED);
+    // depth 0: modifying an existing member is free, creating or removing one is not
+    assert_eq!(send(svc.clone(), empty(req("PUT", "/zero/m"))).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(send(svc.clone(), empty(req("PROPPATCH", "/zero/m"))).await.status, StatusCode::NO_CONTENT);
+    let a = send(svc.clone(), empty(req("PUT", "/zero/new"))).await;
+    assert_eq!(a.status, StatusCode::LOCKED);
+    assert_eq!(a.error_hrefs("lock-token-submitted"), ["/zero/"]);
+    assert_eq!(send(svc.clone(), empty(req("MKCOL", "/zero/dir/"))).await.status, StatusCode::LOCKED);
+    assert_eq!(send(svc.clone(), empty(req("DELETE", "/zero/m"))).await.status, StatusCode::LOCKED);
+    assert_eq!(send(svc.clone(), empty(req("POST", "/zero/new"))).await.status, StatusCode::LOCKED);
+    let tok = format!("</zero/> {}", if_token(&zero));
+    assert_eq!(send(svc, empty(req("PUT", "/zero/new").header("if", tok))).await.status, StatusCode::CREATED);
+    assert!(kv.exists("/zero/new") && kv.exists("/inf/new"));
+}
+
+#[tokio::test]
+async fn delete_and_move_check_descendants_copy_only_the_destination() {
+    let (store, kv, svc) = setup(&["/src/", "/src/deep/f", "/free", "/dst"]);
+    let deep = xlock(&*store, "/src/deep/f", LockDepth::Zero).await;
+    let dst = xlock(&*store, "/dst", LockDepth::Zero).await;
+    assert_eq!(send(svc.clone(), empty(req("DELETE", "/src/"))).await.status, StatusCode::LOCKED);
+    let mv = req("MOVE", "/src/").header("destination", "http://example.com/moved/");
+    let a = send(svc.clone(), empty(mv)).await;
+    assert_eq!(a.error_hrefs("lock-token-submitted"), ["/src/deep/f"]);
+    // COPY of a locked source is fine; COPY onto a locked destination is not
+    let cp = req("COPY", "/src/deep/f").header("destination", "/copied");
+    assert_eq!(send(svc.clone(), empty(cp)).await.status, StatusCode::CREATED);
+    let cp = req("COPY", "/free").header("destination", "http://example.com/dst");
+    let a = send(svc.clone(), empty(cp)).await;
+    assert_eq!(a.error_hrefs("lock-token-submitted"), ["/dst"]);
+    // MOVE needs both tokens
+    let mv = req("MOVE", "/src/deep/f").header("destination", "/dst").header("if", if_token(&deep));
+    assert_eq!(send(svc.clone(), empty(mv)).await.status, StatusCode::LOCKED);
+    let both = format!("{} {}", if_token(&deep), if_token(&dst));
+    let mv = req("MOVE", "/src/deep/f").header("destination", "/dst").header("if", both);
+    assert_eq!(send(svc, empty(mv)).await.status, StatusCode::NO_CONTENT);
+    assert!(kv.exists("/dst") && !kv.exists("/src/deep/f"));
+}
+
+#[tokio::test]
+async fn foreign_destination_is_502() {
+    let (_store, kv, svc) = setup(&["/a"]);
+    let mv = req("MOVE", "/a").header("destination", "http://elsewhere.example/b");
+    let a = send(svc, empty(mv)).await;
+    assert_eq!(a.status, StatusCode::BAD_GATEWAY);
+    assert!(kv.forwarded().is_empty());
+}
+
+#[tokio::test]
+async fn no_alias_of_a_locked_path_slips_through() {
+    let (store, kv, svc) = setup(&["/locked/", "/locked/f", "/a%2Fb"]);
+    xlock(&*store, "/locked/", LockDepth::Infinity).await;
+    for alias in ["/locked/f", "//locked/f", "/locked//f", "/%6Cocked/f", "/%6cocked/%66", "/locked", "/locked/"] {
+        let a = send(svc.clone(), empty(req("PUT", alias))).await;
+        assert_eq!(a.status, StatusCode::LOCKED, "{alias}");
+    }
+    for dots in ["/free/../locked/f", "/locked/./f", "/x/%2e%2e/locked/f", "/x/%2E%2E/locked"] {
+        let a = send(svc.clone(), empty(req("PUT", dots))).await;
+        assert_eq!(a.status, StatusCode::BAD_REQUEST, "{dots}");
+    }
+    // an escaped slash is not a path separator, and a double escape is not decoded twice
+    assert_eq!(send(svc.clone(), empty(req("PUT", "/locked%2Ff"))).await.status, StatusCode::CREATED);
+    assert_eq!(send(svc.clone(), empty(req("PUT", "/%256Cocked/f"))).await.status, StatusCode::CREATED);
+    // Destination aliases too
+    let cp = req("COPY", "/a%2Fb").header("destination", "http://EXAMPLE.com:80/%6Cocked//g");
+    assert_eq!(send(svc, empty(cp)).await.status, StatusCode::LOCKED);
+    assert!(kv.forwarded().iter().all(|s| !s.path.starts_with("/locked/") && !s.path.starts_with("//")));
+}
+
+#[tokio::test]
+async fn tags_match_absolute_uris_on_the_requests_authority_only() {
+    let (store, _kv, svc) = setup(&["/a"]);
+    let l = xlock(&*store, "/a", LockDepth::Zero).await;
+    let ok = format!("<http://example.com/a> {}", if_token(&l));
+    assert_eq!(send(svc.clone(), empty(req("PUT", "/a").header("if", ok))).await.status, StatusCode::NO_CONTENT);
+    // a tag for another host names a resource we do not have: its token list is false
+    let other = format!("<http://other.example/a> {}", if_token(&l));
+    assert_eq!(send(svc, empty(req("PUT", "/a").header("if", other))).await.status, StatusCode::PRECONDITION_FAILED);
+}
+
+#[tokio::test]
+async fn principals_bind_tokens() {
+    let store = Arc::new(MemoryLockStore::new());
+    let kv = Kv::with_files(&["/a"]);
+    let svc = LockLayer::new(store.clone()).layer(kv.clone());
+    let l = lock(&*store, "/a", LockScope::Exclusive, LockDepth::Zero, Some("alice")).await;
+    let mut bob = empty(req("PUT", "/a").header("if", if_token(&l)));
+    bob.extensions_mut().insert(Principal::new("bob"));
+    assert_eq!(send(svc.clone(), bob).await.status, StatusCode::LOCKED);
+    let anon = empty(req("PUT", "/a").header("if", if_token(&l)));
+    assert_eq!(send(svc.clone(), anon).await.status, StatusCode::LOCKED);
+    let mut alice = empty(req("PUT", "/a").header("if", if_token(&l)));
+    alice.extensions_mut().insert(Principal::new("alice"));
+    assert_eq!(send(svc, alice).await.status, StatusCode::NO_CONTENT);
+    // a custom extractor
+    let svc = LockLayer::new(store)
+        .principal_from(|p| p.headers.get("x-user").and_then(|v| v.to_str().ok()).map(str::to_owned))
+        .layer(kv);
+    let a = send(svc, empty(req("PUT", "/a").header("if", if_token(&l)).header("x-user", "alice"))).await;
+    assert_eq!(a.status, StatusCode::NO_CONTENT);
+}
+
+#[tokio::test]
+async fn store_failure_fails_closed_unless_opted_out() {
+    let store = Probe::default();
+    store.fail.store(true, Ordering::SeqCst);
+    let kv = Kv::with_files(&["/a"]);
+    let svc = LockLayer::new(store.clone()).retry_after(7).layer(kv.clone());
+    let a = send(svc.clone(), empty(req("PUT", "/a"))).await;
+    assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(a.headers["retry-after"], "7");
+    assert_eq!(a.rejection, Some(Rejection::StoreUnavailable));
+    assert!(kv.forwarded().is_empty());
+    // reads still work
+    assert_eq!(send(svc, empty(req("GET", "/a"))).await.status, StatusCode::OK);
+    let open = LockLayer::new(store).fail_open_on_store_error_insecure(true).layer(kv.clone());
+    assert_eq!(send(open, empty(req("PUT", "/a"))).await.status, StatusCode::NO_CONTENT);
+}
+
+#[tokio::test]
+async fn successful_delete_and_move_remove_locks_failed_ones_do_not() {
+    let (store, kv, svc) = setup(&["/d/", "/d/x", "/m", "/keep"]);
+    let lx = xlock(&*store, "/d/x", LockDepth::Zero).await;
+    let lm = xlock(&*store, "/m", LockDepth::Zero).await;
+    xlock(&*store, "/keep", LockDepth::Zero).await;
+    *kv.force_status.lock().unwrap() = Some(StatusCode::INTERNAL_SERVER_ERROR);
+    let a = send(svc.clone(), empty(req("DELETE", "/d/").header("if", if_token(&lx)))).await;
+    assert_eq!(a.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(store.get(&lx.token).await.unwrap().is_some(), "failed DELETE keeps locks");
+    *kv.force_status.lock().unwrap() = None;
+    let a = send(svc.clone(), empty(req("DELETE", "/d/").header("if", if_token(&lx)))).await;
+    assert_eq!(a.status, StatusCode::NO_CONTENT);
+    assert!(store.get(&lx.token).await.unwrap().is_none(), "ghost lock left behind");
+    // a new client can now create there
+    assert_eq!(send(svc.clone(), empty(req("PUT", "/d/x"))).await.status, StatusCode::CREATED);
+    let mv = req("MOVE", "/m").header("destination", "/m2").header("if", if_token(&lm));
+    assert_eq!(send(svc, empty(mv)).await.status, StatusCode::CREATED);
+    assert!(store.get(&lm.token).await.unwrap().is_none());
+    assert_eq!(store.query(&LockQuery::new().covering(p("/keep"))).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn expired_locks_never_block() {
+    let clock = Arc::new(tower_locks::ManualClock::new());
+    let store = Arc::new(MemoryLockStore::with_clock(clock.clone()));
+    let kv = Kv::with_files(&["/a"]);
+    let svc = LockLayer::new(store.clone()).layer(kv);
+    let n = NewLock::new(p("/a")).timeout(LockTimeout::Seconds(10));
+    let CreateOutcome::Created(_) = store.create(n).await.unwrap() else { panic!() };
+    assert_eq!(send(svc.clone(), empty(req("PUT", "/a"))).await.status, StatusCode::LOCKED);
+    clock.advance(std::time::Duration::from_secs(9));
+    assert_eq!(send(svc.clone(), empty(req("PUT", "/a"))).await.status, StatusCode::LOCKED);
+    clock.advance(std::time::Duration::from_secs(2));
+    assert_eq!(send(svc, empty(req("PUT", "/a"))).await.status, StatusCode::NO_CONTENT);
+}
+
+#[tokio::test]
+async fn custom_rejection_response_keeps_the_reason_in_extensions() {
+    let store = Arc::new(MemoryLockStore::new());
+    xlock(&*store, "/a", LockDepth::Zero).await;
+    let svc = LockLayer::new(store)
+        .with_rejection_response(|r, _| {
+            let mut res = http::Response::new(bytes::Bytes::from(format!("nope: {}", r.status().as_u16())));
+            *res.status_mut() = r.status();
+            res
+        })
+        .layer(Kv::with_files(&["/a"]));
+    let a = send(svc, empty(req("PUT", "/a"))).await;
+    assert_eq!(a.status, StatusCode::LOCKED);
+    assert_eq!(a.text(), "nope: 423");
+    assert!(matches!(a.rejection, Some(Rejection::Locked { .. })));
+}
+
+#[tokio::test]
+async fn mount_prefix_keeps_the_client_visible_path_space() {
+    let store = Arc::new(MemoryLockStore::new());
+    let l = xlock(&*store, "/dav/docs/a", LockDepth::Zero).await;
+    let kv = Kv::with_files(&["/docs/a"]);
+    // the inner router sees /docs/a; clients see /dav/docs/a
+    let svc = LockLayer::new(store).mount_prefix("/dav").unwrap().layer(kv.clone());
+    let a = send(svc.clone(), empty(req("PUT", "/docs/a"))).await;
+    assert_eq!(a.error_hrefs("lock-token-submitted"), ["/dav/docs/a"]);
+    let tagged = format!("<http://example.com/dav/docs/a> {}", if_token(&l));
+    assert_eq!(send(svc.clone(), empty(req("PUT", "/docs/a").header("if", tagged))).await.status, StatusCode::NO_CONTENT);
+    // a Destination outside the prefix is not ours
+    let mv = req("MOVE", "/docs/a").header("destination", "/elsewhere/b");
+    assert_eq!(send(svc, empty(mv)).await.status, StatusCode::BAD_GATEWAY);
+}
+
+#[tokio::test]
+async fn options_advertises_class_2() {
+    let (_store, _kv, svc) = setup(&[]);
+    let a = send(svc, empty(req("OPTIONS", "/"))).await;
+    let dav = a.headers["dav"].to_str().unwrap();
+    assert!(dav.split(',').any(|c| c.trim() == "2"), "{dav}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn many_tasks_racing_for_one_exclusive_lock_one_wins() {
+    let (_store, _kv, svc) = setup(&["/race"]);
+    let mut tasks = Vec::new();
+    for _ in 0..64 {
+        let svc = svc.clone();
+        tasks.push(tokio::spawn(async move {
+            let r = req("LOCK", "/race").header("depth", "0");
+            send(svc, r.body(axum::body::Body::from(LOCKINFO_EXCLUSIVE)).unwrap()).await.status
+        }));
+    }
+    let mut won = 0;
+    let mut lost = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            StatusCode::OK => won += 1,
+            StatusCode::LOCKED => lost += 1,
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!((won, lost), (1, 63));
+}
