@@ -357,11 +357,15 @@ async fn successful_delete_and_move_remove_locks_failed_ones_do_not() {
     let lm = xlock(&*store, "/m", LockDepth::Zero).await;
     xlock(&*store, "/keep", LockDepth::Zero).await;
     *kv.force_status.lock().unwrap() = Some(StatusCode::INTERNAL_SERVER_ERROR);
+    // an untagged list applies to the request URI, where lx is not: the header is false
     let a = send(svc.clone(), empty(req("DELETE", "/d/").header("if", if_token(&lx)))).await;
+    assert_eq!(a.status, StatusCode::PRECONDITION_FAILED);
+    let tagged = format!("</d/x> {}", if_token(&lx));
+    let a = send(svc.clone(), empty(req("DELETE", "/d/").header("if", tagged.clone()))).await;
     assert_eq!(a.status, StatusCode::INTERNAL_SERVER_ERROR);
     assert!(store.get(&lx.token).await.unwrap().is_some(), "failed DELETE keeps locks");
     *kv.force_status.lock().unwrap() = None;
-    let a = send(svc.clone(), empty(req("DELETE", "/d/").header("if", if_token(&lx)))).await;
+    let a = send(svc.clone(), empty(req("DELETE", "/d/").header("if", tagged))).await;
     assert_eq!(a.status, StatusCode::NO_CONTENT);
     assert!(store.get(&lx.token).await.unwrap().is_none(), "ghost lock left behind");
     // a new client can now create there
@@ -424,8 +428,13 @@ async fn mount_prefix_keeps_the_client_visible_path_space() {
 async fn options_advertises_class_2() {
     let (_store, _kv, svc) = setup(&[]);
     let a = send(svc, empty(req("OPTIONS", "/"))).await;
-    let dav = a.headers["dav"].to_str().unwrap();
-    assert!(dav.split(',').any(|c| c.trim() == "2"), "{dav}");
+    let dav: Vec<&str> = a.headers["dav"].to_str().unwrap().split(',').map(str::trim).collect();
+    assert_eq!(dav, ["1", "2"]);
+    let allow = a.headers["allow"].to_str().unwrap();
+    assert!(allow.contains("LOCK") && allow.contains("UNLOCK"), "{allow}");
+    let quiet = LockLayer::new(MemoryLockStore::new()).advertise_dav(false).layer(Kv::default());
+    let a = send(quiet, empty(req("OPTIONS", "/"))).await;
+    assert_eq!(a.headers["dav"], "1");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -33,15 +33,16 @@ struct Active {
     owner_text: Option<String>,
 }
 
+fn dav<'a, 'i>(n: &roxmltree::Node<'a, 'i>, name: &str) -> Option<roxmltree::Node<'a, 'i>> {
+    n.descendants()
+        .find(|c| c.is_element() && c.tag_name().namespace() == Some("DAV:") && c.tag_name().name() == name)
+}
+
 fn activelock(a: &Answer) -> Active {
     let text = a.text();
     let doc = roxmltree::Document::parse(&text).unwrap();
     let root = doc.root_element();
     assert_eq!((root.tag_name().namespace(), root.tag_name().name()), (Some("DAV:"), "prop"), "{text}");
-    let dav = |n: &roxmltree::Node<'_, '_>, name: &str| {
-        n.descendants()
-            .find(|c| c.is_element() && c.tag_name().namespace() == Some("DAV:") && c.tag_name().name() == name)
-    };
     let al = dav(&root, "activelock").expect("activelock");
     let scope = dav(&al, "lockscope").unwrap().children().find(|c| c.is_element()).unwrap().tag_name().name().to_owned();
     let text_of = |name: &str| dav(&al, name).and_then(|n| n.text()).unwrap_or_default().trim().to_owned();
@@ -312,7 +313,8 @@ async fn refresh_by_another_principal_is_refused() {
 #[tokio::test]
 async fn quota_per_principal() {
     let store = Arc::new(MemoryLockStore::new());
-    let limits = tower_locks::Limits { max_locks_per_principal: Some(2), ..Default::default() };
+    let mut limits = tower_locks::Limits::default();
+    limits.max_locks_per_principal = Some(2);
     let svc = LockLayer::new(store).limits(limits).layer(Kv::with_files(&["/a", "/b", "/c"]));
     for (path, status) in [("/a", StatusCode::OK), ("/b", StatusCode::OK), ("/c", StatusCode::TOO_MANY_REQUESTS)] {
         let mut r = lock_req(path, Some("0"), LOCKINFO_EXCLUSIVE);

@@ -142,6 +142,11 @@ impl Kv {
                 }
                 if existed { StatusCode::NO_CONTENT } else { StatusCode::CREATED }
             }
+            "OPTIONS" => {
+                h.insert("allow", "OPTIONS, GET, HEAD, PUT, DELETE".parse().unwrap());
+                h.insert("dav", "1".parse().unwrap());
+                StatusCode::OK
+            }
             _ => StatusCode::METHOD_NOT_ALLOWED,
         };
         (status, h, Bytes::new())
