@@ -30,7 +30,6 @@ struct Active {
     token: String,
     root: String,
     owner_href: Option<String>,
-    owner_text: Option<String>,
 }
 
 fn dav<'a, 'i>(n: &roxmltree::Node<'a, 'i>, name: &str) -> Option<roxmltree::Node<'a, 'i>> {
@@ -54,7 +53,6 @@ fn activelock(a: &Answer) -> Active {
         token: dav(&dav(&al, "locktoken").unwrap(), "href").unwrap().text().unwrap().to_owned(),
         root: dav(&dav(&al, "lockroot").unwrap(), "href").unwrap().text().unwrap().to_owned(),
         owner_href: owner.and_then(|o| dav(&o, "href")).and_then(|h| h.text()).map(str::to_owned),
-        owner_text: owner.and_then(|o| o.text()).map(|t| t.trim().to_owned()).filter(|t| !t.is_empty()),
     }
 }
 

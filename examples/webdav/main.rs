@@ -55,12 +55,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let store = lock_store();
     let memdav = MemDav::new(store.clone());
 
-    // ---- LOCK LAYER GOES HERE (lead, at merge) ---------------------------------------------
-    // let dav = ServiceBuilder::new()
-    //     .layer(tower_locks::LockLayer::new(store.clone()))
-    //     .service(memdav);
-    let dav = memdav;
-    // -----------------------------------------------------------------------------------------
+    // The lock layer turns the class-1 service into a class-2 one: it answers LOCK and
+    // UNLOCK, enforces the locks on every write and cleans them up after DELETE and MOVE.
+    let dav = ServiceBuilder::new()
+        .layer(tower_locks::LockLayer::from_arc(store.clone()))
+        .service(memdav);
 
     // hyper hands us `Request<Incoming>`; the services speak `Request<axum::body::Body>`.
     let svc = ServiceBuilder::new()

@@ -28,7 +28,7 @@ pub struct Seen {
 
 /// A tiny resource store behind the layer: GET/HEAD with ETags, PUT, POST, DELETE (subtree),
 /// MKCOL, PROPPATCH, COPY, MOVE. It does no lock checking of its own.
-#[derive(Clone, Default)]
+#[derive(Clone, Default, Debug)]
 pub struct Kv {
     pub files: Arc<Mutex<BTreeMap<String, (Bytes, u64)>>>,
     pub seen: Arc<Mutex<Vec<Seen>>>,

@@ -1,0 +1,167 @@
+//! The layer in real stacks: readiness, auto traits, axum routers with other tower layers, and
+//! a real hyper server on a loopback port.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::routing::{get, put};
+use axum::Router;
+use common::*;
+use http::{Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use tower::{Layer, Service, ServiceBuilder, ServiceExt};
+use tower_locks::{LockDepth, LockLayer, LockService, MemoryLockStore, ResponseBody, ResponseFuture};
+
+#[test]
+fn auto_traits() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<LockLayer>();
+    send_sync::<LockService<axum::routing::Route>>();
+    send_sync::<LockService<Kv>>();
+    send::<ResponseBody<Body>>();
+    send::<ResponseFuture<<Kv as Service<Request<Body>>>::Future, Body, std::convert::Infallible>>();
+    fn clone<T: Clone>() {}
+    clone::<LockLayer>();
+    clone::<LockService<Kv>>();
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn backpressure_propagates_and_the_readied_instance_is_called() {
+    let store = MemoryLockStore::new();
+    let (mut svc, mut handle) =
+        tower_test::mock::spawn_layer::<Request<Body>, Response<Body>, _>(LockLayer::new(store));
+    handle.allow(0);
+    tokio_test::assert_pending!(svc.poll_ready());
+    handle.allow(1);
+    tokio_test::assert_ready_ok!(svc.poll_ready());
+    let fut = svc.call(Request::put("/x").header("host", "h").body(Body::empty()).unwrap());
+    let respond = async move {
+        let (req, send) = handle.next_request().await.expect("inner called");
+        assert_eq!(req.uri(), "/x");
+        assert_eq!(req.method(), "PUT");
+        send.send_response(Response::new(Body::from("done")));
+    };
+    let (res, ()) = tokio::join!(fut, respond);
+    let res = res.unwrap();
+    assert_eq!(res.status(), 200);
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(&body[..], b"done");
+}
+
+#[tokio::test]
+async fn axum_router_with_tower_http_layers_around_and_inside() {
+    let store = Arc::new(MemoryLockStore::new());
+    let l = xlock(&*store, "/docs/1", LockDepth::Zero).await;
+    let app = Router::new()
+        .route("/docs/{id}", put(|| async { "saved" }).get(|| async { "doc" }))
+        .layer(LockLayer::new(store.clone()))
+        // TimeoutLayer needs `ResBody: Default`, which `ResponseBody<B>` provides.
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(5),
+        ));
+    let put_req = |if_header: Option<String>| {
+        let mut b = Request::put("/docs/1").header("host", "h");
+        if let Some(h) = if_header {
+            b = b.header("if", h);
+        }
+        b.body(Body::empty()).unwrap()
+    };
+    let res = app.clone().oneshot(put_req(None)).await.unwrap();
+    assert_eq!(res.status(), StatusCode::LOCKED);
+    let res = app.clone().oneshot(put_req(Some(format!("(<{}>)", l.token)))).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let res = app.oneshot(Request::get("/docs/1").body(Body::empty()).unwrap()).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    // route_layer works too
+    let app = Router::new()
+        .route("/a", get(|| async { "a" }).put(|| async { "put" }))
+        .route_layer(LockLayer::new(store.clone()));
+    let res = app.oneshot(Request::put("/a").body(Body::empty()).unwrap()).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn service_builder_and_service_new() {
+    let store = Arc::new(MemoryLockStore::new());
+    xlock(&*store, "/x", LockDepth::Zero).await;
+    let svc = ServiceBuilder::new().layer(LockLayer::new(store.clone())).service(Kv::default());
+    assert_eq!(send(svc, empty(req("PUT", "/x"))).await.status, StatusCode::LOCKED);
+    let svc = LockService::new(Kv::default(), store);
+    assert_eq!(send(svc.clone(), empty(req("PUT", "/x"))).await.status, StatusCode::LOCKED);
+    let _inner: &Kv = svc.get_ref();
+    assert!(format!("{svc:?}").starts_with("LockService"));
+}
+
+#[tokio::test]
+async fn real_hyper_server_on_loopback() {
+    use hyper_util::client::legacy::Client;
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+
+    let store = Arc::new(MemoryLockStore::new());
+    let kv = Kv::with_files(&["/f"]);
+    let svc = ServiceBuilder::new()
+        .map_request(|r: Request<hyper::body::Incoming>| r.map(Body::new))
+        .layer(LockLayer::new(store.clone()))
+        .service(kv.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        // bounded: serve a fixed number of connections, then stop
+        for _ in 0..8 {
+            let Ok((stream, _)) = listener.accept().await else { return };
+            let svc = hyper_util::service::TowerToHyperService::new(svc.clone());
+            tokio::spawn(async move {
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    let client: Client<_, Body> = Client::builder(TokioExecutor::new()).build_http();
+    let base = format!("http://{addr}");
+    let lock_body = Body::from(LOCKINFO_EXCLUSIVE);
+    let res = client
+        .request(Request::builder().method("LOCK").uri(format!("{base}/f")).header("depth", "0").body(lock_body).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let token = res.headers()["lock-token"].to_str().unwrap().trim_matches(['<', '>']).to_owned();
+    let res = client.request(Request::put(format!("{base}/f")).body(Body::from("x")).unwrap()).await.unwrap();
+    assert_eq!(res.status(), StatusCode::LOCKED);
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    let doc = String::from_utf8(body.to_vec()).unwrap();
+    let parsed = roxmltree::Document::parse(&doc).unwrap();
+    assert_eq!(parsed.root_element().tag_name().name(), "error");
+    // the tag is an absolute URI on the server's own authority
+    let res = client
+        .request(
+            Request::put(format!("{base}/f"))
+                .header("if", format!("<{base}/f> (<{token}>)"))
+                .body(Body::from("y"))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert_eq!(kv.files.lock().unwrap()["/f"].0.as_ref(), b"y");
+    let res = client
+        .request(Request::builder().method("UNLOCK").uri(format!("{base}/f")).header("lock-token", format!("<{token}>")).body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    server.abort();
+}
+
+#[tokio::test]
+async fn layer_debug_is_readable() {
+    let layer = LockLayer::new(MemoryLockStore::new());
+    let s = format!("{layer:?}");
+    assert!(s.starts_with("LockLayer") && s.contains("safe_methods"), "{s}");
+    let svc = layer.layer(Kv::default());
+    drop(svc);
+}
