@@ -1,12 +1,15 @@
 //! Resource locking for any Tower HTTP service.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(feature = "conformance")]
+#[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
+pub mod conformance;
 mod path;
 mod store;
 
 pub use path::{PathError, Resolved, ResourcePath};
 pub use store::{
-    new_token, BoxError, BoxFuture, Clock, CreateOutcome, DynLockStore, Lock, LockDepth,
-    LockQuery, LockScope, LockStore, LockStoreError, LockTimeout, ManualClock, MemoryLockStore,
-    NewLock, QueryTarget, SystemClock, TokenAccess, TokenOutcome, TokenVerdict,
+    new_token, BoxError, BoxFuture, Clock, CreateOutcome, DynLockStore, Lock, LockDepth, LockQuery,
+    LockScope, LockStore, LockStoreError, LockTimeout, ManualClock, MemoryLockStore, NewLock,
+    QueryTarget, SystemClock, TokenAccess, TokenOutcome, TokenVerdict,
 };
