@@ -202,8 +202,11 @@ impl LockLayer {
     /// # Panics
     /// When `min > max` or `default` is outside `min..=max`.
     pub fn lock_timeouts(self, default: Duration, min: Duration, max: Duration) -> Self {
-        let policy = TimeoutPolicy::new(default, min, max);
-        self.update(|c| c.timeouts = TimeoutPolicy { allow_infinite: c.timeouts.allow_infinite, ..policy })
+        let mut policy = TimeoutPolicy::new(default, min, max);
+        self.update(|c| {
+            policy.allow_infinite = c.timeouts.allow_infinite;
+            c.timeouts = policy;
+        })
     }
 
     /// Grant `Timeout: Infinite` when a client asks for it. ⚠️ An infinite lock left by a

@@ -84,6 +84,9 @@
 
 mod advertise;
 mod body;
+#[cfg(feature = "conformance")]
+#[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
+pub mod conformance;
 pub mod dav;
 mod future;
 mod headers;

@@ -125,6 +125,15 @@ impl ResourcePath {
         })
     }
 
+    /// Rebuild a path from a key that is already canonical (as returned by
+    /// [`as_str`](Self::as_str)), without parsing it again. For stores that keep the key.
+    pub(crate) fn from_canonical(key: &str, trailing_slash: bool) -> Self {
+        Self {
+            key: key.to_owned(),
+            trailing_slash: trailing_slash && key != "/",
+        }
+    }
+
     /// The canonical key: no trailing slash, `/` for the root.
     pub fn as_str(&self) -> &str {
         &self.key

@@ -212,7 +212,7 @@ where
         Ok(CreateOutcome::QuotaExceeded { limit }) => {
             return Ok(ctx.reject(Rejection::TooManyLocks { limit }))
         }
-        Ok(_) | Err(_) => return Ok(ctx.reject(Rejection::StoreUnavailable)),
+        Err(_) => return Ok(ctx.reject(Rejection::StoreUnavailable)),
     };
     #[cfg(feature = "tracing")]
     tracing::info!(token = %lock.token, root = lock.root.as_str(), scope = ?lock.scope, depth = ?lock.depth, "tower-locks: lock granted");

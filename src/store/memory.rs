@@ -1,83 +1,230 @@
-//! `MemoryLockStore`: the embedded default store. (Interim naive version: replaced by the
-//! indexed implementation.)
+//! `MemoryLockStore`: the embedded default store.
+//!
+//! # Data structure
+//!
+//! All state sits behind one `RwLock`, so every verb is one linearisable step:
+//!
+//! - **slab** `Vec<Option<Entry>>` with a free list: each live lock is one compact entry,
+//!   addressed everywhere else by its 4-byte slot id. The entry keeps `urn:uuid:` tokens as 16
+//!   raw bytes, the root as an `Arc<str>` shared by every lock on that root, the principal as an
+//!   `Arc<str>` shared with the quota counter, and scope, depth, timeout kind and trailing slash
+//!   as bit flags.
+//! - **token index** `HashTable<u32>`: token → slot id (the table holds ids only; hashing and
+//!   equality look at the slab).
+//! - **root index** `HashTable<u32>`: canonical root path → the first lock rooted there; the
+//!   other locks on the same root are chained through the entries (`next`).
+//! - **ordered roots** `BTreeSet<Arc<str>>`: every root that holds a lock, in byte order, so the
+//!   roots strictly below `/a` are exactly the range `["/a/", "/a0")`.
+//! - **expiry heap** `BinaryHeap<Reverse<(SystemTime, u32)>>`: popped at the start of every
+//!   mutating verb. An entry is acted on only if that slot still holds a lock expiring at exactly
+//!   that instant, so entries left behind by a refresh, an unlock or a reused slot are harmless;
+//!   the heap is rebuilt when stale entries outnumber live locks.
+//! - **principal counters** `HashMap<Arc<str>, u32>`: live locks per principal, for quotas.
+//!
+//! Costs, with `d` the path depth, `k` the locks reported or removed and `n` the locks held:
+//! `query` covering: `O(d)` hash lookups; with descendants: `+ O(log n + k)`; `get`: `O(1)`;
+//! `create`: `O(d)` (`+ O(log n + k)` for depth infinity); `refresh`, `unlock`: `O(1)` plus the
+//! chain of locks on the same root; `remove_subtree`: `O((k + 1) log n)`; expiry: amortised
+//! `O(log n)` per expired lock. Nothing scans all locks, except the occasional rebuild that
+//! compacts the slab after at least three quarters of it were freed (amortised `O(1)`).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, BinaryHeap, HashMap};
+use std::fmt;
+use std::hash::{BuildHasher, RandomState};
+use std::ops::Bound;
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::SystemTime;
+
+use hashbrown::HashTable;
 
 use super::{
-    Clock, CreateOutcome, Lock, LockDepth, LockQuery, LockStore, LockStoreError, LockTimeout,
-    NewLock, SystemClock, TokenAccess, TokenOutcome,
+    Clock, CreateOutcome, Lock, LockDepth, LockQuery, LockScope, LockStore, LockStoreError,
+    LockTimeout, NewLock, SystemClock, TokenAccess, TokenOutcome, TokenVerdict,
 };
 use crate::ResourcePath;
 
-/// The in-memory lock store.
-#[derive(Debug, Clone)]
+/// The in-memory lock store: the default, for a single application instance.
+///
+/// Cloning is cheap and clones share the same locks. Every verb works synchronously under one
+/// internal lock (never held across an `.await`); checks take it shared, changes exclusive.
+/// A check costs `O(path depth)` hash lookups however many locks are held, a subtree query
+/// `O(log n + locks in the subtree)`. Expired locks are never reported, never block, and are
+/// dropped from memory by the next change (or the next check, when it can do so without
+/// waiting).
+///
+/// ```
+/// use tower_locks::{CreateOutcome, LockQuery, LockStore, MemoryLockStore, NewLock, ResourcePath};
+///
+/// # tokio_test::block_on(async {
+/// let store = MemoryLockStore::new();
+/// let doc = ResourcePath::parse("/docs/a.txt").unwrap();
+/// let outcome = store.create(NewLock::new(doc.clone())).await.unwrap();
+/// assert!(matches!(outcome, CreateOutcome::Created(_)));
+/// // A second exclusive lock on the same resource conflicts.
+/// let again = store.create(NewLock::new(doc.clone())).await.unwrap();
+/// assert!(matches!(again, CreateOutcome::Conflict(ref locks) if locks.len() == 1));
+/// assert_eq!(store.query(&LockQuery::new().covering(doc)).await.unwrap().len(), 1);
+/// assert_eq!(store.len(), 1);
+/// # });
+/// ```
+#[derive(Clone)]
 pub struct MemoryLockStore {
-    inner: Arc<Mutex<Inner>>,
+    inner: Arc<RwLock<Inner>>,
     clock: Arc<dyn Clock>,
 }
 
-#[derive(Debug, Default)]
-struct Inner {
-    locks: HashMap<String, Lock>,
-    fence: u64,
-}
-
 impl Default for MemoryLockStore {
+    /// Same as [`MemoryLockStore::new`].
+    ///
+    /// ```
+    /// let store = tower_locks::MemoryLockStore::default();
+    /// assert!(store.is_empty());
+    /// ```
     fn default() -> Self {
         Self::new()
     }
 }
 
+impl fmt::Debug for MemoryLockStore {
+    /// Prints the number of stored locks and the clock, not the locks themselves.
+    ///
+    /// ```
+    /// let store = tower_locks::MemoryLockStore::new();
+    /// assert!(format!("{store:?}").starts_with("MemoryLockStore"));
+    /// ```
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("MemoryLockStore");
+        match self.inner.try_read() {
+            Ok(g) => d.field("stored", &g.live),
+            Err(_) => d.field("stored", &format_args!("<busy>")),
+        };
+        d.field("clock", &self.clock).finish()
+    }
+}
+
 impl MemoryLockStore {
     /// An empty store on the system clock.
+    ///
+    /// ```
+    /// let store = tower_locks::MemoryLockStore::new();
+    /// assert_eq!(store.len(), 0);
+    /// ```
     pub fn new() -> Self {
         Self::with_clock(Arc::new(SystemClock))
     }
 
-    /// An empty store on `clock`.
+    /// An empty store on `clock` (a [`ManualClock`](crate::ManualClock) makes expiry testable).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// use tower_locks::{
+    ///     LockStore, LockTimeout, ManualClock, MemoryLockStore, NewLock, ResourcePath,
+    /// };
+    ///
+    /// # tokio_test::block_on(async {
+    /// let clock = Arc::new(ManualClock::new());
+    /// let store = MemoryLockStore::with_clock(clock.clone());
+    /// let root = ResourcePath::parse("/a").unwrap();
+    /// store
+    ///     .create(NewLock::new(root).timeout(LockTimeout::Seconds(10)))
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(store.len(), 1);
+    /// clock.advance(Duration::from_secs(10));
+    /// assert_eq!(store.len(), 0); // expired and purged
+    /// # });
+    /// ```
     pub fn with_clock(clock: Arc<dyn Clock>) -> Self {
         Self {
-            inner: Arc::default(),
+            inner: Arc::new(RwLock::new(Inner::default())),
             clock,
         }
     }
 
-    fn with<R>(&self, f: impl FnOnce(&mut Inner, std::time::SystemTime) -> R) -> R {
+    /// The number of live locks. Purges expired locks first.
+    ///
+    /// ```
+    /// use tower_locks::{LockStore, MemoryLockStore, NewLock, ResourcePath};
+    ///
+    /// # tokio_test::block_on(async {
+    /// let store = MemoryLockStore::new();
+    /// store.create(NewLock::new(ResourcePath::parse("/x").unwrap())).await.unwrap();
+    /// assert_eq!(store.len(), 1);
+    /// # });
+    /// ```
+    pub fn len(&self) -> usize {
         let now = self.clock.now();
-        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        g.locks.retain(|_, l| !l.is_expired_at(now));
-        f(&mut g, now)
+        let mut g = self.write();
+        g.purge(now);
+        g.live
+    }
+
+    /// Whether no live lock is held.
+    ///
+    /// ```
+    /// assert!(tower_locks::MemoryLockStore::new().is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// A rough estimate of the heap memory the store uses, in bytes: the capacities of its
+    /// tables times their element sizes, plus the strings it owns. Allocator overhead is not
+    /// counted. Cheap: it does not walk the locks.
+    ///
+    /// ```
+    /// use tower_locks::{LockStore, MemoryLockStore, NewLock, ResourcePath};
+    ///
+    /// # tokio_test::block_on(async {
+    /// let store = MemoryLockStore::new();
+    /// let empty = store.approx_memory_bytes();
+    /// store.create(NewLock::new(ResourcePath::parse("/x").unwrap())).await.unwrap();
+    /// assert!(store.approx_memory_bytes() > empty);
+    /// # });
+    /// ```
+    pub fn approx_memory_bytes(&self) -> usize {
+        self.read().approx_memory_bytes()
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, Inner> {
+        self.inner.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Inner> {
+        self.inner.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Run a read-only step; afterwards purge expired locks if that is possible without waiting.
+    fn read_step<R>(&self, f: impl FnOnce(&Inner, SystemTime) -> R) -> R {
+        let now = self.clock.now();
+        let (out, due) = {
+            let g = self.read();
+            (f(&g, now), g.has_due(now))
+        };
+        if due {
+            if let Ok(mut g) = self.inner.try_write() {
+                g.purge(now);
+            }
+        }
+        out
+    }
+
+    /// Run a mutating step after purging expired locks.
+    fn write_step<R>(&self, f: impl FnOnce(&mut Inner, SystemTime) -> R) -> R {
+        let now = self.clock.now();
+        let mut g = self.write();
+        g.purge(now);
+        let out = f(&mut g, now);
+        g.maybe_compact();
+        out
     }
 }
 
 impl LockStore for MemoryLockStore {
     async fn create(&self, lock: NewLock) -> Result<CreateOutcome, LockStoreError> {
-        Ok(self.with(|g, now| {
-            let conflicts: Vec<Lock> = g
-                .locks
-                .values()
-                .filter(|l| {
-                    (l.covers(&lock.root)
-                        || (lock.depth == LockDepth::Infinity && lock.root.is_ancestor_of(&l.root)))
-                        && !l.scope.compatible_with(lock.scope)
-                })
-                .cloned()
-                .collect();
-            if !conflicts.is_empty() {
-                return CreateOutcome::Conflict(conflicts);
-            }
-            if let (Some(q), Some(p)) = (lock.principal_quota, lock.principal.as_deref()) {
-                let held = g.locks.values().filter(|l| l.principal.as_deref() == Some(p)).count();
-                if held >= q as usize {
-                    return CreateOutcome::QuotaExceeded { limit: q };
-                }
-            }
-            g.fence += 1;
-            let l = lock.into_lock(now, g.fence);
-            g.locks.insert(l.token.clone(), l.clone());
-            CreateOutcome::Created(l)
-        }))
+        self.write_step(|g, now| g.create(lock, now))
     }
 
     async fn refresh(
@@ -85,46 +232,871 @@ impl LockStore for MemoryLockStore {
         access: TokenAccess<'_>,
         timeout: LockTimeout,
     ) -> Result<TokenOutcome, LockStoreError> {
-        Ok(self.with(|g, now| match g.locks.get_mut(access.token) {
-            None => TokenOutcome::NotFound,
-            Some(l) => {
-                let v = TokenAccess { privileged: false, ..access }.judge(l);
-                if v == super::TokenVerdict::Allowed {
-                    l.timeout = timeout;
-                    l.expires_at = timeout.expiry_from(now);
-                }
-                TokenOutcome::from_verdict(v, l.clone())
+        Ok(self.write_step(|g, now| {
+            let Some(id) = g.find_token(access.token) else {
+                return TokenOutcome::NotFound;
+            };
+            let mut lock = g.to_lock(id);
+            // A refresh is never privileged: only the lock's own principal may extend it.
+            let verdict = TokenAccess {
+                privileged: false,
+                ..access
             }
+            .judge(&lock);
+            if verdict == TokenVerdict::Allowed {
+                let expires_at = timeout.expiry_from(now);
+                g.set_timeout(id, timeout, expires_at);
+                lock.timeout = timeout;
+                lock.expires_at = expires_at;
+            }
+            TokenOutcome::from_verdict(verdict, lock)
         }))
     }
 
     async fn unlock(&self, access: TokenAccess<'_>) -> Result<TokenOutcome, LockStoreError> {
-        Ok(self.with(|g, _| match g.locks.get(access.token) {
-            None => TokenOutcome::NotFound,
-            Some(l) => {
-                let v = access.judge(l);
-                let l = l.clone();
-                if v == super::TokenVerdict::Allowed {
-                    g.locks.remove(access.token);
-                }
-                TokenOutcome::from_verdict(v, l)
+        Ok(self.write_step(|g, _| {
+            let Some(id) = g.find_token(access.token) else {
+                return TokenOutcome::NotFound;
+            };
+            let lock = g.to_lock(id);
+            let verdict = access.judge(&lock);
+            if verdict == TokenVerdict::Allowed {
+                g.remove(id);
             }
+            TokenOutcome::from_verdict(verdict, lock)
         }))
     }
 
     async fn remove_subtree(&self, path: &ResourcePath) -> Result<usize, LockStoreError> {
-        Ok(self.with(|g, _| {
-            let before = g.locks.len();
-            g.locks.retain(|_, l| !path.contains(&l.root));
-            before - g.locks.len()
+        Ok(self.write_step(|g, _| {
+            let mut roots: Vec<Arc<str>> = Vec::new();
+            if let Some(head) = g.root_head(path.as_str()) {
+                if let Some(e) = g.entry(head) {
+                    roots.push(e.root.clone());
+                }
+            }
+            roots.extend(g.roots_below(path.as_str()).cloned());
+            let mut removed = 0;
+            for root in roots {
+                while let Some(id) = g.root_head(&root) {
+                    g.remove(id);
+                    removed += 1;
+                }
+            }
+            removed
         }))
     }
 
     async fn query(&self, query: &LockQuery) -> Result<Vec<Lock>, LockStoreError> {
-        Ok(self.with(|g, _| g.locks.values().filter(|l| query.matches(l)).cloned().collect()))
+        Ok(self.read_step(|g, now| {
+            let mut ids = Vec::new();
+            for target in &query.targets {
+                g.covering(&target.path, now, |_| true, &mut ids);
+                if target.descendants {
+                    g.below(target.path.as_str(), now, |_| true, &mut ids);
+                }
+            }
+            g.sorted_locks(ids)
+        }))
     }
 
     async fn get(&self, token: &str) -> Result<Option<Lock>, LockStoreError> {
-        Ok(self.with(|g, _| g.locks.get(token).cloned()))
+        Ok(self.read_step(|g, now| {
+            g.find_token(token)
+                .filter(|&id| g.entry(id).is_some_and(|e| e.is_live(now)))
+                .map(|id| g.to_lock(id))
+        }))
+    }
+}
+
+/// No lock / end of a chain.
+const NIL: u32 = u32::MAX;
+
+/// Entry flags.
+const SHARED: u8 = 1;
+const INFINITY: u8 = 2;
+const TRAILING_SLASH: u8 = 4;
+const NO_TIMEOUT: u8 = 8;
+
+/// A lock token as stored: the canonical `urn:uuid:` form as 16 bytes, anything else verbatim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Token {
+    Uuid([u8; 16]),
+    Other(Box<str>),
+}
+
+/// A borrowed token, hashed identically for lookups and for stored tokens.
+#[derive(Hash, PartialEq, Eq, Clone, Copy)]
+enum TokenRef<'a> {
+    Uuid([u8; 16]),
+    Other(&'a str),
+}
+
+impl Token {
+    fn parse(s: &str) -> Self {
+        match parse_uuid_urn(s) {
+            Some(b) => Token::Uuid(b),
+            None => Token::Other(s.into()),
+        }
+    }
+
+    fn as_ref(&self) -> TokenRef<'_> {
+        match self {
+            Token::Uuid(b) => TokenRef::Uuid(*b),
+            Token::Other(s) => TokenRef::Other(s),
+        }
+    }
+
+    fn render(&self) -> String {
+        match self {
+            Token::Uuid(b) => uuid::Uuid::from_bytes(*b).urn().to_string(),
+            Token::Other(s) => s.to_string(),
+        }
+    }
+}
+
+impl<'a> TokenRef<'a> {
+    fn parse(s: &'a str) -> Self {
+        match parse_uuid_urn(s) {
+            Some(b) => TokenRef::Uuid(b),
+            None => TokenRef::Other(s),
+        }
+    }
+}
+
+/// Parse exactly the form `Uuid::urn()` renders (`urn:uuid:` and lower-case hyphenated hex),
+/// so that parsing and rendering are inverse and token comparison stays byte-exact.
+fn parse_uuid_urn(s: &str) -> Option<[u8; 16]> {
+    let hex = s.strip_prefix("urn:uuid:")?.as_bytes();
+    if hex.len() != 36 {
+        return None;
+    }
+    let mut out = [0u8; 16];
+    let mut nibbles = 0usize;
+    for (i, &c) in hex.iter().enumerate() {
+        if matches!(i, 8 | 13 | 18 | 23) {
+            if c != b'-' {
+                return None;
+            }
+            continue;
+        }
+        let v = match c {
+            b'0'..=b'9' => c - b'0',
+            b'a'..=b'f' => c - b'a' + 10,
+            _ => return None,
+        };
+        out[nibbles / 2] |= if nibbles.is_multiple_of(2) { v << 4 } else { v };
+        nibbles += 1;
+    }
+    Some(out)
+}
+
+/// One stored lock.
+#[derive(Debug)]
+struct Entry {
+    token: Token,
+    /// Canonical root key, shared with the other locks on this root and the ordered index.
+    root: Arc<str>,
+    owner: Option<Box<str>>,
+    /// Shared with the principal counter.
+    principal: Option<Arc<str>>,
+    expires_at: Option<SystemTime>,
+    fence: u64,
+    /// The granted seconds, unless `NO_TIMEOUT`.
+    timeout_secs: u32,
+    /// The next lock on the same root, or `NIL`.
+    next: u32,
+    flags: u8,
+}
+
+impl Entry {
+    fn is_live(&self, now: SystemTime) -> bool {
+        self.expires_at.is_none_or(|at| at > now)
+    }
+
+    fn is_infinity(&self) -> bool {
+        self.flags & INFINITY != 0
+    }
+
+    fn scope(&self) -> LockScope {
+        if self.flags & SHARED != 0 {
+            LockScope::Shared
+        } else {
+            LockScope::Exclusive
+        }
+    }
+
+    fn timeout(&self) -> LockTimeout {
+        if self.flags & NO_TIMEOUT != 0 {
+            LockTimeout::Infinite
+        } else {
+            LockTimeout::Seconds(self.timeout_secs)
+        }
+    }
+
+    fn set_timeout(&mut self, timeout: LockTimeout) {
+        match timeout {
+            LockTimeout::Infinite => {
+                self.flags |= NO_TIMEOUT;
+                self.timeout_secs = 0;
+            }
+            LockTimeout::Seconds(s) => {
+                self.flags &= !NO_TIMEOUT;
+                self.timeout_secs = s;
+            }
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    slots: Vec<Option<Entry>>,
+    free: Vec<u32>,
+    live: usize,
+    by_token: HashTable<u32>,
+    /// Root key → first lock on that root.
+    by_root: HashTable<u32>,
+    ordered: BTreeSet<Arc<str>>,
+    due: BinaryHeap<Reverse<(SystemTime, u32)>>,
+    principals: HashMap<Arc<str>, u32>,
+    fence: u64,
+    hasher: RandomState,
+    /// Bytes of the strings the store owns (roots once, owners, custom tokens, principals).
+    string_bytes: usize,
+    /// Lock entries looked at by read paths (tests assert subtree queries stay local).
+    #[cfg(test)]
+    examined: std::sync::atomic::AtomicUsize,
+}
+
+/// Rough per-string heap cost: the bytes plus an `Arc` header where there is one.
+const ARC_HEADER: usize = 2 * std::mem::size_of::<usize>();
+
+impl Inner {
+    fn entry(&self, id: u32) -> Option<&Entry> {
+        self.slots.get(id as usize).and_then(Option::as_ref)
+    }
+
+    fn entry_mut(&mut self, id: u32) -> Option<&mut Entry> {
+        self.slots.get_mut(id as usize).and_then(Option::as_mut)
+    }
+
+    fn hash_str(&self, s: &str) -> u64 {
+        self.hasher.hash_one(s)
+    }
+
+    fn hash_token(&self, t: TokenRef<'_>) -> u64 {
+        self.hasher.hash_one(t)
+    }
+
+    fn find_token(&self, token: &str) -> Option<u32> {
+        let t = TokenRef::parse(token);
+        let slots = &self.slots;
+        self.by_token
+            .find(self.hash_token(t), |&id| {
+                slot(slots, id).is_some_and(|e| e.token.as_ref() == t)
+            })
+            .copied()
+    }
+
+    fn root_head(&self, root: &str) -> Option<u32> {
+        let slots = &self.slots;
+        self.by_root
+            .find(self.hash_str(root), |&id| {
+                slot(slots, id).is_some_and(|e| &*e.root == root)
+            })
+            .copied()
+    }
+
+    /// Call `f` for every lock on `root` (live or not).
+    fn each_on_root(&self, root: &str, mut f: impl FnMut(u32, &Entry)) {
+        let mut id = self.root_head(root).unwrap_or(NIL);
+        while let Some(e) = self.entry(id) {
+            #[cfg(test)]
+            self.examined
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            f(id, e);
+            id = e.next;
+        }
+    }
+
+    /// The roots strictly below `path` that hold locks.
+    fn roots_below<'a>(&'a self, path: &str) -> impl Iterator<Item = &'a Arc<str>> + 'a {
+        let range = if path == "/" {
+            self.ordered
+                .range::<str, _>((Bound::Excluded("/"), Bound::Unbounded))
+        } else {
+            let lo = format!("{path}/");
+            let hi = format!("{path}0"); // '0' is the byte after '/'
+            self.ordered
+                .range::<str, _>((Bound::Included(lo.as_str()), Bound::Excluded(hi.as_str())))
+        };
+        range
+    }
+
+    /// Live locks covering `path` (depth-infinity locks on ancestors, every lock on `path`)
+    /// that pass `keep`.
+    fn covering(
+        &self,
+        path: &ResourcePath,
+        now: SystemTime,
+        keep: impl Fn(&Entry) -> bool,
+        out: &mut Vec<u32>,
+    ) {
+        for ancestor in path.ancestors() {
+            self.each_on_root(ancestor, |id, e| {
+                if e.is_infinity() && e.is_live(now) && keep(e) {
+                    out.push(id);
+                }
+            });
+        }
+        self.each_on_root(path.as_str(), |id, e| {
+            if e.is_live(now) && keep(e) {
+                out.push(id);
+            }
+        });
+    }
+
+    /// Live locks rooted strictly below `path` that pass `keep`.
+    fn below(
+        &self,
+        path: &str,
+        now: SystemTime,
+        keep: impl Fn(&Entry) -> bool,
+        out: &mut Vec<u32>,
+    ) {
+        for root in self.roots_below(path) {
+            self.each_on_root(root, |id, e| {
+                if e.is_live(now) && keep(e) {
+                    out.push(id);
+                }
+            });
+        }
+    }
+
+    /// The locks for `ids` (deduplicated), sorted by root, then token.
+    fn sorted_locks(&self, mut ids: Vec<u32>) -> Vec<Lock> {
+        ids.sort_unstable();
+        ids.dedup();
+        let mut locks: Vec<Lock> = ids.into_iter().map(|id| self.to_lock(id)).collect();
+        locks.sort_by(|a, b| {
+            (a.root.as_str(), a.token.as_str()).cmp(&(b.root.as_str(), b.token.as_str()))
+        });
+        locks
+    }
+
+    fn to_lock(&self, id: u32) -> Lock {
+        let Some(e) = self.entry(id) else {
+            // Unreachable while the indexes are consistent; never panic on it.
+            return NewLock::new(ResourcePath::root()).into_lock(SystemTime::UNIX_EPOCH, 0);
+        };
+        Lock {
+            token: e.token.render(),
+            root: ResourcePath::from_canonical(&e.root, e.flags & TRAILING_SLASH != 0),
+            scope: e.scope(),
+            depth: if e.is_infinity() {
+                LockDepth::Infinity
+            } else {
+                LockDepth::Zero
+            },
+            owner: e.owner.as_deref().map(str::to_owned),
+            principal: e.principal.as_deref().map(str::to_owned),
+            timeout: e.timeout(),
+            expires_at: e.expires_at,
+            fence: e.fence,
+        }
+    }
+
+    fn create(&mut self, lock: NewLock, now: SystemTime) -> Result<CreateOutcome, LockStoreError> {
+        if self.find_token(&lock.token).is_some() {
+            return Err(LockStoreError::backend(format!(
+                "lock token {} is already in use",
+                lock.token
+            )));
+        }
+        let scope = lock.scope;
+        let mut conflicts = Vec::new();
+        let incompatible = |e: &Entry| !e.scope().compatible_with(scope);
+        self.covering(&lock.root, now, incompatible, &mut conflicts);
+        if lock.depth == LockDepth::Infinity {
+            self.below(lock.root.as_str(), now, incompatible, &mut conflicts);
+        }
+        if !conflicts.is_empty() {
+            return Ok(CreateOutcome::Conflict(self.sorted_locks(conflicts)));
+        }
+        if let (Some(limit), Some(p)) = (lock.principal_quota, lock.principal.as_deref()) {
+            if self.principals.get(p).copied().unwrap_or(0) >= limit {
+                return Ok(CreateOutcome::QuotaExceeded { limit });
+            }
+        }
+        if self.slots.len() >= NIL as usize && self.free.is_empty() {
+            return Err(LockStoreError::backend("memory lock store is full"));
+        }
+        let fence = self
+            .fence
+            .checked_add(1)
+            .ok_or_else(|| LockStoreError::backend("fencing numbers exhausted"))?;
+        self.fence = fence;
+        let lock = lock.into_lock(now, fence);
+        let mut flags = 0;
+        if lock.scope == LockScope::Shared {
+            flags |= SHARED;
+        }
+        if lock.depth == LockDepth::Infinity {
+            flags |= INFINITY;
+        }
+        if lock.root.has_trailing_slash() && !lock.root.is_root() {
+            flags |= TRAILING_SLASH;
+        }
+        let mut entry = Entry {
+            token: Token::parse(&lock.token),
+            root: Arc::from(lock.root.as_str()),
+            owner: lock.owner.as_deref().map(Box::from),
+            principal: lock.principal.as_deref().map(Arc::from),
+            expires_at: lock.expires_at,
+            fence,
+            timeout_secs: 0,
+            next: NIL,
+            flags,
+        };
+        entry.set_timeout(lock.timeout);
+        self.insert(entry);
+        Ok(CreateOutcome::Created(lock))
+    }
+
+    /// Put `entry` into a slot and every index.
+    fn insert(&mut self, mut entry: Entry) -> u32 {
+        // Share the root string with the other locks on the same root.
+        let head = self.root_head(&entry.root);
+        match head.and_then(|h| self.entry(h)) {
+            Some(h) => entry.root = h.root.clone(),
+            None => {
+                self.string_bytes += entry.root.len() + ARC_HEADER;
+                self.ordered.insert(entry.root.clone());
+            }
+        }
+        entry.next = head.unwrap_or(NIL);
+        // Share the principal string with its counter.
+        if let Some(p) = entry.principal.take() {
+            let key = match self.principals.get_key_value(&*p) {
+                Some((k, _)) => k.clone(),
+                None => {
+                    self.string_bytes += p.len() + ARC_HEADER;
+                    p
+                }
+            };
+            *self.principals.entry(key.clone()).or_insert(0) += 1;
+            entry.principal = Some(key);
+        }
+        if let Some(o) = &entry.owner {
+            self.string_bytes += o.len();
+        }
+        if let Token::Other(t) = &entry.token {
+            self.string_bytes += t.len();
+        }
+        let token_hash = self.hash_token(entry.token.as_ref());
+        let root_hash = self.hash_str(&entry.root);
+        let expires_at = entry.expires_at;
+        let id = match self.free.pop() {
+            Some(id) => {
+                self.slots[id as usize] = Some(entry);
+                id
+            }
+            None => {
+                self.slots.push(Some(entry));
+                (self.slots.len() - 1) as u32
+            }
+        };
+        self.live += 1;
+        let (slots, hasher) = (&self.slots, &self.hasher);
+        self.by_token.insert_unique(token_hash, id, |&i| {
+            slot(slots, i).map_or(0, |e| hasher.hash_one(e.token.as_ref()))
+        });
+        match head {
+            Some(h) => {
+                if let Some(v) = self.by_root.find_mut(root_hash, |&i| i == h) {
+                    *v = id;
+                }
+            }
+            None => {
+                self.by_root.insert_unique(root_hash, id, |&i| {
+                    slot(slots, i).map_or(0, |e| hasher.hash_one(&*e.root))
+                });
+            }
+        }
+        if let Some(at) = expires_at {
+            self.due.push(Reverse((at, id)));
+        }
+        id
+    }
+
+    /// Take lock `id` out of its slot and every index.
+    fn remove(&mut self, id: u32) -> Option<Entry> {
+        // Look the entry up in the indexes while it is still in its slot.
+        let e = self.entry(id)?;
+        let token_hash = self.hash_token(e.token.as_ref());
+        let root_hash = self.hash_str(&e.root);
+        let head = self.root_head(&e.root);
+        let entry = self.slots.get_mut(id as usize)?.take()?;
+        self.free.push(id);
+        self.live -= 1;
+        if let Ok(found) = self.by_token.find_entry(token_hash, |&i| i == id) {
+            found.remove();
+        }
+        if head == Some(id) {
+            if entry.next == NIL {
+                if let Ok(found) = self.by_root.find_entry(root_hash, |&i| i == id) {
+                    found.remove();
+                }
+                self.ordered.remove(&*entry.root);
+                self.string_bytes -= entry.root.len() + ARC_HEADER;
+            } else if let Some(v) = self.by_root.find_mut(root_hash, |&i| i == id) {
+                *v = entry.next;
+            }
+        } else {
+            let mut prev = head.unwrap_or(NIL);
+            while let Some(e) = self.entry_mut(prev) {
+                if e.next == id {
+                    e.next = entry.next;
+                    break;
+                }
+                prev = e.next;
+            }
+        }
+        if let Some(p) = &entry.principal {
+            if let Some(n) = self.principals.get_mut(&**p) {
+                *n -= 1;
+                if *n == 0 {
+                    self.principals.remove(&**p);
+                    self.string_bytes -= p.len() + ARC_HEADER;
+                }
+            }
+        }
+        if let Some(o) = &entry.owner {
+            self.string_bytes -= o.len();
+        }
+        if let Token::Other(t) = &entry.token {
+            self.string_bytes -= t.len();
+        }
+        Some(entry)
+    }
+
+    fn set_timeout(&mut self, id: u32, timeout: LockTimeout, expires_at: Option<SystemTime>) {
+        if let Some(e) = self.entry_mut(id) {
+            e.set_timeout(timeout);
+            e.expires_at = expires_at;
+            if let Some(at) = expires_at {
+                self.due.push(Reverse((at, id)));
+            }
+        }
+    }
+
+    fn has_due(&self, now: SystemTime) -> bool {
+        self.due.peek().is_some_and(|Reverse((at, _))| *at <= now)
+    }
+
+    /// Drop every lock whose expiry has passed.
+    fn purge(&mut self, now: SystemTime) {
+        let mut removed = false;
+        while let Some(&Reverse((at, id))) = self.due.peek() {
+            if at > now {
+                break;
+            }
+            self.due.pop();
+            // Act only if the slot still holds a lock expiring at exactly this instant; other
+            // entries were left behind by a refresh, an unlock or a reused slot.
+            if self.entry(id).is_some_and(|e| e.expires_at == Some(at)) {
+                self.remove(id);
+                removed = true;
+            }
+        }
+        if removed {
+            self.maybe_compact();
+        }
+    }
+
+    /// Give memory back once most of it is unused; amortised O(1) per removal.
+    fn maybe_compact(&mut self) {
+        if self.live == 0 {
+            if !self.slots.is_empty() || !self.due.is_empty() {
+                let fence = self.fence;
+                let hasher = self.hasher.clone();
+                *self = Inner {
+                    fence,
+                    hasher,
+                    ..Inner::default()
+                };
+            }
+            return;
+        }
+        if self.slots.len() >= 1024 && self.live * 4 < self.slots.len() {
+            self.rebuild();
+        } else if self.due.len() >= 1024 && self.due.len() > 2 * self.live {
+            let slots = &self.slots;
+            self.due.retain(|Reverse((at, id))| {
+                slot(slots, *id).is_some_and(|e| e.expires_at == Some(*at))
+            });
+            self.due.shrink_to_fit();
+        }
+    }
+
+    /// Re-insert every live lock into fresh, right-sized structures.
+    fn rebuild(&mut self) {
+        let fence = self.fence;
+        let hasher = self.hasher.clone();
+        let old = std::mem::take(self);
+        *self = Inner {
+            fence,
+            hasher,
+            slots: Vec::with_capacity(old.live),
+            ..Inner::default()
+        };
+        for entry in old.slots.into_iter().flatten() {
+            self.insert(entry);
+        }
+    }
+
+    fn approx_memory_bytes(&self) -> usize {
+        use std::mem::size_of;
+        let table = |t: &HashTable<u32>| {
+            let buckets = if t.capacity() == 0 {
+                0
+            } else {
+                (t.capacity() * 8 / 7).next_power_of_two()
+            };
+            buckets * (size_of::<u32>() + 1)
+        };
+        // A B-tree leaf holds up to 11 keys; assume two thirds full.
+        let ordered = self.ordered.len() * size_of::<Arc<str>>() * 3 / 2;
+        let principals = self.principals.capacity() * (size_of::<(Arc<str>, u32)>() + 1);
+        self.slots.capacity() * size_of::<Option<Entry>>()
+            + self.free.capacity() * size_of::<u32>()
+            + table(&self.by_token)
+            + table(&self.by_root)
+            + ordered
+            + self.due.capacity() * size_of::<Reverse<(SystemTime, u32)>>()
+            + principals
+            + self.string_bytes
+    }
+}
+
+fn slot(slots: &[Option<Entry>], id: u32) -> Option<&Entry> {
+    slots.get(id as usize).and_then(Option::as_ref)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::Ordering;
+    use std::time::Duration;
+
+    use crate::ManualClock;
+
+    fn p(s: &str) -> ResourcePath {
+        ResourcePath::parse(s).unwrap()
+    }
+
+    fn created(o: CreateOutcome) -> Lock {
+        match o {
+            CreateOutcome::Created(l) => l,
+            other => panic!("expected Created, got {other:?}"),
+        }
+    }
+
+    fn check_consistent(g: &Inner) {
+        let live: Vec<u32> = (0..g.slots.len() as u32)
+            .filter(|&i| g.entry(i).is_some())
+            .collect();
+        assert_eq!(live.len(), g.live);
+        assert_eq!(g.by_token.len(), g.live);
+        assert_eq!(g.free.len() + g.live, g.slots.len());
+        let mut on_roots = 0;
+        for &id in &live {
+            let token = g.entry(id).map(|e| e.token.render()).unwrap_or_default();
+            assert_eq!(g.find_token(&token), Some(id), "token index");
+        }
+        for root in &g.ordered {
+            assert!(g.root_head(root).is_some(), "root {root} has no head");
+            g.each_on_root(root, |_, e| {
+                assert_eq!(&e.root, root);
+                on_roots += 1;
+            });
+        }
+        assert_eq!(on_roots, g.live);
+        assert_eq!(g.by_root.len(), g.ordered.len());
+        let per_principal: usize = g.principals.values().map(|&n| n as usize).sum();
+        let with_principal = live
+            .iter()
+            .filter(|&&i| g.entry(i).is_some_and(|e| e.principal.is_some()))
+            .count();
+        assert_eq!(per_principal, with_principal);
+    }
+
+    #[test]
+    fn uuid_tokens_are_stored_compactly_and_round_trip() {
+        let t = crate::new_token();
+        assert!(matches!(Token::parse(&t), Token::Uuid(_)));
+        assert_eq!(Token::parse(&t).render(), t);
+        let upper = t.to_uppercase().replace("URN:UUID:", "urn:uuid:");
+        assert!(matches!(Token::parse(&upper), Token::Other(_)));
+        assert_eq!(Token::parse(&upper).render(), upper);
+        for odd in [
+            "",
+            "urn:uuid:",
+            "opaquelocktoken:x",
+            "urn:uuid:zzzzzzzz-0000-0000-0000-000000000000",
+        ] {
+            assert_eq!(Token::parse(odd).render(), odd);
+        }
+    }
+
+    #[tokio::test]
+    async fn custom_and_case_variant_tokens_are_distinct() {
+        let store = MemoryLockStore::new();
+        let t = crate::new_token();
+        let mut req = NewLock::new(p("/a"));
+        req.token = t.to_uppercase();
+        created(store.create(req).await.unwrap());
+        assert!(store.get(&t).await.unwrap().is_none());
+        assert!(store.get(&t.to_uppercase()).await.unwrap().is_some());
+        let mut dup = NewLock::new(p("/b"));
+        dup.token = t.to_uppercase();
+        assert!(
+            store.create(dup).await.is_err(),
+            "a token in use is refused"
+        );
+    }
+
+    #[tokio::test]
+    async fn purge_frees_everything() {
+        let clock = Arc::new(ManualClock::new());
+        let store = MemoryLockStore::with_clock(clock.clone());
+        for i in 0..2000 {
+            let req = NewLock::new(p(&format!("/d{}/f{i}", i % 17)))
+                .principal(format!("u{}", i % 5))
+                .owner("<href>x</href>")
+                .timeout(LockTimeout::Seconds(10 + (i % 3)));
+            created(store.create(req).await.unwrap());
+        }
+        // Refreshes leave stale heap entries behind.
+        let some = store
+            .query(&LockQuery::new().subtree(p("/d3")))
+            .await
+            .unwrap();
+        for l in &some {
+            let access = TokenAccess::new(&l.token, &l.root, l.principal.as_deref());
+            let out = store
+                .refresh(access, LockTimeout::Seconds(20))
+                .await
+                .unwrap();
+            assert!(matches!(out, TokenOutcome::Done(_)));
+        }
+        assert_eq!(store.len(), 2000);
+        check_consistent(&store.read());
+        clock.advance(Duration::from_secs(12));
+        assert_eq!(store.len(), some.len());
+        check_consistent(&store.read());
+        clock.advance(Duration::from_secs(10));
+        assert_eq!(store.len(), 0);
+        let g = store.read();
+        check_consistent(&g);
+        assert!(g.slots.is_empty() && g.free.is_empty() && g.due.is_empty());
+        assert!(g.by_token.is_empty() && g.by_root.is_empty() && g.ordered.is_empty());
+        assert!(g.principals.is_empty());
+        assert_eq!(g.string_bytes, 0);
+        assert_eq!(g.fence, 2000, "fencing numbers survive a reset");
+    }
+
+    #[tokio::test]
+    async fn compaction_keeps_locks_and_indexes() {
+        let store = MemoryLockStore::new();
+        let mut kept = Vec::new();
+        for i in 0..4000 {
+            let l = created(
+                store
+                    .create(NewLock::new(p(&format!("/c/{i}"))).scope(LockScope::Shared))
+                    .await
+                    .unwrap(),
+            );
+            if i % 10 == 0 {
+                kept.push(l);
+            }
+        }
+        // Shared locks on one root exercise the chains.
+        for _ in 0..5 {
+            created(
+                store
+                    .create(NewLock::new(p("/c/0")).scope(LockScope::Shared))
+                    .await
+                    .unwrap(),
+            );
+        }
+        assert_eq!(store.remove_subtree(&p("/c/1")).await.unwrap(), 1);
+        for i in (0..4000).filter(|i| i % 10 != 0 && *i != 1) {
+            let n = store.remove_subtree(&p(&format!("/c/{i}"))).await.unwrap();
+            assert_eq!(n, 1);
+        }
+        {
+            let g = store.read();
+            check_consistent(&g);
+            assert!(
+                g.slots.len() < 4000,
+                "slab was compacted: {}",
+                g.slots.len()
+            );
+        }
+        for l in &kept {
+            assert_eq!(store.get(&l.token).await.unwrap().as_ref(), Some(l));
+        }
+        assert_eq!(store.len(), kept.len() + 5);
+        let all = store
+            .query(&LockQuery::new().subtree(p("/c")))
+            .await
+            .unwrap();
+        assert_eq!(all.len(), kept.len() + 5);
+    }
+
+    #[tokio::test]
+    async fn subtree_query_visits_only_the_subtree() {
+        let store = MemoryLockStore::new();
+        for i in 0..100_000u32 {
+            let path = format!("/t{}/d{}/f{i}", i % 100, i % 1000);
+            created(store.create(NewLock::new(p(&path))).await.unwrap());
+        }
+        created(store.create(NewLock::new(p("/t7x/d7/f7"))).await.unwrap());
+        let examined = || store.read().examined.load(Ordering::Relaxed);
+        let before = examined();
+        let found = store
+            .query(&LockQuery::new().subtree(p("/t7/d7")))
+            .await
+            .unwrap();
+        assert_eq!(found.len(), 100);
+        assert!(found.iter().all(|l| l.root.as_str().starts_with("/t7/d7/")));
+        assert_eq!(
+            examined() - before,
+            100,
+            "only the subtree's locks were looked at"
+        );
+        let before = examined();
+        let found = store
+            .query(&LockQuery::new().covering(p("/t7/d7/f7/deeper/still")))
+            .await
+            .unwrap();
+        assert!(
+            found.is_empty(),
+            "depth-0 lock on an ancestor does not cover"
+        );
+        assert_eq!(
+            examined() - before,
+            1,
+            "a covering check looks only at the ancestors"
+        );
+        let bytes = store.approx_memory_bytes() / store.len();
+        assert!(bytes <= 300, "about {bytes} bytes per lock");
+        check_consistent(&store.read());
+    }
+
+    #[test]
+    fn entry_is_small() {
+        assert!(std::mem::size_of::<Option<Entry>>() <= 112);
     }
 }

@@ -1,0 +1,1680 @@
+//! The [`LockStore`] conformance kit (feature `conformance`): the checks every store must
+//! pass, reusable by third-party store authors.
+//!
+//! Each case is a `pub async fn` that panics with a message naming the case and the broken
+//! rule. [`run_all`] runs every case, each on a **fresh store** from your factory; the factory
+//! gets the [`ManualClock`] the store must read time from, so expiry is checked without
+//! waiting. Stores that expire locks on their own clock (Redis, a database with TTLs) use
+//! [`run_all_real_time`] instead, which checks expiry with one-second locks and real sleeps
+//! (about five seconds in all).
+//!
+//! Every case also works **inside a shared store**: it only touches paths under its own
+//! namespace `/tower-locks-conformance/<uuid>` and principals with a unique suffix, so a
+//! factory may hand out the same Redis database every time. Such a store must not hold locks
+//! on `/` or on `/tower-locks-conformance` while the kit runs.
+//!
+//! Run the kit on a multi-threaded runtime: the concurrency cases spawn tasks that race.
+//! Don't pause tokio's clock (`start_paused`): the real-time cases need time to pass.
+//!
+//! Run it from a test of your store crate (`tower-locks` as a dev-dependency with the
+//! `conformance` feature):
+//!
+//! ```
+//! use std::sync::Arc;
+//! use tower_locks::{conformance, ManualClock, MemoryLockStore};
+//!
+//! // In your tests: `#[tokio::test(flavor = "multi_thread")] async fn conforms() { … }`
+//! #[tokio::main(flavor = "multi_thread")]
+//! async fn main() {
+//!     // A store on an injectable clock: expiry is checked by moving the clock.
+//!     conformance::run_all(|clock: Arc<ManualClock>| MemoryLockStore::with_clock(clock)).await;
+//!
+//!     // Or one case at a time, e.g. while developing:
+//!     let store = MemoryLockStore::new();
+//!     conformance::exclusive_shared_compatibility(&store).await;
+//! }
+//! ```
+//!
+//! A store that keeps its own time (as a Redis store would):
+//!
+//! ```no_run
+//! # use tower_locks::{conformance, MemoryLockStore};
+//! # fn connect_to_test_redis() -> MemoryLockStore { MemoryLockStore::new() }
+//! # #[tokio::main(flavor = "multi_thread")]
+//! # async fn main() {
+//! conformance::run_all_real_time(|| connect_to_test_redis()).await;
+//! # }
+//! ```
+//!
+//! Lock values are compared field by field, except that a store may round `expires_at` by up
+//! to one second (e.g. keeping milliseconds).
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use crate::{
+    CreateOutcome, Lock, LockDepth, LockQuery, LockScope, LockStore, LockStoreError, LockTimeout,
+    ManualClock, NewLock, ResourcePath, TokenAccess, TokenOutcome,
+};
+
+/// Run every case, each on a fresh store from `make`, which must build a store whose time is
+/// the given [`ManualClock`].
+///
+/// # Panics
+/// When a case fails, with a message naming it.
+///
+/// ```
+/// # #[tokio::main(flavor = "multi_thread")]
+/// # async fn main() {
+/// use tower_locks::{conformance, MemoryLockStore};
+/// conformance::run_all(|clock| MemoryLockStore::with_clock(clock)).await;
+/// # }
+/// ```
+pub async fn run_all<S: LockStore>(make: impl Fn(Arc<ManualClock>) -> S) {
+    let fresh = || make(Arc::new(ManualClock::new()));
+    run_clockless(&fresh).await;
+    let clock = Arc::new(ManualClock::new());
+    expiry_manual(&make(clock.clone()), &clock).await;
+    let clock = Arc::new(ManualClock::new());
+    refresh_resets_timer_manual(&make(clock.clone()), &clock).await;
+}
+
+/// Run every case, each on a fresh store from `make`, checking expiry in real time (locks of
+/// one second and sleeps): for stores that expire locks on their own clock.
+///
+/// # Panics
+/// When a case fails, with a message naming it.
+///
+/// ```no_run
+/// # #[tokio::main(flavor = "multi_thread")]
+/// # async fn main() {
+/// use tower_locks::{conformance, MemoryLockStore};
+/// conformance::run_all_real_time(MemoryLockStore::new).await;
+/// # }
+/// ```
+pub async fn run_all_real_time<S: LockStore>(make: impl Fn() -> S) {
+    run_clockless(&make).await;
+    expiry_real_time(&make()).await;
+}
+
+async fn run_clockless<S: LockStore>(make: &impl Fn() -> S) {
+    create_get_query_round_trip(&make()).await;
+    token_format(&make()).await;
+    exclusive_shared_compatibility(&make()).await;
+    ancestor_depth_blocks_descendants(&make()).await;
+    depth_infinity_blocked_by_locks_below(&make()).await;
+    all_conflicts_reported(&make()).await;
+    segment_boundaries(&make()).await;
+    trailing_slash_equivalence(&make()).await;
+    query_matches_reference(&make()).await;
+    refresh_outcomes(&make()).await;
+    unlock_outcomes(&make()).await;
+    remove_subtree_counts(&make()).await;
+    principal_quota(&make()).await;
+    fencing_numbers_increase(&make()).await;
+    concurrent_exclusive_create(Arc::new(make())).await;
+    concurrent_shared_create(Arc::new(make())).await;
+    concurrent_parent_child_create(Arc::new(make())).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+/// A unique path namespace for one case.
+struct Ns {
+    base: String,
+    suffix: String,
+}
+
+impl Ns {
+    fn new() -> Self {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        Self {
+            base: format!("/tower-locks-conformance/{id}"),
+            suffix: id,
+        }
+    }
+
+    /// `rel` ("/a/b", or "" for the namespace root) inside the namespace.
+    fn p(&self, rel: &str) -> ResourcePath {
+        let raw = format!("{}{rel}", self.base);
+        ResourcePath::parse(&raw).unwrap_or_else(|e| panic!("conformance: bad path {raw}: {e}"))
+    }
+
+    /// A principal name unique to this case.
+    fn principal(&self, name: &str) -> String {
+        format!("{name}-{}", self.suffix)
+    }
+}
+
+fn ok<T>(case: &str, r: Result<T, LockStoreError>) -> T {
+    r.unwrap_or_else(|e| panic!("conformance `{case}`: store error: {e} ({e:?})"))
+}
+
+async fn create_ok<S: LockStore>(case: &str, store: &S, req: NewLock) -> Lock {
+    let what = format!("{req:?}");
+    match ok(case, store.create(req).await) {
+        CreateOutcome::Created(l) => l,
+        other => panic!("conformance `{case}`: expected {what} to be granted, got {other:?}"),
+    }
+}
+
+async fn create_conflict<S: LockStore>(case: &str, store: &S, req: NewLock) -> Vec<Lock> {
+    let what = format!("{req:?}");
+    match ok(case, store.create(req).await) {
+        CreateOutcome::Conflict(l) => l,
+        other => panic!("conformance `{case}`: expected {what} to conflict, got {other:?}"),
+    }
+}
+
+fn tokens<'a>(locks: impl IntoIterator<Item = &'a Lock>) -> BTreeSet<String> {
+    locks.into_iter().map(|l| l.token.clone()).collect()
+}
+
+async fn query_tokens<S: LockStore>(case: &str, store: &S, q: &LockQuery) -> BTreeSet<String> {
+    let found = ok(case, store.query(q).await);
+    let set = tokens(&found);
+    assert_eq!(
+        set.len(),
+        found.len(),
+        "conformance `{case}`: query {q:?} reported a lock twice: {found:?}"
+    );
+    set
+}
+
+/// Field-by-field equality, allowing `expires_at` to differ by up to one second.
+fn assert_same_lock(case: &str, got: &Lock, want: &Lock) {
+    let ctx = || format!("conformance `{case}`: lock differs:\n got  {got:?}\n want {want:?}");
+    assert_eq!(got.token, want.token, "{}", ctx());
+    assert_eq!(got.root, want.root, "{}", ctx());
+    assert_eq!(
+        got.root.href(),
+        want.root.href(),
+        "{} (trailing slash)",
+        ctx()
+    );
+    assert_eq!(got.scope, want.scope, "{}", ctx());
+    assert_eq!(got.depth, want.depth, "{}", ctx());
+    assert_eq!(got.owner, want.owner, "{}", ctx());
+    assert_eq!(got.principal, want.principal, "{}", ctx());
+    assert_eq!(got.timeout, want.timeout, "{}", ctx());
+    assert_eq!(got.fence, want.fence, "{}", ctx());
+    match (got.expires_at, want.expires_at) {
+        (None, None) => {}
+        (Some(a), Some(b)) => assert!(close(a, b, Duration::from_secs(1)), "{}", ctx()),
+        _ => panic!("{}", ctx()),
+    }
+}
+
+fn close(a: SystemTime, b: SystemTime, tolerance: Duration) -> bool {
+    let diff = a.duration_since(b).or_else(|_| b.duration_since(a));
+    diff.is_ok_and(|d| d <= tolerance)
+}
+
+/// A small deterministic PRNG (xorshift64*), so failures are reproducible.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cases
+
+/// A granted lock comes back unchanged from `create`, `get` and `query`; owner, principal,
+/// timeout, scope, depth and the root's trailing slash are kept.
+///
+/// # Panics
+/// When the store breaks the rule.
+///
+/// ```
+/// # tokio_test::block_on(async {
+/// tower_locks::conformance::create_get_query_round_trip(&tower_locks::MemoryLockStore::new())
+///     .await;
+/// # });
+/// ```
+pub async fn create_get_query_round_trip<S: LockStore>(store: &S) {
+    const CASE: &str = "create_get_query_round_trip";
+    let ns = Ns::new();
+    let alice = ns.principal("alice");
+    let req = NewLock::new(ns.p("/coll/"))
+        .scope(LockScope::Shared)
+        .depth(LockDepth::Infinity)
+        .owner("<D:href>mailto:alice@example.com</D:href>")
+        .principal(alice.clone())
+        .timeout(LockTimeout::Seconds(3600));
+    let want = req.clone();
+    let before = SystemTime::now();
+    let lock = create_ok(CASE, store, req).await;
+    assert_eq!(
+        lock.token, want.token,
+        "conformance `{CASE}`: the request's token is kept"
+    );
+    assert_eq!(
+        lock.root.href(),
+        ns.p("/coll/").href(),
+        "conformance `{CASE}`: root href"
+    );
+    assert_eq!(lock.scope, LockScope::Shared, "conformance `{CASE}`: scope");
+    assert_eq!(
+        lock.depth,
+        LockDepth::Infinity,
+        "conformance `{CASE}`: depth"
+    );
+    assert_eq!(lock.owner, want.owner, "conformance `{CASE}`: owner");
+    assert_eq!(
+        lock.principal.as_deref(),
+        Some(alice.as_str()),
+        "conformance `{CASE}`: principal"
+    );
+    assert_eq!(
+        lock.timeout,
+        LockTimeout::Seconds(3600),
+        "conformance `{CASE}`: timeout"
+    );
+    let expires = lock
+        .expires_at
+        .unwrap_or_else(|| panic!("conformance `{CASE}`: a 3600 s lock has an expiry"));
+    assert!(
+        close(
+            expires,
+            before + Duration::from_secs(3600),
+            Duration::from_secs(120)
+        ),
+        "conformance `{CASE}`: expires_at is about now + timeout: {lock:?}"
+    );
+
+    let got = ok(CASE, store.get(&lock.token).await)
+        .unwrap_or_else(|| panic!("conformance `{CASE}`: get of a live lock found nothing"));
+    assert_same_lock(CASE, &got, &lock);
+
+    for q in [
+        LockQuery::new().covering(ns.p("/coll")),
+        LockQuery::new().covering(ns.p("/coll/member/deep")),
+        LockQuery::new().subtree(ns.p("")),
+    ] {
+        let found = ok(CASE, store.query(&q).await);
+        assert_eq!(
+            found.len(),
+            1,
+            "conformance `{CASE}`: query {q:?} found {found:?}"
+        );
+        assert_same_lock(CASE, &found[0], &lock);
+    }
+    let none = ok(
+        CASE,
+        store.query(&LockQuery::new().covering(ns.p(""))).await,
+    );
+    assert!(
+        none.is_empty(),
+        "conformance `{CASE}`: a lock below does not cover its parent"
+    );
+    assert!(
+        ok(
+            CASE,
+            store
+                .get("urn:uuid:00000000-0000-4000-8000-000000000000")
+                .await
+        )
+        .is_none(),
+        "conformance `{CASE}`: get of an unknown token"
+    );
+
+    let infinite = create_ok(
+        CASE,
+        store,
+        NewLock::new(ns.p("/forever")).timeout(LockTimeout::Infinite),
+    )
+    .await;
+    assert_eq!(
+        infinite.timeout,
+        LockTimeout::Infinite,
+        "conformance `{CASE}`"
+    );
+    assert_eq!(
+        infinite.expires_at, None,
+        "conformance `{CASE}`: infinite locks never expire"
+    );
+    let got = ok(CASE, store.get(&infinite.token).await);
+    assert_eq!(
+        got.as_ref(),
+        Some(&infinite),
+        "conformance `{CASE}`: infinite round trip"
+    );
+}
+
+/// Tokens of created locks are `urn:uuid:` and a random (version 4) UUID, and the store keeps
+/// the token of the request.
+///
+/// # Panics
+/// When the store breaks the rule.
+///
+/// ```
+/// # tokio_test::block_on(async {
+/// tower_locks::conformance::token_format(&tower_locks::MemoryLockStore::new()).await;
+/// # });
+/// ```
+pub async fn token_format<S: LockStore>(store: &S) {
+    const CASE: &str = "token_format";
+    let ns = Ns::new();
+    let mut seen = BTreeSet::new();
+    for i in 0..16 {
+        let req = NewLock::new(ns.p(&format!("/t{i}")));
+        let asked = req.token.clone();
+        let lock = create_ok(CASE, store, req).await;
+        assert_eq!(
+            lock.token, asked,
+            "conformance `{CASE}`: the store must keep the token"
+        );
+        let uuid = lock
+            .token
+            .strip_prefix("urn:uuid:")
+            .and_then(|u| uuid::Uuid::parse_str(u).ok())
+            .unwrap_or_else(|| panic!("conformance `{CASE}`: not a urn:uuid: {}", lock.token));
+        assert_eq!(
+            uuid.get_version_num(),
+            4,
+            "conformance `{CASE}`: not v4: {}",
+            lock.token
+        );
+        assert_eq!(
+            uuid.get_variant(),
+            uuid::Variant::RFC4122,
+            "conformance `{CASE}`: wrong variant: {}",
+            lock.token
+        );
+        assert!(
+            seen.insert(lock.token),
+            "conformance `{CASE}`: a token repeated"
+        );
+    }
+}
+
+/// RFC 4918 §9.10.5 on one resource: only shared + shared is compatible, at either depth.
+///
+/// # Panics
+/// When the store breaks the rule.
+///
+/// ```
+/// # tokio_test::block_on(async {
+/// tower_locks::conformance::exclusive_shared_compatibility(&tower_locks::MemoryLockStore::new())
+///     .await;
+/// # });
+/// ```
+pub async fn exclusive_shared_compatibility<S: LockStore>(store: &S) {
+    const CASE: &str = "exclusive_shared_compatibility";
+    let ns = Ns::new();
+    let scopes = [LockScope::Exclusive, LockScope::Shared];
+    let depths = [LockDepth::Zero, LockDepth::Infinity];
+    let mut n = 0;
+    for first in scopes {
+        for second in scopes {
+            for d1 in depths {
+                for d2 in depths {
+                    n += 1;
+                    let path = ns.p(&format!("/r{n}"));
+                    let held = create_ok(
+                        CASE,
+                        store,
+                        NewLock::new(path.clone()).scope(first).depth(d1),
+                    )
+                    .await;
+                    let req = NewLock::new(path.clone()).scope(second).depth(d2);
+                    let out = ok(CASE, store.create(req).await);
+                    let both_shared = first == LockScope::Shared && second == LockScope::Shared;
+                    match (both_shared, &out) {
+                        (true, CreateOutcome::Created(_)) => {}
+                        (false, CreateOutcome::Conflict(c)) if tokens(c) == tokens([&held]) => {}
+                        _ => panic!(
+                            "conformance `{CASE}`: {first:?}/{d1:?} held, then {second:?}/{d2:?} \
+                             on the same path: got {out:?}"
+                        ),
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A depth-infinity lock on an ancestor blocks locks below it (unless both are shared); a
+/// depth-0 lock on an ancestor blocks nothing below.
+///
+/// # Panics
+/// When the store breaks the rule.
+///
+/// ```
+/// # tokio_test::block_on(async {
+/// tower_locks::conformance::ancestor_depth_blocks_descendants(
+///     &tower_locks::MemoryLockStore::new(),
+/// )
+/// .await;
+/// # });
+/// ```
+pub async fn ancestor_depth_blocks_descendants<S: LockStore>(store: &S) {
+    const CASE: &str = "ancestor_depth_blocks_descendants";
+    let ns = Ns::new();
+    let inf = create_ok(
+        CASE,
+        store,
+        NewLock::new(ns.p("/inf")).depth(LockDepth::Infinity),
+    )
+    .await;
+    for below in ["/inf/a", "/inf/a/b/c"] {
+        for scope in [LockScope::Exclusive, LockScope::Shared] {
+            for depth in [LockDepth::Zero, LockDepth::Infinity] {
+                let c = create_conflict(
+                    CASE,
+                    store,
+                    NewLock::new(ns.p(below)).scope(scope).depth(depth),
+                )
+                .await;
+                assert_eq!(tokens(&c), tokens([&inf]), "conformance `{CASE}`: {below}");
+            }
+        }
+    }
+    create_ok(
+        CASE,
+        store,
+        NewLock::new(ns.p("/zero")).depth(LockDepth::Zero),
+    )
+    .await;
+    create_ok(CASE, store, NewLock::new(ns.p("/zero/a"))).await;
+    create_ok(
+        CASE,
+        store,
+        NewLock::new(ns.p("/zero/b")).depth(LockDepth::Infinity),
+    )
+    .await;
+    create_ok(
+        CASE,
+        store,
+        NewLock::new(ns.p("/sh"))
+            .scope(LockScope::Shared)
+            .depth(LockDepth::Infinity),
+    )
+    .await;
+    create_ok(
+        CASE,
+        store,
+        NewLock::new(ns.p("/sh/a")).scope(LockScope::Shared),
+    )
+    .await;
+    create_conflict(CASE, store, NewLock::new(ns.p("/sh/b"))).await;
+}
+
+/// A depth-infinity request conflicts with locks rooted below it, unless both are shared.
+///
+/// # Panics
+/// When the store breaks the rule.
+///
+/// ```
+/// # tokio_test::block_on(async {
+/// tower_locks::conformance::depth_infinity_blocked_by_locks_below(
+///     &tower_locks::MemoryLockStore::new(),
+/// )
+/// .await;
+/// # });
+/// ```
+pub async fn depth_infinity_blocked_by_locks_below<S: LockStore>(store: &S) {
+    const CASE: &str = "depth_infinity_blocked_by_locks_below";
+    let ns = Ns::new();
+    let deep = create_ok(CASE, store, NewLock::new(ns.p("/x/a/b/c"))).await;
+    let c = create_conflict(
+        CASE,
+        store,
+        NewLock::new(ns.p("/x")).depth(LockDepth::Infinity),
+    )
+    .await;
+    assert_eq!(tokens(&c), tokens([&deep]), "conformance `{CASE}`");
+    let c = create_conflict(
+        CASE,
+        store,
+        NewLock::new(ns.p("/x/a"))
+            .scope(LockScope::Shared)
+            .depth(LockDepth::Infinity),
+    )
+    .await;
+    assert_eq!(
+        tokens(&c),
+        tokens([&deep]),
+        "conformance `{CASE}`: shared over exclusive"
+    );
+    // Depth 0 above a lock is fine.
+    create_ok(CASE, store, NewLock::new(ns.p("/x")).depth(LockDepth::Zero)).await;
+
+    create_ok(
+        CASE,
+        store,
+        NewLock::new(ns.p("/y/a")).scope(LockScope::Shared),
+    )
+    .await;
+    create_ok(
+        CASE,
+        store,
+        NewLock::new(ns.p("/y"))
+            .scope(LockScope::Shared)
+            .depth(LockDepth::Infinity),
+    )
+    .await;
+    create_conflict(CASE, store, NewLock::new(ns.p("/y/b"))).await;
+}
+
+/// A refused `create` reports every conflicting lock: ancestors, the root, and (depth
+/// infinity) descendants, each once, and nothing compatible or unrelated.
+///
+/// # Panics
+/// When the store breaks the rule.
+///
+/// ```
+/// # tokio_test::block_on(async {
+/// tower_locks::conformance::all_conflicts_reported(&tower_locks::MemoryLockStore::new()).await;
+/// # });
+/// ```
+pub async fn all_conflicts_reported<S: LockStore>(store: &S) {
+    const CASE: &str = "all_conflicts_reported";
+    let ns = Ns::new();
+    let shared = |p: &str| {
+        NewLock::new(ns.p(p))
+            .scope(LockScope::Shared)
+            .depth(LockDepth::Infinity)
+    };
+    let a1 = create_ok(CASE, store, shared("/a")).await;
+    let a2 = create_ok(CASE, store, shared("/a")).await;
+    let ab1 = create_ok(CASE, store, shared("/a/b")).await;
+    let ab2 = create_ok(
+        CASE,
+        store,
+        NewLock::new(ns.p("/a/b")).scope(LockScope::Shared),
+    )
+    .await;
+    let below1 = create_ok(
+        CASE,
+        store,
+        NewLock::new(ns.p("/a/b/c/d")).scope(LockScope::Shared),
+    )
+    .await;
+    let below2 = create_ok(
+        CASE,
+        store,
+        NewLock::new(ns.p("/a/b/e")).scope(LockScope::Shared),
+    )
+    .await;
+    let _unrelated = create_ok(CASE, store, NewLock::new(ns.p("/ab"))).await;
+    let _zero_ancestor = create_ok(CASE, store, NewLock::new(ns.p("/q"))).await;
+
+    let c = create_conflict(
+        CASE,
+        store,
+        NewLock::new(ns.p("/a/b")).depth(LockDepth::Infinity),
+    )
+    .await;
+    assert_eq!(
+        c.len(),
+        6,
+        "conformance `{CASE}`: each conflict once: {c:?}"
+    );
+    assert_eq!(
+        tokens(&c),
+        tokens([&a1, &a2, &ab1, &ab2, &below1, &below2]),
+        "conformance `{CASE}`: every conflicting lock is reported"
+    );
+    let c = create_conflict(CASE, store, NewLock::new(ns.p("/a/b"))).await;
+    assert_eq!(
+        tokens(&c),
+        tokens([&a1, &a2, &ab1, &ab2]),
+        "conformance `{CASE}`: depth 0 does not conflict with locks below"
+    );
+}
+
+/// Ancestry works on segment boundaries: `/a` is not an ancestor of `/ab`.
+///
+/// # Panics
+/// When the store breaks the rule.
+///
+/// ```
+/// # tokio_test::block_on(async {
+/// tower_locks::conformance::segment_boundaries(&tower_locks::MemoryLockStore::new()).await;
+/// # });
+/// ```
+pub async fn segment_boundaries<S: LockStore>(store: &S) {
+    const CASE: &str = "segment_boundaries";
+    let ns = Ns::new();
+    let a = create_ok(
+        CASE,
+        store,
+        NewLock::new(ns.p("/a")).depth(LockDepth::Infinity),
+    )
+    .await;
+    let ab = create_ok(
+        CASE,
+        store,
+        NewLock::new(ns.p("/ab")).depth(LockDepth::Infinity),
+    )
+    .await;
+    let a_dash = create_ok(CASE, store, NewLock::new(ns.p("/a-b"))).await;
+    let a_dot = create_ok(CASE, store, NewLock::new(ns.p("/a.b"))).await;
+    create_ok(CASE, store, NewLock::new(ns.p("/abc/x"))).await;
+    let q = LockQuery::new().covering(ns.p("/ab/x"));
+    assert_eq!(
+        query_tokens(CASE, store, &q).await,
+        tokens([&ab]),
+        "conformance `{CASE}`"
+    );
+    let q = LockQuery::new().subtree(ns.p("/a"));
+    assert_eq!(
+        query_tokens(CASE, store, &q).await,
+        tokens([&a]),
+        "conformance `{CASE}`"
+    );
+    let q = LockQuery::new().covering(ns.p("/a-b"));
+    assert_eq!(
+        query_tokens(CASE, store, &q).await,
+        tokens([&a_dash]),
+        "conformance `{CASE}`"
+    );
+    let q = LockQuery::new().covering(ns.p("/a.b"));
+    assert_eq!(
+        query_tokens(CASE, store, &q).await,
+        tokens([&a_dot]),
+        "conformance `{CASE}`"
+    );
+    let removed = ok(CASE, store.remove_subtree(&ns.p("/a")).await);
+    assert_eq!(
+        removed, 1,
+        "conformance `{CASE}`: remove_subtree(/a) leaves /ab, /a-b, /a.b"
+    );
+    assert!(
+        ok(CASE, store.get(&ab.token).await).is_some(),
+        "conformance `{CASE}`"
+    );
+}
+
+/// `/coll` and `/coll/` are one resource: they conflict, and each finds the other's locks.
+///
+/// # Panics
+/// When the store breaks the rule.
+///
+/// ```
+/// # tokio_test::block_on(async {
+/// tower_locks::conformance::trailing_slash_equivalence(&tower_locks::MemoryLockStore::new())
+///     .await;
+/// # });
+/// ```
+pub async fn trailing_slash_equivalence<S: LockStore>(store: &S) {
+    const CASE: &str = "trailing_slash_equivalence";
+    let ns = Ns::new();
+    let slash = create_ok(
+        CASE,
+        store,
+        NewLock::new(ns.p("/coll/")).depth(LockDepth::Infinity),
+    )
+    .await;
+    assert_eq!(
+        slash.root.href(),
+        ns.p("/coll/").href(),
+        "conformance `{CASE}`: href kept"
+    );
+    let c = create_conflict(CASE, store, NewLock::new(ns.p("/coll"))).await;
+    assert_eq!(tokens(&c), tokens([&slash]), "conformance `{CASE}`");
+    let q = LockQuery::new().covering(ns.p("/coll"));
+    assert_eq!(
+        query_tokens(CASE, store, &q).await,
+        tokens([&slash]),
+        "conformance `{CASE}`"
+    );
+    let bare = create_ok(CASE, store, NewLock::new(ns.p("/other"))).await;
+    let q = LockQuery::new().covering(ns.p("/other/"));
+    assert_eq!(
+        query_tokens(CASE, store, &q).await,
+        tokens([&bare]),
+        "conformance `{CASE}`"
+    );
+    let bare_coll = ns.p("/coll");
+    let access = TokenAccess::new(&slash.token, &bare_coll, None);
+    let out = ok(CASE, store.unlock(access).await);
+    assert!(
+        matches!(out, TokenOutcome::Done(_)),
+        "conformance `{CASE}`: unlock via /coll: {out:?}"
+    );
+}
+
+/// `query` answers exactly what [`LockQuery::matches`] says, each lock once, for a randomised
+/// set of locks and queries (covering, subtree, several targets).
+///
+/// # Panics
+/// When the store breaks the rule.
+///
+/// ```
+/// # tokio_test::block_on(async {
+/// tower_locks::conformance::query_matches_reference(&tower_locks::MemoryLockStore::new()).await;
+/// # });
+/// ```
+pub async fn query_matches_reference<S: LockStore>(store: &S) {
+    const CASE: &str = "query_matches_reference";
+    let ns = Ns::new();
+    let names = ["a", "b", "ab", "a b", "%2F"];
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let random_path = |rng: &mut Rng| {
+        let depth = rng.below(4);
+        let mut s = String::new();
+        for _ in 0..depth {
+            s.push('/');
+            s.push_str(names[rng.below(names.len() as u64) as usize]);
+        }
+        if rng.below(4) == 0 {
+            s.push('/');
+        }
+        ns.p(&s)
+    };
+    let mut held: Vec<Lock> = Vec::new();
+    for _ in 0..120 {
+        let req = NewLock::new(random_path(&mut rng))
+            .scope(if rng.below(3) == 0 {
+                LockScope::Exclusive
+            } else {
+                LockScope::Shared
+            })
+            .depth(if rng.below(3) == 0 {
+                LockDepth::Infinity
+            } else {
+                LockDepth::Zero
+            });
+        if let CreateOutcome::Created(l) = ok(CASE, store.create(req).await) {
+            held.push(l);
+        }
+    }
+    assert!(
+        held.len() > 10,
+        "conformance `{CASE}`: too few locks granted: {}",
+        held.len()
+    );
+    for _ in 0..200 {
+        let mut q = LockQuery::new();
+        for _ in 0..1 + rng.below(3) {
+            q.push(random_path(&mut rng), rng.below(2) == 0);
+        }
+        let want = tokens(held.iter().filter(|l| q.matches(l)));
+        let got = query_tokens(CASE, store, &q).await;
+        assert_eq!(got, want, "conformance `{CASE}`: query {q:?}");
+    }
+}
+
+/// `refresh`: in scope through a member of a depth-infinity lock, out of scope, another
+/// principal (even privileged), unknown token; only the timeout and expiry change.
+///
+/// # Panics
+/// When the store breaks the rule.
+///
+/// ```
+/// # tokio_test::block_on(async {
+/// tower_locks::conformance::refresh_outcomes(&tower_locks::MemoryLockStore::new()).await;
+/// # });
+/// ```
+pub async fn refresh_outcomes<S: LockStore>(store: &S) {
+    const CASE: &str = "refresh_outcomes";
+    let ns = Ns::new();
+    let alice = ns.principal("alice");
+    let bob = ns.principal("bob");
+    let lock = create_ok(
+        CASE,
+        store,
+        NewLock::new(ns.p("/c/"))
+            .depth(LockDepth::Infinity)
+            .principal(alice.clone())
+            .owner("<D:href>alice</D:href>")
+            .timeout(LockTimeout::Seconds(600)),
+    )
+    .await;
+    let member = ns.p("/c/member");
+    let out = ok(
+        CASE,
+        store
+            .refresh(
+                TokenAccess::new(&lock.token, &member, Some(&alice)),
+                LockTimeout::Seconds(1200),
+            )
+            .await,
+    );
+    let TokenOutcome::Done(refreshed) = out else {
+        panic!("conformance `{CASE}`: refresh through a member: {out:?}");
+    };
+    let mut want = lock.clone();
+    want.timeout = LockTimeout::Seconds(1200);
+    want.expires_at = refreshed.expires_at;
+    assert_same_lock(CASE, &refreshed, &want);
+    let (Some(old), Some(new)) = (lock.expires_at, refreshed.expires_at) else {
+        panic!("conformance `{CASE}`: finite locks have an expiry: {refreshed:?}");
+    };
+    let grew = new.duration_since(old).unwrap_or_default();
+    assert!(
+        grew >= Duration::from_secs(598) && grew <= Duration::from_secs(720),
+        "conformance `{CASE}`: the timer restarts with the new timeout ({grew:?})"
+    );
+    let stored = ok(CASE, store.get(&lock.token).await)
+        .unwrap_or_else(|| panic!("conformance `{CASE}`: refreshed lock vanished"));
+    assert_same_lock(CASE, &stored, &refreshed);
+
+    let outside = ns.p("/elsewhere");
+    let out = ok(
+        CASE,
+        store
+            .refresh(
+                TokenAccess::new(&lock.token, &outside, Some(&alice)),
+                LockTimeout::Seconds(5),
+            )
+            .await,
+    );
+    assert!(
+        matches!(&out, TokenOutcome::OutOfScope(l) if l.token == lock.token && l.timeout == LockTimeout::Seconds(1200)),
+        "conformance `{CASE}`: out of scope, unchanged: {out:?}"
+    );
+    let zero = create_ok(CASE, store, NewLock::new(ns.p("/z"))).await;
+    let zero_member = ns.p("/z/m");
+    let out = ok(
+        CASE,
+        store
+            .refresh(
+                TokenAccess::new(&zero.token, &zero_member, None),
+                LockTimeout::Seconds(5),
+            )
+            .await,
+    );
+    assert!(
+        matches!(out, TokenOutcome::OutOfScope(_)),
+        "conformance `{CASE}`: a depth-0 lock does not cover members: {out:?}"
+    );
+
+    let root = ns.p("/c");
+    for (who, privileged) in [
+        (Some(bob.as_str()), false),
+        (None, false),
+        (Some(bob.as_str()), true),
+    ] {
+        let access = TokenAccess {
+            privileged,
+            ..TokenAccess::new(&lock.token, &root, who)
+        };
+        let out = ok(CASE, store.refresh(access, LockTimeout::Seconds(5)).await);
+        assert!(
+            matches!(&out, TokenOutcome::Forbidden(l) if l.token == lock.token),
+            "conformance `{CASE}`: refresh by {who:?} (privileged {privileged}) is forbidden: {out:?}"
+        );
+    }
+    let stored = ok(CASE, store.get(&lock.token).await);
+    assert_eq!(
+        stored.map(|l| l.timeout),
+        Some(LockTimeout::Seconds(1200)),
+        "conformance `{CASE}`: refused refreshes change nothing"
+    );
+    let out = ok(
+        CASE,
+        store
+            .refresh(
+                TokenAccess::new("urn:uuid:00000000-0000-4000-8000-000000000000", &root, None),
+                LockTimeout::Seconds(5),
+            )
+            .await,
+    );
+    assert_eq!(
+        out,
+        TokenOutcome::NotFound,
+        "conformance `{CASE}`: unknown token"
+    );
+    // A lock without principal may be refreshed by anyone holding the token.
+    let out = ok(
+        CASE,
+        store
+            .refresh(
+                TokenAccess::new(&zero.token, &ns.p("/z"), Some(&bob)),
+                LockTimeout::Infinite,
+            )
+            .await,
+    );
+    assert!(
+        matches!(&out, TokenOutcome::Done(l) if l.timeout == LockTimeout::Infinite && l.expires_at.is_none()),
+        "conformance `{CASE}`: refresh to Infinite: {out:?}"
+    );
+}
+
+/// `unlock`: the same outcomes as refresh, a privileged caller may remove another principal's
+/// lock, and a removed lock is gone.
+///
+/// # Panics
+/// When the store breaks the rule.
+///
+/// ```
+/// # tokio_test::block_on(async {
+/// tower_locks::conformance::unlock_outcomes(&tower_locks::MemoryLockStore::new()).await;
+/// # });
+/// ```
+pub async fn unlock_outcomes<S: LockStore>(store: &S) {
+    const CASE: &str = "unlock_outcomes";
+    let ns = Ns::new();
+    let alice = ns.principal("alice");
+    let bob = ns.principal("bob");
+    let lock = create_ok(
+        CASE,
+        store,
+        NewLock::new(ns.p("/c"))
+            .depth(LockDepth::Infinity)
+            .principal(alice.clone()),
+    )
+    .await;
+    let outside = ns.p("/d");
+    let member = ns.p("/c/x/y");
+    let out = ok(
+        CASE,
+        store
+            .unlock(TokenAccess::new(&lock.token, &outside, Some(&alice)))
+            .await,
+    );
+    assert!(
+        matches!(out, TokenOutcome::OutOfScope(_)),
+        "conformance `{CASE}`: {out:?}"
+    );
+    let privileged_outside = TokenAccess {
+        privileged: true,
+        ..TokenAccess::new(&lock.token, &outside, Some(&bob))
+    };
+    let out = ok(CASE, store.unlock(privileged_outside).await);
+    assert!(
+        matches!(out, TokenOutcome::OutOfScope(_)),
+        "conformance `{CASE}`: privilege does not widen the scope: {out:?}"
+    );
+    for who in [Some(bob.as_str()), None] {
+        let out = ok(
+            CASE,
+            store
+                .unlock(TokenAccess::new(&lock.token, &member, who))
+                .await,
+        );
+        assert!(
+            matches!(&out, TokenOutcome::Forbidden(l) if l.token == lock.token),
+            "conformance `{CASE}`: unlock by {who:?}: {out:?}"
+        );
+    }
+    assert!(
+        ok(CASE, store.get(&lock.token).await).is_some(),
+        "conformance `{CASE}`: still held"
+    );
+    let out = ok(
+        CASE,
+        store
+            .unlock(TokenAccess::new(&lock.token, &member, Some(&alice)))
+            .await,
+    );
+    match &out {
+        TokenOutcome::Done(l) => assert_same_lock(CASE, l, &lock),
+        other => panic!("conformance `{CASE}`: owner unlock through a member: {other:?}"),
+    }
+    assert!(
+        ok(CASE, store.get(&lock.token).await).is_none(),
+        "conformance `{CASE}`: gone"
+    );
+    let out = ok(
+        CASE,
+        store
+            .unlock(TokenAccess::new(&lock.token, &member, Some(&alice)))
+            .await,
+    );
+    assert_eq!(
+        out,
+        TokenOutcome::NotFound,
+        "conformance `{CASE}`: second unlock"
+    );
+    // The path is free again.
+    create_ok(CASE, store, NewLock::new(ns.p("/c/x"))).await;
+
+    let other = create_ok(
+        CASE,
+        store,
+        NewLock::new(ns.p("/e")).principal(alice.clone()),
+    )
+    .await;
+    let e = ns.p("/e");
+    let admin = TokenAccess {
+        privileged: true,
+        ..TokenAccess::new(&other.token, &e, Some(&bob))
+    };
+    let out = ok(CASE, store.unlock(admin).await);
+    assert!(
+        matches!(&out, TokenOutcome::Done(l) if l.token == other.token),
+        "conformance `{CASE}`: a privileged caller breaks the lock: {out:?}"
+    );
+    assert!(
+        ok(CASE, store.get(&other.token).await).is_none(),
+        "conformance `{CASE}`"
+    );
+}
+
+/// `remove_subtree` removes every lock rooted at the path or below, counts them, and leaves
+/// siblings such as `/ab` alone.
+///
+/// # Panics
+/// When the store breaks the rule.
+///
+/// ```
+/// # tokio_test::block_on(async {
+/// tower_locks::conformance::remove_subtree_counts(&tower_locks::MemoryLockStore::new()).await;
+/// # });
+/// ```
+pub async fn remove_subtree_counts<S: LockStore>(store: &S) {
+    const CASE: &str = "remove_subtree_counts";
+    let ns = Ns::new();
+    let shared = |p: &str| NewLock::new(ns.p(p)).scope(LockScope::Shared);
+    let mut gone = Vec::new();
+    gone.push(create_ok(CASE, store, shared("/a/")).await);
+    gone.push(create_ok(CASE, store, shared("/a")).await);
+    gone.push(create_ok(CASE, store, shared("/a/b")).await);
+    gone.push(
+        create_ok(
+            CASE,
+            store,
+            NewLock::new(ns.p("/a/c/d")).depth(LockDepth::Infinity),
+        )
+        .await,
+    );
+    let mut kept = Vec::new();
+    kept.push(create_ok(CASE, store, NewLock::new(ns.p("/ab"))).await);
+    kept.push(create_ok(CASE, store, NewLock::new(ns.p("/a-"))).await);
+    kept.push(create_ok(CASE, store, NewLock::new(ns.p("/b/a"))).await);
+    kept.push(create_ok(CASE, store, NewLock::new(ns.p(""))).await);
+
+    let n = ok(CASE, store.remove_subtree(&ns.p("/a/")).await);
+    assert_eq!(
+        n,
+        gone.len(),
+        "conformance `{CASE}`: count of removed locks"
+    );
+    for l in &gone {
+        assert!(
+            ok(CASE, store.get(&l.token).await).is_none(),
+            "conformance `{CASE}`: {l:?}"
+        );
+    }
+    for l in &kept {
+        assert!(
+            ok(CASE, store.get(&l.token).await).is_some(),
+            "conformance `{CASE}`: {l:?}"
+        );
+    }
+    let n = ok(CASE, store.remove_subtree(&ns.p("/a")).await);
+    assert_eq!(n, 0, "conformance `{CASE}`: nothing left to remove");
+    create_ok(
+        CASE,
+        store,
+        NewLock::new(ns.p("/a")).depth(LockDepth::Infinity),
+    )
+    .await;
+    let n = ok(CASE, store.remove_subtree(&ns.p("/nothing/here")).await);
+    assert_eq!(n, 0, "conformance `{CASE}`: empty subtree");
+}
+
+/// `principal_quota`: a principal holding its quota of live locks is refused; other principals
+/// are not; unlocking frees quota.
+///
+/// # Panics
+/// When the store breaks the rule.
+///
+/// ```
+/// # tokio_test::block_on(async {
+/// tower_locks::conformance::principal_quota(&tower_locks::MemoryLockStore::new()).await;
+/// # });
+/// ```
+pub async fn principal_quota<S: LockStore>(store: &S) {
+    const CASE: &str = "principal_quota";
+    let ns = Ns::new();
+    let alice = ns.principal("alice");
+    let bob = ns.principal("bob");
+    let req = |p: &str, who: &str| NewLock::new(ns.p(p)).principal(who).principal_quota(2);
+    let first = create_ok(CASE, store, req("/1", &alice)).await;
+    create_ok(CASE, store, req("/2", &alice)).await;
+    let out = ok(CASE, store.create(req("/3", &alice)).await);
+    assert_eq!(
+        out,
+        CreateOutcome::QuotaExceeded { limit: 2 },
+        "conformance `{CASE}`: third lock of a quota of 2"
+    );
+    create_ok(CASE, store, req("/3", &bob)).await;
+    let root = ns.p("/1");
+    let out = ok(
+        CASE,
+        store
+            .unlock(TokenAccess::new(&first.token, &root, Some(&alice)))
+            .await,
+    );
+    assert!(
+        matches!(out, TokenOutcome::Done(_)),
+        "conformance `{CASE}`: {out:?}"
+    );
+    create_ok(CASE, store, req("/4", &alice)).await;
+    let out = ok(
+        CASE,
+        store.create(req("/5", &alice).principal_quota(3)).await,
+    );
+    assert!(
+        matches!(out, CreateOutcome::Created(_)),
+        "conformance `{CASE}`: quota 3: {out:?}"
+    );
+    let out = ok(
+        CASE,
+        store.create(req("/6", &alice).principal_quota(3)).await,
+    );
+    assert_eq!(
+        out,
+        CreateOutcome::QuotaExceeded { limit: 3 },
+        "conformance `{CASE}`"
+    );
+}
+
+/// Fencing numbers grow with every grant, also for a path locked again after an unlock.
+///
+/// # Panics
+/// When the store breaks the rule.
+///
+/// ```
+/// # tokio_test::block_on(async {
+/// tower_locks::conformance::fencing_numbers_increase(&tower_locks::MemoryLockStore::new()).await;
+/// # });
+/// ```
+pub async fn fencing_numbers_increase<S: LockStore>(store: &S) {
+    const CASE: &str = "fencing_numbers_increase";
+    let ns = Ns::new();
+    let mut last = 0;
+    for i in 0..20 {
+        let path = ns.p(&format!("/f{}", i % 3));
+        let lock = create_ok(CASE, store, NewLock::new(path.clone())).await;
+        assert!(
+            lock.fence > last || (i == 0 && lock.fence >= last),
+            "conformance `{CASE}`: fence {} after {last}",
+            lock.fence
+        );
+        last = lock.fence;
+        let out = ok(
+            CASE,
+            store
+                .unlock(TokenAccess::new(&lock.token, &path, None))
+                .await,
+        );
+        assert!(
+            matches!(out, TokenOutcome::Done(_)),
+            "conformance `{CASE}`: {out:?}"
+        );
+    }
+}
+
+/// Expiry with a [`ManualClock`] (the store must read time from `clock`): an expired lock is
+/// never reported, never blocks, cannot be refreshed or unlocked, is not counted by
+/// `remove_subtree` nor against a quota; infinite locks never expire.
+///
+/// # Panics
+/// When the store breaks the rule.
+///
+/// ```
+/// # tokio_test::block_on(async {
+/// use std::sync::Arc;
+/// use tower_locks::{ManualClock, MemoryLockStore};
+/// let clock = Arc::new(ManualClock::new());
+/// let store = MemoryLockStore::with_clock(clock.clone());
+/// tower_locks::conformance::expiry_manual(&store, &clock).await;
+/// # });
+/// ```
+pub async fn expiry_manual<S: LockStore>(store: &S, clock: &ManualClock) {
+    const CASE: &str = "expiry_manual";
+    let ns = Ns::new();
+    let alice = ns.principal("alice");
+    let held = expiry_setup(CASE, store, &ns, &alice, 10).await;
+    clock.advance(Duration::from_secs(9));
+    for l in &held.expiring {
+        assert!(
+            ok(CASE, store.get(&l.token).await).is_some(),
+            "conformance `{CASE}`: live at 9 s"
+        );
+    }
+    let blocked = ok(CASE, store.create(NewLock::new(ns.p("/inf/x"))).await);
+    assert!(
+        matches!(blocked, CreateOutcome::Conflict(_)),
+        "conformance `{CASE}`: still blocks at 9 s: {blocked:?}"
+    );
+    clock.advance(Duration::from_secs(1));
+    expiry_check(CASE, store, &ns, &alice, &held).await;
+    clock.advance(Duration::from_secs(100 * 365 * 24 * 3600));
+    let forever = ok(CASE, store.get(&held.infinite.token).await);
+    assert!(
+        forever.is_some(),
+        "conformance `{CASE}`: an infinite lock never expires"
+    );
+}
+
+/// A refresh restarts the timer (checked with a [`ManualClock`] that `store` reads).
+///
+/// # Panics
+/// When the store breaks the rule.
+///
+/// ```
+/// # tokio_test::block_on(async {
+/// use std::sync::Arc;
+/// use tower_locks::{ManualClock, MemoryLockStore};
+/// let clock = Arc::new(ManualClock::new());
+/// let store = MemoryLockStore::with_clock(clock.clone());
+/// tower_locks::conformance::refresh_resets_timer_manual(&store, &clock).await;
+/// # });
+/// ```
+pub async fn refresh_resets_timer_manual<S: LockStore>(store: &S, clock: &ManualClock) {
+    const CASE: &str = "refresh_resets_timer_manual";
+    let ns = Ns::new();
+    let path = ns.p("/r");
+    let lock = create_ok(
+        CASE,
+        store,
+        NewLock::new(path.clone()).timeout(LockTimeout::Seconds(10)),
+    )
+    .await;
+    for _ in 0..3 {
+        clock.advance(Duration::from_secs(8));
+        let out = ok(
+            CASE,
+            store
+                .refresh(
+                    TokenAccess::new(&lock.token, &path, None),
+                    LockTimeout::Seconds(10),
+                )
+                .await,
+        );
+        let TokenOutcome::Done(l) = out else {
+            panic!("conformance `{CASE}`: refresh before expiry: {out:?}");
+        };
+        let want = clock_now(clock) + Duration::from_secs(10);
+        assert!(
+            l.expires_at
+                .is_some_and(|at| close(at, want, Duration::from_secs(1))),
+            "conformance `{CASE}`: the timer restarts at the refresh: {l:?}"
+        );
+    }
+    clock.advance(Duration::from_secs(9));
+    assert!(
+        ok(CASE, store.get(&lock.token).await).is_some(),
+        "conformance `{CASE}`: refreshed"
+    );
+    clock.advance(Duration::from_secs(1));
+    assert!(
+        ok(CASE, store.get(&lock.token).await).is_none(),
+        "conformance `{CASE}`: expired"
+    );
+    let out = ok(
+        CASE,
+        store
+            .refresh(
+                TokenAccess::new(&lock.token, &path, None),
+                LockTimeout::Seconds(10),
+            )
+            .await,
+    );
+    assert_eq!(
+        out,
+        TokenOutcome::NotFound,
+        "conformance `{CASE}`: refresh after expiry"
+    );
+    create_ok(CASE, store, NewLock::new(path)).await;
+}
+
+fn clock_now(clock: &ManualClock) -> SystemTime {
+    crate::Clock::now(clock)
+}
+
+/// Expiry in real time, for stores with their own clock: one-second locks, checked after
+/// sleeping about 1.5 s. Same rules as [`expiry_manual`].
+///
+/// # Panics
+/// When the store breaks the rule.
+///
+/// ```no_run
+/// # #[tokio::main] async fn main() {
+/// tower_locks::conformance::expiry_real_time(&tower_locks::MemoryLockStore::new()).await;
+/// # }
+/// ```
+pub async fn expiry_real_time<S: LockStore>(store: &S) {
+    const CASE: &str = "expiry_real_time";
+    let ns = Ns::new();
+    let alice = ns.principal("alice");
+    let held = expiry_setup(CASE, store, &ns, &alice, 1).await;
+    // A refresh before expiry keeps a lock alive past the first deadline.
+    let path = Ns::new().p("/kept");
+    let kept = create_ok(
+        CASE,
+        store,
+        NewLock::new(path.clone()).timeout(LockTimeout::Seconds(1)),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let out = ok(
+        CASE,
+        store
+            .refresh(
+                TokenAccess::new(&kept.token, &path, None),
+                LockTimeout::Seconds(2),
+            )
+            .await,
+    );
+    assert!(
+        matches!(out, TokenOutcome::Done(_)),
+        "conformance `{CASE}`: refresh: {out:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    expiry_check(CASE, store, &ns, &alice, &held).await;
+    assert!(
+        ok(CASE, store.get(&kept.token).await).is_some(),
+        "conformance `{CASE}`: a refreshed lock outlives its first timeout"
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        ok(CASE, store.get(&kept.token).await).is_none(),
+        "conformance `{CASE}`: the refreshed lock expires after its new timeout"
+    );
+}
+
+struct ExpiryLocks {
+    expiring: Vec<Lock>,
+    infinite: Lock,
+}
+
+async fn expiry_setup<S: LockStore>(
+    case: &str,
+    store: &S,
+    ns: &Ns,
+    alice: &str,
+    secs: u32,
+) -> ExpiryLocks {
+    let t = LockTimeout::Seconds(secs);
+    let expiring = vec![
+        create_ok(
+            case,
+            store,
+            NewLock::new(ns.p("/inf"))
+                .depth(LockDepth::Infinity)
+                .timeout(t),
+        )
+        .await,
+        create_ok(case, store, NewLock::new(ns.p("/below/a/b")).timeout(t)).await,
+        create_ok(
+            case,
+            store,
+            NewLock::new(ns.p("/q1"))
+                .principal(alice)
+                .principal_quota(2)
+                .timeout(t),
+        )
+        .await,
+        create_ok(
+            case,
+            store,
+            NewLock::new(ns.p("/q2"))
+                .principal(alice)
+                .principal_quota(2)
+                .timeout(t),
+        )
+        .await,
+    ];
+    let infinite = create_ok(
+        case,
+        store,
+        NewLock::new(ns.p("/forever")).timeout(LockTimeout::Infinite),
+    )
+    .await;
+    ExpiryLocks { expiring, infinite }
+}
+
+async fn expiry_check<S: LockStore>(
+    case: &str,
+    store: &S,
+    ns: &Ns,
+    alice: &str,
+    held: &ExpiryLocks,
+) {
+    for l in &held.expiring {
+        assert!(
+            ok(case, store.get(&l.token).await).is_none(),
+            "conformance `{case}`: get reports an expired lock {l:?}"
+        );
+        let out = ok(
+            case,
+            store
+                .refresh(
+                    TokenAccess::new(&l.token, &l.root, l.principal.as_deref()),
+                    LockTimeout::Seconds(60),
+                )
+                .await,
+        );
+        assert_eq!(
+            out,
+            TokenOutcome::NotFound,
+            "conformance `{case}`: refresh of an expired lock"
+        );
+        let out = ok(
+            case,
+            store
+                .unlock(TokenAccess::new(&l.token, &l.root, l.principal.as_deref()))
+                .await,
+        );
+        assert_eq!(
+            out,
+            TokenOutcome::NotFound,
+            "conformance `{case}`: unlock of an expired lock"
+        );
+    }
+    let q = LockQuery::new().subtree(ns.p(""));
+    assert_eq!(
+        query_tokens(case, store, &q).await,
+        tokens([&held.infinite]),
+        "conformance `{case}`: query reports only live locks"
+    );
+    let q = LockQuery::new().covering(ns.p("/inf/x/y"));
+    assert!(
+        query_tokens(case, store, &q).await.is_empty(),
+        "conformance `{case}`: covering"
+    );
+    // Expired locks do not block, nor count against a quota.
+    create_ok(case, store, NewLock::new(ns.p("/inf/x"))).await;
+    create_ok(
+        case,
+        store,
+        NewLock::new(ns.p("/below")).depth(LockDepth::Infinity),
+    )
+    .await;
+    create_ok(
+        case,
+        store,
+        NewLock::new(ns.p("/q3"))
+            .principal(alice)
+            .principal_quota(2),
+    )
+    .await;
+    create_ok(
+        case,
+        store,
+        NewLock::new(ns.p("/q4"))
+            .principal(alice)
+            .principal_quota(2),
+    )
+    .await;
+    let n = ok(case, store.remove_subtree(&ns.p("/q1")).await);
+    assert_eq!(
+        n, 0,
+        "conformance `{case}`: remove_subtree counts live locks only"
+    );
+}
+
+/// 64 tasks race to lock one path exclusively: exactly one wins, the others see its lock.
+///
+/// # Panics
+/// When the store breaks the rule.
+///
+/// ```
+/// # #[tokio::main(flavor = "multi_thread")] async fn main() {
+/// use std::sync::Arc;
+/// tower_locks::conformance::concurrent_exclusive_create(Arc::new(tower_locks::MemoryLockStore::new()))
+///     .await;
+/// # }
+/// ```
+pub async fn concurrent_exclusive_create<S: LockStore>(store: Arc<S>) {
+    const CASE: &str = "concurrent_exclusive_create";
+    let ns = Ns::new();
+    let path = ns.p("/race");
+    let outs = race(64, |_| {
+        let store = store.clone();
+        let req = NewLock::new(path.clone()).depth(LockDepth::Infinity);
+        async move { store.create(req).await }
+    })
+    .await;
+    let winners: Vec<&Lock> = outs
+        .iter()
+        .filter_map(|o| match o {
+            CreateOutcome::Created(l) => Some(l),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        winners.len(),
+        1,
+        "conformance `{CASE}`: exactly one winner: {outs:?}"
+    );
+    for o in &outs {
+        match o {
+            CreateOutcome::Created(_) => {}
+            CreateOutcome::Conflict(c) => {
+                assert_eq!(
+                    tokens(c),
+                    tokens([winners[0]]),
+                    "conformance `{CASE}`: {o:?}"
+                );
+            }
+            other => panic!("conformance `{CASE}`: {other:?}"),
+        }
+    }
+}
+
+/// 64 tasks race to lock one path shared: all succeed, with distinct fencing numbers.
+///
+/// # Panics
+/// When the store breaks the rule.
+///
+/// ```
+/// # #[tokio::main(flavor = "multi_thread")] async fn main() {
+/// use std::sync::Arc;
+/// tower_locks::conformance::concurrent_shared_create(Arc::new(tower_locks::MemoryLockStore::new()))
+///     .await;
+/// # }
+/// ```
+pub async fn concurrent_shared_create<S: LockStore>(store: Arc<S>) {
+    const CASE: &str = "concurrent_shared_create";
+    let ns = Ns::new();
+    let path = ns.p("/race");
+    let outs = race(64, |_| {
+        let store = store.clone();
+        let req = NewLock::new(path.clone()).scope(LockScope::Shared);
+        async move { store.create(req).await }
+    })
+    .await;
+    let fences: BTreeSet<u64> = outs
+        .iter()
+        .map(|o| match o {
+            CreateOutcome::Created(l) => l.fence,
+            other => panic!("conformance `{CASE}`: every shared lock is granted: {other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        fences.len(),
+        64,
+        "conformance `{CASE}`: distinct fencing numbers"
+    );
+    let q = LockQuery::new().covering(path);
+    assert_eq!(
+        query_tokens(CASE, store.as_ref(), &q).await.len(),
+        64,
+        "conformance `{CASE}`"
+    );
+}
+
+/// Depth-infinity locks on a parent race against locks on its children: never both granted.
+///
+/// # Panics
+/// When the store breaks the rule.
+///
+/// ```
+/// # #[tokio::main(flavor = "multi_thread")] async fn main() {
+/// use std::sync::Arc;
+/// tower_locks::conformance::concurrent_parent_child_create(Arc::new(
+///     tower_locks::MemoryLockStore::new(),
+/// ))
+/// .await;
+/// # }
+/// ```
+pub async fn concurrent_parent_child_create<S: LockStore>(store: Arc<S>) {
+    const CASE: &str = "concurrent_parent_child_create";
+    let ns = Ns::new();
+    for round in 0..16 {
+        let parent = ns.p(&format!("/p{round}"));
+        let outs = race(16, |i| {
+            let store = store.clone();
+            let req = if i % 2 == 0 {
+                NewLock::new(parent.clone()).depth(LockDepth::Infinity)
+            } else {
+                let child = ns.p(&format!("/p{round}/c{}/x", i % 4));
+                NewLock::new(child)
+            };
+            async move { store.create(req).await }
+        })
+        .await;
+        let granted: Vec<&Lock> = outs
+            .iter()
+            .filter_map(|o| match o {
+                CreateOutcome::Created(l) => Some(l),
+                _ => None,
+            })
+            .collect();
+        let parents = granted.iter().filter(|l| l.root == parent).count();
+        let children = granted.len() - parents;
+        assert!(
+            (parents == 1 && children == 0) || (parents == 0 && (1..=2).contains(&children)),
+            "conformance `{CASE}`: round {round}: {parents} parent and {children} child locks \
+             granted: {granted:?}"
+        );
+    }
+}
+
+/// Spawn `n` tasks that start together; collect their outcomes.
+async fn race<F, Fut>(n: usize, mut make: F) -> Vec<CreateOutcome>
+where
+    F: FnMut(usize) -> Fut,
+    Fut: std::future::Future<Output = Result<CreateOutcome, LockStoreError>> + Send + 'static,
+{
+    let barrier = Arc::new(tokio::sync::Barrier::new(n));
+    let handles: Vec<_> = (0..n)
+        .map(|i| {
+            let fut = make(i);
+            let barrier = barrier.clone();
+            tokio::spawn(async move {
+                barrier.wait().await;
+                fut.await
+            })
+        })
+        .collect();
+    let mut outs = Vec::with_capacity(n);
+    for h in handles {
+        let r = h
+            .await
+            .unwrap_or_else(|e| panic!("conformance: a racing task failed: {e}"));
+        outs.push(ok("race", r));
+    }
+    outs
+}
