@@ -1,6 +1,7 @@
 //! Resource locking for any Tower HTTP service.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod dav;
 mod path;
 mod store;
 
