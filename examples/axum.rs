@@ -69,7 +69,11 @@ async fn write_doc(State(s): State<AppState>, Path(id): Path<String>, body: Stri
     }
 }
 
-async fn take_lock(State(s): State<AppState>, Path(id): Path<String>, headers: HeaderMap) -> Response {
+async fn take_lock(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     let Ok(path) = ResourcePath::parse(&format!("/docs/{id}")) else {
         return StatusCode::BAD_REQUEST.into_response();
     };
@@ -101,7 +105,11 @@ async fn take_lock(State(s): State<AppState>, Path(id): Path<String>, headers: H
     }
 }
 
-async fn release_lock(State(s): State<AppState>, Path(id): Path<String>, headers: HeaderMap) -> StatusCode {
+async fn release_lock(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> StatusCode {
     let Ok(path) = ResourcePath::parse(&format!("/docs/{id}")) else {
         return StatusCode::BAD_REQUEST;
     };
@@ -109,7 +117,11 @@ async fn release_lock(State(s): State<AppState>, Path(id): Path<String>, headers
         return StatusCode::BAD_REQUEST;
     };
     let who = user(&headers);
-    match s.locks.unlock(TokenAccess::new(&token, &path, who.as_deref())).await {
+    match s
+        .locks
+        .unlock(TokenAccess::new(&token, &path, who.as_deref()))
+        .await
+    {
         Ok(TokenOutcome::Done(_)) => StatusCode::NO_CONTENT,
         Ok(TokenOutcome::Forbidden(_)) => StatusCode::FORBIDDEN,
         Ok(_) => StatusCode::CONFLICT,
@@ -149,7 +161,10 @@ async fn walkthrough(base: &str) -> Result<(), Box<dyn std::error::Error>> {
             let res = client.request(req).await?;
             let status = res.status();
             let bytes = res.into_body().collect().await?.to_bytes();
-            Ok::<_, Box<dyn std::error::Error>>((status, String::from_utf8_lossy(&bytes).into_owned()))
+            Ok::<_, Box<dyn std::error::Error>>((
+                status,
+                String::from_utf8_lossy(&bytes).into_owned(),
+            ))
         }
     };
 
@@ -164,16 +179,44 @@ async fn walkthrough(base: &str) -> Result<(), Box<dyn std::error::Error>> {
         .ok_or("no token")?
         .to_owned();
     println!("3. bob writes without the token (asking for JSON errors)");
-    let (st, body) = send("PUT", "/docs/plan", "bob", &[("accept", "application/json".into())], "bob was here").await?;
+    let (st, body) = send(
+        "PUT",
+        "/docs/plan",
+        "bob",
+        &[("accept", "application/json".into())],
+        "bob was here",
+    )
+    .await?;
     println!("   -> {st} {body}");
     println!("4. bob copies alice's token: still refused, the lock is bound to alice");
-    let (st, _) = send("PUT", "/docs/plan", "bob", &[("if", format!("(<{token}>)"))], "bob again").await?;
+    let (st, _) = send(
+        "PUT",
+        "/docs/plan",
+        "bob",
+        &[("if", format!("(<{token}>)"))],
+        "bob again",
+    )
+    .await?;
     println!("   -> {st}");
     println!("5. alice writes with If: (<token>)");
-    let (st, _) = send("PUT", "/docs/plan", "alice", &[("if", format!("(<{token}>)"))], "v2").await?;
+    let (st, _) = send(
+        "PUT",
+        "/docs/plan",
+        "alice",
+        &[("if", format!("(<{token}>)"))],
+        "v2",
+    )
+    .await?;
     println!("   -> {st}");
     println!("6. alice releases the lock");
-    let (st, _) = send("DELETE", "/locks/docs/plan", "alice", &[("lock-token", format!("<{token}>"))], "").await?;
+    let (st, _) = send(
+        "DELETE",
+        "/locks/docs/plan",
+        "alice",
+        &[("lock-token", format!("<{token}>"))],
+        "",
+    )
+    .await?;
     println!("   -> {st}");
     println!("7. bob writes again");
     let (st, _) = send("PUT", "/docs/plan", "bob", &[], "v3").await?;

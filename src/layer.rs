@@ -65,6 +65,9 @@ impl Default for Limits {
     }
 }
 
+/// Decides whether a request may remove other principals' locks.
+pub(crate) type UnlockOverride = Arc<dyn Fn(&request::Parts) -> bool + Send + Sync>;
+
 pub(crate) struct Config {
     pub(crate) store: Arc<dyn DynLockStore>,
     pub(crate) safe_methods: Vec<Method>,
@@ -78,7 +81,7 @@ pub(crate) struct Config {
     pub(crate) response: ResponseConfig,
     pub(crate) fail_open: bool,
     pub(crate) advertise: bool,
-    pub(crate) unlock_override: Option<Arc<dyn Fn(&request::Parts) -> bool + Send + Sync>>,
+    pub(crate) unlock_override: Option<UnlockOverride>,
     pub(crate) limits: Limits,
 }
 

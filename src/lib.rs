@@ -116,9 +116,9 @@ pub use principal::Principal;
 pub use response::Rejection;
 pub use service::LockService;
 pub use store::{
-    new_token, BoxError, BoxFuture, Clock, CreateOutcome, DynLockStore, Lock, LockDepth,
-    LockQuery, LockScope, LockStore, LockStoreError, LockTimeout, ManualClock, MemoryLockStore,
-    NewLock, QueryTarget, SystemClock, TokenAccess, TokenOutcome, TokenVerdict,
+    new_token, BoxError, BoxFuture, Clock, CreateOutcome, DynLockStore, Lock, LockDepth, LockQuery,
+    LockScope, LockStore, LockStoreError, LockTimeout, ManualClock, MemoryLockStore, NewLock,
+    QueryTarget, SystemClock, TokenAccess, TokenOutcome, TokenVerdict,
 };
 
 #[cfg(doctest)]

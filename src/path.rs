@@ -201,11 +201,8 @@ impl ResourcePath {
     pub fn ancestors(&self) -> impl Iterator<Item = &str> {
         let key = self.key.as_str();
         let root = if self.is_root() { None } else { Some("/") };
-        root.into_iter().chain(
-            key.match_indices('/')
-                .skip(1)
-                .map(move |(i, _)| &key[..i]),
-        )
+        root.into_iter()
+            .chain(key.match_indices('/').skip(1).map(move |(i, _)| &key[..i]))
     }
 
     /// Whether `self` is a strict ancestor of `other` (on segment boundaries).
@@ -295,7 +292,18 @@ fn is_segment_safe(b: u8) -> bool {
     is_unreserved(b)
         || matches!(
             b,
-            b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'=' | b':' | b'@'
+            b'!' | b'$'
+                | b'&'
+                | b'\''
+                | b'('
+                | b')'
+                | b'*'
+                | b'+'
+                | b','
+                | b';'
+                | b'='
+                | b':'
+                | b'@'
         )
 }
 
@@ -528,8 +536,19 @@ mod tests {
 
     #[test]
     fn dot_segments_are_rejected_even_escaped() {
-        for bad in ["/a/../b", "/a/./b", "/..", "/a/%2E%2E/b", "/a/%2e/b", "/a/.%2E"] {
-            assert_eq!(ResourcePath::parse(bad), Err(PathError::DotSegment), "{bad}");
+        for bad in [
+            "/a/../b",
+            "/a/./b",
+            "/..",
+            "/a/%2E%2E/b",
+            "/a/%2e/b",
+            "/a/.%2E",
+        ] {
+            assert_eq!(
+                ResourcePath::parse(bad),
+                Err(PathError::DotSegment),
+                "{bad}"
+            );
         }
         assert!(ResourcePath::parse("/a/...").is_ok());
         assert!(ResourcePath::parse("/a/.hidden").is_ok());
@@ -567,7 +586,10 @@ mod tests {
         assert!(!p("/a").is_ancestor_of(&p("/a")));
         assert!(p("/").is_ancestor_of(&p("/a")));
         assert!(!p("/").is_ancestor_of(&p("/")));
-        assert_eq!(p("/a/b/c").ancestors().collect::<Vec<_>>(), ["/", "/a", "/a/b"]);
+        assert_eq!(
+            p("/a/b/c").ancestors().collect::<Vec<_>>(),
+            ["/", "/a", "/a/b"]
+        );
         assert_eq!(p("/").ancestors().count(), 0);
         assert_eq!(p("/a/b").parent().unwrap().href(), "/a/");
         assert_eq!(p("/a").parent().unwrap(), ResourcePath::root());
@@ -604,7 +626,10 @@ mod tests {
         assert_eq!(r.resolve("http://other.com/a").unwrap(), Resolved::Foreign);
         assert_eq!(r.resolve("urn:uuid:1234").unwrap(), Resolved::Foreign);
         assert_eq!(r.resolve("/a/b").unwrap(), Resolved::Local(p("/a/b")));
-        assert_eq!(r.resolve("http://example.com").unwrap(), Resolved::Local(ResourcePath::root()));
+        assert_eq!(
+            r.resolve("http://example.com").unwrap(),
+            Resolved::Local(ResourcePath::root())
+        );
         assert!(r.resolve("a/b").is_err());
         assert!(r.resolve("http://example.com/a/../b").is_err());
         let dav = p("/dav");

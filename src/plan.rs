@@ -41,7 +41,11 @@ pub(crate) struct Plan {
 
 impl Plan {
     /// The plan for `method` on `target`, with `destination` for COPY and MOVE.
-    pub(crate) fn new(method: &str, target: &ResourcePath, destination: Option<&ResourcePath>) -> Plan {
+    pub(crate) fn new(
+        method: &str,
+        target: &ResourcePath,
+        destination: Option<&ResourcePath>,
+    ) -> Plan {
         let mut plan = Plan::default();
         match method {
             "PROPPATCH" => plan.covering(target),
@@ -168,9 +172,17 @@ mod tests {
             lock("/c/other", LockDepth::Zero),
         ];
         let plan = Plan::new("PUT", &p("/c/r"), None);
-        let req: Vec<_> = plan.required(&locks).iter().map(|l| l.root.as_str().to_owned()).collect();
+        let req: Vec<_> = plan
+            .required(&locks)
+            .iter()
+            .map(|l| l.root.as_str().to_owned())
+            .collect();
         assert_eq!(req, ["/c/r", "/"]);
-        let extra: Vec<_> = plan.create_only(&locks).iter().map(|l| l.root.as_str().to_owned()).collect();
+        let extra: Vec<_> = plan
+            .create_only(&locks)
+            .iter()
+            .map(|l| l.root.as_str().to_owned())
+            .collect();
         assert_eq!(extra, ["/c"]);
     }
 
@@ -182,7 +194,11 @@ mod tests {
             lock("/c/rr", LockDepth::Zero),
         ];
         let plan = Plan::new("DELETE", &p("/c/r"), None);
-        let req: Vec<_> = plan.required(&locks).iter().map(|l| l.root.as_str().to_owned()).collect();
+        let req: Vec<_> = plan
+            .required(&locks)
+            .iter()
+            .map(|l| l.root.as_str().to_owned())
+            .collect();
         assert_eq!(req, ["/c", "/c/r/x/y"]);
         assert!(plan.create_only(&locks).is_empty());
         assert_eq!(plan.cleanup, [(p("/c/r"), CleanupWhen::Removed)]);
@@ -192,7 +208,11 @@ mod tests {
     fn copy_ignores_the_source_and_move_checks_both() {
         let locks = vec![lock("/src", LockDepth::Zero), lock("/dst", LockDepth::Zero)];
         let copy = Plan::new("COPY", &p("/src"), Some(&p("/dst")));
-        let req: Vec<_> = copy.required(&locks).iter().map(|l| l.root.as_str().to_owned()).collect();
+        let req: Vec<_> = copy
+            .required(&locks)
+            .iter()
+            .map(|l| l.root.as_str().to_owned())
+            .collect();
         assert_eq!(req, ["/dst"]);
         let mv = Plan::new("MOVE", &p("/src"), Some(&p("/dst")));
         assert_eq!(mv.required(&locks).len(), 2);
@@ -201,7 +221,17 @@ mod tests {
     #[test]
     fn mkcol_needs_parent_depth0() {
         let locks = vec![lock("/c", LockDepth::Zero)];
-        assert_eq!(Plan::new("MKCOL", &p("/c/new"), None).required(&locks).len(), 1);
-        assert_eq!(Plan::new("PROPPATCH", &p("/c/new"), None).required(&locks).len(), 0);
+        assert_eq!(
+            Plan::new("MKCOL", &p("/c/new"), None)
+                .required(&locks)
+                .len(),
+            1
+        );
+        assert_eq!(
+            Plan::new("PROPPATCH", &p("/c/new"), None)
+                .required(&locks)
+                .len(),
+            0
+        );
     }
 }

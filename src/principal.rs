@@ -46,10 +46,13 @@ impl From<&str> for Principal {
     }
 }
 
+/// A user-supplied principal extractor.
+pub(crate) type PrincipalFn = Arc<dyn Fn(&request::Parts) -> Option<String> + Send + Sync>;
+
 #[derive(Clone)]
 pub(crate) enum PrincipalSource {
     Extension,
-    Custom(Arc<dyn Fn(&request::Parts) -> Option<String> + Send + Sync>),
+    Custom(PrincipalFn),
 }
 
 impl PrincipalSource {

@@ -175,9 +175,7 @@ impl Rejection {
                 format!("the request body is larger than {limit} bytes")
             }
             Rejection::UnsupportedMediaType => "this method takes no request body".to_owned(),
-            Rejection::ForeignDestination => {
-                "the Destination names another server".to_owned()
-            }
+            Rejection::ForeignDestination => "the Destination names another server".to_owned(),
             Rejection::TooManyLocks { limit } => {
                 format!("the principal already holds {limit} locks")
             }
@@ -189,7 +187,8 @@ impl Rejection {
 }
 
 /// A user-supplied replacement for the default rejection responses.
-pub(crate) type Responder = Arc<dyn Fn(&Rejection, &request::Parts) -> Response<Bytes> + Send + Sync>;
+pub(crate) type Responder =
+    Arc<dyn Fn(&Rejection, &request::Parts) -> Response<Bytes> + Send + Sync>;
 
 /// How the default responder renders rejections.
 #[derive(Debug, Clone)]
@@ -201,8 +200,8 @@ pub(crate) struct ResponseConfig {
 impl Default for ResponseConfig {
     fn default() -> Self {
         Self {
-            problem_type_base: "https://docs.rs/tower-locks/latest/tower_locks/enum.Rejection.html#"
-                .to_owned(),
+            problem_type_base:
+                "https://docs.rs/tower-locks/latest/tower_locks/enum.Rejection.html#".to_owned(),
             retry_after_secs: 1,
         }
     }
@@ -274,10 +273,7 @@ fn problem_json(rejection: &Rejection, parts: &request::Parts, cfg: &ResponseCon
         rejection,
         Rejection::Locked { .. } | Rejection::Conflict { .. } | Rejection::ConflictBelow { .. }
     ) {
-        obj.insert(
-            "lockRoots".into(),
-            rejection.lock_roots().iter().cloned().collect::<Vec<_>>().into(),
-        );
+        obj.insert("lockRoots".into(), rejection.lock_roots().to_vec().into());
     }
     serde_json::Value::Object(obj).to_string()
 }
@@ -296,7 +292,11 @@ fn prefers_json(parts: &request::Parts) -> bool {
             let mut pieces = range.split(';');
             let media = pieces.next().unwrap_or("").trim().to_ascii_lowercase();
             let q = pieces
-                .filter_map(|p| p.trim().strip_prefix("q=").or_else(|| p.trim().strip_prefix("Q=")))
+                .filter_map(|p| {
+                    p.trim()
+                        .strip_prefix("q=")
+                        .or_else(|| p.trim().strip_prefix("Q="))
+                })
                 .find_map(parse_qvalue)
                 .unwrap_or(1000);
             match media.as_str() {
@@ -351,7 +351,10 @@ mod tests {
     #[test]
     fn json_only_when_preferred_and_not_webdav() {
         assert!(prefers_json(&parts("PUT", Some("application/json"))));
-        assert!(prefers_json(&parts("PUT", Some("application/problem+json"))));
+        assert!(prefers_json(&parts(
+            "PUT",
+            Some("application/problem+json")
+        )));
         assert!(!prefers_json(&parts("PUT", None)));
         assert!(!prefers_json(&parts("PUT", Some("*/*"))));
         assert!(!prefers_json(&parts("MOVE", Some("application/json"))));
@@ -381,14 +384,22 @@ mod tests {
         let r = Rejection::Locked {
             roots: vec!["/docs/".into(), "/docs/1".into()],
         };
-        let res = render(r.clone(), &parts("PUT", Some("application/json")), None, &ResponseConfig::default());
+        let res = render(
+            r.clone(),
+            &parts("PUT", Some("application/json")),
+            None,
+            &ResponseConfig::default(),
+        );
         assert_eq!(res.status(), 423);
         assert_eq!(res.headers()[CONTENT_TYPE], PROBLEM_JSON);
         let v: serde_json::Value = serde_json::from_slice(res.body()).unwrap();
         assert_eq!(v["status"], 423);
         assert_eq!(v["title"], "Locked");
         assert_eq!(v["instance"], "/docs/1");
-        assert!(v["type"].as_str().unwrap().ends_with("lock-token-submitted"));
+        assert!(v["type"]
+            .as_str()
+            .unwrap()
+            .ends_with("lock-token-submitted"));
         assert_eq!(v["lockRoots"], serde_json::json!(["/docs/", "/docs/1"]));
         assert!(v["detail"].as_str().unwrap().contains("/docs/"));
         assert_eq!(res.extensions().get::<Rejection>(), Some(&r));
@@ -405,6 +416,9 @@ mod tests {
         );
         assert_eq!(res.headers()[RETRY_AFTER], "1");
         assert_eq!(res.body().as_ref(), b"down");
-        assert_eq!(res.extensions().get::<Rejection>(), Some(&Rejection::StoreUnavailable));
+        assert_eq!(
+            res.extensions().get::<Rejection>(),
+            Some(&Rejection::StoreUnavailable)
+        );
     }
 }

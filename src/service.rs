@@ -102,7 +102,12 @@ impl<S: fmt::Debug> fmt::Debug for LockService<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LockService")
             .field("inner", &self.inner)
-            .field("layer", &LockLayer { config: Arc::clone(&self.config) })
+            .field(
+                "layer",
+                &LockLayer {
+                    config: Arc::clone(&self.config),
+                },
+            )
             .finish()
     }
 }

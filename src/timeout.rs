@@ -69,7 +69,10 @@ mod tests {
         let p = TimeoutPolicy::default();
         assert_eq!(p.resolve(None), LockTimeout::Seconds(600));
         assert_eq!(p.resolve(Some(&[])), LockTimeout::Seconds(600));
-        assert_eq!(p.resolve(Some(&[LockTimeout::Seconds(0)])), LockTimeout::Seconds(1));
+        assert_eq!(
+            p.resolve(Some(&[LockTimeout::Seconds(0)])),
+            LockTimeout::Seconds(1)
+        );
         assert_eq!(
             p.resolve(Some(&[LockTimeout::Seconds(u32::MAX)])),
             LockTimeout::Seconds(86_400)
@@ -86,7 +89,10 @@ mod tests {
             allow_infinite: true,
             ..TimeoutPolicy::default()
         };
-        assert_eq!(inf.resolve(Some(&[LockTimeout::Infinite])), LockTimeout::Infinite);
+        assert_eq!(
+            inf.resolve(Some(&[LockTimeout::Infinite])),
+            LockTimeout::Infinite
+        );
     }
 
     #[test]

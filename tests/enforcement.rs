@@ -38,7 +38,11 @@ impl LockStore for Probe {
         self.check()?;
         self.inner.create(lock).await
     }
-    async fn refresh(&self, a: TokenAccess<'_>, t: LockTimeout) -> Result<TokenOutcome, LockStoreError> {
+    async fn refresh(
+        &self,
+        a: TokenAccess<'_>,
+        t: LockTimeout,
+    ) -> Result<TokenOutcome, LockStoreError> {
         self.check()?;
         self.inner.refresh(a, t).await
     }
@@ -69,7 +73,9 @@ async fn safe_methods_never_touch_the_store() {
     let store = Probe::default();
     let kv = Kv::with_files(&["/a"]);
     let svc = LockLayer::new(store.clone()).layer(kv.clone());
-    for m in ["GET", "HEAD", "OPTIONS", "TRACE", "PROPFIND", "REPORT", "SEARCH"] {
+    for m in [
+        "GET", "HEAD", "OPTIONS", "TRACE", "PROPFIND", "REPORT", "SEARCH",
+    ] {
         let _ = send(svc.clone(), empty(req(m, "/a"))).await;
     }
     assert_eq!(store.calls.load(Ordering::SeqCst), 0);
@@ -90,9 +96,15 @@ async fn unknown_methods_are_writes_and_the_safe_list_is_configurable() {
     let a = send(svc, empty(req("PATCH", "/a"))).await;
     assert_eq!(a.status, StatusCode::LOCKED);
     let frob = http::Method::from_bytes(b"FROBNICATE").unwrap();
-    let svc = LockLayer::new(store).add_safe_method(frob).layer(kv.clone());
+    let svc = LockLayer::new(store)
+        .add_safe_method(frob)
+        .layer(kv.clone());
     let a = send(svc, empty(req("FROBNICATE", "/a"))).await;
-    assert_eq!(a.status, StatusCode::METHOD_NOT_ALLOWED, "forwarded to the inner service");
+    assert_eq!(
+        a.status,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "forwarded to the inner service"
+    );
     drop(l);
 }
 
@@ -102,9 +114,17 @@ async fn locked_put_is_refused_with_dav_error_and_never_forwarded() {
     let l = xlock(&*store, "/docs/a", LockDepth::Zero).await;
     let a = send(svc.clone(), empty(req("PUT", "/docs/a"))).await;
     assert_eq!(a.status, StatusCode::LOCKED);
-    assert_eq!(a.headers["content-type"], "application/xml; charset=\"utf-8\"");
+    assert_eq!(
+        a.headers["content-type"],
+        "application/xml; charset=\"utf-8\""
+    );
     assert_eq!(a.error_hrefs("lock-token-submitted"), ["/docs/a"]);
-    assert_eq!(a.rejection, Some(Rejection::Locked { roots: vec!["/docs/a".into()] }));
+    assert_eq!(
+        a.rejection,
+        Some(Rejection::Locked {
+            roots: vec!["/docs/a".into()]
+        })
+    );
     assert!(kv.forwarded().is_empty());
     // with the token it passes
     let a = send(svc, empty(req("PUT", "/docs/a").header("if", if_token(&l)))).await;
@@ -120,14 +140,21 @@ async fn every_unsatisfied_lock_root_is_named() {
     lock(&*store, "/c/", LockScope::Shared, LockDepth::Zero, None).await;
     let a = send(svc, empty(req("DELETE", "/c/x/"))).await;
     assert_eq!(a.status, StatusCode::LOCKED);
-    assert_eq!(a.error_hrefs("lock-token-submitted"), ["/c/", "/c/x/y", "/c/x/z"]);
+    assert_eq!(
+        a.error_hrefs("lock-token-submitted"),
+        ["/c/", "/c/x/y", "/c/x/z"]
+    );
 }
 
 #[tokio::test]
 async fn problem_json_for_json_clients() {
     let (store, _kv, svc) = setup(&["/docs/a"]);
     xlock(&*store, "/docs/a", LockDepth::Zero).await;
-    let a = send(svc, empty(req("PUT", "/docs/a").header("accept", "application/json"))).await;
+    let a = send(
+        svc,
+        empty(req("PUT", "/docs/a").header("accept", "application/json")),
+    )
+    .await;
     assert_eq!(a.status, StatusCode::LOCKED);
     assert_eq!(a.headers["content-type"], "application/problem+json");
     let v: serde_json::Value = serde_json::from_slice(&a.body).unwrap();
@@ -141,14 +168,22 @@ async fn problem_json_for_json_clients() {
 #[tokio::test]
 async fn false_if_is_412_even_when_nothing_is_locked() {
     let (_store, kv, svc) = setup(&["/a"]);
-    for h in ["(<DAV:no-lock>)", "(<urn:uuid:00000000-0000-4000-8000-000000000000>)", "([\"nope\"])"] {
+    for h in [
+        "(<DAV:no-lock>)",
+        "(<urn:uuid:00000000-0000-4000-8000-000000000000>)",
+        "([\"nope\"])",
+    ] {
         let a = send(svc.clone(), empty(req("PUT", "/a").header("if", h))).await;
         assert_eq!(a.status, StatusCode::PRECONDITION_FAILED, "{h}");
         assert_eq!(a.rejection, Some(Rejection::PreconditionFailed));
     }
     assert!(kv.forwarded().is_empty());
     // Not of a false condition is true
-    let a = send(svc, empty(req("PUT", "/a").header("if", "(Not <DAV:no-lock>)"))).await;
+    let a = send(
+        svc,
+        empty(req("PUT", "/a").header("if", "(Not <DAV:no-lock>)")),
+    )
+    .await;
     assert_eq!(a.status, StatusCode::NO_CONTENT);
 }
 
@@ -196,28 +231,56 @@ async fn etag_conditions_use_the_inner_etag_with_weak_comparison() {
     let a = send(svc.clone(), empty(req("PUT", "/a").header("if", bad))).await;
     assert_eq!(a.status, StatusCode::PRECONDITION_FAILED);
     // the HEAD probe was a sub-request, never counted as a forwarded write
-    assert!(kv.all_seen().iter().any(|s| s.sub_request && s.method == "HEAD"));
+    assert!(kv
+        .all_seen()
+        .iter()
+        .any(|s| s.sub_request && s.method == "HEAD"));
     // an unmapped resource has no etag: [x] false, Not [x] true
-    let a = send(svc.clone(), empty(req("PUT", "/new").header("if", "([\"v1\"])"))).await;
+    let a = send(
+        svc.clone(),
+        empty(req("PUT", "/new").header("if", "([\"v1\"])")),
+    )
+    .await;
     assert_eq!(a.status, StatusCode::PRECONDITION_FAILED);
-    let a = send(svc, empty(req("PUT", "/new").header("if", "(Not [\"v1\"])"))).await;
+    let a = send(
+        svc,
+        empty(req("PUT", "/new").header("if", "(Not [\"v1\"])")),
+    )
+    .await;
     assert_eq!(a.status, StatusCode::CREATED);
 }
 
 #[tokio::test]
 async fn malformed_headers_are_400_and_not_forwarded() {
     let (_store, kv, svc) = setup(&["/a"]);
-    for h in ["(<a b>)", "<urn:x> (<urn:y>) (<urn:z>) ([x]", "()", "(<urn:a>) </b> (<urn:c>)", "garbage"] {
+    for h in [
+        "(<a b>)",
+        "<urn:x> (<urn:y>) (<urn:z>) ([x]",
+        "()",
+        "(<urn:a>) </b> (<urn:c>)",
+        "garbage",
+    ] {
         let a = send(svc.clone(), empty(req("PUT", "/a").header("if", h))).await;
         assert_eq!(a.status, StatusCode::BAD_REQUEST, "{h}");
         assert!(matches!(a.rejection, Some(Rejection::BadRequest { .. })));
     }
-    let two = req("PUT", "/a").header("if", "(<urn:a>)").header("if", "(<urn:b>)");
-    assert_eq!(send(svc.clone(), empty(two)).await.status, StatusCode::BAD_REQUEST);
+    let two = req("PUT", "/a")
+        .header("if", "(<urn:a>)")
+        .header("if", "(<urn:b>)");
+    assert_eq!(
+        send(svc.clone(), empty(two)).await.status,
+        StatusCode::BAD_REQUEST
+    );
     let bad_dest = req("MOVE", "/a").header("destination", "not a uri");
-    assert_eq!(send(svc.clone(), empty(bad_dest)).await.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        send(svc.clone(), empty(bad_dest)).await.status,
+        StatusCode::BAD_REQUEST
+    );
     let no_dest = req("COPY", "/a");
-    assert_eq!(send(svc, empty(no_dest)).await.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        send(svc, empty(no_dest)).await.status,
+        StatusCode::BAD_REQUEST
+    );
     assert!(kv.forwarded().is_empty());
 }
 
@@ -227,22 +290,71 @@ async fn depth_infinity_covers_members_depth_zero_only_membership() {
     let inf = xlock(&*store, "/inf/", LockDepth::Infinity).await;
     let zero = xlock(&*store, "/zero/", LockDepth::Zero).await;
     // depth infinity: members are locked, new members too
-    assert_eq!(send(svc.clone(), empty(req("PUT", "/inf/m"))).await.status, StatusCode::LOCKED);
-    assert_eq!(send(svc.clone(), empty(req("PUT", "/inf/new"))).await.status, StatusCode::LOCKED);
-    assert_eq!(send(svc.clone(), empty(req("PUT", "/inf/a/b/c"))).await.status, StatusCode::LOCKED);
+    assert_eq!(
+        send(svc.clone(), empty(req("PUT", "/inf/m"))).await.status,
+        StatusCode::LOCKED
+    );
+    assert_eq!(
+        send(svc.clone(), empty(req("PUT", "/inf/new")))
+            .await
+            .status,
+        StatusCode::LOCKED
+    );
+    assert_eq!(
+        send(svc.clone(), empty(req("PUT", "/inf/a/b/c")))
+            .await
+            .status,
+        StatusCode::LOCKED
+    );
     let tagged = format!("</inf/> {}", if_token(&inf));
-    assert_eq!(send(svc.clone(), empty(req("PUT", "/inf/new").header("if", tagged))).await.status, StatusCode::CREATED);
+    assert_eq!(
+        send(
+            svc.clone(),
+            empty(req("PUT", "/inf/new").header("if", tagged))
+        )
+        .await
+        .status,
+        StatusCode::CREATED
+    );
     // depth 0: modifying an existing member is free, creating or removing one is not
-    assert_eq!(send(svc.clone(), empty(req("PUT", "/zero/m"))).await.status, StatusCode::NO_CONTENT);
-    assert_eq!(send(svc.clone(), empty(req("PROPPATCH", "/zero/m"))).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        send(svc.clone(), empty(req("PUT", "/zero/m"))).await.status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        send(svc.clone(), empty(req("PROPPATCH", "/zero/m")))
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
     let a = send(svc.clone(), empty(req("PUT", "/zero/new"))).await;
     assert_eq!(a.status, StatusCode::LOCKED);
     assert_eq!(a.error_hrefs("lock-token-submitted"), ["/zero/"]);
-    assert_eq!(send(svc.clone(), empty(req("MKCOL", "/zero/dir/"))).await.status, StatusCode::LOCKED);
-    assert_eq!(send(svc.clone(), empty(req("DELETE", "/zero/m"))).await.status, StatusCode::LOCKED);
-    assert_eq!(send(svc.clone(), empty(req("POST", "/zero/new"))).await.status, StatusCode::LOCKED);
+    assert_eq!(
+        send(svc.clone(), empty(req("MKCOL", "/zero/dir/")))
+            .await
+            .status,
+        StatusCode::LOCKED
+    );
+    assert_eq!(
+        send(svc.clone(), empty(req("DELETE", "/zero/m")))
+            .await
+            .status,
+        StatusCode::LOCKED
+    );
+    assert_eq!(
+        send(svc.clone(), empty(req("POST", "/zero/new")))
+            .await
+            .status,
+        StatusCode::LOCKED
+    );
     let tok = format!("</zero/> {}", if_token(&zero));
-    assert_eq!(send(svc, empty(req("PUT", "/zero/new").header("if", tok))).await.status, StatusCode::CREATED);
+    assert_eq!(
+        send(svc, empty(req("PUT", "/zero/new").header("if", tok)))
+            .await
+            .status,
+        StatusCode::CREATED
+    );
     assert!(kv.exists("/zero/new") && kv.exists("/inf/new"));
 }
 
@@ -251,21 +363,36 @@ async fn delete_and_move_check_descendants_copy_only_the_destination() {
     let (store, kv, svc) = setup(&["/src/", "/src/deep/f", "/free", "/dst"]);
     let deep = xlock(&*store, "/src/deep/f", LockDepth::Zero).await;
     let dst = xlock(&*store, "/dst", LockDepth::Zero).await;
-    assert_eq!(send(svc.clone(), empty(req("DELETE", "/src/"))).await.status, StatusCode::LOCKED);
+    assert_eq!(
+        send(svc.clone(), empty(req("DELETE", "/src/")))
+            .await
+            .status,
+        StatusCode::LOCKED
+    );
     let mv = req("MOVE", "/src/").header("destination", "http://example.com/moved/");
     let a = send(svc.clone(), empty(mv)).await;
     assert_eq!(a.error_hrefs("lock-token-submitted"), ["/src/deep/f"]);
     // COPY of a locked source is fine; COPY onto a locked destination is not
     let cp = req("COPY", "/src/deep/f").header("destination", "/copied");
-    assert_eq!(send(svc.clone(), empty(cp)).await.status, StatusCode::CREATED);
+    assert_eq!(
+        send(svc.clone(), empty(cp)).await.status,
+        StatusCode::CREATED
+    );
     let cp = req("COPY", "/free").header("destination", "http://example.com/dst");
     let a = send(svc.clone(), empty(cp)).await;
     assert_eq!(a.error_hrefs("lock-token-submitted"), ["/dst"]);
     // MOVE needs both tokens
-    let mv = req("MOVE", "/src/deep/f").header("destination", "/dst").header("if", if_token(&deep));
-    assert_eq!(send(svc.clone(), empty(mv)).await.status, StatusCode::LOCKED);
+    let mv = req("MOVE", "/src/deep/f")
+        .header("destination", "/dst")
+        .header("if", if_token(&deep));
+    assert_eq!(
+        send(svc.clone(), empty(mv)).await.status,
+        StatusCode::LOCKED
+    );
     let both = format!("{} {}", if_token(&deep), if_token(&dst));
-    let mv = req("MOVE", "/src/deep/f").header("destination", "/dst").header("if", both);
+    let mv = req("MOVE", "/src/deep/f")
+        .header("destination", "/dst")
+        .header("if", both);
     assert_eq!(send(svc, empty(mv)).await.status, StatusCode::NO_CONTENT);
     assert!(kv.exists("/dst") && !kv.exists("/src/deep/f"));
 }
@@ -283,21 +410,47 @@ async fn foreign_destination_is_502() {
 async fn no_alias_of_a_locked_path_slips_through() {
     let (store, kv, svc) = setup(&["/locked/", "/locked/f", "/a%2Fb"]);
     xlock(&*store, "/locked/", LockDepth::Infinity).await;
-    for alias in ["/locked/f", "//locked/f", "/locked//f", "/%6Cocked/f", "/%6cocked/%66", "/locked", "/locked/"] {
+    for alias in [
+        "/locked/f",
+        "//locked/f",
+        "/locked//f",
+        "/%6Cocked/f",
+        "/%6cocked/%66",
+        "/locked",
+        "/locked/",
+    ] {
         let a = send(svc.clone(), empty(req("PUT", alias))).await;
         assert_eq!(a.status, StatusCode::LOCKED, "{alias}");
     }
-    for dots in ["/free/../locked/f", "/locked/./f", "/x/%2e%2e/locked/f", "/x/%2E%2E/locked"] {
+    for dots in [
+        "/free/../locked/f",
+        "/locked/./f",
+        "/x/%2e%2e/locked/f",
+        "/x/%2E%2E/locked",
+    ] {
         let a = send(svc.clone(), empty(req("PUT", dots))).await;
         assert_eq!(a.status, StatusCode::BAD_REQUEST, "{dots}");
     }
     // an escaped slash is not a path separator, and a double escape is not decoded twice
-    assert_eq!(send(svc.clone(), empty(req("PUT", "/locked%2Ff"))).await.status, StatusCode::CREATED);
-    assert_eq!(send(svc.clone(), empty(req("PUT", "/%256Cocked/f"))).await.status, StatusCode::CREATED);
+    assert_eq!(
+        send(svc.clone(), empty(req("PUT", "/locked%2Ff")))
+            .await
+            .status,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        send(svc.clone(), empty(req("PUT", "/%256Cocked/f")))
+            .await
+            .status,
+        StatusCode::CREATED
+    );
     // Destination aliases too
     let cp = req("COPY", "/a%2Fb").header("destination", "http://EXAMPLE.com:80/%6Cocked//g");
     assert_eq!(send(svc, empty(cp)).await.status, StatusCode::LOCKED);
-    assert!(kv.forwarded().iter().all(|s| !s.path.starts_with("/locked/") && !s.path.starts_with("//")));
+    assert!(kv
+        .forwarded()
+        .iter()
+        .all(|s| !s.path.starts_with("/locked/") && !s.path.starts_with("//")));
 }
 
 #[tokio::test]
@@ -305,10 +458,20 @@ async fn tags_match_absolute_uris_on_the_requests_authority_only() {
     let (store, _kv, svc) = setup(&["/a"]);
     let l = xlock(&*store, "/a", LockDepth::Zero).await;
     let ok = format!("<http://example.com/a> {}", if_token(&l));
-    assert_eq!(send(svc.clone(), empty(req("PUT", "/a").header("if", ok))).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        send(svc.clone(), empty(req("PUT", "/a").header("if", ok)))
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
     // a tag for another host names a resource we do not have: its token list is false
     let other = format!("<http://other.example/a> {}", if_token(&l));
-    assert_eq!(send(svc, empty(req("PUT", "/a").header("if", other))).await.status, StatusCode::PRECONDITION_FAILED);
+    assert_eq!(
+        send(svc, empty(req("PUT", "/a").header("if", other)))
+            .await
+            .status,
+        StatusCode::PRECONDITION_FAILED
+    );
 }
 
 #[tokio::test]
@@ -316,7 +479,14 @@ async fn principals_bind_tokens() {
     let store = Arc::new(MemoryLockStore::new());
     let kv = Kv::with_files(&["/a"]);
     let svc = LockLayer::new(store.clone()).layer(kv.clone());
-    let l = lock(&*store, "/a", LockScope::Exclusive, LockDepth::Zero, Some("alice")).await;
+    let l = lock(
+        &*store,
+        "/a",
+        LockScope::Exclusive,
+        LockDepth::Zero,
+        Some("alice"),
+    )
+    .await;
     let mut bob = empty(req("PUT", "/a").header("if", if_token(&l)));
     bob.extensions_mut().insert(Principal::new("bob"));
     assert_eq!(send(svc.clone(), bob).await.status, StatusCode::LOCKED);
@@ -327,9 +497,22 @@ async fn principals_bind_tokens() {
     assert_eq!(send(svc, alice).await.status, StatusCode::NO_CONTENT);
     // a custom extractor
     let svc = LockLayer::new(store)
-        .principal_from(|p| p.headers.get("x-user").and_then(|v| v.to_str().ok()).map(str::to_owned))
+        .principal_from(|p| {
+            p.headers
+                .get("x-user")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        })
         .layer(kv);
-    let a = send(svc, empty(req("PUT", "/a").header("if", if_token(&l)).header("x-user", "alice"))).await;
+    let a = send(
+        svc,
+        empty(
+            req("PUT", "/a")
+                .header("if", if_token(&l))
+                .header("x-user", "alice"),
+        ),
+    )
+    .await;
     assert_eq!(a.status, StatusCode::NO_CONTENT);
 }
 
@@ -338,16 +521,26 @@ async fn store_failure_fails_closed_unless_opted_out() {
     let store = Probe::default();
     store.fail.store(true, Ordering::SeqCst);
     let kv = Kv::with_files(&["/a"]);
-    let svc = LockLayer::new(store.clone()).retry_after(7).layer(kv.clone());
+    let svc = LockLayer::new(store.clone())
+        .retry_after(7)
+        .layer(kv.clone());
     let a = send(svc.clone(), empty(req("PUT", "/a"))).await;
     assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(a.headers["retry-after"], "7");
     assert_eq!(a.rejection, Some(Rejection::StoreUnavailable));
     assert!(kv.forwarded().is_empty());
     // reads still work
-    assert_eq!(send(svc, empty(req("GET", "/a"))).await.status, StatusCode::OK);
-    let open = LockLayer::new(store).fail_open_on_store_error_insecure(true).layer(kv.clone());
-    assert_eq!(send(open, empty(req("PUT", "/a"))).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        send(svc, empty(req("GET", "/a"))).await.status,
+        StatusCode::OK
+    );
+    let open = LockLayer::new(store)
+        .fail_open_on_store_error_insecure(true)
+        .layer(kv.clone());
+    assert_eq!(
+        send(open, empty(req("PUT", "/a"))).await.status,
+        StatusCode::NO_CONTENT
+    );
 }
 
 #[tokio::test]
@@ -358,22 +551,52 @@ async fn successful_delete_and_move_remove_locks_failed_ones_do_not() {
     xlock(&*store, "/keep", LockDepth::Zero).await;
     *kv.force_status.lock().unwrap() = Some(StatusCode::INTERNAL_SERVER_ERROR);
     // an untagged list applies to the request URI, where lx is not: the header is false
-    let a = send(svc.clone(), empty(req("DELETE", "/d/").header("if", if_token(&lx)))).await;
+    let a = send(
+        svc.clone(),
+        empty(req("DELETE", "/d/").header("if", if_token(&lx))),
+    )
+    .await;
     assert_eq!(a.status, StatusCode::PRECONDITION_FAILED);
     let tagged = format!("</d/x> {}", if_token(&lx));
-    let a = send(svc.clone(), empty(req("DELETE", "/d/").header("if", tagged.clone()))).await;
+    let a = send(
+        svc.clone(),
+        empty(req("DELETE", "/d/").header("if", tagged.clone())),
+    )
+    .await;
     assert_eq!(a.status, StatusCode::INTERNAL_SERVER_ERROR);
-    assert!(store.get(&lx.token).await.unwrap().is_some(), "failed DELETE keeps locks");
+    assert!(
+        store.get(&lx.token).await.unwrap().is_some(),
+        "failed DELETE keeps locks"
+    );
     *kv.force_status.lock().unwrap() = None;
-    let a = send(svc.clone(), empty(req("DELETE", "/d/").header("if", tagged))).await;
+    let a = send(
+        svc.clone(),
+        empty(req("DELETE", "/d/").header("if", tagged)),
+    )
+    .await;
     assert_eq!(a.status, StatusCode::NO_CONTENT);
-    assert!(store.get(&lx.token).await.unwrap().is_none(), "ghost lock left behind");
+    assert!(
+        store.get(&lx.token).await.unwrap().is_none(),
+        "ghost lock left behind"
+    );
     // a new client can now create there
-    assert_eq!(send(svc.clone(), empty(req("PUT", "/d/x"))).await.status, StatusCode::CREATED);
-    let mv = req("MOVE", "/m").header("destination", "/m2").header("if", if_token(&lm));
+    assert_eq!(
+        send(svc.clone(), empty(req("PUT", "/d/x"))).await.status,
+        StatusCode::CREATED
+    );
+    let mv = req("MOVE", "/m")
+        .header("destination", "/m2")
+        .header("if", if_token(&lm));
     assert_eq!(send(svc, empty(mv)).await.status, StatusCode::CREATED);
     assert!(store.get(&lm.token).await.unwrap().is_none());
-    assert_eq!(store.query(&LockQuery::new().covering(p("/keep"))).await.unwrap().len(), 1);
+    assert_eq!(
+        store
+            .query(&LockQuery::new().covering(p("/keep")))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 #[tokio::test]
@@ -383,12 +606,23 @@ async fn expired_locks_never_block() {
     let kv = Kv::with_files(&["/a"]);
     let svc = LockLayer::new(store.clone()).layer(kv);
     let n = NewLock::new(p("/a")).timeout(LockTimeout::Seconds(10));
-    let CreateOutcome::Created(_) = store.create(n).await.unwrap() else { panic!() };
-    assert_eq!(send(svc.clone(), empty(req("PUT", "/a"))).await.status, StatusCode::LOCKED);
+    let CreateOutcome::Created(_) = store.create(n).await.unwrap() else {
+        panic!()
+    };
+    assert_eq!(
+        send(svc.clone(), empty(req("PUT", "/a"))).await.status,
+        StatusCode::LOCKED
+    );
     clock.advance(std::time::Duration::from_secs(9));
-    assert_eq!(send(svc.clone(), empty(req("PUT", "/a"))).await.status, StatusCode::LOCKED);
+    assert_eq!(
+        send(svc.clone(), empty(req("PUT", "/a"))).await.status,
+        StatusCode::LOCKED
+    );
     clock.advance(std::time::Duration::from_secs(2));
-    assert_eq!(send(svc, empty(req("PUT", "/a"))).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        send(svc, empty(req("PUT", "/a"))).await.status,
+        StatusCode::NO_CONTENT
+    );
 }
 
 #[tokio::test]
@@ -397,7 +631,8 @@ async fn custom_rejection_response_keeps_the_reason_in_extensions() {
     xlock(&*store, "/a", LockDepth::Zero).await;
     let svc = LockLayer::new(store)
         .with_rejection_response(|r, _| {
-            let mut res = http::Response::new(bytes::Bytes::from(format!("nope: {}", r.status().as_u16())));
+            let mut res =
+                http::Response::new(bytes::Bytes::from(format!("nope: {}", r.status().as_u16())));
             *res.status_mut() = r.status();
             res
         })
@@ -414,11 +649,22 @@ async fn mount_prefix_keeps_the_client_visible_path_space() {
     let l = xlock(&*store, "/dav/docs/a", LockDepth::Zero).await;
     let kv = Kv::with_files(&["/docs/a"]);
     // the inner router sees /docs/a; clients see /dav/docs/a
-    let svc = LockLayer::new(store).mount_prefix("/dav").unwrap().layer(kv.clone());
+    let svc = LockLayer::new(store)
+        .mount_prefix("/dav")
+        .unwrap()
+        .layer(kv.clone());
     let a = send(svc.clone(), empty(req("PUT", "/docs/a"))).await;
     assert_eq!(a.error_hrefs("lock-token-submitted"), ["/dav/docs/a"]);
     let tagged = format!("<http://example.com/dav/docs/a> {}", if_token(&l));
-    assert_eq!(send(svc.clone(), empty(req("PUT", "/docs/a").header("if", tagged))).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        send(
+            svc.clone(),
+            empty(req("PUT", "/docs/a").header("if", tagged))
+        )
+        .await
+        .status,
+        StatusCode::NO_CONTENT
+    );
     // a Destination outside the prefix is not ours
     let mv = req("MOVE", "/docs/a").header("destination", "/elsewhere/b");
     assert_eq!(send(svc, empty(mv)).await.status, StatusCode::BAD_GATEWAY);
@@ -428,11 +674,21 @@ async fn mount_prefix_keeps_the_client_visible_path_space() {
 async fn options_advertises_class_2() {
     let (_store, _kv, svc) = setup(&[]);
     let a = send(svc, empty(req("OPTIONS", "/"))).await;
-    let dav: Vec<&str> = a.headers["dav"].to_str().unwrap().split(',').map(str::trim).collect();
+    let dav: Vec<&str> = a.headers["dav"]
+        .to_str()
+        .unwrap()
+        .split(',')
+        .map(str::trim)
+        .collect();
     assert_eq!(dav, ["1", "2"]);
     let allow = a.headers["allow"].to_str().unwrap();
-    assert!(allow.contains("LOCK") && allow.contains("UNLOCK"), "{allow}");
-    let quiet = LockLayer::new(MemoryLockStore::new()).advertise_dav(false).layer(Kv::default());
+    assert!(
+        allow.contains("LOCK") && allow.contains("UNLOCK"),
+        "{allow}"
+    );
+    let quiet = LockLayer::new(MemoryLockStore::new())
+        .advertise_dav(false)
+        .layer(Kv::default());
     let a = send(quiet, empty(req("OPTIONS", "/"))).await;
     assert_eq!(a.headers["dav"], "1");
 }
@@ -445,7 +701,12 @@ async fn many_tasks_racing_for_one_exclusive_lock_one_wins() {
         let svc = svc.clone();
         tasks.push(tokio::spawn(async move {
             let r = req("LOCK", "/race").header("depth", "0");
-            send(svc, r.body(axum::body::Body::from(LOCKINFO_EXCLUSIVE)).unwrap()).await.status
+            send(
+                svc,
+                r.body(axum::body::Body::from(LOCKINFO_EXCLUSIVE)).unwrap(),
+            )
+            .await
+            .status
         }));
     }
     let mut won = 0;

@@ -33,26 +33,55 @@ struct Active {
 }
 
 fn dav<'a, 'i>(n: &roxmltree::Node<'a, 'i>, name: &str) -> Option<roxmltree::Node<'a, 'i>> {
-    n.descendants()
-        .find(|c| c.is_element() && c.tag_name().namespace() == Some("DAV:") && c.tag_name().name() == name)
+    n.descendants().find(|c| {
+        c.is_element() && c.tag_name().namespace() == Some("DAV:") && c.tag_name().name() == name
+    })
 }
 
 fn activelock(a: &Answer) -> Active {
     let text = a.text();
     let doc = roxmltree::Document::parse(&text).unwrap();
     let root = doc.root_element();
-    assert_eq!((root.tag_name().namespace(), root.tag_name().name()), (Some("DAV:"), "prop"), "{text}");
+    assert_eq!(
+        (root.tag_name().namespace(), root.tag_name().name()),
+        (Some("DAV:"), "prop"),
+        "{text}"
+    );
     let al = dav(&root, "activelock").expect("activelock");
-    let scope = dav(&al, "lockscope").unwrap().children().find(|c| c.is_element()).unwrap().tag_name().name().to_owned();
-    let text_of = |name: &str| dav(&al, name).and_then(|n| n.text()).unwrap_or_default().trim().to_owned();
+    let scope = dav(&al, "lockscope")
+        .unwrap()
+        .children()
+        .find(|c| c.is_element())
+        .unwrap()
+        .tag_name()
+        .name()
+        .to_owned();
+    let text_of = |name: &str| {
+        dav(&al, name)
+            .and_then(|n| n.text())
+            .unwrap_or_default()
+            .trim()
+            .to_owned()
+    };
     let owner = dav(&al, "owner");
     Active {
         scope,
         depth: text_of("depth"),
         timeout: text_of("timeout"),
-        token: dav(&dav(&al, "locktoken").unwrap(), "href").unwrap().text().unwrap().to_owned(),
-        root: dav(&dav(&al, "lockroot").unwrap(), "href").unwrap().text().unwrap().to_owned(),
-        owner_href: owner.and_then(|o| dav(&o, "href")).and_then(|h| h.text()).map(str::to_owned),
+        token: dav(&dav(&al, "locktoken").unwrap(), "href")
+            .unwrap()
+            .text()
+            .unwrap()
+            .to_owned(),
+        root: dav(&dav(&al, "lockroot").unwrap(), "href")
+            .unwrap()
+            .text()
+            .unwrap()
+            .to_owned(),
+        owner_href: owner
+            .and_then(|o| dav(&o, "href"))
+            .and_then(|h| h.text())
+            .map(str::to_owned),
     }
 }
 
@@ -61,7 +90,10 @@ async fn lock_create_answers_with_lockdiscovery_and_lock_token() {
     let (store, _kv, svc) = setup(&["/doc"]);
     let a = send(svc, lock_req("/doc", Some("0"), LOCKINFO_EXCLUSIVE)).await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.text());
-    assert_eq!(a.headers["content-type"], "application/xml; charset=\"utf-8\"");
+    assert_eq!(
+        a.headers["content-type"],
+        "application/xml; charset=\"utf-8\""
+    );
     assert_eq!(a.headers["cache-control"], "no-store");
     let header = a.headers["lock-token"].to_str().unwrap().to_owned();
     let al = activelock(&a);
@@ -84,7 +116,11 @@ async fn lock_on_unmapped_url_creates_an_empty_resource_201() {
     assert_eq!(a.status, StatusCode::CREATED, "{}", a.text());
     assert!(kv.exists("/new"));
     assert_eq!(kv.files.lock().unwrap()["/new"].0.len(), 0);
-    let put = kv.all_seen().into_iter().find(|s| s.method == "PUT").unwrap();
+    let put = kv
+        .all_seen()
+        .into_iter()
+        .find(|s| s.method == "PUT")
+        .unwrap();
     assert!(put.sub_request);
     // If-Match: * forbids creating it
     let mut r = lock_req("/other", Some("0"), LOCKINFO_EXCLUSIVE);
@@ -109,7 +145,11 @@ async fn lock_on_unmapped_url_creates_an_empty_resource_201() {
     let svc2 = LockLayer::new(store.clone()).layer(refusing);
     let a = send(svc2, lock_req("/nodir/x", Some("0"), LOCKINFO_EXCLUSIVE)).await;
     assert_eq!(a.status, StatusCode::CONFLICT);
-    assert!(store.query(&LockQuery::new().covering(p("/nodir/x"))).await.unwrap().is_empty());
+    assert!(store
+        .query(&LockQuery::new().covering(p("/nodir/x")))
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 #[tokio::test]
@@ -128,22 +168,42 @@ async fn conflicts_423_on_the_target_207_for_descendants() {
         .descendants()
         .filter(|n| n.tag_name().name() == "response" && n.tag_name().namespace() == Some("DAV:"))
         .map(|r| {
-            let get = |name: &str| r.children().find(|c| c.tag_name().name() == name).and_then(|c| c.text()).unwrap().to_owned();
+            let get = |name: &str| {
+                r.children()
+                    .find(|c| c.tag_name().name() == name)
+                    .and_then(|c| c.text())
+                    .unwrap()
+                    .to_owned()
+            };
             (get("href"), get("status"))
         })
         .collect();
     statuses.sort();
     assert_eq!(
         statuses,
-        [("/c/".to_owned(), "HTTP/1.1 424 Failed Dependency".to_owned()), ("/c/a".to_owned(), "HTTP/1.1 423 Locked".to_owned())]
+        [
+            (
+                "/c/".to_owned(),
+                "HTTP/1.1 424 Failed Dependency".to_owned()
+            ),
+            ("/c/a".to_owned(), "HTTP/1.1 423 Locked".to_owned())
+        ]
     );
     // depth 0 on the collection is fine
     let a = send(svc.clone(), lock_req("/c/", Some("0"), LOCKINFO_EXCLUSIVE)).await;
     assert_eq!(a.status, StatusCode::OK);
     // shared + shared coexist, exclusive does not
-    let a = send(svc.clone(), lock_req("/c/b/deep", Some("0"), LOCKINFO_SHARED)).await;
+    let a = send(
+        svc.clone(),
+        lock_req("/c/b/deep", Some("0"), LOCKINFO_SHARED),
+    )
+    .await;
     assert_eq!(a.status, StatusCode::OK);
-    let a = send(svc.clone(), lock_req("/c/b/deep", Some("0"), LOCKINFO_SHARED)).await;
+    let a = send(
+        svc.clone(),
+        lock_req("/c/b/deep", Some("0"), LOCKINFO_SHARED),
+    )
+    .await;
     assert_eq!(a.status, StatusCode::OK);
     let a = send(svc, lock_req("/c/b/deep", Some("0"), LOCKINFO_EXCLUSIVE)).await;
     assert_eq!(a.status, StatusCode::LOCKED);
@@ -157,7 +217,11 @@ async fn lock_request_validation() {
     assert_eq!(a.status, StatusCode::BAD_REQUEST);
     let a = send(svc.clone(), lock_req("/d", Some("2"), LOCKINFO_EXCLUSIVE)).await;
     assert_eq!(a.status, StatusCode::BAD_REQUEST);
-    let a = send(svc.clone(), lock_req("/d", Some("0"), "<D:lockinfo xmlns:D='DAV:'><unclosed>")).await;
+    let a = send(
+        svc.clone(),
+        lock_req("/d", Some("0"), "<D:lockinfo xmlns:D='DAV:'><unclosed>"),
+    )
+    .await;
     assert_eq!(a.status, StatusCode::BAD_REQUEST);
     let bomb = r#"<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;">]><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype><D:owner>&lol2;</D:owner></D:lockinfo>"#;
     let a = send(svc.clone(), lock_req("/d", Some("0"), bomb)).await;
@@ -169,10 +233,16 @@ async fn lock_request_validation() {
     );
     let a = send(svc.clone(), lock_req("/d", Some("0"), &big)).await;
     assert_eq!(a.status, StatusCode::PAYLOAD_TOO_LARGE);
-    let r = req("LOCK", "/d").header("timeout", "Fortnight-2").body(Body::from(LOCKINFO_EXCLUSIVE)).unwrap();
+    let r = req("LOCK", "/d")
+        .header("timeout", "Fortnight-2")
+        .body(Body::from(LOCKINFO_EXCLUSIVE))
+        .unwrap();
     assert_eq!(send(svc.clone(), r).await.status, StatusCode::BAD_REQUEST);
     // no body and no If: not a refresh
-    assert_eq!(send(svc, empty(req("LOCK", "/d"))).await.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        send(svc, empty(req("LOCK", "/d"))).await.status,
+        StatusCode::BAD_REQUEST
+    );
     assert!(kv.forwarded().is_empty());
 }
 
@@ -180,7 +250,11 @@ async fn lock_request_validation() {
 async fn timeout_policy_is_applied() {
     let store = Arc::new(MemoryLockStore::new());
     let svc = LockLayer::new(store.clone())
-        .lock_timeouts(Duration::from_secs(120), Duration::from_secs(60), Duration::from_secs(3600))
+        .lock_timeouts(
+            Duration::from_secs(120),
+            Duration::from_secs(60),
+            Duration::from_secs(3600),
+        )
         .layer(Kv::with_files(&["/a", "/b", "/c", "/d"]));
     let with_timeout = |path: &str, t: Option<&str>| {
         let mut b = req("LOCK", path).header("depth", "0");
@@ -199,7 +273,11 @@ async fn timeout_policy_is_applied() {
         assert_eq!(a.status, StatusCode::OK, "{path}");
         assert_eq!(activelock(&a).timeout, granted, "{path} {asked:?}");
     }
-    let lock = store.query(&LockQuery::new().covering(p("/c"))).await.unwrap().remove(0);
+    let lock = store
+        .query(&LockQuery::new().covering(p("/c")))
+        .await
+        .unwrap()
+        .remove(0);
     assert_eq!(lock.timeout, LockTimeout::Seconds(3600));
 }
 
@@ -208,27 +286,42 @@ async fn refresh_through_member_url_resets_the_timer_without_lock_token_header()
     let clock = Arc::new(tower_locks::ManualClock::new());
     let store = Arc::new(MemoryLockStore::with_clock(clock.clone()));
     let svc = LockLayer::new(store.clone()).layer(Kv::with_files(&["/coll/", "/coll/m", "/other"]));
-    let a = send(svc.clone(), lock_req("/coll/", Some("infinity"), LOCKINFO_EXCLUSIVE)).await;
+    let a = send(
+        svc.clone(),
+        lock_req("/coll/", Some("infinity"), LOCKINFO_EXCLUSIVE),
+    )
+    .await;
     let token = activelock(&a).token;
     assert_eq!(activelock(&a).depth, "infinity");
     clock.advance(Duration::from_secs(500));
-    let r = req("LOCK", "/coll/m").header("if", format!("(<{token}>)")).header("timeout", "Second-300");
+    let r = req("LOCK", "/coll/m")
+        .header("if", format!("(<{token}>)"))
+        .header("timeout", "Second-300");
     let a = send(svc.clone(), empty(r)).await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.text());
     assert!(a.headers.get("lock-token").is_none());
     let al = activelock(&a);
     assert_eq!(al.token, token);
     assert_eq!(al.root, "/coll/");
-    assert_eq!(store.get(&token).await.unwrap().unwrap().timeout, LockTimeout::Seconds(300));
+    assert_eq!(
+        store.get(&token).await.unwrap().unwrap().timeout,
+        LockTimeout::Seconds(300)
+    );
     clock.advance(Duration::from_secs(299));
-    assert!(store.get(&token).await.unwrap().is_some(), "the refresh restarted the timer");
+    assert!(
+        store.get(&token).await.unwrap().is_some(),
+        "the refresh restarted the timer"
+    );
     // a URL outside the lock's scope, or an unknown token: 412 lock-token-matches-request-uri
     let r = req("LOCK", "/other").header("if", format!("(<{token}>)"));
     let a = send(svc.clone(), empty(r)).await;
     assert_eq!(a.status, StatusCode::PRECONDITION_FAILED);
     a.error_hrefs("lock-token-matches-request-uri");
     let r = req("LOCK", "/coll/").header("if", "(<urn:uuid:00000000-0000-4000-8000-000000000000>)");
-    assert_eq!(send(svc.clone(), empty(r)).await.status, StatusCode::PRECONDITION_FAILED);
+    assert_eq!(
+        send(svc.clone(), empty(r)).await.status,
+        StatusCode::PRECONDITION_FAILED
+    );
     // two tokens: 400
     let r = req("LOCK", "/coll/").header("if", format!("(<{token}>) (<urn:x:y>)"));
     assert_eq!(send(svc, empty(r)).await.status, StatusCode::BAD_REQUEST);
@@ -239,11 +332,17 @@ async fn writes_with_the_token_never_extend_a_lock() {
     let clock = Arc::new(tower_locks::ManualClock::new());
     let store = Arc::new(MemoryLockStore::with_clock(clock.clone()));
     let svc = LockLayer::new(store.clone()).layer(Kv::with_files(&["/a"]));
-    let r = req("LOCK", "/a").header("timeout", "Second-100").body(Body::from(LOCKINFO_EXCLUSIVE)).unwrap();
+    let r = req("LOCK", "/a")
+        .header("timeout", "Second-100")
+        .body(Body::from(LOCKINFO_EXCLUSIVE))
+        .unwrap();
     let token = activelock(&send(svc.clone(), r).await).token;
     clock.advance(Duration::from_secs(90));
     let put = req("PUT", "/a").header("if", format!("(<{token}>)"));
-    assert_eq!(send(svc.clone(), empty(put)).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        send(svc.clone(), empty(put)).await.status,
+        StatusCode::NO_CONTENT
+    );
     clock.advance(Duration::from_secs(11));
     assert!(store.get(&token).await.unwrap().is_none());
 }
@@ -255,9 +354,17 @@ async fn unlock_rules() {
     r.extensions_mut().insert(Principal::new("alice"));
     let token = activelock(&send(svc.clone(), r).await).token;
     // missing or malformed Lock-Token: 400
-    assert_eq!(send(svc.clone(), empty(req("UNLOCK", "/coll/"))).await.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        send(svc.clone(), empty(req("UNLOCK", "/coll/")))
+            .await
+            .status,
+        StatusCode::BAD_REQUEST
+    );
     let bad = req("UNLOCK", "/coll/").header("lock-token", "<not a uri>");
-    assert_eq!(send(svc.clone(), empty(bad)).await.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        send(svc.clone(), empty(bad)).await.status,
+        StatusCode::BAD_REQUEST
+    );
     // another principal: 403
     let mut bob = empty(req("UNLOCK", "/coll/").header("lock-token", format!("<{token}>")));
     bob.extensions_mut().insert(Principal::new("bob"));
@@ -269,9 +376,15 @@ async fn unlock_rules() {
     assert_eq!(a.status, StatusCode::CONFLICT);
     a.error_hrefs("lock-token-matches-request-uri");
     // a body: 415
-    let mut body = req("UNLOCK", "/coll/").header("lock-token", format!("<{token}>")).body(Body::from("x")).unwrap();
+    let mut body = req("UNLOCK", "/coll/")
+        .header("lock-token", format!("<{token}>"))
+        .body(Body::from("x"))
+        .unwrap();
     body.extensions_mut().insert(Principal::new("alice"));
-    assert_eq!(send(svc.clone(), body).await.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(
+        send(svc.clone(), body).await.status,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE
+    );
     // through a member URL, bracket-less (Windows): 204
     let mut ok = empty(req("UNLOCK", "/coll/m").header("lock-token", token.clone()));
     ok.extensions_mut().insert(Principal::new("alice"));
@@ -286,9 +399,20 @@ async fn unlock_rules() {
 #[tokio::test]
 async fn administrators_may_break_locks_when_allowed() {
     let store = Arc::new(MemoryLockStore::new());
-    let l = lock(&*store, "/a", LockScope::Exclusive, LockDepth::Zero, Some("alice")).await;
+    let l = lock(
+        &*store,
+        "/a",
+        LockScope::Exclusive,
+        LockDepth::Zero,
+        Some("alice"),
+    )
+    .await;
     let svc = LockLayer::new(store.clone())
-        .allow_unlock_override(|p| p.extensions.get::<Principal>().is_some_and(|u| u.as_str() == "root"))
+        .allow_unlock_override(|p| {
+            p.extensions
+                .get::<Principal>()
+                .is_some_and(|u| u.as_str() == "root")
+        })
         .layer(Kv::with_files(&["/a"]));
     let mut r = empty(req("UNLOCK", "/a").header("lock-token", format!("<{}>", l.token)));
     r.extensions_mut().insert(Principal::new("root"));
@@ -299,7 +423,14 @@ async fn administrators_may_break_locks_when_allowed() {
 #[tokio::test]
 async fn refresh_by_another_principal_is_refused() {
     let store = Arc::new(MemoryLockStore::new());
-    let l = lock(&*store, "/a", LockScope::Exclusive, LockDepth::Zero, Some("alice")).await;
+    let l = lock(
+        &*store,
+        "/a",
+        LockScope::Exclusive,
+        LockDepth::Zero,
+        Some("alice"),
+    )
+    .await;
     let svc = LockLayer::new(store).layer(Kv::with_files(&["/a"]));
     let mut r = empty(req("LOCK", "/a").header("if", format!("(<{}>)", l.token)));
     r.extensions_mut().insert(Principal::new("bob"));
@@ -313,8 +444,14 @@ async fn quota_per_principal() {
     let store = Arc::new(MemoryLockStore::new());
     let mut limits = tower_locks::Limits::default();
     limits.max_locks_per_principal = Some(2);
-    let svc = LockLayer::new(store).limits(limits).layer(Kv::with_files(&["/a", "/b", "/c"]));
-    for (path, status) in [("/a", StatusCode::OK), ("/b", StatusCode::OK), ("/c", StatusCode::TOO_MANY_REQUESTS)] {
+    let svc = LockLayer::new(store)
+        .limits(limits)
+        .layer(Kv::with_files(&["/a", "/b", "/c"]));
+    for (path, status) in [
+        ("/a", StatusCode::OK),
+        ("/b", StatusCode::OK),
+        ("/c", StatusCode::TOO_MANY_REQUESTS),
+    ] {
         let mut r = lock_req(path, Some("0"), LOCKINFO_EXCLUSIVE);
         r.extensions_mut().insert(Principal::new("mallory"));
         assert_eq!(send(svc.clone(), r).await.status, status, "{path}");
@@ -325,10 +462,15 @@ async fn quota_per_principal() {
 async fn lock_in_a_locked_collection_needs_its_token_to_create_a_member() {
     let (store, kv, svc) = setup(&["/c/"]);
     let l = xlock(&*store, "/c/", LockDepth::Zero).await;
-    let a = send(svc.clone(), lock_req("/c/new", Some("0"), LOCKINFO_EXCLUSIVE)).await;
+    let a = send(
+        svc.clone(),
+        lock_req("/c/new", Some("0"), LOCKINFO_EXCLUSIVE),
+    )
+    .await;
     assert_eq!(a.status, StatusCode::LOCKED);
     assert!(!kv.exists("/c/new"));
     let mut r = lock_req("/c/new", Some("0"), LOCKINFO_EXCLUSIVE);
-    r.headers_mut().insert("if", format!("</c/> (<{}>)", l.token).parse().unwrap());
+    r.headers_mut()
+        .insert("if", format!("</c/> (<{}>)", l.token).parse().unwrap());
     assert_eq!(send(svc, r).await.status, StatusCode::CREATED);
 }

@@ -13,7 +13,9 @@ use common::*;
 use http::{Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use tower::{Layer, Service, ServiceBuilder, ServiceExt};
-use tower_locks::{LockDepth, LockLayer, LockService, MemoryLockStore, ResponseBody, ResponseFuture};
+use tower_locks::{
+    LockDepth, LockLayer, LockService, MemoryLockStore, ResponseBody, ResponseFuture,
+};
 
 #[test]
 fn auto_traits() {
@@ -23,7 +25,8 @@ fn auto_traits() {
     send_sync::<LockService<axum::routing::Route>>();
     send_sync::<LockService<Kv>>();
     send::<ResponseBody<Body>>();
-    send::<ResponseFuture<<Kv as Service<Request<Body>>>::Future, Body, std::convert::Infallible>>();
+    send::<ResponseFuture<<Kv as Service<Request<Body>>>::Future, Body, std::convert::Infallible>>(
+    );
     fn clone<T: Clone>() {}
     clone::<LockLayer>();
     clone::<LockService<Kv>>();
@@ -38,7 +41,12 @@ async fn backpressure_propagates_and_the_readied_instance_is_called() {
     tokio_test::assert_pending!(svc.poll_ready());
     handle.allow(1);
     tokio_test::assert_ready_ok!(svc.poll_ready());
-    let fut = svc.call(Request::put("/x").header("host", "h").body(Body::empty()).unwrap());
+    let fut = svc.call(
+        Request::put("/x")
+            .header("host", "h")
+            .body(Body::empty())
+            .unwrap(),
+    );
     let respond = async move {
         let (req, send) = handle.next_request().await.expect("inner called");
         assert_eq!(req.uri(), "/x");
@@ -57,7 +65,10 @@ async fn axum_router_with_tower_http_layers_around_and_inside() {
     let store = Arc::new(MemoryLockStore::new());
     let l = xlock(&*store, "/docs/1", LockDepth::Zero).await;
     let app = Router::new()
-        .route("/docs/{id}", put(|| async { "saved" }).get(|| async { "doc" }))
+        .route(
+            "/docs/{id}",
+            put(|| async { "saved" }).get(|| async { "doc" }),
+        )
         .layer(LockLayer::new(store.clone()))
         // TimeoutLayer needs `ResBody: Default`, which `ResponseBody<B>` provides.
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
@@ -73,15 +84,25 @@ async fn axum_router_with_tower_http_layers_around_and_inside() {
     };
     let res = app.clone().oneshot(put_req(None)).await.unwrap();
     assert_eq!(res.status(), StatusCode::LOCKED);
-    let res = app.clone().oneshot(put_req(Some(format!("(<{}>)", l.token)))).await.unwrap();
+    let res = app
+        .clone()
+        .oneshot(put_req(Some(format!("(<{}>)", l.token))))
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
-    let res = app.oneshot(Request::get("/docs/1").body(Body::empty()).unwrap()).await.unwrap();
+    let res = app
+        .oneshot(Request::get("/docs/1").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     // route_layer works too
     let app = Router::new()
         .route("/a", get(|| async { "a" }).put(|| async { "put" }))
         .route_layer(LockLayer::new(store.clone()));
-    let res = app.oneshot(Request::put("/a").body(Body::empty()).unwrap()).await.unwrap();
+    let res = app
+        .oneshot(Request::put("/a").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
 }
 
@@ -89,10 +110,18 @@ async fn axum_router_with_tower_http_layers_around_and_inside() {
 async fn service_builder_and_service_new() {
     let store = Arc::new(MemoryLockStore::new());
     xlock(&*store, "/x", LockDepth::Zero).await;
-    let svc = ServiceBuilder::new().layer(LockLayer::new(store.clone())).service(Kv::default());
-    assert_eq!(send(svc, empty(req("PUT", "/x"))).await.status, StatusCode::LOCKED);
+    let svc = ServiceBuilder::new()
+        .layer(LockLayer::new(store.clone()))
+        .service(Kv::default());
+    assert_eq!(
+        send(svc, empty(req("PUT", "/x"))).await.status,
+        StatusCode::LOCKED
+    );
     let svc = LockService::new(Kv::default(), store);
-    assert_eq!(send(svc.clone(), empty(req("PUT", "/x"))).await.status, StatusCode::LOCKED);
+    assert_eq!(
+        send(svc.clone(), empty(req("PUT", "/x"))).await.status,
+        StatusCode::LOCKED
+    );
     let _inner: &Kv = svc.get_ref();
     assert!(format!("{svc:?}").starts_with("LockService"));
 }
@@ -113,7 +142,9 @@ async fn real_hyper_server_on_loopback() {
     let server = tokio::spawn(async move {
         // bounded: serve a fixed number of connections, then stop
         for _ in 0..8 {
-            let Ok((stream, _)) = listener.accept().await else { return };
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
             let svc = hyper_util::service::TowerToHyperService::new(svc.clone());
             tokio::spawn(async move {
                 let _ = hyper::server::conn::http1::Builder::new()
@@ -126,12 +157,30 @@ async fn real_hyper_server_on_loopback() {
     let base = format!("http://{addr}");
     let lock_body = Body::from(LOCKINFO_EXCLUSIVE);
     let res = client
-        .request(Request::builder().method("LOCK").uri(format!("{base}/f")).header("depth", "0").body(lock_body).unwrap())
+        .request(
+            Request::builder()
+                .method("LOCK")
+                .uri(format!("{base}/f"))
+                .header("depth", "0")
+                .body(lock_body)
+                .unwrap(),
+        )
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
-    let token = res.headers()["lock-token"].to_str().unwrap().trim_matches(['<', '>']).to_owned();
-    let res = client.request(Request::put(format!("{base}/f")).body(Body::from("x")).unwrap()).await.unwrap();
+    let token = res.headers()["lock-token"]
+        .to_str()
+        .unwrap()
+        .trim_matches(['<', '>'])
+        .to_owned();
+    let res = client
+        .request(
+            Request::put(format!("{base}/f"))
+                .body(Body::from("x"))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::LOCKED);
     let body = res.into_body().collect().await.unwrap().to_bytes();
     let doc = String::from_utf8(body.to_vec()).unwrap();
@@ -150,7 +199,14 @@ async fn real_hyper_server_on_loopback() {
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
     assert_eq!(kv.files.lock().unwrap()["/f"].0.as_ref(), b"y");
     let res = client
-        .request(Request::builder().method("UNLOCK").uri(format!("{base}/f")).header("lock-token", format!("<{token}>")).body(Body::empty()).unwrap())
+        .request(
+            Request::builder()
+                .method("UNLOCK")
+                .uri(format!("{base}/f"))
+                .header("lock-token", format!("<{token}>"))
+                .body(Body::empty())
+                .unwrap(),
+        )
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
@@ -161,7 +217,10 @@ async fn real_hyper_server_on_loopback() {
 async fn layer_debug_is_readable() {
     let layer = LockLayer::new(MemoryLockStore::new());
     let s = format!("{layer:?}");
-    assert!(s.starts_with("LockLayer") && s.contains("safe_methods"), "{s}");
+    assert!(
+        s.starts_with("LockLayer") && s.contains("safe_methods"),
+        "{s}"
+    );
     let svc = layer.layer(Kv::default());
     drop(svc);
 }

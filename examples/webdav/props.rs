@@ -8,7 +8,11 @@ use tower_locks::Lock;
 
 use crate::http_util::{http_date, rfc3339};
 use crate::tree::{Content, Key, Node, PropName};
-use crate::xml::{escape, prop_element, render_lockdiscovery, render_supportedlock, Propfind};
+use tower_locks::dav::{
+    lockdiscovery as render_lockdiscovery, supportedlock as render_supportedlock,
+};
+
+use crate::xml::{escape, prop_element, Propfind};
 
 /// The live properties, all in `DAV:`. Every one but `displayname` is protected.
 const LIVE: &[&str] = &[

@@ -1,12 +1,9 @@
 //! XML in and out: a small namespace-aware reader for PROPFIND and PROPPATCH bodies (built on
 //! `quick-xml`, DOCTYPE refused), and the helpers that write multistatus responses.
 
-use std::time::SystemTime;
-
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::name::{PrefixDeclaration, ResolveResult};
 use quick_xml::reader::NsReader;
-use tower_locks::{Lock, LockDepth, LockScope, LockTimeout};
 
 use crate::tree::PropName;
 
@@ -393,62 +390,6 @@ pub(crate) fn multistatus(responses: &[String]) -> String {
     }
     out.push_str("</D:multistatus>\n");
     out
-}
-
-// ---------------------------------------------------------------------------------------------
-// MERGE NOTE: replace `render_lockdiscovery` and `render_supportedlock` with
-// `tower_locks::dav::lockdiscovery` and `tower_locks::dav::supportedlock` (same signatures)
-// once that module is merged, and delete these two stand-ins.
-// ---------------------------------------------------------------------------------------------
-
-/// Stand-in for `tower_locks::dav::lockdiscovery`: a `<D:lockdiscovery>` fragment (prefix `D:`
-/// bound to `DAV:` by the enclosing document).
-pub(crate) fn render_lockdiscovery(locks: &[Lock], now: SystemTime) -> String {
-    if locks.is_empty() {
-        return "<D:lockdiscovery/>".to_owned();
-    }
-    let mut out = String::from("<D:lockdiscovery>");
-    for lock in locks {
-        let scope = match lock.scope {
-            LockScope::Exclusive => "exclusive",
-            LockScope::Shared => "shared",
-        };
-        let depth = match lock.depth {
-            LockDepth::Zero => "0",
-            LockDepth::Infinity => "infinity",
-        };
-        let timeout = match lock.remaining_at(now) {
-            LockTimeout::Seconds(s) => format!("Second-{s}"),
-            LockTimeout::Infinite => "Infinite".to_owned(),
-        };
-        out.push_str("<D:activelock><D:locktype><D:write/></D:locktype>");
-        out.push_str(&format!("<D:lockscope><D:{scope}/></D:lockscope>"));
-        out.push_str(&format!("<D:depth>{depth}</D:depth>"));
-        if let Some(owner) = &lock.owner {
-            // The store keeps the owner's content as serialised XML.
-            out.push_str(&format!("<D:owner>{owner}</D:owner>"));
-        }
-        out.push_str(&format!("<D:timeout>{timeout}</D:timeout>"));
-        out.push_str(&format!(
-            "<D:locktoken><D:href>{}</D:href></D:locktoken>",
-            escape(&lock.token)
-        ));
-        out.push_str(&format!(
-            "<D:lockroot><D:href>{}</D:href></D:lockroot>",
-            escape(&lock.root.href())
-        ));
-        out.push_str("</D:activelock>");
-    }
-    out.push_str("</D:lockdiscovery>");
-    out
-}
-
-/// Stand-in for `tower_locks::dav::supportedlock`.
-pub(crate) fn render_supportedlock() -> &'static str {
-    "<D:supportedlock>\
-     <D:lockentry><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockentry>\
-     <D:lockentry><D:lockscope><D:shared/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockentry>\
-     </D:supportedlock>"
 }
 
 #[cfg(test)]

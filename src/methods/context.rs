@@ -28,7 +28,10 @@ pub(crate) struct Ctx {
 
 impl Ctx {
     /// Parse what every guarded request needs; a malformed request gets its 400 here.
-    pub(crate) fn new<B>(cfg: Arc<Config>, parts: request::Parts) -> Result<Self, Response<ResponseBody<B>>> {
+    pub(crate) fn new<B>(
+        cfg: Arc<Config>,
+        parts: request::Parts,
+    ) -> Result<Self, Box<Response<ResponseBody<B>>>> {
         let limits = &cfg.limits;
         let target = match ResourcePath::parse_limited(
             parts.uri.path(),
@@ -36,11 +39,23 @@ impl Ctx {
             limits.max_path_depth,
         ) {
             Ok(p) => p.under_prefix(&cfg.prefix),
-            Err(e) => return Err(reject_with(&cfg, &parts, bad_request(format!("request path: {e}")))),
+            Err(e) => {
+                return Err(Box::new(reject_with(
+                    &cfg,
+                    &parts,
+                    bad_request(format!("request path: {e}")),
+                )))
+            }
         };
         let if_header = match parse_if(&parts.headers, &limits.if_header) {
             Ok(h) => h,
-            Err(e) => return Err(reject_with(&cfg, &parts, bad_request(e.to_string()))),
+            Err(e) => {
+                return Err(Box::new(reject_with(
+                    &cfg,
+                    &parts,
+                    bad_request(e.to_string()),
+                )))
+            }
         };
         let principal = cfg.principal.extract(&parts);
         let mut ctx = Self {
@@ -60,7 +75,9 @@ impl Ctx {
                         Ok(Resolved::Local(p)) => Some(p),
                         Ok(_) => None,
                         Err(e) => {
-                            return Err(ctx.reject(bad_request(format!("If header resource tag: {e}"))))
+                            return Err(Box::new(
+                                ctx.reject(bad_request(format!("If header resource tag: {e}"))),
+                            ))
                         }
                     },
                 };
@@ -106,11 +123,16 @@ impl Ctx {
     }
 
     /// The locks in `required` whose token was not submitted by their principal.
-    pub(crate) fn unsatisfied<'a>(&self, required: impl IntoIterator<Item = &'a Lock>) -> Vec<&'a Lock> {
+    pub(crate) fn unsatisfied<'a>(
+        &self,
+        required: impl IntoIterator<Item = &'a Lock>,
+    ) -> Vec<&'a Lock> {
         let submitted = self.submitted();
         required
             .into_iter()
-            .filter(|l| !(submitted.contains(l.token.as_str()) && l.usable_by(self.principal.as_deref())))
+            .filter(|l| {
+                !(submitted.contains(l.token.as_str()) && l.usable_by(self.principal.as_deref()))
+            })
             .collect()
     }
 
@@ -119,7 +141,9 @@ impl Ctx {
     }
 
     pub(crate) fn locked<B>(&self, locks: &[&Lock]) -> Response<ResponseBody<B>> {
-        self.reject(Rejection::Locked { roots: roots(locks) })
+        self.reject(Rejection::Locked {
+            roots: roots(locks),
+        })
     }
 }
 

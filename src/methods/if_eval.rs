@@ -20,7 +20,11 @@ use crate::store::Lock;
 use crate::ResourcePath;
 
 /// Whether the request's `If` header holds (`true` when there is none).
-pub(crate) async fn if_holds<S, ReqBody, ResBody>(ctx: &Ctx, locks: &[Lock], inner: &mut Inner<S>) -> bool
+pub(crate) async fn if_holds<S, ReqBody, ResBody>(
+    ctx: &Ctx,
+    locks: &[Lock],
+    inner: &mut Inner<S>,
+) -> bool
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
     ReqBody: Default,
@@ -60,11 +64,8 @@ where
 fn tokens_hold(list: &IfList, resource: Option<&ResourcePath>, locks: &[Lock]) -> bool {
     list.conditions.iter().all(|c| match &c.kind {
         ConditionKind::StateToken(token) => {
-            let matched = resource.is_some_and(|r| {
-                locks
-                    .iter()
-                    .any(|l| l.token == *token && l.covers(r))
-            });
+            let matched =
+                resource.is_some_and(|r| locks.iter().any(|l| l.token == *token && l.covers(r)));
             matched != c.not
         }
         ConditionKind::ETag(_) => true,

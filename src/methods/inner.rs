@@ -64,7 +64,10 @@ impl<S> Inner<S> {
         Self { svc }
     }
 
-    async fn call<ReqBody, ResBody>(&mut self, req: Request<ReqBody>) -> Result<Response<ResBody>, S::Error>
+    async fn call<ReqBody, ResBody>(
+        &mut self,
+        req: Request<ReqBody>,
+    ) -> Result<Response<ResBody>, S::Error>
     where
         S: Service<Request<ReqBody>, Response = Response<ResBody>>,
     {
@@ -73,7 +76,11 @@ impl<S> Inner<S> {
     }
 
     /// Whether `path` exists and its ETag: the configured probe, or an inner `HEAD`.
-    pub(crate) async fn probe<ReqBody, ResBody>(&mut self, ctx: &Ctx, path: &ResourcePath) -> ResourceState
+    pub(crate) async fn probe<ReqBody, ResBody>(
+        &mut self,
+        ctx: &Ctx,
+        path: &ResourcePath,
+    ) -> ResourceState
     where
         S: Service<Request<ReqBody>, Response = Response<ResBody>>,
         ReqBody: Default,
@@ -114,7 +121,9 @@ impl<S> Inner<S> {
             return Ok(Creation::Done(creator.create_empty(path, &ctx.parts).await));
         }
         let Some(mut req) = sub_request::<ReqBody>(ctx, Method::PUT, path) else {
-            return Ok(Creation::Done(CreateResult::Failed(StatusCode::BAD_REQUEST)));
+            return Ok(Creation::Done(CreateResult::Failed(
+                StatusCode::BAD_REQUEST,
+            )));
         };
         let h = req.headers_mut();
         h.insert(header::IF_NONE_MATCH, HeaderValue::from_static("*"));

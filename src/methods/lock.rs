@@ -195,7 +195,8 @@ where
     let lock = match ctx.cfg.store.create_boxed(new).await {
         Ok(CreateOutcome::Created(lock)) => lock,
         Ok(CreateOutcome::Conflict(conflicts)) => {
-            let on_target: Vec<&Lock> = conflicts.iter().filter(|l| l.covers(&ctx.target)).collect();
+            let on_target: Vec<&Lock> =
+                conflicts.iter().filter(|l| l.covers(&ctx.target)).collect();
             let rejection = if on_target.is_empty() {
                 let below: Vec<&Lock> = conflicts.iter().collect();
                 Rejection::ConflictBelow {
@@ -219,7 +220,9 @@ where
 
     let mut status = StatusCode::OK;
     if may_create {
-        let outcome = inner.create_empty::<ReqBody, ResBody>(&ctx, &ctx.target).await;
+        let outcome = inner
+            .create_empty::<ReqBody, ResBody>(&ctx, &ctx.target)
+            .await;
         let failure = match outcome {
             Ok(Creation::Done(CreateResult::Created)) => {
                 status = StatusCode::CREATED;
@@ -244,7 +247,11 @@ where
     Ok(lock_response(&lock, status, true))
 }
 
-fn lock_response<B>(lock: &Lock, status: StatusCode, with_token: bool) -> Response<ResponseBody<B>> {
+fn lock_response<B>(
+    lock: &Lock,
+    status: StatusCode,
+    with_token: bool,
+) -> Response<ResponseBody<B>> {
     let body = lock_response_body(lock, SystemTime::now());
     let mut res = Response::new(ResponseBody::full(body));
     *res.status_mut() = status;

@@ -44,7 +44,7 @@ where
     let (parts, body) = req.into_parts();
     let ctx = match Ctx::new(config, parts) {
         Ok(ctx) => ctx,
-        Err(response) => return Ok(response),
+        Err(response) => return Ok(*response),
     };
     let mut inner = Inner::new(spare);
     match ctx.parts.method.as_str() {

@@ -46,7 +46,11 @@ where
                 return Ok(ctx.reject(Rejection::StoreUnavailable));
             }
             #[cfg(feature = "tracing")]
-            tracing::warn!(method, path = ctx.target.as_str(), "tower-locks: store failed, forwarding UNCHECKED (fail-open)");
+            tracing::warn!(
+                method,
+                path = ctx.target.as_str(),
+                "tower-locks: store failed, forwarding UNCHECKED (fail-open)"
+            );
             None
         }
     };

@@ -44,9 +44,7 @@ impl ManualClock {
 
     /// A manual clock starting at `t`.
     pub fn starting_at(t: SystemTime) -> Self {
-        Self {
-            now: Mutex::new(t),
-        }
+        Self { now: Mutex::new(t) }
     }
 
     /// Move the clock forward.

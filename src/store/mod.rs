@@ -122,10 +122,8 @@ pub trait LockStore: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<Lock>, LockStoreError>> + Send;
 
     /// The live lock with this token, if any.
-    fn get(
-        &self,
-        token: &str,
-    ) -> impl Future<Output = Result<Option<Lock>, LockStoreError>> + Send;
+    fn get(&self, token: &str)
+        -> impl Future<Output = Result<Option<Lock>, LockStoreError>> + Send;
 }
 
 mod sealed {
@@ -168,7 +166,10 @@ pub trait DynLockStore: sealed::Sealed + Send + Sync + 'static {
         query: &'a LockQuery,
     ) -> BoxFuture<'a, Result<Vec<Lock>, LockStoreError>>;
     /// Boxed [`LockStore::get`].
-    fn get_boxed<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<Option<Lock>, LockStoreError>>;
+    fn get_boxed<'a>(
+        &'a self,
+        token: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Lock>, LockStoreError>>;
 }
 
 impl<T: LockStore> DynLockStore for T {
@@ -200,7 +201,10 @@ impl<T: LockStore> DynLockStore for T {
     ) -> BoxFuture<'a, Result<Vec<Lock>, LockStoreError>> {
         Box::pin(self.query(query))
     }
-    fn get_boxed<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<Option<Lock>, LockStoreError>> {
+    fn get_boxed<'a>(
+        &'a self,
+        token: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Lock>, LockStoreError>> {
         Box::pin(self.get(token))
     }
 }

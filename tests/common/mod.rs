@@ -39,7 +39,11 @@ pub struct Kv {
 
 fn key(path: &str) -> String {
     let t = path.trim_end_matches('/');
-    if t.is_empty() { "/".into() } else { t.to_owned() }
+    if t.is_empty() {
+        "/".into()
+    } else {
+        t.to_owned()
+    }
 }
 
 impl Kv {
@@ -87,7 +91,13 @@ impl Kv {
         self.seen.lock().unwrap().clone()
     }
 
-    fn handle(&self, method: &str, path: &str, headers: &HeaderMap, body: Bytes) -> (StatusCode, HeaderMap, Bytes) {
+    fn handle(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &HeaderMap,
+        body: Bytes,
+    ) -> (StatusCode, HeaderMap, Bytes) {
         let k = key(path);
         let mut h = HeaderMap::new();
         let mut files = self.files.lock().unwrap();
@@ -113,25 +123,39 @@ impl Kv {
                 let mut v = self.version.lock().unwrap();
                 *v += 1;
                 files.insert(k, (body, *v));
-                if exists { StatusCode::NO_CONTENT } else { StatusCode::CREATED }
+                if exists {
+                    StatusCode::NO_CONTENT
+                } else {
+                    StatusCode::CREATED
+                }
             }
             "DELETE" => {
                 let before = files.len();
                 let prefix = format!("{}/", k.trim_end_matches('/'));
                 files.retain(|p, _| *p != k && !p.starts_with(&prefix));
-                if files.len() < before { StatusCode::NO_CONTENT } else { StatusCode::NOT_FOUND }
+                if files.len() < before {
+                    StatusCode::NO_CONTENT
+                } else {
+                    StatusCode::NOT_FOUND
+                }
             }
             "COPY" | "MOVE" => {
                 let dest = headers
                     .get("destination")
                     .and_then(|d| d.to_str().ok())
                     .map(|d| match d.find("://") {
-                        Some(i) => d[i + 3..].find('/').map_or("/".to_owned(), |j| d[i + 3 + j..].to_owned()),
+                        Some(i) => d[i + 3..]
+                            .find('/')
+                            .map_or("/".to_owned(), |j| d[i + 3 + j..].to_owned()),
                         None => d.to_owned(),
                     })
                     .map(|d| key(&d));
-                let Some(dest) = dest else { return (StatusCode::BAD_REQUEST, h, Bytes::new()) };
-                let Some(src) = files.get(&k).cloned() else { return (StatusCode::NOT_FOUND, h, Bytes::new()) };
+                let Some(dest) = dest else {
+                    return (StatusCode::BAD_REQUEST, h, Bytes::new());
+                };
+                let Some(src) = files.get(&k).cloned() else {
+                    return (StatusCode::NOT_FOUND, h, Bytes::new());
+                };
                 let existed = files.contains_key(&dest);
                 if existed && headers.get("overwrite").is_some_and(|v| v == "F") {
                     return (StatusCode::PRECONDITION_FAILED, h, Bytes::new());
@@ -140,7 +164,11 @@ impl Kv {
                 if method == "MOVE" {
                     files.remove(&k);
                 }
-                if existed { StatusCode::NO_CONTENT } else { StatusCode::CREATED }
+                if existed {
+                    StatusCode::NO_CONTENT
+                } else {
+                    StatusCode::CREATED
+                }
             }
             "OPTIONS" => {
                 h.insert("allow", "OPTIONS, GET, HEAD, PUT, DELETE".parse().unwrap());
@@ -172,7 +200,11 @@ impl Service<Request<Body>> for Kv {
                 sub_request: sub,
             });
             let (parts, body) = req.into_parts();
-            let body = body.collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+            let body = body
+                .collect()
+                .await
+                .map(|c| c.to_bytes())
+                .unwrap_or_default();
             if !sub {
                 if let Some(s) = *this.force_status.lock().unwrap() {
                     let mut res = Response::new(Body::empty());
@@ -180,7 +212,12 @@ impl Service<Request<Body>> for Kv {
                     return Ok(res);
                 }
             }
-            let (status, headers, body) = this.handle(parts.method.as_str(), parts.uri.path(), &parts.headers, body);
+            let (status, headers, body) = this.handle(
+                parts.method.as_str(),
+                parts.uri.path(),
+                &parts.headers,
+                body,
+            );
             let mut res = Response::new(Body::from(body));
             *res.status_mut() = status;
             *res.headers_mut() = headers;
@@ -206,13 +243,18 @@ impl Answer {
     /// The hrefs inside `DAV:error/DAV:{condition}`, parsed as XML.
     pub fn error_hrefs(&self, condition: &str) -> Vec<String> {
         let text = self.text();
-        let doc = roxmltree::Document::parse(&text).unwrap_or_else(|e| panic!("not XML ({e}): {text}"));
+        let doc =
+            roxmltree::Document::parse(&text).unwrap_or_else(|e| panic!("not XML ({e}): {text}"));
         let root = doc.root_element();
         assert_eq!(root.tag_name().namespace(), Some("DAV:"), "{text}");
         assert_eq!(root.tag_name().name(), "error", "{text}");
         let cond = root
             .children()
-            .find(|n| n.is_element() && n.tag_name().name() == condition && n.tag_name().namespace() == Some("DAV:"))
+            .find(|n| {
+                n.is_element()
+                    && n.tag_name().name() == condition
+                    && n.tag_name().namespace() == Some("DAV:")
+            })
             .unwrap_or_else(|| panic!("no DAV:{condition} in {text}"));
         let mut hrefs: Vec<String> = cond
             .children()
@@ -244,7 +286,10 @@ where
 }
 
 pub fn req(method: &str, path: &str) -> http::request::Builder {
-    Request::builder().method(method).uri(path).header("host", "example.com")
+    Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", "example.com")
 }
 
 pub fn empty(b: http::request::Builder) -> Request<Body> {
@@ -255,7 +300,13 @@ pub fn p(s: &str) -> ResourcePath {
     ResourcePath::parse(s).unwrap()
 }
 
-pub async fn lock(store: &impl LockStore, root: &str, scope: LockScope, depth: LockDepth, principal: Option<&str>) -> Lock {
+pub async fn lock(
+    store: &impl LockStore,
+    root: &str,
+    scope: LockScope,
+    depth: LockDepth,
+    principal: Option<&str>,
+) -> Lock {
     let mut n = NewLock::new(p(root)).scope(scope).depth(depth);
     n.principal = principal.map(str::to_owned);
     match store.create(n).await.unwrap() {
