@@ -552,6 +552,16 @@ async fn corrupt_records_are_reported() {
         store.get(&lock.token).await,
         Err(LockStoreError::Corrupt(_))
     ));
+    // a record that lost its path is reported, not skipped
+    let _: () = raw.hdel(&key, "path").await.unwrap();
+    assert!(matches!(
+        store.query(&LockQuery::new().covering(p("/c"))).await,
+        Err(LockStoreError::Corrupt(_))
+    ));
+    assert!(matches!(
+        store.create(excl("/c")).await,
+        Err(LockStoreError::Corrupt(_))
+    ));
 }
 
 #[tokio::test]

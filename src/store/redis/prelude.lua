@@ -173,7 +173,9 @@ local function each_live(min, max, f)
     if token then
       rec = live(token)
     end
-    if rec == nil or rec.path ~= path then
+    if rec == nil or (rec.path ~= nil and rec.path ~= path) then
+      -- gone, or a stale entry of a reused token; a record without a path is corrupt and
+      -- goes to the client, which reports it (fail closed)
       redis.call('ZREM', PATHS, e)
     else
       f(token, rec)
