@@ -9,6 +9,8 @@ mod clock;
 mod error;
 mod lock;
 mod memory;
+#[cfg(feature = "redis")]
+mod redis;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -21,6 +23,9 @@ pub use lock::{
     QueryTarget, TokenAccess, TokenOutcome, TokenVerdict,
 };
 pub use memory::MemoryLockStore;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use self::redis::{RedisLockStore, RedisLockStoreBuilder};
 
 use crate::ResourcePath;
 

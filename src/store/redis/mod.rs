@@ -1,0 +1,781 @@
+//! `RedisLockStore`: one lock namespace shared by every instance of an application.
+//!
+//! The design (key layout, scripts, expiry, Cluster) is documented on [`RedisLockStore`],
+//! the public face of this private module.
+
+use std::fmt;
+use std::sync::{Arc, LazyLock};
+use std::time::{Duration, UNIX_EPOCH};
+
+use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use ::redis::{Client, ErrorKind, FromRedisValue, RedisError, Script, ServerErrorKind};
+
+use super::{
+    CreateOutcome, Lock, LockDepth, LockQuery, LockScope, LockStore, LockStoreError, LockTimeout,
+    NewLock, TokenAccess, TokenOutcome,
+};
+use crate::ResourcePath;
+
+macro_rules! script {
+    ($file:literal) => {
+        LazyLock::new(|| Script::new(concat!(include_str!("prelude.lua"), include_str!($file))))
+    };
+}
+
+static CREATE: LazyLock<Script> = script!("create.lua");
+static REFRESH: LazyLock<Script> = script!("refresh.lua");
+static UNLOCK: LazyLock<Script> = script!("unlock.lua");
+static REMOVE_SUBTREE: LazyLock<Script> = script!("remove_subtree.lua");
+static QUERY: LazyLock<Script> = script!("query.lua");
+static GET: LazyLock<Script> = script!("get.lua");
+
+const DEFAULT_PREFIX: &str = "tower-locks";
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(1);
+const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(2);
+const DEFAULT_SWEEP_BATCH: u32 = 64;
+const MAX_PREFIX_LEN: usize = 256;
+
+/// A [`LockStore`] in Redis: every instance of an application that uses the same Redis and
+/// prefix sees the same locks, and every call is one atomic server-side step.
+///
+/// Cloning is cheap and shares the connection.
+///
+/// # Key layout
+///
+/// Every key of a namespace starts with the hash tag `{prefix}` (default prefix
+/// `tower-locks`):
+///
+/// | key | type | content |
+/// | --- | --- | --- |
+/// | `{prefix}:lock:<token>` | HASH | the lock record (string fields, see below); `PEXPIREAT` at its expiry |
+/// | `{prefix}:paths` | ZSET, score 0 | one member `"<path> <token>"` per lock: the lexicographic path index |
+/// | `{prefix}:exp` | ZSET, score = expiry (ms since the epoch) | one member per expiring lock: `"<path> <len>:<token>"` then `+<principal>` or `-` |
+/// | `{prefix}:owner:<principal>` | ZSET, score 0 | `"<path> <token>"` of every lock of that principal (for quotas) |
+/// | `{prefix}:fence` | STRING | the fencing counter (`INCR`) |
+///
+/// The record fields are `v` (`"1"`), `token`, `path` (canonical key), `href` (the root as the
+/// client wrote it, with its trailing slash), `scope` (`exclusive` / `shared`), `depth` (`0` /
+/// `infinity`), `timeout` (seconds or `infinite`), `exp` (ms since the epoch, absent when
+/// infinite), `fence`, and the optional `owner` and `principal`. Scripts hand records to the
+/// client as flat JSON objects of strings; the client decodes them with `serde_json` into a
+/// private struct and validates every field (the root is re-parsed with
+/// [`ResourcePath::parse`] and must give back the stored canonical key); anything else is
+/// [`LockStoreError::Corrupt`]. Nothing executable is ever deserialised.
+///
+/// Canonical paths never contain a space or any byte below `!`, so the members of the locks
+/// rooted at `/a` are exactly the range `["/a ", "/a!")` and the locks strictly below `/a` are
+/// `["/a/", "/a0")` (`'0'` is `'/' + 1`): subtree questions are one `ZRANGEBYLEX`, never
+/// `KEYS` or `SCAN`, and `/ab` or `/a-b` never fall into `/a`'s range.
+///
+/// # Atomicity
+///
+/// Each store call is **one Lua script** (`EVALSHA`, loaded automatically on `NOSCRIPT`),
+/// which Redis runs atomically: `create` checks the ancestors, the root and (depth infinity)
+/// the subtree, the principal's quota, draws the fencing number and writes the record and its
+/// index entries in one step, so two application instances racing for a lock can never both
+/// win. `refresh` and `unlock` judge the lock and change it in the same step; `query` answers
+/// every target, with all ancestors, in one round trip, whatever the depth of the paths.
+/// Scripts read the clock with the server's `TIME`, so every instance agrees on expiry.
+///
+/// Costs, with *N* the number of locks in the namespace and *d* the depth of a path:
+/// `create` is O(d · log N + c) where *c* is the number of locks rooted at the ancestors, the
+/// root and (depth infinity) below it; `query` is the same per target; `refresh`, `unlock` and
+/// `get` are O(log N); `remove_subtree` is O(log N + locks removed).
+///
+/// # Expiry and cleanup
+///
+/// A finite lock's record carries a Redis TTL (`PEXPIREAT`), and scripts also compare its
+/// `exp` field with the server time, so an expired lock never blocks and is never reported,
+/// even in the millisecond Redis still keeps it. Index entries cannot carry a TTL, so:
+///
+/// - every mutating script first **sweeps** the `exp` ZSET: at most
+///   [`sweep_batch`](RedisLockStoreBuilder::sweep_batch) members (default 64) whose score is
+///   past, removing their `paths` and `owner` entries. Each create adds one entry and sweeps up
+///   to 64, so expired entries cannot pile up under churn;
+/// - any index entry met whose record is gone (expired, or removed behind the store's back) is
+///   removed on the spot (lazy removal);
+/// - unlocking and `remove_subtree` delete the record and all its entries.
+///
+/// # Redis Cluster
+///
+/// All keys of a namespace share the hash tag `{prefix}`, so they live in **one hash slot, on
+/// one shard**: a namespace does not spread over the cluster (use several prefixes to spread
+/// several applications). Scripts declare the `paths`, `exp` and `fence` keys (so the call is
+/// routed to the right node) and derive the per-lock keys inside the same slot. Connect to the
+/// node that owns the slot (or a proxy); this store uses a single-node connection.
+///
+/// # Operations
+///
+/// - Run Redis with `maxmemory-policy noeviction`: an evicted lock record is a lost lock.
+/// - Without persistence (`--save ''`, no AOF) a restarted Redis has forgotten every lock and
+///   restarts the fencing counter; use AOF (`appendfsync always` for no loss at all) if locks
+///   must survive a restart.
+/// - Connection and response timeouts default to 1 s and every call is bounded by an operation
+///   timeout (default 2 s): a dead Redis answers [`LockStoreError::Unavailable`] quickly, and
+///   the [`ConnectionManager`] reconnects by itself once Redis is back.
+///
+///
+/// # Example
+///
+/// ```no_run
+/// use tower_locks::{CreateOutcome, LockStore, NewLock, RedisLockStore, ResourcePath};
+///
+/// # async fn demo() -> Result<(), tower_locks::LockStoreError> {
+/// let store = RedisLockStore::connect("redis://127.0.0.1:6379/").await?;
+/// let root = ResourcePath::parse("/docs/report.txt").unwrap();
+/// match store.create(NewLock::new(root)).await? {
+///     CreateOutcome::Created(lock) => println!("granted {}", lock.token),
+///     CreateOutcome::Conflict(locks) => println!("{} conflicting locks", locks.len()),
+///     _ => {}
+/// }
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct RedisLockStore {
+    conn: ConnectionManager,
+    keys: Arc<Keys>,
+    operation_timeout: Duration,
+    sweep_batch: u32,
+}
+
+#[derive(Debug)]
+struct Keys {
+    prefix: String,
+    /// `{prefix}:`
+    base: String,
+    paths: String,
+    exp: String,
+    fence: String,
+}
+
+impl Keys {
+    fn new(prefix: &str) -> Result<Self, LockStoreError> {
+        if prefix.is_empty() || prefix.len() > MAX_PREFIX_LEN {
+            return Err(LockStoreError::backend(format!(
+                "redis key prefix must be 1 to {MAX_PREFIX_LEN} bytes long"
+            )));
+        }
+        if prefix.contains(['{', '}']) {
+            return Err(LockStoreError::backend(
+                "redis key prefix must not contain '{' or '}' (it becomes the hash tag)",
+            ));
+        }
+        let base = format!("{{{prefix}}}:");
+        Ok(Self {
+            prefix: prefix.to_owned(),
+            paths: format!("{base}paths"),
+            exp: format!("{base}exp"),
+            fence: format!("{base}fence"),
+            base,
+        })
+    }
+}
+
+impl fmt::Debug for RedisLockStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The connection's Debug would print the connection info (and maybe a password).
+        f.debug_struct("RedisLockStore")
+            .field("prefix", &self.keys.prefix)
+            .field("operation_timeout", &self.operation_timeout)
+            .field("sweep_batch", &self.sweep_batch)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Configures and connects a [`RedisLockStore`]; made by [`RedisLockStore::builder`].
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use tower_locks::RedisLockStore;
+///
+/// # async fn demo() -> Result<(), tower_locks::LockStoreError> {
+/// let store = RedisLockStore::builder("redis://127.0.0.1:6379/")
+///     .prefix("myapp")
+///     .operation_timeout(Duration::from_millis(1500))
+///     .connect()
+///     .await?;
+/// # let _ = store;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct RedisLockStoreBuilder {
+    url: String,
+    prefix: String,
+    connect_timeout: Duration,
+    response_timeout: Duration,
+    operation_timeout: Duration,
+    sweep_batch: u32,
+}
+
+impl RedisLockStoreBuilder {
+    /// The key prefix (namespace); default `tower-locks`. It becomes the hash tag `{prefix}`
+    /// of every key, so it must not contain `{` or `}`, and must be 1 to 256 bytes long
+    /// (checked by [`connect`](Self::connect)).
+    ///
+    /// ```
+    /// let builder = tower_locks::RedisLockStore::builder("redis://127.0.0.1/").prefix("app-a");
+    /// # let _ = builder;
+    /// ```
+    #[must_use]
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// How long one attempt to (re)connect may take; default 1 s.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let builder = tower_locks::RedisLockStore::builder("redis://127.0.0.1/")
+    ///     .connect_timeout(Duration::from_millis(500));
+    /// # let _ = builder;
+    /// ```
+    #[must_use]
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// How long Redis may take to answer one command; default 1 s.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let builder = tower_locks::RedisLockStore::builder("redis://127.0.0.1/")
+    ///     .response_timeout(Duration::from_millis(500));
+    /// # let _ = builder;
+    /// ```
+    #[must_use]
+    pub fn response_timeout(mut self, timeout: Duration) -> Self {
+        self.response_timeout = timeout;
+        self
+    }
+
+    /// The upper bound of a whole store call, reconnecting included; default 2 s. A call
+    /// that takes longer fails with [`LockStoreError::Unavailable`] (a mutation may or may
+    /// not have happened then).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let builder = tower_locks::RedisLockStore::builder("redis://127.0.0.1/")
+    ///     .operation_timeout(Duration::from_secs(1));
+    /// # let _ = builder;
+    /// ```
+    #[must_use]
+    pub fn operation_timeout(mut self, timeout: Duration) -> Self {
+        self.operation_timeout = timeout;
+        self
+    }
+
+    /// How many expired index entries each mutating call cleans up at most; default 64
+    /// (at least 1).
+    ///
+    /// ```
+    /// let builder = tower_locks::RedisLockStore::builder("redis://127.0.0.1/").sweep_batch(128);
+    /// # let _ = builder;
+    /// ```
+    #[must_use]
+    pub fn sweep_batch(mut self, batch: u32) -> Self {
+        self.sweep_batch = batch.max(1);
+        self
+    }
+
+    /// Connect (the first connection is made now, reconnections happen by themselves).
+    ///
+    /// # Errors
+    /// [`LockStoreError::Unavailable`] when Redis cannot be reached,
+    /// [`LockStoreError::Backend`] for a bad URL or prefix.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), tower_locks::LockStoreError> {
+    /// let store = tower_locks::RedisLockStore::builder("redis://127.0.0.1/").connect().await?;
+    /// # let _ = store;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn connect(self) -> Result<RedisLockStore, LockStoreError> {
+        let keys = Keys::new(&self.prefix)?;
+        let client = Client::open(self.url.as_str()).map_err(map_err)?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(self.connect_timeout))
+            .set_response_timeout(Some(self.response_timeout))
+            .set_number_of_retries(1)
+            .set_min_delay(Duration::from_millis(50))
+            .set_max_delay(Duration::from_millis(500));
+        let connecting = ConnectionManager::new_with_config(client, config);
+        let conn = match tokio::time::timeout(self.operation_timeout, connecting).await {
+            Ok(conn) => conn.map_err(map_err)?,
+            Err(_) => return Err(timed_out()),
+        };
+        Ok(RedisLockStore {
+            conn,
+            keys: Arc::new(keys),
+            operation_timeout: self.operation_timeout,
+            sweep_batch: self.sweep_batch,
+        })
+    }
+}
+
+impl RedisLockStore {
+    /// Connect to `url` (`redis://[user:password@]host[:port][/db]`, or `rediss://` when the
+    /// `redis` crate's TLS features are on) with the default prefix `tower-locks`.
+    ///
+    /// # Errors
+    /// As [`RedisLockStoreBuilder::connect`].
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), tower_locks::LockStoreError> {
+    /// let store = tower_locks::RedisLockStore::connect("redis://127.0.0.1:6379/").await?;
+    /// # let _ = store;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn connect(url: &str) -> Result<Self, LockStoreError> {
+        Self::builder(url).connect().await
+    }
+
+    /// Start configuring a store for `url`.
+    ///
+    /// ```
+    /// let builder = tower_locks::RedisLockStore::builder("redis://127.0.0.1:6379/");
+    /// # let _ = builder;
+    /// ```
+    pub fn builder(url: impl Into<String>) -> RedisLockStoreBuilder {
+        RedisLockStoreBuilder {
+            url: url.into(),
+            prefix: DEFAULT_PREFIX.to_owned(),
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            response_timeout: DEFAULT_RESPONSE_TIMEOUT,
+            operation_timeout: DEFAULT_OPERATION_TIMEOUT,
+            sweep_batch: DEFAULT_SWEEP_BATCH,
+        }
+    }
+
+    /// Use a connection manager you configured yourself, with key prefix `prefix`. Give it
+    /// connection and response timeouts: calls are bounded by the operation timeout (2 s,
+    /// see [`with_operation_timeout`](Self::with_operation_timeout)) in any case.
+    ///
+    /// # Errors
+    /// [`LockStoreError::Backend`] for a bad prefix (see [`RedisLockStoreBuilder::prefix`]).
+    ///
+    /// ```no_run
+    /// use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+    /// use tower_locks::RedisLockStore;
+    ///
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// let client = redis::Client::open("redis://127.0.0.1/")?;
+    /// let manager = ConnectionManager::new_with_config(client, ConnectionManagerConfig::new()).await?;
+    /// let store = RedisLockStore::from_manager(manager, "myapp")?;
+    /// # let _ = store;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn from_manager(conn: ConnectionManager, prefix: &str) -> Result<Self, LockStoreError> {
+        Ok(Self {
+            conn,
+            keys: Arc::new(Keys::new(prefix)?),
+            operation_timeout: DEFAULT_OPERATION_TIMEOUT,
+            sweep_batch: DEFAULT_SWEEP_BATCH,
+        })
+    }
+
+    /// The same store with another bound on every call (default 2 s).
+    ///
+    /// ```no_run
+    /// # async fn demo(store: tower_locks::RedisLockStore) {
+    /// let store = store.with_operation_timeout(std::time::Duration::from_secs(1));
+    /// # let _ = store;
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn with_operation_timeout(mut self, timeout: Duration) -> Self {
+        self.operation_timeout = timeout;
+        self
+    }
+
+    /// The key prefix (namespace) of this store.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), tower_locks::LockStoreError> {
+    /// let store = tower_locks::RedisLockStore::builder("redis://127.0.0.1/")
+    ///     .prefix("myapp")
+    ///     .connect()
+    ///     .await?;
+    /// assert_eq!(store.prefix(), "myapp");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn prefix(&self) -> &str {
+        &self.keys.prefix
+    }
+
+    fn invocation(&self, script: &'static Script) -> ::redis::ScriptInvocation<'static> {
+        let mut inv = script.prepare_invoke();
+        inv.key(&self.keys.paths)
+            .key(&self.keys.exp)
+            .key(&self.keys.fence)
+            .arg(&self.keys.base);
+        inv
+    }
+
+    async fn run<T: FromRedisValue>(
+        &self,
+        inv: ::redis::ScriptInvocation<'static>,
+    ) -> Result<T, LockStoreError> {
+        let mut conn = self.conn.clone();
+        match tokio::time::timeout(self.operation_timeout, inv.invoke_async(&mut conn)).await {
+            Ok(result) => result.map_err(map_err),
+            Err(_) => Err(timed_out()),
+        }
+    }
+}
+
+/// A connection-level failure becomes `Unavailable`, any other `Backend`.
+fn map_err(e: RedisError) -> LockStoreError {
+    let unavailable = e.is_io_error()
+        || e.is_timeout()
+        || e.is_connection_dropped()
+        || e.is_connection_refusal()
+        || matches!(
+            e.kind(),
+            ErrorKind::ClusterConnectionNotFound
+                | ErrorKind::Server(
+                    ServerErrorKind::BusyLoading
+                        | ServerErrorKind::TryAgain
+                        | ServerErrorKind::ClusterDown
+                        | ServerErrorKind::MasterDown
+                        | ServerErrorKind::ReadOnly
+                )
+        );
+    if unavailable {
+        LockStoreError::unavailable(e)
+    } else {
+        LockStoreError::backend(e)
+    }
+}
+
+fn timed_out() -> LockStoreError {
+    LockStoreError::unavailable("redis did not answer within the operation timeout")
+}
+
+fn flag(b: bool) -> &'static str {
+    if b {
+        "1"
+    } else {
+        "0"
+    }
+}
+
+fn timeout_arg(t: LockTimeout) -> String {
+    match t {
+        LockTimeout::Seconds(s) => s.to_string(),
+        LockTimeout::Infinite => "infinite".to_owned(),
+    }
+}
+
+/// The record as scripts return it: a flat JSON object of strings.
+#[derive(serde::Deserialize)]
+struct Record {
+    v: String,
+    token: String,
+    path: String,
+    href: String,
+    scope: String,
+    depth: String,
+    timeout: String,
+    exp: Option<String>,
+    fence: String,
+    owner: Option<String>,
+    principal: Option<String>,
+}
+
+fn corrupt(what: &str) -> LockStoreError {
+    LockStoreError::Corrupt(format!("redis lock record: {what}"))
+}
+
+/// Decode and validate one record.
+fn decode(raw: &[u8]) -> Result<Lock, LockStoreError> {
+    let r: Record =
+        serde_json::from_slice(raw).map_err(|e| corrupt(&format!("not a record ({e})")))?;
+    if r.v != "1" {
+        return Err(corrupt(&format!("unknown version {:?}", r.v)));
+    }
+    if r.token.is_empty() {
+        return Err(corrupt("empty token"));
+    }
+    let root = ResourcePath::parse(&r.href).map_err(|e| corrupt(&format!("bad root ({e})")))?;
+    if root.as_str() != r.path {
+        return Err(corrupt("root and path disagree"));
+    }
+    let scope = match r.scope.as_str() {
+        "exclusive" => LockScope::Exclusive,
+        "shared" => LockScope::Shared,
+        _ => return Err(corrupt("bad scope")),
+    };
+    let depth = match r.depth.as_str() {
+        "0" => LockDepth::Zero,
+        "infinity" => LockDepth::Infinity,
+        _ => return Err(corrupt("bad depth")),
+    };
+    let (timeout, expires_at) = match (r.timeout.as_str(), r.exp) {
+        ("infinite", None) => (LockTimeout::Infinite, None),
+        (secs, Some(exp)) => {
+            let secs = secs.parse().map_err(|_| corrupt("bad timeout"))?;
+            let ms: u64 = exp.parse().map_err(|_| corrupt("bad expiry"))?;
+            let at = UNIX_EPOCH
+                .checked_add(Duration::from_millis(ms))
+                .ok_or_else(|| corrupt("bad expiry"))?;
+            (LockTimeout::Seconds(secs), Some(at))
+        }
+        _ => return Err(corrupt("timeout and expiry disagree")),
+    };
+    let fence: u64 = r.fence.parse().map_err(|_| corrupt("bad fence"))?;
+    if fence == 0 {
+        return Err(corrupt("bad fence"));
+    }
+    Ok(Lock {
+        token: r.token,
+        root,
+        scope,
+        depth,
+        owner: r.owner,
+        principal: r.principal,
+        timeout,
+        expires_at,
+        fence,
+    })
+}
+
+/// Split a script reply `[status, records...]`.
+fn reply(raw: Vec<Vec<u8>>) -> Result<(String, Vec<Vec<u8>>), LockStoreError> {
+    let mut it = raw.into_iter();
+    let status = it
+        .next()
+        .and_then(|s| String::from_utf8(s).ok())
+        .ok_or_else(|| LockStoreError::backend("unexpected reply from lock script"))?;
+    Ok((status, it.collect()))
+}
+
+fn single(records: &[Vec<u8>]) -> Result<Lock, LockStoreError> {
+    match records {
+        [one] => decode(one),
+        _ => Err(LockStoreError::backend("unexpected reply from lock script")),
+    }
+}
+
+fn token_outcome(raw: Vec<Vec<u8>>) -> Result<TokenOutcome, LockStoreError> {
+    let (status, records) = reply(raw)?;
+    match status.as_str() {
+        "not_found" => Ok(TokenOutcome::NotFound),
+        "done" => Ok(TokenOutcome::Done(single(&records)?)),
+        "out_of_scope" => Ok(TokenOutcome::OutOfScope(single(&records)?)),
+        "forbidden" => Ok(TokenOutcome::Forbidden(single(&records)?)),
+        _ => Err(LockStoreError::backend("unexpected reply from lock script")),
+    }
+}
+
+impl LockStore for RedisLockStore {
+    async fn create(&self, lock: NewLock) -> Result<CreateOutcome, LockStoreError> {
+        let mut inv = self.invocation(&CREATE);
+        inv.arg(self.sweep_batch)
+            .arg(&lock.token)
+            .arg(lock.root.as_str())
+            .arg(lock.root.href())
+            .arg(match lock.scope {
+                LockScope::Exclusive => "exclusive",
+                LockScope::Shared => "shared",
+            })
+            .arg(match lock.depth {
+                LockDepth::Zero => "0",
+                LockDepth::Infinity => "infinity",
+            })
+            .arg(timeout_arg(lock.timeout))
+            .arg(flag(lock.owner.is_some()))
+            .arg(lock.owner.as_deref().unwrap_or(""))
+            .arg(flag(lock.principal.is_some()))
+            .arg(lock.principal.as_deref().unwrap_or(""))
+            .arg(
+                lock.principal_quota
+                    .map(|q| q.to_string())
+                    .unwrap_or_default(),
+            );
+        let (status, records) = reply(self.run(inv).await?)?;
+        match status.as_str() {
+            "created" => Ok(CreateOutcome::Created(single(&records)?)),
+            "conflict" => Ok(CreateOutcome::Conflict(
+                records
+                    .iter()
+                    .map(|r| decode(r))
+                    .collect::<Result<_, _>>()?,
+            )),
+            "quota" => Ok(CreateOutcome::QuotaExceeded {
+                limit: lock.principal_quota.unwrap_or_default(),
+            }),
+            "duplicate" => Err(LockStoreError::backend(
+                "a live lock with this token already exists",
+            )),
+            _ => Err(LockStoreError::backend("unexpected reply from lock script")),
+        }
+    }
+
+    async fn refresh(
+        &self,
+        access: TokenAccess<'_>,
+        timeout: LockTimeout,
+    ) -> Result<TokenOutcome, LockStoreError> {
+        let mut inv = self.invocation(&REFRESH);
+        inv.arg(self.sweep_batch)
+            .arg(access.token)
+            .arg(access.path.as_str())
+            .arg(flag(access.principal.is_some()))
+            .arg(access.principal.unwrap_or(""))
+            .arg(timeout_arg(timeout));
+        token_outcome(self.run(inv).await?)
+    }
+
+    async fn unlock(&self, access: TokenAccess<'_>) -> Result<TokenOutcome, LockStoreError> {
+        let mut inv = self.invocation(&UNLOCK);
+        inv.arg(self.sweep_batch)
+            .arg(access.token)
+            .arg(access.path.as_str())
+            .arg(flag(access.principal.is_some()))
+            .arg(access.principal.unwrap_or(""))
+            .arg(flag(access.privileged));
+        token_outcome(self.run(inv).await?)
+    }
+
+    async fn remove_subtree(&self, path: &ResourcePath) -> Result<usize, LockStoreError> {
+        let mut inv = self.invocation(&REMOVE_SUBTREE);
+        inv.arg(self.sweep_batch).arg(path.as_str());
+        let removed: u64 = self.run(inv).await?;
+        usize::try_from(removed).map_err(LockStoreError::backend)
+    }
+
+    async fn query(&self, query: &LockQuery) -> Result<Vec<Lock>, LockStoreError> {
+        if query.targets.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut inv = self.invocation(&QUERY);
+        inv.arg(query.targets.len());
+        for t in &query.targets {
+            inv.arg(t.path.as_str()).arg(flag(t.descendants));
+        }
+        let records: Vec<Vec<u8>> = self.run(inv).await?;
+        records.iter().map(|r| decode(r)).collect()
+    }
+
+    async fn get(&self, token: &str) -> Result<Option<Lock>, LockStoreError> {
+        let mut inv = self.invocation(&GET);
+        inv.arg(token);
+        let record: Option<Vec<u8>> = self.run(inv).await?;
+        record.as_deref().map(decode).transpose()
+    }
+}
+
+/// A lock's expiry as the store saw it, for tests of this module.
+#[cfg(test)]
+fn expiry_ms(lock: &Lock) -> Option<u128> {
+    lock.expires_at
+        .map(|t| t.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(fields: &[(&str, &str)]) -> Vec<u8> {
+        let map: serde_json::Map<String, serde_json::Value> = fields
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), serde_json::Value::from(*v)))
+            .collect();
+        serde_json::to_vec(&map).unwrap()
+    }
+
+    const GOOD: &[(&str, &str)] = &[
+        ("v", "1"),
+        ("token", "urn:uuid:1"),
+        ("path", "/a/b"),
+        ("href", "/a/b/"),
+        ("scope", "shared"),
+        ("depth", "infinity"),
+        ("timeout", "60"),
+        ("exp", "1700000000123"),
+        ("fence", "7"),
+        ("principal", "ann"),
+    ];
+
+    #[test]
+    fn decodes_a_valid_record() {
+        let lock = decode(&record(GOOD)).unwrap();
+        assert_eq!(lock.root.href(), "/a/b/");
+        assert_eq!(lock.scope, LockScope::Shared);
+        assert_eq!(lock.depth, LockDepth::Infinity);
+        assert_eq!(lock.timeout, LockTimeout::Seconds(60));
+        assert_eq!(expiry_ms(&lock), Some(1_700_000_000_123));
+        assert_eq!(lock.fence, 7);
+        assert_eq!(lock.principal.as_deref(), Some("ann"));
+        assert_eq!(lock.owner, None);
+        // cjson escapes '/' as "\/"
+        let escaped = br#"{"v":"1","token":"t","path":"\/x","href":"\/x","scope":"exclusive","depth":"0","timeout":"infinite","fence":"1","owner":""}"#;
+        let lock = decode(escaped).unwrap();
+        assert_eq!(lock.root.as_str(), "/x");
+        assert_eq!(lock.owner.as_deref(), Some(""));
+        assert_eq!(lock.expires_at, None);
+    }
+
+    #[test]
+    fn rejects_corrupt_records() {
+        let with = |k: &str, v: &str| {
+            let mut f: Vec<(&str, &str)> = GOOD.iter().filter(|(n, _)| *n != k).copied().collect();
+            f.push((k, v));
+            record(&f)
+        };
+        let without = |k: &str| {
+            record(
+                &GOOD
+                    .iter()
+                    .filter(|(n, _)| *n != k)
+                    .copied()
+                    .collect::<Vec<_>>(),
+            )
+        };
+        let bad = [
+            b"not json".to_vec(),
+            b"[]".to_vec(),
+            with("v", "2"),
+            with("token", ""),
+            with("href", "relative"),
+            with("href", "/a/../b"),
+            with("path", "/a/c"),
+            with("scope", "weird"),
+            with("depth", "1"),
+            with("timeout", "-5"),
+            with("timeout", "infinite"),
+            with("exp", "soon"),
+            with("fence", "0"),
+            with("fence", "x"),
+            without("exp"),
+            without("fence"),
+        ];
+        for raw in bad {
+            assert!(
+                matches!(decode(&raw), Err(LockStoreError::Corrupt(_))),
+                "{}",
+                String::from_utf8_lossy(&raw)
+            );
+        }
+    }
+
+    #[test]
+    fn prefixes_are_checked() {
+        assert!(Keys::new("").is_err());
+        assert!(Keys::new("a{b").is_err());
+        assert!(Keys::new("a}b").is_err());
+        assert!(Keys::new(&"x".repeat(300)).is_err());
+        let k = Keys::new("app").unwrap();
+        assert_eq!(k.paths, "{app}:paths");
+        assert_eq!(k.base, "{app}:");
+    }
+}

@@ -1,0 +1,33 @@
+-- refresh: ARGV[2] sweep batch, [3] token, [4] request path, [5] "1" when a principal
+-- follows, [6] principal, [7] timeout ("infinite" or seconds).
+-- Returns {"not_found"} | {"out_of_scope"|"forbidden"|"done", record}.
+sweep(tonumber(ARGV[2]))
+local token = ARGV[3]
+local principal = nil
+if ARGV[5] == '1' then
+  principal = ARGV[6]
+end
+local rec = live(token)
+if rec == nil then
+  return {'not_found'}
+end
+local verdict = judge(rec, ARGV[4], principal, false)
+if verdict ~= 'allowed' then
+  return {verdict, encode(rec)}
+end
+local key = lock_key(token)
+local member = exp_member(rec.path, token, rec.principal)
+rec.timeout = ARGV[7]
+if rec.timeout == 'infinite' then
+  rec.exp = nil
+  redis.call('HDEL', key, 'exp')
+  redis.call('HSET', key, 'timeout', rec.timeout)
+  redis.call('PERSIST', key)
+  redis.call('ZREM', EXP, member)
+else
+  rec.exp = num(now + tonumber(rec.timeout) * 1000)
+  redis.call('HSET', key, 'timeout', rec.timeout, 'exp', rec.exp)
+  redis.call('PEXPIREAT', key, rec.exp)
+  redis.call('ZADD', EXP, rec.exp, member)
+end
+return {'done', encode(rec)}

@@ -1,0 +1,87 @@
+//! Shared helpers for the tests that need a real Redis (feature `redis`).
+//!
+//! Include with `#[path = "common/redis.rs"] mod redis_env;`.
+//!
+//! - `REDIS_URL` names the server (e.g. `redis://127.0.0.1:6390/`). When it is unset the test
+//!   fails if `CI=true`, and otherwise prints a notice and returns early (local runs only).
+//! - Every store gets a unique random key prefix, so tests run in parallel on one server.
+#![allow(dead_code, unreachable_pub)]
+
+use std::path::PathBuf;
+
+use tower_locks::RedisLockStore;
+
+/// Whether we run in CI, where a missing Redis is a failure, not a skip.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
+}
+
+/// `REDIS_URL`, or `None` (with a notice) when it is unset outside CI.
+///
+/// # Panics
+/// When `REDIS_URL` is unset and `CI=true`.
+pub fn redis_url() -> Option<String> {
+    match std::env::var("REDIS_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            assert!(
+                !in_ci(),
+                "REDIS_URL is not set, but CI=true: the Redis store tests must run in CI. \
+                 Start a server (redis-server --port 6390 --save '' --appendonly no) and set \
+                 REDIS_URL=redis://127.0.0.1:6390/"
+            );
+            eprintln!("notice: REDIS_URL is not set; skipping this Redis test (set it to run)");
+            None
+        }
+    }
+}
+
+/// A fresh random key prefix, e.g. `tl-test-3f2a…`.
+pub fn unique_prefix() -> String {
+    format!("tl-test-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// A store on `REDIS_URL` in a namespace of its own; `None` when the test is skipped.
+pub async fn fresh_store() -> Option<RedisLockStore> {
+    let url = redis_url()?;
+    Some(store_with_prefix(&url, &unique_prefix()).await)
+}
+
+/// A store (with its own connection) on `url` and `prefix`.
+pub async fn store_with_prefix(url: &str, prefix: &str) -> RedisLockStore {
+    RedisLockStore::builder(url)
+        .prefix(prefix)
+        .connect()
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to Redis at {url}: {e}"))
+}
+
+/// A plain connection, to look at the keys behind a store.
+pub async fn raw_connection(url: &str) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(url)
+        .expect("valid REDIS_URL")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect to Redis")
+}
+
+/// The `redis-server` binary on `PATH`; `None` (with a notice) when missing outside CI.
+///
+/// # Panics
+/// When the binary is missing and `CI=true`.
+pub fn redis_server_binary() -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join("redis-server"))
+            .find(|p| p.is_file())
+    });
+    if found.is_none() {
+        assert!(
+            !in_ci(),
+            "redis-server is not installed, but CI=true: install it (apt-get install -y \
+             redis-server) so the Redis fault tests can run"
+        );
+        eprintln!("notice: redis-server not found on PATH; skipping this Redis fault test");
+    }
+    found
+}

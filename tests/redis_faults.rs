@@ -1,0 +1,259 @@
+//! `RedisLockStore` when Redis dies and comes back: calls fail fast with `Unavailable` or
+//! `Backend`, and the store recovers by itself with no lock lost or duplicated.
+//!
+//! The test runs its own `redis-server` (with an append-only file, `appendfsync always`, in a
+//! temporary directory, so the data survives the restart) on a free loopback port.
+#![cfg(feature = "redis")]
+
+#[path = "common/redis.rs"]
+mod redis_env;
+
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use redis_env::{redis_server_binary, unique_prefix};
+use tower_locks::{
+    CreateOutcome, Lock, LockDepth, LockQuery, LockStore, LockStoreError, LockTimeout, NewLock,
+    RedisLockStore, ResourcePath, TokenAccess,
+};
+
+fn p(s: &str) -> ResourcePath {
+    ResourcePath::parse(s).unwrap()
+}
+
+/// A `redis-server` child process, killed when dropped.
+struct Server {
+    child: Child,
+}
+
+impl Server {
+    fn start(binary: &Path, port: u16, dir: &Path) -> Self {
+        let child = Command::new(binary)
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args([
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+            ])
+            .arg("--dir")
+            .arg(dir)
+            .args(["--daemonize", "no", "--loglevel", "warning"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn redis-server");
+        let server = Self { child };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not start on port {port}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        server
+    }
+
+    fn kill(mut self) {
+        self.child.kill().expect("kill redis-server");
+        self.child.wait().expect("reap redis-server");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A temporary directory, removed when dropped.
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+fn by_token(locks: Vec<Lock>) -> BTreeMap<String, Lock> {
+    let n = locks.len();
+    let map: BTreeMap<_, _> = locks.into_iter().map(|l| (l.token.clone(), l)).collect();
+    assert_eq!(map.len(), n, "a lock was reported twice");
+    map
+}
+
+const BOUND: Duration = Duration::from_secs(5);
+
+/// Run one store call that must fail, quickly, with a store error.
+async fn must_fail<T: std::fmt::Debug>(
+    what: &str,
+    call: impl std::future::Future<Output = Result<T, LockStoreError>>,
+) {
+    let started = Instant::now();
+    let result = tokio::time::timeout(BOUND, call)
+        .await
+        .unwrap_or_else(|_| panic!("{what} hung for more than {BOUND:?} with Redis down"));
+    match result {
+        Err(LockStoreError::Unavailable(_) | LockStoreError::Backend(_)) => {}
+        other => panic!("{what} with Redis down: expected Unavailable or Backend, got {other:?}"),
+    }
+    eprintln!("{what} failed after {:?}", started.elapsed());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_fails_fast_and_recovers_after_a_restart() {
+    let Some(binary) = redis_server_binary() else {
+        return;
+    };
+    let dir = TempDir(std::env::temp_dir().join(format!("tower-locks-faults-{}", unique_prefix())));
+    std::fs::create_dir_all(&dir.0).unwrap();
+    let port = free_port();
+    let server = Server::start(&binary, port, &dir.0);
+    let url = format!("redis://127.0.0.1:{port}/");
+    let store = RedisLockStore::builder(&url)
+        .prefix(unique_prefix())
+        .connect()
+        .await
+        .expect("connect to the test server");
+
+    let mut before = Vec::new();
+    for (i, path) in ["/f/a", "/f/b", "/f/c/d", "/g"].iter().enumerate() {
+        let mut req = NewLock::new(p(path)).principal("ann");
+        req = match i {
+            0 => req.timeout(LockTimeout::Infinite),
+            1 => req.depth(LockDepth::Infinity),
+            _ => req.timeout(LockTimeout::Seconds(3600)),
+        };
+        let CreateOutcome::Created(lock) = store.create(req).await.unwrap() else {
+            panic!("no conflict expected")
+        };
+        before.push(lock);
+    }
+    let fence_before = before.iter().map(|l| l.fence).max().unwrap();
+    let everything = LockQuery::new().subtree(ResourcePath::root());
+    let before = by_token(before);
+    assert_eq!(by_token(store.query(&everything).await.unwrap()), before);
+
+    server.kill();
+
+    let any = before.values().next().unwrap().clone();
+    let access = TokenAccess::new(&any.token, &any.root, Some("ann"));
+    must_fail("create", store.create(NewLock::new(p("/h")))).await;
+    must_fail("refresh", store.refresh(access, LockTimeout::Seconds(5))).await;
+    must_fail("unlock", store.unlock(access)).await;
+    must_fail("remove_subtree", store.remove_subtree(&p("/f"))).await;
+    must_fail("query", store.query(&everything)).await;
+    must_fail("get", store.get(&any.token)).await;
+    // and again, now that the connection manager is reconnecting
+    must_fail("query (again)", store.query(&everything)).await;
+    must_fail("create (again)", store.create(NewLock::new(p("/h")))).await;
+
+    let _server = Server::start(&binary, port, &dir.0);
+
+    // The same store value recovers by itself (it reconnects and reloads its scripts).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let after = loop {
+        match store.query(&everything).await {
+            Ok(locks) => break locks,
+            Err(e) => {
+                assert!(
+                    Instant::now() < deadline,
+                    "store did not recover within 10 s: {e}"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    assert_eq!(
+        by_token(after),
+        before,
+        "locks lost, changed or duplicated by the restart"
+    );
+    assert_eq!(store.get(&any.token).await.unwrap(), Some(any.clone()));
+    // Conflicts still hold, and the fencing counter survived.
+    assert!(matches!(
+        store.create(NewLock::new(p("/f/b/x"))).await.unwrap(),
+        CreateOutcome::Conflict(_)
+    ));
+    let CreateOutcome::Created(new) = store.create(NewLock::new(p("/h"))).await.unwrap() else {
+        panic!("/h is free")
+    };
+    assert!(
+        new.fence > fence_before,
+        "fence {} after {fence_before}",
+        new.fence
+    );
+    assert!(matches!(
+        store.unlock(access).await.unwrap(),
+        tower_locks::TokenOutcome::Done(_)
+    ));
+}
+
+/// A Redis that accepts connections but never answers (stopped with SIGSTOP) must not hang
+/// the store: calls fail within the operation timeout, and work again once it resumes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frozen_server_does_not_hang_calls() {
+    let Some(binary) = redis_server_binary() else {
+        return;
+    };
+    let dir = TempDir(std::env::temp_dir().join(format!("tower-locks-frozen-{}", unique_prefix())));
+    std::fs::create_dir_all(&dir.0).unwrap();
+    let port = free_port();
+    let server = Server::start(&binary, port, &dir.0);
+    let pid = server.child.id().to_string();
+    let url = format!("redis://127.0.0.1:{port}/");
+    let store = RedisLockStore::builder(&url)
+        .prefix(unique_prefix())
+        .operation_timeout(Duration::from_millis(1500))
+        .connect()
+        .await
+        .expect("connect to the test server");
+    let CreateOutcome::Created(lock) = store.create(NewLock::new(p("/frozen"))).await.unwrap()
+    else {
+        panic!("no conflict expected")
+    };
+
+    let signal = |sig: &str| {
+        let status = Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill {sig} {pid}");
+    };
+    signal("-STOP");
+    must_fail("get (frozen)", store.get(&lock.token)).await;
+    must_fail("create (frozen)", store.create(NewLock::new(p("/other")))).await;
+    signal("-CONT");
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match store.get(&lock.token).await {
+            Ok(found) => {
+                assert_eq!(found, Some(lock.clone()));
+                break;
+            }
+            Err(e) => {
+                assert!(
+                    Instant::now() < deadline,
+                    "store did not recover within 10 s: {e}"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+    drop(server);
+}
