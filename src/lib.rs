@@ -115,14 +115,14 @@ pub use path::{PathError, Resolved, ResourcePath};
 pub use principal::Principal;
 pub use response::Rejection;
 pub use service::LockService;
-#[cfg(feature = "redis")]
-#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-pub use store::{RedisLockStore, RedisLockStoreBuilder};
 pub use store::{
     new_token, BoxError, BoxFuture, Clock, CreateOutcome, DynLockStore, Lock, LockDepth, LockQuery,
     LockScope, LockStore, LockStoreError, LockTimeout, ManualClock, MemoryLockStore, NewLock,
     QueryTarget, SystemClock, TokenAccess, TokenOutcome, TokenVerdict,
 };
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use store::{RedisLockStore, RedisLockStoreBuilder};
 
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

@@ -16,6 +16,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use self::redis::{RedisLockStore, RedisLockStoreBuilder};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{BoxError, LockStoreError};
 pub use lock::{
@@ -23,9 +26,6 @@ pub use lock::{
     QueryTarget, TokenAccess, TokenOutcome, TokenVerdict,
 };
 pub use memory::MemoryLockStore;
-#[cfg(feature = "redis")]
-#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-pub use self::redis::{RedisLockStore, RedisLockStoreBuilder};
 
 use crate::ResourcePath;
 
