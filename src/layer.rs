@@ -9,6 +9,7 @@ use http::{request, Method, Response};
 use tower_layer::Layer;
 
 use crate::headers::IfLimits;
+use crate::holds::Holds;
 use crate::hooks::{ResourceCreator, ResourceProbe};
 use crate::principal::PrincipalSource;
 use crate::response::{Rejection, Responder, ResponseConfig};
@@ -83,6 +84,8 @@ pub(crate) struct Config {
     pub(crate) advertise: bool,
     pub(crate) unlock_override: Option<UnlockOverride>,
     pub(crate) limits: Limits,
+    pub(crate) dry_run: bool,
+    pub(crate) holds: Arc<Holds>,
 }
 
 impl Clone for Config {
@@ -102,6 +105,8 @@ impl Clone for Config {
             advertise: self.advertise,
             unlock_override: self.unlock_override.clone(),
             limits: self.limits.clone(),
+            dry_run: self.dry_run,
+            holds: Arc::clone(&self.holds),
         }
     }
 }
@@ -157,6 +162,8 @@ impl LockLayer {
                 advertise: true,
                 unlock_override: None,
                 limits: Limits::default(),
+                dry_run: false,
+                holds: Arc::default(),
             }),
         }
     }
@@ -284,6 +291,15 @@ impl LockLayer {
         self.update(|c| c.unlock_override = Some(Arc::new(f)))
     }
 
+    /// Dry-run mode, for a safe rollout in front of an existing app: writes that would be
+    /// refused with 412 or 423 are logged (feature `tracing`) and **forwarded anyway**, with
+    /// a [`WouldReject`](crate::WouldReject) in the request and response extensions. LOCK
+    /// and UNLOCK still work normally, so clients can start taking locks before they are
+    /// enforced. Default: `false`.
+    pub fn dry_run(self, yes: bool) -> Self {
+        self.update(|c| c.dry_run = yes)
+    }
+
     /// Replace the abuse limits.
     pub fn limits(self, limits: Limits) -> Self {
         self.update(|c| c.limits = limits)
@@ -320,6 +336,7 @@ impl fmt::Debug for LockLayer {
             .field("fail_open", &c.fail_open)
             .field("advertise", &c.advertise)
             .field("limits", &c.limits)
+            .field("dry_run", &c.dry_run)
             .finish_non_exhaustive()
     }
 }

@@ -90,6 +90,7 @@ pub mod conformance;
 pub mod dav;
 mod future;
 mod headers;
+mod holds;
 mod hooks;
 mod layer;
 mod methods;
@@ -108,12 +109,13 @@ pub use headers::{
     parse_timeout_headers, Condition, ConditionKind, Depth, EntityTag, HeaderError, IfHeader,
     IfHeaderError, IfLimits, IfList,
 };
+pub use holds::FencingToken;
 pub use hooks::{CreateResult, ResourceCreator, ResourceProbe, ResourceState};
 pub use layer::{Limits, LockLayer};
 pub use methods::SubRequest;
 pub use path::{PathError, Resolved, ResourcePath};
 pub use principal::Principal;
-pub use response::Rejection;
+pub use response::{Rejection, WouldReject};
 pub use service::LockService;
 pub use store::{
     new_token, BoxError, BoxFuture, Clock, CreateOutcome, DynLockStore, Lock, LockDepth, LockQuery,

@@ -186,6 +186,19 @@ impl Rejection {
     }
 }
 
+/// In dry-run mode ([`LockLayer::dry_run`](crate::LockLayer::dry_run)): the refusal the
+/// layer would have sent. Inserted into the extensions of the forwarded request and of its
+/// response.
+///
+/// ```
+/// use tower_locks::{Rejection, WouldReject};
+///
+/// let w = WouldReject(Rejection::PreconditionFailed);
+/// assert_eq!(w.0.status(), 412);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WouldReject(pub Rejection);
+
 /// A user-supplied replacement for the default rejection responses.
 pub(crate) type Responder =
     Arc<dyn Fn(&Rejection, &request::Parts) -> Response<Bytes> + Send + Sync>;

@@ -215,6 +215,16 @@ where
         }
         Err(_) => return Ok(ctx.reject(Rejection::StoreUnavailable)),
     };
+    // The lock exists now; a write checked before it is still in flight if it holds one of
+    // the lock's paths. Roll back rather than grant a lock under a running write.
+    let in_flight = ctx.cfg.holds.blocking(&lock);
+    if !in_flight.is_empty() {
+        rollback(&ctx, &lock).await;
+        let mut roots: Vec<String> = in_flight.iter().map(|p| p.href()).collect();
+        roots.sort();
+        roots.dedup();
+        return Ok(ctx.reject(Rejection::Conflict { roots }));
+    }
     #[cfg(feature = "tracing")]
     tracing::info!(token = %lock.token, root = lock.root.as_str(), scope = ?lock.scope, depth = ?lock.depth, "tower-locks: lock granted");
 
@@ -238,13 +248,18 @@ where
             Err(e) => Some(Err(e)),
         };
         if let Some(failure) = failure {
-            let mut access = TokenAccess::new(&lock.token, &lock.root, None);
-            access.privileged = true;
-            let _ = ctx.cfg.store.unlock_boxed(access).await;
+            rollback(&ctx, &lock).await;
             return failure;
         }
     }
     Ok(lock_response(&lock, status, true))
+}
+
+/// Remove a lock this request just created (privileged: it is ours).
+async fn rollback(ctx: &Ctx, lock: &Lock) {
+    let mut access = TokenAccess::new(&lock.token, &lock.root, None);
+    access.privileged = true;
+    let _ = ctx.cfg.store.unlock_boxed(access).await;
 }
 
 fn lock_response<B>(

@@ -40,6 +40,12 @@ where
             return Ok(ctx.reject(Rejection::PreconditionFailed));
         }
     }
+    // A checked write relying on this token is in flight: the lock must not vanish under it.
+    if ctx.cfg.holds.relies_on(&token) {
+        return Ok(ctx.reject(Rejection::Locked {
+            roots: vec![ctx.target.href()],
+        }));
+    }
     let privileged = ctx
         .cfg
         .unlock_override

@@ -3,15 +3,17 @@
 use http::{Request, Response, StatusCode};
 use tower_service::Service;
 
-use super::context::bad_request;
+use super::context::{bad_request, roots};
 use super::if_eval::if_holds;
 use super::{Ctx, Inner};
 use crate::body::ResponseBody;
 use crate::headers::destination;
+use crate::holds::FencingToken;
 use crate::hooks::ResourceState;
 use crate::layer::Config;
 use crate::plan::{CleanupWhen, Plan};
-use crate::response::Rejection;
+use crate::response::{Rejection, WouldReject};
+use crate::store::Lock;
 use crate::{Resolved, ResourcePath};
 
 pub(super) async fn handle<S, ReqBody, ResBody>(
@@ -37,6 +39,16 @@ where
     let mut query = plan.query();
     ctx.add_if_targets(&mut query);
 
+    // Registered before the store is asked, dropped when the inner service has answered:
+    // a LOCK granted meanwhile sees it and is rolled back (see `crate::holds`).
+    let _hold = ctx.cfg.holds.acquire(
+        plan.needs
+            .iter()
+            .map(|n| (n.path.clone(), n.subtree))
+            .collect(),
+        ctx.submitted().into_iter().map(str::to_owned).collect(),
+    );
+
     let locks = match ctx.cfg.store.query_boxed(&query).await {
         Ok(locks) => Some(locks),
         Err(_err) => {
@@ -55,32 +67,82 @@ where
         }
     };
 
+    let mut fence = None;
+    let mut would_reject = None;
     if let Some(locks) = &locks {
-        if !if_holds(&ctx, locks, inner).await {
-            return Ok(ctx.reject(Rejection::PreconditionFailed));
-        }
-        let missing = ctx.unsatisfied(plan.required(locks));
-        if !missing.is_empty() {
-            return Ok(ctx.locked(&missing));
-        }
-        let missing = ctx.unsatisfied(plan.create_only(locks));
-        if !missing.is_empty() {
-            // Only a write that creates its target needs the collection's depth-0 token.
-            let exists = matches!(
-                inner.probe::<ReqBody, ResBody>(&ctx, &ctx.target).await,
-                ResourceState::Exists { .. }
-            );
-            if !exists {
-                return Ok(ctx.locked(&missing));
+        match verdict(&ctx, &plan, locks, inner).await {
+            Ok(f) => fence = f,
+            Err(rejection) if ctx.cfg.dry_run => {
+                #[cfg(feature = "tracing")]
+                tracing::warn!(
+                    method,
+                    path = ctx.target.as_str(),
+                    ?rejection,
+                    "tower-locks: DRY RUN, would have refused; forwarding"
+                );
+                would_reject = Some(WouldReject(rejection));
             }
+            Err(rejection) => return Ok(ctx.reject(rejection)),
         }
     }
 
-    let Ctx { cfg, parts, .. } = ctx;
+    let Ctx { cfg, mut parts, .. } = ctx;
+    if let Some(f) = fence {
+        parts.extensions.insert(FencingToken(f));
+    }
+    if let Some(w) = &would_reject {
+        parts.extensions.insert(w.clone());
+    }
     poll_ready(&mut ready).await?;
     let res = ready.call(Request::from_parts(parts, body)).await?;
     cleanup(&cfg, &plan, res.status()).await;
-    Ok(res.map(ResponseBody::passthrough))
+    let mut res = res.map(ResponseBody::passthrough);
+    if let Some(w) = would_reject {
+        res.extensions_mut().insert(w);
+    }
+    Ok(res)
+}
+
+/// 412 if the `If` header is false, 423 if a required lock was not submitted; otherwise the
+/// highest fencing number among the locks the request satisfied.
+async fn verdict<S, ReqBody, ResBody>(
+    ctx: &Ctx,
+    plan: &Plan,
+    locks: &[Lock],
+    inner: &mut Inner<S>,
+) -> Result<Option<u64>, Rejection>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    ReqBody: Default,
+{
+    if !if_holds(ctx, locks, inner).await {
+        return Err(Rejection::PreconditionFailed);
+    }
+    let required = plan.required(locks);
+    let missing = ctx.unsatisfied(required.iter().copied());
+    if !missing.is_empty() {
+        return Err(Rejection::Locked {
+            roots: roots(&missing),
+        });
+    }
+    let mut fence = required.iter().map(|l| l.fence).max();
+    let create_only = plan.create_only(locks);
+    let missing = ctx.unsatisfied(create_only.iter().copied());
+    if missing.is_empty() {
+        fence = fence.max(create_only.iter().map(|l| l.fence).max());
+    } else {
+        // Only a write that creates its target needs the collection's depth-0 token.
+        let exists = matches!(
+            inner.probe::<ReqBody, ResBody>(ctx, &ctx.target).await,
+            ResourceState::Exists { .. }
+        );
+        if !exists {
+            return Err(Rejection::Locked {
+                roots: roots(&missing),
+            });
+        }
+    }
+    Ok(fence)
 }
 
 async fn poll_ready<S, R>(svc: &mut S) -> Result<(), S::Error>

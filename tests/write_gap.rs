@@ -1,0 +1,196 @@
+//! No check-then-write gap: while a checked write is in flight no conflicting lock is
+//! granted and the lock it relies on cannot be unlocked; fencing tokens; dry-run mode.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Body;
+use common::*;
+use http::{Request, Response, StatusCode};
+use tokio::sync::Notify;
+use tower::Layer;
+use tower_locks::{
+    FencingToken, LockDepth, LockLayer, LockStore, MemoryLockStore, Rejection, WouldReject,
+};
+
+/// An inner service whose PUTs wait for `gate` (HEAD answers 200 at once).
+#[derive(Clone, Default)]
+struct Slow {
+    gate: Arc<Notify>,
+    entered: Arc<Notify>,
+    fences: Arc<Mutex<Vec<Option<FencingToken>>>>,
+    would: Arc<Mutex<Vec<Option<WouldReject>>>>,
+}
+
+impl tower::Service<Request<Body>> for Slow {
+    type Response = Response<Body>;
+    type Error = std::convert::Infallible;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Response<Body>, Self::Error>> + Send>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<Body>) -> Self::Future {
+        let this = self.clone();
+        Box::pin(async move {
+            if req.method() == "PUT" && req.extensions().get::<tower_locks::SubRequest>().is_none()
+            {
+                this.fences
+                    .lock()
+                    .unwrap()
+                    .push(req.extensions().get::<FencingToken>().copied());
+                this.would
+                    .lock()
+                    .unwrap()
+                    .push(req.extensions().get::<WouldReject>().cloned());
+                this.entered.notify_one();
+                this.gate.notified().await;
+            }
+            let mut res = Response::new(Body::empty());
+            *res.status_mut() = if req.method() == "PUT" {
+                StatusCode::NO_CONTENT
+            } else {
+                StatusCode::OK
+            };
+            Ok(res)
+        })
+    }
+}
+
+fn lock_req(path: &str) -> Request<Body> {
+    req("LOCK", path)
+        .header("depth", "0")
+        .body(Body::from(LOCKINFO_EXCLUSIVE))
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_lock_is_granted_under_an_in_flight_write() {
+    let slow = Slow::default();
+    let svc = LockLayer::new(MemoryLockStore::new()).layer(slow.clone());
+    let put = tokio::spawn(send(svc.clone(), empty(req("PUT", "/a"))));
+    slow.entered.notified().await; // the write passed the check and is at the storage
+    let a = send(svc.clone(), lock_req("/a")).await;
+    assert_eq!(a.status, StatusCode::LOCKED);
+    assert_eq!(a.error_hrefs("no-conflicting-lock"), ["/a"]);
+    // a depth-infinity lock on an ancestor too; an unrelated path is fine
+    let a = send(
+        svc.clone(),
+        req("LOCK", "/")
+            .body(Body::from(LOCKINFO_EXCLUSIVE))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::LOCKED);
+    assert_eq!(
+        send(svc.clone(), lock_req("/b")).await.status,
+        StatusCode::OK
+    );
+    slow.gate.notify_one();
+    assert_eq!(put.await.unwrap().status, StatusCode::NO_CONTENT);
+    // the refused LOCK left nothing behind, and now it can be granted
+    assert_eq!(send(svc, lock_req("/a")).await.status, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lock_a_write_relies_on_cannot_be_unlocked_under_it() {
+    let slow = Slow::default();
+    let store = Arc::new(MemoryLockStore::new());
+    let svc = LockLayer::new(store.clone()).layer(slow.clone());
+    let l = xlock(&*store, "/a", LockDepth::Zero).await;
+    let put = tokio::spawn(send(
+        svc.clone(),
+        empty(req("PUT", "/a").header("if", format!("(<{}>)", l.token))),
+    ));
+    slow.entered.notified().await;
+    let unlock = || empty(req("UNLOCK", "/a").header("lock-token", format!("<{}>", l.token)));
+    assert_eq!(send(svc.clone(), unlock()).await.status, StatusCode::LOCKED);
+    assert!(store.get(&l.token).await.unwrap().is_some());
+    slow.gate.notify_one();
+    assert_eq!(put.await.unwrap().status, StatusCode::NO_CONTENT);
+    assert_eq!(send(svc, unlock()).await.status, StatusCode::NO_CONTENT);
+    // the write carried the lock's fencing number
+    assert_eq!(slow.fences.lock().unwrap()[0], Some(FencingToken(l.fence)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_write_releases_its_hold() {
+    let slow = Slow::default();
+    let svc = LockLayer::new(MemoryLockStore::new()).layer(slow.clone());
+    let put = tokio::spawn(send(svc.clone(), empty(req("PUT", "/a"))));
+    slow.entered.notified().await;
+    put.abort();
+    let _ = put.await;
+    // bounded wait for the abort to drop the future
+    for _ in 0..100 {
+        if send(svc.clone(), lock_req("/a")).await.status == StatusCode::OK {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the hold of a cancelled write was never released");
+}
+
+#[tokio::test]
+async fn fencing_numbers_grow_with_every_grant() {
+    let (store, _kv, _svc) = setup(&[]);
+    let a = xlock(&*store, "/x", LockDepth::Zero).await;
+    let b = xlock(&*store, "/y", LockDepth::Zero).await;
+    assert!(b.fence > a.fence);
+    // a write without any lock gets no fencing token
+    let slow = Slow::default();
+    slow.gate.notify_one();
+    let svc = LockLayer::new(store.clone()).layer(slow.clone());
+    assert_eq!(
+        send(svc, empty(req("PUT", "/free"))).await.status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(slow.fences.lock().unwrap()[0], None);
+}
+
+#[tokio::test]
+async fn dry_run_forwards_and_reports_what_it_would_have_refused() {
+    let store = Arc::new(MemoryLockStore::new());
+    let l = xlock(&*store, "/a", LockDepth::Zero).await;
+    let slow = Slow::default();
+    let svc = LockLayer::new(store).dry_run(true).layer(slow.clone());
+    slow.gate.notify_one();
+    let a = send(svc.clone(), empty(req("PUT", "/a"))).await;
+    assert_eq!(
+        a.status,
+        StatusCode::NO_CONTENT,
+        "forwarded despite the lock"
+    );
+    let want = WouldReject(Rejection::Locked {
+        roots: vec!["/a".into()],
+    });
+    assert_eq!(slow.would.lock().unwrap()[0].as_ref(), Some(&want));
+    slow.gate.notify_one();
+    let a = send(
+        svc.clone(),
+        empty(req("PUT", "/a").header("if", "(<DAV:no-lock>)")),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        slow.would.lock().unwrap()[1],
+        Some(WouldReject(Rejection::PreconditionFailed))
+    );
+    // a write with the token is not reported
+    slow.gate.notify_one();
+    let a = send(
+        svc,
+        empty(req("PUT", "/a").header("if", format!("(<{}>)", l.token))),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::NO_CONTENT);
+    assert_eq!(slow.would.lock().unwrap()[2], None);
+}
