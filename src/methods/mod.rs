@@ -46,10 +46,22 @@ where
         Ok(ctx) => ctx,
         Err(response) => return Ok(*response),
     };
-    let mut inner = Inner::new(spare);
-    match ctx.parts.method.as_str() {
-        "LOCK" => lock::handle(ctx, body, &mut inner).await,
-        "UNLOCK" => unlock::handle(ctx, body, &mut inner).await,
-        _ => write::handle(ctx, body, ready, &mut inner).await,
-    }
+    #[cfg(feature = "tracing")]
+    let span = tracing::debug_span!(
+        "tower_locks",
+        method = %ctx.parts.method,
+        path = ctx.target.as_str(),
+        principal = ctx.principal.as_deref()
+    );
+    let flow = async move {
+        let mut inner = Inner::new(spare);
+        match ctx.parts.method.as_str() {
+            "LOCK" => lock::handle(ctx, body, &mut inner).await,
+            "UNLOCK" => unlock::handle(ctx, body, &mut inner).await,
+            _ => write::handle(ctx, body, ready, &mut inner).await,
+        }
+    };
+    #[cfg(feature = "tracing")]
+    let flow = tracing::Instrument::instrument(flow, span);
+    flow.await
 }

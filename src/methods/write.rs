@@ -49,7 +49,16 @@ where
         ctx.submitted().into_iter().map(str::to_owned).collect(),
     );
 
-    let locks = match ctx.cfg.store.query_boxed(&query).await {
+    #[cfg(feature = "tracing")]
+    let started = std::time::Instant::now();
+    let answer = ctx.cfg.store.query_boxed(&query).await;
+    #[cfg(feature = "tracing")]
+    tracing::trace!(
+        elapsed_us = started.elapsed().as_micros() as u64,
+        ok = answer.is_ok(),
+        "tower-locks: store query"
+    );
+    let locks = match answer {
         Ok(locks) => Some(locks),
         Err(_err) => {
             #[cfg(feature = "tracing")]

@@ -807,6 +807,8 @@ impl Inner {
             if self.entry(id).is_some_and(|e| e.expires_at == Some(at)) {
                 self.remove(id);
                 removed = true;
+                #[cfg(feature = "tracing")]
+                tracing::debug!(lock_id = id, "tower-locks: lock expired");
             }
         }
         if removed {
