@@ -141,6 +141,14 @@ fn app(state: AppState) -> Router {
         .layer(middleware::from_fn(authenticate))
 }
 
+fn expect(got: StatusCode, want: StatusCode) -> Result<(), Box<dyn std::error::Error>> {
+    if got == want {
+        Ok(())
+    } else {
+        Err(format!("expected {want}, got {got}").into())
+    }
+}
+
 async fn walkthrough(base: &str) -> Result<(), Box<dyn std::error::Error>> {
     use http_body_util::BodyExt;
     use hyper_util::client::legacy::Client;
@@ -171,9 +179,11 @@ async fn walkthrough(base: &str) -> Result<(), Box<dyn std::error::Error>> {
     println!("1. alice writes /docs/plan (nobody holds a lock)");
     let (st, _) = send("PUT", "/docs/plan", "alice", &[], "v1").await?;
     println!("   -> {st}");
+    expect(st, StatusCode::CREATED)?;
     println!("2. alice takes a lock: POST /locks/docs/plan");
     let (st, body) = send("POST", "/locks/docs/plan", "alice", &[], "").await?;
     println!("   -> {st} {body}");
+    expect(st, StatusCode::CREATED)?;
     let token = serde_json::from_str::<serde_json::Value>(&body)?["token"]
         .as_str()
         .ok_or("no token")?
@@ -188,6 +198,7 @@ async fn walkthrough(base: &str) -> Result<(), Box<dyn std::error::Error>> {
     )
     .await?;
     println!("   -> {st} {body}");
+    expect(st, StatusCode::LOCKED)?;
     println!("4. bob copies alice's token: still refused, the lock is bound to alice");
     let (st, _) = send(
         "PUT",
@@ -198,6 +209,7 @@ async fn walkthrough(base: &str) -> Result<(), Box<dyn std::error::Error>> {
     )
     .await?;
     println!("   -> {st}");
+    expect(st, StatusCode::LOCKED)?;
     println!("5. alice writes with If: (<token>)");
     let (st, _) = send(
         "PUT",
@@ -208,6 +220,7 @@ async fn walkthrough(base: &str) -> Result<(), Box<dyn std::error::Error>> {
     )
     .await?;
     println!("   -> {st}");
+    expect(st, StatusCode::NO_CONTENT)?;
     println!("6. alice releases the lock");
     let (st, _) = send(
         "DELETE",
@@ -218,11 +231,16 @@ async fn walkthrough(base: &str) -> Result<(), Box<dyn std::error::Error>> {
     )
     .await?;
     println!("   -> {st}");
+    expect(st, StatusCode::NO_CONTENT)?;
     println!("7. bob writes again");
     let (st, _) = send("PUT", "/docs/plan", "bob", &[], "v3").await?;
     println!("   -> {st}");
+    expect(st, StatusCode::NO_CONTENT)?;
     let (_, body) = send("GET", "/docs/plan", "bob", &[], "").await?;
     println!("   GET /docs/plan -> {body:?}");
+    if body != "v3" {
+        return Err(format!("expected bob's last write, found {body:?}").into());
+    }
     Ok(())
 }
 

@@ -52,6 +52,9 @@ echo "== redis-server on 127.0.0.1:$redis_port (pid ${pids[0]})"
 echo "== cargo test --all-features"
 cargo test --all-features 2>&1 | tee "$tmp/cargo-test.log"
 
+echo "== the demo's walkthrough (examples/axum.rs) checks its own statuses"
+cargo run -q --example axum -- 127.0.0.1:0 --walkthrough-only
+
 echo "== litmus locks against examples/webdav.rs (memory store)"
 cargo build --example webdav
 dav_port=$(free_port)
