@@ -90,11 +90,13 @@ where
             let advertise = self.config.advertise && req.method() == Method::OPTIONS;
             return ResponseFuture::passthrough(self.inner.call(req), advertise);
         }
-        // Keep a fresh clone; move the instance that was polled ready into the future.
-        let spare = self.inner.clone();
-        let ready = std::mem::replace(&mut self.inner, spare.clone());
+        // Keep a fresh clone; move the instance that was polled ready into the future. It
+        // also serves the layer's sub-requests, so they never wait for capacity that this
+        // request itself holds.
+        let clone = self.inner.clone();
+        let ready = std::mem::replace(&mut self.inner, clone);
         let config = Arc::clone(&self.config);
-        ResponseFuture::guarded(Box::pin(crate::methods::run(config, ready, spare, req)))
+        ResponseFuture::guarded(Box::pin(crate::methods::run(config, ready, req)))
     }
 }
 

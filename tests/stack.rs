@@ -224,3 +224,35 @@ async fn layer_debug_is_readable() {
     let svc = layer.layer(Kv::default());
     drop(svc);
 }
+
+/// Sub-requests (the HEAD probe, the creation PUT) must not wait for capacity that the
+/// request's own readied service holds: with a concurrency limit of 1 inside the layer, that
+/// would deadlock.
+#[tokio::test]
+async fn sub_requests_do_not_deadlock_under_a_concurrency_limit() {
+    let store = Arc::new(MemoryLockStore::new());
+    let l = xlock(&*store, "/zero/", LockDepth::Zero).await;
+    let svc = ServiceBuilder::new()
+        .layer(LockLayer::new(store.clone()))
+        .concurrency_limit(1)
+        .service(Kv::with_files(&["/zero/", "/zero/m", "/e"]));
+    let run = |r: Request<Body>| tokio::time::timeout(Duration::from_secs(5), send(svc.clone(), r));
+    // probe for existence (depth-0 parent lock not submitted, target exists)
+    let a = run(empty(req("PUT", "/zero/m")))
+        .await
+        .expect("deadlocked on the HEAD probe");
+    assert_eq!(a.status, StatusCode::NO_CONTENT);
+    // ETag probe
+    let etag_if = format!("(<{}> [\"nope\"]) (Not [\"nope\"])", l.token);
+    let a = run(empty(req("PUT", "/e").header("if", etag_if)))
+        .await
+        .expect("deadlocked on the ETag probe");
+    assert_eq!(a.status, StatusCode::NO_CONTENT);
+    // LOCK on an unmapped URL: HEAD probe + creation PUT
+    let lock = req("LOCK", "/new")
+        .header("depth", "0")
+        .body(Body::from(LOCKINFO_EXCLUSIVE))
+        .unwrap();
+    let a = run(lock).await.expect("deadlocked on LOCK sub-requests");
+    assert_eq!(a.status, StatusCode::CREATED);
+}

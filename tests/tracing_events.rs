@@ -51,7 +51,11 @@ impl Subscriber for Capture {
 
 impl Capture {
     fn saw(&self, needle: &str) -> bool {
-        self.events.lock().unwrap().iter().any(|e| e.contains(needle))
+        self.events
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|e| e.contains(needle))
     }
 }
 
@@ -61,12 +65,22 @@ async fn grants_refusals_unlocks_and_dry_runs_are_traced() {
     let _guard = tracing::subscriber::set_default(cap.clone());
     let store = Arc::new(MemoryLockStore::new());
     let svc = LockLayer::new(store.clone()).layer(Kv::with_files(&["/a", "/b"]));
-    let lock = req("LOCK", "/a").header("depth", "0").body(Body::from(LOCKINFO_EXCLUSIVE)).unwrap();
+    let lock = req("LOCK", "/a")
+        .header("depth", "0")
+        .body(Body::from(LOCKINFO_EXCLUSIVE))
+        .unwrap();
     let a = send(svc.clone(), lock).await;
     assert_eq!(a.status, StatusCode::OK);
     assert!(cap.saw("lock granted"), "{:?}", cap.events.lock().unwrap());
-    assert_eq!(send(svc.clone(), empty(req("PUT", "/a"))).await.status, StatusCode::LOCKED);
-    assert!(cap.saw("request refused") && cap.saw("Locked"), "{:?}", cap.events.lock().unwrap());
+    assert_eq!(
+        send(svc.clone(), empty(req("PUT", "/a"))).await.status,
+        StatusCode::LOCKED
+    );
+    assert!(
+        cap.saw("request refused") && cap.saw("Locked"),
+        "{:?}",
+        cap.events.lock().unwrap()
+    );
     let token = a.headers["lock-token"].to_str().unwrap().to_owned();
     let r = empty(req("UNLOCK", "/a").header("lock-token", token));
     assert_eq!(send(svc, r).await.status, StatusCode::NO_CONTENT);
@@ -74,7 +88,12 @@ async fn grants_refusals_unlocks_and_dry_runs_are_traced() {
     assert!(cap.spans.lock().unwrap().iter().any(|s| s == "tower_locks"));
 
     xlock(&*store, "/b", LockDepth::Zero).await;
-    let dry = LockLayer::new(store).dry_run(true).layer(Kv::with_files(&["/b"]));
-    assert_eq!(send(dry, empty(req("PUT", "/b"))).await.status, StatusCode::NO_CONTENT);
+    let dry = LockLayer::new(store)
+        .dry_run(true)
+        .layer(Kv::with_files(&["/b"]));
+    assert_eq!(
+        send(dry, empty(req("PUT", "/b"))).await.status,
+        StatusCode::NO_CONTENT
+    );
     assert!(cap.saw("DRY RUN"));
 }

@@ -64,7 +64,8 @@ impl<S> Inner<S> {
         Self { svc }
     }
 
-    async fn call<ReqBody, ResBody>(
+    /// Wait until the service is ready, then call it.
+    pub(crate) async fn call<ReqBody, ResBody>(
         &mut self,
         req: Request<ReqBody>,
     ) -> Result<Response<ResBody>, S::Error>

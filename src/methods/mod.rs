@@ -24,12 +24,11 @@ pub(crate) use context::Ctx;
 pub(crate) use inner::Inner;
 pub use inner::SubRequest;
 
-/// Run the guarded flow for one request. `ready` is the instance that was polled ready (it
-/// makes the final call); `spare` serves sub-requests.
+/// Run the guarded flow for one request. `ready` is the instance that was polled ready; it
+/// serves the sub-requests (readiness is polled again before each call) and the final call.
 pub(crate) async fn run<S, ReqBody, ResBody>(
     config: Arc<Config>,
     ready: S,
-    spare: S,
     req: Request<ReqBody>,
 ) -> Result<Response<ResponseBody<ResBody>>, S::Error>
 where
@@ -54,11 +53,11 @@ where
         principal = ctx.principal.as_deref()
     );
     let flow = async move {
-        let mut inner = Inner::new(spare);
+        let mut inner = Inner::new(ready);
         match ctx.parts.method.as_str() {
             "LOCK" => lock::handle(ctx, body, &mut inner).await,
             "UNLOCK" => unlock::handle(ctx, body, &mut inner).await,
-            _ => write::handle(ctx, body, ready, &mut inner).await,
+            _ => write::handle(ctx, body, inner).await,
         }
     };
     #[cfg(feature = "tracing")]

@@ -19,8 +19,7 @@ use crate::{Resolved, ResourcePath};
 pub(super) async fn handle<S, ReqBody, ResBody>(
     ctx: Ctx,
     body: ReqBody,
-    mut ready: S,
-    inner: &mut Inner<S>,
+    mut inner: Inner<S>,
 ) -> Result<Response<ResponseBody<ResBody>>, S::Error>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
@@ -79,7 +78,7 @@ where
     let mut fence = None;
     let mut would_reject = None;
     if let Some(locks) = &locks {
-        match verdict(&ctx, &plan, locks, inner).await {
+        match verdict(&ctx, &plan, locks, &mut inner).await {
             Ok(f) => fence = f,
             Err(rejection) if ctx.cfg.dry_run => {
                 #[cfg(feature = "tracing")]
@@ -102,8 +101,7 @@ where
     if let Some(w) = &would_reject {
         parts.extensions.insert(w.clone());
     }
-    poll_ready(&mut ready).await?;
-    let res = ready.call(Request::from_parts(parts, body)).await?;
+    let res = inner.call(Request::from_parts(parts, body)).await?;
     cleanup(&cfg, &plan, res.status()).await;
     let mut res = res.map(ResponseBody::passthrough);
     if let Some(w) = would_reject {
@@ -152,13 +150,6 @@ where
         }
     }
     Ok(fence)
-}
-
-async fn poll_ready<S, R>(svc: &mut S) -> Result<(), S::Error>
-where
-    S: Service<R>,
-{
-    std::future::poll_fn(|cx| svc.poll_ready(cx)).await
 }
 
 /// The `Destination` of a COPY or MOVE, normalised like the request path.
