@@ -140,11 +140,28 @@ impl LockLayer {
     /// [`Principal`](crate::Principal) request extension; existence and ETags probed with an
     /// inner `HEAD`; unmapped LOCK targets created with an inner empty `PUT`; store failures
     /// answered with 503 (fail closed); OPTIONS answers advertise class 2; [`Limits::default`].
+    ///
+    /// ```
+    /// # use tower_locks::{LockLayer, MemoryLockStore};
+    /// let store = std::sync::Arc::new(MemoryLockStore::new());
+    /// // Keep `store` to take or list locks from your own code.
+    /// let layer = LockLayer::new(store.clone());
+    /// # let _ = layer;
+    /// ```
     pub fn new<T: LockStore>(store: T) -> Self {
         Self::from_arc(Arc::new(store))
     }
 
     /// A layer on a shared, type-erased store.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use tower_locks::{DynLockStore, LockLayer, MemoryLockStore};
+    ///
+    /// let store: Arc<dyn DynLockStore> = Arc::new(MemoryLockStore::new());
+    /// let layer = LockLayer::from_arc(store.clone());
+    /// # let _ = layer;
+    /// ```
     pub fn from_arc(store: Arc<dyn DynLockStore>) -> Self {
         Self {
             config: Arc::new(Config {
@@ -174,12 +191,28 @@ impl LockLayer {
     }
 
     /// Replace the list of methods that pass through without a lock check.
+    ///
+    /// ```
+    /// # use tower_locks::{LockLayer, MemoryLockStore};
+    /// use http::Method;
+    /// // A REST API without WebDAV reads.
+    /// let layer = LockLayer::new(MemoryLockStore::new())
+    ///     .safe_methods([Method::GET, Method::HEAD, Method::OPTIONS]);
+    /// # let _ = layer;
+    /// ```
     pub fn safe_methods(self, methods: impl IntoIterator<Item = Method>) -> Self {
         let methods: Vec<Method> = methods.into_iter().collect();
         self.update(|c| c.safe_methods = methods)
     }
 
     /// Add one method to the safe list (for example a custom read-only method).
+    ///
+    /// ```
+    /// # use tower_locks::{LockLayer, MemoryLockStore};
+    /// let layer = LockLayer::new(MemoryLockStore::new())
+    ///     .add_safe_method(http::Method::from_bytes(b"QUERY").unwrap());
+    /// # let _ = layer;
+    /// ```
     pub fn add_safe_method(self, method: Method) -> Self {
         self.update(|c| {
             if !c.safe_methods.contains(&method) {
@@ -195,6 +228,13 @@ impl LockLayer {
     ///
     /// # Errors
     /// [`PathError`](crate::PathError) when `prefix` is not a valid absolute path.
+    ///
+    /// ```
+    /// # use tower_locks::{LockLayer, MemoryLockStore};
+    /// // The service below sees `/files/a.txt`; clients address `/dav/files/a.txt`.
+    /// let layer = LockLayer::new(MemoryLockStore::new()).mount_prefix("/dav").unwrap();
+    /// # let _ = layer;
+    /// ```
     pub fn mount_prefix(self, prefix: &str) -> Result<Self, crate::PathError> {
         let p = ResourcePath::parse(prefix)?;
         Ok(self.update(|c| c.prefix = p))
@@ -202,6 +242,12 @@ impl LockLayer {
 
     /// Compare only paths, not authorities, for absolute URIs in `If` tags and `Destination`
     /// (behind a reverse proxy that rewrites `Host`). Default: `false`.
+    ///
+    /// ```
+    /// # use tower_locks::{LockLayer, MemoryLockStore};
+    /// let layer = LockLayer::new(MemoryLockStore::new()).match_any_authority(true);
+    /// # let _ = layer;
+    /// ```
     pub fn match_any_authority(self, yes: bool) -> Self {
         self.update(|c| c.any_authority = yes)
     }
@@ -211,6 +257,17 @@ impl LockLayer {
     ///
     /// # Panics
     /// When `min > max` or `default` is outside `min..=max`.
+    ///
+    /// ```
+    /// # use tower_locks::{LockLayer, MemoryLockStore};
+    /// use std::time::Duration;
+    /// let layer = LockLayer::new(MemoryLockStore::new()).lock_timeouts(
+    ///     Duration::from_secs(300),
+    ///     Duration::from_secs(30),
+    ///     Duration::from_secs(3600),
+    /// );
+    /// assert_eq!(layer.default_timeout(), tower_locks::LockTimeout::Seconds(300));
+    /// ```
     pub fn lock_timeouts(self, default: Duration, min: Duration, max: Duration) -> Self {
         let mut policy = TimeoutPolicy::new(default, min, max);
         self.update(|c| {
@@ -222,12 +279,27 @@ impl LockLayer {
     /// Grant `Timeout: Infinite` when a client asks for it. ⚠️ An infinite lock left by a
     /// crashed client stays until an administrator removes it. Default: `false` (Infinite is
     /// granted as the maximum).
+    ///
+    /// ```
+    /// # use tower_locks::{LockLayer, MemoryLockStore};
+    /// let layer = LockLayer::new(MemoryLockStore::new()).allow_infinite_timeout(true);
+    /// # let _ = layer;
+    /// ```
     pub fn allow_infinite_timeout(self, yes: bool) -> Self {
         self.update(|c| c.timeouts.allow_infinite = yes)
     }
 
     /// Read the principal with `f` instead of from the [`Principal`](crate::Principal)
     /// extension.
+    ///
+    /// ```
+    /// # use tower_locks::{LockLayer, MemoryLockStore};
+    /// // Trust a header set by an authenticating reverse proxy in front of the app.
+    /// let layer = LockLayer::new(MemoryLockStore::new()).principal_from(|parts| {
+    ///     parts.headers.get("x-authenticated-user")?.to_str().ok().map(str::to_owned)
+    /// });
+    /// # let _ = layer;
+    /// ```
     pub fn principal_from<F>(self, f: F) -> Self
     where
         F: Fn(&request::Parts) -> Option<String> + Send + Sync + 'static,
@@ -250,6 +322,17 @@ impl LockLayer {
 
     /// Replace the responses the layer generates. The [`Rejection`] is still put in the
     /// extensions, and a 503 still gets `Retry-After` unless `f` set one.
+    ///
+    /// ```
+    /// # use tower_locks::{LockLayer, MemoryLockStore};
+    /// use bytes::Bytes;
+    /// let layer = LockLayer::new(MemoryLockStore::new()).with_rejection_response(|rejection, _req| {
+    ///     let mut res = http::Response::new(Bytes::from(rejection.detail()));
+    ///     *res.status_mut() = rejection.status();
+    ///     res
+    /// });
+    /// # let _ = layer;
+    /// ```
     pub fn with_rejection_response<F>(self, f: F) -> Self
     where
         F: Fn(&Rejection, &request::Parts) -> Response<Bytes> + Send + Sync + 'static,
@@ -258,12 +341,25 @@ impl LockLayer {
     }
 
     /// The base of the problem `type` URIs (the rejection's name is appended).
+    ///
+    /// ```
+    /// # use tower_locks::{LockLayer, MemoryLockStore};
+    /// let layer = LockLayer::new(MemoryLockStore::new())
+    ///     .problem_type_base("https://api.example.com/problems/");
+    /// # let _ = layer;
+    /// ```
     pub fn problem_type_base(self, base: impl Into<String>) -> Self {
         let base = base.into();
         self.update(|c| c.response.problem_type_base = base)
     }
 
     /// The `Retry-After` seconds on a 503 for a failed store. Default 1.
+    ///
+    /// ```
+    /// # use tower_locks::{LockLayer, MemoryLockStore};
+    /// let layer = LockLayer::new(MemoryLockStore::new()).retry_after(5);
+    /// # let _ = layer;
+    /// ```
     pub fn retry_after(self, secs: u32) -> Self {
         self.update(|c| c.response.retry_after_secs = secs)
     }
@@ -272,18 +368,40 @@ impl LockLayer {
     /// 503. A store outage then silently disables locking: concurrent editors can overwrite
     /// each other. Only for services where availability matters more than lock safety. LOCK,
     /// UNLOCK and cleanup still fail. Default: `false`.
+    ///
+    /// ```
+    /// # use tower_locks::{LockLayer, MemoryLockStore};
+    /// // Only where a write outage is worse than a lost update.
+    /// let layer = LockLayer::new(MemoryLockStore::new()).fail_open_on_store_error_insecure(true);
+    /// # let _ = layer;
+    /// ```
     pub fn fail_open_on_store_error_insecure(self, yes: bool) -> Self {
         self.update(|c| c.fail_open = yes)
     }
 
     /// Add `DAV: 1, 2` and `LOCK, UNLOCK` (in an existing `Allow`) to successful OPTIONS
     /// responses. Default: `true`.
+    ///
+    /// ```
+    /// # use tower_locks::{LockLayer, MemoryLockStore};
+    /// let layer = LockLayer::new(MemoryLockStore::new()).advertise_dav(false);
+    /// # let _ = layer;
+    /// ```
     pub fn advertise_dav(self, yes: bool) -> Self {
         self.update(|c| c.advertise = yes)
     }
 
     /// Let requests for which `f` answers `true` (an administrator) UNLOCK locks of other
     /// principals (RFC 4918 §6.4). Default: nobody.
+    ///
+    /// ```
+    /// # use tower_locks::{LockLayer, MemoryLockStore};
+    /// use tower_locks::Principal;
+    /// let layer = LockLayer::new(MemoryLockStore::new()).allow_unlock_override(|parts| {
+    ///     parts.extensions.get::<Principal>().is_some_and(|p| p.as_str() == "admin")
+    /// });
+    /// # let _ = layer;
+    /// ```
     pub fn allow_unlock_override<F>(self, f: F) -> Self
     where
         F: Fn(&request::Parts) -> bool + Send + Sync + 'static,
@@ -296,21 +414,48 @@ impl LockLayer {
     /// a [`WouldReject`](crate::WouldReject) in the request and response extensions. LOCK
     /// and UNLOCK still work normally, so clients can start taking locks before they are
     /// enforced. Default: `false`.
+    ///
+    /// ```
+    /// # use tower_locks::{LockLayer, MemoryLockStore};
+    /// let layer = LockLayer::new(MemoryLockStore::new()).dry_run(true);
+    /// # let _ = layer;
+    /// ```
     pub fn dry_run(self, yes: bool) -> Self {
         self.update(|c| c.dry_run = yes)
     }
 
     /// Replace the abuse limits.
+    ///
+    /// ```
+    /// # use tower_locks::{LockLayer, MemoryLockStore};
+    /// let mut limits = tower_locks::Limits::default();
+    /// limits.max_locks_per_principal = Some(50);
+    /// let layer = LockLayer::new(MemoryLockStore::new()).limits(limits);
+    /// # let _ = layer;
+    /// ```
     pub fn limits(self, limits: Limits) -> Self {
         self.update(|c| c.limits = limits)
     }
 
     /// The store this layer uses.
+    ///
+    /// ```
+    /// # use tower_locks::{LockLayer, MemoryLockStore};
+    /// let layer = LockLayer::new(MemoryLockStore::new());
+    /// let store = layer.store().clone(); // the same store, for your own endpoints
+    /// # let _ = store;
+    /// ```
     pub fn store(&self) -> &Arc<dyn DynLockStore> {
         &self.config.store
     }
 
     /// The default timeout granted (for rendering and tests).
+    ///
+    /// ```
+    /// # use tower_locks::{LockLayer, MemoryLockStore};
+    /// let layer = LockLayer::new(MemoryLockStore::new());
+    /// assert_eq!(layer.default_timeout(), tower_locks::LockTimeout::Seconds(600));
+    /// ```
     pub fn default_timeout(&self) -> LockTimeout {
         self.config.timeouts.default_timeout()
     }
