@@ -9,12 +9,10 @@
 mod redis_env;
 
 use std::collections::BTreeMap;
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use redis_env::{redis_server_binary, unique_prefix};
+use redis_env::{free_port, redis_server_binary, unique_prefix, Server, TempDir};
 use tower_locks::{
     CreateOutcome, Lock, LockDepth, LockQuery, LockStore, LockStoreError, LockTimeout, NewLock,
     RedisLockStore, ResourcePath, TokenAccess,
@@ -22,71 +20,6 @@ use tower_locks::{
 
 fn p(s: &str) -> ResourcePath {
     ResourcePath::parse(s).unwrap()
-}
-
-/// A `redis-server` child process, killed when dropped.
-struct Server {
-    child: Child,
-}
-
-impl Server {
-    fn start(binary: &Path, port: u16, dir: &Path) -> Self {
-        let child = Command::new(binary)
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args([
-                "--save",
-                "",
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "always",
-            ])
-            .arg("--dir")
-            .arg(dir)
-            .args(["--daemonize", "no", "--loglevel", "warning"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn redis-server");
-        let server = Self { child };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "redis-server did not start on port {port}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        server
-    }
-
-    fn kill(mut self) {
-        self.child.kill().expect("kill redis-server");
-        self.child.wait().expect("reap redis-server");
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A temporary directory, removed when dropped.
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
 }
 
 fn by_token(locks: Vec<Lock>) -> BTreeMap<String, Lock> {
@@ -119,8 +52,7 @@ async fn store_fails_fast_and_recovers_after_a_restart() {
     let Some(binary) = redis_server_binary() else {
         return;
     };
-    let dir = TempDir(std::env::temp_dir().join(format!("tower-locks-faults-{}", unique_prefix())));
-    std::fs::create_dir_all(&dir.0).unwrap();
+    let dir = TempDir::new("faults");
     let port = free_port();
     let server = Server::start(&binary, port, &dir.0);
     let url = format!("redis://127.0.0.1:{port}/");
@@ -210,8 +142,7 @@ async fn frozen_server_does_not_hang_calls() {
     let Some(binary) = redis_server_binary() else {
         return;
     };
-    let dir = TempDir(std::env::temp_dir().join(format!("tower-locks-frozen-{}", unique_prefix())));
-    std::fs::create_dir_all(&dir.0).unwrap();
+    let dir = TempDir::new("frozen");
     let port = free_port();
     let server = Server::start(&binary, port, &dir.0);
     let pid = server.child.id().to_string();

@@ -4,6 +4,9 @@
 //! ```text
 //! cargo run --example webdav -- 127.0.0.1:4918
 //! TESTS="basic copymove props" litmus http://127.0.0.1:4918/
+//!
+//! # locks in Redis, shared by every server started like this (see `lock_store`)
+//! REDIS_URL=redis://127.0.0.1:6379/ LOCK_PREFIX=dav cargo run --features redis --example webdav
 //! ```
 //!
 //! `MemDav` implements OPTIONS, GET, HEAD, PUT, DELETE, MKCOL, COPY, MOVE, PROPFIND (Depth 0
@@ -39,10 +42,34 @@ const DEFAULT_ADDR: &str = "127.0.0.1:4918";
 
 /// The one place that picks the lock store shared by the layer and `MemDav`.
 ///
-/// TODO(lead, at merge): with `--features redis` and `REDIS_URL` set, return the Redis store
-/// here instead.
-fn lock_store() -> Arc<dyn DynLockStore> {
-    Arc::new(MemoryLockStore::new())
+/// Built with `--features redis` and run with `REDIS_URL` set, it is a `RedisLockStore`
+/// (key prefix from `LOCK_PREFIX`, default `tower-locks-webdav`): every server started that
+/// way on the same Redis and prefix shares one lock space. Otherwise it is the in-memory store
+/// of this process.
+async fn lock_store() -> Result<Arc<dyn DynLockStore>, Box<dyn std::error::Error + Send + Sync>> {
+    #[cfg(feature = "redis")]
+    if let Some(url) = std::env::var("REDIS_URL").ok().filter(|u| !u.is_empty()) {
+        let prefix = std::env::var("LOCK_PREFIX")
+            .ok()
+            .filter(|p| !p.is_empty())
+            .unwrap_or_else(|| "tower-locks-webdav".to_owned());
+        let store = tower_locks::RedisLockStore::builder(url)
+            .prefix(prefix)
+            .connect()
+            .await?;
+        // The URL may hold a password: name the namespace only.
+        println!(
+            "lock store: Redis (REDIS_URL), key prefix {:?}",
+            store.prefix()
+        );
+        return Ok(Arc::new(store));
+    }
+    #[cfg(not(feature = "redis"))]
+    if std::env::var_os("REDIS_URL").is_some() {
+        println!("note: REDIS_URL is ignored: build with `--features redis` to use it");
+    }
+    println!("lock store: memory (this process only)");
+    Ok(Arc::new(MemoryLockStore::new()))
 }
 
 #[tokio::main]
@@ -52,7 +79,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         .unwrap_or_else(|| DEFAULT_ADDR.to_owned())
         .parse()?;
 
-    let store = lock_store();
+    let store = lock_store().await?;
     let memdav = MemDav::new(store.clone());
 
     // The lock layer turns the class-1 service into a class-2 one: it answers LOCK and

@@ -27,7 +27,8 @@ pub struct Seen {
 }
 
 /// A tiny resource store behind the layer: GET/HEAD with ETags, PUT, POST, DELETE (subtree),
-/// MKCOL, PROPPATCH, COPY, MOVE. It does no lock checking of its own.
+/// MKCOL, PROPPATCH, COPY, MOVE, and a minimal PROPFIND (207 for an existing resource). It
+/// does no lock checking of its own.
 #[derive(Clone, Default, Debug)]
 pub struct Kv {
     pub files: Arc<Mutex<BTreeMap<String, (Bytes, u64)>>>,
@@ -53,6 +54,17 @@ impl Kv {
             kv.put(p, "x");
         }
         kv
+    }
+
+    /// Another instance of the service on the same files (shared storage), with its own
+    /// record of the requests it saw.
+    pub fn sharing_files(&self) -> Self {
+        Kv {
+            files: self.files.clone(),
+            version: self.version.clone(),
+            seen: Arc::default(),
+            force_status: Arc::default(),
+        }
     }
 
     pub fn put(&self, path: &str, body: &str) {
@@ -169,6 +181,19 @@ impl Kv {
                 } else {
                     StatusCode::CREATED
                 }
+            }
+            "PROPFIND" => {
+                if !files.contains_key(&k) {
+                    return (StatusCode::NOT_FOUND, h, Bytes::new());
+                }
+                h.insert(
+                    "content-type",
+                    "application/xml; charset=\"utf-8\"".parse().unwrap(),
+                );
+                let body = format!(
+                    "<?xml version=\"1.0\" encoding=\"utf-8\"?><D:multistatus xmlns:D=\"DAV:\"><D:response><D:href>{path}</D:href><D:propstat><D:prop/><D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response></D:multistatus>"
+                );
+                return (StatusCode::MULTI_STATUS, h, Bytes::from(body));
             }
             "OPTIONS" => {
                 h.insert("allow", "OPTIONS, GET, HEAD, PUT, DELETE".parse().unwrap());

@@ -7,7 +7,10 @@
 //! - Every store gets a unique random key prefix, so tests run in parallel on one server.
 #![allow(dead_code, unreachable_pub)]
 
-use std::path::PathBuf;
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use tower_locks::RedisLockStore;
 
@@ -84,4 +87,85 @@ pub fn redis_server_binary() -> Option<PathBuf> {
         eprintln!("notice: redis-server not found on PATH; skipping this Redis fault test");
     }
     found
+}
+
+/// A private `redis-server` child process (for the fault tests), killed when dropped.
+///
+/// It persists with an append-only file (`appendfsync always`) in `dir`, so a server started
+/// again on the same directory has every lock the previous one acknowledged.
+pub struct Server {
+    pub child: Child,
+}
+
+impl Server {
+    /// Start `binary` on `127.0.0.1:port` with its data in `dir`, and wait until it accepts
+    /// connections.
+    pub fn start(binary: &Path, port: u16, dir: &Path) -> Self {
+        let child = Command::new(binary)
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args([
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+            ])
+            .arg("--dir")
+            .arg(dir)
+            .args(["--daemonize", "no", "--loglevel", "warning"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn redis-server");
+        let server = Self { child };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not start on port {port}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        server
+    }
+
+    /// Stop the server now (SIGKILL) and reap it.
+    pub fn kill(mut self) {
+        self.child.kill().expect("kill redis-server");
+        self.child.wait().expect("reap redis-server");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A temporary directory, removed when dropped.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    /// A new empty directory under the system temporary directory, named after `tag`.
+    pub fn new(tag: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("tower-locks-{tag}-{}", unique_prefix()));
+        std::fs::create_dir_all(&dir).expect("create a temporary directory");
+        Self(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A loopback port that was free a moment ago.
+pub fn free_port() -> u16 {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
 }

@@ -1,0 +1,95 @@
+//! An axum app whose locks live in Redis (`RedisLockStore`), so that every instance of the
+//! app behind a load balancer enforces the same locks.
+//!
+//! ```text
+//! redis-server --port 6379 --save '' --appendonly yes --maxmemory-policy noeviction &
+//! REDIS_URL=redis://127.0.0.1:6379/ cargo run --features redis --example redis -- 127.0.0.1:3001
+//! REDIS_URL=redis://127.0.0.1:6379/ cargo run --features redis --example redis -- 127.0.0.1:3002
+//!
+//! LOCKINFO='<D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockinfo>'
+//! curl -i -X LOCK -H 'X-User: alice' -d "$LOCKINFO" http://127.0.0.1:3001/docs/plan  # 201, Lock-Token: <urn:uuid:…>
+//! curl -i -X PUT -H 'X-User: bob' -d hi http://127.0.0.1:3002/docs/plan             # 423: the other instance knows
+//! curl -i -X PUT -H 'X-User: alice' -H 'If: (<urn:uuid:…>)' -d v2 http://127.0.0.1:3002/docs/plan    # 201
+//! curl -i -X UNLOCK -H 'X-User: alice' -H 'Lock-Token: <urn:uuid:…>' http://127.0.0.1:3001/docs/plan # 204
+//! ```
+//!
+//! Environment: `REDIS_URL` (default `redis://127.0.0.1:6379/`) and `LOCK_PREFIX`, the key
+//! namespace (default `docs-app`): instances share locks exactly when they share both.
+//!
+//! The documents themselves are kept in this process's memory to keep the example short; a
+//! real app keeps them where every instance sees them (a database, object storage). The
+//! `X-User` header stands in for authentication, which belongs outside the lock layer.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use tower_locks::{LockLayer, RedisLockStore};
+
+type Docs = Arc<Mutex<HashMap<String, String>>>;
+
+async fn read_doc(State(docs): State<Docs>, Path(id): Path<String>) -> Response {
+    match docs.lock().unwrap().get(&id) {
+        Some(text) => text.clone().into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+async fn write_doc(State(docs): State<Docs>, Path(id): Path<String>, body: String) -> StatusCode {
+    match docs.lock().unwrap().insert(id, body) {
+        Some(_) => StatusCode::NO_CONTENT,
+        None => StatusCode::CREATED,
+    }
+}
+
+async fn delete_doc(State(docs): State<Docs>, Path(id): Path<String>) -> StatusCode {
+    match docs.lock().unwrap().remove(&id) {
+        Some(_) => StatusCode::NO_CONTENT,
+        None => StatusCode::NOT_FOUND,
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let addr: SocketAddr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:3001".to_owned())
+        .parse()?;
+    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/".to_owned());
+    let prefix = std::env::var("LOCK_PREFIX").unwrap_or_else(|_| "docs-app".to_owned());
+
+    // One connection per process; clones of the store share it. Reconnection after a Redis
+    // outage is automatic; meanwhile writes get 503 + Retry-After (fail closed).
+    let store = RedisLockStore::builder(url)
+        .prefix(prefix)
+        .connect()
+        .await?;
+    println!("lock store: Redis, key prefix {:?}", store.prefix());
+
+    let docs = Router::new()
+        .route(
+            "/docs/{id}",
+            get(read_doc).put(write_doc).delete(delete_doc),
+        )
+        .with_state(Docs::default());
+    // The layer wraps the whole router (as its fallback service), not each route's method
+    // handlers: its own sub-requests (a HEAD probe, the PUT that creates the empty resource of
+    // a LOCK on an unmapped URL) must be routed by method like any request. It answers LOCK
+    // and UNLOCK itself and checks every write against Redis.
+    let app = Router::new()
+        .fallback_service(docs)
+        .layer(LockLayer::new(store).principal_from(|parts| {
+            let user = parts.headers.get("x-user")?.to_str().ok()?;
+            Some(user.to_owned())
+        }));
+
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    println!("listening on http://{}/", listener.local_addr()?);
+    axum::serve(listener, app).await?;
+    Ok(())
+}
