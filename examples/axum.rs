@@ -27,6 +27,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
+use tower::Layer;
 use tower_locks::{
     CreateOutcome, LockLayer, LockStore, LockTimeout, MemoryLockStore, NewLock, Principal,
     ResourcePath, TokenAccess, TokenOutcome,
@@ -132,12 +133,16 @@ async fn release_lock(
 fn app(state: AppState) -> Router {
     let docs = Router::new()
         .route("/docs/{id}", get(read_doc).put(write_doc))
-        // Every write under /docs is checked against the store before the handler runs.
-        .layer(LockLayer::new(state.locks.clone()));
+        .with_state(state.clone());
+    // Every write under /docs is checked against the store before a handler runs. The layer
+    // wraps the whole docs router (not each method handler, as `Router::layer` would), so its
+    // own HEAD/PUT sub-requests are routed like any request.
+    let guarded = LockLayer::new(state.locks.clone()).layer(docs);
     Router::new()
-        .merge(docs)
         .route("/locks/docs/{id}", post(take_lock).delete(release_lock))
+        .fallback_service(guarded)
         .with_state(state)
+        // Authentication runs first, outside the lock layer (RFC 4918 §8.1).
         .layer(middleware::from_fn(authenticate))
 }
 

@@ -29,6 +29,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use tower::Layer;
 use tower_locks::{LockLayer, RedisLockStore};
 
 type Docs = Arc<Mutex<HashMap<String, String>>>;
@@ -81,12 +82,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // handlers: its own sub-requests (a HEAD probe, the PUT that creates the empty resource of
     // a LOCK on an unmapped URL) must be routed by method like any request. It answers LOCK
     // and UNLOCK itself and checks every write against Redis.
-    let app = Router::new()
-        .fallback_service(docs)
-        .layer(LockLayer::new(store).principal_from(|parts| {
-            let user = parts.headers.get("x-user")?.to_str().ok()?;
-            Some(user.to_owned())
-        }));
+    let locks = LockLayer::new(store).principal_from(|parts| {
+        let user = parts.headers.get("x-user")?.to_str().ok()?;
+        Some(user.to_owned())
+    });
+    let app = Router::new().fallback_service(locks.layer(docs));
 
     let listener = tokio::net::TcpListener::bind(addr).await?;
     println!("listening on http://{}/", listener.local_addr()?);

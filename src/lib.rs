@@ -20,15 +20,15 @@
 //! ```
 //! use axum::{routing::put, Router};
 //! use http::{Request, StatusCode};
-//! use tower::ServiceExt;
+//! use tower::{Layer, ServiceExt};
 //! use tower_locks::{LockLayer, LockStore, MemoryLockStore, NewLock, ResourcePath, CreateOutcome};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() {
 //! let store = std::sync::Arc::new(MemoryLockStore::new());
-//! let app = Router::new()
-//!     .route("/docs/{id}", put(|| async { "saved" }))
-//!     .layer(LockLayer::new(store.clone()));
+//! let routes = Router::new().route("/docs/{id}", put(|| async { "saved" }).get(|| async { "doc" }));
+//! // Wrap the whole router (see "Mounting it in axum" below), then serve `app` as usual.
+//! let app = Router::new().fallback_service(LockLayer::new(store.clone()).layer(routes));
 //!
 //! // Somebody locks /docs/1 (here directly through the store; a client would send LOCK).
 //! let CreateOutcome::Created(lock) = store
@@ -64,6 +64,18 @@
 //! any router nesting that strips a path prefix (or name the prefix with
 //! [`LockLayer::mount_prefix`]). The authentication layer tells the lock layer who is asking
 //! by inserting a [`Principal`] into the request extensions.
+//!
+//! # Mounting it in axum
+//!
+//! Wrap the **whole** router, as above (or with `tower::ServiceBuilder`): the layer sends the
+//! inner service sub-requests of its own — a `HEAD` to learn whether a resource exists and
+//! its ETag, an empty `PUT` to create the resource of a LOCK on an unmapped URL — and they
+//! must reach the router, which dispatches them to the right handler. Do **not** use
+//! `Router::layer` or `route_layer` for this layer: axum applies those to each method handler
+//! separately, so the sub-requests would land on the handler of the original request (a PUT
+//! handler answering the HEAD probe, for instance), and LOCK would hit a 405 fallback.
+//! `Router::new().fallback_service(layer.layer(routes))` keeps axum's own response type, so
+//! `axum::serve` and further `.layer(..)`s (authentication!) work on the outer router.
 //!
 //! # 423 or 412
 //!

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::routing::{get, put};
+use axum::routing::get;
 use axum::Router;
 use common::*;
 use http::{Request, Response, StatusCode};
@@ -60,50 +60,136 @@ async fn backpressure_propagates_and_the_readied_instance_is_called() {
     assert_eq!(&body[..], b"done");
 }
 
-#[tokio::test]
-async fn axum_router_with_tower_http_layers_around_and_inside() {
-    let store = Arc::new(MemoryLockStore::new());
-    let l = xlock(&*store, "/docs/1", LockDepth::Zero).await;
-    let app = Router::new()
-        .route(
-            "/docs/{id}",
-            put(|| async { "saved" }).get(|| async { "doc" }),
+/// A tiny axum app over a shared map: GET/HEAD answer 404 for missing documents.
+fn docs_router(files: Arc<std::sync::Mutex<std::collections::BTreeSet<String>>>) -> Router {
+    let get_files = files.clone();
+    Router::new().route(
+        "/d/{name}",
+        get(
+            move |axum::extract::Path(name): axum::extract::Path<String>| {
+                let files = get_files.clone();
+                async move {
+                    if files.lock().unwrap().contains(&name) {
+                        StatusCode::OK
+                    } else {
+                        StatusCode::NOT_FOUND
+                    }
+                }
+            },
         )
-        .layer(LockLayer::new(store.clone()))
-        // TimeoutLayer needs `ResBody: Default`, which `ResponseBody<B>` provides.
+        .put(
+            move |axum::extract::Path(name): axum::extract::Path<String>| {
+                let files = files.clone();
+                async move {
+                    if files.lock().unwrap().insert(name) {
+                        StatusCode::CREATED
+                    } else {
+                        StatusCode::NO_CONTENT
+                    }
+                }
+            },
+        ),
+    )
+}
+
+#[tokio::test]
+async fn axum_router_wrapped_whole_with_tower_http_layers_around() {
+    let store = Arc::new(MemoryLockStore::new());
+    let files = Arc::new(std::sync::Mutex::new(std::collections::BTreeSet::from([
+        "old".to_owned(),
+    ])));
+    let dir = xlock(&*store, "/d/", LockDepth::Zero).await;
+    // The whole router is the inner service, so the layer's HEAD probe and creation PUT
+    // reach the GET and PUT handlers. TimeoutLayer outside needs `ResBody: Default`.
+    let app = ServiceBuilder::new()
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(5),
-        ));
-    let put_req = |if_header: Option<String>| {
-        let mut b = Request::put("/docs/1").header("host", "h");
+        ))
+        .layer(LockLayer::new(store.clone()))
+        .service(docs_router(files.clone()));
+    let put = |path: &str, if_header: Option<String>| {
+        let mut b = Request::put(path).header("host", "h");
         if let Some(h) = if_header {
             b = b.header("if", h);
         }
         b.body(Body::empty()).unwrap()
     };
-    let res = app.clone().oneshot(put_req(None)).await.unwrap();
-    assert_eq!(res.status(), StatusCode::LOCKED);
+    // modifying an existing member of a depth-0-locked collection is allowed (the HEAD probe
+    // found it), creating one is not
+    assert_eq!(
+        app.clone()
+            .oneshot(put("/d/old", None))
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        app.clone()
+            .oneshot(put("/d/new", None))
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::LOCKED
+    );
+    let tagged = format!("</d/> (<{}>)", dir.token);
+    assert_eq!(
+        app.clone()
+            .oneshot(put("/d/new", Some(tagged)))
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::CREATED
+    );
+    // LOCK on an unmapped URL: HEAD → 404, then the PUT handler creates it
+    let lock = Request::builder()
+        .method("LOCK")
+        .uri("/d/fresh")
+        .header("if", format!("</d/> (<{}>)", dir.token))
+        .body(Body::from(LOCKINFO_EXCLUSIVE))
+        .unwrap();
+    assert_eq!(
+        app.clone().oneshot(lock).await.unwrap().status(),
+        StatusCode::CREATED
+    );
+    assert!(files.lock().unwrap().contains("fresh"));
     let res = app
-        .clone()
-        .oneshot(put_req(Some(format!("(<{}>)", l.token))))
+        .oneshot(Request::get("/d/old").body(Body::empty()).unwrap())
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
-    let res = app
-        .oneshot(Request::get("/docs/1").body(Body::empty()).unwrap())
-        .await
+}
+
+/// Served the way the docs say: the wrapped router as the fallback of an outer router.
+#[tokio::test]
+async fn axum_serve_with_the_wrapped_router() {
+    let store = Arc::new(MemoryLockStore::new());
+    let files = Arc::new(std::sync::Mutex::new(std::collections::BTreeSet::new()));
+    let app = Router::new().fallback_service(LockLayer::new(store).layer(docs_router(files)));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let client: hyper_util::client::legacy::Client<_, Body> =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build_http();
+    let lock = Request::builder()
+        .method("LOCK")
+        .uri(format!("http://{addr}/d/x"))
+        .body(Body::from(LOCKINFO_EXCLUSIVE))
         .unwrap();
-    assert_eq!(res.status(), StatusCode::OK);
-    // route_layer works too
-    let app = Router::new()
-        .route("/a", get(|| async { "a" }).put(|| async { "put" }))
-        .route_layer(LockLayer::new(store.clone()));
-    let res = app
-        .oneshot(Request::put("/a").body(Body::empty()).unwrap())
-        .await
+    assert_eq!(
+        client.request(lock).await.unwrap().status(),
+        StatusCode::CREATED
+    );
+    let put = Request::put(format!("http://{addr}/d/x"))
+        .body(Body::empty())
         .unwrap();
-    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(
+        client.request(put).await.unwrap().status(),
+        StatusCode::LOCKED
+    );
+    server.abort();
 }
 
 #[tokio::test]
