@@ -13,7 +13,40 @@ use crate::body::ResponseBody;
 use crate::store::BoxFuture;
 
 pin_project! {
-    /// Response future for [`LockService`](crate::LockService).
+    /// Response future for [`LockService`](crate::LockService): what its
+    /// [`Service::call`](tower_service::Service::call) returns. Requests with a safe method
+    /// pass through without an allocation; the others run the lock check in one boxed future.
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use bytes::Bytes;
+    /// use http::{Request, Response, StatusCode};
+    /// use http_body_util::{BodyExt, Empty};
+    /// use tower::{service_fn, Service, ServiceExt};
+    /// use tower_locks::{
+    ///     LockService, LockStore, MemoryLockStore, NewLock, ResourcePath, ResponseFuture,
+    /// };
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let store = std::sync::Arc::new(MemoryLockStore::new());
+    /// let handler = service_fn(|_req: Request<Empty<Bytes>>| async {
+    ///     Ok::<_, Infallible>(Response::new(String::from("hello")))
+    /// });
+    /// let mut svc = LockService::new(handler, store.clone());
+    ///
+    /// let get = Request::get("/doc").body(Empty::new()).unwrap();
+    /// let future: ResponseFuture<_, String, Infallible> = svc.ready().await.unwrap().call(get);
+    /// let res = future.await.unwrap();
+    /// assert_eq!(res.status(), StatusCode::OK);
+    /// assert_eq!(res.into_body().collect().await.unwrap().to_bytes(), "hello");
+    ///
+    /// store.create(NewLock::new(ResourcePath::parse("/doc").unwrap())).await.unwrap();
+    /// let put = Request::put("/doc").body(Empty::new()).unwrap();
+    /// let res = svc.ready().await.unwrap().call(put).await.unwrap();
+    /// assert_eq!(res.status(), StatusCode::LOCKED);
+    /// # }
+    /// ```
     pub struct ResponseFuture<F, B, E> {
         #[pin]
         kind: Kind<F, B, E>,

@@ -15,6 +15,41 @@ use crate::store::BoxFuture;
 use crate::ResourcePath;
 
 /// What a probe learned about a resource.
+///
+/// ```
+/// use tower_locks::{BoxFuture, EntityTag, ResourcePath, ResourceProbe, ResourceState};
+///
+/// /// Answers from a fixed list of documents and their ETags.
+/// struct Catalogue(Vec<(&'static str, &'static str)>);
+///
+/// impl ResourceProbe for Catalogue {
+///     fn probe<'a>(
+///         &'a self,
+///         path: &'a ResourcePath,
+///         _request: &'a http::request::Parts,
+///     ) -> BoxFuture<'a, ResourceState> {
+///         let found = self.0.iter().find(|(p, _)| *p == path.as_str());
+///         Box::pin(async move {
+///             match found {
+///                 Some((_, etag)) => ResourceState::Exists { etag: EntityTag::parse(etag) },
+///                 None => ResourceState::Missing,
+///             }
+///         })
+///     }
+/// }
+///
+/// # tokio_test::block_on(async {
+/// let probe = Catalogue(vec![("/docs/a", "\"v7\"")]);
+/// let (parts, ()) = http::Request::new(()).into_parts();
+/// let p = |s| ResourcePath::parse(s).unwrap();
+/// let ResourceState::Exists { etag: Some(etag) } = probe.probe(&p("/docs/a"), &parts).await
+/// else {
+///     panic!("/docs/a exists and has an ETag");
+/// };
+/// assert!(etag.strong_eq(&EntityTag::parse("\"v7\"").unwrap()));
+/// assert_eq!(probe.probe(&p("/docs/b"), &parts).await, ResourceState::Missing);
+/// # });
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ResourceState {
@@ -61,6 +96,42 @@ pub trait ResourceProbe: Send + Sync + 'static {
 }
 
 /// The result of creating the empty resource of a LOCK on an unmapped URL.
+///
+/// ```
+/// use http::StatusCode;
+/// use tower_locks::{BoxFuture, CreateResult, ResourceCreator, ResourcePath};
+///
+/// /// Creates documents only inside existing folders.
+/// struct Folders(Vec<&'static str>);
+///
+/// impl ResourceCreator for Folders {
+///     fn create_empty<'a>(
+///         &'a self,
+///         path: &'a ResourcePath,
+///         _request: &'a http::request::Parts,
+///     ) -> BoxFuture<'a, CreateResult> {
+///         let parent_exists = path.parent().is_some_and(|p| self.0.contains(&p.as_str()));
+///         Box::pin(async move {
+///             if parent_exists {
+///                 CreateResult::Created // the LOCK answers 201
+///             } else {
+///                 CreateResult::Failed(StatusCode::CONFLICT) // the LOCK answers 409
+///             }
+///         })
+///     }
+/// }
+///
+/// # tokio_test::block_on(async {
+/// let creator = Folders(vec!["/docs"]);
+/// let (parts, ()) = http::Request::new(()).into_parts();
+/// let p = |s| ResourcePath::parse(s).unwrap();
+/// assert_eq!(creator.create_empty(&p("/docs/new"), &parts).await, CreateResult::Created);
+/// assert_eq!(
+///     creator.create_empty(&p("/nowhere/new"), &parts).await,
+///     CreateResult::Failed(StatusCode::CONFLICT)
+/// );
+/// # });
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum CreateResult {

@@ -21,7 +21,54 @@ use crate::ResourcePath;
 /// Layer that applies [`LockService`], which enforces WebDAV write locks in front of the
 /// wrapped service and answers LOCK and UNLOCK itself.
 ///
-/// See the [crate docs](crate) for an example.
+/// A lock taken through the store (as a LOCK request would), enforced on a plain Tower
+/// service; the [crate docs](crate) show the same with an axum `Router`.
+///
+/// ```
+/// use std::convert::Infallible;
+/// use std::sync::Arc;
+/// use bytes::Bytes;
+/// use http::{Request, Response, StatusCode};
+/// use http_body_util::Empty;
+/// use tower::{ServiceBuilder, ServiceExt};
+/// use tower_locks::{
+///     CreateOutcome, LockLayer, LockStore, MemoryLockStore, NewLock, Rejection, ResourcePath,
+/// };
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let store = Arc::new(MemoryLockStore::new());
+/// let app = ServiceBuilder::new()
+///     .layer(LockLayer::new(store.clone()))
+///     .service_fn(|_req: Request<Empty<Bytes>>| async {
+///         Ok::<_, Infallible>(Response::new(String::from("saved")))
+///     });
+///
+/// let CreateOutcome::Created(lock) = store
+///     .create(NewLock::new(ResourcePath::parse("/docs/report").unwrap()))
+///     .await
+///     .unwrap()
+/// else {
+///     panic!("nothing else is locked");
+/// };
+///
+/// // Without the token: 423, answered by the layer; the handler never runs.
+/// let put = Request::put("/docs/report").body(Empty::new()).unwrap();
+/// let res = app.clone().oneshot(put).await.unwrap();
+/// assert_eq!(res.status(), StatusCode::LOCKED);
+/// let rejection = res.extensions().get::<Rejection>().unwrap();
+/// assert_eq!(rejection.lock_roots(), ["/docs/report"]);
+///
+/// // With the token in the `If` header, the write reaches the handler.
+/// let put = Request::put("/docs/report")
+///     .header("If", format!("(<{}>)", lock.token))
+///     .body(Empty::new())
+///     .unwrap();
+/// let res = app.oneshot(put).await.unwrap();
+/// assert_eq!(res.status(), StatusCode::OK);
+/// assert!(res.extensions().get::<Rejection>().is_none());
+/// # }
+/// ```
 #[derive(Clone)]
 #[must_use]
 pub struct LockLayer {
@@ -308,13 +355,109 @@ impl LockLayer {
     }
 
     /// Use `probe` to learn whether a resource exists and its ETag, instead of an inner `HEAD`.
+    /// See [`ResourceProbe`] for the trait and [`ResourceState`](crate::ResourceState) for a
+    /// probe with ETags.
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use bytes::Bytes;
+    /// use http::{Request, Response, StatusCode};
+    /// use http_body_util::Empty;
+    /// use tower::{ServiceBuilder, ServiceExt};
+    /// use tower_locks::{
+    ///     BoxFuture, EntityTag, LockLayer, MemoryLockStore, ResourcePath, ResourceProbe,
+    ///     ResourceState,
+    /// };
+    ///
+    /// /// Every resource exists, at version "v1".
+    /// struct AllAtV1;
+    ///
+    /// impl ResourceProbe for AllAtV1 {
+    ///     fn probe<'a>(
+    ///         &'a self,
+    ///         _path: &'a ResourcePath,
+    ///         _request: &'a http::request::Parts,
+    ///     ) -> BoxFuture<'a, ResourceState> {
+    ///         Box::pin(async { ResourceState::Exists { etag: EntityTag::parse("\"v1\"") } })
+    ///     }
+    /// }
+    ///
+    /// # tokio_test::block_on(async {
+    /// let app = ServiceBuilder::new()
+    ///     .layer(LockLayer::new(MemoryLockStore::new()).with_resource_probe(AllAtV1))
+    ///     .service_fn(|_req: Request<Empty<Bytes>>| async {
+    ///         Ok::<_, Infallible>(Response::new(String::new()))
+    ///     });
+    /// let put = |condition: &str| {
+    ///     Request::put("/doc").header("If", condition).body(Empty::new()).unwrap()
+    /// };
+    /// // ETag conditions in `If` are evaluated against the probe's answer.
+    /// let res = app.clone().oneshot(put(r#"(["v2"])"#)).await.unwrap();
+    /// assert_eq!(res.status(), StatusCode::PRECONDITION_FAILED);
+    /// let res = app.oneshot(put(r#"(["v1"])"#)).await.unwrap();
+    /// assert_eq!(res.status(), StatusCode::OK);
+    /// # });
+    /// ```
     pub fn with_resource_probe(self, probe: impl ResourceProbe) -> Self {
         let probe: Arc<dyn ResourceProbe> = Arc::new(probe);
         self.update(|c| c.probe = Some(probe))
     }
 
     /// Use `creator` to create the empty resource of a LOCK on an unmapped URL, instead of an
-    /// inner empty `PUT` with `If-None-Match: *`.
+    /// inner empty `PUT` with `If-None-Match: *`. See [`ResourceCreator`] and
+    /// [`CreateResult`](crate::CreateResult) for more.
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use std::sync::{Arc, Mutex};
+    /// use bytes::Bytes;
+    /// use http::{Request, Response, StatusCode};
+    /// use http_body_util::Full;
+    /// use tower::{ServiceBuilder, ServiceExt};
+    /// use tower_locks::{
+    ///     BoxFuture, CreateResult, LockLayer, MemoryLockStore, ResourceCreator, ResourcePath,
+    /// };
+    ///
+    /// /// Records what it was asked to create.
+    /// #[derive(Clone, Default)]
+    /// struct Recorder(Arc<Mutex<Vec<String>>>);
+    ///
+    /// impl ResourceCreator for Recorder {
+    ///     fn create_empty<'a>(
+    ///         &'a self,
+    ///         path: &'a ResourcePath,
+    ///         _request: &'a http::request::Parts,
+    ///     ) -> BoxFuture<'a, CreateResult> {
+    ///         self.0.lock().unwrap().push(path.href());
+    ///         Box::pin(async { CreateResult::Created })
+    ///     }
+    /// }
+    ///
+    /// # tokio_test::block_on(async {
+    /// let created = Recorder::default();
+    /// let app = ServiceBuilder::new()
+    ///     .layer(LockLayer::new(MemoryLockStore::new()).with_resource_creator(created.clone()))
+    ///     // HEAD probes answer 404: the LOCK target is unmapped.
+    ///     .service_fn(|_req: Request<Full<Bytes>>| async {
+    ///         let mut res = Response::new(String::new());
+    ///         *res.status_mut() = StatusCode::NOT_FOUND;
+    ///         Ok::<_, Infallible>(res)
+    ///     });
+    ///
+    /// let lockinfo = r#"<?xml version="1.0" encoding="utf-8"?>
+    /// <D:lockinfo xmlns:D="DAV:">
+    ///   <D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype>
+    /// </D:lockinfo>"#;
+    /// let lock = Request::builder()
+    ///     .method("LOCK")
+    ///     .uri("/new.txt")
+    ///     .body(Full::new(Bytes::from(lockinfo)))
+    ///     .unwrap();
+    /// let res = app.oneshot(lock).await.unwrap();
+    /// assert_eq!(res.status(), StatusCode::CREATED);
+    /// assert_eq!(*created.0.lock().unwrap(), ["/new.txt"]);
+    /// # });
+    /// ```
     pub fn with_resource_creator(self, creator: impl ResourceCreator) -> Self {
         let creator: Arc<dyn ResourceCreator> = Arc::new(creator);
         self.update(|c| c.creator = Some(creator))

@@ -21,6 +21,22 @@ use std::fmt;
 use std::hash::{Hash, Hasher};
 
 /// Why a path or URI reference was refused. Always answered with `400 Bad Request`.
+///
+/// ```
+/// use tower_locks::{PathError, ResourcePath};
+///
+/// assert_eq!(ResourcePath::parse("docs/a"), Err(PathError::NotAbsolute));
+/// assert_eq!(ResourcePath::parse("/docs/%zz"), Err(PathError::BadEscape));
+/// assert_eq!(ResourcePath::parse("/docs/%2E%2E/etc"), Err(PathError::DotSegment));
+/// assert_eq!(
+///     ResourcePath::parse_limited("/a/b/c", 4096, 2),
+///     Err(PathError::TooDeep(2))
+/// );
+/// assert_eq!(
+///     ResourcePath::parse("/a/./b").unwrap_err().to_string(),
+///     "dot segments ('.' or '..') are not allowed in paths"
+/// );
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum PathError {
@@ -70,6 +86,16 @@ pub struct ResourcePath {
 
 impl ResourcePath {
     /// The root path `/`.
+    ///
+    /// ```
+    /// use tower_locks::ResourcePath;
+    ///
+    /// let root = ResourcePath::root();
+    /// assert!(root.is_root());
+    /// assert_eq!(root.href(), "/");
+    /// assert_eq!(root.depth(), 0);
+    /// assert_eq!(ResourcePath::parse("//").unwrap(), root);
+    /// ```
     pub fn root() -> Self {
         Self {
             key: "/".to_owned(),
@@ -81,6 +107,21 @@ impl ResourcePath {
     ///
     /// # Errors
     /// [`PathError`] when the path is not absolute, has a malformed escape or a dot segment.
+    ///
+    /// ```
+    /// use tower_locks::{PathError, ResourcePath};
+    ///
+    /// // Unreserved escapes are decoded, others kept with upper-case hex; raw bytes escaped.
+    /// let p = ResourcePath::parse("/%7eann/a%2fb/caf\u{e9}").unwrap();
+    /// assert_eq!(p.as_str(), "/~ann/a%2Fb/caf%C3%A9");
+    /// assert_eq!(p.depth(), 3); // `%2F` never splits a segment
+    /// // Duplicate slashes collapse; the trailing slash is not part of the identity.
+    /// assert_eq!(ResourcePath::parse("//~ann//").unwrap(), ResourcePath::parse("/~ann").unwrap());
+    /// // Decoding happens once only.
+    /// assert_eq!(ResourcePath::parse("/%2541").unwrap().as_str(), "/%2541");
+    /// // Dot segments are refused, not resolved.
+    /// assert_eq!(ResourcePath::parse("/a/../b"), Err(PathError::DotSegment));
+    /// ```
     pub fn parse(raw: &str) -> Result<Self, PathError> {
         Self::parse_limited(raw, usize::MAX, usize::MAX)
     }
@@ -89,6 +130,16 @@ impl ResourcePath {
     ///
     /// # Errors
     /// As [`parse`](Self::parse), plus [`PathError::TooLong`] and [`PathError::TooDeep`].
+    ///
+    /// ```
+    /// use tower_locks::{PathError, ResourcePath};
+    ///
+    /// // The length limit applies to the normalised path: `/%7Ea` is `/~a`, 3 bytes.
+    /// assert!(ResourcePath::parse_limited("/%7Ea", 3, 10).is_ok());
+    /// assert_eq!(ResourcePath::parse_limited("/abcd", 3, 10), Err(PathError::TooLong(3)));
+    /// assert_eq!(ResourcePath::parse_limited("/a/b/c", 100, 2), Err(PathError::TooDeep(2)));
+    /// assert_eq!(ResourcePath::parse_limited("/a/b", 100, 2).unwrap().depth(), 2);
+    /// ```
     pub fn parse_limited(raw: &str, max_len: usize, max_depth: usize) -> Result<Self, PathError> {
         let bytes = raw.as_bytes();
         if bytes.first() != Some(&b'/') {
@@ -135,11 +186,25 @@ impl ResourcePath {
     }
 
     /// The canonical key: no trailing slash, `/` for the root.
+    ///
+    /// ```
+    /// use tower_locks::ResourcePath;
+    ///
+    /// assert_eq!(ResourcePath::parse("/docs/%7Eann/").unwrap().as_str(), "/docs/~ann");
+    /// assert_eq!(ResourcePath::root().as_str(), "/");
+    /// ```
     pub fn as_str(&self) -> &str {
         &self.key
     }
 
     /// The path as an href: the canonical key plus the trailing slash the client used.
+    ///
+    /// ```
+    /// use tower_locks::ResourcePath;
+    ///
+    /// assert_eq!(ResourcePath::parse("/docs//a%20b/").unwrap().href(), "/docs/a%20b/");
+    /// assert_eq!(ResourcePath::parse("/docs/file").unwrap().href(), "/docs/file");
+    /// ```
     pub fn href(&self) -> String {
         if self.trailing_slash {
             let mut s = String::with_capacity(self.key.len() + 1);
@@ -151,12 +216,33 @@ impl ResourcePath {
         }
     }
 
-    /// Whether the client wrote this path with a trailing slash (a collection).
+    /// Whether the client wrote this path with a trailing slash (a collection). Always `true`
+    /// for the root.
+    ///
+    /// ```
+    /// use tower_locks::ResourcePath;
+    ///
+    /// assert!(ResourcePath::parse("/docs/").unwrap().has_trailing_slash());
+    /// assert!(!ResourcePath::parse("/docs").unwrap().has_trailing_slash());
+    /// assert!(ResourcePath::root().has_trailing_slash());
+    /// ```
     pub fn has_trailing_slash(&self) -> bool {
         self.trailing_slash || self.is_root()
     }
 
-    /// Return the same path marked as written with (or without) a trailing slash.
+    /// Return the same path marked as written with (or without) a trailing slash. The root
+    /// keeps its single `/`.
+    ///
+    /// ```
+    /// use tower_locks::ResourcePath;
+    ///
+    /// let file = ResourcePath::parse("/docs").unwrap();
+    /// let coll = file.clone().with_trailing_slash(true);
+    /// assert_eq!(coll.href(), "/docs/");
+    /// assert_eq!(coll, file); // same resource
+    /// assert_eq!(coll.with_trailing_slash(false).href(), "/docs");
+    /// assert_eq!(ResourcePath::root().with_trailing_slash(true).href(), "/");
+    /// ```
     #[must_use]
     pub fn with_trailing_slash(mut self, trailing: bool) -> Self {
         self.trailing_slash = trailing && !self.is_root();
@@ -164,11 +250,26 @@ impl ResourcePath {
     }
 
     /// Whether this is `/`.
+    ///
+    /// ```
+    /// use tower_locks::ResourcePath;
+    ///
+    /// assert!(ResourcePath::parse("/").unwrap().is_root());
+    /// assert!(!ResourcePath::parse("/a").unwrap().is_root());
+    /// ```
     pub fn is_root(&self) -> bool {
         self.key == "/"
     }
 
     /// The number of segments: 0 for `/`, 2 for `/a/b`.
+    ///
+    /// ```
+    /// use tower_locks::ResourcePath;
+    ///
+    /// assert_eq!(ResourcePath::root().depth(), 0);
+    /// assert_eq!(ResourcePath::parse("/a/b/").unwrap().depth(), 2);
+    /// assert_eq!(ResourcePath::parse("/a%2Fb").unwrap().depth(), 1);
+    /// ```
     pub fn depth(&self) -> usize {
         if self.is_root() {
             0
@@ -178,11 +279,28 @@ impl ResourcePath {
     }
 
     /// The segments, still percent-encoded in canonical form.
+    ///
+    /// ```
+    /// use tower_locks::ResourcePath;
+    ///
+    /// let p = ResourcePath::parse("/docs/a%2fb/x%20y/").unwrap();
+    /// assert_eq!(p.segments().collect::<Vec<_>>(), ["docs", "a%2Fb", "x%20y"]);
+    /// assert_eq!(ResourcePath::root().segments().count(), 0);
+    /// ```
     pub fn segments(&self) -> impl Iterator<Item = &str> {
         self.key.split('/').filter(|s| !s.is_empty())
     }
 
     /// The parent collection, `None` for the root. The parent is marked as a collection.
+    ///
+    /// ```
+    /// use tower_locks::ResourcePath;
+    ///
+    /// let p = ResourcePath::parse("/docs/a/report").unwrap();
+    /// assert_eq!(p.parent().unwrap().href(), "/docs/a/");
+    /// assert_eq!(ResourcePath::parse("/docs").unwrap().parent(), Some(ResourcePath::root()));
+    /// assert_eq!(ResourcePath::root().parent(), None);
+    /// ```
     pub fn parent(&self) -> Option<ResourcePath> {
         if self.is_root() {
             return None;
@@ -197,7 +315,15 @@ impl ResourcePath {
         })
     }
 
-    /// Every strict ancestor, from the root down to the parent.
+    /// Every strict ancestor, from the root down to the parent, as canonical keys.
+    ///
+    /// ```
+    /// use tower_locks::ResourcePath;
+    ///
+    /// let p = ResourcePath::parse("/docs/a/report").unwrap();
+    /// assert_eq!(p.ancestors().collect::<Vec<_>>(), ["/", "/docs", "/docs/a"]);
+    /// assert_eq!(ResourcePath::root().ancestors().count(), 0);
+    /// ```
     pub fn ancestors(&self) -> impl Iterator<Item = &str> {
         let key = self.key.as_str();
         let root = if self.is_root() { None } else { Some("/") };
@@ -206,6 +332,16 @@ impl ResourcePath {
     }
 
     /// Whether `self` is a strict ancestor of `other` (on segment boundaries).
+    ///
+    /// ```
+    /// use tower_locks::ResourcePath;
+    ///
+    /// let p = |s| ResourcePath::parse(s).unwrap();
+    /// assert!(p("/a").is_ancestor_of(&p("/a/b/c")));
+    /// assert!(!p("/a").is_ancestor_of(&p("/ab"))); // not a segment boundary
+    /// assert!(!p("/a").is_ancestor_of(&p("/a/"))); // strict: not itself
+    /// assert!(ResourcePath::root().is_ancestor_of(&p("/a")));
+    /// ```
     pub fn is_ancestor_of(&self, other: &ResourcePath) -> bool {
         if self.is_root() {
             return !other.is_root();
@@ -216,6 +352,16 @@ impl ResourcePath {
     }
 
     /// Whether `self` equals `other` or is one of its ancestors.
+    ///
+    /// ```
+    /// use tower_locks::ResourcePath;
+    ///
+    /// let p = |s| ResourcePath::parse(s).unwrap();
+    /// assert!(p("/a").contains(&p("/a/")));
+    /// assert!(p("/a").contains(&p("/a/b")));
+    /// assert!(!p("/a").contains(&p("/ab")));
+    /// assert!(!p("/a/b").contains(&p("/a")));
+    /// ```
     pub fn contains(&self, other: &ResourcePath) -> bool {
         self == other || self.is_ancestor_of(other)
     }
@@ -225,6 +371,17 @@ impl ResourcePath {
     /// # Errors
     /// [`PathError::DotSegment`], [`PathError::BadEscape`], or [`PathError::BadReference`]
     /// when the segment contains `/` or is empty.
+    ///
+    /// ```
+    /// use tower_locks::{PathError, ResourcePath};
+    ///
+    /// let docs = ResourcePath::parse("/docs/").unwrap();
+    /// let child = docs.join("my report.txt").unwrap();
+    /// assert_eq!(child.as_str(), "/docs/my%20report.txt");
+    /// assert_eq!(ResourcePath::root().join("a").unwrap().as_str(), "/a");
+    /// assert_eq!(docs.join("a/b"), Err(PathError::BadReference));
+    /// assert_eq!(docs.join(".."), Err(PathError::DotSegment));
+    /// ```
     pub fn join(&self, segment: &str) -> Result<ResourcePath, PathError> {
         if segment.is_empty() || segment.contains('/') {
             return Err(PathError::BadReference);
@@ -248,6 +405,16 @@ impl ResourcePath {
     }
 
     /// Strip a mount prefix: `/dav/a` without `/dav` is `/a`. `None` when not under it.
+    ///
+    /// ```
+    /// use tower_locks::ResourcePath;
+    ///
+    /// let p = |s| ResourcePath::parse(s).unwrap();
+    /// let dav = p("/dav");
+    /// assert_eq!(p("/dav/a/").strip_prefix(&dav).unwrap().href(), "/a/");
+    /// assert_eq!(p("/dav").strip_prefix(&dav), Some(ResourcePath::root()));
+    /// assert_eq!(p("/davx/a").strip_prefix(&dav), None);
+    /// ```
     pub fn strip_prefix(&self, prefix: &ResourcePath) -> Option<ResourcePath> {
         if prefix.is_root() {
             return Some(self.clone());
@@ -265,6 +432,17 @@ impl ResourcePath {
     }
 
     /// Put this path under a mount prefix: `/a` under `/dav` is `/dav/a`.
+    ///
+    /// ```
+    /// use tower_locks::ResourcePath;
+    ///
+    /// let p = |s| ResourcePath::parse(s).unwrap();
+    /// let dav = p("/dav");
+    /// assert_eq!(p("/a/b/").under_prefix(&dav).href(), "/dav/a/b/");
+    /// assert_eq!(ResourcePath::root().under_prefix(&dav).href(), "/dav/");
+    /// // The inverse of `strip_prefix`.
+    /// assert_eq!(p("/a").under_prefix(&dav).strip_prefix(&dav), Some(p("/a")));
+    /// ```
     pub fn under_prefix(&self, prefix: &ResourcePath) -> ResourcePath {
         if prefix.is_root() {
             return self.clone();
@@ -398,6 +576,22 @@ impl std::str::FromStr for ResourcePath {
 }
 
 /// Where a URI reference (an `If` resource tag or a `Destination`) points.
+///
+/// The layer resolves references internally; this type names the two outcomes.
+///
+/// ```
+/// use tower_locks::{Resolved, ResourcePath};
+///
+/// fn guarded_path(r: &Resolved) -> Option<&ResourcePath> {
+///     match r {
+///         Resolved::Local(path) => Some(path),
+///         _ => None, // `Foreign`, and variants added later (`#[non_exhaustive]`)
+///     }
+/// }
+/// let local = Resolved::Local(ResourcePath::parse("/docs/a").unwrap());
+/// assert_eq!(guarded_path(&local).unwrap().as_str(), "/docs/a");
+/// assert_eq!(guarded_path(&Resolved::Foreign), None);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Resolved {

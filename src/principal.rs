@@ -24,11 +24,33 @@ pub struct Principal(String);
 
 impl Principal {
     /// A principal named `name`.
+    ///
+    /// ```
+    /// use tower_locks::Principal;
+    ///
+    /// let alice = Principal::new("alice");
+    /// assert_eq!(alice, Principal::from(String::from("alice")));
+    /// assert_ne!(alice, Principal::new("bob"));
+    /// ```
     pub fn new(name: impl Into<String>) -> Self {
         Self(name.into())
     }
 
     /// The principal's name.
+    ///
+    /// ```
+    /// use tower_locks::{Lock, Principal, ResourcePath};
+    ///
+    /// let p = Principal::new("alice");
+    /// assert_eq!(p.as_str(), "alice");
+    ///
+    /// // Locks record the name; only the same principal may use the lock's token.
+    /// let lock = Lock::builder(ResourcePath::parse("/doc").unwrap())
+    ///     .principal(p.as_str())
+    ///     .build_unstored();
+    /// assert!(lock.usable_by(Some(p.as_str())));
+    /// assert!(!lock.usable_by(Some("bob")));
+    /// ```
     pub fn as_str(&self) -> &str {
         &self.0
     }

@@ -79,6 +79,18 @@ pub enum Rejection {
 
 impl Rejection {
     /// The status code of the response.
+    ///
+    /// ```
+    /// use http::StatusCode;
+    /// use tower_locks::Rejection;
+    ///
+    /// assert_eq!(Rejection::Conflict { roots: vec![] }.status(), StatusCode::LOCKED);
+    /// let below = Rejection::ConflictBelow { request: "/a/".into(), roots: vec!["/a/b".into()] };
+    /// assert_eq!(below.status(), StatusCode::MULTI_STATUS);
+    /// let mismatch = Rejection::LockTokenMismatch { status: StatusCode::CONFLICT };
+    /// assert_eq!(mismatch.status(), StatusCode::CONFLICT);
+    /// assert_eq!(Rejection::StoreUnavailable.status(), StatusCode::SERVICE_UNAVAILABLE);
+    /// ```
     pub fn status(&self) -> StatusCode {
         match self {
             Rejection::Locked { .. } | Rejection::Conflict { .. } => StatusCode::LOCKED,
@@ -96,6 +108,16 @@ impl Rejection {
     }
 
     /// The RFC 4918 §16 condition element, if this rejection has one.
+    ///
+    /// ```
+    /// use tower_locks::Rejection;
+    ///
+    /// let locked = Rejection::Locked { roots: vec!["/docs/".into()] };
+    /// assert_eq!(locked.dav_condition(), Some("lock-token-submitted"));
+    /// let conflict = Rejection::Conflict { roots: vec![] };
+    /// assert_eq!(conflict.dav_condition(), Some("no-conflicting-lock"));
+    /// assert_eq!(Rejection::PreconditionFailed.dav_condition(), None);
+    /// ```
     pub fn dav_condition(&self) -> Option<&'static str> {
         match self {
             Rejection::Locked { .. } => Some("lock-token-submitted"),
@@ -108,7 +130,15 @@ impl Rejection {
         }
     }
 
-    /// The lock roots this rejection names.
+    /// The lock roots this rejection names (empty for rejections that name none).
+    ///
+    /// ```
+    /// use tower_locks::Rejection;
+    ///
+    /// let locked = Rejection::Locked { roots: vec!["/docs/".into(), "/docs/a".into()] };
+    /// assert_eq!(locked.lock_roots(), ["/docs/", "/docs/a"]);
+    /// assert!(Rejection::Forbidden.lock_roots().is_empty());
+    /// ```
     pub fn lock_roots(&self) -> &[String] {
         match self {
             Rejection::Locked { roots }
@@ -155,6 +185,20 @@ impl Rejection {
     }
 
     /// A human-readable explanation (the problem+json `detail`).
+    ///
+    /// ```
+    /// use tower_locks::Rejection;
+    ///
+    /// let locked = Rejection::Locked { roots: vec!["/docs/".into()] };
+    /// assert_eq!(
+    ///     locked.detail(),
+    ///     "the resource is locked; submit the lock token of /docs/ in the If header"
+    /// );
+    /// assert_eq!(
+    ///     Rejection::TooManyLocks { limit: 50 }.detail(),
+    ///     "the principal already holds 50 locks"
+    /// );
+    /// ```
     pub fn detail(&self) -> String {
         match self {
             Rejection::Locked { roots } => format!(

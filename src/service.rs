@@ -16,7 +16,32 @@ use crate::store::{BoxError, LockStore};
 
 /// Middleware that enforces WebDAV write locks in front of `S` and answers LOCK and UNLOCK.
 ///
-/// Created by [`LockLayer`]. See the [crate docs](crate) for an example.
+/// Created by [`LockLayer`] (or [`LockService::new`]). See also the [crate docs](crate) for
+/// an axum example.
+///
+/// ```
+/// use std::convert::Infallible;
+/// use bytes::Bytes;
+/// use http::{Request, Response, StatusCode};
+/// use http_body_util::Empty;
+/// use tower::{service_fn, ServiceExt};
+/// use tower_locks::{LockService, LockStore, MemoryLockStore, NewLock, ResourcePath};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let store = std::sync::Arc::new(MemoryLockStore::new());
+/// let handler = service_fn(|_req: Request<Empty<Bytes>>| async {
+///     Ok::<_, Infallible>(Response::new(String::from("done")))
+/// });
+/// let svc = LockService::new(handler, store.clone());
+///
+/// store.create(NewLock::new(ResourcePath::parse("/doc").unwrap())).await.unwrap();
+/// let put = Request::put("/doc").body(Empty::new()).unwrap();
+/// assert_eq!(svc.clone().oneshot(put).await.unwrap().status(), StatusCode::LOCKED);
+/// let get = Request::get("/doc").body(Empty::new()).unwrap();
+/// assert_eq!(svc.oneshot(get).await.unwrap().status(), StatusCode::OK); // reads pass
+/// # }
+/// ```
 #[must_use]
 pub struct LockService<S> {
     inner: S,
@@ -33,12 +58,51 @@ impl<S: Clone> Clone for LockService<S> {
 }
 
 impl<S> LockService<S> {
-    /// Wrap `inner`, enforcing the locks held in `store` with the default configuration.
+    /// Wrap `inner`, enforcing the locks held in `store` with the default configuration
+    /// (the same as `LockLayer::new(store).layer(inner)`).
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use bytes::Bytes;
+    /// use http::{Request, Response, StatusCode};
+    /// use http_body_util::Empty;
+    /// use tower::{service_fn, ServiceExt};
+    /// use tower_locks::{LockService, MemoryLockStore};
+    ///
+    /// # tokio_test::block_on(async {
+    /// let handler = service_fn(|_req: Request<Empty<Bytes>>| async {
+    ///     Ok::<_, Infallible>(Response::new(String::new()))
+    /// });
+    /// let svc = LockService::new(handler, MemoryLockStore::new());
+    /// // Nothing is locked: writes reach the inner service.
+    /// let put = Request::put("/doc").body(Empty::new()).unwrap();
+    /// assert_eq!(svc.oneshot(put).await.unwrap().status(), StatusCode::OK);
+    /// # });
+    /// ```
     pub fn new<T: LockStore>(inner: S, store: T) -> Self {
         Self::from_layer(inner, LockLayer::new(store))
     }
 
     /// A [`LockLayer`] on `store` (shortcut for [`LockLayer::new`]).
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use bytes::Bytes;
+    /// use http::{Request, Response, StatusCode};
+    /// use http_body_util::Empty;
+    /// use tower::{ServiceBuilder, ServiceExt};
+    /// use tower_locks::{LockService, MemoryLockStore};
+    ///
+    /// # tokio_test::block_on(async {
+    /// let svc = ServiceBuilder::new()
+    ///     .layer(LockService::<()>::layer(MemoryLockStore::new()))
+    ///     .service_fn(|_req: Request<Empty<Bytes>>| async {
+    ///         Ok::<_, Infallible>(Response::new(String::new()))
+    ///     });
+    /// let res = svc.oneshot(Request::options("/").body(Empty::new()).unwrap()).await.unwrap();
+    /// assert_eq!(res.headers()["dav"], "1, 2"); // OPTIONS answers advertise class 2
+    /// # });
+    /// ```
     pub fn layer<T: LockStore>(store: T) -> LockLayer {
         LockLayer::new(store)
     }
@@ -51,16 +115,50 @@ impl<S> LockService<S> {
     }
 
     /// The inner service.
+    ///
+    /// ```
+    /// use tower_locks::{LockService, MemoryLockStore};
+    ///
+    /// #[derive(Clone)]
+    /// struct Backend {
+    ///     name: &'static str,
+    /// }
+    /// let svc = LockService::new(Backend { name: "files" }, MemoryLockStore::new());
+    /// assert_eq!(svc.get_ref().name, "files");
+    /// ```
     pub fn get_ref(&self) -> &S {
         &self.inner
     }
 
     /// The inner service, mutably.
+    ///
+    /// ```
+    /// use tower_locks::{LockService, MemoryLockStore};
+    ///
+    /// #[derive(Clone)]
+    /// struct Backend {
+    ///     name: &'static str,
+    /// }
+    /// let mut svc = LockService::new(Backend { name: "files" }, MemoryLockStore::new());
+    /// svc.get_mut().name = "archive";
+    /// assert_eq!(svc.get_ref().name, "archive");
+    /// ```
     pub fn get_mut(&mut self) -> &mut S {
         &mut self.inner
     }
 
     /// Unwrap the inner service.
+    ///
+    /// ```
+    /// use tower_locks::{LockService, MemoryLockStore};
+    ///
+    /// #[derive(Clone, Debug, PartialEq)]
+    /// struct Backend {
+    ///     name: &'static str,
+    /// }
+    /// let svc = LockService::new(Backend { name: "files" }, MemoryLockStore::new());
+    /// assert_eq!(svc.into_inner(), Backend { name: "files" });
+    /// ```
     pub fn into_inner(self) -> S {
         self.inner
     }

@@ -5,6 +5,14 @@ use std::time::{Duration, SystemTime};
 use crate::ResourcePath;
 
 /// Exclusive or shared (RFC 4918 §6.2, §14.13).
+///
+/// ```
+/// use tower_locks::{LockScope, NewLock, ResourcePath};
+///
+/// let new = NewLock::new(ResourcePath::parse("/doc").unwrap());
+/// assert_eq!(new.scope, LockScope::Exclusive); // the default
+/// assert_eq!(new.scope(LockScope::Shared).scope, LockScope::Shared);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum LockScope {
     /// Conflicts with every other lock on the same resource.
@@ -15,12 +23,32 @@ pub enum LockScope {
 
 impl LockScope {
     /// RFC 4918 §9.10.5: two locks are compatible only when both are shared.
+    ///
+    /// ```
+    /// use tower_locks::LockScope::{Exclusive, Shared};
+    ///
+    /// assert!(Shared.compatible_with(Shared));
+    /// assert!(!Shared.compatible_with(Exclusive));
+    /// assert!(!Exclusive.compatible_with(Shared));
+    /// assert!(!Exclusive.compatible_with(Exclusive));
+    /// ```
     pub fn compatible_with(self, other: LockScope) -> bool {
         self == LockScope::Shared && other == LockScope::Shared
     }
 }
 
 /// Depth 0 (the resource, and for a collection its membership) or infinity (the whole subtree).
+///
+/// ```
+/// use tower_locks::{Lock, LockDepth, ResourcePath};
+///
+/// let p = |s| ResourcePath::parse(s).unwrap();
+/// let shallow = Lock::builder(p("/coll/")).depth(LockDepth::Zero).build_unstored();
+/// let deep = Lock::builder(p("/coll/")).depth(LockDepth::Infinity).build_unstored();
+/// assert!(shallow.covers(&p("/coll")) && deep.covers(&p("/coll")));
+/// assert!(!shallow.covers(&p("/coll/member")));
+/// assert!(deep.covers(&p("/coll/member")));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum LockDepth {
     /// `Depth: 0`.
@@ -30,6 +58,15 @@ pub enum LockDepth {
 }
 
 /// A granted or requested lock lifetime (RFC 4918 §10.7 `TimeType`).
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use tower_locks::LockTimeout;
+///
+/// let t = LockTimeout::Seconds(30);
+/// assert_eq!(t.as_duration(), Some(Duration::from_secs(30)));
+/// assert_eq!(LockTimeout::Infinite.expiry_from(SystemTime::UNIX_EPOCH), None);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum LockTimeout {
     /// `Second-N`.
@@ -40,6 +77,14 @@ pub enum LockTimeout {
 
 impl LockTimeout {
     /// The duration, `None` for [`Infinite`](Self::Infinite).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_locks::LockTimeout;
+    ///
+    /// assert_eq!(LockTimeout::Seconds(600).as_duration(), Some(Duration::from_secs(600)));
+    /// assert_eq!(LockTimeout::Infinite.as_duration(), None);
+    /// ```
     pub fn as_duration(self) -> Option<Duration> {
         match self {
             LockTimeout::Seconds(s) => Some(Duration::from_secs(u64::from(s))),
@@ -47,7 +92,20 @@ impl LockTimeout {
         }
     }
 
-    /// The expiry instant of a lock granted at `now` with this timeout.
+    /// The expiry instant of a lock granted at `now` with this timeout; `None` for
+    /// [`Infinite`](Self::Infinite) (and if the instant is not representable).
+    ///
+    /// ```
+    /// use std::time::{Duration, SystemTime};
+    /// use tower_locks::LockTimeout;
+    ///
+    /// let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
+    /// assert_eq!(
+    ///     LockTimeout::Seconds(60).expiry_from(now),
+    ///     Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_060))
+    /// );
+    /// assert_eq!(LockTimeout::Infinite.expiry_from(now), None);
+    /// ```
     pub fn expiry_from(self, now: SystemTime) -> Option<SystemTime> {
         self.as_duration().and_then(|d| now.checked_add(d))
     }
@@ -94,21 +152,72 @@ impl Lock {
     ///
     /// Stores create locks through [`LockStore::create`](crate::LockStore::create); this
     /// builder is for tests, renderers and custom stores.
+    ///
+    /// ```
+    /// use tower_locks::{Lock, LockDepth, LockScope, LockTimeout, ResourcePath};
+    ///
+    /// let lock = Lock::builder(ResourcePath::parse("/doc").unwrap()).build_unstored();
+    /// assert_eq!(lock.scope, LockScope::Exclusive);
+    /// assert_eq!(lock.depth, LockDepth::Zero);
+    /// assert_eq!(lock.timeout, LockTimeout::Seconds(600));
+    /// assert!(lock.expires_at.is_some());
+    /// ```
     pub fn builder(root: ResourcePath) -> NewLock {
         NewLock::new(root)
     }
 
     /// Whether `path` is in this lock's scope: the root itself, or (depth infinity) below it.
+    ///
+    /// ```
+    /// use tower_locks::{Lock, LockDepth, ResourcePath};
+    ///
+    /// let p = |s| ResourcePath::parse(s).unwrap();
+    /// let lock = Lock::builder(p("/docs")).depth(LockDepth::Infinity).build_unstored();
+    /// assert!(lock.covers(&p("/docs/")));
+    /// assert!(lock.covers(&p("/docs/a/b")));
+    /// assert!(!lock.covers(&p("/docsx")));
+    /// assert!(!lock.covers(&p("/"))); // never an ancestor
+    /// ```
     pub fn covers(&self, path: &ResourcePath) -> bool {
         self.root == *path || (self.depth == LockDepth::Infinity && self.root.is_ancestor_of(path))
     }
 
-    /// Whether the lock has expired at `now`.
+    /// Whether the lock has expired at `now` (expiry instant included).
+    ///
+    /// ```
+    /// use std::time::{Duration, SystemTime};
+    /// use tower_locks::{Lock, LockTimeout, ResourcePath};
+    ///
+    /// let granted = SystemTime::UNIX_EPOCH;
+    /// let lock = Lock::builder(ResourcePath::parse("/doc").unwrap())
+    ///     .timeout(LockTimeout::Seconds(60))
+    ///     .into_lock(granted, 1);
+    /// assert!(!lock.is_expired_at(granted + Duration::from_secs(59)));
+    /// assert!(lock.is_expired_at(granted + Duration::from_secs(60)));
+    ///
+    /// let forever = Lock::builder(ResourcePath::parse("/doc").unwrap())
+    ///     .timeout(LockTimeout::Infinite)
+    ///     .into_lock(granted, 2);
+    /// assert!(!forever.is_expired_at(granted + Duration::from_secs(1 << 40)));
+    /// ```
     pub fn is_expired_at(&self, now: SystemTime) -> bool {
         self.expires_at.is_some_and(|at| at <= now)
     }
 
     /// The timeout left at `now`, rounded up to whole seconds (`Second-0` once expired).
+    ///
+    /// ```
+    /// use std::time::{Duration, SystemTime};
+    /// use tower_locks::{Lock, LockTimeout, ResourcePath};
+    ///
+    /// let granted = SystemTime::UNIX_EPOCH;
+    /// let lock = Lock::builder(ResourcePath::parse("/doc").unwrap())
+    ///     .timeout(LockTimeout::Seconds(60))
+    ///     .into_lock(granted, 1);
+    /// let later = granted + Duration::from_millis(10_500);
+    /// assert_eq!(lock.remaining_at(later), LockTimeout::Seconds(50)); // 49.5 s, rounded up
+    /// assert_eq!(lock.remaining_at(granted + Duration::from_secs(90)), LockTimeout::Seconds(0));
+    /// ```
     pub fn remaining_at(&self, now: SystemTime) -> LockTimeout {
         match self.expires_at {
             None => LockTimeout::Infinite,
@@ -122,6 +231,20 @@ impl Lock {
 
     /// Whether `principal` may use this lock's token: a lock without a principal may be used by
     /// anyone who submits its token; otherwise only by the same principal.
+    ///
+    /// ```
+    /// use tower_locks::{Lock, ResourcePath};
+    ///
+    /// let root = ResourcePath::parse("/doc").unwrap();
+    /// let anonymous = Lock::builder(root.clone()).build_unstored();
+    /// assert!(anonymous.usable_by(None));
+    /// assert!(anonymous.usable_by(Some("bob")));
+    ///
+    /// let alices = Lock::builder(root).principal("alice").build_unstored();
+    /// assert!(alices.usable_by(Some("alice")));
+    /// assert!(!alices.usable_by(Some("bob")));
+    /// assert!(!alices.usable_by(None));
+    /// ```
     pub fn usable_by(&self, principal: Option<&str>) -> bool {
         match &self.principal {
             None => true,
@@ -131,6 +254,28 @@ impl Lock {
 }
 
 /// A request for a new lock, handed to [`LockStore::create`](crate::LockStore::create).
+///
+/// ```
+/// use tower_locks::{
+///     CreateOutcome, LockDepth, LockScope, LockStore, LockTimeout, MemoryLockStore, NewLock,
+///     ResourcePath,
+/// };
+///
+/// # tokio_test::block_on(async {
+/// let store = MemoryLockStore::new();
+/// let request = NewLock::new(ResourcePath::parse("/docs/").unwrap())
+///     .scope(LockScope::Shared)
+///     .depth(LockDepth::Infinity)
+///     .principal("alice")
+///     .timeout(LockTimeout::Seconds(120));
+/// let token = request.token.clone();
+/// let CreateOutcome::Created(lock) = store.create(request).await.unwrap() else {
+///     panic!("nothing conflicts in an empty store");
+/// };
+/// assert_eq!(lock.token, token);
+/// assert_eq!(lock.principal.as_deref(), Some("alice"));
+/// # });
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewLock {
     /// A fresh token (`urn:uuid:<v4>`), generated by [`NewLock::new`].
@@ -153,6 +298,17 @@ pub struct NewLock {
 
 impl NewLock {
     /// An exclusive depth-0 lock on `root` with a 600-second timeout and a fresh token.
+    ///
+    /// ```
+    /// use tower_locks::{LockDepth, LockScope, LockTimeout, NewLock, ResourcePath};
+    ///
+    /// let root = ResourcePath::parse("/doc").unwrap();
+    /// let a = NewLock::new(root.clone());
+    /// assert_eq!((a.scope, a.depth), (LockScope::Exclusive, LockDepth::Zero));
+    /// assert_eq!(a.timeout, LockTimeout::Seconds(600));
+    /// assert_eq!((a.owner, a.principal, a.principal_quota), (None, None, None));
+    /// assert_ne!(a.token, NewLock::new(root).token); // a fresh token every time
+    /// ```
     pub fn new(root: ResourcePath) -> Self {
         Self {
             token: new_token(),
@@ -167,6 +323,13 @@ impl NewLock {
     }
 
     /// Set the scope.
+    ///
+    /// ```
+    /// use tower_locks::{LockScope, NewLock, ResourcePath};
+    ///
+    /// let new = NewLock::new(ResourcePath::root()).scope(LockScope::Shared);
+    /// assert_eq!(new.scope, LockScope::Shared);
+    /// ```
     #[must_use]
     pub fn scope(mut self, scope: LockScope) -> Self {
         self.scope = scope;
@@ -174,6 +337,13 @@ impl NewLock {
     }
 
     /// Set the depth.
+    ///
+    /// ```
+    /// use tower_locks::{LockDepth, NewLock, ResourcePath};
+    ///
+    /// let new = NewLock::new(ResourcePath::root()).depth(LockDepth::Infinity);
+    /// assert_eq!(new.depth, LockDepth::Infinity);
+    /// ```
     #[must_use]
     pub fn depth(mut self, depth: LockDepth) -> Self {
         self.depth = depth;
@@ -181,6 +351,14 @@ impl NewLock {
     }
 
     /// Set the owner XML (kept verbatim).
+    ///
+    /// ```
+    /// use tower_locks::{NewLock, ResourcePath};
+    ///
+    /// let xml = r#"<D:href xmlns:D="DAV:">mailto:ann@example.org</D:href>"#;
+    /// let new = NewLock::new(ResourcePath::root()).owner(xml);
+    /// assert_eq!(new.owner.as_deref(), Some(xml));
+    /// ```
     #[must_use]
     pub fn owner(mut self, owner: impl Into<String>) -> Self {
         self.owner = Some(owner.into());
@@ -188,6 +366,14 @@ impl NewLock {
     }
 
     /// Set the creating principal.
+    ///
+    /// ```
+    /// use tower_locks::{NewLock, ResourcePath};
+    ///
+    /// let lock = NewLock::new(ResourcePath::root()).principal("alice").build_unstored();
+    /// assert_eq!(lock.principal.as_deref(), Some("alice"));
+    /// assert!(!lock.usable_by(Some("bob")));
+    /// ```
     #[must_use]
     pub fn principal(mut self, principal: impl Into<String>) -> Self {
         self.principal = Some(principal.into());
@@ -195,6 +381,16 @@ impl NewLock {
     }
 
     /// Set the timeout.
+    ///
+    /// ```
+    /// use tower_locks::{LockTimeout, NewLock, ResourcePath};
+    ///
+    /// let lock = NewLock::new(ResourcePath::root())
+    ///     .timeout(LockTimeout::Infinite)
+    ///     .build_unstored();
+    /// assert_eq!(lock.timeout, LockTimeout::Infinite);
+    /// assert_eq!(lock.expires_at, None);
+    /// ```
     #[must_use]
     pub fn timeout(mut self, timeout: LockTimeout) -> Self {
         self.timeout = timeout;
@@ -202,6 +398,22 @@ impl NewLock {
     }
 
     /// Limit the number of live locks the principal may hold.
+    ///
+    /// ```
+    /// use tower_locks::{CreateOutcome, LockStore, MemoryLockStore, NewLock, ResourcePath};
+    ///
+    /// # tokio_test::block_on(async {
+    /// let store = MemoryLockStore::new();
+    /// let new = |path| {
+    ///     NewLock::new(ResourcePath::parse(path).unwrap()).principal("alice").principal_quota(1)
+    /// };
+    /// assert!(matches!(store.create(new("/a")).await.unwrap(), CreateOutcome::Created(_)));
+    /// assert_eq!(
+    ///     store.create(new("/b")).await.unwrap(),
+    ///     CreateOutcome::QuotaExceeded { limit: 1 }
+    /// );
+    /// # });
+    /// ```
     #[must_use]
     pub fn principal_quota(mut self, quota: u32) -> Self {
         self.principal_quota = Some(quota);
@@ -209,6 +421,20 @@ impl NewLock {
     }
 
     /// Turn the request into the stored value, granted at `now` with fencing number `fence`.
+    ///
+    /// ```
+    /// use std::time::{Duration, SystemTime};
+    /// use tower_locks::{LockTimeout, NewLock, ResourcePath};
+    ///
+    /// let now = SystemTime::UNIX_EPOCH + Duration::from_secs(100);
+    /// let new = NewLock::new(ResourcePath::parse("/doc").unwrap())
+    ///     .timeout(LockTimeout::Seconds(30));
+    /// let token = new.token.clone();
+    /// let lock = new.into_lock(now, 7);
+    /// assert_eq!(lock.token, token);
+    /// assert_eq!(lock.fence, 7);
+    /// assert_eq!(lock.expires_at, Some(now + Duration::from_secs(30)));
+    /// ```
     pub fn into_lock(self, now: SystemTime, fence: u64) -> Lock {
         Lock {
             expires_at: self.timeout.expiry_from(now),
@@ -224,17 +450,51 @@ impl NewLock {
     }
 
     /// The lock value as if granted now with fence 0 (for tests and examples).
+    ///
+    /// ```
+    /// use std::time::SystemTime;
+    /// use tower_locks::{NewLock, ResourcePath};
+    ///
+    /// let lock = NewLock::new(ResourcePath::parse("/doc").unwrap()).build_unstored();
+    /// assert_eq!(lock.fence, 0);
+    /// assert!(!lock.is_expired_at(SystemTime::now()));
+    /// ```
     pub fn build_unstored(self) -> Lock {
         self.into_lock(SystemTime::now(), 0)
     }
 }
 
 /// A new, unguessable lock token: `urn:uuid:` and a random (v4) UUID (RFC 4918 §6.5, §20.7).
+///
+/// ```
+/// let token = tower_locks::new_token();
+/// assert!(token.starts_with("urn:uuid:"));
+/// assert_eq!(token.len(), "urn:uuid:".len() + 36);
+/// assert_ne!(token, tower_locks::new_token());
+/// ```
 pub fn new_token() -> String {
     uuid::Uuid::new_v4().urn().to_string()
 }
 
 /// What a store answers to [`create`](crate::LockStore::create).
+///
+/// ```
+/// use tower_locks::{CreateOutcome, LockStore, MemoryLockStore, NewLock, ResourcePath};
+///
+/// # tokio_test::block_on(async {
+/// let store = MemoryLockStore::new();
+/// let doc = ResourcePath::parse("/doc").unwrap();
+/// let CreateOutcome::Created(first) = store.create(NewLock::new(doc.clone())).await.unwrap()
+/// else {
+///     panic!("the store is empty");
+/// };
+/// // A second exclusive lock on the same resource conflicts with the first.
+/// assert_eq!(
+///     store.create(NewLock::new(doc)).await.unwrap(),
+///     CreateOutcome::Conflict(vec![first])
+/// );
+/// # });
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum CreateOutcome {
@@ -250,6 +510,28 @@ pub enum CreateOutcome {
 }
 
 /// Who asks to refresh or remove a lock, and through which URL.
+///
+/// ```
+/// use tower_locks::{
+///     CreateOutcome, LockStore, MemoryLockStore, NewLock, ResourcePath, TokenAccess, TokenOutcome,
+/// };
+///
+/// # tokio_test::block_on(async {
+/// let store = MemoryLockStore::new();
+/// let doc = ResourcePath::parse("/doc").unwrap();
+/// let CreateOutcome::Created(lock) =
+///     store.create(NewLock::new(doc.clone()).principal("alice")).await.unwrap()
+/// else {
+///     panic!("the store is empty");
+/// };
+/// // Bob may not remove Alice's lock...
+/// let bob = TokenAccess::new(&lock.token, &doc, Some("bob"));
+/// assert!(matches!(store.unlock(bob).await.unwrap(), TokenOutcome::Forbidden(_)));
+/// // ...unless he is an administrator.
+/// let admin = TokenAccess { privileged: true, ..bob };
+/// assert_eq!(store.unlock(admin).await.unwrap(), TokenOutcome::Done(lock));
+/// # });
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct TokenAccess<'a> {
     /// The lock token.
@@ -264,6 +546,15 @@ pub struct TokenAccess<'a> {
 
 impl<'a> TokenAccess<'a> {
     /// Access through `path` by `principal`, unprivileged.
+    ///
+    /// ```
+    /// use tower_locks::{ResourcePath, TokenAccess};
+    ///
+    /// let path = ResourcePath::parse("/doc").unwrap();
+    /// let access = TokenAccess::new("urn:uuid:0", &path, Some("alice"));
+    /// assert_eq!(access.principal, Some("alice"));
+    /// assert!(!access.privileged);
+    /// ```
     pub fn new(token: &'a str, path: &'a ResourcePath, principal: Option<&'a str>) -> Self {
         Self {
             token,
@@ -273,8 +564,25 @@ impl<'a> TokenAccess<'a> {
         }
     }
 
-    /// Judge `lock` (the live lock with this token): the outcome when the operation is allowed
-    /// is `ok`. Shared by every store so the rules live in one place.
+    /// Judge `lock` (the live lock with this token): [`TokenVerdict::Allowed`] when the
+    /// operation may proceed. The scope is checked first, then the principal (unless
+    /// `privileged`). Shared by every store so the rules live in one place.
+    ///
+    /// ```
+    /// use tower_locks::{Lock, ResourcePath, TokenAccess, TokenVerdict};
+    ///
+    /// let p = |s| ResourcePath::parse(s).unwrap();
+    /// let (doc, other) = (p("/doc"), p("/other"));
+    /// let lock = Lock::builder(doc.clone()).principal("alice").build_unstored();
+    ///
+    /// let judge = |path, who| TokenAccess::new(&lock.token, path, who).judge(&lock);
+    /// assert_eq!(judge(&doc, Some("alice")), TokenVerdict::Allowed);
+    /// assert_eq!(judge(&doc, Some("bob")), TokenVerdict::Forbidden);
+    /// assert_eq!(judge(&other, Some("alice")), TokenVerdict::OutOfScope);
+    ///
+    /// let admin = TokenAccess { privileged: true, ..TokenAccess::new(&lock.token, &doc, None) };
+    /// assert_eq!(admin.judge(&lock), TokenVerdict::Allowed);
+    /// ```
     pub fn judge(&self, lock: &Lock) -> TokenVerdict {
         if !lock.covers(self.path) {
             TokenVerdict::OutOfScope
@@ -287,6 +595,16 @@ impl<'a> TokenAccess<'a> {
 }
 
 /// The verdict of [`TokenAccess::judge`].
+///
+/// ```
+/// use tower_locks::{Lock, ResourcePath, TokenAccess, TokenOutcome, TokenVerdict};
+///
+/// let doc = ResourcePath::parse("/doc").unwrap();
+/// let lock = Lock::builder(doc.clone()).principal("alice").build_unstored();
+/// let verdict = TokenAccess::new(&lock.token, &doc, Some("bob")).judge(&lock);
+/// assert_eq!(verdict, TokenVerdict::Forbidden);
+/// assert_eq!(TokenOutcome::from_verdict(verdict, lock.clone()), TokenOutcome::Forbidden(lock));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenVerdict {
     /// The operation may proceed.
@@ -299,6 +617,38 @@ pub enum TokenVerdict {
 
 /// What a store answers to [`refresh`](crate::LockStore::refresh) and
 /// [`unlock`](crate::LockStore::unlock).
+///
+/// ```
+/// use tower_locks::{
+///     CreateOutcome, LockDepth, LockStore, LockTimeout, MemoryLockStore, NewLock, ResourcePath,
+///     TokenAccess, TokenOutcome,
+/// };
+///
+/// # tokio_test::block_on(async {
+/// let store = MemoryLockStore::new();
+/// let p = |s| ResourcePath::parse(s).unwrap();
+/// let (doc, other) = (p("/doc"), p("/other"));
+/// let CreateOutcome::Created(lock) = store.create(NewLock::new(doc.clone())).await.unwrap()
+/// else {
+///     panic!("the store is empty");
+/// };
+/// let through = |path| TokenAccess::new(&lock.token, path, None);
+///
+/// // The request URI must be in the lock's scope.
+/// assert!(matches!(store.unlock(through(&other)).await.unwrap(), TokenOutcome::OutOfScope(_)));
+/// // A refresh answers the lock as it is afterwards.
+/// let TokenOutcome::Done(refreshed) =
+///     store.refresh(through(&doc), LockTimeout::Seconds(60)).await.unwrap()
+/// else {
+///     panic!("the lock is live");
+/// };
+/// assert_eq!(refreshed.timeout, LockTimeout::Seconds(60));
+/// assert_eq!(refreshed.depth, LockDepth::Zero);
+/// // Once unlocked, the token names nothing.
+/// assert!(matches!(store.unlock(through(&doc)).await.unwrap(), TokenOutcome::Done(_)));
+/// assert_eq!(store.unlock(through(&doc)).await.unwrap(), TokenOutcome::NotFound);
+/// # });
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum TokenOutcome {
@@ -314,6 +664,20 @@ pub enum TokenOutcome {
 
 impl TokenOutcome {
     /// Build the outcome for a verdict (helper for store implementations).
+    ///
+    /// ```
+    /// use tower_locks::{Lock, ResourcePath, TokenOutcome, TokenVerdict};
+    ///
+    /// let lock = Lock::builder(ResourcePath::parse("/doc").unwrap()).build_unstored();
+    /// assert_eq!(
+    ///     TokenOutcome::from_verdict(TokenVerdict::Allowed, lock.clone()),
+    ///     TokenOutcome::Done(lock.clone())
+    /// );
+    /// assert_eq!(
+    ///     TokenOutcome::from_verdict(TokenVerdict::OutOfScope, lock.clone()),
+    ///     TokenOutcome::OutOfScope(lock)
+    /// );
+    /// ```
     pub fn from_verdict(verdict: TokenVerdict, lock: Lock) -> Self {
         match verdict {
             TokenVerdict::Allowed => TokenOutcome::Done(lock),
@@ -324,6 +688,14 @@ impl TokenOutcome {
 }
 
 /// One path of a [`LockQuery`].
+///
+/// ```
+/// use tower_locks::{LockQuery, QueryTarget, ResourcePath};
+///
+/// let docs = ResourcePath::parse("/docs").unwrap();
+/// let query = LockQuery::new().subtree(docs.clone());
+/// assert_eq!(query.targets, [QueryTarget { path: docs, descendants: true }]);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueryTarget {
     /// The resource.
@@ -335,6 +707,24 @@ pub struct QueryTarget {
 /// "Which live locks cover these resources?": for each target, the depth-infinity locks on its
 /// ancestors, every lock rooted at it, and optionally every lock rooted below it. The answer
 /// holds each lock once.
+///
+/// ```
+/// use tower_locks::{CreateOutcome, LockQuery, LockStore, MemoryLockStore, NewLock, ResourcePath};
+///
+/// # tokio_test::block_on(async {
+/// let store = MemoryLockStore::new();
+/// let p = |s| ResourcePath::parse(s).unwrap();
+/// let CreateOutcome::Created(member) = store.create(NewLock::new(p("/docs/a"))).await.unwrap()
+/// else {
+///     panic!("the store is empty");
+/// };
+/// // A depth-0 lock on `/docs/a` does not cover `/docs`...
+/// assert!(store.query(&LockQuery::new().covering(p("/docs"))).await.unwrap().is_empty());
+/// // ...but a DELETE of `/docs` must also ask about the locks below it.
+/// let found = store.query(&LockQuery::new().subtree(p("/docs"))).await.unwrap();
+/// assert_eq!(found, vec![member]);
+/// # });
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LockQuery {
     /// The resources asked about.
@@ -342,12 +732,34 @@ pub struct LockQuery {
 }
 
 impl LockQuery {
-    /// An empty query.
+    /// An empty query. It matches no lock.
+    ///
+    /// ```
+    /// use tower_locks::{Lock, LockQuery, ResourcePath};
+    ///
+    /// let query = LockQuery::new();
+    /// assert!(query.targets.is_empty());
+    /// let lock = Lock::builder(ResourcePath::root()).build_unstored();
+    /// assert!(!query.matches(&lock));
+    /// ```
     pub fn new() -> Self {
         Self::default()
     }
 
     /// Ask about the locks covering `path`.
+    ///
+    /// ```
+    /// use tower_locks::{Lock, LockDepth, LockQuery, ResourcePath};
+    ///
+    /// let p = |s| ResourcePath::parse(s).unwrap();
+    /// let query = LockQuery::new().covering(p("/docs/a"));
+    /// let deep = Lock::builder(p("/docs")).depth(LockDepth::Infinity).build_unstored();
+    /// let shallow = Lock::builder(p("/docs")).build_unstored();
+    /// let below = Lock::builder(p("/docs/a/b")).build_unstored();
+    /// assert!(query.matches(&deep));
+    /// assert!(!query.matches(&shallow));
+    /// assert!(!query.matches(&below));
+    /// ```
     #[must_use]
     pub fn covering(mut self, path: ResourcePath) -> Self {
         self.push(path, false);
@@ -355,6 +767,16 @@ impl LockQuery {
     }
 
     /// Ask about the locks covering `path` and every lock below it.
+    ///
+    /// ```
+    /// use tower_locks::{Lock, LockQuery, ResourcePath};
+    ///
+    /// let p = |s| ResourcePath::parse(s).unwrap();
+    /// let query = LockQuery::new().subtree(p("/docs/a"));
+    /// assert!(query.matches(&Lock::builder(p("/docs/a")).build_unstored()));
+    /// assert!(query.matches(&Lock::builder(p("/docs/a/b")).build_unstored()));
+    /// assert!(!query.matches(&Lock::builder(p("/docs/ab")).build_unstored()));
+    /// ```
     #[must_use]
     pub fn subtree(mut self, path: ResourcePath) -> Self {
         self.push(path, true);
@@ -362,6 +784,17 @@ impl LockQuery {
     }
 
     /// Add a target, merging with an existing target for the same path.
+    ///
+    /// ```
+    /// use tower_locks::{LockQuery, ResourcePath};
+    ///
+    /// let mut query = LockQuery::new();
+    /// query.push(ResourcePath::parse("/a").unwrap(), false);
+    /// query.push(ResourcePath::parse("/a/").unwrap(), true); // the same resource
+    /// query.push(ResourcePath::parse("/b").unwrap(), false);
+    /// assert_eq!(query.targets.len(), 2);
+    /// assert!(query.targets[0].descendants);
+    /// ```
     pub fn push(&mut self, path: ResourcePath, descendants: bool) {
         if let Some(t) = self.targets.iter_mut().find(|t| t.path == path) {
             t.descendants |= descendants;
@@ -371,6 +804,20 @@ impl LockQuery {
     }
 
     /// Whether `lock` answers this query (the reference semantics every store must match).
+    ///
+    /// ```
+    /// use tower_locks::{Lock, LockDepth, LockQuery, ResourcePath};
+    ///
+    /// let p = |s| ResourcePath::parse(s).unwrap();
+    /// // A MOVE from /src/x to /dst/x asks about both resources, and the subtree it removes.
+    /// let query = LockQuery::new().subtree(p("/src/x")).covering(p("/dst/x"));
+    /// let on_dst = Lock::builder(p("/dst")).depth(LockDepth::Infinity).build_unstored();
+    /// let below_src = Lock::builder(p("/src/x/y")).build_unstored();
+    /// let elsewhere = Lock::builder(p("/src/z")).build_unstored();
+    /// assert!(query.matches(&on_dst));
+    /// assert!(query.matches(&below_src));
+    /// assert!(!query.matches(&elsewhere));
+    /// ```
     pub fn matches(&self, lock: &Lock) -> bool {
         self.targets
             .iter()

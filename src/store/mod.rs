@@ -30,6 +30,19 @@ pub use memory::MemoryLockStore;
 use crate::ResourcePath;
 
 /// A pinned, boxed, `Send` future.
+///
+/// The return type of [`DynLockStore`]'s methods and of the
+/// [`ResourceProbe`](crate::ResourceProbe) and [`ResourceCreator`](crate::ResourceCreator)
+/// hooks.
+///
+/// ```
+/// use tower_locks::BoxFuture;
+///
+/// fn answer(n: u32) -> BoxFuture<'static, u32> {
+///     Box::pin(async move { n * 2 })
+/// }
+/// assert_eq!(tokio_test::block_on(answer(21)), 42);
+/// ```
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// A backend that holds write locks.
