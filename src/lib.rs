@@ -125,7 +125,7 @@ pub use holds::FencingToken;
 pub use hooks::{CreateResult, ResourceCreator, ResourceProbe, ResourceState};
 pub use layer::{Limits, LockLayer};
 pub use methods::SubRequest;
-pub use path::{PathError, Resolved, ResourcePath};
+pub use path::{PathError, ResourcePath};
 pub use principal::Principal;
 pub use response::{Rejection, WouldReject};
 pub use service::LockService;

@@ -576,25 +576,8 @@ impl std::str::FromStr for ResourcePath {
 }
 
 /// Where a URI reference (an `If` resource tag or a `Destination`) points.
-///
-/// The layer resolves references internally; this type names the two outcomes.
-///
-/// ```
-/// use tower_locks::{Resolved, ResourcePath};
-///
-/// fn guarded_path(r: &Resolved) -> Option<&ResourcePath> {
-///     match r {
-///         Resolved::Local(path) => Some(path),
-///         _ => None, // `Foreign`, and variants added later (`#[non_exhaustive]`)
-///     }
-/// }
-/// let local = Resolved::Local(ResourcePath::parse("/docs/a").unwrap());
-/// assert_eq!(guarded_path(&local).unwrap().as_str(), "/docs/a");
-/// assert_eq!(guarded_path(&Resolved::Foreign), None);
-/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Resolved {
+pub(crate) enum Resolved {
     /// A resource of this server, in the client-visible path space.
     Local(ResourcePath),
     /// Another server or another scheme: not a resource this layer guards.

@@ -10,10 +10,11 @@ use http::{request, Response};
 use crate::body::ResponseBody;
 use crate::headers::{parse_if, IfHeader};
 use crate::layer::Config;
+use crate::path::Resolved;
 use crate::path::Resolver;
 use crate::response::{render, Rejection};
 use crate::store::{Lock, LockQuery};
-use crate::{Resolved, ResourcePath};
+use crate::ResourcePath;
 
 pub(crate) struct Ctx {
     pub(crate) cfg: Arc<Config>,

@@ -11,10 +11,11 @@ use crate::headers::destination;
 use crate::holds::FencingToken;
 use crate::hooks::ResourceState;
 use crate::layer::Config;
+use crate::path::Resolved;
 use crate::plan::{CleanupWhen, Plan};
 use crate::response::{Rejection, WouldReject};
 use crate::store::Lock;
-use crate::{Resolved, ResourcePath};
+use crate::ResourcePath;
 
 pub(super) async fn handle<S, ReqBody, ResBody>(
     ctx: Ctx,
