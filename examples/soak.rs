@@ -14,8 +14,11 @@
 //!   the UNLOCK is sent; a second grant of the same path inside that window is a violation;
 //! - **no write without the token**: every PUT writes a unique marker; while a client holds
 //!   the lock, GET must return its own marker. A foreign marker is a violation when its PUT
-//!   was *sent* after the lock was granted (its lock check ran against the live lock); one
-//!   sent before the grant is a benign in-flight race and is counted separately;
+//!   was *sent* after the LOCK's 200 arrived (its lock check ran against the live lock). One
+//!   sent before the LOCK was sent is an in-flight race — its check passed before the lock
+//!   existed, its write landed after: the check-then-write window of any guard in front of
+//!   storage, which fencing numbers exist for — and one sent while the LOCK was in flight is
+//!   ambiguous; both are counted separately;
 //! - **expected statuses**: LOCK 200/423, PUT with token 2xx, PUT without 2xx/423, PUT with a
 //!   bogus token 412, GET 200, PROPFIND 207, UNLOCK 204, refresh 200; anything else counts;
 //! - **memory flat**: with `--pid`, the server's `VmRSS` is sampled every second.
@@ -95,6 +98,7 @@ struct Shared {
     requests: AtomicU64,
     violations: Mutex<Vec<String>>,
     benign_races: AtomicU64,
+    ambiguous_races: AtomicU64,
     transport_errors: AtomicU64,
 }
 
@@ -201,6 +205,7 @@ async fn client_loop(id: usize, args: Arc<Args>, shared: Arc<Shared>, deadline: 
         if roll < 40 {
             // The lock cycle.
             sent += 1;
+            let lock_sent = Instant::now();
             let Some(a) = send(
                 &client,
                 &shared,
@@ -271,8 +276,11 @@ async fn client_loop(id: usize, args: Arc<Args>, shared: Arc<Shared>, deadline: 
                     if seen != marker {
                         let sent_at = shared.markers.lock().unwrap().get(&seen).copied();
                         match sent_at {
-                            Some(t) if t < granted => {
+                            Some(t) if t < lock_sent => {
                                 shared.benign_races.fetch_add(1, Ordering::Relaxed);
+                            }
+                            Some(t) if t < granted => {
+                                shared.ambiguous_races.fetch_add(1, Ordering::Relaxed);
                             }
                             _ => shared.violation(format!(
                                 "/soak-{i} locked by client {id} holds {seen:?}, not {marker:?}"
@@ -425,8 +433,12 @@ async fn main() {
         shared.transport_errors.load(Ordering::Relaxed)
     );
     println!(
-        "benign in-flight races (a PUT sent before the grant landing after it): {}",
+        "in-flight races (a PUT sent before the LOCK, landing after the grant): {}",
         shared.benign_races.load(Ordering::Relaxed)
+    );
+    println!(
+        "ambiguous races (a PUT sent while the LOCK was in flight): {}",
+        shared.ambiguous_races.load(Ordering::Relaxed)
     );
     if let (Some(first), Some(last), Some(max)) =
         (samples.first(), samples.last(), samples.iter().max())
@@ -435,6 +447,8 @@ async fn main() {
             "server RSS: start {first} KiB, end {last} KiB, max {max} KiB ({} samples)",
             samples.len()
         );
+        let every_10s: Vec<u64> = samples.iter().step_by(10).copied().collect();
+        println!("server RSS every 10 s (KiB): {every_10s:?}");
     }
     let violations = shared.violations.lock().unwrap();
     println!("invariant violations: {}", violations.len());

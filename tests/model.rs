@@ -213,7 +213,7 @@ impl Model {
 
     fn token(&self, ix: usize) -> String {
         // One pick in eight is a token no store ever issued.
-        if self.tokens.is_empty() || ix % 8 == 0 {
+        if self.tokens.is_empty() || ix.is_multiple_of(8) {
             BOGUS_TOKEN.to_owned()
         } else {
             self.tokens[ix % self.tokens.len()].clone()
@@ -243,7 +243,7 @@ impl Model {
             .collect()
     }
 
-    /// The verdict on a token operation: `Err(outcome)` when it is refused.
+    /// The verdict on a token operation: `Done(lock)` when it is allowed.
     fn judge(
         &self,
         token: &str,
@@ -251,21 +251,21 @@ impl Model {
         principal: Option<&str>,
         privileged: bool,
         now: SystemTime,
-    ) -> Result<Lock, TokenOutcome> {
+    ) -> TokenOutcome {
         let Some(lock) = self.find(token, now) else {
-            return Err(TokenOutcome::NotFound);
+            return TokenOutcome::NotFound;
         };
         if !in_scope(lock, path) {
-            return Err(TokenOutcome::OutOfScope(lock.clone()));
+            return TokenOutcome::OutOfScope(lock.clone());
         }
         let owner_ok = match &lock.principal {
             None => true,
             Some(p) => principal == Some(p.as_str()),
         };
         if !privileged && !owner_ok {
-            return Err(TokenOutcome::Forbidden(lock.clone()));
+            return TokenOutcome::Forbidden(lock.clone());
         }
-        Ok(lock.clone())
+        TokenOutcome::Done(lock.clone())
     }
 }
 
@@ -478,11 +478,11 @@ async fn run<S: LockStore>(
                 let got = store.unlock(access).await.map_err(|e| at(e.to_string()))?;
                 let now = time.now();
                 let want = match model.judge(&token, &p, PRINCIPALS[*principal], *privileged, now) {
-                    Ok(lock) => {
+                    TokenOutcome::Done(lock) => {
                         model.locks.retain(|l| l.token != token);
                         TokenOutcome::Done(lock)
                     }
-                    Err(refused) => refused,
+                    refused => refused,
                 };
                 same_token_outcome(&got, &want, precision).map_err(at)?;
             }
@@ -610,7 +610,7 @@ async fn refresh_step<S: LockStore>(
     let now = time.now();
     // Only unlock honours `privileged`: nobody refreshes another principal's lock.
     let want = match model.judge(token, path, principal, false, now) {
-        Ok(_) => {
+        TokenOutcome::Done(_) => {
             let lock = model
                 .locks
                 .iter_mut()
@@ -620,7 +620,7 @@ async fn refresh_step<S: LockStore>(
             lock.expires_at = timeout.expiry_from(now);
             TokenOutcome::Done(lock.clone())
         }
-        Err(refused) => refused,
+        refused => refused,
     };
     same_token_outcome(&got, &want, time.precision())
 }
