@@ -3,9 +3,11 @@
 //! Every path the layer compares goes through [`ResourcePath::parse`], so that no alias of a
 //! locked path can slip past a check (RFC 3986 §2, §6.2.2; RFC 4918 §8.3):
 //!
-//! - percent-escapes of unreserved characters (`A–Z a–z 0–9 - . _ ~`) are decoded, all other
-//!   escapes are kept with upper-case hex digits, so `/%7euser` and `/~user` are one resource
-//!   while `/a%2Fb` stays one segment and never becomes `/a/b`;
+//! - percent-escapes of the characters a segment may carry raw — unreserved (`A–Z a–z 0–9 - .
+//!   _ ~`), sub-delims (`! $ & ' ( ) * + , ; =`), `:` and `@` — are decoded, all other escapes
+//!   are kept with upper-case hex digits, so `/%7euser` and `/~user` are one resource, and so
+//!   are `/a%27b` and `/a'b` (a backend that percent-decodes paths sees one file, so the layer
+//!   must see one resource), while `/a%2Fb` stays one segment and never becomes `/a/b`;
 //! - bytes that a URI may not carry raw (space, non-ASCII, …) are percent-encoded;
 //! - `.` and `..` segments are rejected (decision D8), also when written as `%2E`;
 //! - duplicate slashes are collapsed;
@@ -13,8 +15,8 @@
 //!   and `/coll/` are the same resource;
 //! - ancestor tests work on segment boundaries: `/a` is an ancestor of `/a/b`, not of `/ab`.
 //!
-//! Decoding happens exactly once: `%2541` becomes `%2541` (the `%25` is not unreserved), never
-//! `%41` or `A`.
+//! Decoding happens exactly once: `%2541` becomes `%2541` (`%` is never decoded), never `%41`
+//! or `A`.
 
 use std::borrow::Borrow;
 use std::fmt;
@@ -145,10 +147,8 @@ impl ResourcePath {
         if bytes.first() != Some(&b'/') {
             return Err(PathError::NotAbsolute);
         }
-        if raw.len() > max_len.saturating_mul(3) {
-            // Even fully escaped input cannot shrink by more than 3x.
-            return Err(PathError::TooLong(max_len));
-        }
+        // No early length check on `raw`: collapsed slashes shrink it without bound, so only the
+        // normalised key is measured. The loop is linear and stops as soon as a limit is passed.
         let mut key = String::with_capacity(raw.len());
         let mut depth = 0usize;
         for segment in raw.split('/').filter(|s| !s.is_empty()) {
@@ -168,6 +168,10 @@ impl ResourcePath {
             }
         }
         if key.is_empty() {
+            // The root's key `/` is measured like any other.
+            if max_len == 0 {
+                return Err(PathError::TooLong(max_len));
+            }
             return Ok(Self::root());
         }
         Ok(Self {
@@ -460,12 +464,13 @@ impl ResourcePath {
     }
 }
 
-/// Characters RFC 3986 calls unreserved: their escapes are decoded.
+/// Characters RFC 3986 calls unreserved.
 fn is_unreserved(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
 }
 
-/// Characters kept raw in a canonical segment (unreserved, sub-delims, `:` and `@`).
+/// Characters kept raw in a canonical segment (unreserved, sub-delims, `:` and `@`): their
+/// escapes are decoded, so each of them has exactly one spelling.
 fn is_segment_safe(b: u8) -> bool {
     is_unreserved(b)
         || matches!(
@@ -514,7 +519,7 @@ fn push_canonical_segment(out: &mut String, segment: &str) -> Result<(), PathErr
                 return Err(PathError::BadEscape);
             };
             let decoded = hi << 4 | lo;
-            if is_unreserved(decoded) {
+            if is_segment_safe(decoded) {
                 out.push(decoded as char);
             } else {
                 push_escaped(out, decoded);
