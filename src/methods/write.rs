@@ -33,11 +33,10 @@ where
     } else {
         None
     };
-    let plan = Plan::new(method, &ctx.target, dest.as_ref());
-    let mut query = plan.query();
-    ctx.add_if_targets(&mut query);
+    let mut plan = Plan::new(method, &ctx.target, dest.as_ref());
+    ctx.add_if_targets(&mut plan.query);
 
-    let locks = match ctx.cfg.store.query_boxed(&query).await {
+    let locks = match ctx.cfg.store.query_boxed(&plan.query).await {
         Ok(locks) => Some(locks),
         Err(_err) => {
             #[cfg(feature = "tracing")]
@@ -107,8 +106,8 @@ async fn cleanup(cfg: &Config, plan: &Plan, status: StatusCode) {
     if !status.is_success() || status == StatusCode::MULTI_STATUS {
         return;
     }
-    for (path, when) in &plan.cleanup {
-        if *when == CleanupWhen::Replaced && status != StatusCode::NO_CONTENT {
+    for (path, when) in plan.cleanup() {
+        if when == CleanupWhen::Replaced && status != StatusCode::NO_CONTENT {
             continue;
         }
         if let Err(_err) = cfg.store.remove_subtree_boxed(path).await {
