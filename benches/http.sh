@@ -79,6 +79,17 @@ for round in $(seq 1 "$ROUNDS"); do
 done
 
 echo
+echo "layer/bare req/s per round (each round runs both back to back; the load on a shared"
+echo "machine moves between rounds, so the per-round ratio is the figure to read)"
+for method in GET PUT; do
+    ratios="$(awk -v m="$method" '$2==m {v[$1]=v[$1] " " $3} END {
+        n=split(v["bare"], b, " "); split(v["layer"], l, " ");
+        for (i=1; i<=n; i++) printf "%.3f\n", l[i]/b[i] }' "$WORK/results")"
+    printf '%-4s per round: %s  median: %s\n' "$method" "$(echo $ratios)" \
+        "$(sort -g <<<"$ratios" | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}')"
+done
+
+echo
 echo "medians over $ROUNDS rounds, and layer/bare"
 printf '%-4s %12s %12s %8s | %8s %8s | %8s %8s\n' method 'bare req/s' 'layer req/s' ratio 'p50 b' 'p50 l' 'p99 b' 'p99 l'
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }

@@ -61,10 +61,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .next()
         .unwrap_or_else(|| "127.0.0.1:8791".to_owned())
         .parse()?;
-    let listener = tokio::net::TcpListener::bind(addr).await?;
+    // Bind only once the store is filled, so the script's readiness probe waits for it.
+    let bind = || tokio::net::TcpListener::bind(addr);
     let to_body = |req: Request<Incoming>| req.map(axum::body::Body::new);
     match mode.as_str() {
         "bare" => {
+            let listener = bind().await?;
             let svc = ServiceBuilder::new()
                 .map_request(to_body)
                 .service_fn(app)
@@ -80,6 +82,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let p = ResourcePath::parse(&format!("/locked/d{}/f{i}", i % 1000))?;
                 store.create(NewLock::new(p)).await?;
             }
+            let listener = bind().await?;
             let svc = ServiceBuilder::new()
                 .map_request(to_body)
                 .layer(LockLayer::new(store))

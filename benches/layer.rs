@@ -22,6 +22,7 @@ use tower::{service_fn, Layer, Service, ServiceExt};
 use tower_locks::{CreateOutcome, LockLayer, LockStore, MemoryLockStore, NewLock, ResourcePath};
 
 type Body = Empty<Bytes>;
+type MakeRequest<'a> = Box<dyn Fn() -> Request<Body> + 'a>;
 
 async fn inner(_req: Request<Body>) -> Result<Response<&'static str>, Infallible> {
     Ok(Response::new("ok"))
@@ -98,7 +99,7 @@ fn bench(c: &mut Criterion) {
     });
 
     let mut g = c.benchmark_group("layer");
-    let cases: [(&str, Box<dyn Fn() -> Request<Body>>); 4] = [
+    let cases: [(&str, MakeRequest<'_>); 4] = [
         ("GET", Box::new(|| get("/docs/a.txt"))),
         ("PUT unlocked", Box::new(|| put("/docs/free.txt", None))),
         (
@@ -113,7 +114,7 @@ fn bench(c: &mut Criterion) {
     for (name, make) in &cases {
         g.bench_function(format!("bare/{name}"), |b| {
             b.to_async(&rt)
-                .iter_custom(|iters| timed(bare.clone(), iters, make))
+                .iter_custom(|iters| timed(bare, iters, make))
         });
         g.bench_function(format!("layer/{name}"), |b| {
             b.to_async(&rt)
