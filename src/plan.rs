@@ -10,15 +10,16 @@
 //!
 //! Only the resource's own paths decide; the store answers for all of them in one query.
 
-use crate::store::{Lock, LockQuery};
+use crate::store::{Lock, LockQuery, QueryTarget};
 use crate::ResourcePath;
 
 /// One path the request touches, and how.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Need {
-    pub(crate) path: ResourcePath,
-    /// Also every lock rooted below `path` (the request removes or replaces the subtree).
-    pub(crate) subtree: bool,
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Need {
+    /// Index of the path in the plan's query targets.
+    target: usize,
+    /// Also every lock rooted below the path (the request removes or replaces the subtree).
+    subtree: bool,
 }
 
 /// When to remove the locks at and below a path after the inner service answered.
@@ -30,13 +31,22 @@ pub(crate) enum CleanupWhen {
     Replaced,
 }
 
+/// Most needs a request has: MOVE (source and destination, each with its parent).
+const MAX_NEEDS: usize = 4;
+
+/// The plan holds every path once, in its store query; needs, the may-create pair and the
+/// cleanup list refer to the query's targets by index (no per-request path clones).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Plan {
-    pub(crate) needs: Vec<Need>,
+    /// The store query answering every need (the caller may add more targets; targets are
+    /// only ever appended or merged, so the indexes stay valid).
+    pub(crate) query: LockQuery,
+    needs: [Need; MAX_NEEDS],
+    len: usize,
     /// `(resource, parent)`: a write that may create `resource`; the parent's depth-0 locks
     /// must then be satisfied too (decision D4).
-    pub(crate) may_create: Option<(ResourcePath, ResourcePath)>,
-    pub(crate) cleanup: Vec<(ResourcePath, CleanupWhen)>,
+    may_create: Option<(usize, usize)>,
+    cleanup: Vec<(usize, CleanupWhen)>,
 }
 
 impl Plan {
@@ -48,90 +58,109 @@ impl Plan {
     ) -> Plan {
         let mut plan = Plan::default();
         match method {
-            "PROPPATCH" => plan.covering(target),
+            "PROPPATCH" => {
+                plan.need(target.clone(), false);
+            }
             "MKCOL" => {
-                plan.covering(target);
+                plan.need(target.clone(), false);
                 plan.parent(target);
             }
             "DELETE" => {
-                plan.removal(target);
-                plan.cleanup.push((target.clone(), CleanupWhen::Removed));
+                let t = plan.removal(target);
+                plan.cleanup.push((t, CleanupWhen::Removed));
             }
             "MOVE" => {
-                plan.removal(target);
-                plan.cleanup.push((target.clone(), CleanupWhen::Removed));
+                let t = plan.removal(target);
+                plan.cleanup.push((t, CleanupWhen::Removed));
                 if let Some(d) = destination {
-                    plan.removal(d);
-                    plan.cleanup.push((d.clone(), CleanupWhen::Replaced));
+                    let t = plan.removal(d);
+                    plan.cleanup.push((t, CleanupWhen::Replaced));
                 }
             }
             "COPY" => {
                 if let Some(d) = destination {
-                    plan.removal(d);
-                    plan.cleanup.push((d.clone(), CleanupWhen::Replaced));
+                    let t = plan.removal(d);
+                    plan.cleanup.push((t, CleanupWhen::Replaced));
                 }
             }
             // PUT, POST, PATCH and every other write: modify R, or create it.
             _ => {
-                plan.covering(target);
+                let t = plan.need(target.clone(), false);
                 if let Some(parent) = target.parent() {
-                    plan.needs.push(Need {
-                        path: parent.clone(),
-                        subtree: false,
-                    });
-                    plan.may_create = Some((target.clone(), parent));
+                    let p = plan.need(parent, false);
+                    plan.may_create = Some((t, p));
                 }
             }
         }
         plan
     }
 
-    fn covering(&mut self, path: &ResourcePath) {
-        self.needs.push(Need {
-            path: path.clone(),
-            subtree: false,
-        });
+    /// Add a need for `path`; returns its target index.
+    fn need(&mut self, path: ResourcePath, subtree: bool) -> usize {
+        let target = match self.query.targets.iter().position(|t| t.path == path) {
+            Some(i) => i,
+            None => {
+                self.query.targets.push(QueryTarget {
+                    path,
+                    descendants: false,
+                });
+                self.query.targets.len() - 1
+            }
+        };
+        self.query.targets[target].descendants |= subtree;
+        if self.len < MAX_NEEDS {
+            self.needs[self.len] = Need { target, subtree };
+            self.len += 1;
+        }
+        target
     }
 
     fn parent(&mut self, path: &ResourcePath) {
         if let Some(p) = path.parent() {
-            self.covering(&p);
+            self.need(p, false);
         }
     }
 
     /// DELETE-like: the resource, everything below it, and its parent's membership.
-    fn removal(&mut self, path: &ResourcePath) {
-        self.needs.push(Need {
-            path: path.clone(),
-            subtree: true,
-        });
+    fn removal(&mut self, path: &ResourcePath) -> usize {
+        let t = self.need(path.clone(), true);
         self.parent(path);
+        t
     }
 
-    /// The store query answering every need.
-    pub(crate) fn query(&self) -> LockQuery {
-        let mut q = LockQuery::new();
-        for n in &self.needs {
-            q.push(n.path.clone(), n.subtree);
-        }
-        q
+    fn path(&self, target: usize) -> &ResourcePath {
+        &self.query.targets[target].path
+    }
+
+    /// The paths the request touches, each with `true` when it also touches everything below
+    /// (what an in-flight write holds, see `crate::holds`).
+    pub(crate) fn touched(&self) -> impl Iterator<Item = (&ResourcePath, bool)> {
+        self.needs[..self.len]
+            .iter()
+            .map(|n| (self.path(n.target), n.subtree))
+    }
+
+    /// The paths whose locks go after a success, and when.
+    pub(crate) fn cleanup(&self) -> impl Iterator<Item = (&ResourcePath, CleanupWhen)> {
+        self.cleanup.iter().map(|&(t, when)| (self.path(t), when))
     }
 
     /// The locks among `locks` whose tokens the request must submit regardless of existence.
     pub(crate) fn required<'a>(&self, locks: &'a [Lock]) -> Vec<&'a Lock> {
+        let needs = &self.needs[..self.len];
         locks
             .iter()
             .filter(|l| {
-                self.needs.iter().any(|n| {
+                needs.iter().any(|n| {
                     let creating_parent = self
                         .may_create
-                        .as_ref()
-                        .is_some_and(|(_, parent)| *parent == n.path);
+                        .is_some_and(|(_, parent)| *self.path(parent) == *self.path(n.target));
+                    let path = self.path(n.target);
                     // The parent of a may-create write is only asked for its membership
                     // locks, which `create_only` returns; its covering locks that also cover
                     // the target are caught by the target's own need.
                     !creating_parent
-                        && (l.covers(&n.path) || (n.subtree && n.path.is_ancestor_of(&l.root)))
+                        && (l.covers(path) || (n.subtree && path.is_ancestor_of(&l.root)))
                 })
             })
             .collect()
@@ -140,9 +169,10 @@ impl Plan {
     /// The locks that must be satisfied only if the write creates its target: locks on the
     /// parent that do not cover the target (depth-0 locks on the parent collection).
     pub(crate) fn create_only<'a>(&self, locks: &'a [Lock]) -> Vec<&'a Lock> {
-        let Some((target, parent)) = &self.may_create else {
+        let Some((target, parent)) = self.may_create else {
             return Vec::new();
         };
+        let (target, parent) = (self.path(target), self.path(parent));
         locks
             .iter()
             .filter(|l| l.covers(parent) && !l.covers(target))
@@ -201,7 +231,10 @@ mod tests {
             .collect();
         assert_eq!(req, ["/c", "/c/r/x/y"]);
         assert!(plan.create_only(&locks).is_empty());
-        assert_eq!(plan.cleanup, [(p("/c/r"), CleanupWhen::Removed)]);
+        assert_eq!(
+            plan.cleanup().collect::<Vec<_>>(),
+            [(&p("/c/r"), CleanupWhen::Removed)]
+        );
     }
 
     #[test]

@@ -35,23 +35,21 @@ where
     } else {
         None
     };
-    let plan = Plan::new(method, &ctx.target, dest.as_ref());
-    let mut query = plan.query();
-    ctx.add_if_targets(&mut query);
+    let mut plan = Plan::new(method, &ctx.target, dest.as_ref());
+    ctx.add_if_targets(&mut plan.query);
 
     // Registered before the store is asked, dropped when the inner service has answered:
     // a LOCK granted meanwhile sees it and is rolled back (see `crate::holds`).
     let _hold = ctx.cfg.holds.acquire(
-        plan.needs
-            .iter()
-            .map(|n| (n.path.clone(), n.subtree))
+        plan.touched()
+            .map(|(p, subtree)| (p.clone(), subtree))
             .collect(),
         ctx.submitted().into_iter().map(str::to_owned).collect(),
     );
 
     #[cfg(feature = "tracing")]
     let started = std::time::Instant::now();
-    let answer = ctx.cfg.store.query_boxed(&query).await;
+    let answer = ctx.cfg.store.query_boxed(&plan.query).await;
     #[cfg(feature = "tracing")]
     tracing::trace!(
         elapsed_us = started.elapsed().as_micros() as u64,
@@ -170,8 +168,8 @@ async fn cleanup(cfg: &Config, plan: &Plan, status: StatusCode) {
     if !status.is_success() || status == StatusCode::MULTI_STATUS {
         return;
     }
-    for (path, when) in &plan.cleanup {
-        if *when == CleanupWhen::Replaced && status != StatusCode::NO_CONTENT {
+    for (path, when) in plan.cleanup() {
+        if when == CleanupWhen::Replaced && status != StatusCode::NO_CONTENT {
             continue;
         }
         if let Err(_err) = cfg.store.remove_subtree_boxed(path).await {

@@ -1,0 +1,128 @@
+//! The layer's own cost per request, in process, against the bare inner service.
+//!
+//! Every case sends one request through `ready().call()` on a current-thread runtime; the
+//! request is built outside the timed section (`iter_batched`). The inner service is a
+//! trivial `service_fn` returning a fixed response; `bare/*` calls it without the layer and is
+//! the baseline every other case is compared with (same run, same machine).
+//!
+//! ```text
+//! cargo bench --bench layer -- --warm-up-time 1 --measurement-time 2
+//! ```
+
+use std::convert::Infallible;
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use criterion::{criterion_group, criterion_main, Criterion};
+use http::{Request, Response, StatusCode};
+use http_body_util::Empty;
+use tower::{service_fn, Layer, Service, ServiceExt};
+use tower_locks::{CreateOutcome, LockLayer, LockStore, MemoryLockStore, NewLock, ResourcePath};
+
+type Body = Empty<Bytes>;
+type MakeRequest<'a> = Box<dyn Fn() -> Request<Body> + 'a>;
+
+async fn inner(_req: Request<Body>) -> Result<Response<&'static str>, Infallible> {
+    Ok(Response::new("ok"))
+}
+
+fn get(path: &str) -> Request<Body> {
+    Request::get(path).body(Body::new()).unwrap()
+}
+
+fn put(path: &str, token: Option<&str>) -> Request<Body> {
+    let mut b = Request::put(path);
+    if let Some(t) = token {
+        b = b.header("If", format!("(<{t}>)"));
+    }
+    b.body(Body::new()).unwrap()
+}
+
+/// Send `iters` requests through `svc`, timing only the calls: requests are built untimed,
+/// in batches, before each timed batch.
+async fn timed<S>(mut svc: S, iters: u64, make: &dyn Fn() -> Request<Body>) -> Duration
+where
+    S: Service<Request<Body>>,
+    S::Error: std::fmt::Debug,
+{
+    let mut total = Duration::ZERO;
+    let mut left = iters;
+    while left > 0 {
+        let n = left.min(4096);
+        left -= n;
+        let batch: Vec<_> = (0..n).map(|_| make()).collect();
+        let start = Instant::now();
+        for req in batch {
+            black_box(svc.ready().await.unwrap().call(req).await.unwrap());
+        }
+        total += start.elapsed();
+    }
+    total
+}
+
+fn bench(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let store = Arc::new(MemoryLockStore::new());
+    // 1000 locks on other paths, one on the path the locked cases write to.
+    let token = rt.block_on(async {
+        for i in 0..1000 {
+            let p = ResourcePath::parse(&format!("/other/d{}/f{i}", i % 16)).unwrap();
+            store.create(NewLock::new(p)).await.unwrap();
+        }
+        let p = ResourcePath::parse("/docs/locked.txt").unwrap();
+        match store.create(NewLock::new(p)).await.unwrap() {
+            CreateOutcome::Created(l) => l.token,
+            other => panic!("{other:?}"),
+        }
+    });
+
+    let bare = service_fn(inner);
+    let layered = LockLayer::new(store.clone()).layer(service_fn(inner));
+
+    // Sanity: the cases do what their names say.
+    rt.block_on(async {
+        let mut s = layered.clone();
+        for (req, want) in [
+            (get("/docs/a.txt"), StatusCode::OK),
+            (put("/docs/free.txt", None), StatusCode::OK),
+            (put("/docs/locked.txt", Some(&token)), StatusCode::OK),
+            (put("/docs/locked.txt", None), StatusCode::LOCKED),
+        ] {
+            let res = s.ready().await.unwrap().call(req).await.unwrap();
+            assert_eq!(res.status(), want);
+        }
+    });
+
+    let mut g = c.benchmark_group("layer");
+    let cases: [(&str, MakeRequest<'_>); 4] = [
+        ("GET", Box::new(|| get("/docs/a.txt"))),
+        ("PUT unlocked", Box::new(|| put("/docs/free.txt", None))),
+        (
+            "PUT locked+token",
+            Box::new(|| put("/docs/locked.txt", Some(&token))),
+        ),
+        (
+            "PUT refused 423",
+            Box::new(|| put("/docs/locked.txt", None)),
+        ),
+    ];
+    for (name, make) in &cases {
+        g.bench_function(format!("bare/{name}"), |b| {
+            b.to_async(&rt)
+                .iter_custom(|iters| timed(bare, iters, make))
+        });
+        g.bench_function(format!("layer/{name}"), |b| {
+            b.to_async(&rt)
+                .iter_custom(|iters| timed(layered.clone(), iters, make))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

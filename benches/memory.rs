@@ -1,0 +1,72 @@
+//! Memory per held lock in `MemoryLockStore`, at 1e5 and 1e6 locks: the RSS delta (from
+//! `/proc/self/statm`) and `MemoryLockStore::approx_memory_bytes`, divided by the number of
+//! locks. Each size runs in a fresh child process so freed memory of one size does not hide
+//! the growth of the next. Prints a table; it is not a timed benchmark.
+//!
+//! ```text
+//! cargo bench --bench memory
+//! ```
+//!
+//! Lock paths look like `/docs/d123/f123456.txt` (16 per collection); default timeout, no
+//! owner, no principal.
+
+use std::process::Command;
+
+use tower_locks::{LockStore, MemoryLockStore, NewLock, ResourcePath};
+
+const CHILD: &str = "TOWER_LOCKS_MEMORY_BENCH_N";
+
+fn rss_bytes() -> usize {
+    let statm = std::fs::read_to_string("/proc/self/statm").expect("/proc/self/statm");
+    let pages: usize = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
+    // 4 KiB pages on the machines this runs on (x86_64, aarch64 Linux defaults).
+    pages * 4096
+}
+
+fn child(n: usize) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    // Paths are built up front so their memory is not counted.
+    let paths: Vec<ResourcePath> = (0..n)
+        .map(|i| ResourcePath::parse(&format!("/docs/d{}/f{i}.txt", i / 16)).unwrap())
+        .collect();
+    let store = MemoryLockStore::new();
+    let before = rss_bytes();
+    rt.block_on(async {
+        for p in paths {
+            store.create(NewLock::new(p)).await.unwrap();
+        }
+    });
+    let after = rss_bytes();
+    assert_eq!(store.len(), n);
+    let approx = store.approx_memory_bytes();
+    println!(
+        "| {n:>9} | {:>12} | {:>13.1} | {:>12} | {:>13.1} |",
+        after.saturating_sub(before),
+        after.saturating_sub(before) as f64 / n as f64,
+        approx,
+        approx as f64 / n as f64
+    );
+}
+
+fn main() {
+    if let Ok(n) = std::env::var(CHILD) {
+        child(n.parse().unwrap());
+        return;
+    }
+    if std::env::args().any(|a| a == "--list") {
+        return; // `cargo bench -- --list` and friends: nothing to list.
+    }
+    println!("memory per held lock (MemoryLockStore)");
+    println!("| locks     | RSS delta B  | RSS B / lock  | approx B     | approx B/lock |");
+    println!("|-----------|--------------|---------------|--------------|---------------|");
+    let exe = std::env::current_exe().unwrap();
+    for n in [100_000usize, 1_000_000] {
+        let status = Command::new(&exe)
+            .env(CHILD, n.to_string())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}

@@ -1,0 +1,307 @@
+//! tower-locks' `MemoryLockStore` next to dav-server's `MemLs`, same cases, same run.
+//!
+//! Like for like: a covering check is `query(covering)` plus verifying that every lock found
+//! was submitted, against `MemLs::check(deep = false)` with the same submitted tokens; the
+//! subtree check is `query(subtree)` against `check(deep = true)`; LOCK + UNLOCK is
+//! `create` + `unlock` against `lock` + `unlock`. Layout: `benches/common/fixture.rs`.
+//!
+//! ```text
+//! cd benches/peer && cargo bench
+//! ```
+
+#[path = "../../common/fixture.rs"]
+mod fixture;
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use dav_server::davpath::DavPath;
+use dav_server::ls::DavLockSystem;
+use dav_server::memls::MemLs;
+use tower_locks::{
+    CreateOutcome, LockDepth, LockQuery, LockStore, MemoryLockStore, NewLock, ResourcePath,
+    TokenAccess,
+};
+
+const TIMEOUT: Duration = Duration::from_secs(600);
+
+fn p(s: &str) -> ResourcePath {
+    ResourcePath::parse(s).unwrap()
+}
+
+fn dp(s: &str) -> DavPath {
+    DavPath::new(s).unwrap()
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Both stores, holding the same locks.
+struct Stores {
+    ours: MemoryLockStore,
+    memls: Box<MemLs>,
+}
+
+impl Stores {
+    /// Lock `path` in both stores; returns both tokens.
+    async fn lock(&self, path: &str, infinity: bool) -> (String, String) {
+        let depth = if infinity {
+            LockDepth::Infinity
+        } else {
+            LockDepth::Zero
+        };
+        let ours = match self
+            .ours
+            .create(NewLock::new(p(path)).depth(depth))
+            .await
+            .unwrap()
+        {
+            CreateOutcome::Created(l) => l.token,
+            other => panic!("{other:?}"),
+        };
+        let theirs = self
+            .memls
+            .lock(&dp(path), None, None, Some(TIMEOUT), false, infinity)
+            .await
+            .unwrap_or_else(|l| panic!("MemLs conflict on {path}: {l:?}"))
+            .token;
+        (ours, theirs)
+    }
+}
+
+/// One case: what each store is asked, and the tokens the client submits to each.
+struct Case {
+    name: &'static str,
+    ours: LockQuery,
+    ours_tokens: Vec<String>,
+    theirs: DavPath,
+    theirs_deep: bool,
+    theirs_tokens: Vec<String>,
+}
+
+async fn ours_check(store: &MemoryLockStore, q: &LockQuery, submitted: &[String]) -> bool {
+    let locks = store.query(q).await.unwrap();
+    locks.iter().all(|l| submitted.contains(&l.token))
+}
+
+fn checks(c: &mut Criterion) {
+    let rt = rt();
+    let stores = Stores {
+        ours: MemoryLockStore::new(),
+        memls: MemLs::new(),
+    };
+    // The fixture, and the tokens each store gave it.
+    let cases: Vec<(usize, Vec<Case>)> = rt.block_on(async {
+        let mut out = Vec::new();
+        for d in fixture::DEPTHS {
+            let mut members = Vec::new();
+            for k in 0..fixture::MEMBERS {
+                members.push(stores.lock(&fixture::member(d, k), false).await);
+            }
+            let inf = stores.lock(&fixture::infinity_root(d), true).await;
+            let (ours_m, theirs_m): (Vec<_>, Vec<_>) = members.iter().cloned().unzip();
+            let cases = vec![
+                Case {
+                    name: "unlocked",
+                    ours: LockQuery::new().covering(p(&fixture::unlocked(d))),
+                    ours_tokens: vec![],
+                    theirs: dp(&fixture::unlocked(d)),
+                    theirs_deep: false,
+                    theirs_tokens: vec![],
+                },
+                Case {
+                    name: "locked",
+                    ours: LockQuery::new().covering(p(&fixture::member(d, 0))),
+                    ours_tokens: vec![members[0].0.clone()],
+                    theirs: dp(&fixture::member(d, 0)),
+                    theirs_deep: false,
+                    theirs_tokens: vec![members[0].1.clone()],
+                },
+                Case {
+                    name: "under-infinity",
+                    ours: LockQuery::new().covering(p(&fixture::under_infinity(d))),
+                    ours_tokens: vec![inf.0.clone()],
+                    theirs: dp(&fixture::under_infinity(d)),
+                    theirs_deep: false,
+                    theirs_tokens: vec![inf.1.clone()],
+                },
+                Case {
+                    name: "subtree",
+                    ours: LockQuery::new().subtree(p(&fixture::collection(d))),
+                    ours_tokens: ours_m,
+                    // MemLs keys collections without the trailing slash too.
+                    theirs: dp(&fixture::collection(d)),
+                    theirs_deep: true,
+                    theirs_tokens: theirs_m,
+                },
+            ];
+            out.push((d, cases));
+        }
+        out
+    });
+
+    let mut held = 0;
+    let mut g = c.benchmark_group("check");
+    for n in fixture::NS {
+        rt.block_on(async {
+            for (d, i) in fixture::grow(held, n) {
+                stores.lock(&fixture::background(d, i), false).await;
+            }
+        });
+        held = n;
+        for (d, cases) in &cases {
+            for case in cases {
+                // Both stores must agree that the check passes, and must notice a missing token.
+                let ok = rt.block_on(ours_check(&stores.ours, &case.ours, &case.ours_tokens));
+                let theirs = rt.block_on(stores.memls.check(
+                    &case.theirs,
+                    None,
+                    false,
+                    case.theirs_deep,
+                    &case.theirs_tokens,
+                ));
+                assert!(ok && theirs.is_ok(), "{} d={d}", case.name);
+                let param = format!("n={}/d={d}", fixture::label(n));
+                g.bench_function(
+                    BenchmarkId::new(format!("{}/tower-locks", case.name), &param),
+                    |b| {
+                        b.to_async(&rt).iter(|| async {
+                            black_box(ours_check(&stores.ours, &case.ours, &case.ours_tokens).await)
+                        })
+                    },
+                );
+                g.bench_function(
+                    BenchmarkId::new(format!("{}/MemLs", case.name), &param),
+                    |b| {
+                        b.to_async(&rt).iter(|| async {
+                            black_box(
+                                stores
+                                    .memls
+                                    .check(
+                                        &case.theirs,
+                                        None,
+                                        false,
+                                        case.theirs_deep,
+                                        &case.theirs_tokens,
+                                    )
+                                    .await,
+                            )
+                        })
+                    },
+                );
+            }
+        }
+    }
+    g.finish();
+}
+
+async fn ours_pair(store: &MemoryLockStore, path: &ResourcePath) {
+    let CreateOutcome::Created(lock) = store.create(NewLock::new(path.clone())).await.unwrap()
+    else {
+        panic!("conflict")
+    };
+    store
+        .unlock(TokenAccess::new(&lock.token, path, None))
+        .await
+        .unwrap();
+}
+
+async fn memls_pair(store: &MemLs, path: &DavPath) {
+    let lock = store
+        .lock(path, None, None, Some(TIMEOUT), false, false)
+        .await
+        .unwrap();
+    store.unlock(path, &lock.token).await.unwrap();
+}
+
+fn lock_unlock(c: &mut Criterion) {
+    let rt = rt();
+    let stores = Stores {
+        ours: MemoryLockStore::new(),
+        memls: MemLs::new(),
+    };
+    rt.block_on(async {
+        for (d, i) in fixture::grow(0, 1_000) {
+            stores.lock(&fixture::background(d, i), false).await;
+        }
+    });
+    let mut g = c.benchmark_group("lock+unlock");
+    let (path, dpath) = (p("/bench/dir/doc"), dp("/bench/dir/doc"));
+    g.bench_function("1 task/tower-locks", |b| {
+        b.to_async(&rt).iter(|| ours_pair(&stores.ours, &path))
+    });
+    g.bench_function("1 task/MemLs", |b| {
+        b.to_async(&rt).iter(|| memls_pair(&stores.memls, &dpath))
+    });
+    let mt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap();
+    let ours = Arc::new(stores.ours);
+    let memls: Arc<MemLs> = Arc::new(*stores.memls);
+    g.bench_function("2 tasks/tower-locks", |b| {
+        b.iter_custom(|iters| {
+            let start = Instant::now();
+            mt.block_on(async {
+                let tasks: Vec<_> = (0..2)
+                    .map(|t| {
+                        let store = ours.clone();
+                        tokio::spawn(async move {
+                            let path = p(&format!("/bench/t{t}/doc"));
+                            for _ in 0..iters.div_ceil(2) {
+                                ours_pair(&store, &path).await;
+                            }
+                        })
+                    })
+                    .collect();
+                for t in tasks {
+                    t.await.unwrap();
+                }
+            });
+            start.elapsed()
+        })
+    });
+    g.bench_function("2 tasks/MemLs", |b| {
+        b.iter_custom(|iters| {
+            let start = Instant::now();
+            mt.block_on(async {
+                let tasks: Vec<_> = (0..2)
+                    .map(|t| {
+                        let store = memls.clone();
+                        tokio::spawn(async move {
+                            let path = dp(&format!("/bench/t{t}/doc"));
+                            for _ in 0..iters.div_ceil(2) {
+                                memls_pair(&store, &path).await;
+                            }
+                        })
+                    })
+                    .collect();
+                for t in tasks {
+                    t.await.unwrap();
+                }
+            });
+            start.elapsed()
+        })
+    });
+    g.finish();
+}
+
+fn config() -> Criterion {
+    Criterion::default()
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_millis(700))
+        .sample_size(20)
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = checks, lock_unlock
+}
+criterion_main!(benches);

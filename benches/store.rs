@@ -1,0 +1,239 @@
+//! `MemoryLockStore` costs: the check the layer issues (`query`) at N = 0, 1e3, 1e5, 1e6 held
+//! locks and path depths 2, 5, 10, 20; LOCK + UNLOCK pairs, single task and 2 tasks
+//! contending; and, with `REDIS_URL` and `--features redis`, `RedisLockStore`'s check next to a
+//! bare `PING` on the same kind of connection.
+//!
+//! The layout of the locks is in `benches/common/fixture.rs`; `benches/peer` runs the same
+//! cases against dav-server's `MemLs`. Each store is built once and grown from one N to the
+//! next, so the 1e6 setup is paid once.
+//!
+//! ```text
+//! cargo bench --bench store -- --warm-up-time 1 --measurement-time 2
+//! REDIS_URL=redis://127.0.0.1:6391/ cargo bench --features redis --bench store -- redis
+//! ```
+
+#[path = "common/fixture.rs"]
+mod fixture;
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use tower_locks::{
+    CreateOutcome, LockDepth, LockQuery, LockStore, MemoryLockStore, NewLock, ResourcePath,
+    TokenAccess, TokenOutcome,
+};
+
+fn p(s: &str) -> ResourcePath {
+    ResourcePath::parse(s).unwrap()
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+async fn create(store: &MemoryLockStore, lock: NewLock) {
+    match store.create(lock).await.unwrap() {
+        CreateOutcome::Created(_) => {}
+        other => panic!("{other:?}"),
+    }
+}
+
+/// The fixture locks of every depth class.
+async fn fixture(store: &MemoryLockStore) {
+    for d in fixture::DEPTHS {
+        for k in 0..fixture::MEMBERS {
+            create(store, NewLock::new(p(&fixture::member(d, k)))).await;
+        }
+        create(
+            store,
+            NewLock::new(p(&fixture::infinity_root(d))).depth(LockDepth::Infinity),
+        )
+        .await;
+    }
+}
+
+fn checks(c: &mut Criterion) {
+    let rt = rt();
+    let store = MemoryLockStore::new();
+    rt.block_on(fixture(&store));
+    let mut held = 0;
+    let mut g = c.benchmark_group("check");
+    for n in fixture::NS {
+        rt.block_on(async {
+            for (d, i) in fixture::grow(held, n) {
+                create(&store, NewLock::new(p(&fixture::background(d, i)))).await;
+            }
+        });
+        held = n;
+        for d in fixture::DEPTHS {
+            let cases = [
+                (
+                    "unlocked",
+                    LockQuery::new().covering(p(&fixture::unlocked(d))),
+                    0,
+                ),
+                (
+                    "locked",
+                    LockQuery::new().covering(p(&fixture::member(d, 0))),
+                    1,
+                ),
+                (
+                    "under-infinity",
+                    LockQuery::new().covering(p(&fixture::under_infinity(d))),
+                    1,
+                ),
+                (
+                    "subtree",
+                    LockQuery::new().subtree(p(&fixture::collection(d))),
+                    fixture::MEMBERS,
+                ),
+            ];
+            for (case, query, found) in &cases {
+                let got = rt.block_on(store.query(query)).unwrap();
+                assert_eq!(got.len(), *found, "{case} d={d} n={n}");
+                let id = BenchmarkId::new(*case, format!("n={}/d={d}", fixture::label(n)));
+                g.bench_function(id, |b| {
+                    b.to_async(&rt)
+                        .iter(|| async { black_box(store.query(query).await) })
+                });
+            }
+        }
+    }
+    g.finish();
+}
+
+/// One LOCK + UNLOCK pair at the store level.
+async fn pair(store: &MemoryLockStore, path: &ResourcePath) {
+    let CreateOutcome::Created(lock) = store.create(NewLock::new(path.clone())).await.unwrap()
+    else {
+        panic!("conflict")
+    };
+    let out = store
+        .unlock(TokenAccess::new(&lock.token, path, None))
+        .await
+        .unwrap();
+    assert!(matches!(out, TokenOutcome::Done(_)));
+}
+
+fn lock_unlock(c: &mut Criterion) {
+    let rt = rt();
+    let store = MemoryLockStore::new();
+    rt.block_on(async {
+        fixture(&store).await;
+        for (d, i) in fixture::grow(0, 1_000) {
+            create(&store, NewLock::new(p(&fixture::background(d, i)))).await;
+        }
+    });
+    let mut g = c.benchmark_group("lock+unlock");
+    let path = p("/bench/dir/doc");
+    g.bench_function("1 task", |b| b.to_async(&rt).iter(|| pair(&store, &path)));
+    let mt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap();
+    let store = Arc::new(store);
+    g.bench_function("2 tasks contending (time per pair)", |b| {
+        b.iter_custom(|iters| {
+            let start = Instant::now();
+            mt.block_on(async {
+                let tasks: Vec<_> = (0..2)
+                    .map(|t| {
+                        let store = store.clone();
+                        tokio::spawn(async move {
+                            let path = p(&format!("/bench/t{t}/doc"));
+                            for _ in 0..iters.div_ceil(2) {
+                                pair(&store, &path).await;
+                            }
+                        })
+                    })
+                    .collect();
+                for t in tasks {
+                    t.await.unwrap();
+                }
+            });
+            start.elapsed()
+        })
+    });
+    g.finish();
+}
+
+#[cfg(feature = "redis")]
+fn redis(c: &mut Criterion) {
+    let Ok(url) = std::env::var("REDIS_URL") else {
+        println!("redis: REDIS_URL is not set; skipping the RedisLockStore benches");
+        return;
+    };
+    let rt = rt();
+    let prefix = format!("tower-locks-bench-{}:", std::process::id());
+    let (store, ping) = rt.block_on(async {
+        let client = redis::Client::open(url.as_str()).unwrap();
+        let store_conn = client.get_connection_manager().await.unwrap();
+        let ping_conn = client.get_connection_manager().await.unwrap();
+        let store = tower_locks::RedisLockStore::from_manager(store_conn, &prefix).unwrap();
+        (store, ping_conn)
+    });
+    let doc = p("/bench/redis/doc");
+    let free = p("/bench/redis/free");
+    let token = rt.block_on(async {
+        for k in 0..100 {
+            store
+                .create(NewLock::new(p(&format!("/bench/redis/m{k}"))))
+                .await
+                .unwrap();
+        }
+        match store.create(NewLock::new(doc.clone())).await.unwrap() {
+            CreateOutcome::Created(l) => l.token,
+            other => panic!("{other:?}"),
+        }
+    });
+    let mut g = c.benchmark_group("redis");
+    g.bench_function("PING (baseline: one round trip)", |b| {
+        b.to_async(&rt).iter(|| {
+            // A `ConnectionManager` clone is a handle on the same multiplexed connection.
+            let mut conn = ping.clone();
+            async move {
+                let pong: String = redis::cmd("PING").query_async(&mut conn).await.unwrap();
+                black_box(pong)
+            }
+        })
+    });
+    for (name, q) in [
+        ("check unlocked", LockQuery::new().covering(free.clone())),
+        ("check locked", LockQuery::new().covering(doc.clone())),
+        ("check subtree", LockQuery::new().subtree(p("/bench/redis"))),
+    ] {
+        g.bench_function(name, |b| {
+            b.to_async(&rt)
+                .iter(|| async { black_box(store.query(&q).await.unwrap()) })
+        });
+    }
+    g.finish();
+    rt.block_on(async {
+        store.remove_subtree(&p("/bench")).await.unwrap();
+    });
+    let _ = token;
+}
+
+#[cfg(not(feature = "redis"))]
+fn redis(_: &mut Criterion) {
+    println!("redis: built without `--features redis`; skipping the RedisLockStore benches");
+}
+
+fn config() -> Criterion {
+    Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(1))
+        .sample_size(30)
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = checks, lock_unlock, redis
+}
+criterion_main!(benches);
