@@ -194,7 +194,7 @@ where
         let clone = self.inner.clone();
         let ready = std::mem::replace(&mut self.inner, clone);
         let config = Arc::clone(&self.config);
-        ResponseFuture::guarded(Box::pin(crate::methods::run(config, ready, req)))
+        ResponseFuture::guarded(crate::methods::run(config, ready, req))
     }
 }
 

@@ -27,13 +27,14 @@ static LOCK_TOKEN: HeaderName = HeaderName::from_static("lock-token");
 pub(super) async fn handle<S, ReqBody, ResBody>(
     ctx: Ctx,
     body: ReqBody,
-    inner: &mut Inner<S>,
+    mut inner: Inner<S>,
 ) -> Result<Response<ResponseBody<ResBody>>, S::Error>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
     ReqBody: Body + Default,
     ReqBody::Error: Into<BoxError>,
 {
+    let inner = &mut inner;
     let body = match read_body(&ctx, body).await {
         Ok(b) => b,
         Err(rejection) => return Ok(ctx.reject(rejection)),

@@ -18,19 +18,22 @@ use tower_service::Service;
 
 use crate::body::ResponseBody;
 use crate::layer::Config;
-use crate::store::BoxError;
+use crate::store::{BoxError, BoxFuture};
 
 pub(crate) use context::Ctx;
 pub(crate) use inner::Inner;
 pub use inner::SubRequest;
 
-/// Run the guarded flow for one request. `ready` is the instance that was polled ready; it
+/// The guarded flow for one request, boxed. `ready` is the instance that was polled ready; it
 /// serves the sub-requests (readiness is polled again before each call) and the final call.
-pub(crate) async fn run<S, ReqBody, ResBody>(
+///
+/// The request is parsed here, synchronously, and only the handler the method needs is boxed:
+/// a plain write never pays for the (larger) LOCK state machine.
+pub(crate) fn run<S, ReqBody, ResBody>(
     config: Arc<Config>,
     ready: S,
     req: Request<ReqBody>,
-) -> Result<Response<ResponseBody<ResBody>>, S::Error>
+) -> BoxFuture<'static, Result<Response<ResponseBody<ResBody>>, S::Error>>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
     S::Future: Send + 'static,
@@ -43,7 +46,7 @@ where
     let (parts, body) = req.into_parts();
     let ctx = match Ctx::new(config, parts) {
         Ok(ctx) => ctx,
-        Err(response) => return Ok(*response),
+        Err(response) => return Box::pin(std::future::ready(Ok(*response))),
     };
     #[cfg(feature = "tracing")]
     let span = tracing::debug_span!(
@@ -52,15 +55,13 @@ where
         path = ctx.target.as_str(),
         principal = ctx.principal.as_deref()
     );
-    let flow = async move {
-        let mut inner = Inner::new(ready);
-        match ctx.parts.method.as_str() {
-            "LOCK" => lock::handle(ctx, body, &mut inner).await,
-            "UNLOCK" => unlock::handle(ctx, body, &mut inner).await,
-            _ => write::handle(ctx, body, inner).await,
-        }
+    let inner = Inner::new(ready);
+    let flow: BoxFuture<'static, _> = match ctx.parts.method.as_str() {
+        "LOCK" => Box::pin(lock::handle(ctx, body, inner)),
+        "UNLOCK" => Box::pin(unlock::handle(ctx, body, inner)),
+        _ => Box::pin(write::handle(ctx, body, inner)),
     };
     #[cfg(feature = "tracing")]
-    let flow = tracing::Instrument::instrument(flow, span);
-    flow.await
+    let flow = Box::pin(tracing::Instrument::instrument(flow, span));
+    flow
 }

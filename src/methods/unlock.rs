@@ -15,12 +15,13 @@ use crate::store::{LockQuery, TokenAccess, TokenOutcome};
 pub(super) async fn handle<S, ReqBody, ResBody>(
     ctx: Ctx,
     body: ReqBody,
-    inner: &mut Inner<S>,
+    mut inner: Inner<S>,
 ) -> Result<Response<ResponseBody<ResBody>>, S::Error>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
     ReqBody: Body + Default,
 {
+    let inner = &mut inner;
     // §8.4: a body the server would ignore must be refused.
     if body.size_hint().lower() > 0 {
         return Ok(ctx.reject(Rejection::UnsupportedMediaType));

@@ -76,8 +76,13 @@ where
 
     let mut fence = None;
     let mut would_reject = None;
-    if let Some(locks) = &locks {
-        match verdict(&ctx, &plan, locks, &mut inner).await {
+    // Nothing to evaluate and nothing locked: the common case needs no verdict at all (the
+    // verdict, with its probes, is boxed so its state never bloats this future).
+    let needs_verdict = locks
+        .as_ref()
+        .is_some_and(|l| !l.is_empty() || ctx.if_header.is_some());
+    if let (true, Some(locks)) = (needs_verdict, &locks) {
+        match Box::pin(verdict(&ctx, &plan, locks, &mut inner)).await {
             Ok(f) => fence = f,
             Err(rejection) if ctx.cfg.dry_run => {
                 #[cfg(feature = "tracing")]
