@@ -7,9 +7,8 @@
 #   scripts/soak.sh [--store memory|redis] [--secs 60] [--clients 32] [--paths 8] [--seed 1]
 #
 # --store redis builds with `--features redis` and passes REDIS_URL to the server (a private
-# redis-server on a free loopback port is started when REDIS_URL is unset). The example picks
-# its store in `lock_store()` (examples/webdav/main.rs); until that selects Redis from
-# REDIS_URL, this script says so and the run exercises the memory store.
+# redis-server on a free loopback port is started when REDIS_URL is unset); the example then
+# keeps its locks in Redis (`lock_store()` in examples/webdav/main.rs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -55,10 +54,6 @@ if [ "$store" = redis ]; then
             redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break
             sleep 0.1
         done
-    fi
-    if ! grep -q REDIS_URL examples/webdav/main.rs; then
-        echo "notice: examples/webdav does not select the Redis store from REDIS_URL yet;" \
-            "this run exercises the memory store" >&2
     fi
 elif [ "$store" != memory ]; then
     echo "--store must be memory or redis" >&2
