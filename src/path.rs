@@ -143,6 +143,52 @@ impl ResourcePath {
     /// assert_eq!(ResourcePath::parse_limited("/a/b", 100, 2).unwrap().depth(), 2);
     /// ```
     pub fn parse_limited(raw: &str, max_len: usize, max_depth: usize) -> Result<Self, PathError> {
+        if let Some(path) = Self::parse_canonical(raw, max_len, max_depth) {
+            return Ok(path);
+        }
+        Self::parse_full(raw, max_len, max_depth)
+    }
+
+    /// The fast path: `raw` is already canonical — only `/` and bytes a canonical segment
+    /// keeps verbatim (so no `%`), no empty segment before the end, no `.` or `..` segment —
+    /// and within the limits. Its key is then `raw` without the trailing slash, exactly what
+    /// [`parse_full`](Self::parse_full) would build. `None` sends everything else there.
+    fn parse_canonical(raw: &str, max_len: usize, max_depth: usize) -> Option<Self> {
+        let bytes = raw.as_bytes();
+        if bytes.len() < 2 || bytes[0] != b'/' {
+            return None;
+        }
+        let trailing_slash = bytes[bytes.len() - 1] == b'/';
+        let key = if trailing_slash {
+            &bytes[..bytes.len() - 1]
+        } else {
+            bytes
+        };
+        let mut depth = 0usize;
+        let mut seg_start = 0usize; // index of the '/' opening the current segment
+        for (i, &b) in key.iter().enumerate() {
+            if b == b'/' {
+                if i != 0 && !segment_is_plain(&key[seg_start + 1..i]) {
+                    return None;
+                }
+                depth += 1;
+                seg_start = i;
+            } else if !is_segment_safe(b) {
+                return None;
+            }
+        }
+        if !segment_is_plain(&key[seg_start + 1..]) || key.len() > max_len || depth > max_depth {
+            return None;
+        }
+        Some(Self {
+            // Only ASCII bytes passed, so this slice is valid UTF-8 on a char boundary.
+            key: raw[..key.len()].to_owned(),
+            trailing_slash,
+        })
+    }
+
+    /// The full normalisation (escapes, raw bytes, duplicate slashes, dot segments, limits).
+    fn parse_full(raw: &str, max_len: usize, max_depth: usize) -> Result<Self, PathError> {
         let bytes = raw.as_bytes();
         if bytes.first() != Some(&b'/') {
             return Err(PathError::NotAbsolute);
@@ -507,6 +553,11 @@ fn push_escaped(out: &mut String, b: u8) {
     out.push(HEX[(b & 0xF) as usize] as char);
 }
 
+/// A segment the fast path may keep as it is: not empty, not `.` or `..`.
+fn segment_is_plain(segment: &[u8]) -> bool {
+    !segment.is_empty() && segment != b"." && segment != b".."
+}
+
 fn push_canonical_segment(out: &mut String, segment: &str) -> Result<(), PathError> {
     let bytes = segment.as_bytes();
     let mut i = 0;
@@ -691,6 +742,41 @@ fn normalise_authority(authority: &str, default_port: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The fast path must agree with the full parser on every input it accepts.
+    #[test]
+    fn fast_path_agrees_with_the_full_parser() {
+        use proptest::prelude::*;
+        let alphabet = prop::sample::select(vec![
+            "/", "/", "/", ".", "..", "%", "%2F", "%2e", "%41", "a", "b", "~", "'", " ", "\u{e9}",
+            "//", "-", "_", ":", "@", ";", "?", "#",
+        ]);
+        let strategy = (
+            prop::collection::vec(alphabet, 0..12),
+            0usize..16,
+            0usize..6,
+        );
+        proptest!(ProptestConfig::with_cases(4000), |((parts, max_len, max_depth) in strategy)| {
+            let raw: String = parts.concat();
+            let raw = format!("/{raw}");
+            if let Some(fast) = ResourcePath::parse_canonical(&raw, max_len, max_depth) {
+                let full = ResourcePath::parse_full(&raw, max_len, max_depth);
+                prop_assert_eq!(Ok(fast.clone()), full.clone(), "{}", raw);
+                prop_assert_eq!(fast.href(), full.unwrap().href(), "{}", raw);
+            }
+            prop_assert_eq!(
+                ResourcePath::parse_limited(&raw, max_len, max_depth),
+                ResourcePath::parse_full(&raw, max_len, max_depth),
+                "{}", raw
+            );
+        });
+        // and it does take the common case
+        assert!(ResourcePath::parse_canonical("/docs/a.txt", 4096, 64).is_some());
+        assert!(ResourcePath::parse_canonical("/docs/", 4096, 64).is_some());
+        assert!(ResourcePath::parse_canonical("/docs//a", 4096, 64).is_none());
+        assert!(ResourcePath::parse_canonical("/docs/%41", 4096, 64).is_none());
+        assert!(ResourcePath::parse_canonical("/docs/..", 4096, 64).is_none());
+    }
 
     fn p(s: &str) -> ResourcePath {
         ResourcePath::parse(s).unwrap()
