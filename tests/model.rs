@@ -11,8 +11,12 @@
 //!   (a lock is dead once `expires_at <= now`) and compared to the nanosecond. Proptest runs
 //!   200 sequences of 50 steps and shrinks a failure to a minimal sequence; set
 //!   `PROPTEST_RNG_SEED=<n>` to replay a run (the seed in use is printed on failure).
-//! - `RedisLockStore` (feature `redis`, `REDIS_URL`) expires by the Redis server's own clock,
-//!   which a test cannot move. Its sequences therefore use only long timeouts (1 hour,
+//! - `RedisLockStore` (feature `redis`, `REDIS_URL`) runs the same sequences, clock advances
+//!   included, on a `ManualClock` handed to the store with `with_clock` (the scripts then
+//!   judge expiry by that clock): 48 sequences of 50 steps, exact to the millisecond Redis
+//!   keeps.
+//! - `RedisLockStore` on the server's own clock (how it runs in production), which a test
+//!   cannot move: these sequences use only long timeouts (1 hour,
 //!   infinite, and `Second-0`, which is dead on arrival) plus an explicit expiry step — a lock
 //!   created or refreshed with `Second-1`, followed at once by a real 1.2 s sleep, after which
 //!   the model drops it — at most once per sequence. The sequences run concurrently (each on
@@ -801,4 +805,46 @@ async fn redis_store_matches_the_model() {
         "Redis store differs from the model (PROPTEST_RNG_SEED={seed}):\n{}",
         failures.join("\n")
     );
+}
+
+/// The same model run as for the memory store, clock advances included, against Redis on a
+/// `ManualClock` (`RedisLockStore::with_clock`): expiry is exact, not timed.
+#[cfg(feature = "redis")]
+#[test]
+fn redis_store_on_a_manual_clock_matches_the_model() {
+    let Some(url) = redis_env::redis_url() else {
+        return;
+    };
+    let seed = seed();
+    println!("model test seed: PROPTEST_RNG_SEED={seed}");
+    let config = ProptestConfig {
+        cases: 48,
+        rng_seed: proptest::test_runner::RngSeed::Fixed(seed),
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    };
+    let rt = rt();
+    let mut runner = proptest::test_runner::TestRunner::new(config);
+    let result = runner.run(&proptest::collection::vec(memory_op(), 50), |ops| {
+        // An hour ahead of real time: record TTLs (PEXPIREAT) follow this clock, so it must
+        // never fall behind real time while the sequence runs. Redis keeps milliseconds, so
+        // the clock starts on a whole millisecond (the sequences advance whole seconds).
+        let ahead = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            + Duration::from_secs(3600);
+        let start = SystemTime::UNIX_EPOCH + Duration::from_millis(ahead.as_millis() as u64);
+        let clock = Arc::new(ManualClock::starting_at(start));
+        let outcome = rt.block_on(async {
+            let store = redis_env::store_with_prefix(&url, &redis_env::unique_prefix())
+                .await
+                .with_clock(clock.clone());
+            run(&store, &ops, Time::Manual(&clock), MEMORY_TIMEOUTS).await
+        });
+        prop_assert!(outcome.is_ok(), "{}", outcome.unwrap_err());
+        Ok(())
+    });
+    if let Err(e) = result {
+        panic!("Redis (manual clock) differs from the model (PROPTEST_RNG_SEED={seed}): {e}");
+    }
 }

@@ -11,8 +11,8 @@ use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use ::redis::{Client, ErrorKind, FromRedisValue, RedisError, Script, ServerErrorKind};
 
 use super::{
-    CreateOutcome, Lock, LockDepth, LockQuery, LockScope, LockStore, LockStoreError, LockTimeout,
-    NewLock, TokenAccess, TokenOutcome,
+    Clock, CreateOutcome, Lock, LockDepth, LockQuery, LockScope, LockStore, LockStoreError,
+    LockTimeout, NewLock, TokenAccess, TokenOutcome,
 };
 use crate::ResourcePath;
 
@@ -138,6 +138,7 @@ pub struct RedisLockStore {
     keys: Arc<Keys>,
     operation_timeout: Duration,
     sweep_batch: u32,
+    clock: Option<Arc<dyn Clock>>,
 }
 
 #[derive(Debug)]
@@ -160,6 +161,11 @@ impl Keys {
         if prefix.contains(['{', '}']) {
             return Err(LockStoreError::backend(
                 "redis key prefix must not contain '{' or '}' (it becomes the hash tag)",
+            ));
+        }
+        if prefix.contains('\0') {
+            return Err(LockStoreError::backend(
+                "redis key prefix must not contain a NUL byte",
             ));
         }
         let base = format!("{{{prefix}}}:");
@@ -314,6 +320,7 @@ impl RedisLockStoreBuilder {
             keys: Arc::new(keys),
             operation_timeout: self.operation_timeout,
             sweep_batch: self.sweep_batch,
+            clock: None,
         })
     }
 }
@@ -378,6 +385,7 @@ impl RedisLockStore {
             keys: Arc::new(Keys::new(prefix)?),
             operation_timeout: DEFAULT_OPERATION_TIMEOUT,
             sweep_batch: DEFAULT_SWEEP_BATCH,
+            clock: None,
         })
     }
 
@@ -392,6 +400,29 @@ impl RedisLockStore {
     #[must_use]
     pub fn with_operation_timeout(mut self, timeout: Duration) -> Self {
         self.operation_timeout = timeout;
+        self
+    }
+
+    /// The same store judging expiry by `clock` instead of the Redis server's `TIME`: **for
+    /// deterministic tests only** (move a [`ManualClock`](crate::ManualClock) and locks expire
+    /// exactly then). Every instance sharing a namespace must then use the same clock; in
+    /// production keep the server's clock, which all instances agree on. Record TTLs
+    /// (`PEXPIREAT`) follow this clock too, so it must not run behind real time.
+    ///
+    /// ```no_run
+    /// use std::sync::Arc;
+    /// use tower_locks::ManualClock;
+    ///
+    /// # async fn demo(store: tower_locks::RedisLockStore) {
+    /// let clock = Arc::new(ManualClock::new());
+    /// let store = store.with_clock(clock.clone());
+    /// clock.advance(std::time::Duration::from_secs(601)); // default-timeout locks are gone
+    /// # let _ = store;
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
         self
     }
 
@@ -415,8 +446,22 @@ impl RedisLockStore {
         let mut inv = script.prepare_invoke();
         inv.key(&self.keys.paths)
             .key(&self.keys.exp)
-            .key(&self.keys.fence)
-            .arg(&self.keys.base);
+            .key(&self.keys.fence);
+        match &self.clock {
+            None => {
+                inv.arg(&self.keys.base);
+            }
+            Some(clock) => {
+                let ms = clock
+                    .now()
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis());
+                let mut base = self.keys.base.as_bytes().to_vec();
+                base.push(0);
+                base.extend_from_slice(ms.to_string().as_bytes());
+                inv.arg(base);
+            }
+        }
         inv
     }
 
