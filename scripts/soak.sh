@@ -24,36 +24,13 @@ while [ $# -gt 0 ]; do
     esac
 done
 
-pids=()
-tmp=$(mktemp -d)
-cleanup() {
-    for pid in "${pids[@]:-}"; do
-        [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
-    done
-    for pid in "${pids[@]:-}"; do
-        [ -n "$pid" ] && wait "$pid" 2>/dev/null || true
-    done
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
+. scripts/lib.sh
 
 features=()
 if [ "$store" = redis ]; then
     features=(--features redis)
     if [ -z "${REDIS_URL:-}" ]; then
-        redis_port=$(free_port)
-        redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no \
-            --dir "$tmp" >"$tmp/redis.log" 2>&1 &
-        pids+=($!)
-        export REDIS_URL="redis://127.0.0.1:$redis_port/"
-        for _ in $(seq 1 50); do
-            redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break
-            sleep 0.1
-        done
+        start_redis
     fi
 elif [ "$store" != memory ]; then
     echo "--store must be memory or redis" >&2
@@ -67,10 +44,7 @@ port=$(free_port)
 target/release/examples/webdav "127.0.0.1:$port" >"$tmp/webdav.log" 2>&1 &
 server=$!
 pids+=($server)
-for _ in $(seq 1 100); do
-    curl -s -o /dev/null "http://127.0.0.1:$port/" && break
-    sleep 0.1
-done
+wait_http "http://127.0.0.1:$port/"
 
 echo "== soak: store=$store secs=$secs clients=$clients paths=$paths seed=$seed (server pid $server)"
 status=0

@@ -21,33 +21,9 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
     fi
 fi
 
-pids=()
-tmp=$(mktemp -d)
-cleanup() {
-    for pid in "${pids[@]:-}"; do
-        [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
-    done
-    for pid in "${pids[@]:-}"; do
-        [ -n "$pid" ] && wait "$pid" 2>/dev/null || true
-    done
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
+. scripts/lib.sh
 
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
-
-redis_port=$(free_port)
-redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no \
-    --dir "$tmp" >"$tmp/redis.log" 2>&1 &
-pids+=($!)
-export REDIS_URL="redis://127.0.0.1:$redis_port/"
-for _ in $(seq 1 50); do
-    if redis-cli -p "$redis_port" ping >/dev/null 2>&1; then break; fi
-    sleep 0.1
-done
-echo "== redis-server on 127.0.0.1:$redis_port (pid ${pids[0]})"
+start_redis
 
 echo "== cargo test --all-features"
 cargo test --all-features 2>&1 | tee "$tmp/cargo-test.log"
@@ -61,10 +37,7 @@ dav_port=$(free_port)
 target/debug/examples/webdav "127.0.0.1:$dav_port" >"$tmp/webdav.log" 2>&1 &
 dav_pid=$!
 pids+=($dav_pid)
-for _ in $(seq 1 100); do
-    if curl -s -o /dev/null "http://127.0.0.1:$dav_port/"; then break; fi
-    sleep 0.1
-done
+wait_http "http://127.0.0.1:$dav_port/"
 url="http://127.0.0.1:$dav_port/"
 litmus_passed=0
 if [ -f ../shared/tools/run-litmus-locks.sh ]; then

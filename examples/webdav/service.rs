@@ -21,8 +21,8 @@ use crate::http_util::{check_preconditions, header, http_date, set_header, statu
 use crate::props::{is_protected, PropCtx};
 use crate::tree::{href, parse_destination, parse_path, Content, Key, Node, PropName, Tree};
 use crate::xml::{
-    self, error_body, escape, multistatus, parse_propfind, parse_proppatch, prop_element,
-    response_element, PatchOp, Propfind,
+    self, escape, multistatus, parse_propfind, parse_proppatch, prop_element, response_element,
+    PatchOp, Propfind,
 };
 
 /// The methods this service implements (the lock layer adds LOCK and UNLOCK).
@@ -509,7 +509,10 @@ fn xml_response(code: StatusCode, body: String) -> Response<Body> {
 
 /// 403 with the `propfind-finite-depth` precondition (RFC 4918 §9.1).
 fn finite_depth() -> Response<Body> {
-    xml_response(StatusCode::FORBIDDEN, error_body("propfind-finite-depth"))
+    xml_response(
+        StatusCode::FORBIDDEN,
+        tower_locks::dav::error_body("propfind-finite-depth", &[]),
+    )
 }
 
 /// Read a request body up to `limit` bytes: 413 beyond it, 400 when the body breaks off.

@@ -330,11 +330,6 @@ pub(crate) fn escape(s: &str) -> std::borrow::Cow<'_, str> {
 /// The XML declaration every response body starts with.
 pub(crate) const DECL: &str = "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n";
 
-/// A `<D:error>` body with one precondition element.
-pub(crate) fn error_body(condition: &str) -> String {
-    format!("{DECL}<D:error xmlns:D=\"DAV:\"><D:{condition}/></D:error>\n")
-}
-
 /// A property element: `D:` for `DAV:`, unqualified for no namespace, otherwise a prefix
 /// declared on the element itself. `value: None` renders an empty element.
 pub(crate) fn prop_element(name: &PropName, value: Option<&str>) -> String {

@@ -1,6 +1,5 @@
 //! Per-request context: the parsed, normalised view of the request the flow works on.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -116,11 +115,8 @@ impl Ctx {
     }
 
     /// Every state token in the `If` header: submitted, wherever it appears (§10.4.1).
-    pub(crate) fn submitted(&self) -> HashSet<&str> {
-        self.if_header
-            .as_ref()
-            .map(|h| h.state_tokens().collect())
-            .unwrap_or_default()
+    pub(crate) fn submitted(&self) -> impl Iterator<Item = &str> {
+        self.if_header.iter().flat_map(|h| h.state_tokens())
     }
 
     /// The locks in `required` whose token was not submitted by their principal.
@@ -128,11 +124,11 @@ impl Ctx {
         &self,
         required: impl IntoIterator<Item = &'a Lock>,
     ) -> Vec<&'a Lock> {
-        let submitted = self.submitted();
+        // The header holds few tokens (bounded by `IfLimits`): a scan needs no allocation.
         required
             .into_iter()
             .filter(|l| {
-                !(submitted.contains(l.token.as_str()) && l.usable_by(self.principal.as_deref()))
+                !(self.submitted().any(|t| t == l.token) && l.usable_by(self.principal.as_deref()))
             })
             .collect()
     }

@@ -44,7 +44,7 @@ where
         plan.touched()
             .map(|(p, subtree)| (p.clone(), subtree))
             .collect(),
-        ctx.submitted().into_iter().map(str::to_owned).collect(),
+        ctx.submitted().map(str::to_owned).collect(),
     );
 
     #[cfg(feature = "tracing")]

@@ -14,25 +14,11 @@ if live(token) then
 end
 
 local out = {'conflict'}
-local function check(_, rec)
+each_covering(path, depth == 'infinity', function(_, rec)
   if not (rec.scope == 'shared' and scope == 'shared') then
     out[#out + 1] = encode(rec)
   end
-end
-for _, a in ipairs(ancestors(path)) do
-  local min, max = own_range(a)
-  each_live(min, max, function(t, rec)
-    if rec.depth ~= '0' then
-      check(t, rec)
-    end
-  end)
-end
-local min, max = own_range(path)
-each_live(min, max, check)
-if depth == 'infinity' then
-  min, max = below_range(path)
-  each_live(min, max, check)
-end
+end)
 if #out > 1 then
   return out
 end

@@ -270,3 +270,40 @@ end
 local function encode(rec)
   return cjson.encode(rec)
 end
+
+-- call f(token, rec) for every live lock that covers `path` (a depth-infinity lock on an
+-- ancestor, or any lock rooted at `path`) and, when `below` is true, every live lock rooted
+-- strictly below it: the one place the covering rule lives (create's conflicts, query's answer)
+local function each_covering(path, below, f)
+  for _, a in ipairs(ancestors(path)) do
+    local min, max = own_range(a)
+    each_live(min, max, function(token, rec)
+      if rec.depth ~= '0' then
+        f(token, rec)
+      end
+    end)
+  end
+  local min, max = own_range(path)
+  each_live(min, max, f)
+  if below then
+    min, max = below_range(path)
+    each_live(min, max, f)
+  end
+end
+
+-- refresh and unlock: ARGV[2] sweep batch, [3] token, [4] request path, [5] "1" when a
+-- principal follows, [6] principal. Returns the token, its live record (nil when there is
+-- none) and the verdict of `judge`.
+local function token_access(privileged)
+  sweep(tonumber(ARGV[2]))
+  local token = ARGV[3]
+  local principal = nil
+  if ARGV[5] == '1' then
+    principal = ARGV[6]
+  end
+  local rec = live(token)
+  if rec == nil then
+    return token, nil, nil
+  end
+  return token, rec, judge(rec, ARGV[4], principal, privileged)
+end

@@ -11,20 +11,6 @@ end
 local n = tonumber(ARGV[2])
 for i = 0, n - 1 do
   local path = ARGV[3 + 2 * i]
-  local descendants = ARGV[4 + 2 * i] == '1'
-  for _, a in ipairs(ancestors(path)) do
-    local min, max = own_range(a)
-    each_live(min, max, function(token, rec)
-      if rec.depth ~= '0' then
-        add(token, rec)
-      end
-    end)
-  end
-  local min, max = own_range(path)
-  each_live(min, max, add)
-  if descendants then
-    min, max = below_range(path)
-    each_live(min, max, add)
-  end
+  each_covering(path, ARGV[4 + 2 * i] == '1', add)
 end
 return out

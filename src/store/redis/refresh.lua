@@ -1,17 +1,10 @@
 -- refresh: ARGV[2] sweep batch, [3] token, [4] request path, [5] "1" when a principal
 -- follows, [6] principal, [7] timeout ("infinite" or seconds).
 -- Returns {"not_found"} | {"out_of_scope"|"forbidden"|"done", record}.
-sweep(tonumber(ARGV[2]))
-local token = ARGV[3]
-local principal = nil
-if ARGV[5] == '1' then
-  principal = ARGV[6]
-end
-local rec = live(token)
+local token, rec, verdict = token_access(false)
 if rec == nil then
   return {'not_found'}
 end
-local verdict = judge(rec, ARGV[4], principal, false)
 if verdict ~= 'allowed' then
   return {verdict, encode(rec)}
 end
