@@ -188,6 +188,20 @@ impl MemoryLockStore {
         self.read().approx_memory_bytes()
     }
 
+    /// `query`, synchronously (the memory store never waits).
+    fn query_sync(&self, query: &LockQuery) -> Vec<Lock> {
+        self.read_step(|g, now| {
+            let mut ids = Vec::new();
+            for target in &query.targets {
+                g.covering(&target.path, now, |_| true, &mut ids);
+                if target.descendants {
+                    g.below(target.path.as_str(), now, |_| true, &mut ids);
+                }
+            }
+            g.sorted_locks(ids)
+        })
+    }
+
     fn read(&self) -> RwLockReadGuard<'_, Inner> {
         self.inner.read().unwrap_or_else(|e| e.into_inner())
     }
@@ -288,16 +302,11 @@ impl LockStore for MemoryLockStore {
     }
 
     async fn query(&self, query: &LockQuery) -> Result<Vec<Lock>, LockStoreError> {
-        Ok(self.read_step(|g, now| {
-            let mut ids = Vec::new();
-            for target in &query.targets {
-                g.covering(&target.path, now, |_| true, &mut ids);
-                if target.descendants {
-                    g.below(target.path.as_str(), now, |_| true, &mut ids);
-                }
-            }
-            g.sorted_locks(ids)
-        }))
+        Ok(self.query_sync(query))
+    }
+
+    fn query_now(&self, query: &LockQuery) -> Option<Result<Vec<Lock>, LockStoreError>> {
+        Some(Ok(self.query_sync(query)))
     }
 
     async fn get(&self, token: &str) -> Result<Option<Lock>, LockStoreError> {

@@ -142,6 +142,31 @@ pub trait LockStore: Send + Sync + 'static {
     /// The live lock with this token, if any.
     fn get(&self, token: &str)
         -> impl Future<Output = Result<Option<Lock>, LockStoreError>> + Send;
+
+    /// [`query`](Self::query) answered without waiting, for stores that need no I/O to
+    /// answer; `None` (the default) means "ask [`query`](Self::query)".
+    ///
+    /// When it returns `Some`, the answer must be exactly what `query` would have returned at
+    /// that instant. The layer uses it on its hot path: a write whose check can be answered
+    /// here, and finds nothing locked, is forwarded without allocating a future for the check.
+    /// Stores that talk to a server keep the default.
+    ///
+    /// ```
+    /// use tower_locks::{LockQuery, LockStore, MemoryLockStore, NewLock, ResourcePath};
+    ///
+    /// # tokio_test::block_on(async {
+    /// let store = MemoryLockStore::new();
+    /// let doc = ResourcePath::parse("/doc").unwrap();
+    /// store.create(NewLock::new(doc.clone())).await.unwrap();
+    /// let query = LockQuery::new().covering(doc);
+    /// let now = store.query_now(&query).expect("the memory store answers at once");
+    /// assert_eq!(now.unwrap(), store.query(&query).await.unwrap());
+    /// # });
+    /// ```
+    fn query_now(&self, query: &LockQuery) -> Option<Result<Vec<Lock>, LockStoreError>> {
+        let _ = query;
+        None
+    }
 }
 
 mod sealed {
@@ -188,6 +213,8 @@ pub trait DynLockStore: sealed::Sealed + Send + Sync + 'static {
         &'a self,
         token: &'a str,
     ) -> BoxFuture<'a, Result<Option<Lock>, LockStoreError>>;
+    /// [`LockStore::query_now`].
+    fn query_now_dyn(&self, query: &LockQuery) -> Option<Result<Vec<Lock>, LockStoreError>>;
 }
 
 impl<T: LockStore> DynLockStore for T {
@@ -224,6 +251,9 @@ impl<T: LockStore> DynLockStore for T {
         token: &'a str,
     ) -> BoxFuture<'a, Result<Option<Lock>, LockStoreError>> {
         Box::pin(self.get(token))
+    }
+    fn query_now_dyn(&self, query: &LockQuery) -> Option<Result<Vec<Lock>, LockStoreError>> {
+        self.query_now(query)
     }
 }
 
@@ -264,5 +294,8 @@ impl<T: LockStore> LockStore for Arc<T> {
         token: &str,
     ) -> impl Future<Output = Result<Option<Lock>, LockStoreError>> + Send {
         T::get(self, token)
+    }
+    fn query_now(&self, query: &LockQuery) -> Option<Result<Vec<Lock>, LockStoreError>> {
+        T::query_now(self, query)
     }
 }
