@@ -10,12 +10,15 @@ use pin_project_lite::pin_project;
 
 use crate::advertise::advertise_class_2;
 use crate::body::ResponseBody;
+use crate::holds::HoldGuard;
 use crate::store::BoxFuture;
 
 pin_project! {
     /// Response future for [`LockService`](crate::LockService): what its
     /// [`Service::call`](tower_service::Service::call) returns. Requests with a safe method
-    /// pass through without an allocation; the others run the lock check in one boxed future.
+    /// pass through without an allocation, and so do plain writes on unlocked paths when the
+    /// store answers at once ([`LockStore::query_now`](crate::LockStore::query_now)); the
+    /// others run the lock check in one boxed future.
     ///
     /// ```
     /// use std::convert::Infallible;
@@ -57,14 +60,27 @@ pin_project! {
     #[project = KindProj]
     enum Kind<F, B, E> {
         Passthrough { #[pin] future: F, advertise: bool },
+        // A plain write forwarded by the fast path; the hold goes when the answer comes.
+        Held { #[pin] future: F, hold: Option<HoldGuard> },
         Guarded { future: BoxFuture<'static, Result<Response<ResponseBody<B>>, E>> },
     }
 }
 
 impl<F, B, E> ResponseFuture<F, B, E> {
+    #[inline]
     pub(crate) fn passthrough(future: F, advertise: bool) -> Self {
         Self {
             kind: Kind::Passthrough { future, advertise },
+        }
+    }
+
+    #[inline]
+    pub(crate) fn held(future: F, hold: HoldGuard) -> Self {
+        Self {
+            kind: Kind::Held {
+                future,
+                hold: Some(hold),
+            },
         }
     }
 
@@ -83,6 +99,7 @@ where
 {
     type Output = Result<Response<ResponseBody<B>>, E>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().kind.project() {
             KindProj::Passthrough { future, advertise } => {
@@ -91,6 +108,11 @@ where
                     advertise_class_2(&mut res);
                 }
                 Poll::Ready(Ok(res.map(ResponseBody::passthrough)))
+            }
+            KindProj::Held { future, hold } => {
+                let res = ready!(future.poll(cx));
+                drop(hold.take());
+                Poll::Ready(res.map(|res| res.map(ResponseBody::passthrough)))
             }
             KindProj::Guarded { future } => future.as_mut().poll(cx),
         }

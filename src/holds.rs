@@ -36,10 +36,15 @@ use crate::ResourcePath;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct FencingToken(pub u64);
 
+/// Most paths one write touches (MOVE: source and destination, each with its parent).
+pub(crate) const MAX_HELD: usize = crate::plan::MAX_NEEDS;
+
+/// The paths of one hold, inline (no allocation per write); `true`: and everything below.
+pub(crate) type HeldPaths = [Option<(ResourcePath, bool)>; MAX_HELD];
+
 #[derive(Debug)]
 struct Hold {
-    id: u64,
-    paths: Vec<(ResourcePath, bool)>,
+    paths: HeldPaths,
     tokens: Vec<String>,
 }
 
@@ -49,34 +54,57 @@ pub(crate) struct Holds {
     inner: Mutex<HoldsInner>,
 }
 
+/// A slab of holds: a write takes a free slot and its guard gives that slot back, so both
+/// are `O(1)`; only a LOCK or UNLOCK looks at every live hold.
 #[derive(Debug, Default)]
 struct HoldsInner {
-    next: u64,
-    live: Vec<Hold>,
+    slots: Vec<Option<Hold>>,
+    free: Vec<usize>,
+}
+
+impl HoldsInner {
+    fn live(&self) -> impl Iterator<Item = &Hold> {
+        self.slots.iter().flatten()
+    }
 }
 
 /// Removes its hold when dropped.
 #[derive(Debug)]
 pub(crate) struct HoldGuard {
     holds: Arc<Holds>,
-    id: u64,
+    slot: usize,
 }
 
 impl Holds {
-    /// Register an in-flight write touching `paths` (`true`: and everything below), relying on
-    /// `tokens`.
-    pub(crate) fn acquire(
+    /// Register an in-flight write touching `paths` (`true`: and everything below; at most
+    /// [`MAX_HELD`], further ones are not expected and ignored), relying on `tokens`.
+    pub(crate) fn acquire<'a>(
         self: &Arc<Self>,
-        paths: Vec<(ResourcePath, bool)>,
+        paths: impl IntoIterator<Item = (&'a ResourcePath, bool)>,
         tokens: Vec<String>,
     ) -> HoldGuard {
+        let mut held: HeldPaths = Default::default();
+        for (slot, (path, subtree)) in held.iter_mut().zip(paths) {
+            *slot = Some((path.clone(), subtree));
+        }
+        let hold = Hold {
+            paths: held,
+            tokens,
+        };
         let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        g.next += 1;
-        let id = g.next;
-        g.live.push(Hold { id, paths, tokens });
+        let slot = match g.free.pop() {
+            Some(i) => {
+                g.slots[i] = Some(hold);
+                i
+            }
+            None => {
+                g.slots.push(Some(hold));
+                g.slots.len() - 1
+            }
+        };
         HoldGuard {
             holds: Arc::clone(self),
-            id,
+            slot,
         }
     }
 
@@ -84,8 +112,8 @@ impl Holds {
     pub(crate) fn blocking(&self, lock: &Lock) -> Vec<ResourcePath> {
         let g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let mut out = Vec::new();
-        for hold in &g.live {
-            for (path, subtree) in &hold.paths {
+        for hold in g.live() {
+            for (path, subtree) in hold.paths.iter().flatten() {
                 let covered = lock.root == *path
                     || (lock.depth == LockDepth::Infinity && lock.root.is_ancestor_of(path));
                 let removed = *subtree && path.is_ancestor_of(&lock.root);
@@ -100,16 +128,21 @@ impl Holds {
     /// Whether an in-flight write relies on `token`.
     pub(crate) fn relies_on(&self, token: &str) -> bool {
         let g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        g.live.iter().any(|h| h.tokens.iter().any(|t| t == token))
+        let relied = g.live().any(|h| h.tokens.iter().any(|t| t == token));
+        relied
     }
 }
 
 impl Drop for HoldGuard {
     fn drop(&mut self) {
-        let mut g = self.holds.inner.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(i) = g.live.iter().position(|h| h.id == self.id) {
-            g.live.swap_remove(i);
-        }
+        let hold = {
+            let mut g = self.holds.inner.lock().unwrap_or_else(|e| e.into_inner());
+            let hold = g.slots[self.slot].take();
+            g.free.push(self.slot);
+            hold
+        };
+        // The paths are released outside the critical section.
+        drop(hold);
     }
 }
 
@@ -125,10 +158,8 @@ mod tests {
     #[test]
     fn holds_block_covering_locks_until_dropped() {
         let holds = Arc::new(Holds::default());
-        let guard = holds.acquire(
-            vec![(p("/a/b"), false), (p("/d"), true)],
-            vec!["urn:x".into()],
-        );
+        let (ab, d) = (p("/a/b"), p("/d"));
+        let guard = holds.acquire([(&ab, false), (&d, true)], vec!["urn:x".into()]);
         let on = |root: &str, depth| NewLock::new(p(root)).depth(depth).build_unstored();
         assert_eq!(holds.blocking(&on("/a/b", LockDepth::Zero)), [p("/a/b")]);
         assert_eq!(holds.blocking(&on("/a", LockDepth::Infinity)), [p("/a/b")]);
@@ -140,5 +171,29 @@ mod tests {
         drop(guard);
         assert!(holds.blocking(&on("/a/b", LockDepth::Zero)).is_empty());
         assert!(!holds.relies_on("urn:x"));
+    }
+
+    #[test]
+    fn slots_are_reused_and_each_guard_releases_its_own() {
+        let holds = Arc::new(Holds::default());
+        let (a, b, c) = (p("/a"), p("/b"), p("/c"));
+        let on = |root: &str| NewLock::new(p(root)).build_unstored();
+        let ga = holds.acquire([(&a, false)], Vec::new());
+        let gb = holds.acquire([(&b, false)], Vec::new());
+        drop(ga);
+        let gc = holds.acquire([(&c, false)], Vec::new());
+        assert_eq!(
+            holds.inner.lock().unwrap().slots.len(),
+            2,
+            "slot of /a reused"
+        );
+        assert!(holds.blocking(&on("/a")).is_empty());
+        assert_eq!(holds.blocking(&on("/b")), [p("/b")]);
+        assert_eq!(holds.blocking(&on("/c")), [p("/c")]);
+        drop(gb);
+        assert!(holds.blocking(&on("/b")).is_empty());
+        assert_eq!(holds.blocking(&on("/c")), [p("/c")]);
+        drop(gc);
+        assert!(holds.blocking(&on("/c")).is_empty());
     }
 }

@@ -32,7 +32,7 @@ pub(crate) enum CleanupWhen {
 }
 
 /// Most needs a request has: MOVE (source and destination, each with its parent).
-const MAX_NEEDS: usize = 4;
+pub(crate) const MAX_NEEDS: usize = 4;
 
 /// The plan holds every path once, in its store query; needs, the may-create pair and the
 /// cleanup list refer to the query's targets by index (no per-request path clones).

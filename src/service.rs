@@ -183,10 +183,14 @@ where
         self.inner.poll_ready(cx)
     }
 
+    #[inline]
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
         if self.config.is_safe(req.method()) {
             let advertise = self.config.advertise && req.method() == Method::OPTIONS;
             return ResponseFuture::passthrough(self.inner.call(req), advertise);
+        }
+        if let Some(hold) = crate::methods::plain_write(&self.config, &req) {
+            return ResponseFuture::held(self.inner.call(req), hold);
         }
         // Keep a fresh clone; move the instance that was polled ready into the future. It
         // also serves the layer's sub-requests, so they never wait for capacity that this

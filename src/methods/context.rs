@@ -38,6 +38,7 @@ impl Ctx {
             limits.max_path_bytes,
             limits.max_path_depth,
         ) {
+            Ok(p) if cfg.prefix.is_root() => p,
             Ok(p) => p.under_prefix(&cfg.prefix),
             Err(e) => {
                 return Err(Box::new(reject_with(

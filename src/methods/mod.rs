@@ -4,6 +4,7 @@
 //! for every covering lock (423) → the inner service (which evaluates its own conditionals).
 
 mod context;
+mod fast;
 mod if_eval;
 mod inner;
 mod lock;
@@ -21,6 +22,7 @@ use crate::layer::Config;
 use crate::store::{BoxError, BoxFuture};
 
 pub(crate) use context::Ctx;
+pub(crate) use fast::plain_write;
 pub(crate) use inner::Inner;
 pub use inner::SubRequest;
 

@@ -40,12 +40,10 @@ where
 
     // Registered before the store is asked, dropped when the inner service has answered:
     // a LOCK granted meanwhile sees it and is rolled back (see `crate::holds`).
-    let _hold = ctx.cfg.holds.acquire(
-        plan.touched()
-            .map(|(p, subtree)| (p.clone(), subtree))
-            .collect(),
-        ctx.submitted().map(str::to_owned).collect(),
-    );
+    let _hold = ctx
+        .cfg
+        .holds
+        .acquire(plan.touched(), ctx.submitted().map(str::to_owned).collect());
 
     #[cfg(feature = "tracing")]
     let started = std::time::Instant::now();

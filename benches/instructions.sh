@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Instructions per request the layer adds, counted by callgrind (stable on a noisy machine).
+# For each case: (layer run − bare run) / N, each run with start-up subtracted (a run of 0
+# requests). Needs valgrind.
+#
+#   benches/instructions.sh            # N=20000, every case
+#   N=5000 benches/instructions.sh GET
+set -euo pipefail
+cd "$(dirname "$0")/.."
+n=${N:-20000}
+cases=("$@")
+[ ${#cases[@]} -gt 0 ] || cases=(GET PUT PUT-token PUT-423)
+command -v valgrind >/dev/null || { echo "valgrind is needed" >&2; exit 1; }
+cargo bench --bench layer_count --no-run 2>&1 | tail -1
+bin=$(ls -t target/release/deps/layer_count-* | grep -v '\.d$' | head -1)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+count() { # which case n -> total instructions
+    valgrind --tool=callgrind --callgrind-out-file="$tmp/out" "$bin" "$1" "$2" "$3" 2>&1 |
+        sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
+}
+printf '%-10s %14s %14s %14s\n' case bare/req layer/req overhead/req
+for c in "${cases[@]}"; do
+    b0=$(count bare "$c" 0); b=$(count bare "$c" "$n")
+    l0=$(count layer "$c" 0); l=$(count layer "$c" "$n")
+    bare=$(( (b - b0) / n )); layer=$(( (l - l0) / n ))
+    printf '%-10s %14d %14d %14d\n' "$c" "$bare" "$layer" $(( layer - bare ))
+done

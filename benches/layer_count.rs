@@ -1,0 +1,88 @@
+//! A driver for instruction counts: sends `N` requests of one case through the bare inner
+//! service or through the layer, with nothing else in the process worth counting. Run under
+//! `valgrind --tool=callgrind` by `benches/instructions.sh`, which subtracts a run with zero
+//! requests (start-up and set-up) and divides by `N`. Instruction counts do not depend on
+//! the machine's load, so they resolve differences criterion cannot on a noisy machine.
+//!
+//! ```text
+//! cargo bench --bench layer_count --no-run
+//! target/release/deps/layer_count-* <bare|layer> <GET|PUT|PUT-token|PUT-423> <N>
+//! ```
+
+use std::convert::Infallible;
+use std::hint::black_box;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body_util::Empty;
+use tower::{service_fn, Layer, Service, ServiceExt};
+use tower_locks::{CreateOutcome, LockLayer, LockStore, MemoryLockStore, NewLock, ResourcePath};
+
+type Body = Empty<Bytes>;
+
+async fn inner(_req: Request<Body>) -> Result<Response<&'static str>, Infallible> {
+    Ok(Response::new("ok"))
+}
+
+fn request(case: &str, token: &str) -> Request<Body> {
+    let b = match case {
+        "GET" => Request::get("/docs/a.txt"),
+        "PUT" => Request::put("/docs/free.txt"),
+        "PUT-token" => Request::put("/docs/locked.txt").header("If", format!("(<{token}>)")),
+        "PUT-423" => Request::put("/docs/locked.txt"),
+        other => panic!("unknown case {other}"),
+    };
+    b.body(Body::new()).unwrap()
+}
+
+async fn drive<S, B>(mut svc: S, case: &str, token: &str, n: u64, want: StatusCode)
+where
+    S: Service<Request<Body>, Response = Response<B>>,
+    S::Error: std::fmt::Debug,
+{
+    for _ in 0..n {
+        let req = request(case, token);
+        let res = svc.ready().await.unwrap().call(req).await.unwrap();
+        assert_eq!(res.status(), want);
+        black_box(res);
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    // `cargo bench` runs every bench target with `--bench`: nothing to do then.
+    if args.len() != 4 {
+        return;
+    }
+    let (which, case) = (args[1].as_str(), args[2].as_str());
+    let n: u64 = args[3].parse().expect("N");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let store = Arc::new(MemoryLockStore::new());
+    // The same store as `benches/layer.rs`: 1000 locks elsewhere, one on the locked path.
+    let token = rt.block_on(async {
+        for i in 0..1000 {
+            let p = ResourcePath::parse(&format!("/other/d{}/f{i}", i % 16)).unwrap();
+            store.create(NewLock::new(p)).await.unwrap();
+        }
+        let p = ResourcePath::parse("/docs/locked.txt").unwrap();
+        match store.create(NewLock::new(p)).await.unwrap() {
+            CreateOutcome::Created(l) => l.token.to_string(),
+            other => panic!("{other:?}"),
+        }
+    });
+    let want = match (which, case) {
+        ("layer", "PUT-423") => StatusCode::LOCKED,
+        _ => StatusCode::OK,
+    };
+    match which {
+        "bare" => rt.block_on(drive(service_fn(inner), case, &token, n, want)),
+        "layer" => {
+            let svc = LockLayer::new(store.clone()).layer(service_fn(inner));
+            rt.block_on(drive(svc, case, &token, n, want))
+        }
+        other => panic!("unknown service {other}"),
+    }
+}

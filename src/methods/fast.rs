@@ -1,0 +1,66 @@
+//! The fast path for the most common guarded request: a plain write (PUT, POST, PATCH,
+//! PROPPATCH, MKCOL, extension methods) without an `If` header, on a path nothing is locked
+//! on, checked by a store that answers without waiting ([`LockStore::query_now`]).
+//!
+//! The decision is the one the full flow ([`super::write`]) would take — with no `If` header no
+//! token is submitted, so every lock the plan's query finds would need the full verdict, and
+//! when it finds none the request is forwarded unchanged — but it is taken synchronously in
+//! `call`, so the request goes to the inner service with no boxed future, no request context
+//! and no copy of the request parts. Anything else (a lock found, an `If` header, a path that
+//! does not parse, a store that needs I/O or fails) falls back to the full flow, which
+//! decides from scratch.
+//!
+//! The in-flight hold is registered before the store is asked, exactly as in the full flow
+//! (see [`crate::holds`]), and travels with the response future.
+//!
+//! [`LockStore::query_now`]: crate::LockStore::query_now
+
+use http::{HeaderName, Request};
+
+use crate::holds::HoldGuard;
+use crate::layer::Config;
+use crate::plan::Plan;
+use crate::ResourcePath;
+
+const IF: HeaderName = HeaderName::from_static("if");
+
+/// The hold of a plain write that may be forwarded at once, or `None`: take the full flow.
+pub(crate) fn plain_write<B>(cfg: &Config, req: &Request<B>) -> Option<HoldGuard> {
+    let method = req.method().as_str();
+    if matches!(method, "LOCK" | "UNLOCK" | "DELETE" | "COPY" | "MOVE") {
+        return None;
+    }
+    if req.headers().contains_key(IF) {
+        return None;
+    }
+    let limits = &cfg.limits;
+    let path = ResourcePath::parse_limited(
+        req.uri().path(),
+        limits.max_path_bytes,
+        limits.max_path_depth,
+    )
+    .ok()?;
+    let target = if cfg.prefix.is_root() {
+        path
+    } else {
+        path.under_prefix(&cfg.prefix)
+    };
+    let plan = Plan::new(method, &target, None);
+    debug_assert!(
+        plan.cleanup().next().is_none(),
+        "no cleanup after a plain write"
+    );
+    let hold = cfg.holds.acquire(plan.touched(), Vec::new());
+    let answer = cfg.store.query_now_dyn(&plan.query)?;
+    #[cfg(feature = "tracing")]
+    tracing::trace!(
+        ok = answer.is_ok(),
+        method,
+        path = target.as_str(),
+        "tower-locks: store query (answered at once)"
+    );
+    match answer {
+        Ok(locks) if locks.is_empty() => Some(hold),
+        _ => None,
+    }
+}

@@ -1,0 +1,169 @@
+//! The fast path for plain writes (`src/methods/fast.rs`): taken exactly when the store
+//! answers at once, no `If` header came and nothing is locked; and in every case the answer
+//! is the one the full flow gives.
+
+mod common;
+#[path = "common/counting.rs"]
+mod counting;
+
+use std::sync::Arc;
+
+use common::*;
+use counting::Counting;
+use http::StatusCode;
+use tower::Layer;
+use tower_locks::{LockDepth, LockLayer, LockScope};
+
+fn layered(store: &Arc<Counting>, kv: &Kv) -> tower_locks::LockService<Kv> {
+    LockLayer::new(store.clone()).layer(kv.clone())
+}
+
+#[tokio::test]
+async fn unlocked_plain_writes_never_take_the_asynchronous_check() {
+    let store = Arc::new(Counting::new(true));
+    let kv = Kv::with_files(&["/c/", "/c/r"]);
+    let svc = layered(&store, &kv);
+    for (method, path) in [
+        ("PUT", "/c/r"),
+        ("PUT", "/c/new"),
+        ("POST", "/c/r"),
+        ("PATCH", "/c/r"),
+        ("PROPPATCH", "/c/r"),
+        ("MKCOL", "/c/d"),
+        ("FROBNICATE", "/c/r"),
+    ] {
+        let before = store.counts();
+        let forwarded = kv.forwarded().len();
+        let a = send(svc.clone(), empty(req(method, path))).await;
+        assert_ne!(a.status, StatusCode::LOCKED, "{method} {path}");
+        assert_eq!(
+            kv.forwarded().len(),
+            forwarded + 1,
+            "{method} {path} reached the service"
+        );
+        let after = store.counts();
+        assert_eq!(after.0, before.0, "{method} {path} took the full flow");
+        assert_eq!(
+            after.1,
+            before.1 + 1,
+            "{method} {path}: one synchronous check"
+        );
+    }
+    assert_eq!(kv.forwarded().len(), 7);
+}
+
+#[tokio::test]
+async fn anything_else_falls_back_to_the_full_flow() {
+    let store = Arc::new(Counting::new(true));
+    let kv = Kv::with_files(&["/c/", "/c/r", "/c/s"]);
+    let svc = layered(&store, &kv);
+    // An `If` header, and the methods with a destination or a cleanup: the full flow only.
+    let cases = [
+        req("PUT", "/c/r").header("if", "(Not <urn:uuid:x>)"),
+        req("DELETE", "/c/s"),
+        req("COPY", "/c/r").header("destination", "http://example.com/c/t"),
+        req("MOVE", "/c/t").header("destination", "http://example.com/c/u"),
+    ];
+    for b in cases {
+        let before = store.counts();
+        let a = send(svc.clone(), empty(b)).await;
+        assert!(a.status.is_success(), "{}", a.status);
+        let after = store.counts();
+        assert_eq!(after.0, before.0 + 1, "one asynchronous query");
+        assert_eq!(after.1, before.1, "no synchronous check");
+    }
+    // A lock found: the synchronous answer is not enough, the full flow decides (423).
+    let l = xlock(&store.inner, "/c/r", LockDepth::Zero).await;
+    let before = store.counts();
+    let a = send(svc.clone(), empty(req("PUT", "/c/r"))).await;
+    assert_eq!(a.status, StatusCode::LOCKED);
+    assert_eq!(store.counts(), (before.0 + 1, before.1 + 1));
+    // ... and with the token the write goes through the full flow, with its fencing number.
+    let a = send(
+        svc,
+        empty(req("PUT", "/c/r").header("if", format!("(<{}>)", l.token))),
+    )
+    .await;
+    assert!(a.status.is_success());
+}
+
+#[tokio::test]
+async fn a_store_that_cannot_answer_at_once_gets_the_full_flow() {
+    let store = Arc::new(Counting::new(false));
+    let kv = Kv::with_files(&["/c/"]);
+    let svc = layered(&store, &kv);
+    let a = send(svc, empty(req("PUT", "/c/new"))).await;
+    assert_eq!(a.status, StatusCode::CREATED);
+    assert_eq!(store.counts(), (1, 1));
+}
+
+/// Every request of a small matrix, against every lock setup, answered by the fast path's
+/// layer and by a layer whose store hides its synchronous answer: same status, same body,
+/// same requests seen by the inner service (sub-requests included), same files after.
+#[tokio::test]
+async fn the_fast_path_answers_exactly_as_the_full_flow() {
+    use LockDepth::{Infinity, Zero};
+    use LockScope::{Exclusive, Shared};
+    type Held = (&'static str, LockScope, LockDepth, Option<&'static str>);
+    let setups: [&[Held]; 6] = [
+        &[],
+        &[("/c/r", Exclusive, Zero, None)],
+        &[("/c/", Exclusive, Zero, None)],
+        &[("/c/", Shared, Infinity, None)],
+        &[("/", Exclusive, Infinity, Some("ann"))],
+        &[("/c/r/below", Exclusive, Zero, None)],
+    ];
+    let requests = [
+        ("PUT", "/c/r"),
+        ("PUT", "/c/new"),
+        ("PUT", "/elsewhere"),
+        ("POST", "/c/r"),
+        ("PROPPATCH", "/c/r"),
+        ("MKCOL", "/c/newdir"),
+        ("MKCOL", "/c/r/below/x"),
+        ("FROBNICATE", "/c/"),
+        ("PUT", "/c/%72"),  // the same resource as /c/r
+        ("PUT", "/c/../r"), // 400 in both
+        ("PUT", "/c//r"),
+    ];
+    for (i, setup) in setups.iter().enumerate() {
+        for (method, path) in requests {
+            let mut answers = Vec::new();
+            for answers_now in [true, false] {
+                let store = Arc::new(Counting::new(answers_now));
+                for &(root, scope, depth, principal) in *setup {
+                    lock(&store.inner, root, scope, depth, principal).await;
+                }
+                let kv = Kv::with_files(&["/c/", "/c/r"]);
+                let a = send(layered(&store, &kv), empty(req(method, path))).await;
+                let files: Vec<String> = kv.files.lock().unwrap().keys().cloned().collect();
+                answers.push((a.status, a.body, kv.all_seen(), files));
+            }
+            assert_eq!(
+                answers[0], answers[1],
+                "setup {i}, {method} {path}: fast path (left) vs full flow (right)"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_mount_prefix_applies_on_the_fast_path_too() {
+    let store = Arc::new(Counting::new(true));
+    let kv = Kv::with_files(&["/r"]);
+    let svc = LockLayer::new(store.clone())
+        .mount_prefix("/dav")
+        .unwrap()
+        .layer(kv.clone());
+    // The client-visible lock root is /dav/r; the inner service sees /r.
+    xlock(&store.inner, "/dav/r", LockDepth::Zero).await;
+    let a = send(svc.clone(), empty(req("PUT", "/r"))).await;
+    assert_eq!(a.status, StatusCode::LOCKED);
+    let a = send(svc, empty(req("PUT", "/other"))).await;
+    assert!(a.status.is_success());
+    assert_eq!(
+        store.counts().0,
+        1,
+        "only the locked write took the full flow"
+    );
+}
