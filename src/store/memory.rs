@@ -6,20 +6,27 @@
 //!
 //! - **slab** `Vec<Option<Entry>>` with a free list: each live lock is one compact entry,
 //!   addressed everywhere else by its 4-byte slot id. The entry keeps `urn:uuid:` tokens as 16
-//!   raw bytes, the root as an `Arc<str>` shared by every lock on that root, the principal as an
-//!   `Arc<str>` shared with the quota counter, and scope, depth, timeout kind and trailing slash
-//!   as bit flags.
+//!   raw bytes, the root as an `Arc<str>` shared by every lock on that root (and with the
+//!   request's [`ResourcePath`] that created it), the owner as an `Arc<str>`, the principal as
+//!   an `Arc<str>` shared with the quota counter, and scope, depth, timeout kind and trailing
+//!   slash as bit flags. Reporting a lock is therefore a few reference-count increments and
+//!   the formatting of the token into an inline [`LockToken`]: no allocation.
 //! - **token index** `HashTable<u32>`: token → slot id (the table holds ids only; hashing and
 //!   equality look at the slab).
-//! - **root index** `HashTable<u32>`: canonical root path → the first lock rooted there; the
-//!   other locks on the same root are chained through the entries (`next`).
-//! - **ordered roots** `BTreeSet<Arc<str>>`: every root that holds a lock, in byte order, so the
-//!   roots strictly below `/a` are exactly the range `["/a/", "/a0")`.
+//! - **root index** `HashTable<u32>`: canonical root path → the first lock rooted there (the
+//!   head); the other locks on the same root are chained through the entries (`next`). A new
+//!   lock on a held root goes second in the chain, so the head changes only when it is removed.
+//! - **ordered roots** `BTreeMap<Arc<str>, u32>`: every root that holds a lock, in byte order,
+//!   with its head, so the roots strictly below `/a` are exactly the keys starting with `/a/`
+//!   and a subtree query walks their chains without hashing anything.
 //! - **expiry heap** `BinaryHeap<Reverse<(SystemTime, u32)>>`: popped at the start of every
 //!   mutating verb. An entry is acted on only if that slot still holds a lock expiring at exactly
 //!   that instant, so entries left behind by a refresh, an unlock or a reused slot are harmless;
 //!   the heap is rebuilt when stale entries outnumber live locks.
 //! - **principal counters** `HashMap<Arc<str>, u32>`: live locks per principal, for quotas.
+//!
+//! Reads look at the clock only when they look at a lock that can expire: an unlocked check
+//! never reads it.
 //!
 //! Costs, with `d` the path depth, `k` the locks reported or removed and `n` the locks held:
 //! `query` covering: `O(d)` hash lookups; with descendants: `+ O(log n + k)`; `get`: `O(1)`;
@@ -29,7 +36,8 @@
 //! compacts the slab after at least three quarters of it were freed (amortised `O(1)`).
 
 use std::cmp::Reverse;
-use std::collections::{BTreeSet, BinaryHeap, HashMap};
+use std::cell::Cell;
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::fmt;
 use std::hash::{BuildHasher, RandomState};
 use std::ops::Bound;
@@ -40,7 +48,7 @@ use hashbrown::HashTable;
 
 use super::{
     Clock, CreateOutcome, Lock, LockDepth, LockQuery, LockScope, LockStore, LockStoreError,
-    LockTimeout, NewLock, SystemClock, TokenAccess, TokenOutcome, TokenVerdict,
+    LockTimeout, LockToken, NewLock, SystemClock, TokenAccess, TokenOutcome, TokenVerdict,
 };
 use crate::ResourcePath;
 
@@ -50,8 +58,8 @@ use crate::ResourcePath;
 /// internal lock (never held across an `.await`); checks take it shared, changes exclusive.
 /// A check costs `O(path depth)` hash lookups however many locks are held, a subtree query
 /// `O(log n + locks in the subtree)`. Expired locks are never reported, never block, and are
-/// dropped from memory by the next change (or the next check, when it can do so without
-/// waiting).
+/// dropped from memory by the next change (or the next check that looks at a lock, when it can
+/// do so without waiting).
 ///
 /// ```
 /// use tower_locks::{CreateOutcome, LockQuery, LockStore, MemoryLockStore, NewLock, ResourcePath};
@@ -191,14 +199,18 @@ impl MemoryLockStore {
     /// `query`, synchronously (the memory store never waits).
     fn query_sync(&self, query: &LockQuery) -> Vec<Lock> {
         self.read_step(|g, now| {
-            let mut ids = Vec::new();
+            let mut locks = Vec::new();
             for target in &query.targets {
-                g.covering(&target.path, now, |_| true, &mut ids);
+                let mut push = |id| locks.push(g.to_lock(id));
+                g.covering(&target.path, now, |_| true, &mut push);
                 if target.descendants {
-                    g.below(target.path.as_str(), now, |_| true, &mut ids);
+                    g.below(target.path.as_str(), now, |_| true, &mut push);
                 }
             }
-            g.sorted_locks(ids)
+            // One target never reports a lock twice (its ancestors, itself and the roots below
+            // it are distinct roots); several may overlap.
+            sort_locks(&mut locks, query.targets.len() > 1);
+            locks
         })
     }
 
@@ -210,14 +222,16 @@ impl MemoryLockStore {
         self.inner.write().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Run a read-only step; afterwards purge expired locks if that is possible without waiting.
-    fn read_step<R>(&self, f: impl FnOnce(&Inner, SystemTime) -> R) -> R {
-        let now = self.clock.now();
+    /// Run a read-only step; afterwards purge expired locks if that is possible without waiting
+    /// (only when the step read the clock: a step that looked at no lock does not).
+    fn read_step<R>(&self, f: impl FnOnce(&Inner, &Now<'_>) -> R) -> R {
+        let now = Now::lazy(&*self.clock);
         let (out, due) = {
             let g = self.read();
-            (f(&g, now), g.has_due(now))
+            let out = f(&g, &now);
+            (out, now.read().filter(|&t| g.has_due(t)))
         };
-        if due {
+        if let Some(now) = due {
             if let Ok(mut g) = self.inner.try_write() {
                 g.purge(now);
             }
@@ -283,21 +297,24 @@ impl LockStore for MemoryLockStore {
 
     async fn remove_subtree(&self, path: &ResourcePath) -> Result<usize, LockStoreError> {
         Ok(self.write_step(|g, _| {
-            let mut roots: Vec<Arc<str>> = Vec::new();
+            // Every lock on the path and below, each chain head first, so that every removal
+            // takes the head of its chain.
+            let mut ids = Vec::new();
+            let mut chain = |head: u32| {
+                let mut id = head;
+                while let Some(e) = g.entry(id) {
+                    ids.push(id);
+                    id = e.next;
+                }
+            };
             if let Some(head) = g.root_head(path.as_str()) {
-                if let Some(e) = g.entry(head) {
-                    roots.push(e.root.clone());
-                }
+                chain(head);
             }
-            roots.extend(g.roots_below(path.as_str()).cloned());
-            let mut removed = 0;
-            for root in roots {
-                while let Some(id) = g.root_head(&root) {
-                    g.remove(id);
-                    removed += 1;
-                }
+            g.for_each_root_below(path.as_str(), |head| chain(head));
+            for &id in &ids {
+                g.remove(id);
             }
-            removed
+            ids.len()
         }))
     }
 
@@ -331,7 +348,7 @@ const NO_TIMEOUT: u8 = 8;
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Token {
     Uuid([u8; 16]),
-    Other(Box<str>),
+    Other(Arc<str>),
 }
 
 /// A borrowed token, hashed identically for lookups and for stored tokens.
@@ -342,10 +359,15 @@ enum TokenRef<'a> {
 }
 
 impl Token {
+    #[cfg(test)]
     fn parse(s: &str) -> Self {
-        match parse_uuid_urn(s) {
+        Self::of(&LockToken::from(s))
+    }
+
+    fn of(token: &LockToken) -> Self {
+        match token.uuid_bytes() {
             Some(b) => Token::Uuid(b),
-            None => Token::Other(s.into()),
+            None => Token::Other(Arc::from(token.as_str())),
         }
     }
 
@@ -356,48 +378,21 @@ impl Token {
         }
     }
 
-    fn render(&self) -> String {
+    fn render(&self) -> LockToken {
         match self {
-            Token::Uuid(b) => uuid::Uuid::from_bytes(*b).urn().to_string(),
-            Token::Other(s) => s.to_string(),
+            Token::Uuid(b) => LockToken::from_uuid_bytes(*b),
+            Token::Other(s) => LockToken::from(&**s),
         }
     }
 }
 
 impl<'a> TokenRef<'a> {
     fn parse(s: &'a str) -> Self {
-        match parse_uuid_urn(s) {
+        match super::token::parse_uuid_urn(s.as_bytes()) {
             Some(b) => TokenRef::Uuid(b),
             None => TokenRef::Other(s),
         }
     }
-}
-
-/// Parse exactly the form `Uuid::urn()` renders (`urn:uuid:` and lower-case hyphenated hex),
-/// so that parsing and rendering are inverse and token comparison stays byte-exact.
-fn parse_uuid_urn(s: &str) -> Option<[u8; 16]> {
-    let hex = s.strip_prefix("urn:uuid:")?.as_bytes();
-    if hex.len() != 36 {
-        return None;
-    }
-    let mut out = [0u8; 16];
-    let mut nibbles = 0usize;
-    for (i, &c) in hex.iter().enumerate() {
-        if matches!(i, 8 | 13 | 18 | 23) {
-            if c != b'-' {
-                return None;
-            }
-            continue;
-        }
-        let v = match c {
-            b'0'..=b'9' => c - b'0',
-            b'a'..=b'f' => c - b'a' + 10,
-            _ => return None,
-        };
-        out[nibbles / 2] |= if nibbles.is_multiple_of(2) { v << 4 } else { v };
-        nibbles += 1;
-    }
-    Some(out)
 }
 
 /// One stored lock.
@@ -406,7 +401,7 @@ struct Entry {
     token: Token,
     /// Canonical root key, shared with the other locks on this root and the ordered index.
     root: Arc<str>,
-    owner: Option<Box<str>>,
+    owner: Option<Arc<str>>,
     /// Shared with the principal counter.
     principal: Option<Arc<str>>,
     expires_at: Option<SystemTime>,
@@ -419,8 +414,8 @@ struct Entry {
 }
 
 impl Entry {
-    fn is_live(&self, now: SystemTime) -> bool {
-        self.expires_at.is_none_or(|at| at > now)
+    fn is_live(&self, now: &Now<'_>) -> bool {
+        self.expires_at.is_none_or(|at| at > now.get())
     }
 
     fn is_infinity(&self) -> bool {
@@ -465,7 +460,8 @@ struct Inner {
     by_token: HashTable<u32>,
     /// Root key → first lock on that root.
     by_root: HashTable<u32>,
-    ordered: BTreeSet<Arc<str>>,
+    /// Root key → first lock on that root (the same head as in `by_root`).
+    ordered: BTreeMap<Arc<str>, u32>,
     /// Live depth-infinity locks per root depth (segments): a covering check looks up only
     /// the ancestors at depths that hold one, so without such locks it is one lookup.
     infinity_at_depth: Vec<u32>,
@@ -511,17 +507,19 @@ impl Inner {
     }
 
     fn root_head(&self, root: &str) -> Option<u32> {
+        self.root_head_hashed(root, self.hash_str(root))
+    }
+
+    fn root_head_hashed(&self, root: &str, hash: u64) -> Option<u32> {
         let slots = &self.slots;
         self.by_root
-            .find(self.hash_str(root), |&id| {
-                slot(slots, id).is_some_and(|e| &*e.root == root)
-            })
+            .find(hash, |&id| slot(slots, id).is_some_and(|e| &*e.root == root))
             .copied()
     }
 
-    /// Call `f` for every lock on `root` (live or not).
-    fn each_on_root(&self, root: &str, mut f: impl FnMut(u32, &Entry)) {
-        let mut id = self.root_head(root).unwrap_or(NIL);
+    /// Call `f` for every lock on the chain starting at `head` (live or not).
+    fn each_in_chain(&self, head: u32, mut f: impl FnMut(u32, &Entry)) {
+        let mut id = head;
         while let Some(e) = self.entry(id) {
             #[cfg(test)]
             self.examined
@@ -531,72 +529,88 @@ impl Inner {
         }
     }
 
-    /// The roots strictly below `path` that hold locks.
-    fn roots_below<'a>(&'a self, path: &str) -> impl Iterator<Item = &'a Arc<str>> + 'a {
-        let range = if path == "/" {
-            self.ordered
-                .range::<str, _>((Bound::Excluded("/"), Bound::Unbounded))
-        } else {
-            let lo = format!("{path}/");
-            let hi = format!("{path}0"); // '0' is the byte after '/'
-            self.ordered
-                .range::<str, _>((Bound::Included(lo.as_str()), Bound::Excluded(hi.as_str())))
+    /// Call `f` for every lock on `root` (live or not).
+    fn each_on_root(&self, root: &str, f: impl FnMut(u32, &Entry)) {
+        if let Some(head) = self.root_head(root) {
+            self.each_in_chain(head, f);
+        }
+    }
+
+    /// Call `f` with the chain head of every root strictly below `path` that holds locks.
+    fn for_each_root_below(&self, path: &str, mut f: impl FnMut(u32)) {
+        if path == "/" {
+            let range = self
+                .ordered
+                .range::<str, _>((Bound::Excluded("/"), Bound::Unbounded));
+            range.for_each(|(_, &head)| f(head));
+            return;
+        }
+        // The roots below `path` are exactly the keys starting with `path/`: one contiguous
+        // range from `path/` on. The bound is built on the stack for ordinary paths.
+        let mut stack = [0u8; 256];
+        let heap: String;
+        let lo: &str = match stack.get_mut(..=path.len()) {
+            Some(buf) => {
+                let (head, slash) = buf.split_at_mut(path.len());
+                head.copy_from_slice(path.as_bytes());
+                slash[0] = b'/';
+                // `path` is a `str` and `/` is ASCII: always valid.
+                std::str::from_utf8(buf).unwrap_or_default()
+            }
+            None => {
+                heap = format!("{path}/");
+                &heap
+            }
         };
-        range
+        let range = self
+            .ordered
+            .range::<str, _>((Bound::Included(lo), Bound::Unbounded));
+        for (_, &head) in range.take_while(|(root, _)| root.starts_with(lo)) {
+            f(head);
+        }
     }
 
     /// Live locks covering `path` (depth-infinity locks on ancestors, every lock on `path`)
-    /// that pass `keep`.
+    /// that pass `keep`, given to `out`.
     fn covering(
         &self,
         path: &ResourcePath,
-        now: SystemTime,
+        now: &Now<'_>,
         keep: impl Fn(&Entry) -> bool,
-        out: &mut Vec<u32>,
+        out: &mut impl FnMut(u32),
     ) {
         for (depth, ancestor) in path.ancestors().enumerate() {
             if self.infinity_at_depth.get(depth).is_none_or(|&n| n == 0) {
                 continue;
             }
             self.each_on_root(ancestor, |id, e| {
-                if e.is_infinity() && e.is_live(now) && keep(e) {
-                    out.push(id);
+                if e.is_infinity() && keep(e) && e.is_live(now) {
+                    out(id);
                 }
             });
         }
         self.each_on_root(path.as_str(), |id, e| {
-            if e.is_live(now) && keep(e) {
-                out.push(id);
+            if keep(e) && e.is_live(now) {
+                out(id);
             }
         });
     }
 
-    /// Live locks rooted strictly below `path` that pass `keep`.
+    /// Live locks rooted strictly below `path` that pass `keep`, given to `out`.
     fn below(
         &self,
         path: &str,
-        now: SystemTime,
+        now: &Now<'_>,
         keep: impl Fn(&Entry) -> bool,
-        out: &mut Vec<u32>,
+        out: &mut impl FnMut(u32),
     ) {
-        for root in self.roots_below(path) {
-            self.each_on_root(root, |id, e| {
-                if e.is_live(now) && keep(e) {
-                    out.push(id);
+        self.for_each_root_below(path, |head| {
+            self.each_in_chain(head, |id, e| {
+                if keep(e) && e.is_live(now) {
+                    out(id);
                 }
             });
-        }
-    }
-
-    /// The locks for `ids` (deduplicated), sorted by root, then token.
-    fn sorted_locks(&self, mut ids: Vec<u32>) -> Vec<Lock> {
-        ids.sort_unstable();
-        ids.dedup();
-        let mut locks: Vec<Lock> = ids.into_iter().map(|id| self.to_lock(id)).collect();
-        locks.sort_by(|a, b| {
-            (a.root.as_str(), a.token.as_str()).cmp(&(b.root.as_str(), b.token.as_str()))
         });
-        locks
     }
 
     fn to_lock(&self, id: u32) -> Lock {
@@ -606,15 +620,15 @@ impl Inner {
         };
         Lock {
             token: e.token.render(),
-            root: ResourcePath::from_canonical(&e.root, e.flags & TRAILING_SLASH != 0),
+            root: ResourcePath::from_shared(e.root.clone(), e.flags & TRAILING_SLASH != 0),
             scope: e.scope(),
             depth: if e.is_infinity() {
                 LockDepth::Infinity
             } else {
                 LockDepth::Zero
             },
-            owner: e.owner.as_deref().map(str::to_owned),
-            principal: e.principal.as_deref().map(str::to_owned),
+            owner: e.owner.clone(),
+            principal: e.principal.clone(),
             timeout: e.timeout(),
             expires_at: e.expires_at,
             fence: e.fence,
@@ -631,12 +645,15 @@ impl Inner {
         let scope = lock.scope;
         let mut conflicts = Vec::new();
         let incompatible = |e: &Entry| !e.scope().compatible_with(scope);
-        self.covering(&lock.root, now, incompatible, &mut conflicts);
+        let mut push = |id| conflicts.push(self.to_lock(id));
+        let lazy = Now::at(now);
+        self.covering(&lock.root, &lazy, incompatible, &mut push);
         if lock.depth == LockDepth::Infinity {
-            self.below(lock.root.as_str(), now, incompatible, &mut conflicts);
+            self.below(lock.root.as_str(), &lazy, incompatible, &mut push);
         }
         if !conflicts.is_empty() {
-            return Ok(CreateOutcome::Conflict(self.sorted_locks(conflicts)));
+            sort_locks(&mut conflicts, false);
+            return Ok(CreateOutcome::Conflict(conflicts));
         }
         if let (Some(limit), Some(p)) = (lock.principal_quota, lock.principal.as_deref()) {
             if self.principals.get(p).copied().unwrap_or(0) >= limit {
@@ -663,10 +680,13 @@ impl Inner {
             flags |= TRAILING_SLASH;
         }
         let mut entry = Entry {
-            token: Token::parse(&lock.token),
-            root: Arc::from(lock.root.as_str()),
-            owner: lock.owner.as_deref().map(Box::from),
-            principal: lock.principal.as_deref().map(Arc::from),
+            token: Token::of(&lock.token),
+            root: match lock.root.shared_key() {
+                Some(key) => key.clone(),
+                None => Arc::from(lock.root.as_str()),
+            },
+            owner: lock.owner.clone(),
+            principal: lock.principal.clone(),
             expires_at: lock.expires_at,
             fence,
             timeout_secs: 0,
@@ -681,15 +701,19 @@ impl Inner {
     /// Put `entry` into a slot and every index.
     fn insert(&mut self, mut entry: Entry) -> u32 {
         // Share the root string with the other locks on the same root.
-        let head = self.root_head(&entry.root);
+        let root_hash = self.hash_str(&entry.root);
+        let head = self.root_head_hashed(&entry.root, root_hash);
         match head.and_then(|h| self.entry(h)) {
-            Some(h) => entry.root = h.root.clone(),
+            Some(h) => {
+                entry.root = h.root.clone();
+                // Second in the chain: the head (and so both root indexes) stay as they are.
+                entry.next = h.next;
+            }
             None => {
                 self.string_bytes += entry.root.len() + ARC_HEADER;
-                self.ordered.insert(entry.root.clone());
+                entry.next = NIL;
             }
         }
-        entry.next = head.unwrap_or(NIL);
         // Share the principal string with its counter.
         if let Some(p) = entry.principal.take() {
             let key = match self.principals.get_key_value(&*p) {
@@ -703,14 +727,14 @@ impl Inner {
             entry.principal = Some(key);
         }
         if let Some(o) = &entry.owner {
-            self.string_bytes += o.len();
+            self.string_bytes += o.len() + ARC_HEADER;
         }
         if let Token::Other(t) = &entry.token {
-            self.string_bytes += t.len();
+            self.string_bytes += t.len() + ARC_HEADER;
         }
         let token_hash = self.hash_token(entry.token.as_ref());
-        let root_hash = self.hash_str(&entry.root);
         let expires_at = entry.expires_at;
+        let new_root = head.is_none().then(|| entry.root.clone());
         let id = match self.free.pop() {
             Some(id) => {
                 self.slots[id as usize] = Some(entry);
@@ -734,14 +758,17 @@ impl Inner {
         });
         match head {
             Some(h) => {
-                if let Some(v) = self.by_root.find_mut(root_hash, |&i| i == h) {
-                    *v = id;
+                if let Some(e) = self.slots.get_mut(h as usize).and_then(Option::as_mut) {
+                    e.next = id;
                 }
             }
             None => {
                 self.by_root.insert_unique(root_hash, id, |&i| {
                     slot(slots, i).map_or(0, |e| hasher.hash_one(&*e.root))
                 });
+                if let Some(root) = new_root {
+                    self.ordered.insert(root, id);
+                }
             }
         }
         if let Some(at) = expires_at {
@@ -756,7 +783,7 @@ impl Inner {
         let e = self.entry(id)?;
         let token_hash = self.hash_token(e.token.as_ref());
         let root_hash = self.hash_str(&e.root);
-        let head = self.root_head(&e.root);
+        let head = self.root_head_hashed(&e.root, root_hash);
         if let Some(d) = infinity_depth(&self.slots, id) {
             if let Some(n) = self.infinity_at_depth.get_mut(d) {
                 *n -= 1;
@@ -775,8 +802,13 @@ impl Inner {
                 }
                 self.ordered.remove(&*entry.root);
                 self.string_bytes -= entry.root.len() + ARC_HEADER;
-            } else if let Some(v) = self.by_root.find_mut(root_hash, |&i| i == id) {
-                *v = entry.next;
+            } else {
+                if let Some(v) = self.by_root.find_mut(root_hash, |&i| i == id) {
+                    *v = entry.next;
+                }
+                if let Some(v) = self.ordered.get_mut(&*entry.root) {
+                    *v = entry.next;
+                }
             }
         } else {
             let mut prev = head.unwrap_or(NIL);
@@ -798,10 +830,10 @@ impl Inner {
             }
         }
         if let Some(o) = &entry.owner {
-            self.string_bytes -= o.len();
+            self.string_bytes -= o.len() + ARC_HEADER;
         }
         if let Token::Other(t) = &entry.token {
-            self.string_bytes -= t.len();
+            self.string_bytes -= t.len() + ARC_HEADER;
         }
         Some(entry)
     }
@@ -894,7 +926,7 @@ impl Inner {
             buckets * (size_of::<u32>() + 1)
         };
         // A B-tree leaf holds up to 11 keys; assume two thirds full.
-        let ordered = self.ordered.len() * size_of::<Arc<str>>() * 3 / 2;
+        let ordered = self.ordered.len() * size_of::<(Arc<str>, u32)>() * 3 / 2;
         let principals = self.principals.capacity() * (size_of::<(Arc<str>, u32)>() + 1);
         self.slots.capacity() * size_of::<Option<Entry>>()
             + self.free.capacity() * size_of::<u32>()
@@ -904,6 +936,55 @@ impl Inner {
             + self.due.capacity() * size_of::<Reverse<(SystemTime, u32)>>()
             + principals
             + self.string_bytes
+    }
+}
+
+/// Sort reported locks by root, then token; with `dedup`, drop repeats (a lock reported for
+/// several targets).
+fn sort_locks(locks: &mut Vec<Lock>, dedup: bool) {
+    if locks.len() > 1 {
+        locks.sort_unstable_by(|a, b| a.root.cmp(&b.root).then_with(|| a.token.cmp(&b.token)));
+        if dedup {
+            locks.dedup_by(|a, b| a.token == b.token);
+        }
+    }
+}
+
+/// The time of a step, read from the clock at most once and only when first needed.
+struct Now<'a> {
+    clock: Option<&'a dyn Clock>,
+    at: Cell<Option<SystemTime>>,
+}
+
+impl<'a> Now<'a> {
+    /// Read `clock` when first asked.
+    fn lazy(clock: &'a dyn Clock) -> Self {
+        Self {
+            clock: Some(clock),
+            at: Cell::new(None),
+        }
+    }
+
+    /// Already read.
+    fn at(now: SystemTime) -> Self {
+        Self {
+            clock: None,
+            at: Cell::new(Some(now)),
+        }
+    }
+
+    fn get(&self) -> SystemTime {
+        if let Some(at) = self.at.get() {
+            return at;
+        }
+        let at = self.clock.map_or(SystemTime::UNIX_EPOCH, |c| c.now());
+        self.at.set(Some(at));
+        at
+    }
+
+    /// The time, if it was read.
+    fn read(&self) -> Option<SystemTime> {
+        self.at.get()
     }
 }
 
@@ -949,11 +1030,11 @@ mod tests {
         assert_eq!(g.free.len() + g.live, g.slots.len());
         let mut on_roots = 0;
         for &id in &live {
-            let token = g.entry(id).map(|e| e.token.render()).unwrap_or_default();
+            let token = g.entry(id).map(|e| e.token.render().to_string()).unwrap_or_default();
             assert_eq!(g.find_token(&token), Some(id), "token index");
         }
-        for root in &g.ordered {
-            assert!(g.root_head(root).is_some(), "root {root} has no head");
+        for (root, &head) in &g.ordered {
+            assert_eq!(g.root_head(root), Some(head), "root {root}: heads disagree");
             g.each_on_root(root, |_, e| {
                 assert_eq!(&e.root, root);
                 on_roots += 1;
@@ -1003,12 +1084,12 @@ mod tests {
         let store = MemoryLockStore::new();
         let t = crate::new_token();
         let mut req = NewLock::new(p("/a"));
-        req.token = t.to_uppercase();
+        req.token = t.to_uppercase().into();
         created(store.create(req).await.unwrap());
         assert!(store.get(&t).await.unwrap().is_none());
         assert!(store.get(&t.to_uppercase()).await.unwrap().is_some());
         let mut dup = NewLock::new(p("/b"));
-        dup.token = t.to_uppercase();
+        dup.token = t.to_uppercase().into();
         assert!(
             store.create(dup).await.is_err(),
             "a token in use is refused"

@@ -9,6 +9,7 @@ mod clock;
 mod error;
 mod lock;
 mod memory;
+mod token;
 #[cfg(feature = "redis")]
 mod redis;
 
@@ -26,6 +27,7 @@ pub use lock::{
     QueryTarget, TokenAccess, TokenOutcome, TokenVerdict,
 };
 pub use memory::MemoryLockStore;
+pub use token::LockToken;
 
 use crate::ResourcePath;
 

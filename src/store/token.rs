@@ -1,0 +1,319 @@
+//! [`LockToken`]: a lock token that costs no allocation for this crate's `urn:uuid:` tokens.
+
+use std::borrow::Borrow;
+use std::cmp::Ordering;
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::ops::Deref;
+use std::sync::Arc;
+
+/// `urn:uuid:` and 36 characters of hyphenated hex.
+const URN_LEN: usize = 45;
+const PREFIX: &[u8; 9] = b"urn:uuid:";
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// A lock token (RFC 4918 §6.5): an absolute URI, `urn:uuid:<v4>` for the locks this crate
+/// creates. It dereferences to `str` and compares, hashes and orders exactly like its text.
+///
+/// Why not a `String`: every lock a store reports carries its token, and a check reports every
+/// lock covering the resource. A token in this crate's own form (`urn:uuid:` and lower-case
+/// hyphenated hex, the form [`new_token`](crate::new_token) makes) is kept inline as its 45
+/// ASCII bytes, so creating, cloning or reporting it never allocates; any other token (one a
+/// custom store or an old deployment made) is kept verbatim in a shared `Arc<str>`, so a clone
+/// is a reference-count increment.
+///
+/// ```
+/// use std::collections::HashSet;
+/// use tower_locks::LockToken;
+///
+/// let token = tower_locks::new_token();
+/// assert!(token.starts_with("urn:uuid:")); // `Deref<Target = str>`
+/// assert_eq!(token.len(), 45);
+/// let text: String = token.to_string();
+/// assert_eq!(token, text);
+/// assert_eq!(LockToken::from(text.as_str()), token);
+///
+/// let foreign = LockToken::from("opaquelocktoken:f81d4fae-7dec-11d0-a765-00a0c91e6bf6");
+/// assert_eq!(foreign, "opaquelocktoken:f81d4fae-7dec-11d0-a765-00a0c91e6bf6");
+///
+/// // Hashes like `str`: look tokens up by text.
+/// let held: HashSet<LockToken> = [token.clone(), foreign].into_iter().collect();
+/// assert!(held.contains(text.as_str()));
+/// ```
+#[derive(Clone)]
+pub struct LockToken(Repr);
+
+#[derive(Clone)]
+enum Repr {
+    /// A canonical `urn:uuid:` token: ASCII only.
+    Urn([u8; URN_LEN]),
+    /// Any other token, verbatim.
+    Other(Arc<str>),
+}
+
+impl LockToken {
+    /// A new, unguessable token: `urn:uuid:` and a random (v4) UUID (RFC 4918 §6.5, §20.7).
+    /// The same as [`new_token`](crate::new_token).
+    ///
+    /// ```
+    /// use tower_locks::LockToken;
+    ///
+    /// let a = LockToken::random();
+    /// assert!(a.starts_with("urn:uuid:") && a.len() == 45);
+    /// assert_ne!(a, LockToken::random());
+    /// ```
+    pub fn random() -> Self {
+        Self::from_uuid_bytes(*uuid::Uuid::new_v4().as_bytes())
+    }
+
+    /// The token for a UUID, in the canonical `urn:uuid:` form.
+    pub(crate) fn from_uuid_bytes(bytes: [u8; 16]) -> Self {
+        let mut out = [0u8; URN_LEN];
+        out[..PREFIX.len()].copy_from_slice(PREFIX);
+        let mut at = PREFIX.len();
+        for (i, b) in bytes.iter().enumerate() {
+            if matches!(i, 4 | 6 | 8 | 10) {
+                out[at] = b'-';
+                at += 1;
+            }
+            out[at] = HEX[usize::from(b >> 4)];
+            out[at + 1] = HEX[usize::from(b & 0xF)];
+            at += 2;
+        }
+        Self(Repr::Urn(out))
+    }
+
+    /// The UUID of a canonical `urn:uuid:` token (lower-case hyphenated hex, exactly what
+    /// [`random`](Self::random) makes); `None` for any other token.
+    pub(crate) fn uuid_bytes(&self) -> Option<[u8; 16]> {
+        match &self.0 {
+            Repr::Urn(b) => parse_uuid_urn(b),
+            Repr::Other(_) => None,
+        }
+    }
+
+    /// The token text.
+    ///
+    /// ```
+    /// use tower_locks::LockToken;
+    ///
+    /// assert_eq!(LockToken::from("urn:x").as_str(), "urn:x");
+    /// ```
+    pub fn as_str(&self) -> &str {
+        match &self.0 {
+            // Built from ASCII only, so this never fails; an empty string if it ever did.
+            Repr::Urn(b) => std::str::from_utf8(b).unwrap_or_default(),
+            Repr::Other(s) => s,
+        }
+    }
+
+    /// The token text as bytes (without the UTF-8 check `as_str` makes).
+    fn as_bytes(&self) -> &[u8] {
+        match &self.0 {
+            Repr::Urn(b) => b,
+            Repr::Other(s) => s.as_bytes(),
+        }
+    }
+}
+
+/// Parse exactly the form [`LockToken::random`] renders (`urn:uuid:` and lower-case hyphenated
+/// hex), so that parsing and rendering are inverse and token comparison stays byte-exact.
+pub(crate) fn parse_uuid_urn(s: &[u8]) -> Option<[u8; 16]> {
+    let hex = s.strip_prefix(PREFIX.as_slice())?;
+    if hex.len() != 36 {
+        return None;
+    }
+    let mut out = [0u8; 16];
+    let mut nibbles = 0usize;
+    for (i, &c) in hex.iter().enumerate() {
+        if matches!(i, 8 | 13 | 18 | 23) {
+            if c != b'-' {
+                return None;
+            }
+            continue;
+        }
+        let v = match c {
+            b'0'..=b'9' => c - b'0',
+            b'a'..=b'f' => c - b'a' + 10,
+            _ => return None,
+        };
+        out[nibbles / 2] |= if nibbles.is_multiple_of(2) { v << 4 } else { v };
+        nibbles += 1;
+    }
+    Some(out)
+}
+
+impl From<&str> for LockToken {
+    /// Keep `token` (inline when in the canonical `urn:uuid:` form).
+    ///
+    /// ```
+    /// use tower_locks::LockToken;
+    ///
+    /// let t = LockToken::from("urn:uuid:f81d4fae-7dec-11d0-a765-00a0c91e6bf6");
+    /// assert_eq!(t, "urn:uuid:f81d4fae-7dec-11d0-a765-00a0c91e6bf6");
+    /// ```
+    fn from(token: &str) -> Self {
+        match parse_uuid_urn(token.as_bytes()) {
+            Some(b) => Self::from_uuid_bytes(b),
+            None => Self(Repr::Other(Arc::from(token))),
+        }
+    }
+}
+
+impl From<String> for LockToken {
+    /// Keep `token` (inline when in the canonical `urn:uuid:` form).
+    ///
+    /// ```
+    /// use tower_locks::LockToken;
+    ///
+    /// let t = LockToken::from(String::from("opaquelocktoken:abc"));
+    /// assert_eq!(t, "opaquelocktoken:abc");
+    /// ```
+    fn from(token: String) -> Self {
+        match parse_uuid_urn(token.as_bytes()) {
+            Some(b) => Self::from_uuid_bytes(b),
+            None => Self(Repr::Other(Arc::from(token))),
+        }
+    }
+}
+
+impl From<LockToken> for String {
+    /// The token text.
+    ///
+    /// ```
+    /// let token = tower_locks::new_token();
+    /// let text = String::from(token.clone());
+    /// assert_eq!(token, text);
+    /// ```
+    fn from(token: LockToken) -> Self {
+        token.as_str().to_owned()
+    }
+}
+
+impl Deref for LockToken {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl AsRef<str> for LockToken {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl Borrow<str> for LockToken {
+    fn borrow(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl fmt::Display for LockToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self.as_str(), f)
+    }
+}
+
+impl fmt::Debug for LockToken {
+    /// Like the `str`'s: quoted.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl PartialEq for LockToken {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+impl Eq for LockToken {}
+
+impl PartialOrd for LockToken {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for LockToken {
+    /// Byte order, like `str`.
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.as_bytes().cmp(other.as_bytes())
+    }
+}
+
+impl Hash for LockToken {
+    /// Exactly as the token's `str` hashes (so `Borrow<str>` lookups work).
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
+
+impl PartialEq<str> for LockToken {
+    fn eq(&self, other: &str) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+impl PartialEq<&str> for LockToken {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+impl PartialEq<String> for LockToken {
+    fn eq(&self, other: &String) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+impl PartialEq<LockToken> for str {
+    fn eq(&self, other: &LockToken) -> bool {
+        other == self
+    }
+}
+impl PartialEq<LockToken> for &str {
+    fn eq(&self, other: &LockToken) -> bool {
+        other == *self
+    }
+}
+impl PartialEq<LockToken> for String {
+    fn eq(&self, other: &LockToken) -> bool {
+        other == self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::hash::BuildHasher;
+
+    #[test]
+    fn renders_like_uuid_and_round_trips() {
+        for _ in 0..100 {
+            let u = uuid::Uuid::new_v4();
+            let t = LockToken::from_uuid_bytes(*u.as_bytes());
+            assert_eq!(t.as_str(), u.urn().to_string());
+            assert_eq!(t.uuid_bytes(), Some(*u.as_bytes()));
+            assert!(matches!(LockToken::from(t.as_str()).0, Repr::Urn(_)));
+        }
+        let upper = "urn:uuid:F81D4FAE-7DEC-11D0-A765-00A0C91E6BF6";
+        let t = LockToken::from(upper);
+        assert!(matches!(t.0, Repr::Other(_)));
+        assert_eq!(t, upper);
+        assert_eq!(t.uuid_bytes(), None);
+        for odd in ["", "urn:uuid:", "urn:uuid:zzzzzzzz-0000-0000-0000-000000000000"] {
+            assert_eq!(LockToken::from(odd), odd);
+        }
+    }
+
+    #[test]
+    fn compares_and_hashes_like_str() {
+        let s = std::hash::RandomState::new();
+        let a = crate::new_token();
+        let b = LockToken::from("opaquelocktoken:x");
+        for t in [&a, &b] {
+            assert_eq!(s.hash_one(t), s.hash_one(t.as_str()));
+            assert_eq!(*t, t.to_string());
+        }
+        assert_eq!(a.cmp(&b), a.as_str().cmp(b.as_str()));
+        assert_eq!(format!("{a:?}"), format!("{:?}", a.as_str()));
+    }
+}
