@@ -261,6 +261,11 @@ impl ResourcePath {
         Self::owned(key, trailing_slash)
     }
 
+    /// Whether both paths are views of the same buffer with the same key (so equal).
+    pub(crate) fn same_buffer(&self, other: &ResourcePath) -> bool {
+        Arc::ptr_eq(&self.buf, &other.buf) && self.len == other.len
+    }
+
     /// The key as a shared buffer, when it fills its buffer (a parsed path does; a parent
     /// does not). Lets a store keep the key without copying it.
     pub(crate) fn shared_key(&self) -> Option<&Arc<str>> {

@@ -199,18 +199,16 @@ impl MemoryLockStore {
     /// `query`, synchronously (the memory store never waits).
     fn query_sync(&self, query: &LockQuery) -> Vec<Lock> {
         self.read_step(|g, now| {
-            let mut locks = Vec::new();
+            let mut found = Found::default();
             for target in &query.targets {
-                let mut push = |id| locks.push(g.to_lock(id));
-                g.covering(&target.path, now, |_| true, &mut push);
+                let mut push = |id| found.push(g.to_lock(id));
+                let hash = g.hash_str(target.path.as_str());
+                g.covering(&target.path, hash, now, |_| true, &mut push);
                 if target.descendants {
                     g.below(target.path.as_str(), now, |_| true, &mut push);
                 }
             }
-            // One target never reports a lock twice (its ancestors, itself and the roots below
-            // it are distinct roots); several may overlap.
-            sort_locks(&mut locks, query.targets.len() > 1);
-            locks
+            found.into_sorted(query.targets.len() > 1)
         })
     }
 
@@ -283,13 +281,15 @@ impl LockStore for MemoryLockStore {
 
     async fn unlock(&self, access: TokenAccess<'_>) -> Result<TokenOutcome, LockStoreError> {
         Ok(self.write_step(|g, _| {
-            let Some(id) = g.find_token(access.token) else {
+            let text = access.token.as_bytes();
+            let token_hash = g.hash_token(text);
+            let Some(id) = g.find_token_hashed(text, token_hash) else {
                 return TokenOutcome::NotFound;
             };
             let lock = g.to_lock(id);
             let verdict = access.judge(&lock);
             if verdict == TokenVerdict::Allowed {
-                g.remove(id);
+                g.remove_hashed(id, token_hash);
             }
             TokenOutcome::from_verdict(verdict, lock)
         }))
@@ -344,18 +344,25 @@ const INFINITY: u8 = 2;
 const TRAILING_SLASH: u8 = 4;
 const NO_TIMEOUT: u8 = 8;
 
-/// A lock token as stored: the canonical `urn:uuid:` form as 16 bytes, anything else verbatim.
+/// A lock token as stored: the canonical `urn:uuid:` form as its 36 characters after the
+/// prefix (copied, never parsed or formatted, when a lock is created or reported), anything
+/// else verbatim.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Token {
-    Uuid([u8; 16]),
+    Urn([u8; 36]),
     Other(Arc<str>),
 }
 
-/// A borrowed token, hashed identically for lookups and for stored tokens.
-#[derive(Hash, PartialEq, Eq, Clone, Copy)]
-enum TokenRef<'a> {
-    Uuid([u8; 16]),
-    Other(&'a str),
+const URN_PREFIX: &[u8] = b"urn:uuid:";
+
+/// The part of a token's text that is hashed: the 36 characters after `urn:uuid:` for any
+/// 45-byte token with that prefix, the whole text otherwise. A function of the text alone, so
+/// stored tokens and looked-up texts hash alike whichever way the token is stored.
+fn token_key(text: &[u8]) -> &[u8] {
+    match text.strip_prefix(URN_PREFIX) {
+        Some(hex) if hex.len() == 36 => hex,
+        _ => text,
+    }
 }
 
 impl Token {
@@ -365,32 +372,32 @@ impl Token {
     }
 
     fn of(token: &LockToken) -> Self {
-        match token.uuid_bytes() {
-            Some(b) => Token::Uuid(b),
-            None => Token::Other(Arc::from(token.as_str())),
+        match (token.urn_hex(), token.shared()) {
+            (Some(hex), _) => Token::Urn(*hex),
+            (None, Some(s)) => Token::Other(s.clone()),
+            (None, None) => Token::Other(Arc::from(token.as_str())),
         }
     }
 
-    fn as_ref(&self) -> TokenRef<'_> {
+    fn key(&self) -> &[u8] {
         match self {
-            Token::Uuid(b) => TokenRef::Uuid(*b),
-            Token::Other(s) => TokenRef::Other(s),
+            Token::Urn(hex) => hex,
+            Token::Other(s) => token_key(s.as_bytes()),
+        }
+    }
+
+    /// Whether this is the token `text` (byte-exact).
+    fn is(&self, text: &[u8]) -> bool {
+        match self {
+            Token::Urn(hex) => text.strip_prefix(URN_PREFIX) == Some(hex.as_slice()),
+            Token::Other(s) => s.as_bytes() == text,
         }
     }
 
     fn render(&self) -> LockToken {
         match self {
-            Token::Uuid(b) => LockToken::from_uuid_bytes(*b),
-            Token::Other(s) => LockToken::from(&**s),
-        }
-    }
-}
-
-impl<'a> TokenRef<'a> {
-    fn parse(s: &'a str) -> Self {
-        match super::token::parse_uuid_urn(s.as_bytes()) {
-            Some(b) => TokenRef::Uuid(b),
-            None => TokenRef::Other(s),
+            Token::Urn(hex) => LockToken::from_urn_hex(hex),
+            Token::Other(s) => LockToken::from_shared(s),
         }
     }
 }
@@ -492,17 +499,20 @@ impl Inner {
         self.hasher.hash_one(s)
     }
 
-    fn hash_token(&self, t: TokenRef<'_>) -> u64 {
-        self.hasher.hash_one(t)
+    /// The hash of a token's text (see [`token_key`]).
+    fn hash_token(&self, text: &[u8]) -> u64 {
+        self.hasher.hash_one(token_key(text))
     }
 
     fn find_token(&self, token: &str) -> Option<u32> {
-        let t = TokenRef::parse(token);
+        let text = token.as_bytes();
+        self.find_token_hashed(text, self.hash_token(text))
+    }
+
+    fn find_token_hashed(&self, text: &[u8], hash: u64) -> Option<u32> {
         let slots = &self.slots;
         self.by_token
-            .find(self.hash_token(t), |&id| {
-                slot(slots, id).is_some_and(|e| e.token.as_ref() == t)
-            })
+            .find(hash, |&id| slot(slots, id).is_some_and(|e| e.token.is(text)))
             .copied()
     }
 
@@ -572,31 +582,41 @@ impl Inner {
 
     /// Live locks covering `path` (depth-infinity locks on ancestors, every lock on `path`)
     /// that pass `keep`, given to `out`.
+    ///
+    /// The locks come in root order (ancestors are prefixes of `path`, from the root down),
+    /// locks on one root next to each other.
     fn covering(
         &self,
         path: &ResourcePath,
+        path_hash: u64,
         now: &Now<'_>,
         keep: impl Fn(&Entry) -> bool,
         out: &mut impl FnMut(u32),
     ) {
-        for (depth, ancestor) in path.ancestors().enumerate() {
-            if self.infinity_at_depth.get(depth).is_none_or(|&n| n == 0) {
-                continue;
+        // Only the depths that hold a depth-infinity lock (the vector ends with one).
+        let depths = self.infinity_at_depth.len();
+        if depths > 0 {
+            for (depth, ancestor) in path.ancestors().enumerate().take(depths) {
+                if self.infinity_at_depth.get(depth).is_none_or(|&n| n == 0) {
+                    continue;
+                }
+                self.each_on_root(ancestor, |id, e| {
+                    if e.is_infinity() && keep(e) && e.is_live(now) {
+                        out(id);
+                    }
+                });
             }
-            self.each_on_root(ancestor, |id, e| {
-                if e.is_infinity() && keep(e) && e.is_live(now) {
+        }
+        if let Some(head) = self.root_head_hashed(path.as_str(), path_hash) {
+            self.each_in_chain(head, |id, e| {
+                if keep(e) && e.is_live(now) {
                     out(id);
                 }
             });
         }
-        self.each_on_root(path.as_str(), |id, e| {
-            if keep(e) && e.is_live(now) {
-                out(id);
-            }
-        });
     }
 
-    /// Live locks rooted strictly below `path` that pass `keep`, given to `out`.
+    /// Live locks rooted strictly below `path` that pass `keep`, given to `out` in root order.
     fn below(
         &self,
         path: &str,
@@ -636,24 +656,25 @@ impl Inner {
     }
 
     fn create(&mut self, lock: NewLock, now: SystemTime) -> Result<CreateOutcome, LockStoreError> {
-        if self.find_token(&lock.token).is_some() {
+        let token_hash = self.hash_token(lock.token.as_bytes());
+        let root_hash = self.hash_str(lock.root.as_str());
+        if self.find_token_hashed(lock.token.as_bytes(), token_hash).is_some() {
             return Err(LockStoreError::backend(format!(
                 "lock token {} is already in use",
                 lock.token
             )));
         }
         let scope = lock.scope;
-        let mut conflicts = Vec::new();
+        let mut conflicts = Found::default();
         let incompatible = |e: &Entry| !e.scope().compatible_with(scope);
         let mut push = |id| conflicts.push(self.to_lock(id));
         let lazy = Now::at(now);
-        self.covering(&lock.root, &lazy, incompatible, &mut push);
+        self.covering(&lock.root, root_hash, &lazy, incompatible, &mut push);
         if lock.depth == LockDepth::Infinity {
             self.below(lock.root.as_str(), &lazy, incompatible, &mut push);
         }
-        if !conflicts.is_empty() {
-            sort_locks(&mut conflicts, false);
-            return Ok(CreateOutcome::Conflict(conflicts));
+        if !conflicts.locks.is_empty() {
+            return Ok(CreateOutcome::Conflict(conflicts.into_sorted(false)));
         }
         if let (Some(limit), Some(p)) = (lock.principal_quota, lock.principal.as_deref()) {
             if self.principals.get(p).copied().unwrap_or(0) >= limit {
@@ -694,14 +715,20 @@ impl Inner {
             flags,
         };
         entry.set_timeout(lock.timeout);
-        self.insert(entry);
+        self.insert_hashed(entry, token_hash, root_hash);
         Ok(CreateOutcome::Created(lock))
     }
 
     /// Put `entry` into a slot and every index.
-    fn insert(&mut self, mut entry: Entry) -> u32 {
-        // Share the root string with the other locks on the same root.
+    fn insert(&mut self, entry: Entry) -> u32 {
+        let token_hash = self.hash_token(entry.token.key());
         let root_hash = self.hash_str(&entry.root);
+        self.insert_hashed(entry, token_hash, root_hash)
+    }
+
+    /// [`insert`](Self::insert) with the token's and the root's hashes already computed.
+    fn insert_hashed(&mut self, mut entry: Entry, token_hash: u64, root_hash: u64) -> u32 {
+        // Share the root string with the other locks on the same root.
         let head = self.root_head_hashed(&entry.root, root_hash);
         match head.and_then(|h| self.entry(h)) {
             Some(h) => {
@@ -732,7 +759,6 @@ impl Inner {
         if let Token::Other(t) = &entry.token {
             self.string_bytes += t.len() + ARC_HEADER;
         }
-        let token_hash = self.hash_token(entry.token.as_ref());
         let expires_at = entry.expires_at;
         let new_root = head.is_none().then(|| entry.root.clone());
         let id = match self.free.pop() {
@@ -754,7 +780,7 @@ impl Inner {
         }
         let (slots, hasher) = (&self.slots, &self.hasher);
         self.by_token.insert_unique(token_hash, id, |&i| {
-            slot(slots, i).map_or(0, |e| hasher.hash_one(e.token.as_ref()))
+            slot(slots, i).map_or(0, |e| hasher.hash_one(e.token.key()))
         });
         match head {
             Some(h) => {
@@ -779,14 +805,23 @@ impl Inner {
 
     /// Take lock `id` out of its slot and every index.
     fn remove(&mut self, id: u32) -> Option<Entry> {
+        let token_hash = self.hash_token(self.entry(id)?.token.key());
+        self.remove_hashed(id, token_hash)
+    }
+
+    /// [`remove`](Self::remove) with the token's hash already computed.
+    fn remove_hashed(&mut self, id: u32, token_hash: u64) -> Option<Entry> {
         // Look the entry up in the indexes while it is still in its slot.
         let e = self.entry(id)?;
-        let token_hash = self.hash_token(e.token.as_ref());
         let root_hash = self.hash_str(&e.root);
         let head = self.root_head_hashed(&e.root, root_hash);
         if let Some(d) = infinity_depth(&self.slots, id) {
             if let Some(n) = self.infinity_at_depth.get_mut(d) {
                 *n -= 1;
+            }
+            // Keep the vector ending with a depth that holds one: checks stop there.
+            while self.infinity_at_depth.last() == Some(&0) {
+                self.infinity_at_depth.pop();
             }
         }
         let entry = self.slots.get_mut(id as usize)?.take()?;
@@ -939,14 +974,39 @@ impl Inner {
     }
 }
 
-/// Sort reported locks by root, then token; with `dedup`, drop repeats (a lock reported for
-/// several targets).
-fn sort_locks(locks: &mut Vec<Lock>, dedup: bool) {
-    if locks.len() > 1 {
-        locks.sort_unstable_by(|a, b| a.root.cmp(&b.root).then_with(|| a.token.cmp(&b.token)));
-        if dedup {
-            locks.dedup_by(|a, b| a.token == b.token);
+/// Locks reported for one target come in root order (see [`Inner::covering`] and
+/// [`Inner::below`]), so they need sorting only where one root holds several locks.
+#[derive(Default)]
+struct Found {
+    locks: Vec<Lock>,
+    /// Two consecutive locks share a root.
+    shared_root: bool,
+}
+
+impl Found {
+    fn push(&mut self, lock: Lock) {
+        if let Some(last) = self.locks.last() {
+            // The store gives every lock on a root the same buffer.
+            self.shared_root |= last.root.same_buffer(&lock.root);
         }
+        self.locks.push(lock);
+    }
+
+    /// Sorted by root, then token. With `several_targets`, sort everything and drop repeats
+    /// (a lock reported for several targets).
+    fn into_sorted(mut self, several_targets: bool) -> Vec<Lock> {
+        let by_root_then_token =
+            |a: &Lock, b: &Lock| a.root.cmp(&b.root).then_with(|| a.token.cmp(&b.token));
+        if several_targets {
+            self.locks.sort_unstable_by(by_root_then_token);
+            self.locks.dedup_by(|a, b| a.token == b.token);
+        } else if self.shared_root {
+            self.locks.sort_unstable_by(by_root_then_token);
+        }
+        debug_assert!(self
+            .locks
+            .is_sorted_by(|a, b| by_root_then_token(a, b).is_lt()));
+        self.locks
     }
 }
 
@@ -1064,7 +1124,7 @@ mod tests {
     #[test]
     fn uuid_tokens_are_stored_compactly_and_round_trip() {
         let t = crate::new_token();
-        assert!(matches!(Token::parse(&t), Token::Uuid(_)));
+        assert!(matches!(Token::parse(&t), Token::Urn(_)));
         assert_eq!(Token::parse(&t).render(), t);
         let upper = t.to_uppercase().replace("URN:UUID:", "urn:uuid:");
         assert!(matches!(Token::parse(&upper), Token::Other(_)));
@@ -1227,6 +1287,6 @@ mod tests {
 
     #[test]
     fn entry_is_small() {
-        assert!(std::mem::size_of::<Option<Entry>>() <= 112);
+        assert!(std::mem::size_of::<Option<Entry>>() <= 128);
     }
 }

@@ -10,7 +10,19 @@ use std::sync::Arc;
 /// `urn:uuid:` and 36 characters of hyphenated hex.
 const URN_LEN: usize = 45;
 const PREFIX: &[u8; 9] = b"urn:uuid:";
-const HEX: &[u8; 16] = b"0123456789abcdef";
+/// Where the two hex digits of each UUID byte go in the 36 characters after the prefix.
+const BYTE_AT: [usize; 16] = [0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34];
+/// Each byte's two lower-case hex digits.
+const HEX_PAIRS: [[u8; 2]; 256] = {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut t = [[0u8; 2]; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = [HEX[i >> 4], HEX[i & 0xF]];
+        i += 1;
+    }
+    t
+};
 
 /// A lock token (RFC 4918 §6.5): an absolute URI, `urn:uuid:<v4>` for the locks this crate
 /// creates. It dereferences to `str` and compares, hashes and orders exactly like its text.
@@ -68,27 +80,48 @@ impl LockToken {
 
     /// The token for a UUID, in the canonical `urn:uuid:` form.
     pub(crate) fn from_uuid_bytes(bytes: [u8; 16]) -> Self {
+        let mut hex = [b'-'; URN_LEN - PREFIX.len()];
+        for (b, at) in bytes.iter().zip(BYTE_AT) {
+            if let Some(pair) = hex.get_mut(at..at + 2) {
+                pair.copy_from_slice(&HEX_PAIRS[usize::from(*b)]);
+            }
+        }
+        Self::from_urn_hex(&hex)
+    }
+
+    /// A canonical token from the 36 characters after `urn:uuid:` (as [`urn_hex`] gives them).
+    ///
+    /// [`urn_hex`]: Self::urn_hex
+    pub(crate) fn from_urn_hex(hex: &[u8; URN_LEN - PREFIX.len()]) -> Self {
         let mut out = [0u8; URN_LEN];
         out[..PREFIX.len()].copy_from_slice(PREFIX);
-        let mut at = PREFIX.len();
-        for (i, b) in bytes.iter().enumerate() {
-            if matches!(i, 4 | 6 | 8 | 10) {
-                out[at] = b'-';
-                at += 1;
-            }
-            out[at] = HEX[usize::from(b >> 4)];
-            out[at + 1] = HEX[usize::from(b & 0xF)];
-            at += 2;
-        }
+        out[PREFIX.len()..].copy_from_slice(hex);
         Self(Repr::Urn(out))
     }
 
-    /// The UUID of a canonical `urn:uuid:` token (lower-case hyphenated hex, exactly what
-    /// [`random`](Self::random) makes); `None` for any other token.
-    pub(crate) fn uuid_bytes(&self) -> Option<[u8; 16]> {
+    /// For a canonical `urn:uuid:` token (lower-case hyphenated hex, exactly what
+    /// [`random`](Self::random) makes), the 36 characters after the prefix; `None` for any
+    /// other token.
+    pub(crate) fn urn_hex(&self) -> Option<&[u8; URN_LEN - PREFIX.len()]> {
         match &self.0 {
-            Repr::Urn(b) => parse_uuid_urn(b),
+            Repr::Urn(b) => b.last_chunk(),
             Repr::Other(_) => None,
+        }
+    }
+
+    /// A token kept verbatim in a shared buffer (the caller's, when it is not canonical).
+    pub(crate) fn from_shared(token: &Arc<str>) -> Self {
+        match canonical_urn(token.as_bytes()) {
+            Some(b) => Self(Repr::Urn(b)),
+            None => Self(Repr::Other(token.clone())),
+        }
+    }
+
+    /// The shared buffer of a token that is not in the canonical form.
+    pub(crate) fn shared(&self) -> Option<&Arc<str>> {
+        match &self.0 {
+            Repr::Urn(_) => None,
+            Repr::Other(s) => Some(s),
         }
     }
 
@@ -108,7 +141,7 @@ impl LockToken {
     }
 
     /// The token text as bytes (without the UTF-8 check `as_str` makes).
-    fn as_bytes(&self) -> &[u8] {
+    pub(crate) fn as_bytes(&self) -> &[u8] {
         match &self.0 {
             Repr::Urn(b) => b,
             Repr::Other(s) => s.as_bytes(),
@@ -116,31 +149,19 @@ impl LockToken {
     }
 }
 
-/// Parse exactly the form [`LockToken::random`] renders (`urn:uuid:` and lower-case hyphenated
-/// hex), so that parsing and rendering are inverse and token comparison stays byte-exact.
-pub(crate) fn parse_uuid_urn(s: &[u8]) -> Option<[u8; 16]> {
-    let hex = s.strip_prefix(PREFIX.as_slice())?;
-    if hex.len() != 36 {
-        return None;
-    }
-    let mut out = [0u8; 16];
-    let mut nibbles = 0usize;
-    for (i, &c) in hex.iter().enumerate() {
+/// Whether `s` is exactly the form [`LockToken::random`] renders (`urn:uuid:` and lower-case
+/// hyphenated hex): such a token is kept inline.
+fn canonical_urn(s: &[u8]) -> Option<[u8; URN_LEN]> {
+    let out: [u8; URN_LEN] = s.try_into().ok()?;
+    let hex = out.strip_prefix(PREFIX.as_slice())?;
+    let ok = hex.iter().enumerate().all(|(i, &c)| {
         if matches!(i, 8 | 13 | 18 | 23) {
-            if c != b'-' {
-                return None;
-            }
-            continue;
+            c == b'-'
+        } else {
+            matches!(c, b'0'..=b'9' | b'a'..=b'f')
         }
-        let v = match c {
-            b'0'..=b'9' => c - b'0',
-            b'a'..=b'f' => c - b'a' + 10,
-            _ => return None,
-        };
-        out[nibbles / 2] |= if nibbles.is_multiple_of(2) { v << 4 } else { v };
-        nibbles += 1;
-    }
-    Some(out)
+    });
+    ok.then_some(out)
 }
 
 impl From<&str> for LockToken {
@@ -153,8 +174,8 @@ impl From<&str> for LockToken {
     /// assert_eq!(t, "urn:uuid:f81d4fae-7dec-11d0-a765-00a0c91e6bf6");
     /// ```
     fn from(token: &str) -> Self {
-        match parse_uuid_urn(token.as_bytes()) {
-            Some(b) => Self::from_uuid_bytes(b),
+        match canonical_urn(token.as_bytes()) {
+            Some(b) => Self(Repr::Urn(b)),
             None => Self(Repr::Other(Arc::from(token))),
         }
     }
@@ -170,8 +191,8 @@ impl From<String> for LockToken {
     /// assert_eq!(t, "opaquelocktoken:abc");
     /// ```
     fn from(token: String) -> Self {
-        match parse_uuid_urn(token.as_bytes()) {
-            Some(b) => Self::from_uuid_bytes(b),
+        match canonical_urn(token.as_bytes()) {
+            Some(b) => Self(Repr::Urn(b)),
             None => Self(Repr::Other(Arc::from(token))),
         }
     }
@@ -291,14 +312,15 @@ mod tests {
             let u = uuid::Uuid::new_v4();
             let t = LockToken::from_uuid_bytes(*u.as_bytes());
             assert_eq!(t.as_str(), u.urn().to_string());
-            assert_eq!(t.uuid_bytes(), Some(*u.as_bytes()));
+            let hex = t.urn_hex().unwrap();
+            assert_eq!(LockToken::from_urn_hex(hex), t);
             assert!(matches!(LockToken::from(t.as_str()).0, Repr::Urn(_)));
         }
         let upper = "urn:uuid:F81D4FAE-7DEC-11D0-A765-00A0C91E6BF6";
         let t = LockToken::from(upper);
         assert!(matches!(t.0, Repr::Other(_)));
         assert_eq!(t, upper);
-        assert_eq!(t.uuid_bytes(), None);
+        assert_eq!(t.urn_hex(), None);
         for odd in ["", "urn:uuid:", "urn:uuid:zzzzzzzz-0000-0000-0000-000000000000"] {
             assert_eq!(LockToken::from(odd), odd);
         }
