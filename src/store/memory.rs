@@ -281,9 +281,9 @@ impl LockStore for MemoryLockStore {
 
     async fn unlock(&self, access: TokenAccess<'_>) -> Result<TokenOutcome, LockStoreError> {
         Ok(self.write_step(|g, _| {
-            let text = access.token.as_bytes();
-            let token_hash = g.hash_token(text);
-            let Some(id) = g.find_token_hashed(text, token_hash) else {
+            let key = TokenKey::of_text(access.token.as_bytes());
+            let token_hash = g.hash_token(key);
+            let Some(id) = g.find_token_hashed(key, token_hash) else {
                 return TokenOutcome::NotFound;
             };
             let lock = g.to_lock(id);
@@ -344,24 +344,36 @@ const INFINITY: u8 = 2;
 const TRAILING_SLASH: u8 = 4;
 const NO_TIMEOUT: u8 = 8;
 
-/// A lock token as stored: the canonical `urn:uuid:` form as its 36 characters after the
-/// prefix (copied, never parsed or formatted, when a lock is created or reported), anything
-/// else verbatim.
+/// A lock token as stored: the canonical `urn:uuid:` form as its 16 bytes (parsed and
+/// formatted with lookup tables), anything else verbatim.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Token {
-    Urn([u8; 36]),
+    Uuid([u8; 16]),
     Other(Arc<str>),
 }
 
-const URN_PREFIX: &[u8] = b"urn:uuid:";
+/// A token as looked up: hashed and compared the same way as a stored one.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum TokenKey<'a> {
+    Uuid([u8; 16]),
+    Other(&'a [u8]),
+}
 
-/// The part of a token's text that is hashed: the 36 characters after `urn:uuid:` for any
-/// 45-byte token with that prefix, the whole text otherwise. A function of the text alone, so
-/// stored tokens and looked-up texts hash alike whichever way the token is stored.
-fn token_key(text: &[u8]) -> &[u8] {
-    match text.strip_prefix(URN_PREFIX) {
-        Some(hex) if hex.len() == 36 => hex,
-        _ => text,
+impl std::hash::Hash for TokenKey<'_> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        match self {
+            TokenKey::Uuid(b) => state.write(b),
+            TokenKey::Other(s) => s.hash(state),
+        }
+    }
+}
+
+impl<'a> TokenKey<'a> {
+    fn of_text(text: &'a [u8]) -> Self {
+        match super::token::parse_uuid_urn(text) {
+            Some(b) => TokenKey::Uuid(b),
+            None => TokenKey::Other(text),
+        }
     }
 }
 
@@ -372,31 +384,23 @@ impl Token {
     }
 
     fn of(token: &LockToken) -> Self {
-        match (token.urn_hex(), token.shared()) {
-            (Some(hex), _) => Token::Urn(*hex),
+        match (token.uuid_bytes(), token.shared()) {
+            (Some(b), _) => Token::Uuid(b),
             (None, Some(s)) => Token::Other(s.clone()),
             (None, None) => Token::Other(Arc::from(token.as_str())),
         }
     }
 
-    fn key(&self) -> &[u8] {
+    fn key(&self) -> TokenKey<'_> {
         match self {
-            Token::Urn(hex) => hex,
-            Token::Other(s) => token_key(s.as_bytes()),
-        }
-    }
-
-    /// Whether this is the token `text` (byte-exact).
-    fn is(&self, text: &[u8]) -> bool {
-        match self {
-            Token::Urn(hex) => text.strip_prefix(URN_PREFIX) == Some(hex.as_slice()),
-            Token::Other(s) => s.as_bytes() == text,
+            Token::Uuid(b) => TokenKey::Uuid(*b),
+            Token::Other(s) => TokenKey::Other(s.as_bytes()),
         }
     }
 
     fn render(&self) -> LockToken {
         match self {
-            Token::Urn(hex) => LockToken::from_urn_hex(hex),
+            Token::Uuid(b) => LockToken::from_uuid_bytes(*b),
             Token::Other(s) => LockToken::from_shared(s),
         }
     }
@@ -472,6 +476,11 @@ struct Inner {
     /// Live depth-infinity locks per root depth (segments): a covering check looks up only
     /// the ancestors at depths that hold one, so without such locks it is one lookup.
     infinity_at_depth: Vec<u32>,
+    /// A counting filter over the roots of depth-infinity locks: slot `fnv(root) % 1024` counts
+    /// them (empty until the first one). A check looks an ancestor up only if its slot is not
+    /// zero. The hash is not keyed: a crafted path can at worst make a check do the exact
+    /// (SipHash) lookup it would do without the filter.
+    infinity_filter: Vec<u32>,
     due: BinaryHeap<Reverse<(SystemTime, u32)>>,
     principals: HashMap<Arc<str>, u32>,
     fence: u64,
@@ -499,20 +508,19 @@ impl Inner {
         self.hasher.hash_one(s)
     }
 
-    /// The hash of a token's text (see [`token_key`]).
-    fn hash_token(&self, text: &[u8]) -> u64 {
-        self.hasher.hash_one(token_key(text))
+    fn hash_token(&self, key: TokenKey<'_>) -> u64 {
+        self.hasher.hash_one(key)
     }
 
     fn find_token(&self, token: &str) -> Option<u32> {
-        let text = token.as_bytes();
-        self.find_token_hashed(text, self.hash_token(text))
+        let key = TokenKey::of_text(token.as_bytes());
+        self.find_token_hashed(key, self.hash_token(key))
     }
 
-    fn find_token_hashed(&self, text: &[u8], hash: u64) -> Option<u32> {
+    fn find_token_hashed(&self, key: TokenKey<'_>, hash: u64) -> Option<u32> {
         let slots = &self.slots;
         self.by_token
-            .find(hash, |&id| slot(slots, id).is_some_and(|e| e.token.is(text)))
+            .find(hash, |&id| slot(slots, id).is_some_and(|e| e.token.key() == key))
             .copied()
     }
 
@@ -593,26 +601,59 @@ impl Inner {
         keep: impl Fn(&Entry) -> bool,
         out: &mut impl FnMut(u32),
     ) {
-        // Only the depths that hold a depth-infinity lock (the vector ends with one).
+        // Only the depths that hold a depth-infinity lock (the vector ends with one), and only
+        // the ancestors the filter does not rule out; one pass over the path hashes them all.
         let depths = self.infinity_at_depth.len();
-        if depths > 0 {
-            for (depth, ancestor) in path.ancestors().enumerate().take(depths) {
-                if self.infinity_at_depth.get(depth).is_none_or(|&n| n == 0) {
-                    continue;
-                }
-                self.each_on_root(ancestor, |id, e| {
+        let mut ancestor = |depth: usize, key: &str, fnv: u64| {
+            if self.infinity_at_depth.get(depth).is_some_and(|&n| n > 0)
+                && self.may_hold_infinity(fnv)
+            {
+                self.each_on_root(key, |id, e| {
                     if e.is_infinity() && keep(e) && e.is_live(now) {
                         out(id);
                     }
                 });
             }
+        };
+        let key = path.as_str();
+        if depths > 0 && !path.is_root() {
+            ancestor(0, "/", fnv1a(FNV_OFFSET, b"/"));
+            let mut fnv = FNV_OFFSET;
+            let mut depth = 0;
+            for (i, &b) in key.as_bytes().iter().enumerate() {
+                if b == b'/' && i > 0 {
+                    depth += 1;
+                    if depth >= depths {
+                        break;
+                    }
+                    ancestor(depth, key.get(..i).unwrap_or("/"), fnv);
+                }
+                fnv = fnv1a(fnv, &[b]);
+            }
         }
-        if let Some(head) = self.root_head_hashed(path.as_str(), path_hash) {
+        if let Some(head) = self.root_head_hashed(key, path_hash) {
             self.each_in_chain(head, |id, e| {
                 if keep(e) && e.is_live(now) {
                     out(id);
                 }
             });
+        }
+    }
+
+    /// Whether the filter allows a depth-infinity lock on the root whose FNV-1a hash is `fnv`.
+    fn may_hold_infinity(&self, fnv: u64) -> bool {
+        let slot = (fnv % INFINITY_FILTER as u64) as usize;
+        self.infinity_filter.get(slot).is_some_and(|&n| n > 0)
+    }
+
+    /// Count a depth-infinity lock on `root` in (or, `add` false, out of) the filter.
+    fn count_infinity(&mut self, root: &str, add: bool) {
+        if self.infinity_filter.is_empty() {
+            self.infinity_filter = vec![0; INFINITY_FILTER];
+        }
+        let slot = (fnv1a(FNV_OFFSET, root.as_bytes()) % INFINITY_FILTER as u64) as usize;
+        if let Some(n) = self.infinity_filter.get_mut(slot) {
+            *n = if add { *n + 1 } else { n.saturating_sub(1) };
         }
     }
 
@@ -656,9 +697,10 @@ impl Inner {
     }
 
     fn create(&mut self, lock: NewLock, now: SystemTime) -> Result<CreateOutcome, LockStoreError> {
-        let token_hash = self.hash_token(lock.token.as_bytes());
+        let token = Token::of(&lock.token);
+        let token_hash = self.hash_token(token.key());
         let root_hash = self.hash_str(lock.root.as_str());
-        if self.find_token_hashed(lock.token.as_bytes(), token_hash).is_some() {
+        if self.find_token_hashed(token.key(), token_hash).is_some() {
             return Err(LockStoreError::backend(format!(
                 "lock token {} is already in use",
                 lock.token
@@ -701,7 +743,7 @@ impl Inner {
             flags |= TRAILING_SLASH;
         }
         let mut entry = Entry {
-            token: Token::of(&lock.token),
+            token,
             root: match lock.root.shared_key() {
                 Some(key) => key.clone(),
                 None => Arc::from(lock.root.as_str()),
@@ -777,6 +819,9 @@ impl Inner {
                 self.infinity_at_depth.resize(d + 1, 0);
             }
             self.infinity_at_depth[d] += 1;
+            if let Some(root) = slot(&self.slots, id).map(|e| e.root.clone()) {
+                self.count_infinity(&root, true);
+            }
         }
         let (slots, hasher) = (&self.slots, &self.hasher);
         self.by_token.insert_unique(token_hash, id, |&i| {
@@ -812,9 +857,9 @@ impl Inner {
     /// [`remove`](Self::remove) with the token's hash already computed.
     fn remove_hashed(&mut self, id: u32, token_hash: u64) -> Option<Entry> {
         // Look the entry up in the indexes while it is still in its slot.
-        let e = self.entry(id)?;
-        let root_hash = self.hash_str(&e.root);
-        let head = self.root_head_hashed(&e.root, root_hash);
+        let root = self.entry(id)?.root.clone();
+        let root_hash = self.hash_str(&root);
+        let head = self.root_head_hashed(&root, root_hash);
         if let Some(d) = infinity_depth(&self.slots, id) {
             if let Some(n) = self.infinity_at_depth.get_mut(d) {
                 *n -= 1;
@@ -823,6 +868,7 @@ impl Inner {
             while self.infinity_at_depth.last() == Some(&0) {
                 self.infinity_at_depth.pop();
             }
+            self.count_infinity(&root, false);
         }
         let entry = self.slots.get_mut(id as usize)?.take()?;
         self.free.push(id);
@@ -1048,6 +1094,18 @@ impl<'a> Now<'a> {
     }
 }
 
+/// Slots of the depth-infinity filter.
+const INFINITY_FILTER: usize = 1024;
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// FNV-1a, continued from `h` over `bytes` (so a prefix's hash extends to the whole key).
+fn fnv1a(mut h: u64, bytes: &[u8]) -> u64 {
+    for &b in bytes {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
 /// The root depth (segments) of lock `id`, if it is a depth-infinity lock.
 fn infinity_depth(slots: &[Option<Entry>], id: u32) -> Option<usize> {
     let e = slot(slots, id).filter(|e| e.is_infinity())?;
@@ -1113,6 +1171,11 @@ mod tests {
                 .sum::<usize>(),
             infinity
         );
+        assert_eq!(
+            g.infinity_filter.iter().map(|&n| n as usize).sum::<usize>(),
+            infinity,
+            "infinity filter"
+        );
         let per_principal: usize = g.principals.values().map(|&n| n as usize).sum();
         let with_principal = live
             .iter()
@@ -1124,7 +1187,7 @@ mod tests {
     #[test]
     fn uuid_tokens_are_stored_compactly_and_round_trip() {
         let t = crate::new_token();
-        assert!(matches!(Token::parse(&t), Token::Urn(_)));
+        assert!(matches!(Token::parse(&t), Token::Uuid(_)));
         assert_eq!(Token::parse(&t).render(), t);
         let upper = t.to_uppercase().replace("URN:UUID:", "urn:uuid:");
         assert!(matches!(Token::parse(&upper), Token::Other(_)));
@@ -1287,6 +1350,6 @@ mod tests {
 
     #[test]
     fn entry_is_small() {
-        assert!(std::mem::size_of::<Option<Entry>>() <= 128);
+        assert!(std::mem::size_of::<Option<Entry>>() <= 112);
     }
 }

@@ -12,6 +12,21 @@ const URN_LEN: usize = 45;
 const PREFIX: &[u8; 9] = b"urn:uuid:";
 /// Where the two hex digits of each UUID byte go in the 36 characters after the prefix.
 const BYTE_AT: [usize; 16] = [0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34];
+/// Each lower-case hex digit's value; `0xFF` for every other byte.
+const HEX_VAL: [u8; 256] = {
+    let mut t = [0xFF; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        t[b'a' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    t
+};
 /// Each byte's two lower-case hex digits.
 const HEX_PAIRS: [[u8; 2]; 256] = {
     const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -89,22 +104,18 @@ impl LockToken {
         Self::from_urn_hex(&hex)
     }
 
-    /// A canonical token from the 36 characters after `urn:uuid:` (as [`urn_hex`] gives them).
-    ///
-    /// [`urn_hex`]: Self::urn_hex
-    pub(crate) fn from_urn_hex(hex: &[u8; URN_LEN - PREFIX.len()]) -> Self {
+    /// A canonical token from the 36 characters after `urn:uuid:`.
+    fn from_urn_hex(hex: &[u8; URN_LEN - PREFIX.len()]) -> Self {
         let mut out = [0u8; URN_LEN];
         out[..PREFIX.len()].copy_from_slice(PREFIX);
         out[PREFIX.len()..].copy_from_slice(hex);
         Self(Repr::Urn(out))
     }
 
-    /// For a canonical `urn:uuid:` token (lower-case hyphenated hex, exactly what
-    /// [`random`](Self::random) makes), the 36 characters after the prefix; `None` for any
-    /// other token.
-    pub(crate) fn urn_hex(&self) -> Option<&[u8; URN_LEN - PREFIX.len()]> {
+    /// The UUID of a canonical `urn:uuid:` token; `None` for any other token.
+    pub(crate) fn uuid_bytes(&self) -> Option<[u8; 16]> {
         match &self.0 {
-            Repr::Urn(b) => b.last_chunk(),
+            Repr::Urn(b) => parse_uuid_urn(b),
             Repr::Other(_) => None,
         }
     }
@@ -149,19 +160,29 @@ impl LockToken {
     }
 }
 
-/// Whether `s` is exactly the form [`LockToken::random`] renders (`urn:uuid:` and lower-case
-/// hyphenated hex): such a token is kept inline.
+/// The UUID of a token in exactly the form [`LockToken::random`] renders (`urn:uuid:` and
+/// lower-case hyphenated hex), so that parsing and rendering are inverse and token comparison
+/// stays byte-exact; `None` for any other text. Table-driven, no branch per digit.
+pub(crate) fn parse_uuid_urn(s: &[u8]) -> Option<[u8; 16]> {
+    let hex: &[u8; URN_LEN - PREFIX.len()] = s.strip_prefix(PREFIX.as_slice())?.try_into().ok()?;
+    if hex[8] != b'-' || hex[13] != b'-' || hex[18] != b'-' || hex[23] != b'-' {
+        return None;
+    }
+    let mut out = [0u8; 16];
+    let mut bad = 0u8;
+    for (o, at) in out.iter_mut().zip(BYTE_AT) {
+        let hi = HEX_VAL[usize::from(hex[at])];
+        let lo = HEX_VAL[usize::from(hex[at + 1])];
+        bad |= hi | lo;
+        *o = (hi << 4) | (lo & 0xF);
+    }
+    (bad & 0xF0 == 0).then_some(out)
+}
+
+/// `s` as an inline token, when it is in the canonical `urn:uuid:` form.
 fn canonical_urn(s: &[u8]) -> Option<[u8; URN_LEN]> {
-    let out: [u8; URN_LEN] = s.try_into().ok()?;
-    let hex = out.strip_prefix(PREFIX.as_slice())?;
-    let ok = hex.iter().enumerate().all(|(i, &c)| {
-        if matches!(i, 8 | 13 | 18 | 23) {
-            c == b'-'
-        } else {
-            matches!(c, b'0'..=b'9' | b'a'..=b'f')
-        }
-    });
-    ok.then_some(out)
+    parse_uuid_urn(s)?;
+    s.try_into().ok()
 }
 
 impl From<&str> for LockToken {
@@ -244,9 +265,21 @@ impl fmt::Debug for LockToken {
     }
 }
 
+/// Byte equality, looking at the last 8 bytes first: tokens share their `urn:uuid:` prefix and
+/// differ in their random tail, so most unequal pairs are told apart without a full compare.
+fn same_text(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    match (a.last_chunk::<8>(), b.last_chunk::<8>()) {
+        (Some(x), Some(y)) if x != y => false,
+        _ => a == b,
+    }
+}
+
 impl PartialEq for LockToken {
     fn eq(&self, other: &Self) -> bool {
-        self.as_bytes() == other.as_bytes()
+        same_text(self.as_bytes(), other.as_bytes())
     }
 }
 impl Eq for LockToken {}
@@ -272,17 +305,17 @@ impl Hash for LockToken {
 
 impl PartialEq<str> for LockToken {
     fn eq(&self, other: &str) -> bool {
-        self.as_bytes() == other.as_bytes()
+        same_text(self.as_bytes(), other.as_bytes())
     }
 }
 impl PartialEq<&str> for LockToken {
     fn eq(&self, other: &&str) -> bool {
-        self.as_bytes() == other.as_bytes()
+        same_text(self.as_bytes(), other.as_bytes())
     }
 }
 impl PartialEq<String> for LockToken {
     fn eq(&self, other: &String) -> bool {
-        self.as_bytes() == other.as_bytes()
+        same_text(self.as_bytes(), other.as_bytes())
     }
 }
 impl PartialEq<LockToken> for str {
@@ -312,15 +345,16 @@ mod tests {
             let u = uuid::Uuid::new_v4();
             let t = LockToken::from_uuid_bytes(*u.as_bytes());
             assert_eq!(t.as_str(), u.urn().to_string());
-            let hex = t.urn_hex().unwrap();
-            assert_eq!(LockToken::from_urn_hex(hex), t);
+            assert_eq!(t.uuid_bytes(), Some(*u.as_bytes()));
+            assert_eq!(parse_uuid_urn(t.as_bytes()), Some(*u.as_bytes()));
             assert!(matches!(LockToken::from(t.as_str()).0, Repr::Urn(_)));
         }
         let upper = "urn:uuid:F81D4FAE-7DEC-11D0-A765-00A0C91E6BF6";
         let t = LockToken::from(upper);
         assert!(matches!(t.0, Repr::Other(_)));
         assert_eq!(t, upper);
-        assert_eq!(t.urn_hex(), None);
+        assert_eq!(t.uuid_bytes(), None);
+        assert_eq!(parse_uuid_urn(upper.as_bytes()), None);
         for odd in ["", "urn:uuid:", "urn:uuid:zzzzzzzz-0000-0000-0000-000000000000"] {
             assert_eq!(LockToken::from(odd), odd);
         }
@@ -336,6 +370,11 @@ mod tests {
             assert_eq!(*t, t.to_string());
         }
         assert_eq!(a.cmp(&b), a.as_str().cmp(b.as_str()));
+        for (x, y) in [("", ""), ("a", "a"), ("a", "b"), ("123456789", "023456789")] {
+            assert_eq!(same_text(x.as_bytes(), y.as_bytes()), x == y, "{x} {y}");
+            assert_eq!(LockToken::from(x) == y, x == y);
+        }
+        assert_ne!(a, crate::new_token());
         assert_eq!(format!("{a:?}"), format!("{:?}", a.as_str()));
     }
 }
