@@ -35,8 +35,8 @@
 //! `O(log n)` per expired lock. Nothing scans all locks, except the occasional rebuild that
 //! compacts the slab after at least three quarters of it were freed (amortised `O(1)`).
 
-use std::cmp::Reverse;
 use std::cell::Cell;
+use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::fmt;
 use std::hash::{BuildHasher, RandomState};
@@ -310,7 +310,7 @@ impl LockStore for MemoryLockStore {
             if let Some(head) = g.root_head(path.as_str()) {
                 chain(head);
             }
-            g.for_each_root_below(path.as_str(), |head| chain(head));
+            g.for_each_root_below(path.as_str(), &mut chain);
             for &id in &ids {
                 g.remove(id);
             }
@@ -520,7 +520,9 @@ impl Inner {
     fn find_token_hashed(&self, key: TokenKey<'_>, hash: u64) -> Option<u32> {
         let slots = &self.slots;
         self.by_token
-            .find(hash, |&id| slot(slots, id).is_some_and(|e| e.token.key() == key))
+            .find(hash, |&id| {
+                slot(slots, id).is_some_and(|e| e.token.key() == key)
+            })
             .copied()
     }
 
@@ -531,7 +533,9 @@ impl Inner {
     fn root_head_hashed(&self, root: &str, hash: u64) -> Option<u32> {
         let slots = &self.slots;
         self.by_root
-            .find(hash, |&id| slot(slots, id).is_some_and(|e| &*e.root == root))
+            .find(hash, |&id| {
+                slot(slots, id).is_some_and(|e| &*e.root == root)
+            })
             .copied()
     }
 
@@ -1148,7 +1152,10 @@ mod tests {
         assert_eq!(g.free.len() + g.live, g.slots.len());
         let mut on_roots = 0;
         for &id in &live {
-            let token = g.entry(id).map(|e| e.token.render().to_string()).unwrap_or_default();
+            let token = g
+                .entry(id)
+                .map(|e| e.token.render().to_string())
+                .unwrap_or_default();
             assert_eq!(g.find_token(&token), Some(id), "token index");
         }
         for (root, &head) in &g.ordered {

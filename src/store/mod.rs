@@ -9,9 +9,9 @@ mod clock;
 mod error;
 mod lock;
 mod memory;
-mod token;
 #[cfg(feature = "redis")]
 mod redis;
+mod token;
 
 use std::future::Future;
 use std::pin::Pin;

@@ -355,7 +355,11 @@ mod tests {
         assert_eq!(t, upper);
         assert_eq!(t.uuid_bytes(), None);
         assert_eq!(parse_uuid_urn(upper.as_bytes()), None);
-        for odd in ["", "urn:uuid:", "urn:uuid:zzzzzzzz-0000-0000-0000-000000000000"] {
+        for odd in [
+            "",
+            "urn:uuid:",
+            "urn:uuid:zzzzzzzz-0000-0000-0000-000000000000",
+        ] {
             assert_eq!(LockToken::from(odd), odd);
         }
     }
@@ -372,7 +376,8 @@ mod tests {
         assert_eq!(a.cmp(&b), a.as_str().cmp(b.as_str()));
         for (x, y) in [("", ""), ("a", "a"), ("a", "b"), ("123456789", "023456789")] {
             assert_eq!(same_text(x.as_bytes(), y.as_bytes()), x == y, "{x} {y}");
-            assert_eq!(LockToken::from(x) == y, x == y);
+            let token = LockToken::from(x);
+            assert_eq!(token == y, x == y);
         }
         assert_ne!(a, crate::new_token());
         assert_eq!(format!("{a:?}"), format!("{:?}", a.as_str()));
