@@ -79,12 +79,12 @@ async fn take_lock(
         return StatusCode::BAD_REQUEST.into_response();
     };
     let mut new = NewLock::new(path).timeout(LockTimeout::Seconds(300));
-    new.principal = user(&headers);
+    new.principal = user(&headers).map(Into::into);
     match s.locks.create(new).await {
         Ok(CreateOutcome::Created(lock)) => (
             StatusCode::CREATED,
             Json(json!({
-                "token": lock.token,
+                "token": lock.token.as_str(),
                 "root": lock.root.href(),
                 "timeoutSeconds": 300,
                 "if": format!("(<{}>)", lock.token),
@@ -97,7 +97,7 @@ async fn take_lock(
                 "title": "Locked",
                 "status": 423,
                 "lockRoots": held.iter().map(|l| l.root.href()).collect::<Vec<_>>(),
-                "holders": held.iter().map(|l| l.principal.clone()).collect::<Vec<_>>(),
+                "holders": held.iter().map(|l| l.principal.as_deref()).collect::<Vec<_>>(),
             })),
         )
             .into_response(),

@@ -169,7 +169,7 @@ async fn create_conflict<S: LockStore>(case: &str, store: &S, req: NewLock) -> V
 }
 
 fn tokens<'a>(locks: impl IntoIterator<Item = &'a Lock>) -> BTreeSet<String> {
-    locks.into_iter().map(|l| l.token.clone()).collect()
+    locks.into_iter().map(|l| l.token.to_string()).collect()
 }
 
 async fn query_tokens<S: LockStore>(case: &str, store: &S, q: &LockQuery) -> BTreeSet<String> {

@@ -131,8 +131,8 @@ pub use response::{Rejection, WouldReject};
 pub use service::LockService;
 pub use store::{
     new_token, BoxError, BoxFuture, Clock, CreateOutcome, DynLockStore, Lock, LockDepth, LockQuery,
-    LockScope, LockStore, LockStoreError, LockTimeout, ManualClock, MemoryLockStore, NewLock,
-    QueryTarget, SystemClock, TokenAccess, TokenOutcome, TokenVerdict,
+    LockScope, LockStore, LockStoreError, LockTimeout, LockToken, ManualClock, MemoryLockStore,
+    NewLock, QueryTarget, SystemClock, TokenAccess, TokenOutcome, TokenVerdict,
 };
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]

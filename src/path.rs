@@ -21,6 +21,7 @@
 use std::borrow::Borrow;
 use std::fmt;
 use std::hash::{Hash, Hasher};
+use std::sync::{Arc, OnceLock};
 
 /// Why a path or URI reference was refused. Always answered with `400 Bad Request`.
 ///
@@ -80,9 +81,23 @@ pub enum PathError {
 /// assert!(ResourcePath::parse("/docs/../etc").is_err());
 /// assert_ne!(ResourcePath::parse("/a%2Fb").unwrap(), ResourcePath::parse("/a/b").unwrap());
 /// ```
+///
+/// Cloning and [`parent`](Self::parent) never allocate: the key lives in a shared, immutable
+/// buffer, and a parent is a shorter view of its child's buffer.
+///
+/// ```
+/// use tower_locks::ResourcePath;
+///
+/// let file = ResourcePath::parse("/docs/a/report").unwrap();
+/// let dir = file.parent().unwrap(); // shares `file`'s buffer
+/// assert_eq!(dir.as_str(), "/docs/a");
+/// assert_eq!(dir, ResourcePath::parse("/docs/a/").unwrap());
+/// ```
 #[derive(Clone)]
 pub struct ResourcePath {
-    key: String,
+    /// The canonical key is `buf[..len]`; a parent shares its child's buffer.
+    buf: Arc<str>,
+    len: usize,
     trailing_slash: bool,
 }
 
@@ -99,10 +114,28 @@ impl ResourcePath {
     /// assert_eq!(ResourcePath::parse("//").unwrap(), root);
     /// ```
     pub fn root() -> Self {
+        static ROOT: OnceLock<Arc<str>> = OnceLock::new();
         Self {
-            key: "/".to_owned(),
+            buf: ROOT.get_or_init(|| Arc::from("/")).clone(),
+            len: 1,
             trailing_slash: false,
         }
+    }
+
+    /// A path whose whole buffer is the canonical `key`.
+    fn owned(key: impl Into<Arc<str>>, trailing_slash: bool) -> Self {
+        let buf: Arc<str> = key.into();
+        Self {
+            len: buf.len(),
+            buf,
+            trailing_slash,
+        }
+    }
+
+    /// The canonical key.
+    fn key(&self) -> &str {
+        // `len` is always on a char boundary of `buf` (the keys are ASCII); never panic anyway.
+        self.buf.get(..self.len).unwrap_or(&self.buf)
     }
 
     /// Parse and normalise an absolute path (no query, no fragment).
@@ -180,11 +213,8 @@ impl ResourcePath {
         if !segment_is_plain(&key[seg_start + 1..]) || key.len() > max_len || depth > max_depth {
             return None;
         }
-        Some(Self {
-            // Only ASCII bytes passed, so this slice is valid UTF-8 on a char boundary.
-            key: raw[..key.len()].to_owned(),
-            trailing_slash,
-        })
+        // Only ASCII bytes passed, so this slice is valid UTF-8 on a char boundary.
+        Some(Self::owned(&raw[..key.len()], trailing_slash))
     }
 
     /// The full normalisation (escapes, raw bytes, duplicate slashes, dot segments, limits).
@@ -220,19 +250,26 @@ impl ResourcePath {
             }
             return Ok(Self::root());
         }
-        Ok(Self {
-            key,
-            trailing_slash: raw.ends_with('/'),
-        })
+        Ok(Self::owned(key, raw.ends_with('/')))
     }
 
     /// Rebuild a path from a key that is already canonical (as returned by
-    /// [`as_str`](Self::as_str)), without parsing it again. For stores that keep the key.
-    pub(crate) fn from_canonical(key: &str, trailing_slash: bool) -> Self {
-        Self {
-            key: key.to_owned(),
-            trailing_slash: trailing_slash && key != "/",
-        }
+    /// [`as_str`](Self::as_str)), without parsing it again, sharing the caller's buffer: no
+    /// allocation. For stores that keep the key.
+    pub(crate) fn from_shared(key: Arc<str>, trailing_slash: bool) -> Self {
+        let trailing_slash = trailing_slash && &*key != "/";
+        Self::owned(key, trailing_slash)
+    }
+
+    /// Whether both paths are views of the same buffer with the same key (so equal).
+    pub(crate) fn same_buffer(&self, other: &ResourcePath) -> bool {
+        Arc::ptr_eq(&self.buf, &other.buf) && self.len == other.len
+    }
+
+    /// The key as a shared buffer, when it fills its buffer (a parsed path does; a parent
+    /// does not). Lets a store keep the key without copying it.
+    pub(crate) fn shared_key(&self) -> Option<&Arc<str>> {
+        (self.buf.len() == self.len).then_some(&self.buf)
     }
 
     /// The canonical key: no trailing slash, `/` for the root.
@@ -244,7 +281,7 @@ impl ResourcePath {
     /// assert_eq!(ResourcePath::root().as_str(), "/");
     /// ```
     pub fn as_str(&self) -> &str {
-        &self.key
+        self.key()
     }
 
     /// The path as an href: the canonical key plus the trailing slash the client used.
@@ -257,12 +294,12 @@ impl ResourcePath {
     /// ```
     pub fn href(&self) -> String {
         if self.trailing_slash {
-            let mut s = String::with_capacity(self.key.len() + 1);
-            s.push_str(&self.key);
+            let mut s = String::with_capacity(self.len + 1);
+            s.push_str(self.key());
             s.push('/');
             s
         } else {
-            self.key.clone()
+            self.key().to_owned()
         }
     }
 
@@ -308,7 +345,7 @@ impl ResourcePath {
     /// assert!(!ResourcePath::parse("/a").unwrap().is_root());
     /// ```
     pub fn is_root(&self) -> bool {
-        self.key == "/"
+        self.key() == "/"
     }
 
     /// The number of segments: 0 for `/`, 2 for `/a/b`.
@@ -324,7 +361,7 @@ impl ResourcePath {
         if self.is_root() {
             0
         } else {
-            self.key.bytes().filter(|&b| b == b'/').count()
+            self.key().bytes().filter(|&b| b == b'/').count()
         }
     }
 
@@ -338,7 +375,7 @@ impl ResourcePath {
     /// assert_eq!(ResourcePath::root().segments().count(), 0);
     /// ```
     pub fn segments(&self) -> impl Iterator<Item = &str> {
-        self.key.split('/').filter(|s| !s.is_empty())
+        self.key().split('/').filter(|s| !s.is_empty())
     }
 
     /// The parent collection, `None` for the root. The parent is marked as a collection.
@@ -355,12 +392,13 @@ impl ResourcePath {
         if self.is_root() {
             return None;
         }
-        let cut = self.key.rfind('/').unwrap_or(0);
+        let cut = self.key().rfind('/').unwrap_or(0);
         if cut == 0 {
             return Some(Self::root());
         }
         Some(Self {
-            key: self.key[..cut].to_owned(),
+            buf: self.buf.clone(),
+            len: cut,
             trailing_slash: true,
         })
     }
@@ -375,7 +413,7 @@ impl ResourcePath {
     /// assert_eq!(ResourcePath::root().ancestors().count(), 0);
     /// ```
     pub fn ancestors(&self) -> impl Iterator<Item = &str> {
-        let key = self.key.as_str();
+        let key = self.key();
         let root = if self.is_root() { None } else { Some("/") };
         root.into_iter()
             .chain(key.match_indices('/').skip(1).map(move |(i, _)| &key[..i]))
@@ -396,9 +434,10 @@ impl ResourcePath {
         if self.is_root() {
             return !other.is_root();
         }
-        other.key.len() > self.key.len()
-            && other.key.starts_with(&self.key)
-            && other.key.as_bytes()[self.key.len()] == b'/'
+        let (key, other) = (self.key(), other.key());
+        other.len() > key.len()
+            && other.starts_with(key)
+            && other.as_bytes().get(key.len()) == Some(&b'/')
     }
 
     /// Whether `self` equals `other` or is one of its ancestors.
@@ -439,7 +478,7 @@ impl ResourcePath {
         let mut key = if self.is_root() {
             String::new()
         } else {
-            self.key.clone()
+            self.key().to_owned()
         };
         let start = key.len();
         key.push('/');
@@ -448,10 +487,7 @@ impl ResourcePath {
         if seg == "." || seg == ".." {
             return Err(PathError::DotSegment);
         }
-        Ok(Self {
-            key,
-            trailing_slash: false,
-        })
+        Ok(Self::owned(key, false))
     }
 
     /// Strip a mount prefix: `/dav/a` without `/dav` is `/a`. `None` when not under it.
@@ -473,10 +509,8 @@ impl ResourcePath {
             return Some(Self::root());
         }
         if prefix.is_ancestor_of(self) {
-            return Some(Self {
-                key: self.key[prefix.key.len()..].to_owned(),
-                trailing_slash: self.trailing_slash,
-            });
+            let rest = self.key().get(prefix.len..).unwrap_or("/");
+            return Some(Self::owned(rest, self.trailing_slash));
         }
         None
     }
@@ -500,13 +534,10 @@ impl ResourcePath {
         if self.is_root() {
             return prefix.clone().with_trailing_slash(true);
         }
-        let mut key = String::with_capacity(prefix.key.len() + self.key.len());
-        key.push_str(&prefix.key);
-        key.push_str(&self.key);
-        Self {
-            key,
-            trailing_slash: self.trailing_slash,
-        }
+        let mut key = String::with_capacity(prefix.len + self.len);
+        key.push_str(prefix.key());
+        key.push_str(self.key());
+        Self::owned(key, self.trailing_slash)
     }
 }
 
@@ -590,13 +621,13 @@ fn push_canonical_segment(out: &mut String, segment: &str) -> Result<(), PathErr
 
 impl PartialEq for ResourcePath {
     fn eq(&self, other: &Self) -> bool {
-        self.key == other.key
+        self.key() == other.key()
     }
 }
 impl Eq for ResourcePath {}
 impl Hash for ResourcePath {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        self.key.hash(state);
+        self.key().hash(state);
     }
 }
 impl PartialOrd for ResourcePath {
@@ -606,12 +637,12 @@ impl PartialOrd for ResourcePath {
 }
 impl Ord for ResourcePath {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.key.cmp(&other.key)
+        self.key().cmp(other.key())
     }
 }
 impl Borrow<str> for ResourcePath {
     fn borrow(&self) -> &str {
-        &self.key
+        self.key()
     }
 }
 impl fmt::Debug for ResourcePath {

@@ -135,7 +135,7 @@ fn hrefs_and_tokens_are_escaped_and_round_trip() {
     let root = ResourcePath::parse("/a&b/c<d>/").unwrap();
     let href = root.href();
     let mut lock = Lock::builder(root).into_lock(t0(), 1);
-    lock.token = "urn:x:<&\">".to_owned();
+    lock.token = "urn:x:<&\">".into();
     let xml = lock_response_body(&lock, t0());
     let doc = Document::parse(&xml).unwrap();
     let al = child(child(doc.root_element(), "lockdiscovery"), "activelock");

@@ -264,7 +264,7 @@ impl Model {
         }
         let owner_ok = match &lock.principal {
             None => true,
-            Some(p) => principal == Some(p.as_str()),
+            Some(p) => principal == Some(&**p),
         };
         if !privileged && !owner_ok {
             return TokenOutcome::Forbidden(lock.clone());
@@ -589,7 +589,7 @@ async fn create_step<S: LockStore>(
     let want = new.into_lock(now, lock.fence);
     same_lock(&lock, &want, precision)?;
     model.max_fence = lock.fence;
-    model.tokens.push(lock.token.clone());
+    model.tokens.push(lock.token.to_string());
     model.locks.push(want);
     Ok(())
 }

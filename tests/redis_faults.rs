@@ -24,7 +24,10 @@ fn p(s: &str) -> ResourcePath {
 
 fn by_token(locks: Vec<Lock>) -> BTreeMap<String, Lock> {
     let n = locks.len();
-    let map: BTreeMap<_, _> = locks.into_iter().map(|l| (l.token.clone(), l)).collect();
+    let map: BTreeMap<_, _> = locks
+        .into_iter()
+        .map(|l| (l.token.to_string(), l))
+        .collect();
     assert_eq!(map.len(), n, "a lock was reported twice");
     map
 }

@@ -40,17 +40,17 @@ async fn granted(store: &impl LockStore, lock: NewLock) -> Lock {
 
 async fn conflicts(store: &impl LockStore, lock: NewLock) -> BTreeSet<String> {
     match store.create(lock.clone()).await.unwrap() {
-        CreateOutcome::Conflict(ls) => ls.into_iter().map(|l| l.token).collect(),
+        CreateOutcome::Conflict(ls) => ls.into_iter().map(|l| l.token.to_string()).collect(),
         other => panic!("expected {lock:?} to conflict, got {other:?}"),
     }
 }
 
 fn tokens(locks: &[Lock]) -> BTreeSet<String> {
-    locks.iter().map(|l| l.token.clone()).collect()
+    locks.iter().map(|l| l.token.to_string()).collect()
 }
 
 fn set(ts: &[&Lock]) -> BTreeSet<String> {
-    ts.iter().map(|l| l.token.clone()).collect()
+    ts.iter().map(|l| l.token.to_string()).collect()
 }
 
 macro_rules! store_or_skip {
@@ -857,7 +857,7 @@ async fn agrees_with_the_memory_store() {
                         req = req.principal_quota(2);
                     }
                 }
-                tokens.push(req.token.clone());
+                tokens.push(req.token.to_string());
                 let r = norm_create(store.create(req.clone()).await.unwrap());
                 let m = norm_create(reference.create(req).await.unwrap());
                 assert_eq!(r, m, "step {step} create");

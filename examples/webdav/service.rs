@@ -651,7 +651,7 @@ mod tests {
                 .map(str::to_owned)
         };
         assert_eq!(text("depth").as_deref(), Some("infinity"));
-        assert!(body.contains(&lock.token));
+        assert!(body.contains(lock.token.as_str()));
         assert!(body.contains("<D:lockroot><D:href>/coll/</D:href></D:lockroot>"));
 
         // A copy is not locked by the source's lock.

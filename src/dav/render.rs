@@ -51,7 +51,7 @@ pub fn escape_href(s: &str) -> String {
 /// assert!(xml.ends_with("<D:lockroot><D:href>/docs/</D:href></D:lockroot></D:activelock>"));
 /// ```
 pub fn activelock(lock: &Lock, now: SystemTime) -> String {
-    let mut out = String::with_capacity(384 + lock.owner.as_ref().map_or(0, String::len));
+    let mut out = String::with_capacity(384 + lock.owner.as_ref().map_or(0, |o| o.len()));
     write_activelock(&mut out, lock, now);
     out
 }
@@ -148,7 +148,7 @@ pub fn supportedlock() -> &'static str {
 /// assert!(xml.ends_with("</D:activelock></D:lockdiscovery></D:prop>"));
 /// ```
 pub fn lock_response_body(lock: &Lock, now: SystemTime) -> String {
-    let mut out = String::with_capacity(512 + lock.owner.as_ref().map_or(0, String::len));
+    let mut out = String::with_capacity(512 + lock.owner.as_ref().map_or(0, |o| o.len()));
     out.push_str(XML_DECL);
     out.push_str("<D:prop xmlns:D=\"DAV:\"><D:lockdiscovery>");
     write_activelock(&mut out, lock, now);

@@ -190,8 +190,8 @@ where
         .scope(info.scope)
         .depth(depth)
         .timeout(timeout);
-    new.owner = info.owner;
-    new.principal = ctx.principal.clone();
+    new.owner = info.owner.map(Into::into);
+    new.principal = ctx.principal.as_deref().map(Into::into);
     new.principal_quota = ctx.cfg.limits.max_locks_per_principal;
     let lock = match ctx.cfg.store.create_boxed(new).await {
         Ok(CreateOutcome::Created(lock)) => lock,

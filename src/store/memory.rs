@@ -6,20 +6,27 @@
 //!
 //! - **slab** `Vec<Option<Entry>>` with a free list: each live lock is one compact entry,
 //!   addressed everywhere else by its 4-byte slot id. The entry keeps `urn:uuid:` tokens as 16
-//!   raw bytes, the root as an `Arc<str>` shared by every lock on that root, the principal as an
-//!   `Arc<str>` shared with the quota counter, and scope, depth, timeout kind and trailing slash
-//!   as bit flags.
+//!   raw bytes, the root as an `Arc<str>` shared by every lock on that root (and with the
+//!   request's [`ResourcePath`] that created it), the owner as an `Arc<str>`, the principal as
+//!   an `Arc<str>` shared with the quota counter, and scope, depth, timeout kind and trailing
+//!   slash as bit flags. Reporting a lock is therefore a few reference-count increments and
+//!   the formatting of the token into an inline [`LockToken`]: no allocation.
 //! - **token index** `HashTable<u32>`: token → slot id (the table holds ids only; hashing and
 //!   equality look at the slab).
-//! - **root index** `HashTable<u32>`: canonical root path → the first lock rooted there; the
-//!   other locks on the same root are chained through the entries (`next`).
-//! - **ordered roots** `BTreeSet<Arc<str>>`: every root that holds a lock, in byte order, so the
-//!   roots strictly below `/a` are exactly the range `["/a/", "/a0")`.
+//! - **root index** `HashTable<u32>`: canonical root path → the first lock rooted there (the
+//!   head); the other locks on the same root are chained through the entries (`next`). A new
+//!   lock on a held root goes second in the chain, so the head changes only when it is removed.
+//! - **ordered roots** `BTreeMap<Arc<str>, u32>`: every root that holds a lock, in byte order,
+//!   with its head, so the roots strictly below `/a` are exactly the keys starting with `/a/`
+//!   and a subtree query walks their chains without hashing anything.
 //! - **expiry heap** `BinaryHeap<Reverse<(SystemTime, u32)>>`: popped at the start of every
 //!   mutating verb. An entry is acted on only if that slot still holds a lock expiring at exactly
 //!   that instant, so entries left behind by a refresh, an unlock or a reused slot are harmless;
 //!   the heap is rebuilt when stale entries outnumber live locks.
 //! - **principal counters** `HashMap<Arc<str>, u32>`: live locks per principal, for quotas.
+//!
+//! Reads look at the clock only when they look at a lock that can expire: an unlocked check
+//! never reads it.
 //!
 //! Costs, with `d` the path depth, `k` the locks reported or removed and `n` the locks held:
 //! `query` covering: `O(d)` hash lookups; with descendants: `+ O(log n + k)`; `get`: `O(1)`;
@@ -28,8 +35,9 @@
 //! `O(log n)` per expired lock. Nothing scans all locks, except the occasional rebuild that
 //! compacts the slab after at least three quarters of it were freed (amortised `O(1)`).
 
+use std::cell::Cell;
 use std::cmp::Reverse;
-use std::collections::{BTreeSet, BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::fmt;
 use std::hash::{BuildHasher, RandomState};
 use std::ops::Bound;
@@ -40,7 +48,7 @@ use hashbrown::HashTable;
 
 use super::{
     Clock, CreateOutcome, Lock, LockDepth, LockQuery, LockScope, LockStore, LockStoreError,
-    LockTimeout, NewLock, SystemClock, TokenAccess, TokenOutcome, TokenVerdict,
+    LockTimeout, LockToken, NewLock, SystemClock, TokenAccess, TokenOutcome, TokenVerdict,
 };
 use crate::ResourcePath;
 
@@ -50,8 +58,8 @@ use crate::ResourcePath;
 /// internal lock (never held across an `.await`); checks take it shared, changes exclusive.
 /// A check costs `O(path depth)` hash lookups however many locks are held, a subtree query
 /// `O(log n + locks in the subtree)`. Expired locks are never reported, never block, and are
-/// dropped from memory by the next change (or the next check, when it can do so without
-/// waiting).
+/// dropped from memory by the next change (or the next check that looks at a lock, when it can
+/// do so without waiting).
 ///
 /// ```
 /// use tower_locks::{CreateOutcome, LockQuery, LockStore, MemoryLockStore, NewLock, ResourcePath};
@@ -191,14 +199,16 @@ impl MemoryLockStore {
     /// `query`, synchronously (the memory store never waits).
     fn query_sync(&self, query: &LockQuery) -> Vec<Lock> {
         self.read_step(|g, now| {
-            let mut ids = Vec::new();
+            let mut found = Found::default();
             for target in &query.targets {
-                g.covering(&target.path, now, |_| true, &mut ids);
+                let mut push = |id| found.push(g.to_lock(id));
+                let hash = g.hash_str(target.path.as_str());
+                g.covering(&target.path, hash, now, |_| true, &mut push);
                 if target.descendants {
-                    g.below(target.path.as_str(), now, |_| true, &mut ids);
+                    g.below(target.path.as_str(), now, |_| true, &mut push);
                 }
             }
-            g.sorted_locks(ids)
+            found.into_sorted(query.targets.len() > 1)
         })
     }
 
@@ -210,14 +220,16 @@ impl MemoryLockStore {
         self.inner.write().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Run a read-only step; afterwards purge expired locks if that is possible without waiting.
-    fn read_step<R>(&self, f: impl FnOnce(&Inner, SystemTime) -> R) -> R {
-        let now = self.clock.now();
+    /// Run a read-only step; afterwards purge expired locks if that is possible without waiting
+    /// (only when the step read the clock: a step that looked at no lock does not).
+    fn read_step<R>(&self, f: impl FnOnce(&Inner, &Now<'_>) -> R) -> R {
+        let now = Now::lazy(&*self.clock);
         let (out, due) = {
             let g = self.read();
-            (f(&g, now), g.has_due(now))
+            let out = f(&g, &now);
+            (out, now.read().filter(|&t| g.has_due(t)))
         };
-        if due {
+        if let Some(now) = due {
             if let Ok(mut g) = self.inner.try_write() {
                 g.purge(now);
             }
@@ -269,13 +281,15 @@ impl LockStore for MemoryLockStore {
 
     async fn unlock(&self, access: TokenAccess<'_>) -> Result<TokenOutcome, LockStoreError> {
         Ok(self.write_step(|g, _| {
-            let Some(id) = g.find_token(access.token) else {
+            let key = TokenKey::of_text(access.token.as_bytes());
+            let token_hash = g.hash_token(key);
+            let Some(id) = g.find_token_hashed(key, token_hash) else {
                 return TokenOutcome::NotFound;
             };
             let lock = g.to_lock(id);
             let verdict = access.judge(&lock);
             if verdict == TokenVerdict::Allowed {
-                g.remove(id);
+                g.remove_hashed(id, token_hash);
             }
             TokenOutcome::from_verdict(verdict, lock)
         }))
@@ -283,21 +297,24 @@ impl LockStore for MemoryLockStore {
 
     async fn remove_subtree(&self, path: &ResourcePath) -> Result<usize, LockStoreError> {
         Ok(self.write_step(|g, _| {
-            let mut roots: Vec<Arc<str>> = Vec::new();
+            // Every lock on the path and below, each chain head first, so that every removal
+            // takes the head of its chain.
+            let mut ids = Vec::new();
+            let mut chain = |head: u32| {
+                let mut id = head;
+                while let Some(e) = g.entry(id) {
+                    ids.push(id);
+                    id = e.next;
+                }
+            };
             if let Some(head) = g.root_head(path.as_str()) {
-                if let Some(e) = g.entry(head) {
-                    roots.push(e.root.clone());
-                }
+                chain(head);
             }
-            roots.extend(g.roots_below(path.as_str()).cloned());
-            let mut removed = 0;
-            for root in roots {
-                while let Some(id) = g.root_head(&root) {
-                    g.remove(id);
-                    removed += 1;
-                }
+            g.for_each_root_below(path.as_str(), &mut chain);
+            for &id in &ids {
+                g.remove(id);
             }
-            removed
+            ids.len()
         }))
     }
 
@@ -327,77 +344,66 @@ const INFINITY: u8 = 2;
 const TRAILING_SLASH: u8 = 4;
 const NO_TIMEOUT: u8 = 8;
 
-/// A lock token as stored: the canonical `urn:uuid:` form as 16 bytes, anything else verbatim.
+/// A lock token as stored: the canonical `urn:uuid:` form as its 16 bytes (parsed and
+/// formatted with lookup tables), anything else verbatim.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Token {
     Uuid([u8; 16]),
-    Other(Box<str>),
+    Other(Arc<str>),
 }
 
-/// A borrowed token, hashed identically for lookups and for stored tokens.
-#[derive(Hash, PartialEq, Eq, Clone, Copy)]
-enum TokenRef<'a> {
+/// A token as looked up: hashed and compared the same way as a stored one.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum TokenKey<'a> {
     Uuid([u8; 16]),
-    Other(&'a str),
+    Other(&'a [u8]),
+}
+
+impl std::hash::Hash for TokenKey<'_> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        match self {
+            TokenKey::Uuid(b) => state.write(b),
+            TokenKey::Other(s) => s.hash(state),
+        }
+    }
+}
+
+impl<'a> TokenKey<'a> {
+    fn of_text(text: &'a [u8]) -> Self {
+        match super::token::parse_uuid_urn(text) {
+            Some(b) => TokenKey::Uuid(b),
+            None => TokenKey::Other(text),
+        }
+    }
 }
 
 impl Token {
+    #[cfg(test)]
     fn parse(s: &str) -> Self {
-        match parse_uuid_urn(s) {
-            Some(b) => Token::Uuid(b),
-            None => Token::Other(s.into()),
+        Self::of(&LockToken::from(s))
+    }
+
+    fn of(token: &LockToken) -> Self {
+        match (token.uuid_bytes(), token.shared()) {
+            (Some(b), _) => Token::Uuid(b),
+            (None, Some(s)) => Token::Other(s.clone()),
+            (None, None) => Token::Other(Arc::from(token.as_str())),
         }
     }
 
-    fn as_ref(&self) -> TokenRef<'_> {
+    fn key(&self) -> TokenKey<'_> {
         match self {
-            Token::Uuid(b) => TokenRef::Uuid(*b),
-            Token::Other(s) => TokenRef::Other(s),
+            Token::Uuid(b) => TokenKey::Uuid(*b),
+            Token::Other(s) => TokenKey::Other(s.as_bytes()),
         }
     }
 
-    fn render(&self) -> String {
+    fn render(&self) -> LockToken {
         match self {
-            Token::Uuid(b) => uuid::Uuid::from_bytes(*b).urn().to_string(),
-            Token::Other(s) => s.to_string(),
+            Token::Uuid(b) => LockToken::from_uuid_bytes(*b),
+            Token::Other(s) => LockToken::from_shared(s),
         }
     }
-}
-
-impl<'a> TokenRef<'a> {
-    fn parse(s: &'a str) -> Self {
-        match parse_uuid_urn(s) {
-            Some(b) => TokenRef::Uuid(b),
-            None => TokenRef::Other(s),
-        }
-    }
-}
-
-/// Parse exactly the form `Uuid::urn()` renders (`urn:uuid:` and lower-case hyphenated hex),
-/// so that parsing and rendering are inverse and token comparison stays byte-exact.
-fn parse_uuid_urn(s: &str) -> Option<[u8; 16]> {
-    let hex = s.strip_prefix("urn:uuid:")?.as_bytes();
-    if hex.len() != 36 {
-        return None;
-    }
-    let mut out = [0u8; 16];
-    let mut nibbles = 0usize;
-    for (i, &c) in hex.iter().enumerate() {
-        if matches!(i, 8 | 13 | 18 | 23) {
-            if c != b'-' {
-                return None;
-            }
-            continue;
-        }
-        let v = match c {
-            b'0'..=b'9' => c - b'0',
-            b'a'..=b'f' => c - b'a' + 10,
-            _ => return None,
-        };
-        out[nibbles / 2] |= if nibbles.is_multiple_of(2) { v << 4 } else { v };
-        nibbles += 1;
-    }
-    Some(out)
 }
 
 /// One stored lock.
@@ -406,7 +412,7 @@ struct Entry {
     token: Token,
     /// Canonical root key, shared with the other locks on this root and the ordered index.
     root: Arc<str>,
-    owner: Option<Box<str>>,
+    owner: Option<Arc<str>>,
     /// Shared with the principal counter.
     principal: Option<Arc<str>>,
     expires_at: Option<SystemTime>,
@@ -419,8 +425,8 @@ struct Entry {
 }
 
 impl Entry {
-    fn is_live(&self, now: SystemTime) -> bool {
-        self.expires_at.is_none_or(|at| at > now)
+    fn is_live(&self, now: &Now<'_>) -> bool {
+        self.expires_at.is_none_or(|at| at > now.get())
     }
 
     fn is_infinity(&self) -> bool {
@@ -465,10 +471,16 @@ struct Inner {
     by_token: HashTable<u32>,
     /// Root key → first lock on that root.
     by_root: HashTable<u32>,
-    ordered: BTreeSet<Arc<str>>,
+    /// Root key → first lock on that root (the same head as in `by_root`).
+    ordered: BTreeMap<Arc<str>, u32>,
     /// Live depth-infinity locks per root depth (segments): a covering check looks up only
     /// the ancestors at depths that hold one, so without such locks it is one lookup.
     infinity_at_depth: Vec<u32>,
+    /// A counting filter over the roots of depth-infinity locks: slot `fnv(root) % 1024` counts
+    /// them (empty until the first one). A check looks an ancestor up only if its slot is not
+    /// zero. The hash is not keyed: a crafted path can at worst make a check do the exact
+    /// (SipHash) lookup it would do without the filter.
+    infinity_filter: Vec<u32>,
     due: BinaryHeap<Reverse<(SystemTime, u32)>>,
     principals: HashMap<Arc<str>, u32>,
     fence: u64,
@@ -496,32 +508,40 @@ impl Inner {
         self.hasher.hash_one(s)
     }
 
-    fn hash_token(&self, t: TokenRef<'_>) -> u64 {
-        self.hasher.hash_one(t)
+    fn hash_token(&self, key: TokenKey<'_>) -> u64 {
+        self.hasher.hash_one(key)
     }
 
     fn find_token(&self, token: &str) -> Option<u32> {
-        let t = TokenRef::parse(token);
+        let key = TokenKey::of_text(token.as_bytes());
+        self.find_token_hashed(key, self.hash_token(key))
+    }
+
+    fn find_token_hashed(&self, key: TokenKey<'_>, hash: u64) -> Option<u32> {
         let slots = &self.slots;
         self.by_token
-            .find(self.hash_token(t), |&id| {
-                slot(slots, id).is_some_and(|e| e.token.as_ref() == t)
+            .find(hash, |&id| {
+                slot(slots, id).is_some_and(|e| e.token.key() == key)
             })
             .copied()
     }
 
     fn root_head(&self, root: &str) -> Option<u32> {
+        self.root_head_hashed(root, self.hash_str(root))
+    }
+
+    fn root_head_hashed(&self, root: &str, hash: u64) -> Option<u32> {
         let slots = &self.slots;
         self.by_root
-            .find(self.hash_str(root), |&id| {
+            .find(hash, |&id| {
                 slot(slots, id).is_some_and(|e| &*e.root == root)
             })
             .copied()
     }
 
-    /// Call `f` for every lock on `root` (live or not).
-    fn each_on_root(&self, root: &str, mut f: impl FnMut(u32, &Entry)) {
-        let mut id = self.root_head(root).unwrap_or(NIL);
+    /// Call `f` for every lock on the chain starting at `head` (live or not).
+    fn each_in_chain(&self, head: u32, mut f: impl FnMut(u32, &Entry)) {
+        let mut id = head;
         while let Some(e) = self.entry(id) {
             #[cfg(test)]
             self.examined
@@ -531,72 +551,131 @@ impl Inner {
         }
     }
 
-    /// The roots strictly below `path` that hold locks.
-    fn roots_below<'a>(&'a self, path: &str) -> impl Iterator<Item = &'a Arc<str>> + 'a {
-        let range = if path == "/" {
-            self.ordered
-                .range::<str, _>((Bound::Excluded("/"), Bound::Unbounded))
-        } else {
-            let lo = format!("{path}/");
-            let hi = format!("{path}0"); // '0' is the byte after '/'
-            self.ordered
-                .range::<str, _>((Bound::Included(lo.as_str()), Bound::Excluded(hi.as_str())))
+    /// Call `f` for every lock on `root` (live or not).
+    fn each_on_root(&self, root: &str, f: impl FnMut(u32, &Entry)) {
+        if let Some(head) = self.root_head(root) {
+            self.each_in_chain(head, f);
+        }
+    }
+
+    /// Call `f` with the chain head of every root strictly below `path` that holds locks.
+    fn for_each_root_below(&self, path: &str, mut f: impl FnMut(u32)) {
+        if path == "/" {
+            let range = self
+                .ordered
+                .range::<str, _>((Bound::Excluded("/"), Bound::Unbounded));
+            range.for_each(|(_, &head)| f(head));
+            return;
+        }
+        // The roots below `path` are exactly the keys starting with `path/`: one contiguous
+        // range from `path/` on. The bound is built on the stack for ordinary paths.
+        let mut stack = [0u8; 256];
+        let heap: String;
+        let lo: &str = match stack.get_mut(..=path.len()) {
+            Some(buf) => {
+                let (head, slash) = buf.split_at_mut(path.len());
+                head.copy_from_slice(path.as_bytes());
+                slash[0] = b'/';
+                // `path` is a `str` and `/` is ASCII: always valid.
+                std::str::from_utf8(buf).unwrap_or_default()
+            }
+            None => {
+                heap = format!("{path}/");
+                &heap
+            }
         };
-        range
+        let range = self
+            .ordered
+            .range::<str, _>((Bound::Included(lo), Bound::Unbounded));
+        for (_, &head) in range.take_while(|(root, _)| root.starts_with(lo)) {
+            f(head);
+        }
     }
 
     /// Live locks covering `path` (depth-infinity locks on ancestors, every lock on `path`)
-    /// that pass `keep`.
+    /// that pass `keep`, given to `out`.
+    ///
+    /// The locks come in root order (ancestors are prefixes of `path`, from the root down),
+    /// locks on one root next to each other.
     fn covering(
         &self,
         path: &ResourcePath,
-        now: SystemTime,
+        path_hash: u64,
+        now: &Now<'_>,
         keep: impl Fn(&Entry) -> bool,
-        out: &mut Vec<u32>,
+        out: &mut impl FnMut(u32),
     ) {
-        for (depth, ancestor) in path.ancestors().enumerate() {
-            if self.infinity_at_depth.get(depth).is_none_or(|&n| n == 0) {
-                continue;
+        // Only the depths that hold a depth-infinity lock (the vector ends with one), and only
+        // the ancestors the filter does not rule out; one pass over the path hashes them all.
+        let depths = self.infinity_at_depth.len();
+        let mut ancestor = |depth: usize, key: &str, fnv: u64| {
+            if self.infinity_at_depth.get(depth).is_some_and(|&n| n > 0)
+                && self.may_hold_infinity(fnv)
+            {
+                self.each_on_root(key, |id, e| {
+                    if e.is_infinity() && keep(e) && e.is_live(now) {
+                        out(id);
+                    }
+                });
             }
-            self.each_on_root(ancestor, |id, e| {
-                if e.is_infinity() && e.is_live(now) && keep(e) {
-                    out.push(id);
+        };
+        let key = path.as_str();
+        if depths > 0 && !path.is_root() {
+            ancestor(0, "/", fnv1a(FNV_OFFSET, b"/"));
+            let mut fnv = FNV_OFFSET;
+            let mut depth = 0;
+            for (i, &b) in key.as_bytes().iter().enumerate() {
+                if b == b'/' && i > 0 {
+                    depth += 1;
+                    if depth >= depths {
+                        break;
+                    }
+                    ancestor(depth, key.get(..i).unwrap_or("/"), fnv);
+                }
+                fnv = fnv1a(fnv, &[b]);
+            }
+        }
+        if let Some(head) = self.root_head_hashed(key, path_hash) {
+            self.each_in_chain(head, |id, e| {
+                if keep(e) && e.is_live(now) {
+                    out(id);
                 }
             });
         }
-        self.each_on_root(path.as_str(), |id, e| {
-            if e.is_live(now) && keep(e) {
-                out.push(id);
-            }
-        });
     }
 
-    /// Live locks rooted strictly below `path` that pass `keep`.
+    /// Whether the filter allows a depth-infinity lock on the root whose FNV-1a hash is `fnv`.
+    fn may_hold_infinity(&self, fnv: u64) -> bool {
+        let slot = (fnv % INFINITY_FILTER as u64) as usize;
+        self.infinity_filter.get(slot).is_some_and(|&n| n > 0)
+    }
+
+    /// Count a depth-infinity lock on `root` in (or, `add` false, out of) the filter.
+    fn count_infinity(&mut self, root: &str, add: bool) {
+        if self.infinity_filter.is_empty() {
+            self.infinity_filter = vec![0; INFINITY_FILTER];
+        }
+        let slot = (fnv1a(FNV_OFFSET, root.as_bytes()) % INFINITY_FILTER as u64) as usize;
+        if let Some(n) = self.infinity_filter.get_mut(slot) {
+            *n = if add { *n + 1 } else { n.saturating_sub(1) };
+        }
+    }
+
+    /// Live locks rooted strictly below `path` that pass `keep`, given to `out` in root order.
     fn below(
         &self,
         path: &str,
-        now: SystemTime,
+        now: &Now<'_>,
         keep: impl Fn(&Entry) -> bool,
-        out: &mut Vec<u32>,
+        out: &mut impl FnMut(u32),
     ) {
-        for root in self.roots_below(path) {
-            self.each_on_root(root, |id, e| {
-                if e.is_live(now) && keep(e) {
-                    out.push(id);
+        self.for_each_root_below(path, |head| {
+            self.each_in_chain(head, |id, e| {
+                if keep(e) && e.is_live(now) {
+                    out(id);
                 }
             });
-        }
-    }
-
-    /// The locks for `ids` (deduplicated), sorted by root, then token.
-    fn sorted_locks(&self, mut ids: Vec<u32>) -> Vec<Lock> {
-        ids.sort_unstable();
-        ids.dedup();
-        let mut locks: Vec<Lock> = ids.into_iter().map(|id| self.to_lock(id)).collect();
-        locks.sort_by(|a, b| {
-            (a.root.as_str(), a.token.as_str()).cmp(&(b.root.as_str(), b.token.as_str()))
         });
-        locks
     }
 
     fn to_lock(&self, id: u32) -> Lock {
@@ -606,15 +685,15 @@ impl Inner {
         };
         Lock {
             token: e.token.render(),
-            root: ResourcePath::from_canonical(&e.root, e.flags & TRAILING_SLASH != 0),
+            root: ResourcePath::from_shared(e.root.clone(), e.flags & TRAILING_SLASH != 0),
             scope: e.scope(),
             depth: if e.is_infinity() {
                 LockDepth::Infinity
             } else {
                 LockDepth::Zero
             },
-            owner: e.owner.as_deref().map(str::to_owned),
-            principal: e.principal.as_deref().map(str::to_owned),
+            owner: e.owner.clone(),
+            principal: e.principal.clone(),
             timeout: e.timeout(),
             expires_at: e.expires_at,
             fence: e.fence,
@@ -622,21 +701,26 @@ impl Inner {
     }
 
     fn create(&mut self, lock: NewLock, now: SystemTime) -> Result<CreateOutcome, LockStoreError> {
-        if self.find_token(&lock.token).is_some() {
+        let token = Token::of(&lock.token);
+        let token_hash = self.hash_token(token.key());
+        let root_hash = self.hash_str(lock.root.as_str());
+        if self.find_token_hashed(token.key(), token_hash).is_some() {
             return Err(LockStoreError::backend(format!(
                 "lock token {} is already in use",
                 lock.token
             )));
         }
         let scope = lock.scope;
-        let mut conflicts = Vec::new();
+        let mut conflicts = Found::default();
         let incompatible = |e: &Entry| !e.scope().compatible_with(scope);
-        self.covering(&lock.root, now, incompatible, &mut conflicts);
+        let mut push = |id| conflicts.push(self.to_lock(id));
+        let lazy = Now::at(now);
+        self.covering(&lock.root, root_hash, &lazy, incompatible, &mut push);
         if lock.depth == LockDepth::Infinity {
-            self.below(lock.root.as_str(), now, incompatible, &mut conflicts);
+            self.below(lock.root.as_str(), &lazy, incompatible, &mut push);
         }
-        if !conflicts.is_empty() {
-            return Ok(CreateOutcome::Conflict(self.sorted_locks(conflicts)));
+        if !conflicts.locks.is_empty() {
+            return Ok(CreateOutcome::Conflict(conflicts.into_sorted(false)));
         }
         if let (Some(limit), Some(p)) = (lock.principal_quota, lock.principal.as_deref()) {
             if self.principals.get(p).copied().unwrap_or(0) >= limit {
@@ -663,10 +747,13 @@ impl Inner {
             flags |= TRAILING_SLASH;
         }
         let mut entry = Entry {
-            token: Token::parse(&lock.token),
-            root: Arc::from(lock.root.as_str()),
-            owner: lock.owner.as_deref().map(Box::from),
-            principal: lock.principal.as_deref().map(Arc::from),
+            token,
+            root: match lock.root.shared_key() {
+                Some(key) => key.clone(),
+                None => Arc::from(lock.root.as_str()),
+            },
+            owner: lock.owner.clone(),
+            principal: lock.principal.clone(),
             expires_at: lock.expires_at,
             fence,
             timeout_secs: 0,
@@ -674,22 +761,32 @@ impl Inner {
             flags,
         };
         entry.set_timeout(lock.timeout);
-        self.insert(entry);
+        self.insert_hashed(entry, token_hash, root_hash);
         Ok(CreateOutcome::Created(lock))
     }
 
     /// Put `entry` into a slot and every index.
-    fn insert(&mut self, mut entry: Entry) -> u32 {
+    fn insert(&mut self, entry: Entry) -> u32 {
+        let token_hash = self.hash_token(entry.token.key());
+        let root_hash = self.hash_str(&entry.root);
+        self.insert_hashed(entry, token_hash, root_hash)
+    }
+
+    /// [`insert`](Self::insert) with the token's and the root's hashes already computed.
+    fn insert_hashed(&mut self, mut entry: Entry, token_hash: u64, root_hash: u64) -> u32 {
         // Share the root string with the other locks on the same root.
-        let head = self.root_head(&entry.root);
+        let head = self.root_head_hashed(&entry.root, root_hash);
         match head.and_then(|h| self.entry(h)) {
-            Some(h) => entry.root = h.root.clone(),
+            Some(h) => {
+                entry.root = h.root.clone();
+                // Second in the chain: the head (and so both root indexes) stay as they are.
+                entry.next = h.next;
+            }
             None => {
                 self.string_bytes += entry.root.len() + ARC_HEADER;
-                self.ordered.insert(entry.root.clone());
+                entry.next = NIL;
             }
         }
-        entry.next = head.unwrap_or(NIL);
         // Share the principal string with its counter.
         if let Some(p) = entry.principal.take() {
             let key = match self.principals.get_key_value(&*p) {
@@ -703,14 +800,13 @@ impl Inner {
             entry.principal = Some(key);
         }
         if let Some(o) = &entry.owner {
-            self.string_bytes += o.len();
+            self.string_bytes += o.len() + ARC_HEADER;
         }
         if let Token::Other(t) = &entry.token {
-            self.string_bytes += t.len();
+            self.string_bytes += t.len() + ARC_HEADER;
         }
-        let token_hash = self.hash_token(entry.token.as_ref());
-        let root_hash = self.hash_str(&entry.root);
         let expires_at = entry.expires_at;
+        let new_root = head.is_none().then(|| entry.root.clone());
         let id = match self.free.pop() {
             Some(id) => {
                 self.slots[id as usize] = Some(entry);
@@ -727,21 +823,27 @@ impl Inner {
                 self.infinity_at_depth.resize(d + 1, 0);
             }
             self.infinity_at_depth[d] += 1;
+            if let Some(root) = slot(&self.slots, id).map(|e| e.root.clone()) {
+                self.count_infinity(&root, true);
+            }
         }
         let (slots, hasher) = (&self.slots, &self.hasher);
         self.by_token.insert_unique(token_hash, id, |&i| {
-            slot(slots, i).map_or(0, |e| hasher.hash_one(e.token.as_ref()))
+            slot(slots, i).map_or(0, |e| hasher.hash_one(e.token.key()))
         });
         match head {
             Some(h) => {
-                if let Some(v) = self.by_root.find_mut(root_hash, |&i| i == h) {
-                    *v = id;
+                if let Some(e) = self.slots.get_mut(h as usize).and_then(Option::as_mut) {
+                    e.next = id;
                 }
             }
             None => {
                 self.by_root.insert_unique(root_hash, id, |&i| {
                     slot(slots, i).map_or(0, |e| hasher.hash_one(&*e.root))
                 });
+                if let Some(root) = new_root {
+                    self.ordered.insert(root, id);
+                }
             }
         }
         if let Some(at) = expires_at {
@@ -752,15 +854,25 @@ impl Inner {
 
     /// Take lock `id` out of its slot and every index.
     fn remove(&mut self, id: u32) -> Option<Entry> {
+        let token_hash = self.hash_token(self.entry(id)?.token.key());
+        self.remove_hashed(id, token_hash)
+    }
+
+    /// [`remove`](Self::remove) with the token's hash already computed.
+    fn remove_hashed(&mut self, id: u32, token_hash: u64) -> Option<Entry> {
         // Look the entry up in the indexes while it is still in its slot.
-        let e = self.entry(id)?;
-        let token_hash = self.hash_token(e.token.as_ref());
-        let root_hash = self.hash_str(&e.root);
-        let head = self.root_head(&e.root);
+        let root = self.entry(id)?.root.clone();
+        let root_hash = self.hash_str(&root);
+        let head = self.root_head_hashed(&root, root_hash);
         if let Some(d) = infinity_depth(&self.slots, id) {
             if let Some(n) = self.infinity_at_depth.get_mut(d) {
                 *n -= 1;
             }
+            // Keep the vector ending with a depth that holds one: checks stop there.
+            while self.infinity_at_depth.last() == Some(&0) {
+                self.infinity_at_depth.pop();
+            }
+            self.count_infinity(&root, false);
         }
         let entry = self.slots.get_mut(id as usize)?.take()?;
         self.free.push(id);
@@ -775,8 +887,13 @@ impl Inner {
                 }
                 self.ordered.remove(&*entry.root);
                 self.string_bytes -= entry.root.len() + ARC_HEADER;
-            } else if let Some(v) = self.by_root.find_mut(root_hash, |&i| i == id) {
-                *v = entry.next;
+            } else {
+                if let Some(v) = self.by_root.find_mut(root_hash, |&i| i == id) {
+                    *v = entry.next;
+                }
+                if let Some(v) = self.ordered.get_mut(&*entry.root) {
+                    *v = entry.next;
+                }
             }
         } else {
             let mut prev = head.unwrap_or(NIL);
@@ -798,10 +915,10 @@ impl Inner {
             }
         }
         if let Some(o) = &entry.owner {
-            self.string_bytes -= o.len();
+            self.string_bytes -= o.len() + ARC_HEADER;
         }
         if let Token::Other(t) = &entry.token {
-            self.string_bytes -= t.len();
+            self.string_bytes -= t.len() + ARC_HEADER;
         }
         Some(entry)
     }
@@ -894,7 +1011,7 @@ impl Inner {
             buckets * (size_of::<u32>() + 1)
         };
         // A B-tree leaf holds up to 11 keys; assume two thirds full.
-        let ordered = self.ordered.len() * size_of::<Arc<str>>() * 3 / 2;
+        let ordered = self.ordered.len() * size_of::<(Arc<str>, u32)>() * 3 / 2;
         let principals = self.principals.capacity() * (size_of::<(Arc<str>, u32)>() + 1);
         self.slots.capacity() * size_of::<Option<Entry>>()
             + self.free.capacity() * size_of::<u32>()
@@ -905,6 +1022,92 @@ impl Inner {
             + principals
             + self.string_bytes
     }
+}
+
+/// Locks reported for one target come in root order (see [`Inner::covering`] and
+/// [`Inner::below`]), so they need sorting only where one root holds several locks.
+#[derive(Default)]
+struct Found {
+    locks: Vec<Lock>,
+    /// Two consecutive locks share a root.
+    shared_root: bool,
+}
+
+impl Found {
+    fn push(&mut self, lock: Lock) {
+        if let Some(last) = self.locks.last() {
+            // The store gives every lock on a root the same buffer.
+            self.shared_root |= last.root.same_buffer(&lock.root);
+        }
+        self.locks.push(lock);
+    }
+
+    /// Sorted by root, then token. With `several_targets`, sort everything and drop repeats
+    /// (a lock reported for several targets).
+    fn into_sorted(mut self, several_targets: bool) -> Vec<Lock> {
+        let by_root_then_token =
+            |a: &Lock, b: &Lock| a.root.cmp(&b.root).then_with(|| a.token.cmp(&b.token));
+        if several_targets {
+            self.locks.sort_unstable_by(by_root_then_token);
+            self.locks.dedup_by(|a, b| a.token == b.token);
+        } else if self.shared_root {
+            self.locks.sort_unstable_by(by_root_then_token);
+        }
+        debug_assert!(self
+            .locks
+            .is_sorted_by(|a, b| by_root_then_token(a, b).is_lt()));
+        self.locks
+    }
+}
+
+/// The time of a step, read from the clock at most once and only when first needed.
+struct Now<'a> {
+    clock: Option<&'a dyn Clock>,
+    at: Cell<Option<SystemTime>>,
+}
+
+impl<'a> Now<'a> {
+    /// Read `clock` when first asked.
+    fn lazy(clock: &'a dyn Clock) -> Self {
+        Self {
+            clock: Some(clock),
+            at: Cell::new(None),
+        }
+    }
+
+    /// Already read.
+    fn at(now: SystemTime) -> Self {
+        Self {
+            clock: None,
+            at: Cell::new(Some(now)),
+        }
+    }
+
+    fn get(&self) -> SystemTime {
+        if let Some(at) = self.at.get() {
+            return at;
+        }
+        let at = self.clock.map_or(SystemTime::UNIX_EPOCH, |c| c.now());
+        self.at.set(Some(at));
+        at
+    }
+
+    /// The time, if it was read.
+    fn read(&self) -> Option<SystemTime> {
+        self.at.get()
+    }
+}
+
+/// Slots of the depth-infinity filter.
+const INFINITY_FILTER: usize = 1024;
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// FNV-1a, continued from `h` over `bytes` (so a prefix's hash extends to the whole key).
+fn fnv1a(mut h: u64, bytes: &[u8]) -> u64 {
+    for &b in bytes {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
 }
 
 /// The root depth (segments) of lock `id`, if it is a depth-infinity lock.
@@ -949,11 +1152,14 @@ mod tests {
         assert_eq!(g.free.len() + g.live, g.slots.len());
         let mut on_roots = 0;
         for &id in &live {
-            let token = g.entry(id).map(|e| e.token.render()).unwrap_or_default();
+            let token = g
+                .entry(id)
+                .map(|e| e.token.render().to_string())
+                .unwrap_or_default();
             assert_eq!(g.find_token(&token), Some(id), "token index");
         }
-        for root in &g.ordered {
-            assert!(g.root_head(root).is_some(), "root {root} has no head");
+        for (root, &head) in &g.ordered {
+            assert_eq!(g.root_head(root), Some(head), "root {root}: heads disagree");
             g.each_on_root(root, |_, e| {
                 assert_eq!(&e.root, root);
                 on_roots += 1;
@@ -971,6 +1177,11 @@ mod tests {
                 .map(|&n| n as usize)
                 .sum::<usize>(),
             infinity
+        );
+        assert_eq!(
+            g.infinity_filter.iter().map(|&n| n as usize).sum::<usize>(),
+            infinity,
+            "infinity filter"
         );
         let per_principal: usize = g.principals.values().map(|&n| n as usize).sum();
         let with_principal = live
@@ -1003,12 +1214,12 @@ mod tests {
         let store = MemoryLockStore::new();
         let t = crate::new_token();
         let mut req = NewLock::new(p("/a"));
-        req.token = t.to_uppercase();
+        req.token = t.to_uppercase().into();
         created(store.create(req).await.unwrap());
         assert!(store.get(&t).await.unwrap().is_none());
         assert!(store.get(&t.to_uppercase()).await.unwrap().is_some());
         let mut dup = NewLock::new(p("/b"));
-        dup.token = t.to_uppercase();
+        dup.token = t.to_uppercase().into();
         assert!(
             store.create(dup).await.is_err(),
             "a token in use is refused"

@@ -11,6 +11,7 @@ mod lock;
 mod memory;
 #[cfg(feature = "redis")]
 mod redis;
+mod token;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -26,6 +27,7 @@ pub use lock::{
     QueryTarget, TokenAccess, TokenOutcome, TokenVerdict,
 };
 pub use memory::MemoryLockStore;
+pub use token::LockToken;
 
 use crate::ResourcePath;
 

@@ -333,7 +333,7 @@ pub async fn lock(
     principal: Option<&str>,
 ) -> Lock {
     let mut n = NewLock::new(p(root)).scope(scope).depth(depth);
-    n.principal = principal.map(str::to_owned);
+    n.principal = principal.map(Into::into);
     match store.create(n).await.unwrap() {
         CreateOutcome::Created(l) => l,
         other => panic!("expected a lock on {root}, got {other:?}"),

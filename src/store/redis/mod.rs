@@ -581,12 +581,12 @@ fn decode(raw: &[u8]) -> Result<Lock, LockStoreError> {
         return Err(corrupt("bad fence"));
     }
     Ok(Lock {
-        token: r.token,
+        token: r.token.into(),
         root,
         scope,
         depth,
-        owner: r.owner,
-        principal: r.principal,
+        owner: r.owner.map(Into::into),
+        principal: r.principal.map(Into::into),
         timeout,
         expires_at,
         fence,
@@ -625,7 +625,7 @@ impl LockStore for RedisLockStore {
     async fn create(&self, lock: NewLock) -> Result<CreateOutcome, LockStoreError> {
         let mut inv = self.invocation(&CREATE);
         inv.arg(self.sweep_batch)
-            .arg(&lock.token)
+            .arg(lock.token.as_str())
             .arg(lock.root.as_str())
             .arg(lock.root.href())
             .arg(match lock.scope {

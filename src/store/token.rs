@@ -1,0 +1,385 @@
+//! [`LockToken`]: a lock token that costs no allocation for this crate's `urn:uuid:` tokens.
+
+use std::borrow::Borrow;
+use std::cmp::Ordering;
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::ops::Deref;
+use std::sync::Arc;
+
+/// `urn:uuid:` and 36 characters of hyphenated hex.
+const URN_LEN: usize = 45;
+const PREFIX: &[u8; 9] = b"urn:uuid:";
+/// Where the two hex digits of each UUID byte go in the 36 characters after the prefix.
+const BYTE_AT: [usize; 16] = [0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34];
+/// Each lower-case hex digit's value; `0xFF` for every other byte.
+const HEX_VAL: [u8; 256] = {
+    let mut t = [0xFF; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        t[b'a' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    t
+};
+/// Each byte's two lower-case hex digits.
+const HEX_PAIRS: [[u8; 2]; 256] = {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut t = [[0u8; 2]; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = [HEX[i >> 4], HEX[i & 0xF]];
+        i += 1;
+    }
+    t
+};
+
+/// A lock token (RFC 4918 §6.5): an absolute URI, `urn:uuid:<v4>` for the locks this crate
+/// creates. It dereferences to `str` and compares, hashes and orders exactly like its text.
+///
+/// Why not a `String`: every lock a store reports carries its token, and a check reports every
+/// lock covering the resource. A token in this crate's own form (`urn:uuid:` and lower-case
+/// hyphenated hex, the form [`new_token`](crate::new_token) makes) is kept inline as its 45
+/// ASCII bytes, so creating, cloning or reporting it never allocates; any other token (one a
+/// custom store or an old deployment made) is kept verbatim in a shared `Arc<str>`, so a clone
+/// is a reference-count increment.
+///
+/// ```
+/// use std::collections::HashSet;
+/// use tower_locks::LockToken;
+///
+/// let token = tower_locks::new_token();
+/// assert!(token.starts_with("urn:uuid:")); // `Deref<Target = str>`
+/// assert_eq!(token.len(), 45);
+/// let text: String = token.to_string();
+/// assert_eq!(token, text);
+/// assert_eq!(LockToken::from(text.as_str()), token);
+///
+/// let foreign = LockToken::from("opaquelocktoken:f81d4fae-7dec-11d0-a765-00a0c91e6bf6");
+/// assert_eq!(foreign, "opaquelocktoken:f81d4fae-7dec-11d0-a765-00a0c91e6bf6");
+///
+/// // Hashes like `str`: look tokens up by text.
+/// let held: HashSet<LockToken> = [token.clone(), foreign].into_iter().collect();
+/// assert!(held.contains(text.as_str()));
+/// ```
+#[derive(Clone)]
+pub struct LockToken(Repr);
+
+#[derive(Clone)]
+enum Repr {
+    /// A canonical `urn:uuid:` token: ASCII only.
+    Urn([u8; URN_LEN]),
+    /// Any other token, verbatim.
+    Other(Arc<str>),
+}
+
+impl LockToken {
+    /// A new, unguessable token: `urn:uuid:` and a random (v4) UUID (RFC 4918 §6.5, §20.7).
+    /// The same as [`new_token`](crate::new_token).
+    ///
+    /// ```
+    /// use tower_locks::LockToken;
+    ///
+    /// let a = LockToken::random();
+    /// assert!(a.starts_with("urn:uuid:") && a.len() == 45);
+    /// assert_ne!(a, LockToken::random());
+    /// ```
+    pub fn random() -> Self {
+        Self::from_uuid_bytes(*uuid::Uuid::new_v4().as_bytes())
+    }
+
+    /// The token for a UUID, in the canonical `urn:uuid:` form.
+    pub(crate) fn from_uuid_bytes(bytes: [u8; 16]) -> Self {
+        let mut hex = [b'-'; URN_LEN - PREFIX.len()];
+        for (b, at) in bytes.iter().zip(BYTE_AT) {
+            if let Some(pair) = hex.get_mut(at..at + 2) {
+                pair.copy_from_slice(&HEX_PAIRS[usize::from(*b)]);
+            }
+        }
+        Self::from_urn_hex(&hex)
+    }
+
+    /// A canonical token from the 36 characters after `urn:uuid:`.
+    fn from_urn_hex(hex: &[u8; URN_LEN - PREFIX.len()]) -> Self {
+        let mut out = [0u8; URN_LEN];
+        out[..PREFIX.len()].copy_from_slice(PREFIX);
+        out[PREFIX.len()..].copy_from_slice(hex);
+        Self(Repr::Urn(out))
+    }
+
+    /// The UUID of a canonical `urn:uuid:` token; `None` for any other token.
+    pub(crate) fn uuid_bytes(&self) -> Option<[u8; 16]> {
+        match &self.0 {
+            Repr::Urn(b) => parse_uuid_urn(b),
+            Repr::Other(_) => None,
+        }
+    }
+
+    /// A token kept verbatim in a shared buffer (the caller's, when it is not canonical).
+    pub(crate) fn from_shared(token: &Arc<str>) -> Self {
+        match canonical_urn(token.as_bytes()) {
+            Some(b) => Self(Repr::Urn(b)),
+            None => Self(Repr::Other(token.clone())),
+        }
+    }
+
+    /// The shared buffer of a token that is not in the canonical form.
+    pub(crate) fn shared(&self) -> Option<&Arc<str>> {
+        match &self.0 {
+            Repr::Urn(_) => None,
+            Repr::Other(s) => Some(s),
+        }
+    }
+
+    /// The token text.
+    ///
+    /// ```
+    /// use tower_locks::LockToken;
+    ///
+    /// assert_eq!(LockToken::from("urn:x").as_str(), "urn:x");
+    /// ```
+    pub fn as_str(&self) -> &str {
+        match &self.0 {
+            // Built from ASCII only, so this never fails; an empty string if it ever did.
+            Repr::Urn(b) => std::str::from_utf8(b).unwrap_or_default(),
+            Repr::Other(s) => s,
+        }
+    }
+
+    /// The token text as bytes (without the UTF-8 check `as_str` makes).
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        match &self.0 {
+            Repr::Urn(b) => b,
+            Repr::Other(s) => s.as_bytes(),
+        }
+    }
+}
+
+/// The UUID of a token in exactly the form [`LockToken::random`] renders (`urn:uuid:` and
+/// lower-case hyphenated hex), so that parsing and rendering are inverse and token comparison
+/// stays byte-exact; `None` for any other text. Table-driven, no branch per digit.
+pub(crate) fn parse_uuid_urn(s: &[u8]) -> Option<[u8; 16]> {
+    let hex: &[u8; URN_LEN - PREFIX.len()] = s.strip_prefix(PREFIX.as_slice())?.try_into().ok()?;
+    if hex[8] != b'-' || hex[13] != b'-' || hex[18] != b'-' || hex[23] != b'-' {
+        return None;
+    }
+    let mut out = [0u8; 16];
+    let mut bad = 0u8;
+    for (o, at) in out.iter_mut().zip(BYTE_AT) {
+        let hi = HEX_VAL[usize::from(hex[at])];
+        let lo = HEX_VAL[usize::from(hex[at + 1])];
+        bad |= hi | lo;
+        *o = (hi << 4) | (lo & 0xF);
+    }
+    (bad & 0xF0 == 0).then_some(out)
+}
+
+/// `s` as an inline token, when it is in the canonical `urn:uuid:` form.
+fn canonical_urn(s: &[u8]) -> Option<[u8; URN_LEN]> {
+    parse_uuid_urn(s)?;
+    s.try_into().ok()
+}
+
+impl From<&str> for LockToken {
+    /// Keep `token` (inline when in the canonical `urn:uuid:` form).
+    ///
+    /// ```
+    /// use tower_locks::LockToken;
+    ///
+    /// let t = LockToken::from("urn:uuid:f81d4fae-7dec-11d0-a765-00a0c91e6bf6");
+    /// assert_eq!(t, "urn:uuid:f81d4fae-7dec-11d0-a765-00a0c91e6bf6");
+    /// ```
+    fn from(token: &str) -> Self {
+        match canonical_urn(token.as_bytes()) {
+            Some(b) => Self(Repr::Urn(b)),
+            None => Self(Repr::Other(Arc::from(token))),
+        }
+    }
+}
+
+impl From<String> for LockToken {
+    /// Keep `token` (inline when in the canonical `urn:uuid:` form).
+    ///
+    /// ```
+    /// use tower_locks::LockToken;
+    ///
+    /// let t = LockToken::from(String::from("opaquelocktoken:abc"));
+    /// assert_eq!(t, "opaquelocktoken:abc");
+    /// ```
+    fn from(token: String) -> Self {
+        match canonical_urn(token.as_bytes()) {
+            Some(b) => Self(Repr::Urn(b)),
+            None => Self(Repr::Other(Arc::from(token))),
+        }
+    }
+}
+
+impl From<LockToken> for String {
+    /// The token text.
+    ///
+    /// ```
+    /// let token = tower_locks::new_token();
+    /// let text = String::from(token.clone());
+    /// assert_eq!(token, text);
+    /// ```
+    fn from(token: LockToken) -> Self {
+        token.as_str().to_owned()
+    }
+}
+
+impl Deref for LockToken {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl AsRef<str> for LockToken {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl Borrow<str> for LockToken {
+    fn borrow(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl fmt::Display for LockToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self.as_str(), f)
+    }
+}
+
+impl fmt::Debug for LockToken {
+    /// Like the `str`'s: quoted.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+/// Byte equality, looking at the last 8 bytes first: tokens share their `urn:uuid:` prefix and
+/// differ in their random tail, so most unequal pairs are told apart without a full compare.
+fn same_text(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    match (a.last_chunk::<8>(), b.last_chunk::<8>()) {
+        (Some(x), Some(y)) if x != y => false,
+        _ => a == b,
+    }
+}
+
+impl PartialEq for LockToken {
+    fn eq(&self, other: &Self) -> bool {
+        same_text(self.as_bytes(), other.as_bytes())
+    }
+}
+impl Eq for LockToken {}
+
+impl PartialOrd for LockToken {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for LockToken {
+    /// Byte order, like `str`.
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.as_bytes().cmp(other.as_bytes())
+    }
+}
+
+impl Hash for LockToken {
+    /// Exactly as the token's `str` hashes (so `Borrow<str>` lookups work).
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
+
+impl PartialEq<str> for LockToken {
+    fn eq(&self, other: &str) -> bool {
+        same_text(self.as_bytes(), other.as_bytes())
+    }
+}
+impl PartialEq<&str> for LockToken {
+    fn eq(&self, other: &&str) -> bool {
+        same_text(self.as_bytes(), other.as_bytes())
+    }
+}
+impl PartialEq<String> for LockToken {
+    fn eq(&self, other: &String) -> bool {
+        same_text(self.as_bytes(), other.as_bytes())
+    }
+}
+impl PartialEq<LockToken> for str {
+    fn eq(&self, other: &LockToken) -> bool {
+        other == self
+    }
+}
+impl PartialEq<LockToken> for &str {
+    fn eq(&self, other: &LockToken) -> bool {
+        other == *self
+    }
+}
+impl PartialEq<LockToken> for String {
+    fn eq(&self, other: &LockToken) -> bool {
+        other == self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::hash::BuildHasher;
+
+    #[test]
+    fn renders_like_uuid_and_round_trips() {
+        for _ in 0..100 {
+            let u = uuid::Uuid::new_v4();
+            let t = LockToken::from_uuid_bytes(*u.as_bytes());
+            assert_eq!(t.as_str(), u.urn().to_string());
+            assert_eq!(t.uuid_bytes(), Some(*u.as_bytes()));
+            assert_eq!(parse_uuid_urn(t.as_bytes()), Some(*u.as_bytes()));
+            assert!(matches!(LockToken::from(t.as_str()).0, Repr::Urn(_)));
+        }
+        let upper = "urn:uuid:F81D4FAE-7DEC-11D0-A765-00A0C91E6BF6";
+        let t = LockToken::from(upper);
+        assert!(matches!(t.0, Repr::Other(_)));
+        assert_eq!(t, upper);
+        assert_eq!(t.uuid_bytes(), None);
+        assert_eq!(parse_uuid_urn(upper.as_bytes()), None);
+        for odd in [
+            "",
+            "urn:uuid:",
+            "urn:uuid:zzzzzzzz-0000-0000-0000-000000000000",
+        ] {
+            assert_eq!(LockToken::from(odd), odd);
+        }
+    }
+
+    #[test]
+    fn compares_and_hashes_like_str() {
+        let s = std::hash::RandomState::new();
+        let a = crate::new_token();
+        let b = LockToken::from("opaquelocktoken:x");
+        for t in [&a, &b] {
+            assert_eq!(s.hash_one(t), s.hash_one(t.as_str()));
+            assert_eq!(*t, t.to_string());
+        }
+        assert_eq!(a.cmp(&b), a.as_str().cmp(b.as_str()));
+        for (x, y) in [("", ""), ("a", "a"), ("a", "b"), ("123456789", "023456789")] {
+            assert_eq!(same_text(x.as_bytes(), y.as_bytes()), x == y, "{x} {y}");
+            let token = LockToken::from(x);
+            assert_eq!(token == y, x == y);
+        }
+        assert_ne!(a, crate::new_token());
+        assert_eq!(format!("{a:?}"), format!("{:?}", a.as_str()));
+    }
+}
