@@ -533,7 +533,13 @@ async fn corrupt_records_are_reported() {
     let lock = granted(&store, excl("/c")).await;
     let mut raw = raw_connection(&url).await;
     let key = format!("{{{prefix}}}:lock:{}", lock.token);
-    let _: () = raw.hset(&key, "scope", "sideways").await.unwrap();
+    // the record is one string of `<len>:<bytes>` fields (see the store's key layout)
+    let stored: String = raw.get(&key).await.unwrap();
+    assert!(stored.contains("9:exclusive"), "{stored}");
+    let _: () = raw
+        .set(&key, stored.replace("9:exclusive", "8:sideways"))
+        .await
+        .unwrap();
     assert!(matches!(
         store.get(&lock.token).await,
         Err(LockStoreError::Corrupt(_))
@@ -547,19 +553,27 @@ async fn corrupt_records_are_reported() {
         store.create(excl("/c")).await,
         Err(LockStoreError::Corrupt(_))
     ));
-    let _: () = raw.hset(&key, "href", "/../x").await.unwrap();
+    let _: () = raw
+        .set(&key, stored.replace("2:/c", "5:/../x"))
+        .await
+        .unwrap();
     assert!(matches!(
         store.get(&lock.token).await,
         Err(LockStoreError::Corrupt(_))
     ));
-    // a record that lost its path is reported, not skipped
-    let _: () = raw.hdel(&key, "path").await.unwrap();
+    // a record that lost its path (or does not parse at all) is reported, not skipped
+    let _: () = raw.set(&key, stored.replacen("2:/c", "-", 1)).await.unwrap();
     assert!(matches!(
         store.query(&LockQuery::new().covering(p("/c"))).await,
         Err(LockStoreError::Corrupt(_))
     ));
     assert!(matches!(
         store.create(excl("/c")).await,
+        Err(LockStoreError::Corrupt(_))
+    ));
+    let _: () = raw.set(&key, "garbage").await.unwrap();
+    assert!(matches!(
+        store.query(&LockQuery::new().covering(p("/c"))).await,
         Err(LockStoreError::Corrupt(_))
     ));
 }

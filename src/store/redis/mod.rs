@@ -26,7 +26,14 @@ static CREATE: LazyLock<Script> = script!("create.lua");
 static REFRESH: LazyLock<Script> = script!("refresh.lua");
 static UNLOCK: LazyLock<Script> = script!("unlock.lua");
 static REMOVE_SUBTREE: LazyLock<Script> = script!("remove_subtree.lua");
-static QUERY: LazyLock<Script> = script!("query.lua");
+/// `query` starts with a fast path of its own (`check.lua`), ahead of the prelude.
+static QUERY: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(concat!(
+        include_str!("check.lua"),
+        include_str!("prelude.lua"),
+        include_str!("query.lua")
+    ))
+});
 static GET: LazyLock<Script> = script!("get.lua");
 
 const DEFAULT_PREFIX: &str = "tower-locks";
@@ -520,53 +527,64 @@ fn timeout_arg(t: LockTimeout) -> String {
     }
 }
 
-/// The record as scripts return it: a flat JSON object of strings.
-#[derive(serde::Deserialize)]
-struct Record {
-    v: String,
-    token: String,
-    path: String,
-    href: String,
-    scope: String,
-    depth: String,
-    timeout: String,
-    exp: Option<String>,
-    fence: String,
-    owner: Option<String>,
-    principal: Option<String>,
-}
-
 fn corrupt(what: &str) -> LockStoreError {
     LockStoreError::Corrupt(format!("redis lock record: {what}"))
 }
 
-/// Decode and validate one record.
+/// The fields of a stored record, in their order (`FIELDS` in `prelude.lua`).
+const FIELDS: usize = 10;
+
+/// Split a stored record: `"2"`, then [`FIELDS`] fields, each `<len>:<bytes>` or `-` (absent).
+fn fields(raw: &[u8]) -> Result<[Option<&str>; FIELDS], LockStoreError> {
+    let text = std::str::from_utf8(raw).map_err(|_| corrupt("not UTF-8"))?;
+    let mut rest = text
+        .strip_prefix('2')
+        .ok_or_else(|| corrupt("unknown format"))?;
+    let mut out = [None; FIELDS];
+    for field in &mut out {
+        if let Some(after) = rest.strip_prefix('-') {
+            rest = after;
+            continue;
+        }
+        let (len, after) = rest.split_once(':').ok_or_else(|| corrupt("truncated"))?;
+        if len.is_empty() || !len.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(corrupt("bad field length"));
+        }
+        let len: usize = len.parse().map_err(|_| corrupt("bad field length"))?;
+        let value = after.get(..len).ok_or_else(|| corrupt("truncated"))?;
+        *field = Some(value);
+        rest = &after[len..];
+    }
+    if !rest.is_empty() {
+        return Err(corrupt("trailing bytes"));
+    }
+    Ok(out)
+}
+
+/// Decode and validate one record into a [`Lock`]. The root is re-parsed with
+/// [`ResourcePath::parse`] and must give back the stored canonical path.
 fn decode(raw: &[u8]) -> Result<Lock, LockStoreError> {
-    let r: Record =
-        serde_json::from_slice(raw).map_err(|e| corrupt(&format!("not a record ({e})")))?;
-    if r.v != "1" {
-        return Err(corrupt(&format!("unknown version {:?}", r.v)));
-    }
-    if r.token.is_empty() {
-        return Err(corrupt("empty token"));
-    }
-    let root = ResourcePath::parse(&r.href).map_err(|e| corrupt(&format!("bad root ({e})")))?;
-    if root.as_str() != r.path {
+    let [exp, path, depth, principal, scope, timeout, fence, token, href, owner] = fields(raw)?;
+    let missing = |what: &str| corrupt(&format!("no {what}"));
+    let token = token.filter(|t| !t.is_empty()).ok_or_else(|| missing("token"))?;
+    let href = href.ok_or_else(|| missing("root"))?;
+    let root = ResourcePath::parse(href).map_err(|e| corrupt(&format!("bad root ({e})")))?;
+    if Some(root.as_str()) != path {
         return Err(corrupt("root and path disagree"));
     }
-    let scope = match r.scope.as_str() {
-        "exclusive" => LockScope::Exclusive,
-        "shared" => LockScope::Shared,
+    let scope = match scope {
+        Some("exclusive") => LockScope::Exclusive,
+        Some("shared") => LockScope::Shared,
         _ => return Err(corrupt("bad scope")),
     };
-    let depth = match r.depth.as_str() {
-        "0" => LockDepth::Zero,
-        "infinity" => LockDepth::Infinity,
+    let depth = match depth {
+        Some("0") => LockDepth::Zero,
+        Some("infinity") => LockDepth::Infinity,
         _ => return Err(corrupt("bad depth")),
     };
-    let (timeout, expires_at) = match (r.timeout.as_str(), r.exp) {
-        ("infinite", None) => (LockTimeout::Infinite, None),
-        (secs, Some(exp)) => {
+    let (timeout, expires_at) = match (timeout, exp) {
+        (Some("infinite"), None) => (LockTimeout::Infinite, None),
+        (Some(secs), Some(exp)) => {
             let secs = secs.parse().map_err(|_| corrupt("bad timeout"))?;
             let ms: u64 = exp.parse().map_err(|_| corrupt("bad expiry"))?;
             let at = UNIX_EPOCH
@@ -576,17 +594,17 @@ fn decode(raw: &[u8]) -> Result<Lock, LockStoreError> {
         }
         _ => return Err(corrupt("timeout and expiry disagree")),
     };
-    let fence: u64 = r.fence.parse().map_err(|_| corrupt("bad fence"))?;
-    if fence == 0 {
-        return Err(corrupt("bad fence"));
-    }
+    let fence: u64 = fence
+        .and_then(|f| f.parse().ok())
+        .filter(|&f| f != 0)
+        .ok_or_else(|| corrupt("bad fence"))?;
     Ok(Lock {
-        token: r.token,
+        token: token.to_owned(),
         root,
         scope,
         depth,
-        owner: r.owner,
-        principal: r.principal,
+        owner: owner.map(str::to_owned),
+        principal: principal.map(str::to_owned),
         timeout,
         expires_at,
         fence,
@@ -730,16 +748,32 @@ fn expiry_ms(lock: &Lock) -> Option<u128> {
 mod tests {
     use super::*;
 
+    const ORDER: [&str; FIELDS] = [
+        "exp",
+        "path",
+        "depth",
+        "principal",
+        "scope",
+        "timeout",
+        "fence",
+        "token",
+        "href",
+        "owner",
+    ];
+
+    /// Encode a record as the scripts do (`encode` in `prelude.lua`).
     fn record(fields: &[(&str, &str)]) -> Vec<u8> {
-        let map: serde_json::Map<String, serde_json::Value> = fields
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), serde_json::Value::from(*v)))
-            .collect();
-        serde_json::to_vec(&map).unwrap()
+        let mut out = String::from("2");
+        for name in ORDER {
+            match fields.iter().find(|(n, _)| *n == name) {
+                Some((_, v)) => out.push_str(&format!("{}:{v}", v.len())),
+                None => out.push('-'),
+            }
+        }
+        out.into_bytes()
     }
 
     const GOOD: &[(&str, &str)] = &[
-        ("v", "1"),
         ("token", "urn:uuid:1"),
         ("path", "/a/b"),
         ("href", "/a/b/"),
@@ -762,12 +796,16 @@ mod tests {
         assert_eq!(lock.fence, 7);
         assert_eq!(lock.principal.as_deref(), Some("ann"));
         assert_eq!(lock.owner, None);
-        // cjson escapes '/' as "\/"
-        let escaped = br#"{"v":"1","token":"t","path":"\/x","href":"\/x","scope":"exclusive","depth":"0","timeout":"infinite","fence":"1","owner":""}"#;
-        let lock = decode(escaped).unwrap();
+        // lengths count bytes; values may hold the separators
+        let raw = "2-2:/x1:03:ann9:exclusive8:infinite1:13:t:-2:/x6:\u{e9}-:2\n";
+        let lock = decode(raw.as_bytes()).unwrap();
         assert_eq!(lock.root.as_str(), "/x");
-        assert_eq!(lock.owner.as_deref(), Some(""));
+        assert_eq!(lock.token, "t:-");
+        assert_eq!(lock.owner.as_deref(), Some("\u{e9}-:2\n"));
         assert_eq!(lock.expires_at, None);
+        assert_eq!(lock.timeout, LockTimeout::Infinite);
+        let empty_owner = decode(&record(&[GOOD, &[("owner", "")]].concat())).unwrap();
+        assert_eq!(empty_owner.owner.as_deref(), Some(""));
     }
 
     #[test]
@@ -786,10 +824,16 @@ mod tests {
                     .collect::<Vec<_>>(),
             )
         };
+        let good = record(GOOD);
         let bad = [
-            b"not json".to_vec(),
-            b"[]".to_vec(),
-            with("v", "2"),
+            b"not a record".to_vec(),
+            Vec::new(),
+            [b"1".as_slice(), &good[1..]].concat(),
+            [good.as_slice(), b"-"].concat(),
+            good[..good.len() - 3].to_vec(),
+            b"2-2:/x1:03:ann9:exclusive8:infinite1:1+1:t2:/x-".to_vec(),
+            b"2-2:/x1:03:ann9:exclusive8:infinite1:19999:t".to_vec(),
+            vec![b'2', b'-', b'1', b':', 0xff],
             with("token", ""),
             with("href", "relative"),
             with("href", "/a/../b"),
@@ -803,6 +847,8 @@ mod tests {
             with("fence", "x"),
             without("exp"),
             without("fence"),
+            without("path"),
+            without("token"),
         ];
         for raw in bad {
             assert!(

@@ -3,9 +3,12 @@
 -- KEYS[1] = {prefix}:paths  ZSET, score 0, member "<path> <token>"   (lexicographic index)
 -- KEYS[2] = {prefix}:exp    ZSET, score expiry ms, member "<path> <len>:<token>(+<principal>|-)"
 -- KEYS[3] = {prefix}:fence  STRING counter (INCR)
--- ARGV[1] = "{prefix}:", the base of the per-lock and per-principal keys:
---   {prefix}:lock:<token>       HASH, the lock record (PEXPIREAT at its expiry)
+-- ARGV[1] = "{prefix}:", the base of the per-lock, per-root and per-principal keys:
+--   {prefix}:lock:<token>       STRING, the lock record (see `encode`; PEXPIREAT at its expiry)
 --   {prefix}:owner:<principal>  ZSET, score 0, member "<path> <token>"
+--   {prefix}:root:<path>        STRING, the locks rooted at <path>, each "<d><len>:<token>"
+--                               with <d> "i" (depth infinity) or "0": the point index, so a
+--                               covering check reads a path and all its ancestors in one MGET
 -- Every key shares the hash tag {prefix}, so a namespace lives in one Cluster slot.
 -- Canonical paths never contain a space or a byte below '!', so "<path> " sorts before every
 -- key that extends <path>, and '0' is '/' + 1.
@@ -14,15 +17,21 @@ local EXP = KEYS[2]
 local FENCE = KEYS[3]
 -- ARGV[1] may carry "\0<ms>" after the base: a store built `with_clock` (tests) judges
 -- expiry by that time instead of the server's TIME.
+-- The time is read once, on first use: a check that meets no lock never calls TIME.
 local BASE = ARGV[1]
-local now
+local now_ms = nil
 local cut = string.find(BASE, '\0', 1, true)
 if cut then
-  now = tonumber(string.sub(BASE, cut + 1))
+  now_ms = tonumber(string.sub(BASE, cut + 1))
   BASE = string.sub(BASE, 1, cut - 1)
-else
-  local clock = redis.call('TIME')
-  now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+end
+
+local function now()
+  if now_ms == nil then
+    local clock = redis.call('TIME')
+    now_ms = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+  end
+  return now_ms
 end
 
 local function num(n)
@@ -31,6 +40,10 @@ end
 
 local function lock_key(token)
   return BASE .. 'lock:' .. token
+end
+
+local function root_key(path)
+  return BASE .. 'root:' .. path
 end
 
 local function owner_key(principal)
@@ -47,6 +60,70 @@ local function split_entry(e)
     return nil, nil
   end
   return string.sub(e, 1, sp - 1), string.sub(e, sp + 1)
+end
+
+-- the items of a root key's value: a list of {depth flag, token}
+local function root_items(v)
+  local items = {}
+  local i = 1
+  while i <= #v do
+    local colon = string.find(v, ':', i + 1, true)
+    if not colon then
+      break
+    end
+    local n = tonumber(string.sub(v, i + 1, colon - 1))
+    if not n then
+      break
+    end
+    items[#items + 1] = { string.sub(v, i, i), string.sub(v, colon + 1, colon + n) }
+    i = colon + n + 1
+  end
+  return items
+end
+
+local function root_item(depth, token)
+  local d = '0'
+  if depth ~= '0' then
+    d = 'i'
+  end
+  return d .. #token .. ':' .. token
+end
+
+-- add a lock to the point index of its root
+local function root_add(path, token, depth)
+  redis.call('APPEND', root_key(path), root_item(depth, token))
+end
+
+-- remove a lock (any depth) from the point index of `path`
+local function root_del(path, token)
+  local key = root_key(path)
+  local v = redis.call('GET', key)
+  if not v then
+    return
+  end
+  local kept = {}
+  local changed = false
+  for _, item in ipairs(root_items(v)) do
+    if item[2] == token then
+      changed = true
+    else
+      kept[#kept + 1] = root_item(item[1], item[2])
+    end
+  end
+  if not changed then
+    return
+  end
+  if #kept == 0 then
+    redis.call('DEL', key)
+  else
+    redis.call('SET', key, table.concat(kept))
+  end
+end
+
+-- remove the path-index entries (lexicographic and point) of a lock
+local function unpath(path, token)
+  redis.call('ZREM', PATHS, entry(path, token))
+  root_del(path, token)
 end
 
 local function exp_member(path, token, principal)
@@ -123,30 +200,109 @@ local function covers(rec, path)
   return rec.path == path or (rec.depth == 'infinity' and rec.path ~= nil and is_ancestor(rec.path, path))
 end
 
-local function read(token)
-  local flat = redis.call('HGETALL', lock_key(token))
-  if #flat == 0 then
+-- A record is one string: "2" (the format), then each field of FIELDS in this order, as
+-- "<len>:<bytes>", or "-" when absent (exp when infinite, principal, owner). The first three
+-- are what a covering walk needs, so the fast path of query.lua reads only those. The client
+-- decodes the same string (`decode` in mod.rs); a record that does not parse here keeps only
+-- its raw text (no path), so it is handed to the client, which reports it (fail closed).
+local FIELDS = { 'exp', 'path', 'depth', 'principal', 'scope', 'timeout', 'fence', 'token',
+  'href', 'owner' }
+
+-- parse fields `from`..#FIELDS of the record string `s` from byte `i` into rec (never
+-- overwriting a field already set); false when malformed
+local function parse_fields(rec, s, i, from, to)
+  for f = from, to do
+    if string.sub(s, i, i) == '-' then
+      i = i + 1
+    else
+      local colon = string.find(s, ':', i, true)
+      local n = colon and tonumber(string.sub(s, i, colon - 1))
+      if not n then
+        return false
+      end
+      if rawget(rec, FIELDS[f]) == nil then
+        rawset(rec, FIELDS[f], string.sub(s, colon + 1, colon + n))
+      end
+      i = colon + n + 1
+    end
+  end
+  return i
+end
+
+-- Records are parsed lazily: `exp` and `path` at once (all a walk over many locks needs),
+-- the other fields on the first access to any of them.
+local LAZY = {
+  __index = function(rec, k)
+    local at = rawget(rec, '_at')
+    if at then
+      rawset(rec, '_at', nil)
+      if not parse_fields(rec, rawget(rec, 'raw'), at, 3, #FIELDS) then
+        rawset(rec, '_bad', true)
+      end
+      return rawget(rec, k)
+    end
     return nil
+  end,
+}
+
+local function decode_rec(s)
+  if string.sub(s, 1, 1) ~= '2' then
+    return { raw = s }
   end
   local rec = {}
-  for i = 1, #flat, 2 do
-    rec[flat[i]] = flat[i + 1]
+  local at = parse_fields(rec, s, 2, 1, 2)
+  if not at then
+    return { raw = s }
   end
-  return rec
+  rec.raw = s
+  rec._at = at
+  return setmetatable(rec, LAZY)
+end
+
+-- parse all fields, before a record is changed; false when it is malformed (and must be
+-- left as it is, for the client to report)
+local function complete(rec)
+  local _ = rec.owner
+  return getmetatable(rec) == LAZY and not rawget(rec, '_bad')
+end
+
+-- the record's string: the text read when unchanged (rec.raw), else encoded from its fields
+local function encode(rec)
+  if rec.raw then
+    return rec.raw
+  end
+  local parts = { '2' }
+  for _, name in ipairs(FIELDS) do
+    local v = rec[name]
+    if v == nil then
+      parts[#parts + 1] = '-'
+    else
+      parts[#parts + 1] = #v .. ':' .. v
+    end
+  end
+  return table.concat(parts)
+end
+
+local function read(token)
+  local s = redis.call('GET', lock_key(token))
+  if not s then
+    return nil
+  end
+  return decode_rec(s)
 end
 
 local function expired(rec)
-  local e = rec.exp and tonumber(rec.exp)
-  return e ~= nil and e <= now
+  local e = rawget(rec, 'exp')
+  e = e and tonumber(e)
+  return e ~= nil and e <= now()
 end
 
 -- remove every index entry of a lock
 local function unindex(path, token, principal)
-  local e = entry(path, token)
-  redis.call('ZREM', PATHS, e)
+  unpath(path, token)
   redis.call('ZREM', EXP, exp_member(path, token, principal))
   if principal then
-    redis.call('ZREM', owner_key(principal), e)
+    redis.call('ZREM', owner_key(principal), entry(path, token))
   end
 end
 
@@ -171,29 +327,53 @@ local function live(token)
   return rec
 end
 
--- call f(token, rec) for every live lock indexed in the lex range [min, max);
--- entries whose lock is gone (expired or removed) are deleted as they are met
+-- call f(token, rec) for every live lock indexed in the lex range [min, max), reading the
+-- records with one MGET per 256 entries; entries whose lock is gone (expired or removed) are
+-- deleted as they are met
 local function each_live(min, max, f)
   local es = redis.call('ZRANGEBYLEX', PATHS, min, max)
-  for _, e in ipairs(es) do
-    local path, token = split_entry(e)
-    local rec = nil
-    if token then
-      rec = live(token)
+  local first = 1
+  while first <= #es do
+    local last = math.min(first + 255, #es)
+    local keys, tokens, paths = {}, {}, {}
+    for j = first, last do
+      local path, token = split_entry(es[j])
+      if token then
+        keys[#keys + 1] = lock_key(token)
+        tokens[#keys] = token
+        paths[#keys] = path
+      else
+        redis.call('ZREM', PATHS, es[j])
+      end
     end
-    if rec == nil or (rec.path ~= nil and rec.path ~= path) then
-      -- gone, or a stale entry of a reused token; a record without a path is corrupt and
-      -- goes to the client, which reports it (fail closed)
-      redis.call('ZREM', PATHS, e)
-    else
-      f(token, rec)
+    if #keys > 0 then
+      local vals = redis.call('MGET', unpack(keys))
+      for k = 1, #keys do
+        local token, path = tokens[k], paths[k]
+        local rec = nil
+        if vals[k] then
+          rec = decode_rec(vals[k])
+          if expired(rec) then
+            drop(token, rec)
+            rec = nil
+          end
+        end
+        if rec == nil or (rec.path ~= nil and rec.path ~= path) then
+          -- gone, or a stale entry of a reused token; a record without a path is corrupt
+          -- and goes to the client, which reports it (fail closed)
+          unpath(path, token)
+        else
+          f(token, rec)
+        end
+      end
     end
+    first = last + 1
   end
 end
 
 -- remove index entries of expired locks, at most `limit` of them (bounded work per call)
 local function sweep(limit)
-  local ms = redis.call('ZRANGEBYSCORE', EXP, '-inf', num(now), 'LIMIT', 0, limit)
+  local ms = redis.call('ZRANGEBYSCORE', EXP, '-inf', num(now()), 'LIMIT', 0, limit)
   for _, m in ipairs(ms) do
     redis.call('ZREM', EXP, m)
     local path, token, principal = split_exp(m)
@@ -210,7 +390,7 @@ local function sweep(limit)
           drop(token, rec)
         end
         if not (rec and rec.path == path) then
-          redis.call('ZREM', PATHS, entry(path, token))
+          unpath(path, token)
         end
         if principal and not (rec and rec.path == path and rec.principal == principal) then
           redis.call('ZREM', owner_key(principal), entry(path, token))
@@ -247,7 +427,7 @@ local function count_owned(principal, limit)
       else
         redis.call('ZREM', key, e)
         if path and token and not (rec and rec.path == path) then
-          redis.call('ZREM', PATHS, e)
+          unpath(path, token)
           redis.call('ZREM', EXP, exp_member(path, token, principal))
         end
       end
@@ -267,26 +447,40 @@ local function judge(rec, path, principal, privileged)
   return 'allowed'
 end
 
-local function encode(rec)
-  return cjson.encode(rec)
-end
-
 -- call f(token, rec) for every live lock that covers `path` (a depth-infinity lock on an
 -- ancestor, or any lock rooted at `path`) and, when `below` is true, every live lock rooted
 -- strictly below it: the one place the covering rule lives (create's conflicts, query's answer)
+-- The ancestors and the path itself are read with one MGET of the point index, and only the
+-- records of the locks found there (depth infinity ones, for an ancestor) are read.
 local function each_covering(path, below, f)
-  for _, a in ipairs(ancestors(path)) do
-    local min, max = own_range(a)
-    each_live(min, max, function(token, rec)
-      if rec.depth ~= '0' then
-        f(token, rec)
-      end
-    end)
+  local roots = ancestors(path)
+  roots[#roots + 1] = path
+  local keys = {}
+  for i, root in ipairs(roots) do
+    keys[i] = root_key(root)
   end
-  local min, max = own_range(path)
-  each_live(min, max, f)
+  local vals = redis.call('MGET', unpack(keys))
+  for i, root in ipairs(roots) do
+    local v = vals[i]
+    if v then
+      local own = i == #roots
+      for _, item in ipairs(root_items(v)) do
+        if own or item[1] == 'i' then
+          local token = item[2]
+          local rec = live(token)
+          if rec == nil or (rec.path ~= nil and rec.path ~= root) then
+            -- gone, or a stale entry of a reused token (a record without a path is corrupt
+            -- and goes to the client, which reports it: fail closed)
+            unpath(root, token)
+          elseif own or rec.depth ~= '0' then
+            f(token, rec)
+          end
+        end
+      end
+    end
+  end
   if below then
-    min, max = below_range(path)
+    local min, max = below_range(path)
     each_live(min, max, f)
   end
 end
