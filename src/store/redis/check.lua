@@ -2,9 +2,10 @@
 -- microseconds per call) and answers the common case alone, reading only: one MGET of the
 -- point index for each covering target (the path and all its ancestors), then the records of
 -- the locks found there (depth infinity ones, for an ancestor; one GET each, returned as
--- stored), and TIME only when a finite lock was found. It writes nothing: when a target asks for descendants, or a record is gone,
--- expired, stale or without a path (cleanup or a corruption report is due), it stops and the
--- full query below (prelude + query.lua, with `each_covering` and lazy removal) answers.
+-- stored), and TIME only when a finite lock was found. It writes nothing: when a target asks
+-- for descendants, or a record is gone, expired, stale or without a path (cleanup or a
+-- corruption report is due), it stops and the full query below (prelude + query.lua, with
+-- `each_covering` and lazy removal) answers.
 -- ARGV as for query.lua.
 do
   local base = ARGV[1]
@@ -24,8 +25,12 @@ do
       break
     end
     local path = ARGV[3 + 2 * t]
-    -- the roots that may cover `path`: '/', each strict ancestor, then `path` itself
-    local roots = { '/' }
+    -- the point-index keys of the roots that may cover `path`: '/', each strict ancestor,
+    -- then `path` itself, cut from the key of `path`
+    local key = base .. 'root:' .. path
+    local skip = #base + 5
+    local keys = { string.sub(key, 1, skip + 1) }
+    local ends = { 1 }
     if path ~= '/' then
       local i = 2
       while true do
@@ -33,65 +38,55 @@ do
         if not j then
           break
         end
-        roots[#roots + 1] = string.sub(path, 1, j - 1)
+        keys[#keys + 1] = string.sub(key, 1, skip + j - 1)
+        ends[#keys] = j - 1
         i = j + 1
       end
-      roots[#roots + 1] = path
-    end
-    local keys = {}
-    for i, root in ipairs(roots) do
-      keys[i] = base .. 'root:' .. root
+      keys[#keys + 1] = key
+      ends[#keys] = #path
     end
     local vals = redis.call('MGET', unpack(keys))
-    for r = 1, #roots do
+    for r = 1, #keys do
       local v = vals[r]
       if v then
-        local own = r == #roots
+        local own = r == #keys
+        local root = string.sub(path, 1, ends[r])
         local i = 1
-        while fast and i <= #v do
+        while i <= #v do
           -- one item: "<d><len>:<token>"
-          local colon = string.find(v, ':', i + 1, true)
-          local len = colon and tonumber(string.sub(v, i + 1, colon - 1))
-          if not len then
+          local d, len, k = string.match(v, '^(.)(%d+):()', i)
+          if not k then
             fast = false
             break
           end
-          local token = string.sub(v, colon + 1, colon + len)
-          if (own or string.sub(v, i, i) == 'i') and not seen[token] then
+          len = tonumber(len)
+          local token = string.sub(v, k, k + len - 1)
+          i = k + len
+          if (own or d == 'i') and not seen[token] then
             local raw = redis.call('GET', base .. 'lock:' .. token)
-            -- the record's first fields: exp, path, depth (see FIELDS in the prelude)
-            local head = {}
-            local p = 2
-            for f = 1, 3 do
-              if not raw or string.sub(raw, 1, 1) ~= '2' then
-                break
-              end
-              if string.sub(raw, p, p) == '-' then
-                p = p + 1
-              else
-                local c = string.find(raw, ':', p, true)
-                local n = c and tonumber(string.sub(raw, p, c - 1))
-                if not n then
-                  break
-                end
-                head[f] = string.sub(raw, c + 1, c + n)
-                p = c + n + 1
-              end
+            -- the record's head: exp, depth, path (see `decode_rec` in the prelude)
+            local exp, depth, rpath = nil, nil, nil
+            if raw then
+              exp, depth, rpath = string.match(raw, '^2 (%S+) (%S+) (%S+) ')
             end
-            local exp = head[1] and tonumber(head[1])
+            if exp == '-' then
+              exp = nil
+            elseif exp then
+              exp = tonumber(exp)
+            end
             if exp and not now then
               local clock = redis.call('TIME')
               now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
             end
-            if head[2] ~= roots[r] or (exp and exp <= now) then
+            if rpath ~= root or (exp and exp <= now) then
               -- gone, stale, corrupt or expired: the full query decides
               fast = false
-            elseif own or head[3] ~= '0' then
+              break
+            elseif own or depth ~= '0' then
               seen[token] = true
               out[#out + 1] = raw
             end
           end
-          i = colon + len + 1
         end
       end
       if not fast then

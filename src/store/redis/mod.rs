@@ -531,17 +531,28 @@ fn corrupt(what: &str) -> LockStoreError {
     LockStoreError::Corrupt(format!("redis lock record: {what}"))
 }
 
-/// The fields of a stored record, in their order (`FIELDS` in `prelude.lua`).
+/// The fields of a stored record, in their order (`decode_rec` and `encode` in
+/// `prelude.lua`): six space-free ones, each followed by a space, then four length-prefixed.
 const FIELDS: usize = 10;
 
-/// Split a stored record: `"2"`, then [`FIELDS`] fields, each `<len>:<bytes>` or `-` (absent).
+/// Split a stored record, `"2 <exp> <depth> <path> <scope> <timeout> <fence> "` then the
+/// token, href, principal and owner, each `<len>:<bytes>` or `-` (absent; `-` is also the
+/// `<exp>` of an infinite lock).
 fn fields(raw: &[u8]) -> Result<[Option<&str>; FIELDS], LockStoreError> {
     let text = std::str::from_utf8(raw).map_err(|_| corrupt("not UTF-8"))?;
     let mut rest = text
-        .strip_prefix('2')
+        .strip_prefix("2 ")
         .ok_or_else(|| corrupt("unknown format"))?;
     let mut out = [None; FIELDS];
-    for field in &mut out {
+    for field in &mut out[..6] {
+        let (value, after) = rest.split_once(' ').ok_or_else(|| corrupt("truncated"))?;
+        if value.is_empty() {
+            return Err(corrupt("empty field"));
+        }
+        *field = Some(value).filter(|v| *v != "-");
+        rest = after;
+    }
+    for field in &mut out[6..] {
         if let Some(after) = rest.strip_prefix('-') {
             rest = after;
             continue;
@@ -564,7 +575,7 @@ fn fields(raw: &[u8]) -> Result<[Option<&str>; FIELDS], LockStoreError> {
 /// Decode and validate one record into a [`Lock`]. The root is re-parsed with
 /// [`ResourcePath::parse`] and must give back the stored canonical path.
 fn decode(raw: &[u8]) -> Result<Lock, LockStoreError> {
-    let [exp, path, depth, principal, scope, timeout, fence, token, href, owner] = fields(raw)?;
+    let [exp, depth, path, scope, timeout, fence, token, href, principal, owner] = fields(raw)?;
     let missing = |what: &str| corrupt(&format!("no {what}"));
     let token = token.filter(|t| !t.is_empty()).ok_or_else(|| missing("token"))?;
     let href = href.ok_or_else(|| missing("root"))?;
@@ -748,25 +759,17 @@ fn expiry_ms(lock: &Lock) -> Option<u128> {
 mod tests {
     use super::*;
 
-    const ORDER: [&str; FIELDS] = [
-        "exp",
-        "path",
-        "depth",
-        "principal",
-        "scope",
-        "timeout",
-        "fence",
-        "token",
-        "href",
-        "owner",
-    ];
-
     /// Encode a record as the scripts do (`encode` in `prelude.lua`).
     fn record(fields: &[(&str, &str)]) -> Vec<u8> {
-        let mut out = String::from("2");
-        for name in ORDER {
-            match fields.iter().find(|(n, _)| *n == name) {
-                Some((_, v)) => out.push_str(&format!("{}:{v}", v.len())),
+        let get = |name: &str| fields.iter().find(|(n, _)| *n == name).map(|(_, v)| *v);
+        let mut out = String::from("2 ");
+        for name in ["exp", "depth", "path", "scope", "timeout", "fence"] {
+            out.push_str(get(name).unwrap_or("-"));
+            out.push(' ');
+        }
+        for name in ["token", "href", "principal", "owner"] {
+            match get(name) {
+                Some(v) => out.push_str(&format!("{}:{v}", v.len())),
                 None => out.push('-'),
             }
         }
@@ -797,11 +800,12 @@ mod tests {
         assert_eq!(lock.principal.as_deref(), Some("ann"));
         assert_eq!(lock.owner, None);
         // lengths count bytes; values may hold the separators
-        let raw = "2-2:/x1:03:ann9:exclusive8:infinite1:13:t:-2:/x6:\u{e9}-:2\n";
+        let raw = "2 - 0 /x exclusive infinite 1 3:t:-2:/x3:a b6:\u{e9}-:2\n";
         let lock = decode(raw.as_bytes()).unwrap();
         assert_eq!(lock.root.as_str(), "/x");
         assert_eq!(lock.token, "t:-");
         assert_eq!(lock.owner.as_deref(), Some("\u{e9}-:2\n"));
+        assert_eq!(lock.principal.as_deref(), Some("a b"));
         assert_eq!(lock.expires_at, None);
         assert_eq!(lock.timeout, LockTimeout::Infinite);
         let empty_owner = decode(&record(&[GOOD, &[("owner", "")]].concat())).unwrap();
@@ -831,9 +835,11 @@ mod tests {
             [b"1".as_slice(), &good[1..]].concat(),
             [good.as_slice(), b"-"].concat(),
             good[..good.len() - 3].to_vec(),
-            b"2-2:/x1:03:ann9:exclusive8:infinite1:1+1:t2:/x-".to_vec(),
-            b"2-2:/x1:03:ann9:exclusive8:infinite1:19999:t".to_vec(),
-            vec![b'2', b'-', b'1', b':', 0xff],
+            b"2 - 0 /x exclusive infinite 1 1+1:t2:/x--".to_vec(),
+            b"2 - 0 /x exclusive infinite 1 9999:t".to_vec(),
+            b"2 - 0 /x exclusive  infinite 1 1:t2:/x--".to_vec(),
+            b"2 - 0 /x exclusive infinite 1 1:t2:/x-".to_vec(),
+            vec![b'2', b' ', 0xff],
             with("token", ""),
             with("href", "relative"),
             with("href", "/a/../b"),

@@ -200,43 +200,53 @@ local function covers(rec, path)
   return rec.path == path or (rec.depth == 'infinity' and rec.path ~= nil and is_ancestor(rec.path, path))
 end
 
--- A record is one string: "2" (the format), then each field of FIELDS in this order, as
--- "<len>:<bytes>", or "-" when absent (exp when infinite, principal, owner). The first three
--- are what a covering walk needs, so the fast path of query.lua reads only those. The client
--- decodes the same string (`decode` in mod.rs); a record that does not parse here keeps only
--- its raw text (no path), so it is handed to the client, which reports it (fail closed).
-local FIELDS = { 'exp', 'path', 'depth', 'principal', 'scope', 'timeout', 'fence', 'token',
-  'href', 'owner' }
+-- A record is one string: the space-free fields first, each followed by a space,
+--   "2 <exp> <depth> <path> <scope> <timeout> <fence> "
+-- ("2" is the format; <exp> is "-" when the lock is infinite), then TAIL, each as
+-- "<len>:<bytes>" or "-" when absent (principal, owner). A walk over locks needs only the
+-- first three (one string.match); the rest are parsed on first use. The client decodes the
+-- same string (`decode` in mod.rs); a record that does not parse here keeps only its raw text
+-- (no path), so it is handed to the client, which reports it (fail closed).
+local TAIL = { 'token', 'href', 'principal', 'owner' }
 
--- parse fields `from`..#FIELDS of the record string `s` from byte `i` into rec (never
--- overwriting a field already set); false when malformed
-local function parse_fields(rec, s, i, from, to)
-  for f = from, to do
+-- parse the fields after the head into rec, from byte `i` (never overwriting a field already
+-- set); false when malformed
+local function parse_rest(rec, s, i)
+  local scope, timeout, fence, j = string.match(s, '^(%S+) (%S+) (%S+) ()', i)
+  if not j then
+    return false
+  end
+  local set = function(k, v)
+    if rawget(rec, k) == nil then
+      rawset(rec, k, v)
+    end
+  end
+  set('scope', scope)
+  set('timeout', timeout)
+  set('fence', fence)
+  i = j
+  for _, name in ipairs(TAIL) do
     if string.sub(s, i, i) == '-' then
       i = i + 1
     else
-      local colon = string.find(s, ':', i, true)
-      local n = colon and tonumber(string.sub(s, i, colon - 1))
+      local n, k = string.match(s, '^(%d+):()', i)
       if not n then
         return false
       end
-      if rawget(rec, FIELDS[f]) == nil then
-        rawset(rec, FIELDS[f], string.sub(s, colon + 1, colon + n))
-      end
-      i = colon + n + 1
+      n = tonumber(n)
+      set(name, string.sub(s, k, k + n - 1))
+      i = k + n
     end
   end
-  return i
+  return i == #s + 1
 end
 
--- Records are parsed lazily: `exp` and `path` at once (all a walk over many locks needs),
--- the other fields on the first access to any of them.
 local LAZY = {
   __index = function(rec, k)
     local at = rawget(rec, '_at')
     if at then
       rawset(rec, '_at', nil)
-      if not parse_fields(rec, rawget(rec, 'raw'), at, 3, #FIELDS) then
+      if not parse_rest(rec, rawget(rec, 'raw'), at) then
         rawset(rec, '_bad', true)
       end
       return rawget(rec, k)
@@ -246,17 +256,14 @@ local LAZY = {
 }
 
 local function decode_rec(s)
-  if string.sub(s, 1, 1) ~= '2' then
-    return { raw = s }
-  end
-  local rec = {}
-  local at = parse_fields(rec, s, 2, 1, 2)
+  local exp, depth, path, at = string.match(s, '^2 (%S+) (%S+) (/%S*) ()')
   if not at then
     return { raw = s }
   end
-  rec.raw = s
-  rec._at = at
-  return setmetatable(rec, LAZY)
+  if exp == '-' then
+    exp = nil
+  end
+  return setmetatable({ raw = s, exp = exp, depth = depth, path = path, _at = at }, LAZY)
 end
 
 -- parse all fields, before a record is changed; false when it is malformed (and must be
@@ -271,8 +278,9 @@ local function encode(rec)
   if rec.raw then
     return rec.raw
   end
-  local parts = { '2' }
-  for _, name in ipairs(FIELDS) do
+  local parts = { '2 ', rec.exp or '-', ' ', rec.depth, ' ', rec.path, ' ', rec.scope, ' ',
+    rec.timeout, ' ', rec.fence, ' ' }
+  for _, name in ipairs(TAIL) do
     local v = rec[name]
     if v == nil then
       parts[#parts + 1] = '-'
