@@ -532,12 +532,12 @@ async fn corrupt_records_are_reported() {
     let store = store_with_prefix(&url, &prefix).await;
     let lock = granted(&store, excl("/c")).await;
     let mut raw = raw_connection(&url).await;
-    let key = format!("{{{prefix}}}:lock:{}", lock.token);
-    // the record is one string (see the store's key layout)
+    // the record lives in its root's key (see the store's key layout)
+    let key = format!("{{{prefix}}}:root:/c");
     let stored: String = raw.get(&key).await.unwrap();
     assert!(stored.contains(" /c exclusive "), "{stored}");
     let _: () = raw
-        .set(&key, stored.replace(" exclusive ", " sideways "))
+        .set(&key, stored.replace(" exclusive ", " exclusivo "))
         .await
         .unwrap();
     assert!(matches!(
@@ -554,7 +554,7 @@ async fn corrupt_records_are_reported() {
         Err(LockStoreError::Corrupt(_))
     ));
     let _: () = raw
-        .set(&key, stored.replace("2:/c", "5:/../x"))
+        .set(&key, stored.replace("2:/c-", "5:/../x-"))
         .await
         .unwrap();
     assert!(matches!(
@@ -717,16 +717,14 @@ async fn dangling_entries_are_removed_when_met() {
     )
     .await;
     // the record vanishes behind the store's back (eviction, manual DEL)
-    let _: () = raw
-        .del(format!("{{{prefix}}}:lock:{}", gone.token))
-        .await
-        .unwrap();
+    let _: () = raw.del(format!("{{{prefix}}}:root:/d/x")).await.unwrap();
     assert!(store
         .query(&LockQuery::new().subtree(p("/d")))
         .await
         .unwrap()
         .is_empty());
     assert_eq!(zcard(&mut raw, &format!("{{{prefix}}}:paths")).await, 0);
+    assert_eq!(store.get(&gone.token).await.unwrap(), None);
     // the quota count removes the principal's dangling entry too
     granted(&store, excl("/d/x").principal("ann").principal_quota(1)).await;
     assert_eq!(zcard(&mut raw, &format!("{{{prefix}}}:owner:ann")).await, 1);

@@ -52,9 +52,9 @@ if rec.timeout ~= 'infinite' then
 end
 local key = lock_key(token)
 local raw = encode(rec)
-redis.call('SET', key, raw)
+redis.call('SET', key, path)
+root_put(path, token, raw)
 redis.call('ZADD', PATHS, 0, entry(path, token))
-root_add(path, token, depth)
 if principal then
   redis.call('ZADD', owner_key(principal), 0, entry(path, token))
 end

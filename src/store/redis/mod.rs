@@ -26,14 +26,7 @@ static CREATE: LazyLock<Script> = script!("create.lua");
 static REFRESH: LazyLock<Script> = script!("refresh.lua");
 static UNLOCK: LazyLock<Script> = script!("unlock.lua");
 static REMOVE_SUBTREE: LazyLock<Script> = script!("remove_subtree.lua");
-/// `query` starts with a fast path of its own (`check.lua`), ahead of the prelude.
-static QUERY: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(concat!(
-        include_str!("check.lua"),
-        include_str!("prelude.lua"),
-        include_str!("query.lua")
-    ))
-});
+static QUERY: LazyLock<Script> = script!("query.lua");
 static GET: LazyLock<Script> = script!("get.lua");
 
 const DEFAULT_PREFIX: &str = "tower-locks";
@@ -472,6 +465,92 @@ impl RedisLockStore {
         inv
     }
 
+    /// The current time in ms since the epoch by the injected clock, if any.
+    fn clock_ms(&self) -> Option<u128> {
+        self.clock.as_ref().map(|clock| {
+            clock
+                .now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis())
+        })
+    }
+
+    /// A query of covering targets only: one `MGET` of the root keys of every target and its
+    /// ancestors (pipelined with `TIME` unless a clock is injected), judged here.
+    async fn check(&self, query: &LockQuery) -> Result<Vec<Lock>, LockStoreError> {
+        // (root, own) for each target, root first
+        let mut roots: Vec<(&str, bool)> = Vec::new();
+        for t in &query.targets {
+            let path = t.path.as_str();
+            roots.push(("/", path == "/"));
+            if path != "/" {
+                for (i, _) in path.match_indices('/').skip(1) {
+                    roots.push((&path[..i], false));
+                }
+                roots.push((path, true));
+            }
+        }
+        let keys: Vec<String> = roots
+            .iter()
+            .map(|(root, _)| format!("{}root:{root}", self.keys.base))
+            .collect();
+        let mut pipe = ::redis::pipe();
+        pipe.cmd("MGET").arg(&keys);
+        let clock = self.clock_ms();
+        if clock.is_none() {
+            pipe.cmd("TIME");
+        }
+        let mut conn = self.conn.clone();
+        let reply: Vec<::redis::Value> =
+            match tokio::time::timeout(self.operation_timeout, pipe.query_async(&mut conn)).await {
+                Ok(result) => result.map_err(map_err)?,
+                Err(_) => return Err(timed_out()),
+            };
+        let unexpected = || LockStoreError::backend("unexpected reply from redis");
+        let mut reply = reply.into_iter();
+        let values: Vec<Option<Vec<u8>>> = reply
+            .next()
+            .map(::redis::from_redis_value)
+            .transpose()
+            .map_err(|e| LockStoreError::backend(e.to_string()))?
+            .ok_or_else(unexpected)?;
+        let now_ms = match clock {
+            Some(ms) => ms,
+            None => {
+                let (secs, micros): (u64, u64) = reply
+                    .next()
+                    .map(::redis::from_redis_value)
+                    .transpose()
+                    .map_err(|e| LockStoreError::backend(e.to_string()))?
+                    .ok_or_else(unexpected)?;
+                u128::from(secs) * 1000 + u128::from(micros / 1000)
+            }
+        };
+        if values.len() != roots.len() {
+            return Err(unexpected());
+        }
+        let mut out: Vec<Lock> = Vec::new();
+        for ((root, own), value) in roots.iter().zip(&values) {
+            let Some(value) = value else { continue };
+            for (token, raw) in root_items(value)? {
+                let lock = decode(raw)?;
+                if lock.token.as_bytes() != token || lock.root.as_str() != *root {
+                    return Err(corrupt("stored under another token or root"));
+                }
+                let expired = lock.expires_at.is_some_and(|at| {
+                    at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis()) <= now_ms
+                });
+                if expired || (!own && lock.depth == LockDepth::Zero) {
+                    continue;
+                }
+                if !out.iter().any(|l| l.token == lock.token) {
+                    out.push(lock);
+                }
+            }
+        }
+        Ok(out)
+    }
+
     async fn run<T: FromRedisValue>(
         &self,
         inv: ::redis::ScriptInvocation<'static>,
@@ -577,7 +656,9 @@ fn fields(raw: &[u8]) -> Result<[Option<&str>; FIELDS], LockStoreError> {
 fn decode(raw: &[u8]) -> Result<Lock, LockStoreError> {
     let [exp, depth, path, scope, timeout, fence, token, href, principal, owner] = fields(raw)?;
     let missing = |what: &str| corrupt(&format!("no {what}"));
-    let token = token.filter(|t| !t.is_empty()).ok_or_else(|| missing("token"))?;
+    let token = token
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| missing("token"))?;
     let href = href.ok_or_else(|| missing("root"))?;
     let root = ResourcePath::parse(href).map_err(|e| corrupt(&format!("bad root ({e})")))?;
     if Some(root.as_str()) != path {
@@ -620,6 +701,33 @@ fn decode(raw: &[u8]) -> Result<Lock, LockStoreError> {
         expires_at,
         fence,
     })
+}
+
+/// Split a length-prefixed field `<len>:<bytes>` off the front of `raw`.
+fn prefixed(raw: &[u8]) -> Option<(&[u8], &[u8])> {
+    let colon = raw.iter().position(|&b| b == b':')?;
+    let len = &raw[..colon];
+    if len.is_empty() || !len.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let len: usize = std::str::from_utf8(len).ok()?.parse().ok()?;
+    let rest = &raw[colon + 1..];
+    (rest.len() >= len).then(|| rest.split_at(len))
+}
+
+/// One item of a root key: the token and the stored record.
+type RootItem<'a> = (&'a [u8], &'a [u8]);
+
+/// The `(token, record)` items of a root key (`root_items` in `prelude.lua`).
+fn root_items(mut raw: &[u8]) -> Result<Vec<RootItem<'_>>, LockStoreError> {
+    let mut items = Vec::new();
+    while !raw.is_empty() {
+        let (token, rest) = prefixed(raw).ok_or_else(|| corrupt("bad root entry"))?;
+        let (record, rest) = prefixed(rest).ok_or_else(|| corrupt("bad root entry"))?;
+        items.push((token, record));
+        raw = rest;
+    }
+    Ok(items)
 }
 
 /// Split a script reply `[status, records...]`.
@@ -730,6 +838,9 @@ impl LockStore for RedisLockStore {
     async fn query(&self, query: &LockQuery) -> Result<Vec<Lock>, LockStoreError> {
         if query.targets.is_empty() {
             return Ok(Vec::new());
+        }
+        if query.targets.iter().all(|t| !t.descendants) {
+            return self.check(query).await;
         }
         let mut inv = self.invocation(&QUERY);
         inv.arg(query.targets.len());

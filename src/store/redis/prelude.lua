@@ -4,11 +4,11 @@
 -- KEYS[2] = {prefix}:exp    ZSET, score expiry ms, member "<path> <len>:<token>(+<principal>|-)"
 -- KEYS[3] = {prefix}:fence  STRING counter (INCR)
 -- ARGV[1] = "{prefix}:", the base of the per-lock, per-root and per-principal keys:
---   {prefix}:lock:<token>       STRING, the lock record (see `encode`; PEXPIREAT at its expiry)
+--   {prefix}:root:<path>        STRING, the records of the locks rooted at <path> (see
+--                               `root_items` and `encode`): a covering check reads a path
+--                               and all its ancestors with one MGET
+--   {prefix}:lock:<token>       STRING, the root path of the lock (PEXPIREAT at its expiry)
 --   {prefix}:owner:<principal>  ZSET, score 0, member "<path> <token>"
---   {prefix}:root:<path>        STRING, the locks rooted at <path>, each "<d><len>:<token>"
---                               with <d> "i" (depth infinity) or "0": the point index, so a
---                               covering check reads a path and all its ancestors in one MGET
 -- Every key shares the hash tag {prefix}, so a namespace lives in one Cluster slot.
 -- Canonical paths never contain a space or a byte below '!', so "<path> " sorts before every
 -- key that extends <path>, and '0' is '/' + 1.
@@ -63,67 +63,60 @@ local function split_entry(e)
 end
 
 -- the items of a root key's value: a list of {depth flag, token}
+-- A root key holds the records of the locks rooted at its path, each as
+-- "<len>:<token><len>:<record>"; the items of a value as a list of {token, record}. A value
+-- that does not parse ends in one item without a token holding the rest (a corrupt record,
+-- handed to the client, which reports it: fail closed).
 local function root_items(v)
   local items = {}
   local i = 1
   while i <= #v do
-    local colon = string.find(v, ':', i + 1, true)
-    if not colon then
+    local ok = false
+    local tl, a = string.match(v, '^(%d+):()', i)
+    if a then
+      local token = string.sub(v, a, a + tl - 1)
+      local rl, b = string.match(v, '^(%d+):()', a + tl)
+      if b and b + rl - 1 <= #v then
+        items[#items + 1] = { token, string.sub(v, b, b + rl - 1) }
+        i = b + rl
+        ok = true
+      end
+    end
+    if not ok then
+      items[#items + 1] = { nil, string.sub(v, i) }
       break
     end
-    local n = tonumber(string.sub(v, i + 1, colon - 1))
-    if not n then
-      break
-    end
-    items[#items + 1] = { string.sub(v, i, i), string.sub(v, colon + 1, colon + n) }
-    i = colon + n + 1
   end
   return items
 end
 
-local function root_item(depth, token)
-  local d = '0'
-  if depth ~= '0' then
-    d = 'i'
-  end
-  return d .. #token .. ':' .. token
+local function root_item(token, raw)
+  return #token .. ':' .. token .. #raw .. ':' .. raw
 end
 
--- add a lock to the point index of its root
-local function root_add(path, token, depth)
-  redis.call('APPEND', root_key(path), root_item(depth, token))
-end
-
--- remove a lock (any depth) from the point index of `path`
-local function root_del(path, token)
+-- rewrite the root key of `path` with the record of `token` replaced by `raw`, or removed
+-- when `raw` is nil (the key goes when it holds no record)
+local function root_put(path, token, raw)
   local key = root_key(path)
   local v = redis.call('GET', key)
-  if not v then
-    return
-  end
-  local kept = {}
-  local changed = false
-  for _, item in ipairs(root_items(v)) do
-    if item[2] == token then
-      changed = true
-    else
-      kept[#kept + 1] = root_item(item[1], item[2])
+  local parts = {}
+  if v then
+    for _, it in ipairs(root_items(v)) do
+      if it[1] == nil then
+        parts[#parts + 1] = it[2]
+      elseif it[1] ~= token then
+        parts[#parts + 1] = root_item(it[1], it[2])
+      end
     end
   end
-  if not changed then
-    return
+  if raw then
+    parts[#parts + 1] = root_item(token, raw)
   end
-  if #kept == 0 then
+  if #parts == 0 then
     redis.call('DEL', key)
   else
-    redis.call('SET', key, table.concat(kept))
+    redis.call('SET', key, table.concat(parts))
   end
-end
-
--- remove the path-index entries (lexicographic and point) of a lock
-local function unpath(path, token)
-  redis.call('ZREM', PATHS, entry(path, token))
-  root_del(path, token)
 end
 
 local function exp_member(path, token, principal)
@@ -291,12 +284,22 @@ local function encode(rec)
   return table.concat(parts)
 end
 
+-- the record of `token` (its token key names its root), or nil
 local function read(token)
-  local s = redis.call('GET', lock_key(token))
-  if not s then
+  local path = redis.call('GET', lock_key(token))
+  if not path then
     return nil
   end
-  return decode_rec(s)
+  local v = redis.call('GET', root_key(path))
+  if not v then
+    return nil
+  end
+  for _, it in ipairs(root_items(v)) do
+    if it[1] == token or it[1] == nil then
+      return decode_rec(it[2])
+    end
+  end
+  return nil
 end
 
 local function expired(rec)
@@ -305,20 +308,23 @@ local function expired(rec)
   return e ~= nil and e <= now()
 end
 
--- remove every index entry of a lock
+-- remove the index entries of a lock
 local function unindex(path, token, principal)
-  unpath(path, token)
+  redis.call('ZREM', PATHS, entry(path, token))
   redis.call('ZREM', EXP, exp_member(path, token, principal))
   if principal then
     redis.call('ZREM', owner_key(principal), entry(path, token))
   end
 end
 
--- remove a lock record and its index entries
-local function drop(token, rec)
+-- remove a lock: its record (from the root key of `root`, default its path), token key and
+-- index entries
+local function drop(token, rec, root)
+  root = root or rec.path
   redis.call('DEL', lock_key(token))
-  if rec.path then
-    unindex(rec.path, token, rec.principal)
+  if root then
+    root_put(root, token, nil)
+    unindex(root, token, rec.principal)
   end
 end
 
@@ -335,44 +341,60 @@ local function live(token)
   return rec
 end
 
--- call f(token, rec) for every live lock indexed in the lex range [min, max), reading the
--- records with one MGET per 256 entries; entries whose lock is gone (expired or removed) are
--- deleted as they are met
+-- call f(token, rec) for every live record in the value `v` of the root key of `root`
+-- (depth infinity ones only unless `own`); expired ones are removed on the way. A corrupt
+-- record is passed on (its token may be nil), for the client to report.
+local function each_in_root(root, v, own, f)
+  for _, it in ipairs(root_items(v)) do
+    local token = it[1]
+    local rec = decode_rec(it[2])
+    if token and expired(rec) then
+      drop(token, rec, root)
+    elseif own or rec.depth ~= '0' then
+      f(token, rec)
+    end
+  end
+end
+
+-- call f(token, rec) for every live lock indexed in the lex range [min, max): the roots named
+-- there are read with one MGET per 256; entries whose record is gone are deleted
 local function each_live(min, max, f)
   local es = redis.call('ZRANGEBYLEX', PATHS, min, max)
-  local first = 1
-  while first <= #es do
-    local last = math.min(first + 255, #es)
-    local keys, tokens, paths = {}, {}, {}
-    for j = first, last do
-      local path, token = split_entry(es[j])
-      if token then
-        keys[#keys + 1] = lock_key(token)
-        tokens[#keys] = token
-        paths[#keys] = path
-      else
-        redis.call('ZREM', PATHS, es[j])
+  local roots, wanted = {}, {}
+  for _, e in ipairs(es) do
+    local path, token = split_entry(e)
+    if token then
+      if not wanted[path] then
+        wanted[path] = {}
+        roots[#roots + 1] = path
       end
+      wanted[path][token] = true
+    else
+      redis.call('ZREM', PATHS, e)
     end
-    if #keys > 0 then
-      local vals = redis.call('MGET', unpack(keys))
-      for k = 1, #keys do
-        local token, path = tokens[k], paths[k]
-        local rec = nil
-        if vals[k] then
-          rec = decode_rec(vals[k])
-          if expired(rec) then
-            drop(token, rec)
-            rec = nil
+  end
+  local first = 1
+  while first <= #roots do
+    local last = math.min(first + 255, #roots)
+    local keys = {}
+    for j = first, last do
+      keys[#keys + 1] = root_key(roots[j])
+    end
+    local vals = redis.call('MGET', unpack(keys))
+    for k = 1, #keys do
+      local root = roots[first + k - 1]
+      local want = wanted[root]
+      if vals[k] then
+        each_in_root(root, vals[k], true, function(token, rec)
+          if token then
+            want[token] = nil
           end
-        end
-        if rec == nil or (rec.path ~= nil and rec.path ~= path) then
-          -- gone, or a stale entry of a reused token; a record without a path is corrupt
-          -- and goes to the client, which reports it (fail closed)
-          unpath(path, token)
-        else
           f(token, rec)
-        end
+        end)
+      end
+      -- entries left have no live record there (expired ones were unindexed by `drop`)
+      for token in pairs(want) do
+        redis.call('ZREM', PATHS, entry(root, token))
       end
     end
     first = last + 1
@@ -398,7 +420,10 @@ local function sweep(limit)
           drop(token, rec)
         end
         if not (rec and rec.path == path) then
-          unpath(path, token)
+          -- no live lock of this token at `path` (its token key is gone, or names another
+          -- root): its record there, if any, is dead
+          redis.call('ZREM', PATHS, entry(path, token))
+          root_put(path, token, nil)
         end
         if principal and not (rec and rec.path == path and rec.principal == principal) then
           redis.call('ZREM', owner_key(principal), entry(path, token))
@@ -435,8 +460,9 @@ local function count_owned(principal, limit)
       else
         redis.call('ZREM', key, e)
         if path and token and not (rec and rec.path == path) then
-          unpath(path, token)
+          redis.call('ZREM', PATHS, e)
           redis.call('ZREM', EXP, exp_member(path, token, principal))
+          root_put(path, token, nil)
         end
       end
     end
@@ -457,9 +483,9 @@ end
 
 -- call f(token, rec) for every live lock that covers `path` (a depth-infinity lock on an
 -- ancestor, or any lock rooted at `path`) and, when `below` is true, every live lock rooted
--- strictly below it: the one place the covering rule lives (create's conflicts, query's answer)
--- The ancestors and the path itself are read with one MGET of the point index, and only the
--- records of the locks found there (depth infinity ones, for an ancestor) are read.
+-- strictly below it: the one place the covering rule lives in the scripts (create's
+-- conflicts, query's answer; the client's covering check in mod.rs reads the same root keys).
+-- The ancestors and the path itself are read with one MGET.
 local function each_covering(path, below, f)
   local roots = ancestors(path)
   roots[#roots + 1] = path
@@ -469,22 +495,8 @@ local function each_covering(path, below, f)
   end
   local vals = redis.call('MGET', unpack(keys))
   for i, root in ipairs(roots) do
-    local v = vals[i]
-    if v then
-      local own = i == #roots
-      for _, item in ipairs(root_items(v)) do
-        if own or item[1] == 'i' then
-          local token = item[2]
-          local rec = live(token)
-          if rec == nil or (rec.path ~= nil and rec.path ~= root) then
-            -- gone, or a stale entry of a reused token (a record without a path is corrupt
-            -- and goes to the client, which reports it: fail closed)
-            unpath(root, token)
-          elseif own or rec.depth ~= '0' then
-            f(token, rec)
-          end
-        end
-      end
+    if vals[i] then
+      each_in_root(root, vals[i], i == #roots, f)
     end
   end
   if below then

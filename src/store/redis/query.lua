@@ -3,8 +3,9 @@
 local out = {}
 local seen = {}
 local function add(token, rec)
-  if not seen[token] then
-    seen[token] = true
+  local id = token or rec.raw
+  if not seen[id] then
+    seen[id] = true
     out[#out + 1] = encode(rec)
   end
 end

@@ -18,13 +18,12 @@ rec.raw = nil
 rec.timeout = ARGV[7]
 if rec.timeout == 'infinite' then
   rec.exp = nil
-  -- SET drops the record's TTL
-  redis.call('SET', key, encode(rec))
+  redis.call('PERSIST', key)
   redis.call('ZREM', EXP, member)
 else
   rec.exp = num(now() + tonumber(rec.timeout) * 1000)
-  redis.call('SET', key, encode(rec))
   redis.call('PEXPIREAT', key, rec.exp)
   redis.call('ZADD', EXP, rec.exp, member)
 end
+root_put(rec.path, token, encode(rec))
 return {'done', encode(rec)}
