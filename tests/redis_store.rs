@@ -535,9 +535,12 @@ async fn corrupt_records_are_reported() {
     // the record lives in its root's key (see the store's key layout)
     let key = format!("{{{prefix}}}:root:/c");
     let stored: String = raw.get(&key).await.unwrap();
-    assert!(stored.contains(" /c exclusive "), "{stored}");
+    // one record, stored as "<len>:<record>"
+    let (_, record) = stored.split_once(':').unwrap();
+    assert!(record.contains(" /c exclusive "), "{stored}");
+    let framed = |r: String| format!("{}:{r}", r.len());
     let _: () = raw
-        .set(&key, stored.replace(" exclusive ", " exclusivo "))
+        .set(&key, framed(record.replace(" exclusive ", " sideways ")))
         .await
         .unwrap();
     assert!(matches!(
@@ -554,7 +557,7 @@ async fn corrupt_records_are_reported() {
         Err(LockStoreError::Corrupt(_))
     ));
     let _: () = raw
-        .set(&key, stored.replace("2:/c-", "5:/../x-"))
+        .set(&key, framed(record.replace("2:/c-", "5:/../x-")))
         .await
         .unwrap();
     assert!(matches!(
@@ -562,7 +565,10 @@ async fn corrupt_records_are_reported() {
         Err(LockStoreError::Corrupt(_))
     ));
     // a record that lost its path (or does not parse at all) is reported, not skipped
-    let _: () = raw.set(&key, stored.replace(" /c ", " - ")).await.unwrap();
+    let _: () = raw
+        .set(&key, framed(record.replace(" /c ", " - ")))
+        .await
+        .unwrap();
     assert!(matches!(
         store.query(&LockQuery::new().covering(p("/c"))).await,
         Err(LockStoreError::Corrupt(_))

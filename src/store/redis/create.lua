@@ -14,7 +14,7 @@ if live(token) then
 end
 
 local out = {'conflict'}
-each_covering(path, depth == 'infinity', function(_, rec)
+each_covering(path, depth == 'infinity', function(rec)
   if not (rec.scope == 'shared' and scope == 'shared') then
     out[#out + 1] = encode(rec)
   end

@@ -532,10 +532,10 @@ impl RedisLockStore {
         let mut out: Vec<Lock> = Vec::new();
         for ((root, own), value) in roots.iter().zip(&values) {
             let Some(value) = value else { continue };
-            for (token, raw) in root_items(value)? {
+            for raw in root_records(value)? {
                 let lock = decode(raw)?;
-                if lock.token.as_bytes() != token || lock.root.as_str() != *root {
-                    return Err(corrupt("stored under another token or root"));
+                if lock.root.as_str() != *root {
+                    return Err(corrupt("stored under another root"));
                 }
                 let expired = lock.expires_at.is_some_and(|at| {
                     at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis()) <= now_ms
@@ -715,19 +715,16 @@ fn prefixed(raw: &[u8]) -> Option<(&[u8], &[u8])> {
     (rest.len() >= len).then(|| rest.split_at(len))
 }
 
-/// One item of a root key: the token and the stored record.
-type RootItem<'a> = (&'a [u8], &'a [u8]);
-
-/// The `(token, record)` items of a root key (`root_items` in `prelude.lua`).
-fn root_items(mut raw: &[u8]) -> Result<Vec<RootItem<'_>>, LockStoreError> {
-    let mut items = Vec::new();
+/// The records of a root key, each stored as `<len>:<record>` (`root_records` in
+/// `prelude.lua`).
+fn root_records(mut raw: &[u8]) -> Result<Vec<&[u8]>, LockStoreError> {
+    let mut records = Vec::new();
     while !raw.is_empty() {
-        let (token, rest) = prefixed(raw).ok_or_else(|| corrupt("bad root entry"))?;
-        let (record, rest) = prefixed(rest).ok_or_else(|| corrupt("bad root entry"))?;
-        items.push((token, record));
+        let (record, rest) = prefixed(raw).ok_or_else(|| corrupt("bad root entry"))?;
+        records.push(record);
         raw = rest;
     }
-    Ok(items)
+    Ok(records)
 }
 
 /// Split a script reply `[status, records...]`.

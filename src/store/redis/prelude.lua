@@ -5,7 +5,7 @@
 -- KEYS[3] = {prefix}:fence  STRING counter (INCR)
 -- ARGV[1] = "{prefix}:", the base of the per-lock, per-root and per-principal keys:
 --   {prefix}:root:<path>        STRING, the records of the locks rooted at <path> (see
---                               `root_items` and `encode`): a covering check reads a path
+--                               `root_records` and `encode`): a covering check reads a path
 --                               and all its ancestors with one MGET
 --   {prefix}:lock:<token>       STRING, the root path of the lock (PEXPIREAT at its expiry)
 --   {prefix}:owner:<principal>  ZSET, score 0, member "<path> <token>"
@@ -63,60 +63,23 @@ local function split_entry(e)
 end
 
 -- the items of a root key's value: a list of {depth flag, token}
--- A root key holds the records of the locks rooted at its path, each as
--- "<len>:<token><len>:<record>"; the items of a value as a list of {token, record}. A value
--- that does not parse ends in one item without a token holding the rest (a corrupt record,
--- handed to the client, which reports it: fail closed).
-local function root_items(v)
-  local items = {}
+-- A root key holds the records of the locks rooted at its path, each as "<len>:<record>".
+-- The records of a value, as a list; a value that does not parse ends in one record holding
+-- the rest (corrupt: handed to the client, which reports it: fail closed).
+local function root_records(v)
+  local recs = {}
   local i = 1
   while i <= #v do
-    local ok = false
-    local tl, a = string.match(v, '^(%d+):()', i)
-    if a then
-      local token = string.sub(v, a, a + tl - 1)
-      local rl, b = string.match(v, '^(%d+):()', a + tl)
-      if b and b + rl - 1 <= #v then
-        items[#items + 1] = { token, string.sub(v, b, b + rl - 1) }
-        i = b + rl
-        ok = true
-      end
-    end
-    if not ok then
-      items[#items + 1] = { nil, string.sub(v, i) }
+    local n, a = string.match(v, '^(%d+):()', i)
+    n = n and tonumber(n)
+    if not a or a + n - 1 > #v then
+      recs[#recs + 1] = string.sub(v, i)
       break
     end
+    recs[#recs + 1] = string.sub(v, a, a + n - 1)
+    i = a + n
   end
-  return items
-end
-
-local function root_item(token, raw)
-  return #token .. ':' .. token .. #raw .. ':' .. raw
-end
-
--- rewrite the root key of `path` with the record of `token` replaced by `raw`, or removed
--- when `raw` is nil (the key goes when it holds no record)
-local function root_put(path, token, raw)
-  local key = root_key(path)
-  local v = redis.call('GET', key)
-  local parts = {}
-  if v then
-    for _, it in ipairs(root_items(v)) do
-      if it[1] == nil then
-        parts[#parts + 1] = it[2]
-      elseif it[1] ~= token then
-        parts[#parts + 1] = root_item(it[1], it[2])
-      end
-    end
-  end
-  if raw then
-    parts[#parts + 1] = root_item(token, raw)
-  end
-  if #parts == 0 then
-    redis.call('DEL', key)
-  else
-    redis.call('SET', key, table.concat(parts))
-  end
+  return recs
 end
 
 local function exp_member(path, token, principal)
@@ -234,36 +197,43 @@ local function parse_rest(rec, s, i)
   return i == #s + 1
 end
 
+-- Records are parsed on the first access to any field: a walk that only needs a record's
+-- expiry reads it with `exp_of`, and hands the text on as it was stored.
 local LAZY = {
   __index = function(rec, k)
-    local at = rawget(rec, '_at')
-    if at then
-      rawset(rec, '_at', nil)
-      if not parse_rest(rec, rawget(rec, 'raw'), at) then
-        rawset(rec, '_bad', true)
-      end
-      return rawget(rec, k)
+    if rawget(rec, '_parsed') then
+      return nil
     end
-    return nil
+    rawset(rec, '_parsed', true)
+    local s = rawget(rec, 'raw')
+    local exp, depth, path, at = string.match(s, '^2 (%S+) (%S+) (/%S*) ()')
+    if not at or not parse_rest(rec, s, at) then
+      rawset(rec, '_bad', true)
+    end
+    if exp ~= '-' then
+      rawset(rec, 'exp', exp)
+    end
+    rawset(rec, 'depth', depth)
+    rawset(rec, 'path', path)
+    return rawget(rec, k)
   end,
 }
 
 local function decode_rec(s)
-  local exp, depth, path, at = string.match(s, '^2 (%S+) (%S+) (/%S*) ()')
-  if not at then
-    return { raw = s }
-  end
-  if exp == '-' then
-    exp = nil
-  end
-  return setmetatable({ raw = s, exp = exp, depth = depth, path = path, _at = at }, LAZY)
+  return setmetatable({ raw = s }, LAZY)
+end
+
+-- the expiry of a stored record (ms), nil when infinite (or malformed)
+local function exp_of(raw)
+  local e = string.match(raw, '^2 (%d+) ')
+  return e and tonumber(e)
 end
 
 -- parse all fields, before a record is changed; false when it is malformed (and must be
 -- left as it is, for the client to report)
 local function complete(rec)
   local _ = rec.owner
-  return getmetatable(rec) == LAZY and not rawget(rec, '_bad')
+  return not rawget(rec, '_bad')
 end
 
 -- the record's string: the text read when unchanged (rec.raw), else encoded from its fields
@@ -284,7 +254,32 @@ local function encode(rec)
   return table.concat(parts)
 end
 
--- the record of `token` (its token key names its root), or nil
+-- rewrite the root key of `path` with the record of `token` replaced by `raw`, or removed
+-- when `raw` is nil (the key goes when it holds no record)
+local function root_put(path, token, raw)
+  local key = root_key(path)
+  local v = redis.call('GET', key)
+  local parts = {}
+  if v then
+    for _, r in ipairs(root_records(v)) do
+      local rec = decode_rec(r)
+      if rec.token ~= token or rawget(rec, '_bad') then
+        parts[#parts + 1] = #r .. ':' .. r
+      end
+    end
+  end
+  if raw then
+    parts[#parts + 1] = #raw .. ':' .. raw
+  end
+  if #parts == 0 then
+    redis.call('DEL', key)
+  else
+    redis.call('SET', key, table.concat(parts))
+  end
+end
+
+-- the record of `token` (its token key names its root), or nil; a corrupt record in that
+-- root is returned too (fail closed)
 local function read(token)
   local path = redis.call('GET', lock_key(token))
   if not path then
@@ -294,17 +289,23 @@ local function read(token)
   if not v then
     return nil
   end
-  for _, it in ipairs(root_items(v)) do
-    if it[1] == token or it[1] == nil then
-      return decode_rec(it[2])
+  for _, r in ipairs(root_records(v)) do
+    local rec = decode_rec(r)
+    if rec.token == token or rawget(rec, '_bad') then
+      return rec
     end
   end
   return nil
 end
 
 local function expired(rec)
-  local e = rawget(rec, 'exp')
-  e = e and tonumber(e)
+  local raw = rawget(rec, 'raw')
+  local e
+  if raw then
+    e = exp_of(raw)
+  else
+    e = rec.exp and tonumber(rec.exp)
+  end
   return e ~= nil and e <= now()
 end
 
@@ -341,34 +342,36 @@ local function live(token)
   return rec
 end
 
--- call f(token, rec) for every live record in the value `v` of the root key of `root`
--- (depth infinity ones only unless `own`); expired ones are removed on the way. A corrupt
--- record is passed on (its token may be nil), for the client to report.
-local function each_in_root(root, v, own, f)
-  for _, it in ipairs(root_items(v)) do
-    local token = it[1]
-    local rec = decode_rec(it[2])
-    if token and expired(rec) then
-      drop(token, rec, root)
+-- call f(rec) for every live record of `recs`, the records of the root key of `root` (depth
+-- infinity ones only unless `own`); expired ones are removed on the way. A corrupt record is
+-- passed on, for the client to report.
+local function each_rec(root, recs, own, f)
+  for _, raw in ipairs(recs) do
+    local rec = decode_rec(raw)
+    if expired(rec) and rec.token then
+      drop(rec.token, rec, root)
     elseif own or rec.depth ~= '0' then
-      f(token, rec)
+      f(rec)
     end
   end
 end
 
--- call f(token, rec) for every live lock indexed in the lex range [min, max): the roots named
--- there are read with one MGET per 256; entries whose record is gone are deleted
+-- call f(rec) for every live lock indexed in the lex range [min, max): the roots named there
+-- are read with one MGET per 256; entries without a record are deleted
 local function each_live(min, max, f)
   local es = redis.call('ZRANGEBYLEX', PATHS, min, max)
-  local roots, wanted = {}, {}
+  local roots, entries = {}, {}
   for _, e in ipairs(es) do
-    local path, token = split_entry(e)
-    if token then
-      if not wanted[path] then
-        wanted[path] = {}
+    local sp = string.find(e, ' ', 1, true)
+    if sp then
+      local path = string.sub(e, 1, sp - 1)
+      local list = entries[path]
+      if not list then
+        list = {}
+        entries[path] = list
         roots[#roots + 1] = path
       end
-      wanted[path][token] = true
+      list[#list + 1] = e
     else
       redis.call('ZREM', PATHS, e)
     end
@@ -383,19 +386,28 @@ local function each_live(min, max, f)
     local vals = redis.call('MGET', unpack(keys))
     for k = 1, #keys do
       local root = roots[first + k - 1]
-      local want = wanted[root]
+      local list = entries[root]
+      local recs = {}
       if vals[k] then
-        each_in_root(root, vals[k], true, function(token, rec)
+        recs = root_records(vals[k])
+      end
+      if #recs ~= #list then
+        -- some entries may have no record: remove those
+        local have = {}
+        for _, raw in ipairs(recs) do
+          local token = decode_rec(raw).token
           if token then
-            want[token] = nil
+            have[token] = true
           end
-          f(token, rec)
-        end)
+        end
+        for _, e in ipairs(list) do
+          local _, token = split_entry(e)
+          if not have[token] then
+            redis.call('ZREM', PATHS, e)
+          end
+        end
       end
-      -- entries left have no live record there (expired ones were unindexed by `drop`)
-      for token in pairs(want) do
-        redis.call('ZREM', PATHS, entry(root, token))
-      end
+      each_rec(root, recs, true, f)
     end
     first = last + 1
   end
@@ -481,7 +493,7 @@ local function judge(rec, path, principal, privileged)
   return 'allowed'
 end
 
--- call f(token, rec) for every live lock that covers `path` (a depth-infinity lock on an
+-- call f(rec) for every live lock that covers `path` (a depth-infinity lock on an
 -- ancestor, or any lock rooted at `path`) and, when `below` is true, every live lock rooted
 -- strictly below it: the one place the covering rule lives in the scripts (create's
 -- conflicts, query's answer; the client's covering check in mod.rs reads the same root keys).
@@ -496,7 +508,7 @@ local function each_covering(path, below, f)
   local vals = redis.call('MGET', unpack(keys))
   for i, root in ipairs(roots) do
     if vals[i] then
-      each_in_root(root, vals[i], i == #roots, f)
+      each_rec(root, root_records(vals[i]), i == #roots, f)
     end
   end
   if below then

@@ -2,10 +2,9 @@
 -- Returns the records of every live lock matching, each once.
 local out = {}
 local seen = {}
-local function add(token, rec)
-  local id = token or rec.raw
-  if not seen[id] then
-    seen[id] = true
+local function add(rec)
+  if not seen[rec.raw] then
+    seen[rec.raw] = true
     out[#out + 1] = encode(rec)
   end
 end
