@@ -54,7 +54,6 @@ local key = lock_key(token)
 local raw = encode(rec)
 redis.call('SET', key, path)
 root_put(path, token, raw)
-redis.call('ZADD', PATHS, 0, entry(path, token))
 if principal then
   redis.call('ZADD', owner_key(principal), 0, entry(path, token))
 end

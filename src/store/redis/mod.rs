@@ -529,26 +529,13 @@ impl RedisLockStore {
         if values.len() != roots.len() {
             return Err(unexpected());
         }
-        let mut out: Vec<Lock> = Vec::new();
-        for ((root, own), value) in roots.iter().zip(&values) {
-            let Some(value) = value else { continue };
-            for raw in root_records(value)? {
-                let lock = decode(raw)?;
-                if lock.root.as_str() != *root {
-                    return Err(corrupt("stored under another root"));
-                }
-                let expired = lock.expires_at.is_some_and(|at| {
-                    at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis()) <= now_ms
-                });
-                if expired || (!own && lock.depth == LockDepth::Zero) {
-                    continue;
-                }
-                if !out.iter().any(|l| l.token == lock.token) {
-                    out.push(lock);
-                }
-            }
-        }
-        Ok(out)
+        judge_roots(
+            roots
+                .iter()
+                .zip(&values)
+                .filter_map(|(&(root, own), value)| Some((root, own, value.as_deref()?))),
+            now_ms,
+        )
     }
 
     async fn run<T: FromRedisValue>(
@@ -727,6 +714,34 @@ fn root_records(mut raw: &[u8]) -> Result<Vec<&[u8]>, LockStoreError> {
     Ok(records)
 }
 
+/// The live locks of the root keys read for a query: `(root, own, value)` where `own` says
+/// whether every lock there matches (else only depth-infinity ones, an ancestor's). Expired
+/// locks (by `now_ms`) are left out, and each lock is reported once.
+fn judge_roots<'a>(
+    roots: impl Iterator<Item = (&'a str, bool, &'a [u8])>,
+    now_ms: u128,
+) -> Result<Vec<Lock>, LockStoreError> {
+    let mut out: Vec<Lock> = Vec::new();
+    for (root, own, value) in roots {
+        for raw in root_records(value)? {
+            let lock = decode(raw)?;
+            if lock.root.as_str() != root {
+                return Err(corrupt("stored under another root"));
+            }
+            let expired = lock.expires_at.is_some_and(|at| {
+                at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis()) <= now_ms
+            });
+            if expired || (!own && lock.depth == LockDepth::Zero) {
+                continue;
+            }
+            if !out.iter().any(|l| l.token == lock.token) {
+                out.push(lock);
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Split a script reply `[status, records...]`.
 fn reply(raw: Vec<Vec<u8>>) -> Result<(String, Vec<Vec<u8>>), LockStoreError> {
     let mut it = raw.into_iter();
@@ -844,8 +859,22 @@ impl LockStore for RedisLockStore {
         for t in &query.targets {
             inv.arg(t.path.as_str()).arg(flag(t.descendants));
         }
-        let records: Vec<Vec<u8>> = self.run(inv).await?;
-        records.iter().map(|r| decode(r)).collect()
+        let reply: Vec<Vec<u8>> = self.run(inv).await?;
+        let bad = || LockStoreError::backend("unexpected reply from lock script");
+        let (now, rest) = reply.split_first().ok_or_else(bad)?;
+        let now_ms: u128 = std::str::from_utf8(now)
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(bad)?;
+        if rest.len() % 3 != 0 {
+            return Err(bad());
+        }
+        let mut roots = Vec::with_capacity(rest.len() / 3);
+        for chunk in rest.chunks_exact(3) {
+            let root = std::str::from_utf8(&chunk[1]).map_err(|_| bad())?;
+            roots.push((root, chunk[0] == b"1", chunk[2].as_slice()));
+        }
+        judge_roots(roots.into_iter(), now_ms)
     }
 
     async fn get(&self, token: &str) -> Result<Option<Lock>, LockStoreError> {

@@ -1,6 +1,7 @@
 -- tower-locks Redis store: shared prelude, prepended to every script.
 --
--- KEYS[1] = {prefix}:paths  ZSET, score 0, member "<path> <token>"   (lexicographic index)
+-- KEYS[1] = {prefix}:paths  ZSET, score 0, member "<path>" for every root key (lexicographic
+--           index of the roots holding records)
 -- KEYS[2] = {prefix}:exp    ZSET, score expiry ms, member "<path> <len>:<token>(+<principal>|-)"
 -- KEYS[3] = {prefix}:fence  STRING counter (INCR)
 -- ARGV[1] = "{prefix}:", the base of the per-lock, per-root and per-principal keys:
@@ -10,8 +11,9 @@
 --   {prefix}:lock:<token>       STRING, the root path of the lock (PEXPIREAT at its expiry)
 --   {prefix}:owner:<principal>  ZSET, score 0, member "<path> <token>"
 -- Every key shares the hash tag {prefix}, so a namespace lives in one Cluster slot.
--- Canonical paths never contain a space or a byte below '!', so "<path> " sorts before every
--- key that extends <path>, and '0' is '/' + 1.
+-- Canonical paths never contain a space or a byte below '!', so the roots strictly below <path>
+-- are the range ["<path>/", "<path>0") ('0' is '/' + 1), and "<path> " in a ZSET member sorts
+-- before every member that extends <path>.
 local PATHS = KEYS[1]
 local EXP = KEYS[2]
 local FENCE = KEYS[3]
@@ -113,12 +115,12 @@ local function split_exp(m)
   return string.sub(m, 1, sp - 1), token, principal
 end
 
--- the lex range of the index entries of locks rooted exactly at `path`
+-- the lex range of the root index holding exactly `path`
 local function own_range(path)
-  return '[' .. path .. ' ', '(' .. path .. '!'
+  return '[' .. path, '[' .. path
 end
 
--- the lex range of the index entries of locks rooted strictly below `path`
+-- the lex range of the root index below `path`
 local function below_range(path)
   if path == '/' then
     return '[/!', '(0'
@@ -273,8 +275,10 @@ local function root_put(path, token, raw)
   end
   if #parts == 0 then
     redis.call('DEL', key)
+    redis.call('ZREM', PATHS, path)
   else
     redis.call('SET', key, table.concat(parts))
+    redis.call('ZADD', PATHS, 0, path)
   end
 end
 
@@ -311,7 +315,6 @@ end
 
 -- remove the index entries of a lock
 local function unindex(path, token, principal)
-  redis.call('ZREM', PATHS, entry(path, token))
   redis.call('ZREM', EXP, exp_member(path, token, principal))
   if principal then
     redis.call('ZREM', owner_key(principal), entry(path, token))
@@ -356,26 +359,10 @@ local function each_rec(root, recs, own, f)
   end
 end
 
--- call f(rec) for every live lock indexed in the lex range [min, max): the roots named there
--- are read with one MGET per 256; entries without a record are deleted
+-- call f(rec) for every live lock rooted in the lex range [min, max) of the root index, the
+-- roots read with one MGET per 256; an index member whose root key is gone is deleted
 local function each_live(min, max, f)
-  local es = redis.call('ZRANGEBYLEX', PATHS, min, max)
-  local roots, entries = {}, {}
-  for _, e in ipairs(es) do
-    local sp = string.find(e, ' ', 1, true)
-    if sp then
-      local path = string.sub(e, 1, sp - 1)
-      local list = entries[path]
-      if not list then
-        list = {}
-        entries[path] = list
-        roots[#roots + 1] = path
-      end
-      list[#list + 1] = e
-    else
-      redis.call('ZREM', PATHS, e)
-    end
-  end
+  local roots = redis.call('ZRANGEBYLEX', PATHS, min, max)
   local first = 1
   while first <= #roots do
     local last = math.min(first + 255, #roots)
@@ -386,28 +373,11 @@ local function each_live(min, max, f)
     local vals = redis.call('MGET', unpack(keys))
     for k = 1, #keys do
       local root = roots[first + k - 1]
-      local list = entries[root]
-      local recs = {}
       if vals[k] then
-        recs = root_records(vals[k])
+        each_rec(root, root_records(vals[k]), true, f)
+      else
+        redis.call('ZREM', PATHS, root)
       end
-      if #recs ~= #list then
-        -- some entries may have no record: remove those
-        local have = {}
-        for _, raw in ipairs(recs) do
-          local token = decode_rec(raw).token
-          if token then
-            have[token] = true
-          end
-        end
-        for _, e in ipairs(list) do
-          local _, token = split_entry(e)
-          if not have[token] then
-            redis.call('ZREM', PATHS, e)
-          end
-        end
-      end
-      each_rec(root, recs, true, f)
     end
     first = last + 1
   end
@@ -434,7 +404,6 @@ local function sweep(limit)
         if not (rec and rec.path == path) then
           -- no live lock of this token at `path` (its token key is gone, or names another
           -- root): its record there, if any, is dead
-          redis.call('ZREM', PATHS, entry(path, token))
           root_put(path, token, nil)
         end
         if principal and not (rec and rec.path == path and rec.principal == principal) then
@@ -472,7 +441,6 @@ local function count_owned(principal, limit)
       else
         redis.call('ZREM', key, e)
         if path and token and not (rec and rec.path == path) then
-          redis.call('ZREM', PATHS, e)
           redis.call('ZREM', EXP, exp_member(path, token, principal))
           root_put(path, token, nil)
         end
