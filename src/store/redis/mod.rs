@@ -48,61 +48,74 @@ const MAX_PREFIX_LEN: usize = 256;
 ///
 /// | key | type | content |
 /// | --- | --- | --- |
-/// | `{prefix}:lock:<token>` | HASH | the lock record (string fields, see below); `PEXPIREAT` at its expiry |
-/// | `{prefix}:paths` | ZSET, score 0 | one member `"<path> <token>"` per lock: the lexicographic path index |
+/// | `{prefix}:root:<path>` | STRING | the records of the locks rooted at `<path>` (usually one), each as `<len>:<record>` (see below); gone when it holds none |
+/// | `{prefix}:lock:<token>` | STRING | the root path of the lock with that token; `PEXPIREAT` at its expiry |
+/// | `{prefix}:paths` | ZSET, score 0 | one member `"<path>"` per root key: the lexicographic index of the roots |
 /// | `{prefix}:exp` | ZSET, score = expiry (ms since the epoch) | one member per expiring lock: `"<path> <len>:<token>"` then `+<principal>` or `-` |
 /// | `{prefix}:owner:<principal>` | ZSET, score 0 | `"<path> <token>"` of every lock of that principal (for quotas) |
 /// | `{prefix}:fence` | STRING | the fencing counter (`INCR`) |
 ///
-/// The record fields are `v` (`"1"`), `token`, `path` (canonical key), `href` (the root as the
-/// client wrote it, with its trailing slash), `scope` (`exclusive` / `shared`), `depth` (`0` /
-/// `infinity`), `timeout` (seconds or `infinite`), `exp` (ms since the epoch, absent when
-/// infinite), `fence`, and the optional `owner` and `principal`. Scripts hand records to the
-/// client as flat JSON objects of strings; the client decodes them with `serde_json` into a
-/// private struct and validates every field (the root is re-parsed with
-/// [`ResourcePath::parse`] and must give back the stored canonical key); anything else is
-/// [`LockStoreError::Corrupt`]. Nothing executable is ever deserialised.
+/// A record is one string: `"2 <exp> <depth> <path> <scope> <timeout> <fence> "` (format `2`;
+/// `<exp>` in ms since the epoch, `-` when the lock is infinite; `<depth>` `0` / `infinity`;
+/// `<path>` the canonical root; `<scope>` `exclusive` / `shared`; `<timeout>` seconds or
+/// `infinite`; none of these holds a space), then the `token`, the `href` (the root as the
+/// client wrote it, with its trailing slash), the `principal` and the `owner`, each
+/// `<len>:<bytes>` (length in bytes) or `-` when absent. Scripts hand records to the client
+/// as stored; the client splits them and validates every field (the root is re-parsed with
+/// [`ResourcePath::parse`] and must give back the stored path, which must be the root key's
+/// path); anything else is [`LockStoreError::Corrupt`]. Nothing executable is ever
+/// deserialised.
 ///
-/// Canonical paths never contain a space or any byte below `!`, so the members of the locks
-/// rooted at `/a` are exactly the range `["/a ", "/a!")` and the locks strictly below `/a` are
-/// `["/a/", "/a0")` (`'0'` is `'/' + 1`): subtree questions are one `ZRANGEBYLEX`, never
-/// `KEYS` or `SCAN`, and `/ab` or `/a-b` never fall into `/a`'s range.
+/// Canonical paths never contain a space or any byte below `!`, so the roots strictly below
+/// `/a` are the range `["/a/", "/a0")` of `paths` (`'0'` is `'/' + 1`): subtree questions are
+/// one `ZRANGEBYLEX`, never `KEYS` or `SCAN`, and `/ab` or `/a-b` never fall into `/a`'s
+/// range.
 ///
 /// # Atomicity
 ///
-/// Each store call is **one Lua script** (`EVALSHA`, loaded automatically on `NOSCRIPT`),
+/// Each mutating call is **one Lua script** (`EVALSHA`, loaded automatically on `NOSCRIPT`),
 /// which Redis runs atomically: `create` checks the ancestors, the root and (depth infinity)
 /// the subtree, the principal's quota, draws the fencing number and writes the record and its
 /// index entries in one step, so two application instances racing for a lock can never both
-/// win. `refresh` and `unlock` judge the lock and change it in the same step; `query` answers
-/// every target, with all ancestors, in one round trip, whatever the depth of the paths.
-/// Scripts read the clock with the server's `TIME`, so every instance agrees on expiry.
+/// win. `refresh` and `unlock` judge the lock and change it in the same step.
+///
+/// `query` reads in one atomic step and judges the records it read on the client. A query
+/// without descendants (the covering check of every write) is **one `MGET`** of the root keys
+/// of each target and all its ancestors, pipelined with `TIME` (no script: the same round trip
+/// as a `PING`, a few microseconds of server time); a query asking for descendants is one
+/// script that adds the roots below each target (one `ZRANGEBYLEX`) and reads them all with
+/// `MGET`. Expiry is judged by the server's `TIME` (read with the keys), so every instance
+/// agrees on it; `get` is one script as well.
 ///
 /// Costs, with *N* the number of locks in the namespace and *d* the depth of a path:
-/// `create` is O(d · log N + c) where *c* is the number of locks rooted at the ancestors, the
-/// root and (depth infinity) below it; `query` is the same per target; `refresh`, `unlock` and
-/// `get` are O(log N); `remove_subtree` is O(log N + locks removed).
+/// `create` is O(d + log N + c) where *c* is the number of locks rooted at the ancestors, the
+/// root and (depth infinity) below it; a covering `query` is O(d) per target, plus O(log N +
+/// c) for descendants; `refresh`, `unlock` and `get` are O(log N + r) with *r* the locks
+/// sharing the lock's root; `remove_subtree` is O(log N + locks removed).
 ///
 /// # Expiry and cleanup
 ///
-/// A finite lock's record carries a Redis TTL (`PEXPIREAT`), and scripts also compare its
-/// `exp` field with the server time, so an expired lock never blocks and is never reported,
-/// even in the millisecond Redis still keeps it. Index entries cannot carry a TTL, so:
+/// A finite lock's token key carries a Redis TTL (`PEXPIREAT`), and its record's expiry is
+/// compared with the server time wherever it is read, so an expired lock never blocks and is
+/// never reported, even while its record is still stored. Records in root keys and index
+/// entries cannot carry their own TTL, so:
 ///
 /// - every mutating script first **sweeps** the `exp` ZSET: at most
 ///   [`sweep_batch`](RedisLockStoreBuilder::sweep_batch) members (default 64) whose score is
-///   past, removing their `paths` and `owner` entries. Each create adds one entry and sweeps up
-///   to 64, so expired entries cannot pile up under churn;
-/// - any index entry met whose record is gone (expired, or removed behind the store's back) is
-///   removed on the spot (lazy removal);
-/// - unlocking and `remove_subtree` delete the record and all its entries.
+///   past, removing their records and their `paths` and `owner` entries. Each create adds one
+///   entry and sweeps up to 64, so expired records cannot pile up under churn;
+/// - mutating scripts remove any expired record they meet, and any index entry whose record is
+///   gone (removed behind the store's back) on the spot; queries only read (they drop a
+///   `paths` member whose root key is gone);
+/// - unlocking and `remove_subtree` delete the record, its token key and all its entries.
 ///
 /// # Redis Cluster
 ///
 /// All keys of a namespace share the hash tag `{prefix}`, so they live in **one hash slot, on
 /// one shard**: a namespace does not spread over the cluster (use several prefixes to spread
 /// several applications). Scripts declare the `paths`, `exp` and `fence` keys (so the call is
-/// routed to the right node) and derive the per-lock keys inside the same slot. Connect to the
+/// routed to the right node) and derive the per-root, per-lock and per-principal keys inside
+/// the same slot; a covering query's `MGET` names keys of that one slot only. Connect to the
 /// node that owns the slot (or a proxy); this store uses a single-node connection.
 ///
 /// # Operations
@@ -478,16 +491,21 @@ impl RedisLockStore {
     /// A query of covering targets only: one `MGET` of the root keys of every target and its
     /// ancestors (pipelined with `TIME` unless a clock is injected), judged here.
     async fn check(&self, query: &LockQuery) -> Result<Vec<Lock>, LockStoreError> {
-        // (root, own) for each target, root first
+        // (root, own): each root once, root first; `own` when it is a target (all its locks
+        // match), else it is an ancestor (only depth-infinity locks match)
         let mut roots: Vec<(&str, bool)> = Vec::new();
+        let mut want = |root, own| match roots.iter_mut().find(|(r, _)| *r == root) {
+            Some((_, o)) => *o |= own,
+            None => roots.push((root, own)),
+        };
         for t in &query.targets {
             let path = t.path.as_str();
-            roots.push(("/", path == "/"));
+            want("/", path == "/");
             if path != "/" {
                 for (i, _) in path.match_indices('/').skip(1) {
-                    roots.push((&path[..i], false));
+                    want(&path[..i], false);
                 }
-                roots.push((path, true));
+                want(path, true);
             }
         }
         let keys: Vec<String> = roots
@@ -714,9 +732,10 @@ fn root_records(mut raw: &[u8]) -> Result<Vec<&[u8]>, LockStoreError> {
     Ok(records)
 }
 
-/// The live locks of the root keys read for a query: `(root, own, value)` where `own` says
-/// whether every lock there matches (else only depth-infinity ones, an ancestor's). Expired
-/// locks (by `now_ms`) are left out, and each lock is reported once.
+/// The live locks of the root keys read for a query, each root once: `(root, own, value)`
+/// where `own` says whether every lock there matches (else only depth-infinity ones, an
+/// ancestor's). Expired locks (by `now_ms`) are left out. A lock lives in the key of its root
+/// only, so each is reported once.
 fn judge_roots<'a>(
     roots: impl Iterator<Item = (&'a str, bool, &'a [u8])>,
     now_ms: u128,
@@ -731,10 +750,7 @@ fn judge_roots<'a>(
             let expired = lock.expires_at.is_some_and(|at| {
                 at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis()) <= now_ms
             });
-            if expired || (!own && lock.depth == LockDepth::Zero) {
-                continue;
-            }
-            if !out.iter().any(|l| l.token == lock.token) {
+            if !expired && (own || lock.depth == LockDepth::Infinity) {
                 out.push(lock);
             }
         }
