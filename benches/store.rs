@@ -202,6 +202,21 @@ fn redis(c: &mut Criterion) {
             }
         })
     });
+    // The floor of any store call: one `EVALSHA` of a script that reads nothing, with the
+    // store's key and argument shape, on the same kind of connection.
+    let floor = redis::Script::new("return {}");
+    g.bench_function("EVALSHA empty script (floor)", |b| {
+        b.to_async(&rt).iter(|| {
+            let mut conn = ping.clone();
+            let mut inv = floor.prepare_invoke();
+            inv.key("{k}:a").key("{k}:b").key("{k}:c");
+            inv.arg("{k}:").arg(1).arg("/bench/redis/free").arg(0);
+            async move {
+                let out: Vec<Vec<u8>> = inv.invoke_async(&mut conn).await.unwrap();
+                black_box(out)
+            }
+        })
+    });
     for (name, q) in [
         ("check unlocked", LockQuery::new().covering(free.clone())),
         ("check locked", LockQuery::new().covering(doc.clone())),

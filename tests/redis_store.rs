@@ -532,8 +532,17 @@ async fn corrupt_records_are_reported() {
     let store = store_with_prefix(&url, &prefix).await;
     let lock = granted(&store, excl("/c")).await;
     let mut raw = raw_connection(&url).await;
-    let key = format!("{{{prefix}}}:lock:{}", lock.token);
-    let _: () = raw.hset(&key, "scope", "sideways").await.unwrap();
+    // the record lives in its root's key (see the store's key layout)
+    let key = format!("{{{prefix}}}:root:/c");
+    let stored: String = raw.get(&key).await.unwrap();
+    // one record, stored as "<len>:<record>"
+    let (_, record) = stored.split_once(':').unwrap();
+    assert!(record.contains(" /c exclusive "), "{stored}");
+    let framed = |r: String| format!("{}:{r}", r.len());
+    let _: () = raw
+        .set(&key, framed(record.replace(" exclusive ", " sideways ")))
+        .await
+        .unwrap();
     assert!(matches!(
         store.get(&lock.token).await,
         Err(LockStoreError::Corrupt(_))
@@ -547,19 +556,30 @@ async fn corrupt_records_are_reported() {
         store.create(excl("/c")).await,
         Err(LockStoreError::Corrupt(_))
     ));
-    let _: () = raw.hset(&key, "href", "/../x").await.unwrap();
+    let _: () = raw
+        .set(&key, framed(record.replace("2:/c-", "5:/../x-")))
+        .await
+        .unwrap();
     assert!(matches!(
         store.get(&lock.token).await,
         Err(LockStoreError::Corrupt(_))
     ));
-    // a record that lost its path is reported, not skipped
-    let _: () = raw.hdel(&key, "path").await.unwrap();
+    // a record that lost its path (or does not parse at all) is reported, not skipped
+    let _: () = raw
+        .set(&key, framed(record.replace(" /c ", " - ")))
+        .await
+        .unwrap();
     assert!(matches!(
         store.query(&LockQuery::new().covering(p("/c"))).await,
         Err(LockStoreError::Corrupt(_))
     ));
     assert!(matches!(
         store.create(excl("/c")).await,
+        Err(LockStoreError::Corrupt(_))
+    ));
+    let _: () = raw.set(&key, "garbage").await.unwrap();
+    assert!(matches!(
+        store.query(&LockQuery::new().covering(p("/c"))).await,
         Err(LockStoreError::Corrupt(_))
     ));
 }
@@ -703,16 +723,14 @@ async fn dangling_entries_are_removed_when_met() {
     )
     .await;
     // the record vanishes behind the store's back (eviction, manual DEL)
-    let _: () = raw
-        .del(format!("{{{prefix}}}:lock:{}", gone.token))
-        .await
-        .unwrap();
+    let _: () = raw.del(format!("{{{prefix}}}:root:/d/x")).await.unwrap();
     assert!(store
         .query(&LockQuery::new().subtree(p("/d")))
         .await
         .unwrap()
         .is_empty());
     assert_eq!(zcard(&mut raw, &format!("{{{prefix}}}:paths")).await, 0);
+    assert_eq!(store.get(&gone.token).await.unwrap(), None);
     // the quota count removes the principal's dangling entry too
     granted(&store, excl("/d/x").principal("ann").principal_quota(1)).await;
     assert_eq!(zcard(&mut raw, &format!("{{{prefix}}}:owner:ann")).await, 1);

@@ -14,7 +14,7 @@ if live(token) then
 end
 
 local out = {'conflict'}
-each_covering(path, depth == 'infinity', function(_, rec)
+each_covering(path, depth == 'infinity', function(rec)
   if not (rec.scope == 'shared' and scope == 'shared') then
     out[#out + 1] = encode(rec)
   end
@@ -31,7 +31,6 @@ if principal and ARGV[13] ~= '' then
 end
 
 local rec = {
-  v = '1',
   token = token,
   path = path,
   href = ARGV[5],
@@ -48,17 +47,13 @@ if principal then
 end
 local exp = nil
 if rec.timeout ~= 'infinite' then
-  exp = now + tonumber(rec.timeout) * 1000
+  exp = now() + tonumber(rec.timeout) * 1000
   rec.exp = num(exp)
 end
 local key = lock_key(token)
-local flat = {}
-for k, v in pairs(rec) do
-  flat[#flat + 1] = k
-  flat[#flat + 1] = v
-end
-redis.call('HSET', key, unpack(flat))
-redis.call('ZADD', PATHS, 0, entry(path, token))
+local raw = encode(rec)
+redis.call('SET', key, path)
+root_put(path, token, raw)
 if principal then
   redis.call('ZADD', owner_key(principal), 0, entry(path, token))
 end
@@ -66,4 +61,4 @@ if exp then
   redis.call('PEXPIREAT', key, rec.exp)
   redis.call('ZADD', EXP, rec.exp, exp_member(path, token, principal))
 end
-return {'created', encode(rec)}
+return {'created', raw}

@@ -48,61 +48,74 @@ const MAX_PREFIX_LEN: usize = 256;
 ///
 /// | key | type | content |
 /// | --- | --- | --- |
-/// | `{prefix}:lock:<token>` | HASH | the lock record (string fields, see below); `PEXPIREAT` at its expiry |
-/// | `{prefix}:paths` | ZSET, score 0 | one member `"<path> <token>"` per lock: the lexicographic path index |
+/// | `{prefix}:root:<path>` | STRING | the records of the locks rooted at `<path>` (usually one), each as `<len>:<record>` (see below); gone when it holds none |
+/// | `{prefix}:lock:<token>` | STRING | the root path of the lock with that token; `PEXPIREAT` at its expiry |
+/// | `{prefix}:paths` | ZSET, score 0 | one member `"<path>"` per root key: the lexicographic index of the roots |
 /// | `{prefix}:exp` | ZSET, score = expiry (ms since the epoch) | one member per expiring lock: `"<path> <len>:<token>"` then `+<principal>` or `-` |
 /// | `{prefix}:owner:<principal>` | ZSET, score 0 | `"<path> <token>"` of every lock of that principal (for quotas) |
 /// | `{prefix}:fence` | STRING | the fencing counter (`INCR`) |
 ///
-/// The record fields are `v` (`"1"`), `token`, `path` (canonical key), `href` (the root as the
-/// client wrote it, with its trailing slash), `scope` (`exclusive` / `shared`), `depth` (`0` /
-/// `infinity`), `timeout` (seconds or `infinite`), `exp` (ms since the epoch, absent when
-/// infinite), `fence`, and the optional `owner` and `principal`. Scripts hand records to the
-/// client as flat JSON objects of strings; the client decodes them with `serde_json` into a
-/// private struct and validates every field (the root is re-parsed with
-/// [`ResourcePath::parse`] and must give back the stored canonical key); anything else is
-/// [`LockStoreError::Corrupt`]. Nothing executable is ever deserialised.
+/// A record is one string: `"2 <exp> <depth> <path> <scope> <timeout> <fence> "` (format `2`;
+/// `<exp>` in ms since the epoch, `-` when the lock is infinite; `<depth>` `0` / `infinity`;
+/// `<path>` the canonical root; `<scope>` `exclusive` / `shared`; `<timeout>` seconds or
+/// `infinite`; none of these holds a space), then the `token`, the `href` (the root as the
+/// client wrote it, with its trailing slash), the `principal` and the `owner`, each
+/// `<len>:<bytes>` (length in bytes) or `-` when absent. Scripts hand records to the client
+/// as stored; the client splits them and validates every field (the root is re-parsed with
+/// [`ResourcePath::parse`] and must give back the stored path, which must be the root key's
+/// path); anything else is [`LockStoreError::Corrupt`]. Nothing executable is ever
+/// deserialised.
 ///
-/// Canonical paths never contain a space or any byte below `!`, so the members of the locks
-/// rooted at `/a` are exactly the range `["/a ", "/a!")` and the locks strictly below `/a` are
-/// `["/a/", "/a0")` (`'0'` is `'/' + 1`): subtree questions are one `ZRANGEBYLEX`, never
-/// `KEYS` or `SCAN`, and `/ab` or `/a-b` never fall into `/a`'s range.
+/// Canonical paths never contain a space or any byte below `!`, so the roots strictly below
+/// `/a` are the range `["/a/", "/a0")` of `paths` (`'0'` is `'/' + 1`): subtree questions are
+/// one `ZRANGEBYLEX`, never `KEYS` or `SCAN`, and `/ab` or `/a-b` never fall into `/a`'s
+/// range.
 ///
 /// # Atomicity
 ///
-/// Each store call is **one Lua script** (`EVALSHA`, loaded automatically on `NOSCRIPT`),
+/// Each mutating call is **one Lua script** (`EVALSHA`, loaded automatically on `NOSCRIPT`),
 /// which Redis runs atomically: `create` checks the ancestors, the root and (depth infinity)
 /// the subtree, the principal's quota, draws the fencing number and writes the record and its
 /// index entries in one step, so two application instances racing for a lock can never both
-/// win. `refresh` and `unlock` judge the lock and change it in the same step; `query` answers
-/// every target, with all ancestors, in one round trip, whatever the depth of the paths.
-/// Scripts read the clock with the server's `TIME`, so every instance agrees on expiry.
+/// win. `refresh` and `unlock` judge the lock and change it in the same step.
+///
+/// `query` reads in one atomic step and judges the records it read on the client. A query
+/// without descendants (the covering check of every write) is **one `MGET`** of the root keys
+/// of each target and all its ancestors, pipelined with `TIME` (no script: the same round trip
+/// as a `PING`, a few microseconds of server time); a query asking for descendants is one
+/// script that adds the roots below each target (one `ZRANGEBYLEX`) and reads them all with
+/// `MGET`. Expiry is judged by the server's `TIME` (read with the keys), so every instance
+/// agrees on it; `get` is one script as well.
 ///
 /// Costs, with *N* the number of locks in the namespace and *d* the depth of a path:
-/// `create` is O(d · log N + c) where *c* is the number of locks rooted at the ancestors, the
-/// root and (depth infinity) below it; `query` is the same per target; `refresh`, `unlock` and
-/// `get` are O(log N); `remove_subtree` is O(log N + locks removed).
+/// `create` is O(d + log N + c) where *c* is the number of locks rooted at the ancestors, the
+/// root and (depth infinity) below it; a covering `query` is O(d) per target, plus O(log N +
+/// c) for descendants; `refresh`, `unlock` and `get` are O(log N + r) with *r* the locks
+/// sharing the lock's root; `remove_subtree` is O(log N + locks removed).
 ///
 /// # Expiry and cleanup
 ///
-/// A finite lock's record carries a Redis TTL (`PEXPIREAT`), and scripts also compare its
-/// `exp` field with the server time, so an expired lock never blocks and is never reported,
-/// even in the millisecond Redis still keeps it. Index entries cannot carry a TTL, so:
+/// A finite lock's token key carries a Redis TTL (`PEXPIREAT`), and its record's expiry is
+/// compared with the server time wherever it is read, so an expired lock never blocks and is
+/// never reported, even while its record is still stored. Records in root keys and index
+/// entries cannot carry their own TTL, so:
 ///
 /// - every mutating script first **sweeps** the `exp` ZSET: at most
 ///   [`sweep_batch`](RedisLockStoreBuilder::sweep_batch) members (default 64) whose score is
-///   past, removing their `paths` and `owner` entries. Each create adds one entry and sweeps up
-///   to 64, so expired entries cannot pile up under churn;
-/// - any index entry met whose record is gone (expired, or removed behind the store's back) is
-///   removed on the spot (lazy removal);
-/// - unlocking and `remove_subtree` delete the record and all its entries.
+///   past, removing their records and their `paths` and `owner` entries. Each create adds one
+///   entry and sweeps up to 64, so expired records cannot pile up under churn;
+/// - mutating scripts remove any expired record they meet, and any index entry whose record is
+///   gone (removed behind the store's back) on the spot; queries only read (they drop a
+///   `paths` member whose root key is gone);
+/// - unlocking and `remove_subtree` delete the record, its token key and all its entries.
 ///
 /// # Redis Cluster
 ///
 /// All keys of a namespace share the hash tag `{prefix}`, so they live in **one hash slot, on
 /// one shard**: a namespace does not spread over the cluster (use several prefixes to spread
 /// several applications). Scripts declare the `paths`, `exp` and `fence` keys (so the call is
-/// routed to the right node) and derive the per-lock keys inside the same slot. Connect to the
+/// routed to the right node) and derive the per-root, per-lock and per-principal keys inside
+/// the same slot; a covering query's `MGET` names keys of that one slot only. Connect to the
 /// node that owns the slot (or a proxy); this store uses a single-node connection.
 ///
 /// # Operations
@@ -465,6 +478,84 @@ impl RedisLockStore {
         inv
     }
 
+    /// The current time in ms since the epoch by the injected clock, if any.
+    fn clock_ms(&self) -> Option<u128> {
+        self.clock.as_ref().map(|clock| {
+            clock
+                .now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis())
+        })
+    }
+
+    /// A query of covering targets only: one `MGET` of the root keys of every target and its
+    /// ancestors (pipelined with `TIME` unless a clock is injected), judged here.
+    async fn check(&self, query: &LockQuery) -> Result<Vec<Lock>, LockStoreError> {
+        // (root, own): each root once, root first; `own` when it is a target (all its locks
+        // match), else it is an ancestor (only depth-infinity locks match)
+        let mut roots: Vec<(&str, bool)> = Vec::new();
+        let mut want = |root, own| match roots.iter_mut().find(|(r, _)| *r == root) {
+            Some((_, o)) => *o |= own,
+            None => roots.push((root, own)),
+        };
+        for t in &query.targets {
+            let path = t.path.as_str();
+            want("/", path == "/");
+            if path != "/" {
+                for (i, _) in path.match_indices('/').skip(1) {
+                    want(&path[..i], false);
+                }
+                want(path, true);
+            }
+        }
+        let keys: Vec<String> = roots
+            .iter()
+            .map(|(root, _)| format!("{}root:{root}", self.keys.base))
+            .collect();
+        let mut pipe = ::redis::pipe();
+        pipe.cmd("MGET").arg(&keys);
+        let clock = self.clock_ms();
+        if clock.is_none() {
+            pipe.cmd("TIME");
+        }
+        let mut conn = self.conn.clone();
+        let reply: Vec<::redis::Value> =
+            match tokio::time::timeout(self.operation_timeout, pipe.query_async(&mut conn)).await {
+                Ok(result) => result.map_err(map_err)?,
+                Err(_) => return Err(timed_out()),
+            };
+        let unexpected = || LockStoreError::backend("unexpected reply from redis");
+        let mut reply = reply.into_iter();
+        let values: Vec<Option<Vec<u8>>> = reply
+            .next()
+            .map(::redis::from_redis_value)
+            .transpose()
+            .map_err(|e| LockStoreError::backend(e.to_string()))?
+            .ok_or_else(unexpected)?;
+        let now_ms = match clock {
+            Some(ms) => ms,
+            None => {
+                let (secs, micros): (u64, u64) = reply
+                    .next()
+                    .map(::redis::from_redis_value)
+                    .transpose()
+                    .map_err(|e| LockStoreError::backend(e.to_string()))?
+                    .ok_or_else(unexpected)?;
+                u128::from(secs) * 1000 + u128::from(micros / 1000)
+            }
+        };
+        if values.len() != roots.len() {
+            return Err(unexpected());
+        }
+        judge_roots(
+            roots
+                .iter()
+                .zip(&values)
+                .filter_map(|(&(root, own), value)| Some((root, own, value.as_deref()?))),
+            now_ms,
+        )
+    }
+
     async fn run<T: FromRedisValue>(
         &self,
         inv: ::redis::ScriptInvocation<'static>,
@@ -520,53 +611,77 @@ fn timeout_arg(t: LockTimeout) -> String {
     }
 }
 
-/// The record as scripts return it: a flat JSON object of strings.
-#[derive(serde::Deserialize)]
-struct Record {
-    v: String,
-    token: String,
-    path: String,
-    href: String,
-    scope: String,
-    depth: String,
-    timeout: String,
-    exp: Option<String>,
-    fence: String,
-    owner: Option<String>,
-    principal: Option<String>,
-}
-
 fn corrupt(what: &str) -> LockStoreError {
     LockStoreError::Corrupt(format!("redis lock record: {what}"))
 }
 
-/// Decode and validate one record.
+/// The fields of a stored record, in their order (`decode_rec` and `encode` in
+/// `prelude.lua`): six space-free ones, each followed by a space, then four length-prefixed.
+const FIELDS: usize = 10;
+
+/// Split a stored record, `"2 <exp> <depth> <path> <scope> <timeout> <fence> "` then the
+/// token, href, principal and owner, each `<len>:<bytes>` or `-` (absent; `-` is also the
+/// `<exp>` of an infinite lock).
+fn fields(raw: &[u8]) -> Result<[Option<&str>; FIELDS], LockStoreError> {
+    let text = std::str::from_utf8(raw).map_err(|_| corrupt("not UTF-8"))?;
+    let mut rest = text
+        .strip_prefix("2 ")
+        .ok_or_else(|| corrupt("unknown format"))?;
+    let mut out = [None; FIELDS];
+    for field in &mut out[..6] {
+        let (value, after) = rest.split_once(' ').ok_or_else(|| corrupt("truncated"))?;
+        if value.is_empty() {
+            return Err(corrupt("empty field"));
+        }
+        *field = Some(value).filter(|v| *v != "-");
+        rest = after;
+    }
+    for field in &mut out[6..] {
+        if let Some(after) = rest.strip_prefix('-') {
+            rest = after;
+            continue;
+        }
+        let (len, after) = rest.split_once(':').ok_or_else(|| corrupt("truncated"))?;
+        if len.is_empty() || !len.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(corrupt("bad field length"));
+        }
+        let len: usize = len.parse().map_err(|_| corrupt("bad field length"))?;
+        let value = after.get(..len).ok_or_else(|| corrupt("truncated"))?;
+        *field = Some(value);
+        rest = &after[len..];
+    }
+    if !rest.is_empty() {
+        return Err(corrupt("trailing bytes"));
+    }
+    Ok(out)
+}
+
+/// Decode and validate one record into a [`Lock`]. The root is re-parsed with
+/// [`ResourcePath::parse`] and must give back the stored canonical path.
 fn decode(raw: &[u8]) -> Result<Lock, LockStoreError> {
-    let r: Record =
-        serde_json::from_slice(raw).map_err(|e| corrupt(&format!("not a record ({e})")))?;
-    if r.v != "1" {
-        return Err(corrupt(&format!("unknown version {:?}", r.v)));
-    }
-    if r.token.is_empty() {
-        return Err(corrupt("empty token"));
-    }
-    let root = ResourcePath::parse(&r.href).map_err(|e| corrupt(&format!("bad root ({e})")))?;
-    if root.as_str() != r.path {
+    let [exp, depth, path, scope, timeout, fence, token, href, principal, owner] = fields(raw)?;
+    let missing = |what: &str| corrupt(&format!("no {what}"));
+    let token = token
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| missing("token"))?;
+    let href = href.ok_or_else(|| missing("root"))?;
+    let root = ResourcePath::parse(href).map_err(|e| corrupt(&format!("bad root ({e})")))?;
+    if Some(root.as_str()) != path {
         return Err(corrupt("root and path disagree"));
     }
-    let scope = match r.scope.as_str() {
-        "exclusive" => LockScope::Exclusive,
-        "shared" => LockScope::Shared,
+    let scope = match scope {
+        Some("exclusive") => LockScope::Exclusive,
+        Some("shared") => LockScope::Shared,
         _ => return Err(corrupt("bad scope")),
     };
-    let depth = match r.depth.as_str() {
-        "0" => LockDepth::Zero,
-        "infinity" => LockDepth::Infinity,
+    let depth = match depth {
+        Some("0") => LockDepth::Zero,
+        Some("infinity") => LockDepth::Infinity,
         _ => return Err(corrupt("bad depth")),
     };
-    let (timeout, expires_at) = match (r.timeout.as_str(), r.exp) {
-        ("infinite", None) => (LockTimeout::Infinite, None),
-        (secs, Some(exp)) => {
+    let (timeout, expires_at) = match (timeout, exp) {
+        (Some("infinite"), None) => (LockTimeout::Infinite, None),
+        (Some(secs), Some(exp)) => {
             let secs = secs.parse().map_err(|_| corrupt("bad timeout"))?;
             let ms: u64 = exp.parse().map_err(|_| corrupt("bad expiry"))?;
             let at = UNIX_EPOCH
@@ -576,21 +691,71 @@ fn decode(raw: &[u8]) -> Result<Lock, LockStoreError> {
         }
         _ => return Err(corrupt("timeout and expiry disagree")),
     };
-    let fence: u64 = r.fence.parse().map_err(|_| corrupt("bad fence"))?;
-    if fence == 0 {
-        return Err(corrupt("bad fence"));
-    }
+    let fence: u64 = fence
+        .and_then(|f| f.parse().ok())
+        .filter(|&f| f != 0)
+        .ok_or_else(|| corrupt("bad fence"))?;
     Ok(Lock {
-        token: r.token.into(),
+        token: token.into(),
         root,
         scope,
         depth,
-        owner: r.owner.map(Into::into),
-        principal: r.principal.map(Into::into),
+        owner: owner.map(Into::into),
+        principal: principal.map(Into::into),
         timeout,
         expires_at,
         fence,
     })
+}
+
+/// Split a length-prefixed field `<len>:<bytes>` off the front of `raw`.
+fn prefixed(raw: &[u8]) -> Option<(&[u8], &[u8])> {
+    let colon = raw.iter().position(|&b| b == b':')?;
+    let len = &raw[..colon];
+    if len.is_empty() || !len.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let len: usize = std::str::from_utf8(len).ok()?.parse().ok()?;
+    let rest = &raw[colon + 1..];
+    (rest.len() >= len).then(|| rest.split_at(len))
+}
+
+/// The records of a root key, each stored as `<len>:<record>` (`root_records` in
+/// `prelude.lua`).
+fn root_records(mut raw: &[u8]) -> Result<Vec<&[u8]>, LockStoreError> {
+    let mut records = Vec::new();
+    while !raw.is_empty() {
+        let (record, rest) = prefixed(raw).ok_or_else(|| corrupt("bad root entry"))?;
+        records.push(record);
+        raw = rest;
+    }
+    Ok(records)
+}
+
+/// The live locks of the root keys read for a query, each root once: `(root, own, value)`
+/// where `own` says whether every lock there matches (else only depth-infinity ones, an
+/// ancestor's). Expired locks (by `now_ms`) are left out. A lock lives in the key of its root
+/// only, so each is reported once.
+fn judge_roots<'a>(
+    roots: impl Iterator<Item = (&'a str, bool, &'a [u8])>,
+    now_ms: u128,
+) -> Result<Vec<Lock>, LockStoreError> {
+    let mut out: Vec<Lock> = Vec::new();
+    for (root, own, value) in roots {
+        for raw in root_records(value)? {
+            let lock = decode(raw)?;
+            if lock.root.as_str() != root {
+                return Err(corrupt("stored under another root"));
+            }
+            let expired = lock.expires_at.is_some_and(|at| {
+                at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis()) <= now_ms
+            });
+            if !expired && (own || lock.depth == LockDepth::Infinity) {
+                out.push(lock);
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Split a script reply `[status, records...]`.
@@ -702,13 +867,30 @@ impl LockStore for RedisLockStore {
         if query.targets.is_empty() {
             return Ok(Vec::new());
         }
+        if query.targets.iter().all(|t| !t.descendants) {
+            return self.check(query).await;
+        }
         let mut inv = self.invocation(&QUERY);
         inv.arg(query.targets.len());
         for t in &query.targets {
             inv.arg(t.path.as_str()).arg(flag(t.descendants));
         }
-        let records: Vec<Vec<u8>> = self.run(inv).await?;
-        records.iter().map(|r| decode(r)).collect()
+        let reply: Vec<Vec<u8>> = self.run(inv).await?;
+        let bad = || LockStoreError::backend("unexpected reply from lock script");
+        let (now, rest) = reply.split_first().ok_or_else(bad)?;
+        let now_ms: u128 = std::str::from_utf8(now)
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(bad)?;
+        if rest.len() % 3 != 0 {
+            return Err(bad());
+        }
+        let mut roots = Vec::with_capacity(rest.len() / 3);
+        for chunk in rest.chunks_exact(3) {
+            let root = std::str::from_utf8(&chunk[1]).map_err(|_| bad())?;
+            roots.push((root, chunk[0] == b"1", chunk[2].as_slice()));
+        }
+        judge_roots(roots.into_iter(), now_ms)
     }
 
     async fn get(&self, token: &str) -> Result<Option<Lock>, LockStoreError> {
@@ -730,16 +912,24 @@ fn expiry_ms(lock: &Lock) -> Option<u128> {
 mod tests {
     use super::*;
 
+    /// Encode a record as the scripts do (`encode` in `prelude.lua`).
     fn record(fields: &[(&str, &str)]) -> Vec<u8> {
-        let map: serde_json::Map<String, serde_json::Value> = fields
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), serde_json::Value::from(*v)))
-            .collect();
-        serde_json::to_vec(&map).unwrap()
+        let get = |name: &str| fields.iter().find(|(n, _)| *n == name).map(|(_, v)| *v);
+        let mut out = String::from("2 ");
+        for name in ["exp", "depth", "path", "scope", "timeout", "fence"] {
+            out.push_str(get(name).unwrap_or("-"));
+            out.push(' ');
+        }
+        for name in ["token", "href", "principal", "owner"] {
+            match get(name) {
+                Some(v) => out.push_str(&format!("{}:{v}", v.len())),
+                None => out.push('-'),
+            }
+        }
+        out.into_bytes()
     }
 
     const GOOD: &[(&str, &str)] = &[
-        ("v", "1"),
         ("token", "urn:uuid:1"),
         ("path", "/a/b"),
         ("href", "/a/b/"),
@@ -762,12 +952,17 @@ mod tests {
         assert_eq!(lock.fence, 7);
         assert_eq!(lock.principal.as_deref(), Some("ann"));
         assert_eq!(lock.owner, None);
-        // cjson escapes '/' as "\/"
-        let escaped = br#"{"v":"1","token":"t","path":"\/x","href":"\/x","scope":"exclusive","depth":"0","timeout":"infinite","fence":"1","owner":""}"#;
-        let lock = decode(escaped).unwrap();
+        // lengths count bytes; values may hold the separators
+        let raw = "2 - 0 /x exclusive infinite 1 3:t:-2:/x3:a b6:\u{e9}-:2\n";
+        let lock = decode(raw.as_bytes()).unwrap();
         assert_eq!(lock.root.as_str(), "/x");
-        assert_eq!(lock.owner.as_deref(), Some(""));
+        assert_eq!(lock.token, "t:-");
+        assert_eq!(lock.owner.as_deref(), Some("\u{e9}-:2\n"));
+        assert_eq!(lock.principal.as_deref(), Some("a b"));
         assert_eq!(lock.expires_at, None);
+        assert_eq!(lock.timeout, LockTimeout::Infinite);
+        let empty_owner = decode(&record(&[GOOD, &[("owner", "")]].concat())).unwrap();
+        assert_eq!(empty_owner.owner.as_deref(), Some(""));
     }
 
     #[test]
@@ -786,10 +981,18 @@ mod tests {
                     .collect::<Vec<_>>(),
             )
         };
+        let good = record(GOOD);
         let bad = [
-            b"not json".to_vec(),
-            b"[]".to_vec(),
-            with("v", "2"),
+            b"not a record".to_vec(),
+            Vec::new(),
+            [b"1".as_slice(), &good[1..]].concat(),
+            [good.as_slice(), b"-"].concat(),
+            good[..good.len() - 3].to_vec(),
+            b"2 - 0 /x exclusive infinite 1 1+1:t2:/x--".to_vec(),
+            b"2 - 0 /x exclusive infinite 1 9999:t".to_vec(),
+            b"2 - 0 /x exclusive  infinite 1 1:t2:/x--".to_vec(),
+            b"2 - 0 /x exclusive infinite 1 1:t2:/x-".to_vec(),
+            vec![b'2', b' ', 0xff],
             with("token", ""),
             with("href", "relative"),
             with("href", "/a/../b"),
@@ -803,6 +1006,8 @@ mod tests {
             with("fence", "x"),
             without("exp"),
             without("fence"),
+            without("path"),
+            without("token"),
         ];
         for raw in bad {
             assert!(

@@ -10,17 +10,20 @@ if verdict ~= 'allowed' then
 end
 local key = lock_key(token)
 local member = exp_member(rec.path, token, rec.principal)
+if not complete(rec) then
+  -- malformed: not rewritten; the client reports it
+  return {'done', encode(rec)}
+end
+rec.raw = nil
 rec.timeout = ARGV[7]
 if rec.timeout == 'infinite' then
   rec.exp = nil
-  redis.call('HDEL', key, 'exp')
-  redis.call('HSET', key, 'timeout', rec.timeout)
   redis.call('PERSIST', key)
   redis.call('ZREM', EXP, member)
 else
-  rec.exp = num(now + tonumber(rec.timeout) * 1000)
-  redis.call('HSET', key, 'timeout', rec.timeout, 'exp', rec.exp)
+  rec.exp = num(now() + tonumber(rec.timeout) * 1000)
   redis.call('PEXPIREAT', key, rec.exp)
   redis.call('ZADD', EXP, rec.exp, member)
 end
+root_put(rec.path, token, encode(rec))
 return {'done', encode(rec)}

@@ -2,9 +2,11 @@
 sweep(tonumber(ARGV[2]))
 local path = ARGV[3]
 local removed = 0
-local function remove(token, rec)
-  drop(token, rec)
-  removed = removed + 1
+local function remove(rec)
+  if rec.token then
+    drop(rec.token, rec)
+    removed = removed + 1
+  end
 end
 local min, max = own_range(path)
 each_live(min, max, remove)
