@@ -392,7 +392,12 @@ impl ResourcePath {
         if self.is_root() {
             return None;
         }
-        let cut = self.key().rfind('/').unwrap_or(0);
+        let cut = self
+            .key()
+            .as_bytes()
+            .iter()
+            .rposition(|&b| b == b'/')
+            .unwrap_or(0);
         if cut == 0 {
             return Some(Self::root());
         }
@@ -415,8 +420,13 @@ impl ResourcePath {
     pub fn ancestors(&self) -> impl Iterator<Item = &str> {
         let key = self.key();
         let root = if self.is_root() { None } else { Some("/") };
-        root.into_iter()
-            .chain(key.match_indices('/').skip(1).map(move |(i, _)| &key[..i]))
+        root.into_iter().chain(
+            key.bytes()
+                .enumerate()
+                .skip(1)
+                .filter(|&(_, b)| b == b'/')
+                .map(move |(i, _)| &key[..i]),
+        )
     }
 
     /// Whether `self` is a strict ancestor of `other` (on segment boundaries).
@@ -542,30 +552,44 @@ impl ResourcePath {
 }
 
 /// Characters RFC 3986 calls unreserved.
-fn is_unreserved(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
-}
 
 /// Characters kept raw in a canonical segment (unreserved, sub-delims, `:` and `@`): their
 /// escapes are decoded, so each of them has exactly one spelling.
 fn is_segment_safe(b: u8) -> bool {
-    is_unreserved(b)
-        || matches!(
-            b,
-            b'!' | b'$'
-                | b'&'
-                | b'\''
-                | b'('
-                | b')'
-                | b'*'
-                | b'+'
-                | b','
-                | b';'
-                | b'='
-                | b':'
-                | b'@'
-        )
+    SEGMENT_SAFE[usize::from(b)]
 }
+
+/// [`is_segment_safe`] as a table: the canonical-path check runs it on every byte of every
+/// guarded request's path.
+static SEGMENT_SAFE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0usize;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'-' | b'.'
+                    | b'_'
+                    | b'~'
+                    | b'!'
+                    | b'$'
+                    | b'&'
+                    | b'\''
+                    | b'('
+                    | b')'
+                    | b'*'
+                    | b'+'
+                    | b','
+                    | b';'
+                    | b'='
+                    | b':'
+                    | b'@'
+            );
+        b += 1;
+    }
+    table
+};
 
 fn hex_val(b: u8) -> Option<u8> {
     match b {
@@ -773,6 +797,18 @@ fn normalise_authority(authority: &str, default_port: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_segment_safe_table_is_unreserved_sub_delims_colon_and_at() {
+        let allowed: Vec<u8> = (b'a'..=b'z')
+            .chain(b'A'..=b'Z')
+            .chain(b'0'..=b'9')
+            .chain(*b"-._~!$&'()*+,;=:@")
+            .collect();
+        for b in 0..=255u8 {
+            assert_eq!(is_segment_safe(b), allowed.contains(&b), "byte {b:#04x}");
+        }
+    }
 
     /// The fast path must agree with the full parser on every input it accepts.
     #[test]
