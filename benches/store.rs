@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use tower_locks::{
-    CreateOutcome, LockDepth, LockQuery, LockStore, MemoryLockStore, NewLock, ResourcePath,
-    TokenAccess, TokenOutcome,
+    CreateOutcome, LockDepth, LockQuery, LockStore, LockTimeout, MemoryLockStore, NewLock,
+    ResourcePath, TokenAccess, TokenOutcome,
 };
 
 fn p(s: &str) -> ResourcePath {
@@ -37,7 +37,12 @@ fn rt() -> tokio::runtime::Runtime {
 }
 
 async fn create(store: &MemoryLockStore, lock: NewLock) {
-    match store.create(lock).await.unwrap() {
+    // A day: no fixture lock expires during a full run, which takes over 10 minutes.
+    match store
+        .create(lock.timeout(LockTimeout::Seconds(86_400)))
+        .await
+        .unwrap()
+    {
         CreateOutcome::Created(_) => {}
         other => panic!("{other:?}"),
     }

@@ -21,11 +21,13 @@ use dav_server::davpath::DavPath;
 use dav_server::ls::DavLockSystem;
 use dav_server::memls::MemLs;
 use tower_locks::{
-    CreateOutcome, LockDepth, LockQuery, LockStore, MemoryLockStore, NewLock, ResourcePath,
-    TokenAccess,
+    CreateOutcome, LockDepth, LockQuery, LockStore, LockTimeout, MemoryLockStore, NewLock,
+    ResourcePath, TokenAccess,
 };
 
-const TIMEOUT: Duration = Duration::from_secs(600);
+/// Long enough that no fixture lock expires during a full run (a run takes over 10 minutes;
+/// with 600 s the 1e6 cases would check expired locks).
+const TIMEOUT: Duration = Duration::from_secs(86_400);
 
 fn p(s: &str) -> ResourcePath {
     ResourcePath::parse(s).unwrap()
@@ -58,7 +60,11 @@ impl Stores {
         };
         let ours = match self
             .ours
-            .create(NewLock::new(p(path)).depth(depth))
+            .create(
+                NewLock::new(p(path))
+                    .depth(depth)
+                    .timeout(LockTimeout::Seconds(TIMEOUT.as_secs() as u32)),
+            )
             .await
             .unwrap()
         {
