@@ -199,14 +199,22 @@ impl MemoryLockStore {
     /// `query`, synchronously (the memory store never waits).
     fn query_sync(&self, query: &LockQuery) -> Vec<Lock> {
         self.read_step(|g, now| {
-            let mut found = Found::default();
+            // Ids first, then the locks into one exact allocation (none when nothing is found).
+            let mut ids = Ids::default();
             for target in &query.targets {
-                let mut push = |id| found.push(g.to_lock(id));
+                let mut push = |id| ids.push(id);
                 let hash = g.hash_str(target.path.as_str());
                 g.covering(&target.path, hash, now, |_| true, &mut push);
                 if target.descendants {
                     g.below(target.path.as_str(), now, |_| true, &mut push);
                 }
+            }
+            let mut found = Found {
+                locks: Vec::with_capacity(ids.len()),
+                shared_root: false,
+            };
+            for id in ids.iter() {
+                found.push(g.to_lock(id));
             }
             found.into_sorted(query.targets.len() > 1)
         })
@@ -1024,6 +1032,47 @@ impl Inner {
     }
 }
 
+/// Lock ids found by a query: the first [`Ids::INLINE`] on the stack, the rest in a `Vec`.
+struct Ids {
+    inline: [u32; Ids::INLINE],
+    len: usize,
+    spill: Vec<u32>,
+}
+
+impl Default for Ids {
+    fn default() -> Self {
+        Self {
+            inline: [0; Ids::INLINE],
+            len: 0,
+            spill: Vec::new(),
+        }
+    }
+}
+
+impl Ids {
+    const INLINE: usize = 32;
+
+    fn push(&mut self, id: u32) {
+        if self.len < Self::INLINE {
+            self.inline[self.len] = id;
+        } else {
+            self.spill.push(id);
+        }
+        self.len += 1;
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn iter(&self) -> impl Iterator<Item = u32> + '_ {
+        self.inline[..self.len.min(Self::INLINE)]
+            .iter()
+            .chain(&self.spill)
+            .copied()
+    }
+}
+
 /// Locks reported for one target come in root order (see [`Inner::covering`] and
 /// [`Inner::below`]), so they need sorting only where one root holds several locks.
 #[derive(Default)]
@@ -1331,6 +1380,12 @@ mod tests {
             .unwrap();
         assert_eq!(found.len(), 100);
         assert!(found.iter().all(|l| l.root.as_str().starts_with("/t7/d7/")));
+        // More than fit inline in `Ids`: every one reported once, in root order.
+        let mut tokens: Vec<_> = found.iter().map(|l| l.token.clone()).collect();
+        tokens.sort();
+        tokens.dedup();
+        assert_eq!(tokens.len(), 100);
+        assert!(found.is_sorted_by(|a, b| a.root <= b.root));
         assert_eq!(
             examined() - before,
             100,
