@@ -551,8 +551,6 @@ impl ResourcePath {
     }
 }
 
-/// Characters RFC 3986 calls unreserved.
-
 /// Characters kept raw in a canonical segment (unreserved, sub-delims, `:` and `@`): their
 /// escapes are decoded, so each of them has exactly one spelling.
 fn is_segment_safe(b: u8) -> bool {
