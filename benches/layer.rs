@@ -9,24 +9,19 @@
 //! cargo bench --bench layer -- --warm-up-time 1 --measurement-time 2
 //! ```
 
-use std::convert::Infallible;
+#[path = "common/layer_setup.rs"]
+mod layer_setup;
+
 use std::hint::black_box;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion};
-use http::{Request, Response, StatusCode};
-use http_body_util::Empty;
+use http::{Request, StatusCode};
+use layer_setup::{inner, store_with_locks, Body};
 use tower::{service_fn, Layer, Service, ServiceExt};
-use tower_locks::{CreateOutcome, LockLayer, LockStore, MemoryLockStore, NewLock, ResourcePath};
+use tower_locks::LockLayer;
 
-type Body = Empty<Bytes>;
 type MakeRequest<'a> = Box<dyn Fn() -> Request<Body> + 'a>;
-
-async fn inner(_req: Request<Body>) -> Result<Response<&'static str>, Infallible> {
-    Ok(Response::new("ok"))
-}
 
 fn get(path: &str) -> Request<Body> {
     Request::get(path).body(Body::new()).unwrap()
@@ -67,19 +62,8 @@ fn bench(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
-    let store = Arc::new(MemoryLockStore::new());
     // 1000 locks on other paths, one on the path the locked cases write to.
-    let token = rt.block_on(async {
-        for i in 0..1000 {
-            let p = ResourcePath::parse(&format!("/other/d{}/f{i}", i % 16)).unwrap();
-            store.create(NewLock::new(p)).await.unwrap();
-        }
-        let p = ResourcePath::parse("/docs/locked.txt").unwrap();
-        match store.create(NewLock::new(p)).await.unwrap() {
-            CreateOutcome::Created(l) => l.token,
-            other => panic!("{other:?}"),
-        }
-    });
+    let (store, token) = rt.block_on(store_with_locks());
 
     let bare = service_fn(inner);
     let layered = LockLayer::new(store.clone()).layer(service_fn(inner));

@@ -9,21 +9,15 @@
 //! target/release/deps/layer_count-* <bare|layer> <GET|PUT|PUT-token|PUT-423> <N>
 //! ```
 
-use std::convert::Infallible;
+#[path = "common/layer_setup.rs"]
+mod layer_setup;
+
 use std::hint::black_box;
-use std::sync::Arc;
 
-use bytes::Bytes;
 use http::{Request, Response, StatusCode};
-use http_body_util::Empty;
+use layer_setup::{inner, store_with_locks, Body};
 use tower::{service_fn, Layer, Service, ServiceExt};
-use tower_locks::{CreateOutcome, LockLayer, LockStore, MemoryLockStore, NewLock, ResourcePath};
-
-type Body = Empty<Bytes>;
-
-async fn inner(_req: Request<Body>) -> Result<Response<&'static str>, Infallible> {
-    Ok(Response::new("ok"))
-}
+use tower_locks::LockLayer;
 
 fn request(case: &str, token: &str) -> Request<Body> {
     let b = match case {
@@ -60,19 +54,8 @@ fn main() {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
-    let store = Arc::new(MemoryLockStore::new());
     // The same store as `benches/layer.rs`: 1000 locks elsewhere, one on the locked path.
-    let token = rt.block_on(async {
-        for i in 0..1000 {
-            let p = ResourcePath::parse(&format!("/other/d{}/f{i}", i % 16)).unwrap();
-            store.create(NewLock::new(p)).await.unwrap();
-        }
-        let p = ResourcePath::parse("/docs/locked.txt").unwrap();
-        match store.create(NewLock::new(p)).await.unwrap() {
-            CreateOutcome::Created(l) => l.token.to_string(),
-            other => panic!("{other:?}"),
-        }
-    });
+    let (store, token) = rt.block_on(store_with_locks());
     let want = match (which, case) {
         ("layer", "PUT-423") => StatusCode::LOCKED,
         _ => StatusCode::OK,

@@ -359,10 +359,9 @@ local function each_rec(root, recs, own, f)
   end
 end
 
--- call f(rec) for every live lock rooted in the lex range [min, max) of the root index, the
--- roots read with one MGET per 256; an index member whose root key is gone is deleted
-local function each_live(min, max, f)
-  local roots = redis.call('ZRANGEBYLEX', PATHS, min, max)
+-- call f(root, value) for every root of the list, the root keys read with one MGET per 256;
+-- value is false when the root key is gone
+local function each_root_value(roots, f)
   local first = 1
   while first <= #roots do
     local last = math.min(first + 255, #roots)
@@ -372,15 +371,22 @@ local function each_live(min, max, f)
     end
     local vals = redis.call('MGET', unpack(keys))
     for k = 1, #keys do
-      local root = roots[first + k - 1]
-      if vals[k] then
-        each_rec(root, root_records(vals[k]), true, f)
-      else
-        redis.call('ZREM', PATHS, root)
-      end
+      f(roots[first + k - 1], vals[k])
     end
     first = last + 1
   end
+end
+
+-- call f(rec) for every live lock rooted in the lex range [min, max) of the root index; an
+-- index member whose root key is gone is deleted
+local function each_live(min, max, f)
+  each_root_value(redis.call('ZRANGEBYLEX', PATHS, min, max), function(root, value)
+    if value then
+      each_rec(root, root_records(value), true, f)
+    else
+      redis.call('ZREM', PATHS, root)
+    end
+  end)
 end
 
 -- remove index entries of expired locks, at most `limit` of them (bounded work per call)

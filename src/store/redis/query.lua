@@ -29,24 +29,13 @@ for i = 0, n - 1 do
     end
   end
 end
-local first = 1
-while first <= #roots do
-  local last = math.min(first + 255, #roots)
-  local keys = {}
-  for j = first, last do
-    keys[#keys + 1] = root_key(roots[j])
+each_root_value(roots, function(root, value)
+  if value then
+    out[#out + 1] = own[root] and '1' or '0'
+    out[#out + 1] = root
+    out[#out + 1] = value
+  elseif indexed[root] then
+    redis.call('ZREM', PATHS, root)
   end
-  local vals = redis.call('MGET', unpack(keys))
-  for k = 1, #keys do
-    local root = roots[first + k - 1]
-    if vals[k] then
-      out[#out + 1] = own[root] and '1' or '0'
-      out[#out + 1] = root
-      out[#out + 1] = vals[k]
-    elseif indexed[root] then
-      redis.call('ZREM', PATHS, root)
-    end
-  end
-  first = last + 1
-end
+end)
 return out
