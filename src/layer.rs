@@ -118,6 +118,10 @@ pub(crate) type UnlockOverride = Arc<dyn Fn(&request::Parts) -> bool + Send + Sy
 
 pub(crate) struct Config {
     pub(crate) store: Arc<dyn DynLockStore>,
+    /// Whether `store` answers checks at once ([`LockStore::query_now`]), asked once when the
+    /// layer is built: the write fast path is tried only then, so a store that needs I/O never
+    /// pays for a fast-path attempt before its full check.
+    pub(crate) store_answers_now: bool,
     pub(crate) safe_methods: Vec<Method>,
     pub(crate) prefix: ResourcePath,
     pub(crate) any_authority: bool,
@@ -139,6 +143,7 @@ impl Clone for Config {
     fn clone(&self) -> Self {
         Self {
             store: Arc::clone(&self.store),
+            store_answers_now: self.store_answers_now,
             safe_methods: self.safe_methods.clone(),
             prefix: self.prefix.clone(),
             any_authority: self.any_authority,
@@ -210,9 +215,11 @@ impl LockLayer {
     /// # let _ = layer;
     /// ```
     pub fn from_arc(store: Arc<dyn DynLockStore>) -> Self {
+        let store_answers_now = store.query_now_dyn(&crate::LockQuery::new()).is_some();
         Self {
             config: Arc::new(Config {
                 store,
+                store_answers_now,
                 safe_methods: default_safe_methods(),
                 prefix: ResourcePath::root(),
                 any_authority: false,

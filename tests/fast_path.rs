@@ -92,9 +92,14 @@ async fn a_store_that_cannot_answer_at_once_gets_the_full_flow() {
     let store = Arc::new(Counting::new(false));
     let kv = Kv::with_files(&["/c/"]);
     let svc = layered(&store, &kv);
-    let a = send(svc, empty(req("PUT", "/c/new"))).await;
+    // Asked once when the layer was built, never again per request.
+    assert_eq!(store.counts(), (0, 1));
+    let a = send(svc.clone(), empty(req("PUT", "/c/new"))).await;
     assert_eq!(a.status, StatusCode::CREATED);
     assert_eq!(store.counts(), (1, 1));
+    let a = send(svc, empty(req("PUT", "/c/other"))).await;
+    assert_eq!(a.status, StatusCode::CREATED);
+    assert_eq!(store.counts(), (2, 1));
 }
 
 /// Every request of a small matrix, against every lock setup, answered by the fast path's

@@ -11,7 +11,8 @@
 //! decides from scratch.
 //!
 //! The in-flight hold is registered before the store is asked, exactly as in the full flow
-//! (see [`crate::holds`]), and travels with the response future.
+//! (see [`crate::holds`]), and travels with the response future. A store that did not answer
+//! at once when the layer was built (one that needs I/O, like Redis) is never tried here.
 //!
 //! [`LockStore::query_now`]: crate::LockStore::query_now
 
@@ -26,6 +27,9 @@ const IF: HeaderName = HeaderName::from_static("if");
 
 /// The hold of a plain write that may be forwarded at once, or `None`: take the full flow.
 pub(crate) fn plain_write<B>(cfg: &Config, req: &Request<B>) -> Option<HoldGuard> {
+    if !cfg.store_answers_now {
+        return None;
+    }
     let method = req.method().as_str();
     if matches!(method, "LOCK" | "UNLOCK" | "DELETE" | "COPY" | "MOVE") {
         return None;

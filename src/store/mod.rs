@@ -151,7 +151,8 @@ pub trait LockStore: Send + Sync + 'static {
     /// When it returns `Some`, the answer must be exactly what `query` would have returned at
     /// that instant. The layer uses it on its hot path: a write whose check can be answered
     /// here, and finds nothing locked, is forwarded without allocating a future for the check.
-    /// Stores that talk to a server keep the default.
+    /// The layer asks once, with an empty query, when it is built; a store that answers `None`
+    /// then is never asked again. Stores that talk to a server keep the default.
     ///
     /// ```
     /// use tower_locks::{LockQuery, LockStore, MemoryLockStore, NewLock, ResourcePath};

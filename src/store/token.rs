@@ -27,18 +27,6 @@ const HEX_VAL: [u8; 256] = {
     }
     t
 };
-/// Each byte's two lower-case hex digits.
-const HEX_PAIRS: [[u8; 2]; 256] = {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut t = [[0u8; 2]; 256];
-    let mut i = 0;
-    while i < 256 {
-        t[i] = [HEX[i >> 4], HEX[i & 0xF]];
-        i += 1;
-    }
-    t
-};
-
 /// A lock token (RFC 4918 §6.5): an absolute URI, `urn:uuid:<v4>` for the locks this crate
 /// creates. It dereferences to `str` and compares, hashes and orders exactly like its text.
 ///
@@ -93,22 +81,11 @@ impl LockToken {
         Self::from_uuid_bytes(*uuid::Uuid::new_v4().as_bytes())
     }
 
-    /// The token for a UUID, in the canonical `urn:uuid:` form.
+    /// The token for a UUID, in the canonical `urn:uuid:` form (rendered by `uuid` into the
+    /// inline buffer, no allocation).
     pub(crate) fn from_uuid_bytes(bytes: [u8; 16]) -> Self {
-        let mut hex = [b'-'; URN_LEN - PREFIX.len()];
-        for (b, at) in bytes.iter().zip(BYTE_AT) {
-            if let Some(pair) = hex.get_mut(at..at + 2) {
-                pair.copy_from_slice(&HEX_PAIRS[usize::from(*b)]);
-            }
-        }
-        Self::from_urn_hex(&hex)
-    }
-
-    /// A canonical token from the 36 characters after `urn:uuid:`.
-    fn from_urn_hex(hex: &[u8; URN_LEN - PREFIX.len()]) -> Self {
         let mut out = [0u8; URN_LEN];
-        out[..PREFIX.len()].copy_from_slice(PREFIX);
-        out[PREFIX.len()..].copy_from_slice(hex);
+        uuid::Uuid::from_bytes(bytes).urn().encode_lower(&mut out);
         Self(Repr::Urn(out))
     }
 

@@ -499,14 +499,10 @@ impl RedisLockStore {
             None => roots.push((root, own)),
         };
         for t in &query.targets {
-            let path = t.path.as_str();
-            want("/", path == "/");
-            if path != "/" {
-                for (i, _) in path.match_indices('/').skip(1) {
-                    want(&path[..i], false);
-                }
-                want(path, true);
+            for ancestor in t.path.ancestors() {
+                want(ancestor, false);
             }
+            want(t.path.as_str(), true);
         }
         let keys: Vec<String> = roots
             .iter()
