@@ -42,8 +42,10 @@ pub(crate) const MAX_HELD: usize = crate::plan::MAX_NEEDS;
 /// The paths of one hold, inline (no allocation per write); `true`: and everything below.
 pub(crate) type HeldPaths = [Option<(ResourcePath, bool)>; MAX_HELD];
 
-#[derive(Debug)]
+/// One slot of the registry, written and cleared in place (no hold is moved in or out).
+#[derive(Debug, Default)]
 struct Hold {
+    live: bool,
     paths: HeldPaths,
     tokens: Vec<String>,
 }
@@ -58,13 +60,13 @@ pub(crate) struct Holds {
 /// are `O(1)`; only a LOCK or UNLOCK looks at every live hold.
 #[derive(Debug, Default)]
 struct HoldsInner {
-    slots: Vec<Option<Hold>>,
+    slots: Vec<Hold>,
     free: Vec<usize>,
 }
 
 impl HoldsInner {
     fn live(&self) -> impl Iterator<Item = &Hold> {
-        self.slots.iter().flatten()
+        self.slots.iter().filter(|h| h.live)
     }
 }
 
@@ -83,25 +85,23 @@ impl Holds {
         paths: impl IntoIterator<Item = (&'a ResourcePath, bool)>,
         tokens: Vec<String>,
     ) -> HoldGuard {
-        let mut held: HeldPaths = Default::default();
-        for (slot, (path, subtree)) in held.iter_mut().zip(paths) {
-            *slot = Some((path.clone(), subtree));
-        }
-        let hold = Hold {
-            paths: held,
-            tokens,
-        };
         let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let slot = match g.free.pop() {
-            Some(i) => {
-                g.slots[i] = Some(hold);
-                i
-            }
+            Some(i) => i,
             None => {
-                g.slots.push(Some(hold));
+                g.slots.push(Hold::default());
                 g.slots.len() - 1
             }
         };
+        let hold = &mut g.slots[slot];
+        hold.live = true;
+        for (held, (path, subtree)) in hold.paths.iter_mut().zip(paths) {
+            *held = Some((path.clone(), subtree));
+        }
+        if !tokens.is_empty() {
+            hold.tokens = tokens;
+        }
+        drop(g);
         HoldGuard {
             holds: Arc::clone(self),
             slot,
@@ -135,14 +135,18 @@ impl Holds {
 
 impl Drop for HoldGuard {
     fn drop(&mut self) {
-        let hold = {
-            let mut g = self.holds.inner.lock().unwrap_or_else(|e| e.into_inner());
-            let hold = g.slots[self.slot].take();
-            g.free.push(self.slot);
-            hold
-        };
-        // The paths are released outside the critical section.
-        drop(hold);
+        let mut g = self.holds.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let hold = &mut g.slots[self.slot];
+        hold.live = false;
+        // Cleared in place: the paths are shared with the request (a reference count each),
+        // and the token list is usually empty.
+        for held in &mut hold.paths {
+            if held.take().is_none() {
+                break;
+            }
+        }
+        hold.tokens.clear();
+        g.free.push(self.slot);
     }
 }
 

@@ -34,6 +34,14 @@ pub(crate) enum CleanupWhen {
 /// Most needs a request has: MOVE (source and destination, each with its parent).
 pub(crate) const MAX_NEEDS: usize = 4;
 
+/// Whether a plain write (one that neither removes nor has a destination: PUT, POST, PATCH,
+/// PROPPATCH, MKCOL, extension methods) touches its target's parent as well as the target:
+/// every one but PROPPATCH may create the target, which changes the parent's membership.
+/// [`Plan::new`] and the write fast path (`crate::methods::fast`) both follow it.
+pub(crate) fn plain_write_touches_parent(method: &str) -> bool {
+    method != "PROPPATCH"
+}
+
 /// The plan holds every path once, in its store query; needs, the may-create pair and the
 /// cleanup list refer to the query's targets by index (no per-request path clones).
 #[derive(Debug, Clone, Default)]
@@ -190,6 +198,25 @@ mod tests {
     }
     fn lock(root: &str, depth: LockDepth) -> Lock {
         NewLock::new(p(root)).depth(depth).build_unstored()
+    }
+
+    #[test]
+    fn plain_write_paths_match_the_plan() {
+        let t = p("/c/r");
+        for method in ["PUT", "POST", "PATCH", "PROPPATCH", "MKCOL", "BIND", "X-CUSTOM"] {
+            let plan = Plan::new(method, &t, None);
+            let touched: Vec<_> = plan.touched().map(|(p, s)| (p.clone(), s)).collect();
+            let mut want = vec![(t.clone(), false)];
+            if plain_write_touches_parent(method) {
+                want.push((p("/c"), false));
+            }
+            assert_eq!(touched, want, "{method}");
+            let queried: Vec<_> = plan.query.targets.iter().map(|q| q.path.clone()).collect();
+            let want_paths: Vec<_> = want.iter().map(|(p, _)| p.clone()).collect();
+            assert_eq!(queried, want_paths, "{method}");
+            assert!(plan.query.targets.iter().all(|q| !q.descendants), "{method}");
+            assert!(plan.cleanup().next().is_none(), "{method}");
+        }
     }
 
     #[test]

@@ -20,7 +20,8 @@ use http::{HeaderName, Request};
 
 use crate::holds::HoldGuard;
 use crate::layer::Config;
-use crate::plan::Plan;
+use crate::plan::plain_write_touches_parent;
+use crate::store::{LockQuery, QueryTarget};
 use crate::ResourcePath;
 
 const IF: HeaderName = HeaderName::from_static("if");
@@ -49,18 +50,28 @@ pub(crate) fn plain_write<B>(cfg: &Config, req: &Request<B>) -> Option<HoldGuard
     } else {
         path.under_prefix(&cfg.prefix)
     };
-    let plan = Plan::new(method, &target, None);
-    debug_assert!(
-        plan.cleanup().next().is_none(),
-        "no cleanup after a plain write"
-    );
-    let hold = cfg.holds.acquire(plan.touched(), Vec::new());
-    let answer = cfg.store.query_now_dyn(&plan.query)?;
+    // The plan of a plain write, built directly: the target, and its parent when the write
+    // may create the target (`Plan::new` asks the same store query and holds the same paths;
+    // a unit test in `crate::plan` keeps the two in step).
+    let parent = target
+        .parent()
+        .filter(|_| plain_write_touches_parent(method));
+    let touched = std::iter::once((&target, false)).chain(parent.as_ref().map(|p| (p, false)));
+    let hold = cfg.holds.acquire(touched, Vec::new());
+    let mut targets = Vec::with_capacity(2);
+    for path in std::iter::once(target).chain(parent) {
+        targets.push(QueryTarget {
+            path,
+            descendants: false,
+        });
+    }
+    let query = LockQuery { targets };
+    let answer = cfg.store.query_now_dyn(&query)?;
     #[cfg(feature = "tracing")]
     tracing::trace!(
         ok = answer.is_ok(),
         method,
-        path = target.as_str(),
+        path = query.targets[0].path.as_str(),
         "tower-locks: store query (answered at once)"
     );
     match answer {
