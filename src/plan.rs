@@ -203,7 +203,15 @@ mod tests {
     #[test]
     fn plain_write_paths_match_the_plan() {
         let t = p("/c/r");
-        for method in ["PUT", "POST", "PATCH", "PROPPATCH", "MKCOL", "BIND", "X-CUSTOM"] {
+        for method in [
+            "PUT",
+            "POST",
+            "PATCH",
+            "PROPPATCH",
+            "MKCOL",
+            "BIND",
+            "X-CUSTOM",
+        ] {
             let plan = Plan::new(method, &t, None);
             let touched: Vec<_> = plan.touched().map(|(p, s)| (p.clone(), s)).collect();
             let mut want = vec![(t.clone(), false)];
@@ -214,7 +222,10 @@ mod tests {
             let queried: Vec<_> = plan.query.targets.iter().map(|q| q.path.clone()).collect();
             let want_paths: Vec<_> = want.iter().map(|(p, _)| p.clone()).collect();
             assert_eq!(queried, want_paths, "{method}");
-            assert!(plan.query.targets.iter().all(|q| !q.descendants), "{method}");
+            assert!(
+                plan.query.targets.iter().all(|q| !q.descendants),
+                "{method}"
+            );
             assert!(plan.cleanup().next().is_none(), "{method}");
         }
     }
