@@ -16,6 +16,10 @@
 //! - **root index** `HashTable<u32>`: canonical root path → the first lock rooted there (the
 //!   head); the other locks on the same root are chained through the entries (`next`). A new
 //!   lock on a held root goes second in the chain, so the head changes only when it is removed.
+//! - **root filter** ([`RootFilter`]): a counting filter over the same roots (one byte
+//!   counter per slot, about 8 slots per root, picked by a cheap keyed hash). A path whose
+//!   counter is zero holds no lock, so a check of an unlocked path usually skips the SipHash
+//!   and the root index probe.
 //! - **ordered roots** `BTreeMap<Arc<str>, u32>`: every root that holds a lock, in byte order,
 //!   with its head, so the roots strictly below `/a` are exactly the keys starting with `/a/`
 //!   and a subtree query walks their chains without hashing anything.
@@ -29,7 +33,8 @@
 //! never reads it.
 //!
 //! Costs, with `d` the path depth, `k` the locks reported or removed and `n` the locks held:
-//! `query` covering: `O(d)` hash lookups; with descendants: `+ O(log n + k)`; `get`: `O(1)`;
+//! `query` covering: `O(d)` hash lookups (the one on the path itself usually skipped, without
+//! hashing, when no lock is rooted there); with descendants: `+ O(log n + k)`; `get`: `O(1)`;
 //! `create`: `O(d)` (`+ O(log n + k)` for depth infinity); `refresh`, `unlock`: `O(1)` plus the
 //! chain of locks on the same root; `remove_subtree`: `O((k + 1) log n)`; expiry: amortised
 //! `O(log n)` per expired lock. Nothing scans all locks, except the occasional rebuild that
@@ -46,6 +51,7 @@ use std::time::SystemTime;
 
 use hashbrown::HashTable;
 
+use super::root_filter::RootFilter;
 use super::{
     Clock, CreateOutcome, Lock, LockDepth, LockQuery, LockScope, LockStore, LockStoreError,
     LockTimeout, LockToken, NewLock, SystemClock, TokenAccess, TokenOutcome, TokenVerdict,
@@ -146,7 +152,7 @@ impl MemoryLockStore {
     /// ```
     pub fn with_clock(clock: Arc<dyn Clock>) -> Self {
         Self {
-            inner: Arc::new(RwLock::new(Inner::default())),
+            inner: Arc::new(RwLock::new(Inner::new())),
             clock,
         }
     }
@@ -203,8 +209,7 @@ impl MemoryLockStore {
             let mut ids = Ids::default();
             for target in &query.targets {
                 let mut push = |id| ids.push(id);
-                let hash = g.hash_str(target.path.as_str());
-                g.covering(&target.path, hash, now, |_| true, &mut push);
+                g.covering(&target.path, None, now, |_| true, &mut push);
                 if target.descendants {
                     g.below(target.path.as_str(), now, |_| true, &mut push);
                 }
@@ -481,6 +486,8 @@ struct Inner {
     by_root: HashTable<u32>,
     /// Root key → first lock on that root (the same head as in `by_root`).
     ordered: BTreeMap<Arc<str>, u32>,
+    /// Counts the roots in `ordered`: a lookup of a path it rules out skips `by_root`.
+    roots: RootFilter,
     /// Live depth-infinity locks per root depth (segments): a covering check looks up only
     /// the ancestors at depths that hold one, so without such locks it is one lookup.
     infinity_at_depth: Vec<u32>,
@@ -504,6 +511,16 @@ struct Inner {
 const ARC_HEADER: usize = 2 * std::mem::size_of::<usize>();
 
 impl Inner {
+    /// Empty, with fresh random hash keys (the root filter's seed drawn from them).
+    fn new() -> Self {
+        let hasher = RandomState::new();
+        Self {
+            roots: RootFilter::new(&hasher),
+            hasher,
+            ..Self::default()
+        }
+    }
+
     fn entry(&self, id: u32) -> Option<&Entry> {
         self.slots.get(id as usize).and_then(Option::as_ref)
     }
@@ -534,7 +551,11 @@ impl Inner {
             .copied()
     }
 
+    /// The head of the chain on `root`; hashes `root` only if the root filter lets it pass.
     fn root_head(&self, root: &str) -> Option<u32> {
+        if !self.roots.may_contain(root) {
+            return None;
+        }
         self.root_head_hashed(root, self.hash_str(root))
     }
 
@@ -604,11 +625,12 @@ impl Inner {
     /// that pass `keep`, given to `out`.
     ///
     /// The locks come in root order (ancestors are prefixes of `path`, from the root down),
-    /// locks on one root next to each other.
+    /// locks on one root next to each other. `path_hash` is `path`'s SipHash if the caller has
+    /// it; otherwise it is computed only if the root filter does not rule `path` out.
     fn covering(
         &self,
         path: &ResourcePath,
-        path_hash: u64,
+        path_hash: Option<u64>,
         now: &Now<'_>,
         keep: impl Fn(&Entry) -> bool,
         out: &mut impl FnMut(u32),
@@ -643,7 +665,13 @@ impl Inner {
                 fnv = fnv1a(fnv, &[b]);
             }
         }
-        if let Some(head) = self.root_head_hashed(key, path_hash) {
+        let head = if self.roots.may_contain(key) {
+            let hash = path_hash.unwrap_or_else(|| self.hash_str(key));
+            self.root_head_hashed(key, hash)
+        } else {
+            None
+        };
+        if let Some(head) = head {
             self.each_in_chain(head, |id, e| {
                 if keep(e) && e.is_live(now) {
                     out(id);
@@ -723,7 +751,7 @@ impl Inner {
         let incompatible = |e: &Entry| !e.scope().compatible_with(scope);
         let mut push = |id| conflicts.push(self.to_lock(id));
         let lazy = Now::at(now);
-        self.covering(&lock.root, root_hash, &lazy, incompatible, &mut push);
+        self.covering(&lock.root, Some(root_hash), &lazy, incompatible, &mut push);
         if lock.depth == LockDepth::Infinity {
             self.below(lock.root.as_str(), &lazy, incompatible, &mut push);
         }
@@ -850,7 +878,11 @@ impl Inner {
                     slot(slots, i).map_or(0, |e| hasher.hash_one(&*e.root))
                 });
                 if let Some(root) = new_root {
+                    self.roots.add(&root);
                     self.ordered.insert(root, id);
+                    if self.roots.needs_growth() {
+                        self.roots.rebuild(self.ordered.keys().map(|k| &**k));
+                    }
                 }
             }
         }
@@ -894,6 +926,7 @@ impl Inner {
                     found.remove();
                 }
                 self.ordered.remove(&*entry.root);
+                self.roots.remove(&entry.root);
                 self.string_bytes -= entry.root.len() + ARC_HEADER;
             } else {
                 if let Some(v) = self.by_root.find_mut(root_hash, |&i| i == id) {
@@ -976,6 +1009,7 @@ impl Inner {
                 *self = Inner {
                     fence,
                     hasher,
+                    roots: self.roots.cleared(),
                     ..Inner::default()
                 };
             }
@@ -996,10 +1030,12 @@ impl Inner {
     fn rebuild(&mut self) {
         let fence = self.fence;
         let hasher = self.hasher.clone();
+        let roots = self.roots.cleared();
         let old = std::mem::take(self);
         *self = Inner {
             fence,
             hasher,
+            roots,
             slots: Vec::with_capacity(old.live),
             ..Inner::default()
         };
@@ -1026,6 +1062,7 @@ impl Inner {
             + table(&self.by_token)
             + table(&self.by_root)
             + ordered
+            + self.roots.memory_bytes()
             + self.due.capacity() * size_of::<Reverse<(SystemTime, u32)>>()
             + principals
             + self.string_bytes
@@ -1216,6 +1253,17 @@ mod tests {
         }
         assert_eq!(on_roots, g.live);
         assert_eq!(g.by_root.len(), g.ordered.len());
+        assert_eq!(
+            g.roots.len(),
+            g.ordered.len(),
+            "roots counted in the filter"
+        );
+        for root in g.ordered.keys() {
+            assert!(
+                g.roots.may_contain(root),
+                "root filter: false negative for {root}"
+            );
+        }
         let infinity = live
             .iter()
             .filter(|&&i| g.entry(i).is_some_and(|e| e.is_infinity()))

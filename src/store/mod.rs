@@ -11,6 +11,7 @@ mod lock;
 mod memory;
 #[cfg(feature = "redis")]
 mod redis;
+mod root_filter;
 mod token;
 
 use std::future::Future;
