@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # End-to-end: requests/s and p50/p99 latency of a small hyper app on 127.0.0.1, without and
 # with LockLayer (1e5 locks held on other paths), for GET and for PUT on an unlocked path.
-# The two configurations alternate ROUNDS times; the script prints every run and the
-# layer/bare ratios of the medians. Needs wrk (apt-get install -y wrk).
+# The two configurations alternate ROUNDS times, in the order bare-layer, layer-bare, ... so
+# neither always runs first; the script prints every run, the per-round layer/bare ratios and
+# the ratios of the medians. With PIN=1 (the default, on 2 or more cores with taskset) the
+# server runs on CPU 0 (its runtime then has one worker) and wrk on CPU 1, so the two do not
+# steal each other's core and the layer's CPU cost shows in the server's throughput.
+# Needs wrk (apt-get install -y wrk).
 #
-#   benches/http.sh                 # ROUNDS=3 DURATION=5s CONNECTIONS=16 THREADS=1
-#   ROUNDS=5 DURATION=10s benches/http.sh
+#   benches/http.sh                 # ROUNDS=3 DURATION=5s CONNECTIONS=16 THREADS=1 PIN=1
+#   ROUNDS=5 DURATION=10s PIN=0 benches/http.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +19,13 @@ CONNECTIONS="${CONNECTIONS:-16}"
 THREADS="${THREADS:-1}"
 PORT="${PORT:-8791}"
 URL="http://127.0.0.1:${PORT}"
+PIN="${PIN:-1}"
+SERVER_CPU=()
+WRK_CPU=()
+if [[ "$PIN" == 1 ]] && command -v taskset >/dev/null && (( $(nproc) >= 2 )); then
+    SERVER_CPU=(taskset -c 0)
+    WRK_CPU=(taskset -c 1)
+fi
 
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
 cargo build --release --example http_server --quiet
@@ -35,7 +46,7 @@ wrk.headers["Content-Type"] = "text/plain"
 LUA
 
 start_server() {
-    "$BIN" "$1" "127.0.0.1:${PORT}" > "$WORK/server.log" 2>&1 &
+    "${SERVER_CPU[@]}" "$BIN" "$1" "127.0.0.1:${PORT}" > "$WORK/server.log" 2>&1 &
     SERVER_PID=$!
     for _ in $(seq 1 200); do
         if (exec 3<>"/dev/tcp/127.0.0.1/${PORT}") 2>/dev/null; then return 0; fi
@@ -58,7 +69,7 @@ to_us() {
 run_wrk() { # config method
     local out script=()
     [[ "$2" == PUT ]] && script=(-s "$WORK/put.lua")
-    out="$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "${script[@]}" "$URL/docs/a.txt")"
+    out="$("${WRK_CPU[@]}" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "${script[@]}" "$URL/docs/a.txt")"
     local rps p50 p99
     rps="$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")"
     p50="$(awk '$1=="50%" {print $2}' <<<"$out" | to_us)"
@@ -67,10 +78,14 @@ run_wrk() { # config method
     echo "$1 $2 $rps $p50 $p99" >> "$WORK/results"
 }
 
-echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $ROUNDS rounds, $(nproc) cores"
+pinning="not pinned"
+[[ ${#SERVER_CPU[@]} -gt 0 ]] && pinning="server on CPU 0, wrk on CPU 1"
+echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $ROUNDS rounds, $(nproc) cores, $pinning"
 printf '%-6s %-4s %12s %10s %10s\n' config method 'req/s' 'p50 us' 'p99 us'
 for round in $(seq 1 "$ROUNDS"); do
-    for config in bare layer; do
+    order=(bare layer)
+    (( round % 2 == 0 )) && order=(layer bare)
+    for config in "${order[@]}"; do
         start_server "$config"
         run_wrk "$config" GET
         run_wrk "$config" PUT
