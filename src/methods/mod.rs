@@ -61,7 +61,7 @@ where
     let flow: BoxFuture<'static, _> = match ctx.parts.method.as_str() {
         "LOCK" => Box::pin(lock::handle(ctx, body, inner)),
         "UNLOCK" => Box::pin(unlock::handle(ctx, body, inner)),
-        _ => Box::pin(write::handle(ctx, body, inner)),
+        _ => Box::pin(write::handle(Box::new(ctx), body, inner)),
     };
     #[cfg(feature = "tracing")]
     let flow = Box::pin(tracing::Instrument::instrument(flow, span));
