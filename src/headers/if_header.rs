@@ -372,10 +372,11 @@ impl IfHeader {
                 limit: limits.max_len,
             });
         }
-        if let Some(at) = s
-            .bytes()
-            .position(|b| !(b == b'\t' || (b' '..=b'~').contains(&b)))
-        {
+        let allowed = |b: u8| b == b'\t' || (b' '..=b'~').contains(&b);
+        // One branch-free pass (vectorised) for the common, valid value; the position of the
+        // first bad byte is looked for only when there is one.
+        if !s.bytes().fold(true, |ok, b| ok & allowed(b)) {
+            let at = s.bytes().position(|b| !allowed(b)).unwrap_or_default();
             return Err(IfHeaderError::InvalidChar { at });
         }
         Parser {
@@ -593,15 +594,15 @@ impl<'a> Parser<'a> {
     /// The text of a `<…>` at `<`: non-empty, no whitespace, no nested `<`.
     fn angle(&mut self) -> Result<&'a str, IfHeaderError> {
         let start = self.pos;
-        let mut i = start + 1;
-        loop {
-            match self.b.get(i) {
-                None | Some(b'<') => return Err(IfHeaderError::UnterminatedAngle { at: start }),
-                Some(b'>') => break,
-                Some(&c) if is_ows(c) => return Err(IfHeaderError::WhitespaceInAngle { at: i }),
-                Some(_) => i += 1,
-            }
-        }
+        let inside = self.b.get(start + 1..).unwrap_or_default();
+        let stop = inside
+            .iter()
+            .position(|&c| matches!(c, b'>' | b'<') || is_ows(c));
+        let i = match stop.map(|n| (start + 1 + n, inside[n])) {
+            None | Some((_, b'<')) => return Err(IfHeaderError::UnterminatedAngle { at: start }),
+            Some((i, b'>')) => i,
+            Some((i, _)) => return Err(IfHeaderError::WhitespaceInAngle { at: i }),
+        };
         if i == start + 1 {
             return Err(IfHeaderError::EmptyAngle { at: start });
         }

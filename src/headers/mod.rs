@@ -154,10 +154,11 @@ pub(crate) fn looks_like_absolute_uri(s: &str) -> bool {
     let mut chars = scheme.bytes();
     let scheme_ok = chars.next().is_some_and(|b| b.is_ascii_alphabetic())
         && chars.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
+    // Branch-free over the rest (vectorised): state tokens are mostly this part.
     scheme_ok
-        && rest
-            .bytes()
-            .all(|b| b.is_ascii_graphic() && !matches!(b, b'<' | b'>' | b'"'))
+        && rest.bytes().fold(true, |ok, b| {
+            ok & (b.is_ascii_graphic() & !matches!(b, b'<' | b'>' | b'"'))
+        })
 }
 
 #[cfg(test)]
