@@ -12,6 +12,7 @@ use tower_service::Service;
 use crate::body::ResponseBody;
 use crate::future::ResponseFuture;
 use crate::layer::{Config, LockLayer};
+use crate::methods::Fast;
 use crate::store::{BoxError, LockStore};
 
 /// Middleware that enforces WebDAV write locks in front of `S` and answers LOCK and UNLOCK.
@@ -189,16 +190,18 @@ where
             let advertise = self.config.advertise && req.method() == Method::OPTIONS;
             return ResponseFuture::passthrough(self.inner.call(req), advertise);
         }
-        if let Some(hold) = crate::methods::plain_write(&self.config, &req) {
-            return ResponseFuture::held(self.inner.call(req), hold);
-        }
+        let found = match crate::methods::plain_write(&self.config, &req) {
+            Fast::Forward(hold) => return ResponseFuture::held(self.inner.call(req), hold),
+            Fast::Found(found) => Some(found),
+            Fast::Full => None,
+        };
         // Keep a fresh clone; move the instance that was polled ready into the future. It
         // also serves the layer's sub-requests, so they never wait for capacity that this
         // request itself holds.
         let clone = self.inner.clone();
         let ready = std::mem::replace(&mut self.inner, clone);
         let config = Arc::clone(&self.config);
-        ResponseFuture::guarded(crate::methods::run(config, ready, req))
+        ResponseFuture::guarded(crate::methods::run(config, ready, req, found))
     }
 }
 

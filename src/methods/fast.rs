@@ -11,8 +11,10 @@
 //! decides from scratch.
 //!
 //! The in-flight hold is registered before the store is asked, exactly as in the full flow
-//! (see [`crate::holds`]), and travels with the response future. A store that did not answer
-//! at once when the layer was built (one that needs I/O, like Redis) is never tried here.
+//! (see [`crate::holds`]), and travels with the response future. When the store does report
+//! locks, the hold, the query and the answer go to the full flow, which takes the verdict
+//! with them instead of asking again. A store that did not answer at once when the layer was
+//! built (one that needs I/O, like Redis) is never tried here.
 //!
 //! [`LockStore::query_now`]: crate::LockStore::query_now
 
@@ -21,30 +23,48 @@ use http::{HeaderName, Request};
 use crate::holds::HoldGuard;
 use crate::layer::Config;
 use crate::plan::plain_write_touches_parent;
-use crate::store::{LockQuery, QueryTarget};
+use crate::store::{Lock, LockQuery, QueryTarget};
 use crate::ResourcePath;
 
 const IF: HeaderName = HeaderName::from_static("if");
 
-/// The hold of a plain write that may be forwarded at once, or `None`: take the full flow.
-pub(crate) fn plain_write<B>(cfg: &Config, req: &Request<B>) -> Option<HoldGuard> {
+/// What the fast path found for a request.
+pub(crate) enum Fast {
+    /// Nothing is locked: forward at once, holding this until the inner service answers.
+    Forward(HoldGuard),
+    /// Locks were found: the full flow takes the verdict with these.
+    Found(Found),
+    /// Not a plain write, or no answer at once: the full flow decides from scratch.
+    Full,
+}
+
+/// The fast path's hold, query and answer, handed to the full flow when locks were found.
+pub(crate) struct Found {
+    pub(crate) hold: HoldGuard,
+    pub(crate) query: LockQuery,
+    pub(crate) locks: Vec<Lock>,
+}
+
+/// Whether `req` is a plain write that may be forwarded at once (see the module docs).
+pub(crate) fn plain_write<B>(cfg: &Config, req: &Request<B>) -> Fast {
     if !cfg.store_answers_now {
-        return None;
+        return Fast::Full;
     }
     let method = req.method().as_str();
     if matches!(method, "LOCK" | "UNLOCK" | "DELETE" | "COPY" | "MOVE") {
-        return None;
+        return Fast::Full;
     }
     if req.headers().contains_key(IF) {
-        return None;
+        return Fast::Full;
     }
     let limits = &cfg.limits;
-    let path = ResourcePath::parse_limited(
+    let Ok(path) = ResourcePath::parse_limited(
         req.uri().path(),
         limits.max_path_bytes,
         limits.max_path_depth,
-    )
-    .ok()?;
+    ) else {
+        return Fast::Full;
+    };
     let target = if cfg.prefix.is_root() {
         path
     } else {
@@ -66,7 +86,9 @@ pub(crate) fn plain_write<B>(cfg: &Config, req: &Request<B>) -> Option<HoldGuard
         });
     }
     let query = LockQuery { targets };
-    let answer = cfg.store.query_now_dyn(&query)?;
+    let Some(answer) = cfg.store.query_now_dyn(&query) else {
+        return Fast::Full;
+    };
     #[cfg(feature = "tracing")]
     tracing::trace!(
         ok = answer.is_ok(),
@@ -75,7 +97,8 @@ pub(crate) fn plain_write<B>(cfg: &Config, req: &Request<B>) -> Option<HoldGuard
         "tower-locks: store query (answered at once)"
     );
     match answer {
-        Ok(locks) if locks.is_empty() => Some(hold),
-        _ => None,
+        Ok(locks) if locks.is_empty() => Fast::Forward(hold),
+        Ok(locks) => Fast::Found(Found { hold, query, locks }),
+        Err(_) => Fast::Full,
     }
 }

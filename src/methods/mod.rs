@@ -22,12 +22,13 @@ use crate::layer::Config;
 use crate::store::{BoxError, BoxFuture};
 
 pub(crate) use context::Ctx;
-pub(crate) use fast::plain_write;
+pub(crate) use fast::{plain_write, Fast};
 pub(crate) use inner::Inner;
 pub use inner::SubRequest;
 
 /// The guarded flow for one request, boxed. `ready` is the instance that was polled ready; it
 /// serves the sub-requests (readiness is polled again before each call) and the final call.
+/// `found`: what the write fast path already found (its hold, query and locks).
 ///
 /// The request is parsed here, synchronously, and only the handler the method needs is boxed:
 /// a plain write never pays for the (larger) LOCK state machine.
@@ -35,6 +36,7 @@ pub(crate) fn run<S, ReqBody, ResBody>(
     config: Arc<Config>,
     ready: S,
     req: Request<ReqBody>,
+    found: Option<fast::Found>,
 ) -> BoxFuture<'static, Result<Response<ResponseBody<ResBody>>, S::Error>>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
@@ -61,7 +63,7 @@ where
     let flow: BoxFuture<'static, _> = match ctx.parts.method.as_str() {
         "LOCK" => Box::pin(lock::handle(ctx, body, inner)),
         "UNLOCK" => Box::pin(unlock::handle(ctx, body, inner)),
-        _ => Box::pin(write::handle(Box::new(ctx), body, inner)),
+        _ => Box::pin(write::handle(Box::new(ctx), body, inner, found)),
     };
     #[cfg(feature = "tracing")]
     let flow = Box::pin(tracing::Instrument::instrument(flow, span));

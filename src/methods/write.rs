@@ -6,6 +6,7 @@ use http::{Request, Response, StatusCode};
 use tower_service::Service;
 
 use super::context::{bad_request, roots};
+use super::fast::Found;
 use super::if_eval::if_holds;
 use super::{Ctx, Inner};
 use crate::body::ResponseBody;
@@ -26,6 +27,7 @@ pub(super) async fn handle<S, ReqBody, ResBody>(
     ctx: Box<Ctx>,
     body: ReqBody,
     mut inner: Inner<S>,
+    found: Option<Found>,
 ) -> Result<Response<ResponseBody<ResBody>>, S::Error>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
@@ -44,13 +46,20 @@ where
     ctx.add_if_targets(&mut plan.query);
 
     // Registered before the store is asked, dropped when the inner service has answered:
-    // a LOCK granted meanwhile sees it and is rolled back (see `crate::holds`).
-    let _hold = ctx
-        .cfg
-        .holds
-        .acquire(plan.touched(), ctx.submitted().map(str::to_owned).collect());
+    // a LOCK granted meanwhile sees it and is rolled back (see `crate::holds`). The fast path
+    // took both already when it found locks; its answer serves if it asked what the plan asks.
+    let (_hold, answer) = match found {
+        Some(found) if found.query == plan.query => (found.hold, Some(found.locks)),
+        _ => {
+            let hold = ctx
+                .cfg
+                .holds
+                .acquire(plan.touched(), ctx.submitted().map(str::to_owned).collect());
+            (hold, None)
+        }
+    };
 
-    let (fence, would_reject) = match check(&ctx, &plan, &mut inner).await {
+    let (fence, would_reject) = match check(&ctx, &plan, &mut inner, answer).await {
         Ok(checked) => checked,
         Err(rejection) => return Ok(ctx.reject(rejection)),
     };
@@ -86,12 +95,14 @@ fn request<B>(
     Request::from_parts(parts, body)
 }
 
-/// Ask the store and, when anything is locked or an `If` header is present, take the verdict:
-/// the fencing number to pass on and, in dry-run mode, the refusal that was not made.
+/// Ask the store (unless `answer` already holds its locks) and, when anything is locked or an
+/// `If` header is present, take the verdict: the fencing number to pass on and, in dry-run
+/// mode, the refusal that was not made.
 async fn check<S, ReqBody, ResBody>(
     ctx: &Ctx,
     plan: &Plan,
     inner: &mut Inner<S>,
+    answer: Option<Vec<Lock>>,
 ) -> Result<(Option<u64>, Option<WouldReject>), Rejection>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
@@ -99,15 +110,21 @@ where
 {
     #[cfg(feature = "tracing")]
     let method = ctx.parts.method.as_str();
-    #[cfg(feature = "tracing")]
-    let started = std::time::Instant::now();
-    let answer = ctx.cfg.store.query_boxed(&plan.query).await;
-    #[cfg(feature = "tracing")]
-    tracing::trace!(
-        elapsed_us = started.elapsed().as_micros() as u64,
-        ok = answer.is_ok(),
-        "tower-locks: store query"
-    );
+    let answer = match answer {
+        Some(locks) => Ok(locks),
+        None => {
+            #[cfg(feature = "tracing")]
+            let started = std::time::Instant::now();
+            let answer = ctx.cfg.store.query_boxed(&plan.query).await;
+            #[cfg(feature = "tracing")]
+            tracing::trace!(
+                elapsed_us = started.elapsed().as_micros() as u64,
+                ok = answer.is_ok(),
+                "tower-locks: store query"
+            );
+            answer
+        }
+    };
     let locks = match answer {
         Ok(locks) => Some(locks),
         Err(_err) => {
