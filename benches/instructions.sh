@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Instructions per request the layer adds, counted by callgrind (stable on a noisy machine).
 # For each case: (layer run − bare run) / N, each run with start-up subtracted (a run of 0
-# requests). Needs valgrind.
+# requests). The last column is the floor of any middleware that gives responses its own body
+# type: the bare service with only its response body wrapped in `ResponseBody` (as the layer
+# does for everything it forwards), minus bare. Needs valgrind.
 #
 #   benches/instructions.sh            # N=20000, every case
 #   N=5000 benches/instructions.sh GET
@@ -19,10 +21,11 @@ count() { # which case n -> total instructions
     valgrind --tool=callgrind --callgrind-out-file="$tmp/out" "$bin" "$1" "$2" "$3" 2>&1 |
         sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
 }
-printf '%-10s %14s %14s %14s\n' case bare/req layer/req overhead/req
+printf '%-10s %14s %14s %14s %16s\n' case bare/req layer/req overhead/req body-map-floor
 for c in "${cases[@]}"; do
     b0=$(count bare "$c" 0); b=$(count bare "$c" "$n")
     l0=$(count layer "$c" 0); l=$(count layer "$c" "$n")
-    bare=$(( (b - b0) / n )); layer=$(( (l - l0) / n ))
-    printf '%-10s %14d %14d %14d\n' "$c" "$bare" "$layer" $(( layer - bare ))
+    m0=$(count body-map "$c" 0); m=$(count body-map "$c" "$n")
+    bare=$(( (b - b0) / n )); layer=$(( (l - l0) / n )); mapped=$(( (m - m0) / n ))
+    printf '%-10s %14d %14d %14d %16d\n' "$c" "$bare" "$layer" $(( layer - bare )) $(( mapped - bare ))
 done

@@ -1,12 +1,13 @@
 //! A driver for instruction counts: sends `N` requests of one case through the bare inner
-//! service or through the layer, with nothing else in the process worth counting. Run under
+//! service, through the layer, or through the bare service with only its response body
+//! wrapped (`body-map`: the floor of any middleware with its own body type), with nothing else in the process worth counting. Run under
 //! `valgrind --tool=callgrind` by `benches/instructions.sh`, which subtracts a run with zero
 //! requests (start-up and set-up) and divides by `N`. Instruction counts do not depend on
 //! the machine's load, so they resolve differences criterion cannot on a noisy machine.
 //!
 //! ```text
 //! cargo bench --bench layer_count --no-run
-//! target/release/deps/layer_count-* <bare|layer> <GET|PUT|PUT-token|PUT-423> <N>
+//! target/release/deps/layer_count-* <bare|layer|body-map> <GET|PUT|PUT-token|PUT-423> <N>
 //! ```
 
 #[path = "common/layer_setup.rs"]
@@ -17,7 +18,7 @@ use std::hint::black_box;
 use http::{Request, Response, StatusCode};
 use layer_setup::{inner, store_with_locks, Body};
 use tower::{service_fn, Layer, Service, ServiceExt};
-use tower_locks::LockLayer;
+use tower_locks::{LockLayer, ResponseBody};
 
 fn request(case: &str, token: &str) -> Request<Body> {
     let b = match case {
@@ -64,6 +65,12 @@ fn main() {
         "bare" => rt.block_on(drive(service_fn(inner), case, &token, n, want)),
         "layer" => {
             let svc = LockLayer::new(store.clone()).layer(service_fn(inner));
+            rt.block_on(drive(svc, case, &token, n, want))
+        }
+        // The floor for any middleware that gives the response its own body type: the bare
+        // service with only the body wrapped, as the layer does for everything it forwards.
+        "body-map" => {
+            let svc = service_fn(inner).map_response(|res| res.map(ResponseBody::passthrough));
             rt.block_on(drive(svc, case, &token, n, want))
         }
         other => panic!("unknown service {other}"),
