@@ -1,9 +1,11 @@
 //! The end-to-end bench server (used by `benches/http.sh`): a small hyper 1 app on loopback,
-//! with or without `LockLayer`, with 1e5 locks held on other paths.
+//! with or without `LockLayer`, with 1e5 locks held on other paths (`LOCKS=n` for another
+//! number).
 //!
 //! ```text
 //! cargo build --release --example http_server
 //! target/release/examples/http_server layer 127.0.0.1:8791     # or: bare
+//! LOCKS=0 target/release/examples/http_server layer 127.0.0.1:8791
 //! ```
 //!
 //! GET answers 200 with a short body; every other method 204. One current-thread runtime per
@@ -78,7 +80,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         "layer" => {
             let store = MemoryLockStore::new();
-            for i in 0..100_000 {
+            // `LOCKS` overrides how many locks are held (on other paths); 1e5 by default.
+            let locks: usize = std::env::var("LOCKS").map_or(Ok(100_000), |v| v.parse())?;
+            for i in 0..locks {
                 let p = ResourcePath::parse(&format!("/locked/d{}/f{i}", i % 1000))?;
                 store.create(NewLock::new(p)).await?;
             }
@@ -89,7 +93,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .service_fn(app)
                 .map_response(|res: Response<_>| res.map(|b| b.map_err(Into::into).boxed()));
             println!(
-                "layer (1e5 locks held) on http://{}",
+                "layer ({locks} locks held) on http://{}",
                 listener.local_addr()?
             );
             serve(listener, svc).await?;
