@@ -3,7 +3,9 @@
 //! Every case sends one request through `ready().call()` on a current-thread runtime; the
 //! request is built outside the timed section (`iter_batched`). The inner service is a
 //! trivial `service_fn` returning a fixed response; `bare/*` calls it without the layer and is
-//! the baseline every other case is compared with (same run, same machine).
+//! the baseline every other case is compared with (same run, same machine). `body-map/*` is the
+//! bare service with only its response body wrapped in `ResponseBody`: the floor of any
+//! middleware that gives responses its own body type.
 //!
 //! ```text
 //! cargo bench --bench layer -- --warm-up-time 1 --measurement-time 2
@@ -19,7 +21,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use http::{Request, StatusCode};
 use layer_setup::{inner, store_with_locks, Body};
 use tower::{service_fn, Layer, Service, ServiceExt};
-use tower_locks::LockLayer;
+use tower_locks::{LockLayer, ResponseBody};
 
 type MakeRequest<'a> = Box<dyn Fn() -> Request<Body> + 'a>;
 
@@ -66,6 +68,9 @@ fn bench(c: &mut Criterion) {
     let (store, token) = rt.block_on(store_with_locks());
 
     let bare = service_fn(inner);
+    // The floor of any middleware that gives responses its own body type: only the body
+    // wrapped, as the layer does for everything it forwards.
+    let body_map = service_fn(inner).map_response(|res| res.map(ResponseBody::passthrough));
     let layered = LockLayer::new(store.clone()).layer(service_fn(inner));
 
     // Sanity: the cases do what their names say.
@@ -99,6 +104,10 @@ fn bench(c: &mut Criterion) {
         g.bench_function(format!("bare/{name}"), |b| {
             b.to_async(&rt)
                 .iter_custom(|iters| timed(bare, iters, make))
+        });
+        g.bench_function(format!("body-map/{name}"), |b| {
+            b.to_async(&rt)
+                .iter_custom(|iters| timed(body_map.clone(), iters, make))
         });
         g.bench_function(format!("layer/{name}"), |b| {
             b.to_async(&rt)
