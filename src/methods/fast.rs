@@ -6,9 +6,9 @@
 //! token is submitted, so every lock the plan's query finds would need the full verdict, and
 //! when it finds none the request is forwarded unchanged — but it is taken synchronously in
 //! `call`, so the request goes to the inner service with no boxed future, no request context
-//! and no copy of the request parts. Anything else (a lock found, an `If` header, a path that
-//! does not parse, a store that needs I/O or fails) falls back to the full flow, which
-//! decides from scratch.
+//! and no copy of the request parts. Anything else (an `If` header, a path that does not
+//! parse, a store that needs I/O or fails) falls back to the full flow, which decides from
+//! scratch; a write that finds locks takes the full flow for its verdict (see below).
 //!
 //! The in-flight hold is registered before the store is asked, exactly as in the full flow
 //! (see [`crate::holds`]), and travels with the response future. When the store does report
