@@ -13,11 +13,10 @@ use crate::body::ResponseBody;
 use crate::headers::destination;
 use crate::holds::FencingToken;
 use crate::hooks::ResourceState;
-use crate::layer::Config;
 use crate::path::Resolved;
 use crate::plan::{CleanupWhen, Plan};
 use crate::response::{Rejection, WouldReject};
-use crate::store::Lock;
+use crate::store::{DynLockStore, Lock};
 use crate::ResourcePath;
 
 /// Check, forward, clean up. The context arrives boxed: this future (itself boxed by
@@ -64,12 +63,19 @@ where
         Err(rejection) => return Ok(ctx.reject(rejection)),
     };
 
-    let cfg = Arc::clone(&ctx.cfg);
+    // Only a removal (DELETE, MOVE, COPY onto a destination) needs the store afterwards.
+    let store = plan
+        .cleanup()
+        .next()
+        .is_some()
+        .then(|| Arc::clone(&ctx.cfg.store));
     // Built inside the call expression, so no request-sized local is kept in this future.
     let res = inner
         .call(request(*ctx, body, fence, would_reject.as_ref()))
         .await?;
-    cleanup(&cfg, &plan, res.status()).await;
+    if let Some(store) = store {
+        cleanup(&*store, &plan, res.status()).await;
+    }
     let mut res = res.map(ResponseBody::passthrough);
     if let Some(w) = would_reject {
         res.extensions_mut().insert(w);
@@ -224,7 +230,7 @@ fn destination_path(ctx: &Ctx) -> Result<ResourcePath, Rejection> {
 }
 
 /// RFC 4918 §6.1 (8): a lock whose root became unmapped is deleted with it.
-async fn cleanup(cfg: &Config, plan: &Plan, status: StatusCode) {
+async fn cleanup(store: &dyn DynLockStore, plan: &Plan, status: StatusCode) {
     if !status.is_success() || status == StatusCode::MULTI_STATUS {
         return;
     }
@@ -232,7 +238,7 @@ async fn cleanup(cfg: &Config, plan: &Plan, status: StatusCode) {
         if when == CleanupWhen::Replaced && status != StatusCode::NO_CONTENT {
             continue;
         }
-        if let Err(_err) = cfg.store.remove_subtree_boxed(path).await {
+        if let Err(_err) = store.remove_subtree_boxed(path).await {
             #[cfg(feature = "tracing")]
             tracing::error!(error = %_err, path = path.as_str(), "tower-locks: lock cleanup failed");
         }
