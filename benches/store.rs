@@ -12,12 +12,14 @@
 //! REDIS_URL=redis://127.0.0.1:6391/ cargo bench --features redis --bench store -- redis
 //! ```
 
+#[path = "common/contended.rs"]
+mod contended;
 #[path = "common/fixture.rs"]
 mod fixture;
 
 use std::hint::black_box;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use tower_locks::{
@@ -144,24 +146,15 @@ fn lock_unlock(c: &mut Criterion) {
     let store = Arc::new(store);
     g.bench_function("2 tasks contending (time per pair)", |b| {
         b.iter_custom(|iters| {
-            let start = Instant::now();
-            mt.block_on(async {
-                let tasks: Vec<_> = (0..2)
-                    .map(|t| {
-                        let store = store.clone();
-                        tokio::spawn(async move {
-                            let path = p(&format!("/bench/t{t}/doc"));
-                            for _ in 0..iters.div_ceil(2) {
-                                pair(&store, &path).await;
-                            }
-                        })
-                    })
-                    .collect();
-                for t in tasks {
-                    t.await.unwrap();
+            contended::two_tasks(&mt, iters, |t, n| {
+                let store = store.clone();
+                async move {
+                    let path = p(&format!("/bench/t{t}/doc"));
+                    for _ in 0..n {
+                        pair(&store, &path).await;
+                    }
                 }
-            });
-            start.elapsed()
+            })
         })
     });
     g.finish();

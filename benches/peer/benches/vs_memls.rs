@@ -9,12 +9,14 @@
 //! cd benches/peer && cargo bench
 //! ```
 
+#[path = "../../common/contended.rs"]
+mod contended;
 #[path = "../../common/fixture.rs"]
 mod fixture;
 
 use std::hint::black_box;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use dav_server::davpath::DavPath;
@@ -255,46 +257,28 @@ fn lock_unlock(c: &mut Criterion) {
     let memls: Arc<MemLs> = Arc::new(*stores.memls);
     g.bench_function("2 tasks/tower-locks", |b| {
         b.iter_custom(|iters| {
-            let start = Instant::now();
-            mt.block_on(async {
-                let tasks: Vec<_> = (0..2)
-                    .map(|t| {
-                        let store = ours.clone();
-                        tokio::spawn(async move {
-                            let path = p(&format!("/bench/t{t}/doc"));
-                            for _ in 0..iters.div_ceil(2) {
-                                ours_pair(&store, &path).await;
-                            }
-                        })
-                    })
-                    .collect();
-                for t in tasks {
-                    t.await.unwrap();
+            contended::two_tasks(&mt, iters, |t, n| {
+                let store = ours.clone();
+                async move {
+                    let path = p(&format!("/bench/t{t}/doc"));
+                    for _ in 0..n {
+                        ours_pair(&store, &path).await;
+                    }
                 }
-            });
-            start.elapsed()
+            })
         })
     });
     g.bench_function("2 tasks/MemLs", |b| {
         b.iter_custom(|iters| {
-            let start = Instant::now();
-            mt.block_on(async {
-                let tasks: Vec<_> = (0..2)
-                    .map(|t| {
-                        let store = memls.clone();
-                        tokio::spawn(async move {
-                            let path = dp(&format!("/bench/t{t}/doc"));
-                            for _ in 0..iters.div_ceil(2) {
-                                memls_pair(&store, &path).await;
-                            }
-                        })
-                    })
-                    .collect();
-                for t in tasks {
-                    t.await.unwrap();
+            contended::two_tasks(&mt, iters, |t, n| {
+                let store = memls.clone();
+                async move {
+                    let path = dp(&format!("/bench/t{t}/doc"));
+                    for _ in 0..n {
+                        memls_pair(&store, &path).await;
+                    }
                 }
-            });
-            start.elapsed()
+            })
         })
     });
     g.finish();
