@@ -636,6 +636,20 @@ fn rt() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
+/// `cases` runs from one seed, and that seed: `PROPTEST_RNG_SEED` if set, else the time. The
+/// seed is printed (test output is shown only for failing tests), so a failure can be replayed.
+fn config(cases: u32) -> (u64, ProptestConfig) {
+    let seed = seed();
+    println!("model test seed: PROPTEST_RNG_SEED={seed}");
+    let config = ProptestConfig {
+        cases,
+        rng_seed: proptest::test_runner::RngSeed::Fixed(seed),
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    };
+    (seed, config)
+}
+
 fn seed() -> u64 {
     std::env::var("PROPTEST_RNG_SEED")
         .ok()
@@ -650,15 +664,7 @@ fn seed() -> u64 {
 
 #[test]
 fn memory_store_matches_the_model() {
-    let seed = seed();
-    // Printed with the failure (test output is shown only for failing tests).
-    println!("model test seed: PROPTEST_RNG_SEED={seed}");
-    let config = ProptestConfig {
-        cases: 200,
-        rng_seed: proptest::test_runner::RngSeed::Fixed(seed),
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    };
+    let (seed, config) = config(200);
     let mut runner = proptest::test_runner::TestRunner::new(config);
     let result = runner.run(&proptest::collection::vec(memory_op(), 50), |ops| {
         let clock = Arc::new(ManualClock::new());
@@ -815,14 +821,7 @@ fn redis_store_on_a_manual_clock_matches_the_model() {
     let Some(url) = redis_env::redis_url() else {
         return;
     };
-    let seed = seed();
-    println!("model test seed: PROPTEST_RNG_SEED={seed}");
-    let config = ProptestConfig {
-        cases: 48,
-        rng_seed: proptest::test_runner::RngSeed::Fixed(seed),
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    };
+    let (seed, config) = config(48);
     let rt = rt();
     let mut runner = proptest::test_runner::TestRunner::new(config);
     let result = runner.run(&proptest::collection::vec(memory_op(), 50), |ops| {
