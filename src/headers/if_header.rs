@@ -379,6 +379,15 @@ impl IfHeader {
             let at = s.bytes().position(|b| !allowed(b)).unwrap_or_default();
             return Err(IfHeaderError::InvalidChar { at });
         }
+        Self::parse_visible(s, limits)
+    }
+
+    /// [`parse_with_limits`](Self::parse_with_limits) for a value already known to hold only
+    /// visible ASCII, SP and HTAB (a `HeaderValue::to_str` result) and to be within the length
+    /// limit: the characters are not checked again.
+    pub(crate) fn parse_visible(s: &str, limits: &IfLimits) -> Result<IfHeader, IfHeaderError> {
+        debug_assert!(s.len() <= limits.max_len);
+        debug_assert!(s.bytes().all(|b| b == b'\t' || (b' '..=b'~').contains(&b)));
         Parser {
             s,
             b: s.as_bytes(),

@@ -106,8 +106,10 @@ pub fn parse_if(headers: &HeaderMap, limits: &IfLimits) -> Result<Option<IfHeade
         }
         .into());
     }
+    // `visible_ascii` admits exactly the characters the parser does, and the length was
+    // checked above: parse without checking them again.
     let text = visible_ascii(value, "If")?;
-    Ok(Some(IfHeader::parse_with_limits(text, limits)?))
+    Ok(Some(IfHeader::parse_visible(text, limits)?))
 }
 
 /// The value of `name` if it appears in at most one field line.
