@@ -20,8 +20,8 @@
 //!   counter per slot, about 8 slots per root, picked by a cheap keyed hash). A path whose
 //!   counter is zero holds no lock, so a check of an unlocked path usually skips the SipHash
 //!   and the root index probe.
-//! - **ordered roots** `BTreeMap<Arc<str>, u32>`: every root that holds a lock, in byte order,
-//!   with its head, so the roots strictly below `/a` are exactly the keys starting with `/a/`
+//! - **ordered roots** `BTreeMap<RootKey, u32>`: every root that holds a lock, in byte order
+//!   (compared inline a word at a time, see [`RootKey`]), with its head, so the roots strictly below `/a` are exactly the keys starting with `/a/`
 //!   and a subtree query walks their chains without hashing anything.
 //! - **expiry heap** `BinaryHeap<Reverse<(SystemTime, u32)>>`: popped at the start of every
 //!   mutating verb. An entry is acted on only if that slot still holds a lock expiring at exactly
@@ -51,7 +51,8 @@ use std::time::SystemTime;
 
 use hashbrown::HashTable;
 
-use super::root_filter::RootFilter;
+use super::root_filter::{fold, RootFilter};
+use super::root_key::RootKey;
 use super::{
     Clock, CreateOutcome, Lock, LockDepth, LockQuery, LockScope, LockStore, LockStoreError,
     LockTimeout, LockToken, NewLock, SystemClock, TokenAccess, TokenOutcome, TokenVerdict,
@@ -372,15 +373,6 @@ enum TokenKey<'a> {
     Other(&'a [u8]),
 }
 
-impl std::hash::Hash for TokenKey<'_> {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        match self {
-            TokenKey::Uuid(b) => state.write(b),
-            TokenKey::Other(s) => s.hash(state),
-        }
-    }
-}
-
 impl<'a> TokenKey<'a> {
     fn of_text(text: &'a [u8]) -> Self {
         match super::token::parse_uuid_urn(text) {
@@ -415,6 +407,42 @@ impl Token {
         match self {
             Token::Uuid(b) => LockToken::from_uuid_bytes(*b),
             Token::Other(s) => LockToken::from_shared(s),
+        }
+    }
+}
+
+/// The store's hash keys, drawn at random per store.
+///
+/// Paths and foreign tokens are chosen by clients, so they go through SipHash (std's
+/// `RandomState`), which resists crafted collisions. The UUID of a canonical token is not:
+/// the store's own random generator drew it, so two keyed 64-bit multiplications spread it
+/// well enough, at a tenth of SipHash's instructions (a LOCK + UNLOCK hashes a token twice,
+/// as does every UNLOCK, refresh and lookup by token).
+#[derive(Clone, Debug, Default)]
+struct Hashers {
+    sip: RandomState,
+    uuid: [u64; 2],
+}
+
+impl Hashers {
+    fn new() -> Self {
+        let sip = RandomState::new();
+        let uuid = [sip.hash_one(1u8), sip.hash_one(2u8)];
+        Self { sip, uuid }
+    }
+
+    fn path(&self, path: &str) -> u64 {
+        self.sip.hash_one(path)
+    }
+
+    fn token(&self, key: TokenKey<'_>) -> u64 {
+        match key {
+            TokenKey::Uuid(b) => {
+                let v = u128::from_le_bytes(b);
+                let [k0, k1] = self.uuid;
+                fold(v as u64 ^ k0, (v >> 64) as u64 ^ k1)
+            }
+            TokenKey::Other(text) => self.sip.hash_one(text),
         }
     }
 }
@@ -485,7 +513,7 @@ struct Inner {
     /// Root key → first lock on that root.
     by_root: HashTable<u32>,
     /// Root key → first lock on that root (the same head as in `by_root`).
-    ordered: BTreeMap<Arc<str>, u32>,
+    ordered: BTreeMap<RootKey, u32>,
     /// Counts the roots in `ordered`: a lookup of a path it rules out skips `by_root`.
     roots: RootFilter,
     /// Live depth-infinity locks per root depth (segments): a covering check looks up only
@@ -502,7 +530,7 @@ struct Inner {
     due: BinaryHeap<Reverse<(SystemTime, u32)>>,
     principals: HashMap<Arc<str>, u32>,
     fence: u64,
-    hasher: RandomState,
+    hashers: Hashers,
     /// Bytes of the strings the store owns (roots once, owners, custom tokens, principals).
     string_bytes: usize,
     /// Lock entries looked at by read paths (tests assert subtree queries stay local).
@@ -516,10 +544,10 @@ const ARC_HEADER: usize = 2 * std::mem::size_of::<usize>();
 impl Inner {
     /// Empty, with fresh random hash keys (the root filter's seed drawn from them).
     fn new() -> Self {
-        let hasher = RandomState::new();
+        let hashers = Hashers::new();
         Self {
-            roots: RootFilter::new(&hasher),
-            hasher,
+            roots: RootFilter::new(&hashers.sip),
+            hashers,
             ..Self::default()
         }
     }
@@ -533,11 +561,11 @@ impl Inner {
     }
 
     fn hash_str(&self, s: &str) -> u64 {
-        self.hasher.hash_one(s)
+        self.hashers.path(s)
     }
 
     fn hash_token(&self, key: TokenKey<'_>) -> u64 {
-        self.hasher.hash_one(key)
+        self.hashers.token(key)
     }
 
     fn find_token(&self, token: &str) -> Option<u32> {
@@ -619,7 +647,7 @@ impl Inner {
         let range = self
             .ordered
             .range::<str, _>((Bound::Included(lo), Bound::Unbounded));
-        for (_, &head) in range.take_while(|(root, _)| root.starts_with(lo)) {
+        for (_, &head) in range.take_while(|(root, _)| root.0.starts_with(lo)) {
             f(head);
         }
     }
@@ -866,9 +894,9 @@ impl Inner {
                 self.count_infinity(&root, true);
             }
         }
-        let (slots, hasher) = (&self.slots, &self.hasher);
+        let (slots, hashers) = (&self.slots, &self.hashers);
         self.by_token.insert_unique(token_hash, id, |&i| {
-            slot(slots, i).map_or(0, |e| hasher.hash_one(e.token.key()))
+            slot(slots, i).map_or(0, |e| hashers.token(e.token.key()))
         });
         match head {
             Some(h) => {
@@ -878,13 +906,13 @@ impl Inner {
             }
             None => {
                 self.by_root.insert_unique(root_hash, id, |&i| {
-                    slot(slots, i).map_or(0, |e| hasher.hash_one(&*e.root))
+                    slot(slots, i).map_or(0, |e| hashers.path(&e.root))
                 });
                 if let Some(root) = new_root {
                     self.roots.add(&root);
-                    self.ordered.insert(root, id);
+                    self.ordered.insert(RootKey(root), id);
                     if self.roots.needs_growth() {
-                        self.roots.rebuild(self.ordered.keys().map(|k| &**k));
+                        self.roots.rebuild(self.ordered.keys().map(|k| &*k.0));
                     }
                 }
             }
@@ -928,7 +956,7 @@ impl Inner {
                 if let Ok(found) = self.by_root.find_entry(root_hash, |&i| i == id) {
                     found.remove();
                 }
-                self.ordered.remove(&*entry.root);
+                self.ordered.remove(&RootKey(entry.root.clone()));
                 self.roots.remove(&entry.root);
                 self.string_bytes -= entry.root.len() + ARC_HEADER;
             } else {
@@ -1008,10 +1036,10 @@ impl Inner {
         if self.live == 0 {
             if !self.slots.is_empty() || !self.due.is_empty() {
                 let fence = self.fence;
-                let hasher = self.hasher.clone();
+                let hashers = self.hashers.clone();
                 *self = Inner {
                     fence,
-                    hasher,
+                    hashers,
                     roots: self.roots.cleared(),
                     ..Inner::default()
                 };
@@ -1032,12 +1060,12 @@ impl Inner {
     /// Re-insert every live lock into fresh, right-sized structures.
     fn rebuild(&mut self) {
         let fence = self.fence;
-        let hasher = self.hasher.clone();
+        let hashers = self.hashers.clone();
         let roots = self.roots.cleared();
         let old = std::mem::take(self);
         *self = Inner {
             fence,
-            hasher,
+            hashers,
             roots,
             slots: Vec::with_capacity(old.live),
             ..Inner::default()
@@ -1058,8 +1086,8 @@ impl Inner {
             buckets * (size_of::<u32>() + 1)
         };
         // A B-tree leaf holds up to 11 keys; assume two thirds full.
-        let ordered = self.ordered.len() * size_of::<(Arc<str>, u32)>() * 3 / 2;
-        let principals = self.principals.capacity() * (size_of::<(Arc<str>, u32)>() + 1);
+        let ordered = self.ordered.len() * size_of::<(RootKey, u32)>() * 3 / 2;
+        let principals = self.principals.capacity() * (size_of::<(RootKey, u32)>() + 1);
         self.slots.capacity() * size_of::<Option<Entry>>()
             + self.free.capacity() * size_of::<u32>()
             + table(&self.by_token)
@@ -1247,7 +1275,7 @@ mod tests {
                 .unwrap_or_default();
             assert_eq!(g.find_token(&token), Some(id), "token index");
         }
-        for (root, &head) in &g.ordered {
+        for (RootKey(root), &head) in &g.ordered {
             assert_eq!(g.root_head(root), Some(head), "root {root}: heads disagree");
             g.each_on_root(root, |_, e| {
                 assert_eq!(&e.root, root);
@@ -1261,7 +1289,7 @@ mod tests {
             g.ordered.len(),
             "roots counted in the filter"
         );
-        for root in g.ordered.keys() {
+        for RootKey(root) in g.ordered.keys() {
             assert!(
                 g.roots.may_contain(root),
                 "root filter: false negative for {root}"

@@ -12,6 +12,7 @@ mod memory;
 #[cfg(feature = "redis")]
 mod redis;
 mod root_filter;
+mod root_key;
 mod token;
 
 use std::future::Future;

@@ -168,7 +168,7 @@ impl RootFilter {
 }
 
 /// The 128-bit product of `a` and `b`, its halves xor-ed together.
-fn fold(a: u64, b: u64) -> u64 {
+pub(super) fn fold(a: u64, b: u64) -> u64 {
     let p = u128::from(a) * u128::from(b);
     (p as u64) ^ ((p >> 64) as u64)
 }
