@@ -956,7 +956,8 @@ impl Inner {
                 if let Ok(found) = self.by_root.find_entry(root_hash, |&i| i == id) {
                     found.remove();
                 }
-                self.ordered.remove(&RootKey(entry.root.clone()));
+                // The clone taken above serves as the lookup key (its `Ord` is the inline one).
+                self.ordered.remove(&RootKey(root));
                 self.roots.remove(&entry.root);
                 self.string_bytes -= entry.root.len() + ARC_HEADER;
             } else {
