@@ -5,14 +5,37 @@
 # type: the bare service with only its response body wrapped in `ResponseBody` (as the layer
 # does for everything it forwards), minus bare. Needs valgrind.
 #
+# With `store` first: instructions per `MemoryLockStore` operation instead (depth 2, 1 000
+# background locks; see benches/store_count.rs), a run of N minus a run of 0.
+#
 #   benches/instructions.sh            # N=20000, every case
 #   N=5000 benches/instructions.sh GET
+#   benches/instructions.sh store      # unlocked, locked, under-infinity, subtree, lock+unlock
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${N:-20000}
+command -v valgrind >/dev/null || { echo "valgrind is needed" >&2; exit 1; }
+if [ "${1:-}" = store ]; then
+    shift
+    cases=("$@")
+    [ ${#cases[@]} -gt 0 ] || cases=(unlocked locked under-infinity subtree lock+unlock)
+    cargo bench --bench store_count --no-run 2>&1 | tail -1
+    bin=$(ls -t target/release/deps/store_count-* | grep -v '\.d$' | head -1)
+    tmp=$(mktemp -d)
+    trap 'rm -rf "$tmp"' EXIT
+    count() { # case n -> total instructions
+        valgrind --tool=callgrind --callgrind-out-file="$tmp/out" "$bin" "$1" "$2" 2>&1 |
+            sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
+    }
+    printf '%-16s %10s\n' case instr/op
+    for c in "${cases[@]}"; do
+        z=$(count "$c" 0); t=$(count "$c" "$n")
+        printf '%-16s %10d\n' "$c" $(( (t - z) / n ))
+    done
+    exit 0
+fi
 cases=("$@")
 [ ${#cases[@]} -gt 0 ] || cases=(GET PUT PUT-token PUT-423)
-command -v valgrind >/dev/null || { echo "valgrind is needed" >&2; exit 1; }
 cargo bench --bench layer_count --no-run 2>&1 | tail -1
 bin=$(ls -t target/release/deps/layer_count-* | grep -v '\.d$' | head -1)
 tmp=$(mktemp -d)
