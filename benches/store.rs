@@ -16,20 +16,16 @@
 mod contended;
 #[path = "common/fixture.rs"]
 mod fixture;
+#[path = "common/store_setup.rs"]
+mod store_setup;
 
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use tower_locks::{
-    CreateOutcome, LockDepth, LockQuery, LockStore, LockTimeout, MemoryLockStore, NewLock,
-    ResourcePath, TokenAccess, TokenOutcome,
-};
-
-fn p(s: &str) -> ResourcePath {
-    ResourcePath::parse(s).unwrap()
-}
+use store_setup::{case_query, create, fixture_at, p, pair, CASES};
+use tower_locks::{LockStore, MemoryLockStore, NewLock};
 
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -38,29 +34,10 @@ fn rt() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-async fn create(store: &MemoryLockStore, lock: NewLock) {
-    // A day: no fixture lock expires during a full run, which takes over 10 minutes.
-    match store
-        .create(lock.timeout(LockTimeout::Seconds(86_400)))
-        .await
-        .unwrap()
-    {
-        CreateOutcome::Created(_) => {}
-        other => panic!("{other:?}"),
-    }
-}
-
 /// The fixture locks of every depth class.
 async fn fixture(store: &MemoryLockStore) {
     for d in fixture::DEPTHS {
-        for k in 0..fixture::MEMBERS {
-            create(store, NewLock::new(p(&fixture::member(d, k)))).await;
-        }
-        create(
-            store,
-            NewLock::new(p(&fixture::infinity_root(d))).depth(LockDepth::Infinity),
-        )
-        .await;
+        fixture_at(store, d).await;
     }
 }
 
@@ -78,28 +55,10 @@ fn checks(c: &mut Criterion) {
         });
         held = n;
         for d in fixture::DEPTHS {
-            let cases = [
-                (
-                    "unlocked",
-                    LockQuery::new().covering(p(&fixture::unlocked(d))),
-                    0,
-                ),
-                (
-                    "locked",
-                    LockQuery::new().covering(p(&fixture::member(d, 0))),
-                    1,
-                ),
-                (
-                    "under-infinity",
-                    LockQuery::new().covering(p(&fixture::under_infinity(d))),
-                    1,
-                ),
-                (
-                    "subtree",
-                    LockQuery::new().subtree(p(&fixture::collection(d))),
-                    fixture::MEMBERS,
-                ),
-            ];
+            let cases = CASES.map(|case| {
+                let (query, found) = case_query(case, d);
+                (case, query, found)
+            });
             for (case, query, found) in &cases {
                 let got = rt.block_on(store.query(query)).unwrap();
                 assert_eq!(got.len(), *found, "{case} d={d} n={n}");
@@ -112,19 +71,6 @@ fn checks(c: &mut Criterion) {
         }
     }
     g.finish();
-}
-
-/// One LOCK + UNLOCK pair at the store level.
-async fn pair(store: &MemoryLockStore, path: &ResourcePath) {
-    let CreateOutcome::Created(lock) = store.create(NewLock::new(path.clone())).await.unwrap()
-    else {
-        panic!("conflict")
-    };
-    let out = store
-        .unlock(TokenAccess::new(&lock.token, path, None))
-        .await
-        .unwrap();
-    assert!(matches!(out, TokenOutcome::Done(_)));
 }
 
 fn lock_unlock(c: &mut Criterion) {
@@ -162,6 +108,8 @@ fn lock_unlock(c: &mut Criterion) {
 
 #[cfg(feature = "redis")]
 fn redis(c: &mut Criterion) {
+    use tower_locks::{CreateOutcome, LockQuery};
+
     let Ok(url) = std::env::var("REDIS_URL") else {
         println!("redis: REDIS_URL is not set; skipping the RedisLockStore benches");
         return;

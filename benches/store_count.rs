@@ -14,30 +14,15 @@
 
 #[path = "common/fixture.rs"]
 mod fixture;
+#[path = "common/store_setup.rs"]
+mod store_setup;
 
 use std::hint::black_box;
 
-use tower_locks::{
-    CreateOutcome, LockDepth, LockQuery, LockStore, LockTimeout, MemoryLockStore, NewLock,
-    ResourcePath, TokenAccess,
-};
+use store_setup::{case_query, create, fixture_at, p, pair};
+use tower_locks::{LockStore, MemoryLockStore, NewLock};
 
 const DEPTH: usize = 2;
-
-fn p(s: &str) -> ResourcePath {
-    ResourcePath::parse(s).unwrap()
-}
-
-async fn create(store: &MemoryLockStore, lock: NewLock) -> String {
-    match store
-        .create(lock.timeout(LockTimeout::Seconds(86_400)))
-        .await
-        .unwrap()
-    {
-        CreateOutcome::Created(lock) => lock.token.to_string(),
-        other => panic!("{other:?}"),
-    }
-}
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -51,51 +36,25 @@ fn main() {
         for (d, i) in fixture::grow(0, 1_000) {
             create(&store, NewLock::new(p(&fixture::background(d, i)))).await;
         }
-        let mut members = Vec::new();
-        for k in 0..fixture::MEMBERS {
-            members.push(create(&store, NewLock::new(p(&fixture::member(DEPTH, k)))).await);
-        }
-        let infinity = NewLock::new(p(&fixture::infinity_root(DEPTH))).depth(LockDepth::Infinity);
-        let infinity = create(&store, infinity).await;
-        let (query, submitted) = match case.as_str() {
-            "unlocked" => (
-                LockQuery::new().covering(p(&fixture::unlocked(DEPTH))),
-                vec![],
-            ),
-            "locked" => (
-                LockQuery::new().covering(p(&fixture::member(DEPTH, 0))),
-                vec![members[0].clone()],
-            ),
-            "under-infinity" => (
-                LockQuery::new().covering(p(&fixture::under_infinity(DEPTH))),
-                vec![infinity],
-            ),
-            "subtree" => (
-                LockQuery::new().subtree(p(&fixture::collection(DEPTH))),
-                members,
-            ),
-            "lock+unlock" => {
-                let path = p("/bench/dir/doc");
-                for _ in 0..n {
-                    let CreateOutcome::Created(lock) =
-                        store.create(NewLock::new(path.clone())).await.unwrap()
-                    else {
-                        panic!("conflict")
-                    };
-                    store
-                        .unlock(TokenAccess::new(&lock.token, &path, None))
-                        .await
-                        .unwrap();
-                }
-                return;
+        let (members, infinity) = fixture_at(&store, DEPTH).await;
+        if case == "lock+unlock" {
+            let path = p("/bench/dir/doc");
+            for _ in 0..n {
+                pair(&store, &path).await;
             }
-            other => panic!("unknown case {other}"),
+            return;
+        }
+        let (query, found) = case_query(&case, DEPTH);
+        let submitted = match case.as_str() {
+            "locked" => vec![members[0].clone()],
+            "under-infinity" => vec![infinity],
+            "subtree" => members,
+            _ => vec![],
         };
+        assert_eq!(store.query(&query).await.unwrap().len(), found);
         for _ in 0..n {
             let locks = store.query(&query).await.unwrap();
-            let ok = locks
-                .iter()
-                .all(|l| submitted.iter().any(|s| *s == l.token));
+            let ok = locks.iter().all(|l| submitted.contains(&l.token));
             assert!(black_box(ok));
         }
     });

@@ -420,10 +420,17 @@ impl Token {
 /// enough, for about 170 instructions less than SipHash (a LOCK + UNLOCK hashes a token
 /// twice). An application that sets `NewLock::token` itself to such a UUID gets the same
 /// hash; crafting colliding ones would still need this store's random keys.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 struct Hashers {
     sip: RandomState,
     uuid: [u64; 2],
+}
+
+/// Fresh random keys, like `new`: no store ever hashes tokens unkeyed.
+impl Default for Hashers {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl Hashers {

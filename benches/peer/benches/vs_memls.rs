@@ -13,6 +13,8 @@
 mod contended;
 #[path = "../../common/fixture.rs"]
 mod fixture;
+#[path = "../../common/store_setup.rs"]
+mod store_setup;
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -22,18 +24,14 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use dav_server::davpath::DavPath;
 use dav_server::ls::DavLockSystem;
 use dav_server::memls::MemLs;
+use store_setup::{p, pair};
 use tower_locks::{
     CreateOutcome, LockDepth, LockQuery, LockStore, LockTimeout, MemoryLockStore, NewLock,
-    ResourcePath, TokenAccess,
 };
 
 /// Long enough that no fixture lock expires during a full run (a run takes over 10 minutes;
 /// with 600 s the 1e6 cases would check expired locks).
 const TIMEOUT: Duration = Duration::from_secs(86_400);
-
-fn p(s: &str) -> ResourcePath {
-    ResourcePath::parse(s).unwrap()
-}
 
 fn dp(s: &str) -> DavPath {
     DavPath::new(s).unwrap()
@@ -211,17 +209,6 @@ fn checks(c: &mut Criterion) {
     g.finish();
 }
 
-async fn ours_pair(store: &MemoryLockStore, path: &ResourcePath) {
-    let CreateOutcome::Created(lock) = store.create(NewLock::new(path.clone())).await.unwrap()
-    else {
-        panic!("conflict")
-    };
-    store
-        .unlock(TokenAccess::new(&lock.token, path, None))
-        .await
-        .unwrap();
-}
-
 async fn memls_pair(store: &MemLs, path: &DavPath) {
     let lock = store
         .lock(path, None, None, Some(TIMEOUT), false, false)
@@ -244,7 +231,7 @@ fn lock_unlock(c: &mut Criterion) {
     let mut g = c.benchmark_group("lock+unlock");
     let (path, dpath) = (p("/bench/dir/doc"), dp("/bench/dir/doc"));
     g.bench_function("1 task/tower-locks", |b| {
-        b.to_async(&rt).iter(|| ours_pair(&stores.ours, &path))
+        b.to_async(&rt).iter(|| pair(&stores.ours, &path))
     });
     g.bench_function("1 task/MemLs", |b| {
         b.to_async(&rt).iter(|| memls_pair(&stores.memls, &dpath))
@@ -262,7 +249,7 @@ fn lock_unlock(c: &mut Criterion) {
                 async move {
                     let path = p(&format!("/bench/t{t}/doc"));
                     for _ in 0..n {
-                        ours_pair(&store, &path).await;
+                        pair(&store, &path).await;
                     }
                 }
             })
