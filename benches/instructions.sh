@@ -11,6 +11,7 @@
 #   benches/instructions.sh            # N=20000, every case
 #   N=5000 benches/instructions.sh GET
 #   benches/instructions.sh store      # unlocked, locked, under-infinity, subtree, lock+unlock
+#   benches/instructions.sh store check-locked   # a check case through `LockStore::check`
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${N:-20000}
@@ -27,10 +28,10 @@ if [ "${1:-}" = store ]; then
         valgrind --tool=callgrind --callgrind-out-file="$tmp/out" "$bin" "$1" "$2" 2>&1 |
             sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
     }
-    printf '%-16s %10s\n' case instr/op
+    printf '%-22s %10s\n' case instr/op
     for c in "${cases[@]}"; do
         z=$(count "$c" 0); t=$(count "$c" "$n")
-        printf '%-16s %10d\n' "$c" $(( (t - z) / n ))
+        printf '%-22s %10d\n' "$c" $(( (t - z) / n ))
     done
     exit 0
 fi

@@ -5,11 +5,12 @@
 //! which subtracts a run with zero operations and divides by `N`.
 //!
 //! Each check is what `benches/peer` times: `query` plus verifying that every lock found was
-//! submitted. `lock+unlock` is `create` then `unlock` with the returned token.
+//! submitted; `check-<case>` is the same case through `LockStore::check`. `lock+unlock` is
+//! `create` then `unlock` with the returned token.
 //!
 //! ```text
 //! cargo bench --bench store_count --no-run
-//! target/release/deps/store_count-* <unlocked|locked|under-infinity|subtree|lock+unlock> <N>
+//! target/release/deps/store_count-* <[check-]unlocked|locked|under-infinity|subtree|lock+unlock> <N>
 //! ```
 
 #[path = "common/fixture.rs"]
@@ -20,7 +21,7 @@ mod store_setup;
 use std::hint::black_box;
 
 use store_setup::{case_query, create, fixture_at, p, pair};
-use tower_locks::{LockStore, MemoryLockStore, NewLock};
+use tower_locks::{LockStore, LockToken, MemoryLockStore, NewLock, Submission};
 
 const DEPTH: usize = 2;
 
@@ -44,14 +45,27 @@ fn main() {
             }
             return;
         }
-        let (query, found) = case_query(&case, DEPTH);
-        let submitted = match case.as_str() {
+        // `check-<case>`: the same case through `LockStore::check`.
+        let (verb_check, base) = match case.strip_prefix("check-") {
+            Some(base) => (true, base),
+            None => (false, case.as_str()),
+        };
+        let (query, found) = case_query(base, DEPTH);
+        let submitted = match base {
             "locked" => vec![members[0].clone()],
             "under-infinity" => vec![infinity],
             "subtree" => members,
             _ => vec![],
         };
         assert_eq!(store.query(&query).await.unwrap().len(), found);
+        if verb_check {
+            let tokens: Vec<&str> = submitted.iter().map(LockToken::as_str).collect();
+            for _ in 0..n {
+                let outcome = store.check(&query, Submission::new(&tokens, None)).await;
+                assert!(black_box(outcome.unwrap().allowed()));
+            }
+            return;
+        }
         for _ in 0..n {
             let locks = store.query(&query).await.unwrap();
             let ok = locks.iter().all(|l| submitted.contains(&l.token));

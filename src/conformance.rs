@@ -55,7 +55,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::{
     CreateOutcome, Lock, LockDepth, LockQuery, LockScope, LockStore, LockStoreError, LockTimeout,
-    ManualClock, NewLock, ResourcePath, TokenAccess, TokenOutcome,
+    ManualClock, NewLock, ResourcePath, Submission, TokenAccess, TokenOutcome,
 };
 
 /// Run every case, each on a fresh store from `make`, which must build a store whose time is
@@ -108,6 +108,7 @@ async fn run_clockless<S: LockStore>(make: &impl Fn() -> S) {
     segment_boundaries(&make()).await;
     trailing_slash_equivalence(&make()).await;
     query_matches_reference(&make()).await;
+    check_matches_reference(&make()).await;
     refresh_outcomes(&make()).await;
     unlock_outcomes(&make()).await;
     remove_subtree_counts(&make()).await;
@@ -806,6 +807,119 @@ pub async fn query_matches_reference<S: LockStore>(store: &S) {
         let want = tokens(held.iter().filter(|l| q.matches(l)));
         let got = query_tokens(CASE, store, &q).await;
         assert_eq!(got, want, "conformance `{CASE}`: query {q:?}");
+    }
+}
+
+/// `check` answers what [`CheckOutcome::judge`](crate::CheckOutcome::judge) says of the locks [`LockQuery::matches`]
+/// selects: for random locks (some of a principal, some with a custom token) and random
+/// queries and submissions (held tokens, their upper-case variants, unknown tokens; with the
+/// right principal, another one or none), exactly the unsatisfied locks in `query`'s order,
+/// each once, and the highest fencing number among the satisfied ones.
+///
+/// # Panics
+/// When the store breaks the rule.
+///
+/// ```
+/// # tokio_test::block_on(async {
+/// tower_locks::conformance::check_matches_reference(&tower_locks::MemoryLockStore::new()).await;
+/// # });
+/// ```
+pub async fn check_matches_reference<S: LockStore>(store: &S) {
+    const CASE: &str = "check_matches_reference";
+    let ns = Ns::new();
+    let names = ["a", "b", "ab"];
+    let principals = [ns.principal("alice"), ns.principal("bob")];
+    let mut rng = Rng(0xD1B5_4A32_D192_ED03);
+    let random_path = |rng: &mut Rng| {
+        let mut s = String::new();
+        for _ in 0..rng.below(4) {
+            s.push('/');
+            s.push_str(names[rng.below(names.len() as u64) as usize]);
+        }
+        ns.p(&s)
+    };
+    let mut held: Vec<Lock> = Vec::new();
+    for i in 0..80 {
+        let mut req = NewLock::new(random_path(&mut rng))
+            .scope(LockScope::Shared)
+            .depth(if rng.below(3) == 0 {
+                LockDepth::Infinity
+            } else {
+                LockDepth::Zero
+            });
+        if rng.below(3) == 0 {
+            req = req.principal(principals[rng.below(2) as usize].as_str());
+        }
+        if rng.below(5) == 0 {
+            req.token = format!("opaquelocktoken:{}-{i}", ns.suffix).into();
+        }
+        if let CreateOutcome::Created(l) = ok(CASE, store.create(req).await) {
+            held.push(l);
+        }
+    }
+    assert!(
+        held.len() > 40,
+        "conformance `{CASE}`: too few locks granted: {}",
+        held.len()
+    );
+    for _ in 0..300 {
+        let mut q = LockQuery::new();
+        for _ in 0..1 + rng.below(3) {
+            q.push(random_path(&mut rng), rng.below(2) == 0);
+        }
+        let mut owned: Vec<String> = Vec::new();
+        for _ in 0..rng.below(6) {
+            let lock = &held[rng.below(held.len() as u64) as usize];
+            owned.push(match rng.below(6) {
+                0 => lock.token.as_str().to_uppercase(),
+                1 => format!("urn:uuid:{}", uuid::Uuid::new_v4()),
+                _ => lock.token.as_str().to_owned(),
+            });
+        }
+        let submitted: Vec<&str> = owned.iter().map(String::as_str).collect();
+        let principal = match rng.below(3) {
+            0 => None,
+            n => Some(principals[n as usize - 1].as_str()),
+        };
+        let submission = Submission::new(&submitted, principal);
+        let got = ok(CASE, store.check(&q, submission).await);
+
+        let matching: Vec<&Lock> = held.iter().filter(|l| q.matches(l)).collect();
+        let want_unsatisfied = tokens(
+            matching
+                .iter()
+                .copied()
+                .filter(|l| !submission.satisfies(l)),
+        );
+        let want_fence = matching
+            .iter()
+            .filter(|l| submission.satisfies(l))
+            .map(|l| l.fence)
+            .max();
+        assert_eq!(
+            tokens(&got.unsatisfied),
+            want_unsatisfied,
+            "conformance `{CASE}`: unsatisfied locks for {q:?} with {submission:?}"
+        );
+        assert_eq!(
+            got.unsatisfied.len(),
+            want_unsatisfied.len(),
+            "conformance `{CASE}`: a lock reported twice for {q:?}"
+        );
+        assert_eq!(
+            got.fence, want_fence,
+            "conformance `{CASE}`: fencing number for {q:?} with {submission:?}"
+        );
+        let queried = ok(CASE, store.query(&q).await);
+        let in_query_order: Vec<&Lock> = queried
+            .iter()
+            .filter(|l| !submission.satisfies(l))
+            .collect();
+        assert_eq!(
+            got.unsatisfied.iter().collect::<Vec<_>>(),
+            in_query_order,
+            "conformance `{CASE}`: unsatisfied locks not as `query` reports them, for {q:?}"
+        );
     }
 }
 

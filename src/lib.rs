@@ -130,9 +130,10 @@ pub use principal::Principal;
 pub use response::{Rejection, WouldReject};
 pub use service::LockService;
 pub use store::{
-    new_token, BoxError, BoxFuture, Clock, CreateOutcome, DynLockStore, Lock, LockDepth, LockQuery,
-    LockScope, LockStore, LockStoreError, LockTimeout, LockToken, ManualClock, MemoryLockStore,
-    NewLock, QueryTarget, SystemClock, TokenAccess, TokenOutcome, TokenVerdict,
+    new_token, BoxError, BoxFuture, CheckOutcome, Clock, CreateOutcome, DynLockStore, Lock,
+    LockDepth, LockQuery, LockScope, LockStore, LockStoreError, LockTimeout, LockToken,
+    ManualClock, MemoryLockStore, NewLock, QueryTarget, Submission, SystemClock, TokenAccess,
+    TokenOutcome, TokenVerdict,
 };
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]

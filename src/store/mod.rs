@@ -5,6 +5,7 @@
 //! requests (or two application instances sharing a store) racing for the same lock can never
 //! both win. Expired locks are never reported and never block.
 
+mod check;
 mod clock;
 mod error;
 mod lock;
@@ -22,6 +23,7 @@ use std::sync::Arc;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use self::redis::{RedisLockStore, RedisLockStoreBuilder};
+pub use check::{CheckOutcome, Submission};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{BoxError, LockStoreError};
 pub use lock::{
@@ -147,6 +149,48 @@ pub trait LockStore: Send + Sync + 'static {
     fn get(&self, token: &str)
         -> impl Future<Output = Result<Option<Lock>, LockStoreError>> + Send;
 
+    /// "May a writer holding these tokens change these resources?": every live lock matching
+    /// `query` is judged against `submission`, in one step, and only the ones that stand in
+    /// the way are reported, with the highest fencing number among the satisfied ones.
+    ///
+    /// This is the check to call from code that enforces locks itself (a job, a handler not
+    /// behind [`LockLayer`](crate::LockLayer), another protocol): its answer must equal
+    /// [`CheckOutcome::judge`] over [`query`](Self::query)'s, which is the default body. A
+    /// store may answer it without building the satisfied locks; the memory store does. The
+    /// layer itself asks [`query`](Self::query), because evaluating an `If` header, a `423`
+    /// body and a fencing number need the locks themselves.
+    ///
+    /// ```
+    /// use tower_locks::{CreateOutcome, LockQuery, LockStore, MemoryLockStore, NewLock};
+    /// use tower_locks::{ResourcePath, Submission};
+    ///
+    /// # tokio_test::block_on(async {
+    /// let store = MemoryLockStore::new();
+    /// let doc = ResourcePath::parse("/docs/report").unwrap();
+    /// let CreateOutcome::Created(lock) = store.create(NewLock::new(doc.clone())).await.unwrap()
+    /// else { panic!("no conflict expected") };
+    ///
+    /// let write = LockQuery::new().covering(doc);
+    /// let without = store.check(&write, Submission::default()).await.unwrap();
+    /// assert_eq!(without.unsatisfied, vec![lock.clone()]);
+    ///
+    /// let tokens = [lock.token.as_str()];
+    /// let with = store.check(&write, Submission::new(&tokens, None)).await.unwrap();
+    /// assert!(with.allowed());
+    /// assert_eq!(with.fence, Some(lock.fence));
+    /// # });
+    /// ```
+    fn check(
+        &self,
+        query: &LockQuery,
+        submission: Submission<'_>,
+    ) -> impl Future<Output = Result<CheckOutcome, LockStoreError>> + Send {
+        async move {
+            let locks = self.query(query).await?;
+            Ok(CheckOutcome::judge(locks, submission))
+        }
+    }
+
     /// [`query`](Self::query) answered without waiting, for stores that need no I/O to
     /// answer; `None` (the default) means "ask [`query`](Self::query)".
     ///
@@ -218,6 +262,12 @@ pub trait DynLockStore: sealed::Sealed + Send + Sync + 'static {
         &'a self,
         token: &'a str,
     ) -> BoxFuture<'a, Result<Option<Lock>, LockStoreError>>;
+    /// Boxed [`LockStore::check`].
+    fn check_boxed<'a>(
+        &'a self,
+        query: &'a LockQuery,
+        submission: Submission<'a>,
+    ) -> BoxFuture<'a, Result<CheckOutcome, LockStoreError>>;
     /// [`LockStore::query_now`].
     fn query_now_dyn(&self, query: &LockQuery) -> Option<Result<Vec<Lock>, LockStoreError>>;
 }
@@ -256,6 +306,13 @@ impl<T: LockStore> DynLockStore for T {
         token: &'a str,
     ) -> BoxFuture<'a, Result<Option<Lock>, LockStoreError>> {
         Box::pin(self.get(token))
+    }
+    fn check_boxed<'a>(
+        &'a self,
+        query: &'a LockQuery,
+        submission: Submission<'a>,
+    ) -> BoxFuture<'a, Result<CheckOutcome, LockStoreError>> {
+        Box::pin(self.check(query, submission))
     }
     fn query_now_dyn(&self, query: &LockQuery) -> Option<Result<Vec<Lock>, LockStoreError>> {
         self.query_now(query)
@@ -299,6 +356,13 @@ impl<T: LockStore> LockStore for Arc<T> {
         token: &str,
     ) -> impl Future<Output = Result<Option<Lock>, LockStoreError>> + Send {
         T::get(self, token)
+    }
+    fn check(
+        &self,
+        query: &LockQuery,
+        submission: Submission<'_>,
+    ) -> impl Future<Output = Result<CheckOutcome, LockStoreError>> + Send {
+        T::check(self, query, submission)
     }
     fn query_now(&self, query: &LockQuery) -> Option<Result<Vec<Lock>, LockStoreError>> {
         T::query_now(self, query)

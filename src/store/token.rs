@@ -99,13 +99,10 @@ impl LockToken {
     /// buffer: one table lookup per byte, no allocation (about half the instructions of
     /// `uuid`'s formatter; every reported lock pays one render).
     pub(crate) fn from_uuid_bytes(uuid: [u8; 16]) -> Self {
-        let mut text = *TEMPLATE;
-        for (byte, at) in uuid.iter().zip(BYTE_AT) {
-            let [hi, lo] = HEX_PAIR[usize::from(*byte)];
-            text[PREFIX.len() + at] = hi;
-            text[PREFIX.len() + at + 1] = lo;
-        }
-        Self(Repr::Urn { text, uuid })
+        Self(Repr::Urn {
+            text: render_uuid_urn(&uuid),
+            uuid,
+        })
     }
 
     /// The UUID of a canonical `urn:uuid:` token (kept beside the text, never parsed here);
@@ -165,6 +162,17 @@ impl LockToken {
 /// The UUID of a token in exactly the form [`LockToken::random`] renders (`urn:uuid:` and
 /// lower-case hyphenated hex), so that parsing and rendering are inverse and token comparison
 /// stays byte-exact; `None` for any other text. Table-driven, no branch per digit.
+/// The canonical `urn:uuid:` text of a UUID: one table lookup per byte.
+pub(crate) fn render_uuid_urn(uuid: &[u8; 16]) -> [u8; URN_LEN] {
+    let mut text = *TEMPLATE;
+    for (byte, at) in uuid.iter().zip(BYTE_AT) {
+        let [hi, lo] = HEX_PAIR[usize::from(*byte)];
+        text[PREFIX.len() + at] = hi;
+        text[PREFIX.len() + at + 1] = lo;
+    }
+    text
+}
+
 pub(crate) fn parse_uuid_urn(s: &[u8]) -> Option<[u8; 16]> {
     let hex: &[u8; URN_LEN - PREFIX.len()] = s.strip_prefix(PREFIX.as_slice())?.try_into().ok()?;
     if hex[8] != b'-' || hex[13] != b'-' || hex[18] != b'-' || hex[23] != b'-' {
@@ -356,6 +364,51 @@ mod tests {
             "urn:uuid:zzzzzzzz-0000-0000-0000-000000000000",
         ] {
             assert_eq!(LockToken::from(odd), odd);
+        }
+    }
+
+    /// The reference: a canonical token is exactly the prefix and the lower-case hyphenated
+    /// form of the UUID it parses to.
+    fn reference_parse(s: &[u8]) -> Option<[u8; 16]> {
+        let rest = std::str::from_utf8(s.strip_prefix(PREFIX.as_slice())?).ok()?;
+        let u = uuid::Uuid::try_parse(rest).ok()?;
+        (u.hyphenated().to_string() == rest).then_some(*u.as_bytes())
+    }
+
+    /// Every position of random canonical tokens replaced by bytes around each class edge
+    /// (digits, letters, hyphen, upper case, high bytes): the table parser agrees with the
+    /// reference on each.
+    #[test]
+    fn parses_exactly_the_canonical_form() {
+        let edges: Vec<u8> = b"/09:@AFG`afgz-{ "
+            .iter()
+            .copied()
+            .chain([0, 0x7F, 0x80, 0xB0, 0xE6, 0xFF])
+            .collect();
+        for _ in 0..20 {
+            let text = crate::new_token().as_bytes().to_vec();
+            assert_eq!(parse_uuid_urn(&text), reference_parse(&text));
+            assert!(parse_uuid_urn(&text).is_some());
+            for at in 0..text.len() {
+                for &b in &edges {
+                    let mut t = text.clone();
+                    t[at] = b;
+                    assert_eq!(parse_uuid_urn(&t), reference_parse(&t), "{t:?}");
+                }
+            }
+            assert_eq!(parse_uuid_urn(&text[..44]), None);
+            let mut longer = text.clone();
+            longer.push(b'0');
+            assert_eq!(parse_uuid_urn(&longer), None);
+        }
+        for word in [0u64, u64::MAX, 0x3030_3030_3030_3030, 0x6666_6666_6666_6666] {
+            let text: Vec<u8> = [
+                PREFIX.as_slice(),
+                &word.to_le_bytes(),
+                b"-0000-0000-0000-000000000000",
+            ]
+            .concat();
+            assert_eq!(parse_uuid_urn(&text), reference_parse(&text));
         }
     }
 

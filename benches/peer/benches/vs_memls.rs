@@ -1,9 +1,12 @@
 //! tower-locks' `MemoryLockStore` next to dav-server's `MemLs`, same cases, same run.
 //!
-//! Like for like: a covering check is `query(covering)` plus verifying that every lock found
-//! was submitted, against `MemLs::check(deep = false)` with the same submitted tokens; the
-//! subtree check is `query(subtree)` against `check(deep = true)`; LOCK + UNLOCK is
-//! `create` + `unlock` against `lock` + `unlock`. Layout: `benches/common/fixture.rs`.
+//! Like for like, each check case twice on our side: `tower-locks-check` is
+//! `LockStore::check` with the submitted tokens, the verb that does what `MemLs::check` does;
+//! `tower-locks-query` is `query` plus verifying that every lock found was submitted, which is
+//! what the layer pays (it needs the locks). Against `MemLs::check(deep = false)` for the
+//! covering cases and `check(deep = true)` for the subtree, with the same submitted tokens.
+//! LOCK + UNLOCK is `create` + `unlock` against `lock` + `unlock`. Layout:
+//! `benches/common/fixture.rs`.
 //!
 //! ```text
 //! cd benches/peer && cargo bench
@@ -27,6 +30,7 @@ use dav_server::memls::MemLs;
 use store_setup::{p, pair};
 use tower_locks::{
     CreateOutcome, LockDepth, LockQuery, LockStore, LockTimeout, MemoryLockStore, NewLock,
+    Submission,
 };
 
 /// Long enough that no fixture lock expires during a full run (a run takes over 10 minutes;
@@ -91,11 +95,19 @@ struct Case {
     theirs_tokens: Vec<String>,
 }
 
-async fn ours_check(store: &MemoryLockStore, q: &LockQuery, submitted: &[String]) -> bool {
+async fn ours_query(store: &MemoryLockStore, q: &LockQuery, submitted: &[String]) -> bool {
     let locks = store.query(q).await.unwrap();
     locks
         .iter()
         .all(|l| submitted.iter().any(|s| *s == l.token))
+}
+
+async fn ours_check(store: &MemoryLockStore, q: &LockQuery, submitted: &[&str]) -> bool {
+    let outcome = store
+        .check(q, Submission::new(submitted, None))
+        .await
+        .unwrap();
+    outcome.allowed()
 }
 
 fn checks(c: &mut Criterion) {
@@ -165,8 +177,10 @@ fn checks(c: &mut Criterion) {
         held = n;
         for (d, cases) in &cases {
             for case in cases {
-                // Both stores must agree that the check passes, and must notice a missing token.
-                let ok = rt.block_on(ours_check(&stores.ours, &case.ours, &case.ours_tokens));
+                // Both stores must agree that the check passes.
+                let tokens: Vec<&str> = case.ours_tokens.iter().map(String::as_str).collect();
+                let ok = rt.block_on(ours_query(&stores.ours, &case.ours, &case.ours_tokens))
+                    && rt.block_on(ours_check(&stores.ours, &case.ours, &tokens));
                 let theirs = rt.block_on(stores.memls.check(
                     &case.theirs,
                     None,
@@ -177,10 +191,18 @@ fn checks(c: &mut Criterion) {
                 assert!(ok && theirs.is_ok(), "{} d={d}", case.name);
                 let param = format!("n={}/d={d}", fixture::label(n));
                 g.bench_function(
-                    BenchmarkId::new(format!("{}/tower-locks", case.name), &param),
+                    BenchmarkId::new(format!("{}/tower-locks-check", case.name), &param),
                     |b| {
                         b.to_async(&rt).iter(|| async {
-                            black_box(ours_check(&stores.ours, &case.ours, &case.ours_tokens).await)
+                            black_box(ours_check(&stores.ours, &case.ours, &tokens).await)
+                        })
+                    },
+                );
+                g.bench_function(
+                    BenchmarkId::new(format!("{}/tower-locks-query", case.name), &param),
+                    |b| {
+                        b.to_async(&rt).iter(|| async {
+                            black_box(ours_query(&stores.ours, &case.ours, &case.ours_tokens).await)
                         })
                     },
                 );

@@ -1,0 +1,121 @@
+//! "May this submission write here?": the input and the answer of [`LockStore::check`].
+//!
+//! [`LockStore::check`]: crate::LockStore::check
+
+use super::lock::Lock;
+
+/// The lock tokens a writer presents, and who presents them: the input of
+/// [`LockStore::check`](crate::LockStore::check).
+///
+/// A lock is satisfied when its token is among `tokens` (exact, case-sensitive comparison, as
+/// for every token in RFC 4918) and the lock may be used by `principal` (see
+/// [`Lock::usable_by`]).
+///
+/// ```
+/// use tower_locks::{Lock, ResourcePath, Submission};
+///
+/// let lock = Lock::builder(ResourcePath::parse("/doc").unwrap())
+///     .principal("alice")
+///     .build_unstored();
+/// let token = lock.token.as_str();
+/// assert!(Submission::new(&[token], Some("alice")).satisfies(&lock));
+/// assert!(!Submission::new(&[token], Some("bob")).satisfies(&lock));
+/// assert!(!Submission::new(&[], Some("alice")).satisfies(&lock));
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Submission<'a> {
+    /// The submitted lock tokens (for a WebDAV request, the state tokens of its `If` header).
+    pub tokens: &'a [&'a str],
+    /// The authenticated principal, if any.
+    pub principal: Option<&'a str>,
+}
+
+impl<'a> Submission<'a> {
+    /// `tokens`, presented by `principal`.
+    ///
+    /// ```
+    /// use tower_locks::Submission;
+    ///
+    /// let s = Submission::new(&["urn:uuid:0"], None);
+    /// assert_eq!(s.tokens, ["urn:uuid:0"]);
+    /// ```
+    pub fn new(tokens: &'a [&'a str], principal: Option<&'a str>) -> Self {
+        Self { tokens, principal }
+    }
+
+    /// Whether `lock` is satisfied: its token was submitted, by a principal that may use it.
+    ///
+    /// ```
+    /// use tower_locks::{Lock, ResourcePath, Submission};
+    ///
+    /// let lock = Lock::builder(ResourcePath::parse("/doc").unwrap()).build_unstored();
+    /// assert!(Submission::new(&[lock.token.as_str()], None).satisfies(&lock));
+    /// ```
+    pub fn satisfies(&self, lock: &Lock) -> bool {
+        self.tokens.iter().any(|t| lock.token == **t) && lock.usable_by(self.principal)
+    }
+}
+
+/// The answer of [`LockStore::check`](crate::LockStore::check).
+///
+/// ```
+/// use tower_locks::{CheckOutcome, Lock, ResourcePath, Submission};
+///
+/// let p = |s| ResourcePath::parse(s).unwrap();
+/// let mine = Lock::builder(p("/a")).build_unstored();
+/// let theirs = Lock::builder(p("/b")).build_unstored();
+/// let tokens = [mine.token.as_str()];
+/// let outcome = CheckOutcome::judge(vec![mine.clone(), theirs.clone()], Submission::new(&tokens, None));
+/// assert_eq!(outcome.unsatisfied, vec![theirs]);
+/// assert_eq!(outcome.fence, Some(mine.fence));
+/// assert!(!outcome.allowed());
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CheckOutcome {
+    /// The live locks matching the query that the submission does not satisfy, each once, in
+    /// the order [`LockStore::query`](crate::LockStore::query) reports them. Empty when
+    /// nothing stands in the way of the write.
+    pub unsatisfied: Vec<Lock>,
+    /// The highest fencing number among the matching locks the submission satisfied (`None`
+    /// when it satisfied none): what a writer passes on to storage that rejects stale grants.
+    pub fence: Option<u64>,
+}
+
+impl CheckOutcome {
+    /// Judge `locks` (the answer of a query) against `submission`. This is the reference
+    /// semantics of [`LockStore::check`](crate::LockStore::check), and its default body.
+    ///
+    /// ```
+    /// use tower_locks::{CheckOutcome, Lock, ResourcePath, Submission};
+    ///
+    /// let lock = Lock::builder(ResourcePath::parse("/doc").unwrap()).build_unstored();
+    /// let outcome = CheckOutcome::judge(vec![lock.clone()], Submission::default());
+    /// assert_eq!(outcome.unsatisfied, vec![lock]);
+    /// assert_eq!(outcome.fence, None);
+    /// ```
+    pub fn judge(mut locks: Vec<Lock>, submission: Submission<'_>) -> Self {
+        let mut fence = None;
+        locks.retain(|lock| {
+            let satisfied = submission.satisfies(lock);
+            if satisfied {
+                fence = fence.max(Some(lock.fence));
+            }
+            !satisfied
+        });
+        Self {
+            unsatisfied: locks,
+            fence,
+        }
+    }
+
+    /// Whether the write may proceed: every matching lock is satisfied.
+    ///
+    /// ```
+    /// use tower_locks::CheckOutcome;
+    ///
+    /// assert!(CheckOutcome::default().allowed());
+    /// ```
+    pub fn allowed(&self) -> bool {
+        self.unsatisfied.is_empty()
+    }
+}
