@@ -208,6 +208,15 @@ fn assert_same_lock(case: &str, got: &Lock, want: &Lock) {
     }
 }
 
+/// One to three random targets, each covering or subtree.
+fn random_query(rng: &mut Rng, path: &impl Fn(&mut Rng) -> ResourcePath) -> LockQuery {
+    let mut q = LockQuery::new();
+    for _ in 0..1 + rng.below(3) {
+        q.push(path(rng), rng.below(2) == 0);
+    }
+    q
+}
+
 fn close(a: SystemTime, b: SystemTime, tolerance: Duration) -> bool {
     let diff = a.duration_since(b).or_else(|_| b.duration_since(a));
     diff.is_ok_and(|d| d <= tolerance)
@@ -800,10 +809,7 @@ pub async fn query_matches_reference<S: LockStore>(store: &S) {
         held.len()
     );
     for _ in 0..200 {
-        let mut q = LockQuery::new();
-        for _ in 0..1 + rng.below(3) {
-            q.push(random_path(&mut rng), rng.below(2) == 0);
-        }
+        let q = random_query(&mut rng, &random_path);
         let want = tokens(held.iter().filter(|l| q.matches(l)));
         let got = query_tokens(CASE, store, &q).await;
         assert_eq!(got, want, "conformance `{CASE}`: query {q:?}");
@@ -863,10 +869,7 @@ pub async fn check_matches_reference<S: LockStore>(store: &S) {
         held.len()
     );
     for _ in 0..300 {
-        let mut q = LockQuery::new();
-        for _ in 0..1 + rng.below(3) {
-            q.push(random_path(&mut rng), rng.below(2) == 0);
-        }
+        let q = random_query(&mut rng, &random_path);
         let mut owned: Vec<String> = Vec::new();
         for _ in 0..rng.below(6) {
             let lock = &held[rng.below(held.len() as u64) as usize];

@@ -12,7 +12,7 @@ use crate::layer::Config;
 use crate::path::Resolved;
 use crate::path::Resolver;
 use crate::response::{render, Rejection};
-use crate::store::{Lock, LockQuery};
+use crate::store::{satisfied, Lock, LockQuery};
 use crate::ResourcePath;
 
 pub(crate) struct Ctx {
@@ -128,9 +128,7 @@ impl Ctx {
         // The header holds few tokens (bounded by `IfLimits`): a scan needs no allocation.
         required
             .into_iter()
-            .filter(|l| {
-                !(self.submitted().any(|t| t == l.token) && l.usable_by(self.principal.as_deref()))
-            })
+            .filter(|l| !satisfied(l, self.submitted(), self.principal.as_deref()))
             .collect()
     }
 

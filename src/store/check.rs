@@ -52,8 +52,19 @@ impl<'a> Submission<'a> {
     /// assert!(Submission::new(&[lock.token.as_str()], None).satisfies(&lock));
     /// ```
     pub fn satisfies(&self, lock: &Lock) -> bool {
-        self.tokens.iter().any(|t| lock.token == **t) && lock.usable_by(self.principal)
+        satisfied(lock, self.tokens.iter().copied(), self.principal)
     }
+}
+
+/// Whether `lock` is satisfied by `tokens` presented by `principal`: the one rule behind
+/// [`Submission::satisfies`] and the layer's own verdict (which takes its tokens from the `If`
+/// header without collecting them).
+pub(crate) fn satisfied<'t>(
+    lock: &Lock,
+    mut tokens: impl Iterator<Item = &'t str>,
+    principal: Option<&str>,
+) -> bool {
+    tokens.any(|t| lock.token == *t) && lock.usable_by(principal)
 }
 
 /// The answer of [`LockStore::check`](crate::LockStore::check).

@@ -252,11 +252,14 @@ impl Lock {
     /// assert!(!alices.usable_by(None));
     /// ```
     pub fn usable_by(&self, principal: Option<&str>) -> bool {
-        match &self.principal {
-            None => true,
-            Some(owner) => principal == Some(&**owner),
-        }
+        may_use(self.principal.as_deref(), principal)
     }
+}
+
+/// Whether `principal` may use a lock created by `owner` (the rule of [`Lock::usable_by`],
+/// for stores that judge a lock without building it).
+pub(crate) fn may_use(owner: Option<&str>, principal: Option<&str>) -> bool {
+    owner.is_none_or(|owner| principal == Some(owner))
 }
 
 /// A request for a new lock, handed to [`LockStore::create`](crate::LockStore::create).

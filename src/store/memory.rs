@@ -52,6 +52,7 @@ use std::time::SystemTime;
 
 use hashbrown::HashTable;
 
+use super::lock::may_use;
 use super::root_filter::{fold, RootFilter};
 use super::root_key::RootKey;
 use super::{
@@ -243,10 +244,7 @@ impl MemoryLockStore {
             let mut unsatisfied = Found::default();
             for id in ids.iter() {
                 let Some(e) = g.entry(id) else { continue };
-                let usable = e
-                    .principal
-                    .as_deref()
-                    .is_none_or(|p| submission.principal == Some(p));
+                let usable = may_use(e.principal.as_deref(), submission.principal);
                 if usable && e.token.submitted_in(submission.tokens) {
                     outcome.fence = outcome.fence.max(Some(e.fence));
                 } else {

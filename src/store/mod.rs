@@ -23,6 +23,7 @@ use std::sync::Arc;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use self::redis::{RedisLockStore, RedisLockStoreBuilder};
+pub(crate) use check::satisfied;
 pub use check::{CheckOutcome, Submission};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{BoxError, LockStoreError};
