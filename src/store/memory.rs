@@ -2,7 +2,9 @@
 //!
 //! # Data structure
 //!
-//! All state sits behind one `RwLock`, so every verb is one linearisable step:
+//! All state sits behind one `RwLock`, so every verb is one linearisable step. What needs no
+//! state (parsing a submitted token, hashing it and a new lock's root) is done before the lock
+//! is taken, so a writer holds it for less time.
 //!
 //! - **slab** `Vec<Option<Entry>>` with a free list: each live lock is one compact entry,
 //!   addressed everywhere else by its 4-byte slot id. The entry keeps `urn:uuid:` tokens as 16
@@ -16,6 +18,8 @@
 //! - **root index** `HashTable<u32>`: canonical root path → the first lock rooted there (the
 //!   head); the other locks on the same root are chained through the entries (`next`). A new
 //!   lock on a held root goes second in the chain, so the head changes only when it is removed.
+//!   It is keyed by 32 bits of the root's SipHash, which every entry keeps in what was
+//!   padding: removing a lock and growing the table hash no path.
 //! - **root filter** ([`RootFilter`]): a counting filter over the same roots (one byte
 //!   counter per slot, about 8 slots per root, picked by a cheap keyed hash). A path whose
 //!   counter is zero holds no lock, so a check of an unlocked path usually skips the SipHash
@@ -90,6 +94,9 @@ use crate::ResourcePath;
 pub struct MemoryLockStore {
     inner: Arc<RwLock<Inner>>,
     clock: Arc<dyn Clock>,
+    /// The same keys as the `Inner`'s (they never change): tokens and roots are hashed before
+    /// the write lock is taken, so the critical section is shorter.
+    hashers: Hashers,
 }
 
 impl Default for MemoryLockStore {
@@ -155,8 +162,10 @@ impl MemoryLockStore {
     /// # });
     /// ```
     pub fn with_clock(clock: Arc<dyn Clock>) -> Self {
+        let inner = Inner::new();
         Self {
-            inner: Arc::new(RwLock::new(Inner::new())),
+            hashers: inner.hashers.clone(),
+            inner: Arc::new(RwLock::new(inner)),
             clock,
         }
     }
@@ -282,6 +291,7 @@ impl MemoryLockStore {
     }
 
     /// Run a mutating step after purging expired locks.
+    #[inline(always)]
     fn write_step<R>(&self, f: impl FnOnce(&mut Inner, SystemTime) -> R) -> R {
         let now = self.clock.now();
         let mut g = self.write();
@@ -294,7 +304,8 @@ impl MemoryLockStore {
 
 impl LockStore for MemoryLockStore {
     async fn create(&self, lock: NewLock) -> Result<CreateOutcome, LockStoreError> {
-        self.write_step(|g, now| g.create(lock, now))
+        let keys = NewKeys::of(&lock, &self.hashers);
+        self.write_step(|g, now| g.create(lock, keys, now))
     }
 
     async fn refresh(
@@ -302,8 +313,10 @@ impl LockStore for MemoryLockStore {
         access: TokenAccess<'_>,
         timeout: LockTimeout,
     ) -> Result<TokenOutcome, LockStoreError> {
+        let key = TokenKey::of_text(access.token.as_bytes());
+        let token_hash = self.hashers.token(key);
         Ok(self.write_step(|g, now| {
-            let Some(id) = g.find_token(access.token) else {
+            let Some(id) = g.find_token_hashed(key, token_hash) else {
                 return TokenOutcome::NotFound;
             };
             let mut lock = g.to_lock(id);
@@ -324,9 +337,9 @@ impl LockStore for MemoryLockStore {
     }
 
     async fn unlock(&self, access: TokenAccess<'_>) -> Result<TokenOutcome, LockStoreError> {
+        let key = TokenKey::of_text(access.token.as_bytes());
+        let token_hash = self.hashers.token(key);
         Ok(self.write_step(|g, _| {
-            let key = TokenKey::of_text(access.token.as_bytes());
-            let token_hash = g.hash_token(key);
             let Some(id) = g.find_token_hashed(key, token_hash) else {
                 return TokenOutcome::NotFound;
             };
@@ -495,8 +508,13 @@ impl Hashers {
         Self { sip, uuid }
     }
 
-    fn path(&self, path: &str) -> u64 {
-        self.sip.hash_one(path)
+    /// `path`'s hash in the root index: the low 32 bits of its SipHash, which each lock
+    /// keeps (in what was padding) so that removing it hashes nothing. Still keyed, so
+    /// colliding roots cannot be crafted without this store's keys; two roots sharing all 32
+    /// bits by chance (about a hundred pairs among a million roots) cost one more string
+    /// comparison.
+    fn path(&self, path: &str) -> RootHash {
+        RootHash(self.sip.hash_one(path) as u32)
     }
 
     fn token(&self, key: TokenKey<'_>) -> u64 {
@@ -511,12 +529,44 @@ impl Hashers {
     }
 }
 
+/// A root's keyed hash, 32 bits of SipHash (see [`Hashers::path`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct RootHash(u32);
+
+impl RootHash {
+    /// The 64-bit hash `by_root` is keyed with: the 32 bits spread by an odd multiplier, so
+    /// the table's bucket bits (low) and tag bits (top seven) both depend on all of them.
+    fn table(self) -> u64 {
+        u64::from(self.0).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+    }
+}
+
+/// What `create` needs hashed, computed before the write lock is taken.
+struct NewKeys {
+    token: Token,
+    token_hash: u64,
+    root_hash: RootHash,
+}
+
+impl NewKeys {
+    fn of(lock: &NewLock, hashers: &Hashers) -> Self {
+        let token = Token::of(&lock.token);
+        Self {
+            token_hash: hashers.token(token.key()),
+            root_hash: hashers.path(lock.root.as_str()),
+            token,
+        }
+    }
+}
+
 /// One stored lock.
 #[derive(Debug)]
 struct Entry {
     token: Token,
     /// Canonical root key, shared with the other locks on this root and the ordered index.
     root: Arc<str>,
+    /// `root`'s hash, kept so that removing the lock and growing `by_root` rehash nothing.
+    root_hash: RootHash,
     owner: Option<Arc<str>>,
     /// Shared with the principal counter.
     principal: Option<Arc<str>>,
@@ -624,7 +674,7 @@ impl Inner {
         self.slots.get_mut(id as usize).and_then(Option::as_mut)
     }
 
-    fn hash_str(&self, s: &str) -> u64 {
+    fn hash_str(&self, s: &str) -> RootHash {
         self.hashers.path(s)
     }
 
@@ -654,10 +704,10 @@ impl Inner {
         self.root_head_hashed(root, self.hash_str(root))
     }
 
-    fn root_head_hashed(&self, root: &str, hash: u64) -> Option<u32> {
+    fn root_head_hashed(&self, root: &str, hash: RootHash) -> Option<u32> {
         let slots = &self.slots;
         self.by_root
-            .find(hash, |&id| {
+            .find(hash.table(), |&id| {
                 slot(slots, id).is_some_and(|e| &*e.root == root)
             })
             .copied()
@@ -725,7 +775,7 @@ impl Inner {
     fn covering(
         &self,
         path: &ResourcePath,
-        path_hash: Option<u64>,
+        path_hash: Option<RootHash>,
         now: &Now<'_>,
         keep: impl Fn(&Entry) -> bool,
         out: &mut impl FnMut(u32),
@@ -843,10 +893,17 @@ impl Inner {
         }
     }
 
-    fn create(&mut self, lock: NewLock, now: SystemTime) -> Result<CreateOutcome, LockStoreError> {
-        let token = Token::of(&lock.token);
-        let token_hash = self.hash_token(token.key());
-        let root_hash = self.hash_str(lock.root.as_str());
+    fn create(
+        &mut self,
+        lock: NewLock,
+        keys: NewKeys,
+        now: SystemTime,
+    ) -> Result<CreateOutcome, LockStoreError> {
+        let NewKeys {
+            token,
+            token_hash,
+            root_hash,
+        } = keys;
         if self.find_token_hashed(token.key(), token_hash).is_some() {
             return Err(LockStoreError::backend(format!(
                 "lock token {} is already in use",
@@ -895,6 +952,7 @@ impl Inner {
                 Some(key) => key.clone(),
                 None => Arc::from(lock.root.as_str()),
             },
+            root_hash,
             owner: lock.owner.clone(),
             principal: lock.principal.clone(),
             expires_at: lock.expires_at,
@@ -904,19 +962,19 @@ impl Inner {
             flags,
         };
         entry.set_timeout(lock.timeout);
-        self.insert_hashed(entry, token_hash, root_hash);
+        self.insert_hashed(entry, token_hash);
         Ok(CreateOutcome::Created(lock))
     }
 
     /// Put `entry` into a slot and every index.
     fn insert(&mut self, entry: Entry) -> u32 {
         let token_hash = self.hash_token(entry.token.key());
-        let root_hash = self.hash_str(&entry.root);
-        self.insert_hashed(entry, token_hash, root_hash)
+        self.insert_hashed(entry, token_hash)
     }
 
-    /// [`insert`](Self::insert) with the token's and the root's hashes already computed.
-    fn insert_hashed(&mut self, mut entry: Entry, token_hash: u64, root_hash: u64) -> u32 {
+    /// [`insert`](Self::insert) with the token's hash already computed.
+    fn insert_hashed(&mut self, mut entry: Entry, token_hash: u64) -> u32 {
+        let root_hash = entry.root_hash;
         // Share the root string with the other locks on the same root.
         let head = self.root_head_hashed(&entry.root, root_hash);
         match head.and_then(|h| self.entry(h)) {
@@ -981,8 +1039,8 @@ impl Inner {
                 }
             }
             None => {
-                self.by_root.insert_unique(root_hash, id, |&i| {
-                    slot(slots, i).map_or(0, |e| hashers.path(&e.root))
+                self.by_root.insert_unique(root_hash.table(), id, |&i| {
+                    slot(slots, i).map_or(0, |e| e.root_hash.table())
                 });
                 if let Some(root) = new_root {
                     self.roots.add(&root);
@@ -1008,8 +1066,7 @@ impl Inner {
     /// [`remove`](Self::remove) with the token's hash already computed.
     fn remove_hashed(&mut self, id: u32, token_hash: u64) -> Option<Entry> {
         // Look the entry up in the indexes while it is still in its slot.
-        let root = self.entry(id)?.root.clone();
-        let root_hash = self.hash_str(&root);
+        let (root, root_hash) = self.entry(id).map(|e| (e.root.clone(), e.root_hash))?;
         let head = self.root_head_hashed(&root, root_hash);
         if let Some(d) = infinity_depth(&self.slots, id) {
             if let Some(n) = self.infinity_at_depth.get_mut(d) {
@@ -1029,7 +1086,7 @@ impl Inner {
         }
         if head == Some(id) {
             if entry.next == NIL {
-                if let Ok(found) = self.by_root.find_entry(root_hash, |&i| i == id) {
+                if let Ok(found) = self.by_root.find_entry(root_hash.table(), |&i| i == id) {
                     found.remove();
                 }
                 // The clone taken above serves as the lookup key (its `Ord` is the inline one).
@@ -1037,7 +1094,7 @@ impl Inner {
                 self.roots.remove(&entry.root);
                 self.string_bytes -= entry.root.len() + ARC_HEADER;
             } else {
-                if let Some(v) = self.by_root.find_mut(root_hash, |&i| i == id) {
+                if let Some(v) = self.by_root.find_mut(root_hash.table(), |&i| i == id) {
                     *v = entry.next;
                 }
                 if let Some(v) = self.ordered.get_mut(&*entry.root) {
@@ -1354,6 +1411,8 @@ mod tests {
                 .map(|e| e.token.render().to_string())
                 .unwrap_or_default();
             assert_eq!(g.find_token(&token), Some(id), "token index");
+            let e = g.entry(id).unwrap();
+            assert_eq!(e.root_hash, g.hashers.path(&e.root), "kept root hash");
         }
         for (RootKey(root), &head) in &g.ordered {
             assert_eq!(g.root_head(root), Some(head), "root {root}: heads disagree");
@@ -1538,13 +1597,44 @@ mod tests {
         check_consistent(&store.read());
         clock.advance(Duration::from_secs(10));
         assert_eq!(store.len(), 0);
-        let g = store.read();
-        check_consistent(&g);
-        assert!(g.slots.is_empty() && g.free.is_empty() && g.due.is_empty());
-        assert!(g.by_token.is_empty() && g.by_root.is_empty() && g.ordered.is_empty());
-        assert!(g.principals.is_empty());
-        assert_eq!(g.string_bytes, 0);
-        assert_eq!(g.fence, 2000, "fencing numbers survive a reset");
+        {
+            let g = store.read();
+            check_consistent(&g);
+            assert!(g.slots.is_empty() && g.free.is_empty() && g.due.is_empty());
+            assert!(g.by_token.is_empty() && g.by_root.is_empty() && g.ordered.is_empty());
+            assert!(g.principals.is_empty());
+            assert_eq!(g.string_bytes, 0);
+            assert_eq!(g.fence, 2000, "fencing numbers survive a reset");
+        }
+        after_reset_or_rebuild(&store, "/d3/again").await;
+    }
+
+    /// The store hashes tokens and roots with its own copy of the keys before taking the
+    /// lock: after the inner state was reset or rebuilt, the verbs must still find what they
+    /// hashed.
+    async fn after_reset_or_rebuild(store: &MemoryLockStore, path: &str) {
+        assert_eq!(
+            store.hashers.uuid,
+            store.read().hashers.uuid,
+            "one set of keys"
+        );
+        let path = p(path);
+        let lock = created(store.create(NewLock::new(path.clone())).await.unwrap());
+        let conflict = store.create(NewLock::new(path.clone())).await.unwrap();
+        assert!(
+            matches!(conflict, CreateOutcome::Conflict(_)),
+            "{conflict:?}"
+        );
+        let access = TokenAccess::new(&lock.token, &path, None);
+        let out = store
+            .refresh(access, LockTimeout::Seconds(30))
+            .await
+            .unwrap();
+        assert!(matches!(out, TokenOutcome::Done(_)), "{out:?}");
+        let out = store.unlock(access).await.unwrap();
+        assert!(matches!(out, TokenOutcome::Done(_)), "{out:?}");
+        assert_eq!(store.get(&lock.token).await.unwrap(), None);
+        check_consistent(&store.read());
     }
 
     #[tokio::test]
@@ -1594,6 +1684,18 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(all.len(), kept.len() + 5);
+        after_reset_or_rebuild(&store, "/c/new").await;
+        // Unlock the survivors of the rebuild: found by the token hashed outside the lock,
+        // taken out of the root index by the root hash each entry kept.
+        for l in &kept {
+            let out = store
+                .unlock(TokenAccess::new(&l.token, &l.root, None))
+                .await
+                .unwrap();
+            assert!(matches!(out, TokenOutcome::Done(_)), "{out:?}");
+        }
+        assert_eq!(store.len(), 5);
+        check_consistent(&store.read());
     }
 
     #[tokio::test]
