@@ -674,7 +674,7 @@ impl Inner {
         self.slots.get_mut(id as usize).and_then(Option::as_mut)
     }
 
-    fn hash_str(&self, s: &str) -> RootHash {
+    fn hash_root(&self, s: &str) -> RootHash {
         self.hashers.path(s)
     }
 
@@ -701,7 +701,7 @@ impl Inner {
         if !self.roots.may_contain(root) {
             return None;
         }
-        self.root_head_hashed(root, self.hash_str(root))
+        self.root_head_hashed(root, self.hash_root(root))
     }
 
     fn root_head_hashed(&self, root: &str, hash: RootHash) -> Option<u32> {
@@ -811,7 +811,7 @@ impl Inner {
             }
         }
         let head = if self.roots.may_contain(key) {
-            let hash = path_hash.unwrap_or_else(|| self.hash_str(key));
+            let hash = path_hash.unwrap_or_else(|| self.hash_root(key));
             self.root_head_hashed(key, hash)
         } else {
             None
