@@ -143,6 +143,20 @@ impl Ns {
         ResourcePath::parse(&raw).unwrap_or_else(|e| panic!("conformance: bad path {raw}: {e}"))
     }
 
+    /// A random path in the namespace: up to three segments drawn from `names`, and with
+    /// `trailing_slash` a one-in-four chance of a trailing slash.
+    fn random_path(&self, rng: &mut Rng, names: &[&str], trailing_slash: bool) -> ResourcePath {
+        let mut s = String::new();
+        for _ in 0..rng.below(4) {
+            s.push('/');
+            s.push_str(names[rng.below(names.len() as u64) as usize]);
+        }
+        if trailing_slash && rng.below(4) == 0 {
+            s.push('/');
+        }
+        self.p(&s)
+    }
+
     /// A principal name unique to this case.
     fn principal(&self, name: &str) -> String {
         format!("{name}-{}", self.suffix)
@@ -774,18 +788,7 @@ pub async fn query_matches_reference<S: LockStore>(store: &S) {
     let ns = Ns::new();
     let names = ["a", "b", "ab", "a b", "%2F"];
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
-    let random_path = |rng: &mut Rng| {
-        let depth = rng.below(4);
-        let mut s = String::new();
-        for _ in 0..depth {
-            s.push('/');
-            s.push_str(names[rng.below(names.len() as u64) as usize]);
-        }
-        if rng.below(4) == 0 {
-            s.push('/');
-        }
-        ns.p(&s)
-    };
+    let random_path = |rng: &mut Rng| ns.random_path(rng, &names, true);
     let mut held: Vec<Lock> = Vec::new();
     for _ in 0..120 {
         let req = NewLock::new(random_path(&mut rng))
@@ -836,14 +839,7 @@ pub async fn check_matches_reference<S: LockStore>(store: &S) {
     let names = ["a", "b", "ab"];
     let principals = [ns.principal("alice"), ns.principal("bob")];
     let mut rng = Rng(0xD1B5_4A32_D192_ED03);
-    let random_path = |rng: &mut Rng| {
-        let mut s = String::new();
-        for _ in 0..rng.below(4) {
-            s.push('/');
-            s.push_str(names[rng.below(names.len() as u64) as usize]);
-        }
-        ns.p(&s)
-    };
+    let random_path = |rng: &mut Rng| ns.random_path(rng, &names, false);
     let mut held: Vec<Lock> = Vec::new();
     for i in 0..80 {
         let mut req = NewLock::new(random_path(&mut rng))
