@@ -14,8 +14,10 @@
 //! storage that remembers the highest fence it has seen per resource can reject a stale
 //! writer.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::path::key_is_ancestor;
 use crate::store::{Lock, LockDepth};
 use crate::ResourcePath;
 
@@ -39,15 +41,78 @@ pub struct FencingToken(pub u64);
 /// Most paths one write touches (MOVE: source and destination, each with its parent).
 pub(crate) const MAX_HELD: usize = crate::plan::MAX_NEEDS;
 
-/// The paths of one hold, inline (no allocation per write); `true`: and everything below.
-pub(crate) type HeldPaths = [Option<(ResourcePath, bool)>; MAX_HELD];
+/// A slot keeps a key buffer up to this size for its next hold; a larger one is freed.
+const KEPT_KEY_BYTES: usize = 1024;
 
-/// One slot of the registry, written and cleared in place (no hold is moved in or out).
+/// A path a write touches, as a hold records it: its canonical key, whether the client wrote
+/// it with a trailing slash, and whether everything below it is touched too.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Touched<'a> {
+    pub(crate) key: &'a str,
+    pub(crate) trailing_slash: bool,
+    pub(crate) subtree: bool,
+}
+
+impl<'a> Touched<'a> {
+    /// `path` (`subtree`: and everything below it).
+    #[inline]
+    pub(crate) fn path(path: &'a ResourcePath, subtree: bool) -> Self {
+        Self {
+            key: path.as_str(),
+            trailing_slash: path.has_trailing_slash(),
+            subtree,
+        }
+    }
+}
+
+/// One held path: where its key ends in its hold's buffer, and how it is held.
+#[derive(Debug, Clone, Copy)]
+struct HeldPath {
+    end: usize,
+    trailing_slash: bool,
+    subtree: bool,
+}
+
+/// One slot of the registry, written in place (no hold is moved in or out). The keys are
+/// copied into the slot's own buffer, which the slot's next hold reuses: a write registers
+/// its paths with no allocation and no reference count.
 #[derive(Debug, Default)]
 struct Hold {
-    live: bool,
-    paths: HeldPaths,
+    /// Shared with the hold's guard, which ends the hold by clearing it: one store, without
+    /// the registry's mutex. A slot is reused only once this is `false`.
+    live: Arc<AtomicBool>,
+    /// The held paths' canonical keys, back to back.
+    keys: String,
+    paths: Vec<HeldPath>,
     tokens: Vec<String>,
+}
+
+impl Hold {
+    fn is_live(&self) -> bool {
+        self.live.load(Ordering::Acquire)
+    }
+
+    /// Each held path's key, with how it is held.
+    fn paths(&self) -> impl Iterator<Item = (&str, HeldPath)> {
+        let mut start = 0;
+        self.paths.iter().map(move |held| {
+            let key = self.keys.get(start..held.end).unwrap_or_default();
+            start = held.end;
+            (key, *held)
+        })
+    }
+
+    /// Forget the previous hold of this slot (its guard is gone), keeping the buffers unless
+    /// a long path made the key buffer large.
+    fn reset(&mut self) {
+        if self.keys.capacity() > KEPT_KEY_BYTES {
+            self.keys = String::new();
+        } else {
+            self.keys.clear();
+        }
+        self.paths.clear();
+        self.tokens.clear();
+    }
 }
 
 /// The in-flight writes of one layer (shared by all its services).
@@ -56,69 +121,88 @@ pub(crate) struct Holds {
     inner: Mutex<HoldsInner>,
 }
 
-/// A slab of holds: a write takes a free slot and its guard gives that slot back, so both
-/// are `O(1)`; only a LOCK or UNLOCK looks at every live hold.
+/// A slab of holds. A write takes a slot whose hold has ended, looking at a few slots from
+/// where the last search stopped and adding a slot when those are all live (so the slab
+/// stays within a small factor of the most writes ever in flight at once); its guard ends
+/// the hold without the mutex. Only a LOCK or UNLOCK looks at every slot.
 #[derive(Debug, Default)]
 struct HoldsInner {
     slots: Vec<Hold>,
-    free: Vec<usize>,
+    cursor: usize,
 }
 
 impl HoldsInner {
+    /// Slots looked at for an ended hold before a new one is added.
+    const PROBES: usize = 8;
+
     fn live(&self) -> impl Iterator<Item = &Hold> {
-        self.slots.iter().filter(|h| h.live)
+        self.slots.iter().filter(|h| h.is_live())
+    }
+
+    /// A slot whose hold has ended, or a new one.
+    #[inline]
+    fn free_slot(&mut self) -> usize {
+        let n = self.slots.len();
+        for _ in 0..n.min(Self::PROBES) {
+            let i = if self.cursor < n { self.cursor } else { 0 };
+            self.cursor = i + 1;
+            if !self.slots[i].is_live() {
+                return i;
+            }
+        }
+        self.slots.push(Hold::default());
+        n
     }
 }
 
-/// Removes its hold when dropped.
+/// Ends its hold when dropped.
 #[derive(Debug)]
 pub(crate) struct HoldGuard {
-    holds: Arc<Holds>,
-    slot: usize,
+    live: Arc<AtomicBool>,
 }
 
 impl Holds {
-    /// Register an in-flight write touching `paths` (`true`: and everything below; at most
-    /// [`MAX_HELD`], further ones are not expected and ignored), relying on `tokens`.
+    /// Register an in-flight write touching `paths` (at most [`MAX_HELD`], further ones are
+    /// not expected and ignored), relying on `tokens`.
     pub(crate) fn acquire<'a>(
-        self: &Arc<Self>,
-        paths: impl IntoIterator<Item = (&'a ResourcePath, bool)>,
+        &self,
+        paths: impl IntoIterator<Item = Touched<'a>>,
         tokens: Vec<String>,
     ) -> HoldGuard {
         let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        let slot = match g.free.pop() {
-            Some(i) => i,
-            None => {
-                g.slots.push(Hold::default());
-                g.slots.len() - 1
-            }
-        };
+        let slot = g.free_slot();
         let hold = &mut g.slots[slot];
-        hold.live = true;
-        for (held, (path, subtree)) in hold.paths.iter_mut().zip(paths) {
-            *held = Some((path.clone(), subtree));
+        hold.reset();
+        for touched in paths.into_iter().take(MAX_HELD) {
+            hold.keys.push_str(touched.key);
+            hold.paths.push(HeldPath {
+                end: hold.keys.len(),
+                trailing_slash: touched.trailing_slash,
+                subtree: touched.subtree,
+            });
         }
         if !tokens.is_empty() {
             hold.tokens = tokens;
         }
+        // Under the mutex, like every reader of the slot's paths and tokens.
+        hold.live.store(true, Ordering::Relaxed);
+        let live = Arc::clone(&hold.live);
         drop(g);
-        HoldGuard {
-            holds: Arc::clone(self),
-            slot,
-        }
+        HoldGuard { live }
     }
 
     /// The paths of in-flight writes that a new `lock` would cover or sit under a removal of.
     pub(crate) fn blocking(&self, lock: &Lock) -> Vec<ResourcePath> {
+        let root = lock.root.as_str();
+        let infinity = lock.depth == LockDepth::Infinity;
         let g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let mut out = Vec::new();
         for hold in g.live() {
-            for (path, subtree) in hold.paths.iter().flatten() {
-                let covered = lock.root == *path
-                    || (lock.depth == LockDepth::Infinity && lock.root.is_ancestor_of(path));
-                let removed = *subtree && path.is_ancestor_of(&lock.root);
+            for (key, held) in hold.paths() {
+                let covered = root == key || (infinity && key_is_ancestor(root, key));
+                let removed = held.subtree && key_is_ancestor(key, root);
                 if covered || removed {
-                    out.push(path.clone());
+                    out.push(ResourcePath::from_key(key, held.trailing_slash));
                 }
             }
         }
@@ -135,18 +219,9 @@ impl Holds {
 
 impl Drop for HoldGuard {
     fn drop(&mut self) {
-        let mut g = self.holds.inner.lock().unwrap_or_else(|e| e.into_inner());
-        let hold = &mut g.slots[self.slot];
-        hold.live = false;
-        // Cleared in place: the paths are shared with the request (a reference count each),
-        // and the token list is usually empty.
-        for held in &mut hold.paths {
-            if held.take().is_none() {
-                break;
-            }
-        }
-        hold.tokens.clear();
-        g.free.push(self.slot);
+        // The slot's paths and tokens stay until its next hold replaces them; nobody reads
+        // them once this is clear.
+        self.live.store(false, Ordering::Release);
     }
 }
 
@@ -163,7 +238,10 @@ mod tests {
     fn holds_block_covering_locks_until_dropped() {
         let holds = Arc::new(Holds::default());
         let (ab, d) = (p("/a/b"), p("/d"));
-        let guard = holds.acquire([(&ab, false), (&d, true)], vec!["urn:x".into()]);
+        let guard = holds.acquire(
+            [Touched::path(&ab, false), Touched::path(&d, true)],
+            vec!["urn:x".into()],
+        );
         let on = |root: &str, depth| NewLock::new(p(root)).depth(depth).build_unstored();
         assert_eq!(holds.blocking(&on("/a/b", LockDepth::Zero)), [p("/a/b")]);
         assert_eq!(holds.blocking(&on("/a", LockDepth::Infinity)), [p("/a/b")]);
@@ -182,10 +260,10 @@ mod tests {
         let holds = Arc::new(Holds::default());
         let (a, b, c) = (p("/a"), p("/b"), p("/c"));
         let on = |root: &str| NewLock::new(p(root)).build_unstored();
-        let ga = holds.acquire([(&a, false)], Vec::new());
-        let gb = holds.acquire([(&b, false)], Vec::new());
+        let ga = holds.acquire([Touched::path(&a, false)], Vec::new());
+        let gb = holds.acquire([Touched::path(&b, false)], Vec::new());
         drop(ga);
-        let gc = holds.acquire([(&c, false)], Vec::new());
+        let gc = holds.acquire([Touched::path(&c, false)], Vec::new());
         assert_eq!(
             holds.inner.lock().unwrap().slots.len(),
             2,
@@ -199,5 +277,78 @@ mod tests {
         assert_eq!(holds.blocking(&on("/c")), [p("/c")]);
         drop(gc);
         assert!(holds.blocking(&on("/c")).is_empty());
+    }
+
+    #[test]
+    fn a_slot_reuses_its_key_buffer_and_frees_a_long_one() {
+        let holds = Holds::default();
+        let on = |root: &str| NewLock::new(p(root)).build_unstored();
+        let slot = |holds: &Holds| {
+            let g = holds.inner.lock().unwrap();
+            assert_eq!(g.slots.len(), 1, "one slot, reused");
+            (g.slots[0].keys.clone(), g.slots[0].keys.capacity())
+        };
+        let (ab, dir) = (p("/a/b"), p("/dir/"));
+        drop(holds.acquire(
+            [Touched::path(&ab, false), Touched::path(&dir, false)],
+            Vec::new(),
+        ));
+        // An ended hold blocks nothing, though its keys stay until the slot is reused.
+        assert!(holds.blocking(&on("/a/b")).is_empty());
+        let (keys, kept) = slot(&holds);
+        assert_eq!(keys, "/a/b/dir");
+        // The next hold of the slot writes into the same buffer, and only its own paths
+        // count; a held collection keeps its trailing slash.
+        let g = holds.acquire([Touched::path(&dir, false)], Vec::new());
+        assert_eq!(slot(&holds), ("/dir".to_owned(), kept));
+        assert!(holds.blocking(&on("/a/b")).is_empty());
+        let blocked = holds.blocking(&on("/dir"));
+        assert_eq!(blocked, [p("/dir")]);
+        assert_eq!(blocked[0].href(), "/dir/");
+        drop(g);
+        // A key longer than a slot keeps is held like any other; the slot's next hold
+        // starts from a new, small buffer.
+        let long = p(&format!("/{}", "x".repeat(2 * KEPT_KEY_BYTES)));
+        let g = holds.acquire([Touched::path(&long, false)], Vec::new());
+        assert_eq!(
+            holds.blocking(&on(long.as_str())),
+            std::slice::from_ref(&long)
+        );
+        drop(g);
+        assert!(holds.blocking(&on(long.as_str())).is_empty());
+        let _g = holds.acquire([Touched::path(&ab, false)], Vec::new());
+        let (keys, capacity) = slot(&holds);
+        assert_eq!(keys, "/a/b");
+        assert!(capacity <= KEPT_KEY_BYTES, "{capacity}");
+    }
+
+    #[test]
+    fn the_slab_grows_only_when_the_slots_looked_at_are_live() {
+        let holds = Holds::default();
+        let on = |root: &str| NewLock::new(p(root)).build_unstored();
+        let slots = |holds: &Holds| holds.inner.lock().unwrap().slots.len();
+        let paths: Vec<ResourcePath> = (0..40).map(|i| p(&format!("/f{i}"))).collect();
+        let acquire = |path| holds.acquire([Touched::path(path, false)], Vec::new());
+        let mut live: Vec<Option<HoldGuard>> = paths.iter().map(|p| Some(acquire(p))).collect();
+        assert_eq!(slots(&holds), 40, "all live: one slot each");
+        // End every other hold: new holds take those slots, wherever the search starts.
+        for guard in live.iter_mut().step_by(2) {
+            *guard = None;
+        }
+        let other = p("/other");
+        let again: Vec<_> = (0..20).map(|_| acquire(&other)).collect();
+        assert_eq!(slots(&holds), 40, "every ended slot reused");
+        for (i, path) in paths.iter().enumerate() {
+            assert_eq!(holds.blocking(&on(path.as_str())).len(), i % 2, "/f{i}");
+        }
+        assert_eq!(holds.blocking(&on("/other")).len(), 20);
+        // Every slot live: one more hold adds a slot.
+        let extra = acquire(&other);
+        assert_eq!(slots(&holds), 41);
+        drop((live, again, extra));
+        assert!(holds.blocking(&on("/other")).is_empty());
+        let all: Vec<_> = paths.iter().map(acquire).collect();
+        assert_eq!(slots(&holds), 41, "all ended: no slot added");
+        drop(all);
     }
 }

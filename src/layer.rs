@@ -1,5 +1,6 @@
 //! `LockLayer` and its configuration.
 
+use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,7 +15,7 @@ use crate::hooks::{ResourceCreator, ResourceProbe};
 use crate::principal::PrincipalSource;
 use crate::response::{Rejection, Responder, ResponseConfig};
 use crate::service::LockService;
-use crate::store::{DynLockStore, LockStore, LockTimeout};
+use crate::store::{DynLockStore, LockStore, LockTimeout, MemoryLockStore};
 use crate::timeout::TimeoutPolicy;
 use crate::ResourcePath;
 
@@ -122,6 +123,9 @@ pub(crate) struct Config {
     /// layer is built: the write fast path is tried only then, so a store that needs I/O never
     /// pays for a fast-path attempt before its full check.
     pub(crate) store_answers_now: bool,
+    /// `store` itself when it is the built-in [`MemoryLockStore`] (or an `Arc` of one): the
+    /// write fast path then asks it with borrowed keys (see `crate::methods::fast`).
+    pub(crate) memory: Option<MemoryLockStore>,
     pub(crate) safe_methods: Vec<Method>,
     pub(crate) prefix: ResourcePath,
     pub(crate) any_authority: bool,
@@ -144,6 +148,7 @@ impl Clone for Config {
         Self {
             store: Arc::clone(&self.store),
             store_answers_now: self.store_answers_now,
+            memory: self.memory.clone(),
             safe_methods: self.safe_methods.clone(),
             prefix: self.prefix.clone(),
             any_authority: self.any_authority,
@@ -216,10 +221,16 @@ impl LockLayer {
     /// ```
     pub fn from_arc(store: Arc<dyn DynLockStore>) -> Self {
         let store_answers_now = store.query_now_dyn(&crate::LockQuery::new()).is_some();
+        let any: &dyn Any = &*store;
+        let memory = any.downcast_ref::<MemoryLockStore>().cloned().or_else(|| {
+            any.downcast_ref::<Arc<MemoryLockStore>>()
+                .map(|shared| MemoryLockStore::clone(shared))
+        });
         Self {
             config: Arc::new(Config {
                 store,
                 store_answers_now,
+                memory,
                 safe_methods: default_safe_methods(),
                 prefix: ResourcePath::root(),
                 any_authority: false,
@@ -633,5 +644,41 @@ impl fmt::Debug for LockLayer {
             .field("limits", &c.limits)
             .field("dry_run", &c.dry_run)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::NewLock;
+
+    fn doc() -> NewLock {
+        NewLock::new(ResourcePath::parse("/doc").unwrap())
+    }
+
+    /// The write fast path asks the memory store with borrowed keys however the store was
+    /// passed, and sees the same locks as the store the caller kept.
+    #[tokio::test]
+    async fn the_memory_store_is_recognised_however_it_is_passed() {
+        let owned = MemoryLockStore::new();
+        let shared = Arc::new(MemoryLockStore::new());
+        let erased: Arc<dyn DynLockStore> = Arc::new(MemoryLockStore::new());
+        owned.create(doc()).await.unwrap();
+        shared.create(doc()).await.unwrap();
+        erased.create_boxed(doc()).await.unwrap();
+        for (how, layer) in [
+            ("owned", LockLayer::new(owned)),
+            ("Arc", LockLayer::new(shared.clone())),
+            ("dyn", LockLayer::from_arc(erased)),
+        ] {
+            let memory = layer.config.memory.as_ref().expect(how);
+            assert_eq!(memory.plain_write_locks("/doc", None).len(), 1, "{how}");
+            assert!(
+                memory.plain_write_locks("/other", Some("/")).is_empty(),
+                "{how}"
+            );
+        }
+        // Any other store type (here one more `Arc` around it) takes `query_now`.
+        assert!(LockLayer::new(Arc::new(shared)).config.memory.is_none());
     }
 }

@@ -133,6 +133,7 @@ impl ResourcePath {
     }
 
     /// The canonical key.
+    #[inline]
     fn key(&self) -> &str {
         // `len` is always on a char boundary of `buf` (the keys are ASCII); never panic anyway.
         self.buf.get(..self.len).unwrap_or(&self.buf)
@@ -182,39 +183,11 @@ impl ResourcePath {
         Self::parse_full(raw, max_len, max_depth)
     }
 
-    /// The fast path: `raw` is already canonical — only `/` and bytes a canonical segment
-    /// keeps verbatim (so no `%`), no empty segment before the end, no `.` or `..` segment —
-    /// and within the limits. Its key is then `raw` without the trailing slash, exactly what
-    /// [`parse_full`](Self::parse_full) would build. `None` sends everything else there.
+    /// The fast path: `raw` is already canonical ([`canonical_key`]). `None` sends everything
+    /// else to [`parse_full`](Self::parse_full).
     fn parse_canonical(raw: &str, max_len: usize, max_depth: usize) -> Option<Self> {
-        let bytes = raw.as_bytes();
-        if bytes.len() < 2 || bytes[0] != b'/' {
-            return None;
-        }
-        let trailing_slash = bytes[bytes.len() - 1] == b'/';
-        let key = if trailing_slash {
-            &bytes[..bytes.len() - 1]
-        } else {
-            bytes
-        };
-        let mut depth = 0usize;
-        let mut seg_start = 0usize; // index of the '/' opening the current segment
-        for (i, &b) in key.iter().enumerate() {
-            if b == b'/' {
-                if i != 0 && !segment_is_plain(&key[seg_start + 1..i]) {
-                    return None;
-                }
-                depth += 1;
-                seg_start = i;
-            } else if !is_segment_safe(b) {
-                return None;
-            }
-        }
-        if !segment_is_plain(&key[seg_start + 1..]) || key.len() > max_len || depth > max_depth {
-            return None;
-        }
-        // Only ASCII bytes passed, so this slice is valid UTF-8 on a char boundary.
-        Some(Self::owned(&raw[..key.len()], trailing_slash))
+        let (key, trailing_slash) = canonical_key(raw, max_len, max_depth)?;
+        Some(Self::owned(key, trailing_slash))
     }
 
     /// The full normalisation (escapes, raw bytes, duplicate slashes, dot segments, limits).
@@ -253,6 +226,12 @@ impl ResourcePath {
         Ok(Self::owned(key, raw.ends_with('/')))
     }
 
+    /// A path owning a copy of `key`, which is already canonical (a key
+    /// [`as_str`](Self::as_str) returned, or [`canonical_key`] found).
+    pub(crate) fn from_key(key: &str, trailing_slash: bool) -> Self {
+        Self::from_shared(Arc::from(key), trailing_slash)
+    }
+
     /// Rebuild a path from a key that is already canonical (as returned by
     /// [`as_str`](Self::as_str)), without parsing it again, sharing the caller's buffer: no
     /// allocation. For stores that keep the key.
@@ -280,6 +259,7 @@ impl ResourcePath {
     /// assert_eq!(ResourcePath::parse("/docs/%7Eann/").unwrap().as_str(), "/docs/~ann");
     /// assert_eq!(ResourcePath::root().as_str(), "/");
     /// ```
+    #[inline]
     pub fn as_str(&self) -> &str {
         self.key()
     }
@@ -313,6 +293,7 @@ impl ResourcePath {
     /// assert!(!ResourcePath::parse("/docs").unwrap().has_trailing_slash());
     /// assert!(ResourcePath::root().has_trailing_slash());
     /// ```
+    #[inline]
     pub fn has_trailing_slash(&self) -> bool {
         self.trailing_slash || self.is_root()
     }
@@ -344,6 +325,7 @@ impl ResourcePath {
     /// assert!(ResourcePath::parse("/").unwrap().is_root());
     /// assert!(!ResourcePath::parse("/a").unwrap().is_root());
     /// ```
+    #[inline]
     pub fn is_root(&self) -> bool {
         self.key() == "/"
     }
@@ -392,18 +374,13 @@ impl ResourcePath {
         if self.is_root() {
             return None;
         }
-        let cut = self
-            .key()
-            .as_bytes()
-            .iter()
-            .rposition(|&b| b == b'/')
-            .unwrap_or(0);
-        if cut == 0 {
+        let parent = key_parent(self.key())?;
+        if parent == "/" {
             return Some(Self::root());
         }
         Some(Self {
             buf: self.buf.clone(),
-            len: cut,
+            len: parent.len(),
             trailing_slash: true,
         })
     }
@@ -440,14 +417,9 @@ impl ResourcePath {
     /// assert!(!p("/a").is_ancestor_of(&p("/a/"))); // strict: not itself
     /// assert!(ResourcePath::root().is_ancestor_of(&p("/a")));
     /// ```
+    #[inline]
     pub fn is_ancestor_of(&self, other: &ResourcePath) -> bool {
-        if self.is_root() {
-            return !other.is_root();
-        }
-        let (key, other) = (self.key(), other.key());
-        other.len() > key.len()
-            && other.starts_with(key)
-            && other.as_bytes().get(key.len()) == Some(&b'/')
+        key_is_ancestor(self.key(), other.key())
     }
 
     /// Whether `self` equals `other` or is one of its ancestors.
@@ -549,6 +521,66 @@ impl ResourcePath {
         key.push_str(self.key());
         Self::owned(key, self.trailing_slash)
     }
+}
+
+/// The parent of the canonical key `key` (`/` for a top-level key), `None` for the root.
+#[inline]
+pub(crate) fn key_parent(key: &str) -> Option<&str> {
+    if key == "/" {
+        return None;
+    }
+    // A byte loop: for keys of a few dozen bytes, `rfind`'s searcher costs more to set up.
+    match key.as_bytes().iter().rposition(|&b| b == b'/') {
+        Some(0) | None => Some("/"),
+        Some(cut) => key.get(..cut),
+    }
+}
+
+/// Whether the canonical key `a` is a strict ancestor of the canonical key `b` (on segment
+/// boundaries).
+#[inline]
+pub(crate) fn key_is_ancestor(a: &str, b: &str) -> bool {
+    if a == "/" {
+        return b != "/";
+    }
+    b.len() > a.len() && b.starts_with(a) && b.as_bytes().get(a.len()) == Some(&b'/')
+}
+
+/// `raw`'s canonical key and whether it ends with a slash, when `raw` is already canonical —
+/// only `/` and bytes a canonical segment keeps verbatim (so no `%`), no empty segment before
+/// the end, no `.` or `..` segment — and within the limits: exactly the key
+/// [`ResourcePath::parse_limited`] would build, borrowed from `raw`. `None` for everything else
+/// (which may still parse).
+#[inline]
+pub(crate) fn canonical_key(raw: &str, max_len: usize, max_depth: usize) -> Option<(&str, bool)> {
+    let bytes = raw.as_bytes();
+    if bytes.len() < 2 || bytes[0] != b'/' {
+        return None;
+    }
+    let trailing_slash = bytes[bytes.len() - 1] == b'/';
+    let key = if trailing_slash {
+        &bytes[..bytes.len() - 1]
+    } else {
+        bytes
+    };
+    let mut depth = 0usize;
+    let mut seg_start = 0usize; // index of the '/' opening the current segment
+    for (i, &b) in key.iter().enumerate() {
+        if b == b'/' {
+            if i != 0 && !segment_is_plain(&key[seg_start + 1..i]) {
+                return None;
+            }
+            depth += 1;
+            seg_start = i;
+        } else if !is_segment_safe(b) {
+            return None;
+        }
+    }
+    if !segment_is_plain(&key[seg_start + 1..]) || key.len() > max_len || depth > max_depth {
+        return None;
+    }
+    // Only ASCII bytes passed, so the cut is on a char boundary.
+    Some((raw.get(..key.len())?, trailing_slash))
 }
 
 /// Characters kept raw in a canonical segment (unreserved, sub-delims, `:` and `@`): their

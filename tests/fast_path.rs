@@ -103,14 +103,62 @@ async fn a_store_that_cannot_answer_at_once_gets_the_full_flow() {
     assert_eq!(store.counts(), (2, 1));
 }
 
-/// Every request of a small matrix, against every lock setup, answered by the fast path's
-/// layer and by a layer whose store hides its synchronous answer: same status, same body,
-/// same requests seen by the inner service (sub-requests included), same files after.
+/// How a matrix run's layer reaches its store.
+#[derive(Clone, Copy, Debug)]
+enum Way {
+    /// The built-in memory store itself: the fast path asks it with borrowed keys.
+    Borrowed,
+    /// A wrapper that answers at once: the fast path through `LockStore::query_now`.
+    QueryNow,
+    /// A wrapper that hides its synchronous answer: the full flow only.
+    Full,
+}
+
+type Held = (&'static str, LockScope, LockDepth, Option<&'static str>);
+type Outcome = (StatusCode, bytes::Bytes, Vec<Seen>, Vec<String>);
+
+/// One request through a fresh layer (mounted at `prefix`, if any) with `setup`'s locks
+/// (client-visible roots: under the prefix): status, body, the requests the inner service
+/// saw, and the files after.
+async fn matrix_answer(
+    way: Way,
+    prefix: Option<&str>,
+    setup: &[Held],
+    method: &str,
+    path: &str,
+) -> Outcome {
+    let memory = Arc::new(tower_locks::MemoryLockStore::new());
+    let counting = Arc::new(Counting::new(matches!(way, Way::QueryNow)));
+    let (store, mut layer) = match way {
+        Way::Borrowed => (&*memory, LockLayer::new(memory.clone())),
+        Way::QueryNow | Way::Full => (&counting.inner, LockLayer::new(counting.clone())),
+    };
+    if let Some(prefix) = prefix {
+        layer = layer.mount_prefix(prefix).unwrap();
+    }
+    for &(root, scope, depth, principal) in setup {
+        let root = match prefix {
+            Some(prefix) if root == "/" => format!("{prefix}/"),
+            Some(prefix) => format!("{prefix}{root}"),
+            None => root.to_owned(),
+        };
+        lock(store, &root, scope, depth, principal).await;
+    }
+    let kv = Kv::with_files(&["/c/", "/c/r"]);
+    let a = send(layer.layer(kv.clone()), empty(req(method, path))).await;
+    let files: Vec<String> = kv.files.lock().unwrap().keys().cloned().collect();
+    (a.status, a.body, kv.all_seen(), files)
+}
+
+/// Every request of a small matrix, against every lock setup, with and without a mount
+/// prefix, answered by the fast path on borrowed keys (the memory store itself), by the fast
+/// path through `query_now` (a wrapper store), and by the full flow (a wrapper that hides its
+/// synchronous answer): same status, same body, same requests seen by the inner service
+/// (sub-requests included), same files after.
 #[tokio::test]
 async fn the_fast_path_answers_exactly_as_the_full_flow() {
     use LockDepth::{Infinity, Zero};
     use LockScope::{Exclusive, Shared};
-    type Held = (&'static str, LockScope, LockDepth, Option<&'static str>);
     let setups: [&[Held]; 6] = [
         &[],
         &[("/c/r", Exclusive, Zero, None)],
@@ -126,29 +174,27 @@ async fn the_fast_path_answers_exactly_as_the_full_flow() {
         ("POST", "/c/r"),
         ("PROPPATCH", "/c/r"),
         ("MKCOL", "/c/newdir"),
+        ("MKCOL", "/c/newdir/"),
         ("MKCOL", "/c/r/below/x"),
         ("FROBNICATE", "/c/"),
+        ("PUT", "/"),
         ("PUT", "/c/%72"),  // the same resource as /c/r
-        ("PUT", "/c/../r"), // 400 in both
+        ("PUT", "/c/../r"), // 400 in every way
         ("PUT", "/c//r"),
     ];
-    for (i, setup) in setups.iter().enumerate() {
-        for (method, path) in requests {
-            let mut answers = Vec::new();
-            for answers_now in [true, false] {
-                let store = Arc::new(Counting::new(answers_now));
-                for &(root, scope, depth, principal) in *setup {
-                    lock(&store.inner, root, scope, depth, principal).await;
+    for prefix in [None, Some("/dav")] {
+        for (i, setup) in setups.iter().enumerate() {
+            for (method, path) in requests {
+                let full = matrix_answer(Way::Full, prefix, setup, method, path).await;
+                for way in [Way::Borrowed, Way::QueryNow] {
+                    assert_eq!(
+                        matrix_answer(way, prefix, setup, method, path).await,
+                        full,
+                        "prefix {prefix:?}, setup {i}, {method} {path}: {way:?} (left) vs the \
+                         full flow (right)"
+                    );
                 }
-                let kv = Kv::with_files(&["/c/", "/c/r"]);
-                let a = send(layered(&store, &kv), empty(req(method, path))).await;
-                let files: Vec<String> = kv.files.lock().unwrap().keys().cloned().collect();
-                answers.push((a.status, a.body, kv.all_seen(), files));
             }
-            assert_eq!(
-                answers[0], answers[1],
-                "setup {i}, {method} {path}: fast path (left) vs full flow (right)"
-            );
         }
     }
 }

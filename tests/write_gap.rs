@@ -100,6 +100,48 @@ async fn no_lock_is_granted_under_an_in_flight_write() {
     assert_eq!(send(svc, lock_req("/a")).await.status, StatusCode::OK);
 }
 
+/// The hold of a write forwarded by the fast path on borrowed keys (the memory store, a
+/// canonical path) records the client-visible paths: under a mount prefix, the target and
+/// its parent with the prefix, the target as the client wrote it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mounted_write_holds_its_prefixed_paths() {
+    let slow = Slow::default();
+    let svc = LockLayer::new(MemoryLockStore::new())
+        .mount_prefix("/dav")
+        .unwrap()
+        .layer(slow.clone());
+    let put = tokio::spawn(send(svc.clone(), empty(req("PUT", "/docs/a/"))));
+    slow.entered.notified().await;
+    // On the target itself: refused, naming the target as written (a collection). Depth
+    // infinity on the mount's root covers both held paths.
+    for (path, held) in [
+        ("/docs/a", &["/dav/docs/a/"][..]),
+        ("/", &["/dav/docs/", "/dav/docs/a/"][..]),
+    ] {
+        let lock = req("LOCK", path)
+            .body(Body::from(LOCKINFO_EXCLUSIVE))
+            .unwrap();
+        let a = send(svc.clone(), lock).await;
+        assert_eq!(a.status, StatusCode::LOCKED, "LOCK {path}");
+        assert_eq!(a.error_hrefs("no-conflicting-lock"), held, "LOCK {path}");
+    }
+    // Depth 0 on the parent: the write may add a member to it.
+    let a = send(svc.clone(), lock_req("/docs")).await;
+    assert_eq!(a.status, StatusCode::LOCKED);
+    assert_eq!(a.error_hrefs("no-conflicting-lock"), ["/dav/docs/"]);
+    // Neither a sibling nor a path below the target.
+    for path in ["/docs/b", "/docs/a/x"] {
+        assert_eq!(
+            send(svc.clone(), lock_req(path)).await.status,
+            StatusCode::OK,
+            "{path}"
+        );
+    }
+    slow.gate.notify_one();
+    assert_eq!(put.await.unwrap().status, StatusCode::NO_CONTENT);
+    assert_eq!(send(svc, lock_req("/docs/a")).await.status, StatusCode::OK);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_lock_a_write_relies_on_cannot_be_unlocked_under_it() {
     let slow = Slow::default();

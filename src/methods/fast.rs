@@ -16,14 +16,22 @@
 //! with them instead of asking again. A store that did not answer at once when the layer was
 //! built (one that needs I/O, like Redis) is never tried here.
 //!
+//! On the built-in [`MemoryLockStore`] (recognised when the layer is built, however it was
+//! passed) and a path that is already canonical, the same decision is taken on borrowed keys:
+//! the path is not parsed into an owned [`ResourcePath`], the hold copies the keys into its
+//! slot, and the store is asked without a [`LockQuery`]. A forwarded write then allocates
+//! nothing and takes no reference count for its paths. Any other store goes through
+//! [`LockStore::query_now`]; a test runs both against the full flow on the same requests.
+//!
 //! [`LockStore::query_now`]: crate::LockStore::query_now
 
 use http::{HeaderName, Request};
 
-use crate::holds::HoldGuard;
+use crate::holds::{HoldGuard, Touched};
 use crate::layer::Config;
+use crate::path::{canonical_key, key_parent};
 use crate::plan::plain_write_touches_parent;
-use crate::store::{Lock, LockQuery, QueryTarget};
+use crate::store::{Lock, LockQuery, MemoryLockStore, QueryTarget};
 use crate::ResourcePath;
 
 const IF: HeaderName = HeaderName::from_static("if");
@@ -57,12 +65,16 @@ pub(crate) fn plain_write<B>(cfg: &Config, req: &Request<B>) -> Fast {
     if req.headers().contains_key(IF) {
         return Fast::Full;
     }
-    let limits = &cfg.limits;
-    let Ok(path) = ResourcePath::parse_limited(
-        req.uri().path(),
-        limits.max_path_bytes,
-        limits.max_path_depth,
-    ) else {
+    let (raw, limits) = (req.uri().path(), &cfg.limits);
+    if let Some(memory) = &cfg.memory {
+        if let Some((key, trailing_slash)) =
+            canonical_key(raw, limits.max_path_bytes, limits.max_path_depth)
+        {
+            return borrowed(cfg, memory, method, key, trailing_slash);
+        }
+    }
+    let Ok(path) = ResourcePath::parse_limited(raw, limits.max_path_bytes, limits.max_path_depth)
+    else {
         return Fast::Full;
     };
     let target = if cfg.prefix.is_root() {
@@ -76,16 +88,10 @@ pub(crate) fn plain_write<B>(cfg: &Config, req: &Request<B>) -> Fast {
     let parent = target
         .parent()
         .filter(|_| plain_write_touches_parent(method));
-    let touched = std::iter::once((&target, false)).chain(parent.as_ref().map(|p| (p, false)));
+    let touched = std::iter::once(Touched::path(&target, false))
+        .chain(parent.as_ref().map(|p| Touched::path(p, false)));
     let hold = cfg.holds.acquire(touched, Vec::new());
-    let mut targets = Vec::with_capacity(2);
-    for path in std::iter::once(target).chain(parent) {
-        targets.push(QueryTarget {
-            path,
-            descendants: false,
-        });
-    }
-    let query = LockQuery { targets };
+    let query = query_of(target, parent);
     let Some(answer) = cfg.store.query_now_dyn(&query) else {
         return Fast::Full;
     };
@@ -101,4 +107,65 @@ pub(crate) fn plain_write<B>(cfg: &Config, req: &Request<B>) -> Fast {
         Ok(locks) => Fast::Found(Found { hold, query, locks }),
         Err(_) => Fast::Full,
     }
+}
+
+/// The fast path on the built-in [`MemoryLockStore`] for a path that is already canonical:
+/// the same decision, taken on borrowed keys. The hold copies the keys into its slot's
+/// buffer, and the store is asked without a [`LockQuery`], so a forwarded write allocates
+/// nothing and counts no reference for its paths. Only when locks are found are the path
+/// and the query built, for the full flow.
+fn borrowed(
+    cfg: &Config,
+    memory: &MemoryLockStore,
+    method: &str,
+    key: &str,
+    trailing_slash: bool,
+) -> Fast {
+    let joined;
+    let key = if cfg.prefix.is_root() {
+        key
+    } else {
+        // What `ResourcePath::under_prefix` builds for a path other than the root.
+        joined = [cfg.prefix.as_str(), key].concat();
+        joined.as_str()
+    };
+    let parent = key_parent(key).filter(|_| plain_write_touches_parent(method));
+    let touched = std::iter::once(Touched {
+        key,
+        trailing_slash,
+        subtree: false,
+    })
+    .chain(parent.map(|key| Touched {
+        key,
+        trailing_slash: true,
+        subtree: false,
+    }));
+    let hold = cfg.holds.acquire(touched, Vec::new());
+    let locks = memory.plain_write_locks(key, parent);
+    #[cfg(feature = "tracing")]
+    tracing::trace!(
+        ok = true,
+        method,
+        path = key,
+        "tower-locks: store query (answered at once)"
+    );
+    if locks.is_empty() {
+        return Fast::Forward(hold);
+    }
+    let target = ResourcePath::from_key(key, trailing_slash);
+    let parent = target.parent().filter(|_| parent.is_some());
+    let query = query_of(target, parent);
+    Fast::Found(Found { hold, query, locks })
+}
+
+/// The store query of a plain write: `target`, and its parent when the write touches it.
+fn query_of(target: ResourcePath, parent: Option<ResourcePath>) -> LockQuery {
+    let mut targets = Vec::with_capacity(2);
+    for path in std::iter::once(target).chain(parent) {
+        targets.push(QueryTarget {
+            path,
+            descendants: false,
+        });
+    }
+    LockQuery { targets }
 }

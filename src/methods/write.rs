@@ -11,7 +11,7 @@ use super::if_eval::if_holds;
 use super::{Ctx, Inner};
 use crate::body::ResponseBody;
 use crate::headers::destination;
-use crate::holds::FencingToken;
+use crate::holds::{FencingToken, Touched};
 use crate::hooks::ResourceState;
 use crate::path::Resolved;
 use crate::plan::{CleanupWhen, Plan};
@@ -50,10 +50,11 @@ where
     let (_hold, answer) = match found {
         Some(found) if found.query == plan.query => (found.hold, Some(found.locks)),
         _ => {
-            let hold = ctx
-                .cfg
-                .holds
-                .acquire(plan.touched(), ctx.submitted().map(str::to_owned).collect());
+            let hold = ctx.cfg.holds.acquire(
+                plan.touched()
+                    .map(|(path, subtree)| Touched::path(path, subtree)),
+                ctx.submitted().map(str::to_owned).collect(),
+            );
             (hold, None)
         }
     };

@@ -217,16 +217,33 @@ impl MemoryLockStore {
 
     /// `query`, synchronously (the memory store never waits).
     fn query_sync(&self, query: &LockQuery) -> Vec<Lock> {
+        let targets = query.targets.iter();
+        self.found(targets.map(|t| (t.path.as_str(), t.descendants)))
+    }
+
+    /// What `query` answers for a plain write (see `crate::methods::fast`): the locks
+    /// covering the canonical path `target` or, when given, `parent` — a query of both paths
+    /// without descendants — asked with borrowed keys, so the caller builds no [`LockQuery`].
+    pub(crate) fn plain_write_locks(&self, target: &str, parent: Option<&str>) -> Vec<Lock> {
+        self.found(std::iter::once((target, false)).chain(parent.map(|p| (p, false))))
+    }
+
+    /// The locks matching `targets` (canonical keys, `true`: with descendants), as `query`
+    /// reports them.
+    #[inline(always)]
+    fn found<'a>(&self, targets: impl Iterator<Item = (&'a str, bool)>) -> Vec<Lock> {
         self.read_step(|g, now| {
             // Ids first, then the locks into one exact allocation (none when nothing is found).
             // The targets are walked here rather than through `Inner::matching`: with two
             // callers `covering` is no longer inlined, about 30 instructions per check more.
             let mut ids = Ids::default();
-            for target in &query.targets {
+            let mut several = false;
+            for (i, (key, descendants)) in targets.enumerate() {
+                several = i > 0;
                 let mut push = |id| ids.push(id);
-                g.covering(&target.path, None, now, |_| true, &mut push);
-                if target.descendants {
-                    g.below(target.path.as_str(), now, |_| true, &mut push);
+                g.covering(key, None, now, |_| true, &mut push);
+                if descendants {
+                    g.below(key, now, |_| true, &mut push);
                 }
             }
             let mut found = Found {
@@ -236,7 +253,7 @@ impl MemoryLockStore {
             for id in ids.iter() {
                 found.push(g.to_lock(id));
             }
-            found.into_sorted(query.targets.len() > 1)
+            found.into_sorted(several)
         })
     }
 
@@ -766,15 +783,15 @@ impl Inner {
         }
     }
 
-    /// Live locks covering `path` (depth-infinity locks on ancestors, every lock on `path`)
-    /// that pass `keep`, given to `out`.
+    /// Live locks covering the canonical path `key` (depth-infinity locks on ancestors, every
+    /// lock on `key`) that pass `keep`, given to `out`.
     ///
-    /// The locks come in root order (ancestors are prefixes of `path`, from the root down),
-    /// locks on one root next to each other. `path_hash` is `path`'s SipHash if the caller has
-    /// it; otherwise it is computed only if the root filter does not rule `path` out.
+    /// The locks come in root order (ancestors are prefixes of `key`, from the root down),
+    /// locks on one root next to each other. `path_hash` is `key`'s SipHash if the caller has
+    /// it; otherwise it is computed only if the root filter does not rule `key` out.
     fn covering(
         &self,
-        path: &ResourcePath,
+        key: &str,
         path_hash: Option<RootHash>,
         now: &Now<'_>,
         keep: impl Fn(&Entry) -> bool,
@@ -794,8 +811,7 @@ impl Inner {
                 });
             }
         };
-        let key = path.as_str();
-        if depths > 0 && !path.is_root() {
+        if depths > 0 && key != "/" {
             ancestor(0, "/", fnv1a(FNV_OFFSET, b"/"));
             let mut fnv = FNV_OFFSET;
             let mut depth = 0;
@@ -864,7 +880,7 @@ impl Inner {
     fn matching(&self, query: &LockQuery, now: &Now<'_>, ids: &mut Ids) {
         for target in &query.targets {
             let mut push = |id| ids.push(id);
-            self.covering(&target.path, None, now, |_| true, &mut push);
+            self.covering(target.path.as_str(), None, now, |_| true, &mut push);
             if target.descendants {
                 self.below(target.path.as_str(), now, |_| true, &mut push);
             }
@@ -915,7 +931,13 @@ impl Inner {
         let incompatible = |e: &Entry| !e.scope().compatible_with(scope);
         let mut push = |id| conflicts.push(self.to_lock(id));
         let lazy = Now::at(now);
-        self.covering(&lock.root, Some(root_hash), &lazy, incompatible, &mut push);
+        self.covering(
+            lock.root.as_str(),
+            Some(root_hash),
+            &lazy,
+            incompatible,
+            &mut push,
+        );
         if lock.depth == LockDepth::Infinity {
             self.below(lock.root.as_str(), &lazy, incompatible, &mut push);
         }
@@ -1301,7 +1323,9 @@ impl Found {
     fn into_sorted(mut self, several_targets: bool) -> Vec<Lock> {
         let by_root_then_token =
             |a: &Lock, b: &Lock| a.root.cmp(&b.root).then_with(|| a.token.cmp(&b.token));
-        if several_targets {
+        if self.locks.len() < 2 {
+            // Nothing to order or to merge.
+        } else if several_targets {
             self.locks.sort_unstable_by(by_root_then_token);
             self.locks.dedup_by(|a, b| a.token == b.token);
         } else if self.shared_root {

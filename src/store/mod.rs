@@ -16,6 +16,7 @@ mod root_filter;
 mod root_key;
 mod token;
 
+use std::any::Any;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -227,14 +228,19 @@ mod sealed {
 /// The object-safe twin of [`LockStore`], implemented for every `LockStore`; hold stores as
 /// `Arc<dyn DynLockStore>`. Sealed: implement [`LockStore`] instead.
 ///
+/// Every store is also [`Any`], so a type-erased store (such as
+/// [`LockLayer::store`](crate::LockLayer::store)) can be turned back into its own type.
+///
 /// ```
+/// use std::any::Any;
 /// use std::sync::Arc;
 /// use tower_locks::{DynLockStore, MemoryLockStore};
 ///
 /// let store: Arc<dyn DynLockStore> = Arc::new(MemoryLockStore::new());
-/// # let _ = store;
+/// let any: &dyn Any = &*store;
+/// assert!(any.downcast_ref::<MemoryLockStore>().is_some());
 /// ```
-pub trait DynLockStore: sealed::Sealed + Send + Sync + 'static {
+pub trait DynLockStore: sealed::Sealed + Any + Send + Sync + 'static {
     /// Boxed [`LockStore::create`].
     fn create_boxed(&self, lock: NewLock) -> BoxFuture<'_, Result<CreateOutcome, LockStoreError>>;
     /// Boxed [`LockStore::refresh`].
