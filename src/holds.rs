@@ -65,9 +65,10 @@ impl<'a> Touched<'a> {
     }
 }
 
-/// One held path: where its key ends in its hold's buffer, and how it is held.
+/// One held path: where its key is in its hold's buffer, and how it is held.
 #[derive(Debug, Clone, Copy)]
 struct HeldPath {
+    start: usize,
     end: usize,
     trailing_slash: bool,
     subtree: bool,
@@ -94,10 +95,8 @@ impl Hold {
 
     /// Each held path's key, with how it is held.
     fn paths(&self) -> impl Iterator<Item = (&str, HeldPath)> {
-        let mut start = 0;
-        self.paths.iter().map(move |held| {
-            let key = self.keys.get(start..held.end).unwrap_or_default();
-            start = held.end;
+        self.paths.iter().map(|held| {
+            let key = self.keys.get(held.start..held.end).unwrap_or_default();
             (key, *held)
         })
     }
@@ -173,13 +172,30 @@ impl Holds {
         let slot = g.free_slot();
         let hold = &mut g.slots[slot];
         hold.reset();
+        // The previous key as given, and where its copy starts: a key that is the start of
+        // the same memory (a parent borrowed from its child's key, or sharing its child's
+        // buffer) is already copied.
+        let mut previous: Option<(&str, usize)> = None;
         for touched in paths.into_iter().take(MAX_HELD) {
-            hold.keys.push_str(touched.key);
+            let start = match previous {
+                Some((prev, at))
+                    if prev.as_ptr() == touched.key.as_ptr() && touched.key.len() <= prev.len() =>
+                {
+                    at
+                }
+                _ => {
+                    let at = hold.keys.len();
+                    hold.keys.push_str(touched.key);
+                    at
+                }
+            };
             hold.paths.push(HeldPath {
-                end: hold.keys.len(),
+                start,
+                end: start + touched.key.len(),
                 trailing_slash: touched.trailing_slash,
                 subtree: touched.subtree,
             });
+            previous = Some((touched.key, start));
         }
         if !tokens.is_empty() {
             hold.tokens = tokens;
@@ -350,5 +366,29 @@ mod tests {
         let all: Vec<_> = paths.iter().map(acquire).collect();
         assert_eq!(slots(&holds), 41, "all ended: no slot added");
         drop(all);
+    }
+
+    #[test]
+    fn a_parent_sharing_its_childs_memory_is_not_copied_again() {
+        let holds = Holds::default();
+        let on = |root: &str| NewLock::new(p(root)).build_unstored();
+        let doc = p("/docs/a/report");
+        let parent = doc.parent().unwrap();
+        let other = p("/docs/a"); // equal to the parent, in a buffer of its own
+        let _g = holds.acquire(
+            [
+                Touched::path(&doc, false),
+                Touched::path(&parent, false),
+                Touched::path(&other, true),
+            ],
+            Vec::new(),
+        );
+        let keys = holds.inner.lock().unwrap().slots[0].keys.clone();
+        assert_eq!(keys, "/docs/a/report/docs/a");
+        let coll = p("/docs/a/");
+        assert_eq!(holds.blocking(&on("/docs/a")), [coll.clone(), coll.clone()]);
+        // Below the subtree the third path holds, too.
+        assert_eq!(holds.blocking(&on("/docs/a/report")), [doc, coll]);
+        assert!(holds.blocking(&on("/docs")).is_empty());
     }
 }
