@@ -5,12 +5,18 @@
 //! trivial `service_fn` returning a fixed response; `bare/*` calls it without the layer and is
 //! the baseline every other case is compared with (same run, same machine). `body-map/*` is the
 //! bare service with only its response body wrapped in `ResponseBody`: the floor of any
-//! middleware that gives responses its own body type.
+//! middleware that gives responses its own body type. For GET, two more floors
+//! (`benches/common/floors.rs`): `forward/GET`, a middleware that only forwards, and
+//! `either/GET`, one that forwards reads and answers writes itself (its future an enum of the
+//! inner future and its own answer, as any middleware that may answer instead of the inner
+//! service has; the body type unchanged).
 //!
 //! ```text
 //! cargo bench --bench layer -- --warm-up-time 1 --measurement-time 2
 //! ```
 
+#[path = "common/floors.rs"]
+mod floors;
 #[path = "common/layer_setup.rs"]
 mod layer_setup;
 
@@ -109,6 +115,22 @@ fn bench(c: &mut Criterion) {
             b.to_async(&rt)
                 .iter_custom(|iters| timed(body_map.clone(), iters, make))
         });
+        if *name == "GET" {
+            g.bench_function("forward/GET", |b| {
+                let svc = floors::Forward {
+                    inner: service_fn(inner),
+                };
+                b.to_async(&rt)
+                    .iter_custom(|iters| timed(svc.clone(), iters, make))
+            });
+            g.bench_function("either/GET", |b| {
+                let svc = floors::Either {
+                    inner: service_fn(inner),
+                };
+                b.to_async(&rt)
+                    .iter_custom(|iters| timed(svc.clone(), iters, make))
+            });
+        }
         g.bench_function(format!("layer/{name}"), |b| {
             b.to_async(&rt)
                 .iter_custom(|iters| timed(layered.clone(), iters, make))
