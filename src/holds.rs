@@ -82,7 +82,8 @@ struct Hold {
     /// Shared with the hold's guard, which ends the hold by clearing it: one store, without
     /// the registry's mutex. A slot is reused only once this is `false`.
     live: Arc<AtomicBool>,
-    /// The held paths' canonical keys, back to back.
+    /// The held paths' canonical keys, one after another; a key that starts the memory of
+    /// the key before it (a parent) is not copied again.
     keys: String,
     paths: Vec<HeldPath>,
     tokens: Vec<String>,

@@ -371,9 +371,6 @@ impl ResourcePath {
     /// assert_eq!(ResourcePath::root().parent(), None);
     /// ```
     pub fn parent(&self) -> Option<ResourcePath> {
-        if self.is_root() {
-            return None;
-        }
         let parent = key_parent(self.key())?;
         if parent == "/" {
             return Some(Self::root());
