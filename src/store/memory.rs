@@ -24,6 +24,10 @@
 //!   counter per slot, about 8 slots per root, picked by a cheap keyed hash). A path whose
 //!   counter is zero holds no lock, so a check of an unlocked path usually skips the SipHash
 //!   and the root index probe.
+//! - **depth-infinity list** ([`InfinityList`]): while at most 64 depth-infinity locks are
+//!   stored, each one's root hash (FNV-1a, as the depth-infinity filter uses) and slot id. A
+//!   covering check finds the depth-infinity locks on an ancestor by scanning it instead of
+//!   hashing the ancestor with SipHash; with more such locks the root index serves.
 //! - **ordered roots** `BTreeMap<RootKey, u32>`: every root that holds a lock, in byte order
 //!   (compared inline a word at a time, see [`RootKey`]), with its head, so the roots strictly
 //!   below `/a` are exactly the keys starting with `/a/`
@@ -658,6 +662,8 @@ struct Inner {
     /// hashes every ancestor; the root filter's word hash would take a pass per ancestor
     /// (measured: 12–44 ns slower per check at depths 2 and 20).
     infinity_filter: Vec<u32>,
+    /// The depth-infinity locks, while there are few (see [`InfinityList`]).
+    infinity_list: InfinityList,
     due: BinaryHeap<Reverse<(SystemTime, u32)>>,
     principals: HashMap<Arc<str>, u32>,
     fence: u64,
@@ -804,11 +810,27 @@ impl Inner {
             if self.infinity_at_depth.get(depth).is_some_and(|&n| n > 0)
                 && self.may_hold_infinity(fnv)
             {
-                self.each_on_root(key, |id, e| {
+                let mut found = |id, e: &Entry| {
                     if e.is_infinity() && keep(e) && e.is_live(now) {
                         out(id);
                     }
-                });
+                };
+                match self.infinity_list.get() {
+                    // A few depth-infinity locks: scan them, no SipHash.
+                    Some(list) => {
+                        for &(hash, id) in list {
+                            if hash == fnv {
+                                if let Some(e) = self.entry(id).filter(|e| &*e.root == key) {
+                                    #[cfg(test)]
+                                    self.examined
+                                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                    found(id, e);
+                                }
+                            }
+                        }
+                    }
+                    None => self.each_on_root(key, found),
+                }
             }
         };
         if depths > 0 && key != "/" {
@@ -847,12 +869,13 @@ impl Inner {
         self.infinity_filter.get(slot).is_some_and(|&n| n > 0)
     }
 
-    /// Count a depth-infinity lock on `root` in (or, `add` false, out of) the filter.
-    fn count_infinity(&mut self, root: &str, add: bool) {
+    /// Count a depth-infinity lock whose root's FNV-1a hash is `fnv` in (or, `add` false, out
+    /// of) the filter.
+    fn count_infinity(&mut self, fnv: u64, add: bool) {
         if self.infinity_filter.is_empty() {
             self.infinity_filter = vec![0; INFINITY_FILTER];
         }
-        let slot = (fnv1a(FNV_OFFSET, root.as_bytes()) % INFINITY_FILTER as u64) as usize;
+        let slot = (fnv % INFINITY_FILTER as u64) as usize;
         if let Some(n) = self.infinity_filter.get_mut(slot) {
             *n = if add { *n + 1 } else { n.saturating_sub(1) };
         }
@@ -1046,8 +1069,9 @@ impl Inner {
                 self.infinity_at_depth.resize(d + 1, 0);
             }
             self.infinity_at_depth[d] += 1;
-            if let Some(root) = slot(&self.slots, id).map(|e| e.root.clone()) {
-                self.count_infinity(&root, true);
+            if let Some(fnv) = slot(&self.slots, id).map(|e| fnv1a(FNV_OFFSET, e.root.as_bytes())) {
+                self.count_infinity(fnv, true);
+                self.infinity_list.add(fnv, id);
             }
         }
         let (slots, hashers) = (&self.slots, &self.hashers);
@@ -1098,7 +1122,10 @@ impl Inner {
             while self.infinity_at_depth.last() == Some(&0) {
                 self.infinity_at_depth.pop();
             }
-            self.count_infinity(&root, false);
+            let fnv = fnv1a(FNV_OFFSET, root.as_bytes());
+            self.count_infinity(fnv, false);
+            self.infinity_list
+                .remove(id, self.infinity_at_depth.is_empty());
         }
         let entry = self.slots.get_mut(id as usize)?.take()?;
         self.free.push(id);
@@ -1251,8 +1278,64 @@ impl Inner {
             + ordered
             + self.roots.memory_bytes()
             + self.due.capacity() * size_of::<Reverse<(SystemTime, u32)>>()
+            + self.infinity_list.locks.capacity() * size_of::<(u64, u32)>()
             + principals
             + self.string_bytes
+    }
+}
+
+/// Depth-infinity locks that [`InfinityList`] keeps, at most.
+const SMALL_INFINITY: usize = 64;
+
+/// Every stored depth-infinity lock as `(FNV-1a hash of its root, id)`, in the order they
+/// were created, while there are at most [`SMALL_INFINITY`]: a covering check then finds the
+/// locks on an ancestor with a short scan instead of a SipHash lookup in the root index. The
+/// scan is bounded, so a crafted root whose hash collides costs at most one comparison per
+/// kept lock. With more locks the list is dropped and the root index serves, until no
+/// depth-infinity lock is left (or the store is rebuilt).
+#[derive(Debug)]
+struct InfinityList {
+    complete: bool,
+    locks: Vec<(u64, u32)>,
+}
+
+impl Default for InfinityList {
+    fn default() -> Self {
+        Self {
+            complete: true,
+            locks: Vec::new(),
+        }
+    }
+}
+
+impl InfinityList {
+    /// The list, when it holds every depth-infinity lock.
+    fn get(&self) -> Option<&[(u64, u32)]> {
+        self.complete.then_some(&self.locks[..])
+    }
+
+    fn add(&mut self, fnv: u64, id: u32) {
+        if !self.complete {
+            return;
+        }
+        if self.locks.len() < SMALL_INFINITY {
+            self.locks.push((fnv, id));
+        } else {
+            *self = Self {
+                complete: false,
+                locks: Vec::new(),
+            };
+        }
+    }
+
+    /// Forget lock `id`; `none_left`: it was the last depth-infinity lock.
+    fn remove(&mut self, id: u32, none_left: bool) {
+        if let Some(i) = self.locks.iter().position(|&(_, x)| x == id) {
+            self.locks.swap_remove(i);
+        }
+        if none_left {
+            *self = Self::default();
+        }
     }
 }
 
@@ -1469,6 +1552,22 @@ mod tests {
                 .sum::<usize>(),
             infinity
         );
+        if let Some(list) = g.infinity_list.get() {
+            let mut listed: Vec<(u64, u32)> = list.to_vec();
+            let mut want: Vec<(u64, u32)> = live
+                .iter()
+                .filter_map(|&i| g.entry(i).filter(|e| e.is_infinity()).map(|e| (i, e)))
+                .map(|(i, e)| (fnv1a(FNV_OFFSET, e.root.as_bytes()), i))
+                .collect();
+            listed.sort_unstable();
+            want.sort_unstable();
+            assert_eq!(listed, want, "infinity list");
+        } else {
+            assert!(
+                infinity > 0,
+                "the list is dropped only while there are such locks"
+            );
+        }
         assert_eq!(
             g.infinity_filter.iter().map(|&n| n as usize).sum::<usize>(),
             infinity,
@@ -1771,5 +1870,84 @@ mod tests {
     #[test]
     fn entry_is_small() {
         assert!(std::mem::size_of::<Option<Entry>>() <= 112);
+    }
+
+    fn covering_count(store: &MemoryLockStore, path: &str) -> usize {
+        store.query_sync(&LockQuery::new().covering(p(path))).len()
+    }
+
+    #[tokio::test]
+    async fn many_depth_infinity_locks_leave_the_short_list_for_the_root_index() {
+        let store = MemoryLockStore::new();
+        let infinity = |root: String| NewLock::new(p(&root)).depth(LockDepth::Infinity);
+        let n = SMALL_INFINITY + 10;
+        let mut locks = Vec::new();
+        for i in 0..n {
+            locks.push(created(
+                store.create(infinity(format!("/c{i}"))).await.unwrap(),
+            ));
+            let listed = store.read().infinity_list.get().map(<[_]>::len);
+            assert_eq!(listed, (i < SMALL_INFINITY).then_some(i + 1), "after {i}");
+            assert_eq!(covering_count(&store, &format!("/c{i}/x/y")), 1);
+        }
+        check_consistent(&store.read());
+        for lock in locks.drain(..n - 2) {
+            let access = TokenAccess::new(&lock.token, &lock.root, None);
+            assert!(matches!(
+                store.unlock(access).await.unwrap(),
+                TokenOutcome::Done(_)
+            ));
+        }
+        // Two are left: the list stays dropped, and the root index still finds them.
+        assert!(store.read().infinity_list.get().is_none());
+        check_consistent(&store.read());
+        assert_eq!(covering_count(&store, &format!("/c{}/x", n - 1)), 1);
+        assert_eq!(covering_count(&store, "/c0/x"), 0);
+        for lock in locks.drain(..) {
+            let access = TokenAccess::new(&lock.token, &lock.root, None);
+            assert!(matches!(
+                store.unlock(access).await.unwrap(),
+                TokenOutcome::Done(_)
+            ));
+        }
+        // None is left: the list is whole again, and fills from the next one.
+        created(store.create(NewLock::new(p("/keep"))).await.unwrap());
+        assert_eq!(store.read().infinity_list.get(), Some(&[][..]));
+        created(store.create(infinity("/d".into())).await.unwrap());
+        assert_eq!(store.read().infinity_list.get().map(<[_]>::len), Some(1));
+        assert_eq!(covering_count(&store, "/d/x"), 1);
+        check_consistent(&store.read());
+    }
+
+    /// The short list is found by hash; a kept lock whose hash matches an ancestor's but whose
+    /// root is another path is not reported (a hash collision).
+    #[tokio::test]
+    async fn the_short_list_compares_roots_not_only_hashes() {
+        let store = MemoryLockStore::new();
+        let lock = NewLock::new(p("/y")).depth(LockDepth::Infinity);
+        created(store.create(lock).await.unwrap());
+        created(
+            store
+                .create(NewLock::new(p("/x")).depth(LockDepth::Infinity))
+                .await
+                .unwrap(),
+        );
+        assert_eq!(covering_count(&store, "/x/doc"), 1);
+        {
+            // Give the lock on /y the hash of /x, as a collision would.
+            let mut g = store.write();
+            let x = fnv1a(FNV_OFFSET, b"/x");
+            let y = fnv1a(FNV_OFFSET, b"/y");
+            for entry in &mut g.infinity_list.locks {
+                if entry.0 == y {
+                    entry.0 = x;
+                }
+            }
+        }
+        assert_eq!(covering_count(&store, "/x/doc"), 1, "only the lock on /x");
+        assert_eq!(
+            store.query_sync(&LockQuery::new().covering(p("/x/doc")))[0].root,
+            p("/x")
+        );
     }
 }
