@@ -1287,8 +1287,8 @@ impl Inner {
 /// Depth-infinity locks that [`InfinityList`] keeps, at most.
 const SMALL_INFINITY: usize = 64;
 
-/// Every stored depth-infinity lock as `(FNV-1a hash of its root, id)`, in the order they
-/// were created, while there are at most [`SMALL_INFINITY`]: a covering check then finds the
+/// Every stored depth-infinity lock as `(FNV-1a hash of its root, id)`, in no particular
+/// order, while there are at most [`SMALL_INFINITY`]: a covering check then finds the
 /// locks on an ancestor with a short scan instead of a SipHash lookup in the root index. The
 /// scan is bounded, so a crafted root whose hash collides costs at most one comparison per
 /// kept lock. With more locks the list is dropped and the root index serves, until no
