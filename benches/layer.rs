@@ -1,15 +1,21 @@
 //! The layer's own cost per request, in process, against the bare inner service.
 //!
-//! Every case sends one request through `ready().call()` on a current-thread runtime; the
-//! request is built outside the timed section (`iter_batched`). The inner service is a
-//! trivial `service_fn` returning a fixed response; `bare/*` calls it without the layer and is
-//! the baseline every other case is compared with (same run, same machine). `body-map/*` is the
-//! bare service with only its response body wrapped in `ResponseBody`: the floor of any
-//! middleware that gives responses its own body type. For GET, two more floors
-//! (`benches/common/floors.rs`): `forward/GET`, a middleware that only forwards, and
-//! `either/GET`, one that forwards reads and answers writes itself (its future an enum of the
-//! inner future and its own answer, as any middleware that may answer instead of the inner
-//! service has; the body type unchanged).
+//! Two ways of driving a service, each its own group, since what a middleware costs depends
+//! on how its caller holds the response future:
+//!
+//! - `layer/*`: `ready().await` then `call(req).await` inside an async fn on a current-thread
+//!   runtime (the future lives in the caller's state machine, as with `oneshot().await`);
+//! - `slot/*`: the response future put in one reused `Pin<Box<Option<_>>>` and polled in
+//!   place, as hyper's HTTP/1 server keeps its in-flight future.
+//!
+//! Requests are built outside the timed section (batches of 4096, `iter_custom`). The inner
+//! service is a trivial `service_fn` returning a fixed response; `bare/*` calls it without the
+//! layer and is the baseline every other case is compared with (same run, same machine).
+//! `body-map/*` is the bare service with tower's `map_response` wrapping the body in
+//! `ResponseBody`. For GET, floors that only forward (`benches/common/floors.rs`), each one
+//! step closer to the layer's shape: `forward/GET`, `either/GET` (may answer by itself),
+//! `either-body/GET` (and has its own body type) and `shape/GET` (and the layer's two other
+//! kinds of future: a write carrying a guard, a boxed flow).
 //!
 //! ```text
 //! cargo bench --bench layer -- --warm-up-time 1 --measurement-time 2
@@ -20,7 +26,10 @@ mod floors;
 #[path = "common/layer_setup.rs"]
 mod layer_setup;
 
+use std::future::Future;
 use std::hint::black_box;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
@@ -65,6 +74,54 @@ where
     total
 }
 
+/// Like [`timed`], but the way hyper's HTTP/1 server drives a service: each response future
+/// goes into one reused pinned slot and is polled there (every case here answers without
+/// waiting, so a no-op waker serves).
+fn polled<S>(mut svc: S, iters: u64, make: &dyn Fn() -> Request<Body>) -> Duration
+where
+    S: Service<Request<Body>>,
+    S::Error: std::fmt::Debug,
+{
+    let mut cx = Context::from_waker(Waker::noop());
+    let mut slot: Pin<Box<Option<S::Future>>> = Box::pin(None);
+    let mut total = Duration::ZERO;
+    let mut left = iters;
+    while left > 0 {
+        let n = left.min(4096);
+        left -= n;
+        let batch: Vec<_> = (0..n).map(|_| make()).collect();
+        let start = Instant::now();
+        for req in batch {
+            assert!(matches!(svc.poll_ready(&mut cx), Poll::Ready(Ok(()))));
+            slot.set(Some(svc.call(req)));
+            let future = slot.as_mut().as_pin_mut().expect("just set");
+            let Poll::Ready(res) = future.poll(&mut cx) else {
+                panic!("every in-process case answers at its first poll");
+            };
+            black_box(res.unwrap());
+            slot.set(None);
+        }
+        total += start.elapsed();
+    }
+    total
+}
+
+/// How a bench drives the service under test: [`timed`] or [`polled`].
+#[derive(Clone, Copy)]
+enum Driver {
+    Awaited,
+    Slot,
+}
+
+impl Driver {
+    fn group(self) -> &'static str {
+        match self {
+            Driver::Awaited => "layer",
+            Driver::Slot => "slot",
+        }
+    }
+}
+
 fn bench(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -74,8 +131,8 @@ fn bench(c: &mut Criterion) {
     let (store, token) = rt.block_on(store_with_locks());
 
     let bare = service_fn(inner);
-    // The floor of any middleware that gives responses its own body type: only the body
-    // wrapped, as the layer does for everything it forwards.
+    // Only the body wrapped, with tower's `map_response` (whose future, futures-util's `Map`,
+    // moves the inner future out when it completes: dearer than the floors below).
     let body_map = service_fn(inner).map_response(|res| res.map(ResponseBody::passthrough));
     let layered = LockLayer::new(store.clone()).layer(service_fn(inner));
 
@@ -93,7 +150,6 @@ fn bench(c: &mut Criterion) {
         }
     });
 
-    let mut g = c.benchmark_group("layer");
     let cases: [(&str, MakeRequest<'_>); 4] = [
         ("GET", Box::new(|| get("/docs/a.txt"))),
         ("PUT unlocked", Box::new(|| put("/docs/free.txt", None))),
@@ -106,37 +162,33 @@ fn bench(c: &mut Criterion) {
             Box::new(|| put("/docs/locked.txt", None)),
         ),
     ];
-    for (name, make) in &cases {
-        g.bench_function(format!("bare/{name}"), |b| {
-            b.to_async(&rt)
-                .iter_custom(|iters| timed(bare, iters, make))
-        });
-        g.bench_function(format!("body-map/{name}"), |b| {
-            b.to_async(&rt)
-                .iter_custom(|iters| timed(body_map.clone(), iters, make))
-        });
-        if *name == "GET" {
-            g.bench_function("forward/GET", |b| {
-                let svc = floors::Forward {
-                    inner: service_fn(inner),
+    for driver in [Driver::Awaited, Driver::Slot] {
+        let mut g = c.benchmark_group(driver.group());
+        for (name, make) in &cases {
+            // One bench of `svc` under `id`, driven by `driver`.
+            macro_rules! case {
+                ($id:expr, $svc:expr) => {
+                    g.bench_function($id, |b| match driver {
+                        Driver::Awaited => b
+                            .to_async(&rt)
+                            .iter_custom(|iters| timed($svc, iters, make)),
+                        Driver::Slot => b.iter_custom(|iters| polled($svc, iters, make)),
+                    });
                 };
-                b.to_async(&rt)
-                    .iter_custom(|iters| timed(svc.clone(), iters, make))
-            });
-            g.bench_function("either/GET", |b| {
-                let svc = floors::Either {
-                    inner: service_fn(inner),
-                };
-                b.to_async(&rt)
-                    .iter_custom(|iters| timed(svc.clone(), iters, make))
-            });
+            }
+            case!(format!("bare/{name}"), bare);
+            case!(format!("body-map/{name}"), body_map.clone());
+            if *name == "GET" {
+                let inner = service_fn(inner);
+                case!("forward/GET", floors::Forward { inner });
+                case!("either/GET", floors::Either { inner });
+                case!("either-body/GET", floors::EitherBody { inner });
+                case!("shape/GET", floors::Shape { inner });
+            }
+            case!(format!("layer/{name}"), layered.clone());
         }
-        g.bench_function(format!("layer/{name}"), |b| {
-            b.to_async(&rt)
-                .iter_custom(|iters| timed(layered.clone(), iters, make))
-        });
+        g.finish();
     }
-    g.finish();
 }
 
 criterion_group!(benches, bench);

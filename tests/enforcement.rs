@@ -672,7 +672,11 @@ async fn mount_prefix_keeps_the_client_visible_path_space() {
 
 #[tokio::test]
 async fn options_advertises_class_2() {
-    let (_store, _kv, svc) = setup(&[]);
+    let (_store, _kv, svc) = setup(&["/doc"]);
+    // Only OPTIONS answers are advertised on: a successful GET passes through untouched.
+    let get = send(svc.clone(), empty(req("GET", "/doc"))).await;
+    assert_eq!(get.status, StatusCode::OK);
+    assert!(get.headers.get("dav").is_none(), "{:?}", get.headers);
     let a = send(svc, empty(req("OPTIONS", "/"))).await;
     let dav: Vec<&str> = a.headers["dav"]
         .to_str()

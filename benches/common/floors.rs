@@ -1,5 +1,6 @@
-//! Two minimal middlewares that say what any middleware costs in `benches/layer.rs`, before
-//! it does any work of its own:
+//! Minimal middlewares that say what a middleware costs in `benches/layer.rs` before it does
+//! any work of its own, each one step closer to the lock layer's shape (only their GET path
+//! is measured):
 //!
 //! - [`Forward`]: forwards every request, with its own future type (a struct around the
 //!   inner future). The floor of a middleware that never answers by itself.
@@ -7,16 +8,28 @@
 //!   so its future is an enum: the inner future, or its own ready answer. The floor of a
 //!   middleware that may answer instead of the inner service, as the lock layer must (423,
 //!   412, LOCK, UNLOCK), and as tower-http's validating middlewares do. It keeps the inner
-//!   body type, so changing the body type (the body-map floor) comes on top.
+//!   body type.
+//! - [`EitherBody`]: [`Either`] with a response body type of its own, mapped in its own
+//!   `poll`, as the layer needs for the bodies it writes.
+//! - [`Shape`]: [`EitherBody`] with the two other kinds of future the layer has: a forwarded
+//!   write carrying a guard (the in-flight hold) and a boxed async flow (the guarded flow).
 #![allow(dead_code)]
 
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
 
 use http::{Method, Request, Response, StatusCode};
 use pin_project_lite::pin_project;
 use tower::Service;
+use tower_locks::ResponseBody;
+
+/// The methods these middlewares forward as reads.
+fn is_read(method: &Method) -> bool {
+    matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
 
 /// Forwards every request (see the module docs).
 #[derive(Clone)]
@@ -99,7 +112,7 @@ where
 
     #[inline]
     fn call(&mut self, req: Request<B>) -> Self::Future {
-        if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+        if is_read(req.method()) {
             return EitherFuture::Inner {
                 inner: self.inner.call(req),
             };
@@ -108,6 +121,152 @@ where
         *res.status_mut() = StatusCode::LOCKED;
         EitherFuture::Answer {
             answer: Some(Ok(res)),
+        }
+    }
+}
+
+/// Forwards the safe methods like [`Either`], but gives responses its own body type
+/// ([`ResponseBody`]), mapped in its own `poll`: the floor of a middleware that may answer by
+/// itself with a body of its own (the layer's 423, 412 and LOCK answers need one).
+#[derive(Clone)]
+pub(crate) struct EitherBody<S> {
+    pub(crate) inner: S,
+}
+
+pin_project! {
+    #[project = EitherBodyProj]
+    pub(crate) enum EitherBodyFuture<F> {
+        Inner { #[pin] inner: F },
+        Answer { status: StatusCode },
+    }
+}
+
+impl<F, B, E> Future for EitherBodyFuture<F>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+{
+    type Output = Result<Response<ResponseBody<B>>, E>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            EitherBodyProj::Inner { inner } => {
+                let res = ready!(inner.poll(cx));
+                Poll::Ready(res.map(|res| res.map(ResponseBody::passthrough)))
+            }
+            EitherBodyProj::Answer { status } => {
+                let mut res = Response::new(ResponseBody::empty());
+                *res.status_mut() = *status;
+                Poll::Ready(Ok(res))
+            }
+        }
+    }
+}
+
+impl<S, B, ResBody> Service<Request<B>> for EitherBody<S>
+where
+    S: Service<Request<B>, Response = Response<ResBody>>,
+{
+    type Response = Response<ResponseBody<ResBody>>;
+    type Error = S::Error;
+    type Future = EitherBodyFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    #[inline]
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        if is_read(req.method()) {
+            return EitherBodyFuture::Inner {
+                inner: self.inner.call(req),
+            };
+        }
+        EitherBodyFuture::Answer {
+            status: StatusCode::LOCKED,
+        }
+    }
+}
+
+/// A middleware with the shape of the lock layer's future and nothing else: reads forwarded
+/// as they are; PUT forwarded with a guard released when the answer comes (as the layer's
+/// in-flight hold on an unlocked plain write); anything else answered by a boxed async flow
+/// (as the layer's guarded flow); its own body type. What [`EitherBody`] costs plus what
+/// those two variants cost, before any lock check.
+#[derive(Clone)]
+pub(crate) struct Shape<S> {
+    pub(crate) inner: S,
+}
+
+type Flow<B, E> = Pin<Box<dyn Future<Output = Result<Response<ResponseBody<B>>, E>> + Send>>;
+
+pin_project! {
+    #[project = ShapeProj]
+    pub(crate) enum ShapeFuture<F, B, E> {
+        Inner { #[pin] inner: F },
+        Held { #[pin] inner: F, guard: Option<Arc<AtomicBool>> },
+        Flow { flow: Flow<B, E> },
+    }
+}
+
+impl<F, B, E> Future for ShapeFuture<F, B, E>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+{
+    type Output = Result<Response<ResponseBody<B>>, E>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            ShapeProj::Inner { inner } => {
+                let res = ready!(inner.poll(cx));
+                Poll::Ready(res.map(|res| res.map(ResponseBody::passthrough)))
+            }
+            ShapeProj::Held { inner, guard } => {
+                let res = ready!(inner.poll(cx));
+                if let Some(g) = guard.take() {
+                    g.store(false, Ordering::Release);
+                }
+                Poll::Ready(res.map(|res| res.map(ResponseBody::passthrough)))
+            }
+            ShapeProj::Flow { flow } => flow.as_mut().poll(cx),
+        }
+    }
+}
+
+impl<S, B, ResBody> Service<Request<B>> for Shape<S>
+where
+    S: Service<Request<B>, Response = Response<ResBody>>,
+    S::Error: Send + 'static,
+    ResBody: Send + 'static,
+{
+    type Response = Response<ResponseBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ShapeFuture<S::Future, ResBody, S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    #[inline]
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        if is_read(req.method()) {
+            return ShapeFuture::Inner {
+                inner: self.inner.call(req),
+            };
+        }
+        if *req.method() == Method::PUT {
+            return ShapeFuture::Held {
+                inner: self.inner.call(req),
+                guard: Some(Arc::new(AtomicBool::new(true))),
+            };
+        }
+        ShapeFuture::Flow {
+            flow: Box::pin(async {
+                let mut res = Response::new(ResponseBody::empty());
+                *res.status_mut() = StatusCode::LOCKED;
+                Ok(res)
+            }),
         }
     }
 }
