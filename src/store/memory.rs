@@ -28,10 +28,11 @@
 //!   stored, each one's root hash (FNV-1a, as the depth-infinity filter uses) and slot id. A
 //!   covering check finds the depth-infinity locks on an ancestor by scanning it instead of
 //!   hashing the ancestor with SipHash; with more such locks the root index serves.
-//! - **ordered roots** `BTreeMap<RootKey, u32>`: every root that holds a lock, in byte order
-//!   (compared inline a word at a time, see [`RootKey`]), with its head, so the roots strictly
-//!   below `/a` are exactly the keys starting with `/a/`
-//!   and a subtree query walks their chains without hashing anything.
+//! - **collections** ([`Dirs`]): every collection with a locked root at or below it, linked to
+//!   its parent, its subcollections and the chain heads rooted directly in it. A subtree query
+//!   looks the collection up once and walks what is below it, however many locks are held
+//!   elsewhere; the roots it finds are sorted (compared inline a word at a time, see
+//!   [`byte_order`]) where a report must come in root order.
 //! - **expiry heap** `BinaryHeap<Reverse<(SystemTime, u32)>>`: popped at the start of every
 //!   mutating verb. An entry is acted on only if that slot still holds a lock expiring at exactly
 //!   that instant, so entries left behind by a refresh, an unlock or a reused slot are harmless;
@@ -43,39 +44,41 @@
 //!
 //! Costs, with `d` the path depth, `k` the locks reported or removed and `n` the locks held:
 //! `query` covering: `O(d)` hash lookups (the one on the path itself usually skipped, without
-//! hashing, when no lock is rooted there); with descendants: `+ O(log n + k)`; `get`: `O(1)`;
-//! `create`: `O(d)` (`+ O(log n + k)` for depth infinity); `refresh`, `unlock`: `O(1)` plus the
-//! chain of locks on the same root; `remove_subtree`: `O((k + 1) log n)`; expiry: amortised
+//! hashing, when no lock is rooted there); with descendants: `+ O(1 + c + k log k)`, `c` the
+//! collections below holding locks; `get`: `O(1)`; `create`: `O(d)` (`+ O(1 + c + k log k)` for
+//! depth infinity); `refresh`, `unlock`: `O(1)` plus the chain of locks on the same root (plus
+//! `O(d)` when collections appear or go); `remove_subtree`: `O(1 + c + k)`; expiry: amortised
 //! `O(log n)` per expired lock. Nothing scans all locks, except the occasional rebuild that
 //! compacts the slab after at least three quarters of it were freed (amortised `O(1)`).
 
 use std::cell::Cell;
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap};
 use std::fmt;
 use std::hash::{BuildHasher, RandomState};
-use std::ops::Bound;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::SystemTime;
 
 use hashbrown::HashTable;
 
+use super::byte_order::byte_order;
+use super::dirs::Dirs;
 use super::lock::may_use;
 use super::root_filter::{fold, RootFilter};
-use super::root_key::RootKey;
 use super::{
     CheckOutcome, Clock, CreateOutcome, Lock, LockDepth, LockQuery, LockScope, LockStore,
     LockStoreError, LockTimeout, LockToken, NewLock, Submission, SystemClock, TokenAccess,
     TokenOutcome, TokenVerdict,
 };
+use crate::path::key_parent;
 use crate::ResourcePath;
 
 /// The in-memory lock store: the default, for a single application instance.
 ///
 /// Cloning is cheap and clones share the same locks. Every verb works synchronously under one
 /// internal lock (never held across an `.await`); checks take it shared, changes exclusive.
-/// A check costs `O(path depth)` hash lookups however many locks are held, a subtree query
-/// `O(log n + locks in the subtree)`. Expired locks are never reported, never block, and are
+/// A check costs `O(path depth)` hash lookups however many locks are held, a subtree query one
+/// lookup plus the collections and locks in the subtree. Expired locks are never reported, never block, and are
 /// dropped from memory by the next change (or the next check that looks at a lock, when it can
 /// do so without waiting).
 ///
@@ -240,14 +243,14 @@ impl MemoryLockStore {
             // Ids first, then the locks into one exact allocation (none when nothing is found).
             // The targets are walked here rather than through `Inner::matching`: with two
             // callers `covering` is no longer inlined, about 30 instructions per check more.
-            let mut ids = Ids::default();
+            let mut ids: Ids = Ids::default();
             let mut several = false;
             for (i, (key, descendants)) in targets.enumerate() {
                 several = i > 0;
                 let mut push = |id| ids.push(id);
                 g.covering(key, None, now, |_| true, &mut push);
                 if descendants {
-                    g.below(key, now, |_| true, &mut push);
+                    g.below(key, now, |_| true, true, &mut push);
                 }
             }
             let mut found = Found {
@@ -265,7 +268,7 @@ impl MemoryLockStore {
     /// the others are built into `Lock`s.
     fn check_sync(&self, query: &LockQuery, submission: Submission<'_>) -> CheckOutcome {
         self.read_step(|g, now| {
-            let mut ids = Ids::default();
+            let mut ids: Ids = Ids::default();
             g.matching(query, now, &mut ids);
             let mut outcome = CheckOutcome::default();
             if ids.len() == 0 {
@@ -281,7 +284,10 @@ impl MemoryLockStore {
                     unsatisfied.push(g.to_lock(id));
                 }
             }
-            outcome.unsatisfied = unsatisfied.into_sorted(query.targets.len() > 1);
+            // Several targets, or a subtree (whose roots `matching` finds in no particular
+            // order): sort everything.
+            let unordered = query.targets.len() > 1 || query.targets.iter().any(|t| t.descendants);
+            outcome.unsatisfied = unsatisfied.into_sorted(unordered);
             outcome
         })
     }
@@ -538,6 +544,11 @@ impl Hashers {
         RootHash(self.sip.hash_one(path) as u32)
     }
 
+    /// A collection's hash in [`Dirs`]: its full SipHash (client-chosen paths, keyed).
+    fn dir(&self, path: &str) -> u64 {
+        self.sip.hash_one(path)
+    }
+
     fn token(&self, key: TokenKey<'_>) -> u64 {
         match key {
             TokenKey::Uuid(b) => {
@@ -567,14 +578,18 @@ struct NewKeys {
     token: Token,
     token_hash: u64,
     root_hash: RootHash,
+    /// The hash of the root's collection in [`Dirs`] (0 for `/`, which has none).
+    parent_hash: u64,
 }
 
 impl NewKeys {
     fn of(lock: &NewLock, hashers: &Hashers) -> Self {
         let token = Token::of(&lock.token);
+        let root = lock.root.as_str();
         Self {
             token_hash: hashers.token(token.key()),
-            root_hash: hashers.path(lock.root.as_str()),
+            root_hash: hashers.path(root),
+            parent_hash: key_parent(root).map_or(0, |p| hashers.dir(p)),
             token,
         }
     }
@@ -584,7 +599,7 @@ impl NewKeys {
 #[derive(Debug)]
 struct Entry {
     token: Token,
-    /// Canonical root key, shared with the other locks on this root and the ordered index.
+    /// Canonical root key, shared with the other locks on this root and with [`Dirs`].
     root: Arc<str>,
     /// `root`'s hash, kept so that removing the lock and growing `by_root` rehash nothing.
     root_hash: RootHash,
@@ -647,9 +662,9 @@ struct Inner {
     by_token: HashTable<u32>,
     /// Root key → first lock on that root.
     by_root: HashTable<u32>,
-    /// Root key → first lock on that root (the same head as in `by_root`).
-    ordered: BTreeMap<RootKey, u32>,
-    /// Counts the roots in `ordered`: a lookup of a path it rules out skips `by_root`.
+    /// The collections holding locked roots, with the heads of their chains.
+    dirs: Dirs,
+    /// Counts the roots in `by_root`: a lookup of a path it rules out skips `by_root`.
     roots: RootFilter,
     /// Live depth-infinity locks per root depth (segments): a covering check looks up only
     /// the ancestors at depths that hold one, so without such locks it is one lookup.
@@ -755,37 +770,11 @@ impl Inner {
         }
     }
 
-    /// Call `f` with the chain head of every root strictly below `path` that holds locks.
-    fn for_each_root_below(&self, path: &str, mut f: impl FnMut(u32)) {
-        if path == "/" {
-            let range = self
-                .ordered
-                .range::<str, _>((Bound::Excluded("/"), Bound::Unbounded));
-            range.for_each(|(_, &head)| f(head));
-            return;
-        }
-        // The roots below `path` are exactly the keys starting with `path/`: one contiguous
-        // range from `path/` on. The bound is built on the stack for ordinary paths.
-        let mut stack = [0u8; 256];
-        let heap: String;
-        let lo: &str = match stack.get_mut(..=path.len()) {
-            Some(buf) => {
-                let (head, slash) = buf.split_at_mut(path.len());
-                head.copy_from_slice(path.as_bytes());
-                slash[0] = b'/';
-                // `path` is a `str` and `/` is ASCII: always valid.
-                std::str::from_utf8(buf).unwrap_or_default()
-            }
-            None => {
-                heap = format!("{path}/");
-                &heap
-            }
-        };
-        let range = self
-            .ordered
-            .range::<str, _>((Bound::Included(lo), Bound::Unbounded));
-        for (_, &head) in range.take_while(|(root, _)| root.0.starts_with(lo)) {
-            f(head);
+    /// Call `f` with the chain head of every root strictly below `path` that holds locks, in
+    /// no particular order.
+    fn for_each_root_below(&self, path: &str, f: impl FnMut(u32)) {
+        if self.dirs.len() > 0 {
+            self.dirs.for_each_below(path, self.hashers.dir(path), f);
         }
     }
 
@@ -881,21 +870,47 @@ impl Inner {
         }
     }
 
-    /// Live locks rooted strictly below `path` that pass `keep`, given to `out` in root order.
+    /// Live locks rooted strictly below `path` that pass `keep`, given to `out`: in root
+    /// order if `sorted`, else in no particular order (the caller sorts what it reports).
     fn below(
         &self,
         path: &str,
         now: &Now<'_>,
         keep: impl Fn(&Entry) -> bool,
+        sorted: bool,
         out: &mut impl FnMut(u32),
     ) {
-        self.for_each_root_below(path, |head| {
+        let mut chain = |head| {
             self.each_in_chain(head, |id, e| {
                 if keep(e) && e.is_live(now) {
                     out(id);
                 }
             });
+        };
+        if !sorted {
+            return self.for_each_root_below(path, chain);
+        }
+        // The roots below `path` all start with `path/`: sort them by the next eight bytes (a
+        // big-endian word, zero-padded), and compare the rest only where those are equal.
+        let slots = &self.slots;
+        let root = |id| slot(slots, id).map_or(&b""[..], |e| e.root.as_bytes());
+        let skip = if path == "/" { 1 } else { path.len() + 1 };
+        let mut heads: Ids<(u64, u32), 16> = Ids::default();
+        self.for_each_root_below(path, |head| {
+            let rest = root(head).get(skip..).unwrap_or_default();
+            let word = match rest.first_chunk::<8>() {
+                Some(w) => u64::from_be_bytes(*w),
+                None => {
+                    let w = rest.iter().fold(0, |w, &b| w << 8 | u64::from(b));
+                    w.wrapping_shl(8 * (8 - rest.len() as u32))
+                }
+            };
+            heads.push((word, head));
         });
+        if heads.len() > 1 {
+            heads.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| byte_order(root(a.1), root(b.1))));
+        }
+        heads.iter().for_each(|(_, head)| chain(head));
     }
 
     /// Add the ids of the live locks matching `query` to `ids` (a lock matching several
@@ -905,7 +920,7 @@ impl Inner {
             let mut push = |id| ids.push(id);
             self.covering(target.path.as_str(), None, now, |_| true, &mut push);
             if target.descendants {
-                self.below(target.path.as_str(), now, |_| true, &mut push);
+                self.below(target.path.as_str(), now, |_| true, false, &mut push);
             }
         }
     }
@@ -942,6 +957,7 @@ impl Inner {
             token,
             token_hash,
             root_hash,
+            parent_hash,
         } = keys;
         if self.find_token_hashed(token.key(), token_hash).is_some() {
             return Err(LockStoreError::backend(format!(
@@ -962,10 +978,11 @@ impl Inner {
             &mut push,
         );
         if lock.depth == LockDepth::Infinity {
-            self.below(lock.root.as_str(), &lazy, incompatible, &mut push);
+            self.below(lock.root.as_str(), &lazy, incompatible, false, &mut push);
         }
         if !conflicts.locks.is_empty() {
-            return Ok(CreateOutcome::Conflict(conflicts.into_sorted(false)));
+            let infinity = lock.depth == LockDepth::Infinity;
+            return Ok(CreateOutcome::Conflict(conflicts.into_sorted(infinity)));
         }
         if let (Some(limit), Some(p)) = (lock.principal_quota, lock.principal.as_deref()) {
             if self.principals.get(p).copied().unwrap_or(0) >= limit {
@@ -1007,18 +1024,20 @@ impl Inner {
             flags,
         };
         entry.set_timeout(lock.timeout);
-        self.insert_hashed(entry, token_hash);
+        self.insert_hashed(entry, token_hash, parent_hash);
         Ok(CreateOutcome::Created(lock))
     }
 
     /// Put `entry` into a slot and every index.
     fn insert(&mut self, entry: Entry) -> u32 {
         let token_hash = self.hash_token(entry.token.key());
-        self.insert_hashed(entry, token_hash)
+        let parent_hash = key_parent(&entry.root).map_or(0, |p| self.hashers.dir(p));
+        self.insert_hashed(entry, token_hash, parent_hash)
     }
 
-    /// [`insert`](Self::insert) with the token's hash already computed.
-    fn insert_hashed(&mut self, mut entry: Entry, token_hash: u64) -> u32 {
+    /// [`insert`](Self::insert) with the token's and the root's collection's hashes already
+    /// computed.
+    fn insert_hashed(&mut self, mut entry: Entry, token_hash: u64, parent_hash: u64) -> u32 {
         let root_hash = entry.root_hash;
         // Share the root string with the other locks on the same root.
         let head = self.root_head_hashed(&entry.root, root_hash);
@@ -1090,9 +1109,13 @@ impl Inner {
                 });
                 if let Some(root) = new_root {
                     self.roots.add(&root);
-                    self.ordered.insert(RootKey(root), id);
+                    let hashers = &self.hashers;
+                    self.dirs.add(id, &root, parent_hash, |p| hashers.dir(p));
                     if self.roots.needs_growth() {
-                        self.roots.rebuild(self.ordered.keys().map(|k| &*k.0));
+                        // Every head is in its slot: `by_root` and the slots agree.
+                        let heads = self.by_root.iter().map(|&i| slot(slots, i));
+                        self.roots
+                            .rebuild(heads.map(|e| e.map_or("", |e| &*e.root)));
                     }
                 }
             }
@@ -1112,9 +1135,12 @@ impl Inner {
     /// [`remove`](Self::remove) with the token's hash already computed.
     fn remove_hashed(&mut self, id: u32, token_hash: u64) -> Option<Entry> {
         // Look the entry up in the indexes while it is still in its slot.
-        let (root, root_hash) = self.entry(id).map(|e| (e.root.clone(), e.root_hash))?;
-        let head = self.root_head_hashed(&root, root_hash);
-        if let Some(d) = infinity_depth(&self.slots, id) {
+        let e = self.entry(id)?;
+        let root_hash = e.root_hash;
+        let head = self.root_head_hashed(&e.root, root_hash);
+        let infinity =
+            infinity_depth(&self.slots, id).map(|d| (d, fnv1a(FNV_OFFSET, e.root.as_bytes())));
+        if let Some((d, fnv)) = infinity {
             if let Some(n) = self.infinity_at_depth.get_mut(d) {
                 *n -= 1;
             }
@@ -1122,7 +1148,6 @@ impl Inner {
             while self.infinity_at_depth.last() == Some(&0) {
                 self.infinity_at_depth.pop();
             }
-            let fnv = fnv1a(FNV_OFFSET, root.as_bytes());
             self.count_infinity(fnv, false);
             self.infinity_list
                 .remove(id, self.infinity_at_depth.is_empty());
@@ -1138,17 +1163,14 @@ impl Inner {
                 if let Ok(found) = self.by_root.find_entry(root_hash.table(), |&i| i == id) {
                     found.remove();
                 }
-                // The clone taken above serves as the lookup key (its `Ord` is the inline one).
-                self.ordered.remove(&RootKey(root));
+                self.dirs.remove(id);
                 self.roots.remove(&entry.root);
                 self.string_bytes -= entry.root.len() + ARC_HEADER;
             } else {
                 if let Some(v) = self.by_root.find_mut(root_hash.table(), |&i| i == id) {
                     *v = entry.next;
                 }
-                if let Some(v) = self.ordered.get_mut(&*entry.root) {
-                    *v = entry.next;
-                }
+                self.dirs.replace(id, entry.next);
             }
         } else {
             let mut prev = head.unwrap_or(NIL);
@@ -1268,14 +1290,12 @@ impl Inner {
             };
             buckets * (size_of::<u32>() + 1)
         };
-        // A B-tree leaf holds up to 11 keys; assume two thirds full.
-        let ordered = self.ordered.len() * size_of::<(RootKey, u32)>() * 3 / 2;
         let principals = self.principals.capacity() * (size_of::<(Arc<str>, u32)>() + 1);
         self.slots.capacity() * size_of::<Option<Entry>>()
             + self.free.capacity() * size_of::<u32>()
             + table(&self.by_token)
             + table(&self.by_root)
-            + ordered
+            + self.dirs.memory_bytes()
             + self.roots.memory_bytes()
             + self.due.capacity() * size_of::<Reverse<(SystemTime, u32)>>()
             + self.infinity_list.locks.capacity() * size_of::<(u64, u32)>()
@@ -1339,28 +1359,27 @@ impl InfinityList {
     }
 }
 
-/// Lock ids found by a query: the first [`Ids::INLINE`] on the stack, the rest in a `Vec`.
-struct Ids {
-    inline: [u32; Ids::INLINE],
+/// Lock ids found by a query (or other small values): the first `N` on the stack, the rest in
+/// a `Vec`.
+struct Ids<T = u32, const N: usize = 32> {
+    inline: [T; N],
     len: usize,
-    spill: Vec<u32>,
+    spill: Vec<T>,
 }
 
-impl Default for Ids {
+impl<T: Copy + Default, const N: usize> Default for Ids<T, N> {
     fn default() -> Self {
         Self {
-            inline: [0; Ids::INLINE],
+            inline: [T::default(); N],
             len: 0,
             spill: Vec::new(),
         }
     }
 }
 
-impl Ids {
-    const INLINE: usize = 32;
-
-    fn push(&mut self, id: u32) {
-        if self.len < Self::INLINE {
+impl<T: Copy, const N: usize> Ids<T, N> {
+    fn push(&mut self, id: T) {
+        if self.len < N {
             self.inline[self.len] = id;
         } else {
             self.spill.push(id);
@@ -1372,16 +1391,30 @@ impl Ids {
         self.len
     }
 
-    fn iter(&self) -> impl Iterator<Item = u32> + '_ {
-        self.inline[..self.len.min(Self::INLINE)]
+    fn iter(&self) -> impl Iterator<Item = T> + '_ {
+        self.inline[..self.len.min(N)]
             .iter()
             .chain(&self.spill)
             .copied()
     }
+
+    /// Sort by `order`, so that [`iter`](Self::iter) gives the values in that order.
+    fn sort_by(&mut self, mut order: impl FnMut(&T, &T) -> std::cmp::Ordering) {
+        if self.len <= N {
+            self.inline[..self.len].sort_unstable_by(order);
+            return;
+        }
+        // Spilled (rare): sort them all in one `Vec`, then put the first `N` back.
+        let mut all: Vec<T> = self.iter().collect();
+        all.sort_unstable_by(&mut order);
+        self.spill = all.split_off(N);
+        self.inline.copy_from_slice(&all);
+    }
 }
 
 /// Locks reported for one target come in root order (see [`Inner::covering`] and
-/// [`Inner::below`]), so they need sorting only where one root holds several locks.
+/// [`Inner::below`] when asked for it), so they need sorting only where one root holds several
+/// locks.
 #[derive(Default)]
 struct Found {
     locks: Vec<Lock>,
@@ -1398,17 +1431,18 @@ impl Found {
         self.locks.push(lock);
     }
 
-    /// Sorted by root, then token. With `several_targets`, sort everything and drop repeats
-    /// (a lock reported for several targets).
+    /// Sorted by root, then token. With `unordered` (several targets, or roots found in no
+    /// particular order), sort everything and drop repeats (a lock reported for several
+    /// targets).
     // Inlined into `query_sync`, as it was when that was its only caller: the call costs an
     // unlocked check 17 instructions.
     #[inline(always)]
-    fn into_sorted(mut self, several_targets: bool) -> Vec<Lock> {
+    fn into_sorted(mut self, unordered: bool) -> Vec<Lock> {
         let by_root_then_token =
             |a: &Lock, b: &Lock| a.root.cmp(&b.root).then_with(|| a.token.cmp(&b.token));
         if self.locks.len() < 2 {
             // Nothing to order or to merge.
-        } else if several_targets {
+        } else if unordered {
             self.locks.sort_unstable_by(by_root_then_token);
             self.locks.dedup_by(|a, b| a.token == b.token);
         } else if self.shared_root {
@@ -1521,26 +1555,25 @@ mod tests {
             let e = g.entry(id).unwrap();
             assert_eq!(e.root_hash, g.hashers.path(&e.root), "kept root hash");
         }
-        for (RootKey(root), &head) in &g.ordered {
+        let heads: Vec<(u32, &str)> = g
+            .by_root
+            .iter()
+            .map(|&head| (head, &*g.entry(head).expect("a head in its slot").root))
+            .collect();
+        for &(head, root) in &heads {
             assert_eq!(g.root_head(root), Some(head), "root {root}: heads disagree");
             g.each_on_root(root, |_, e| {
-                assert_eq!(&e.root, root);
+                assert_eq!(&*e.root, root);
                 on_roots += 1;
             });
-        }
-        assert_eq!(on_roots, g.live);
-        assert_eq!(g.by_root.len(), g.ordered.len());
-        assert_eq!(
-            g.roots.len(),
-            g.ordered.len(),
-            "roots counted in the filter"
-        );
-        for RootKey(root) in g.ordered.keys() {
             assert!(
                 g.roots.may_contain(root),
                 "root filter: false negative for {root}"
             );
         }
+        assert_eq!(on_roots, g.live);
+        assert_eq!(g.roots.len(), heads.len(), "roots counted in the filter");
+        g.dirs.assert_consistent(&heads, |p| g.hashers.dir(p));
         let infinity = live
             .iter()
             .filter(|&&i| g.entry(i).is_some_and(|e| e.is_infinity()))
@@ -1724,7 +1757,7 @@ mod tests {
             let g = store.read();
             check_consistent(&g);
             assert!(g.slots.is_empty() && g.free.is_empty() && g.due.is_empty());
-            assert!(g.by_token.is_empty() && g.by_root.is_empty() && g.ordered.is_empty());
+            assert!(g.by_token.is_empty() && g.by_root.is_empty() && g.dirs.len() == 0);
             assert!(g.principals.is_empty());
             assert_eq!(g.string_bytes, 0);
             assert_eq!(g.fence, 2000, "fencing numbers survive a reset");

@@ -5,15 +5,16 @@
 //! requests (or two application instances sharing a store) racing for the same lock can never
 //! both win. Expired locks are never reported and never block.
 
+mod byte_order;
 mod check;
 mod clock;
+mod dirs;
 mod error;
 mod lock;
 mod memory;
 #[cfg(feature = "redis")]
 mod redis;
 mod root_filter;
-mod root_key;
 mod token;
 
 use std::any::Any;

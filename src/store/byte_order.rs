@@ -1,50 +1,16 @@
-//! [`RootKey`]: a lock root as a key of the memory store's ordered index, compared inline.
+//! [`byte_order`]: `str`'s order for the memory store's roots, compared inline.
 //!
-//! Every LOCK on a new root inserts one key into the ordered `BTreeMap`, and the UNLOCK of its
-//! last lock removes it: a dozen or more key comparisons each, more as the store grows. `str`
-//! compares through a `memcmp` call, which for paths of a few dozen bytes costs more in the call
-//! than in the comparing. [`RootKey`] orders exactly like `str` (byte order), but compares eight
-//! bytes at a time as big-endian words, inline.
+//! Reports with several roots (a subtree query, a depth-infinity LOCK's conflicts) are sorted
+//! by root. `str` compares through a `memcmp` call, which for paths of a few dozen bytes costs
+//! more in the call than in the comparing; this orders exactly the same, eight bytes at a time
+//! as big-endian words, inline.
 
-use std::borrow::Borrow;
 use std::cmp::Ordering;
-use std::sync::Arc;
-
-/// A root path as an ordered-index key: ordered, compared and borrowed exactly like its `str`.
-#[derive(Clone, Debug)]
-pub(super) struct RootKey(pub(super) Arc<str>);
-
-impl PartialEq for RootKey {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
-    }
-}
-
-impl Eq for RootKey {}
-
-impl PartialOrd for RootKey {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for RootKey {
-    fn cmp(&self, other: &Self) -> Ordering {
-        byte_order(self.0.as_bytes(), other.0.as_bytes())
-    }
-}
-
-/// Lookups by `&str` (range scans) compare like the keys do, as `Borrow` requires.
-impl Borrow<str> for RootKey {
-    fn borrow(&self) -> &str {
-        &self.0
-    }
-}
 
 /// `a.cmp(b)` for byte slices: whole words first, compared as big-endian integers (which
 /// orders them like their bytes), then at most seven bytes one by one, then the lengths.
 #[inline]
-fn byte_order(a: &[u8], b: &[u8]) -> Ordering {
+pub(super) fn byte_order(a: &[u8], b: &[u8]) -> Ordering {
     let (mut x, mut y) = (a, b);
     while let (Some((wx, rx)), Some((wy, ry))) =
         (x.split_first_chunk::<8>(), y.split_first_chunk::<8>())
@@ -65,10 +31,6 @@ fn byte_order(a: &[u8], b: &[u8]) -> Ordering {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn key(s: &str) -> RootKey {
-        RootKey(Arc::from(s))
-    }
 
     #[test]
     fn orders_exactly_like_str() {
@@ -116,8 +78,8 @@ mod tests {
         }
         for a in &samples {
             for b in &samples {
-                assert_eq!(key(a).cmp(&key(b)), a.as_str().cmp(b), "{a:?} vs {b:?}");
-                assert_eq!(key(a) == key(b), a == b);
+                let order = byte_order(a.as_bytes(), b.as_bytes());
+                assert_eq!(order, a.as_str().cmp(b), "{a:?} vs {b:?}");
             }
         }
     }
