@@ -6,12 +6,13 @@
 # does for everything it forwards), minus bare. Needs valgrind.
 #
 # With `store` first: instructions per `MemoryLockStore` operation instead (depth 2, 1 000
-# background locks; see benches/store_count.rs), a run of N minus a run of 0.
+# background locks or `HELD`; see benches/store_count.rs), a run of N minus a run of 0.
 #
 #   benches/instructions.sh            # N=20000, every case
 #   N=5000 benches/instructions.sh GET
 #   benches/instructions.sh store      # unlocked, locked, under-infinity, subtree, lock+unlock
 #   benches/instructions.sh store check-locked   # a check case through `LockStore::check`
+#   HELD=1000000 N=5000 benches/instructions.sh store check-subtree   # with 1e6 locks held
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${N:-20000}

@@ -1,8 +1,9 @@
 //! A driver for instruction counts of `MemoryLockStore` verbs: runs `N` operations of one case
 //! on the fixture of `benches/common/fixture.rs` at depth 2 with 1 000 background locks (the
-//! cells where the store is closest to dav-server's `MemLs`), with nothing else in the process
-//! worth counting. Run under `valgrind --tool=callgrind` by `benches/instructions.sh store`,
-//! which subtracts a run with zero operations and divides by `N`.
+//! cells where the store is closest to dav-server's `MemLs`; `HELD=n` for another number, to
+//! count how a case grows with the locks held), with nothing else in the process worth
+//! counting. Run under `valgrind --tool=callgrind` by `benches/instructions.sh store`, which
+//! subtracts a run with zero operations and divides by `N`.
 //!
 //! Each check is what `benches/peer` times: `query` plus verifying that every lock found was
 //! submitted; `check-<case>` is the same case through `LockStore::check`. `lock+unlock` is
@@ -29,12 +30,13 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let case = args.next().expect("case");
     let n: u64 = args.next().and_then(|n| n.parse().ok()).expect("N");
+    let held: usize = std::env::var("HELD").map_or(1_000, |h| h.parse().expect("HELD"));
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
     let store = MemoryLockStore::new();
     rt.block_on(async {
-        for (d, i) in fixture::grow(0, 1_000) {
+        for (d, i) in fixture::grow(0, held) {
             create(&store, NewLock::new(p(&fixture::background(d, i)))).await;
         }
         let (members, infinity) = fixture_at(&store, DEPTH).await;

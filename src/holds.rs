@@ -164,6 +164,9 @@ pub(crate) struct HoldGuard {
 impl Holds {
     /// Register an in-flight write touching `paths` (at most [`MAX_HELD`], further ones are
     /// not expected and ignored), relying on `tokens`.
+    // Inlined into the write fast path whatever the code-generation units turn out to be
+    // (when it was not, an unlocked PUT cost ≈ 50 instructions more).
+    #[inline]
     pub(crate) fn acquire<'a>(
         &self,
         paths: impl IntoIterator<Item = Touched<'a>>,

@@ -284,10 +284,14 @@ impl MemoryLockStore {
                     unsatisfied.push(g.to_lock(id));
                 }
             }
-            // Several targets, or a subtree (whose roots `matching` finds in no particular
-            // order): sort everything.
-            let unordered = query.targets.len() > 1 || query.targets.iter().any(|t| t.descendants);
-            outcome.unsatisfied = unsatisfied.into_sorted(unordered);
+            outcome.unsatisfied = if unsatisfied.locks.len() < 2 {
+                unsatisfied.locks
+            } else {
+                // Several targets, or a subtree (whose roots `matching` finds in no particular
+                // order): sort everything.
+                let targets = &query.targets;
+                unsatisfied.into_sorted(targets.len() > 1 || targets.iter().any(|t| t.descendants))
+            };
             outcome
         })
     }
