@@ -60,11 +60,7 @@ where
     S::Error: std::fmt::Debug,
 {
     let mut total = Duration::ZERO;
-    let mut left = iters;
-    while left > 0 {
-        let n = left.min(4096);
-        left -= n;
-        let batch: Vec<_> = (0..n).map(|_| make()).collect();
+    for batch in batches(iters, make) {
         let start = Instant::now();
         for req in batch {
             black_box(svc.ready().await.unwrap().call(req).await.unwrap());
@@ -72,6 +68,17 @@ where
         total += start.elapsed();
     }
     total
+}
+
+/// `iters` requests from `make`, in batches of at most 4096, each built when it is reached.
+fn batches<'a>(
+    iters: u64,
+    make: &'a dyn Fn() -> Request<Body>,
+) -> impl Iterator<Item = Vec<Request<Body>>> + 'a {
+    (0..iters.div_ceil(4096)).map(move |i| {
+        let n = (iters - i * 4096).min(4096);
+        (0..n).map(|_| make()).collect()
+    })
 }
 
 /// Like [`timed`], but the way hyper's HTTP/1 server drives a service: each response future
@@ -85,11 +92,7 @@ where
     let mut cx = Context::from_waker(Waker::noop());
     let mut slot: Pin<Box<Option<S::Future>>> = Box::pin(None);
     let mut total = Duration::ZERO;
-    let mut left = iters;
-    while left > 0 {
-        let n = left.min(4096);
-        left -= n;
-        let batch: Vec<_> = (0..n).map(|_| make()).collect();
+    for batch in batches(iters, make) {
         let start = Instant::now();
         for req in batch {
             assert!(matches!(svc.poll_ready(&mut cx), Poll::Ready(Ok(()))));

@@ -31,6 +31,12 @@ fn is_read(method: &Method) -> bool {
     matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
+/// The inner service's answer with the body wrapped, as the lock layer passes answers on.
+#[inline]
+fn wrapped<B, E>(res: Result<Response<B>, E>) -> Result<Response<ResponseBody<B>>, E> {
+    res.map(|res| res.map(ResponseBody::passthrough))
+}
+
 /// Forwards every request (see the module docs).
 #[derive(Clone)]
 pub(crate) struct Forward<S> {
@@ -150,10 +156,7 @@ where
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project() {
-            EitherBodyProj::Inner { inner } => {
-                let res = ready!(inner.poll(cx));
-                Poll::Ready(res.map(|res| res.map(ResponseBody::passthrough)))
-            }
+            EitherBodyProj::Inner { inner } => Poll::Ready(wrapped(ready!(inner.poll(cx)))),
             EitherBodyProj::Answer { status } => {
                 let mut res = Response::new(ResponseBody::empty());
                 *res.status_mut() = *status;
@@ -218,16 +221,13 @@ where
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project() {
-            ShapeProj::Inner { inner } => {
-                let res = ready!(inner.poll(cx));
-                Poll::Ready(res.map(|res| res.map(ResponseBody::passthrough)))
-            }
+            ShapeProj::Inner { inner } => Poll::Ready(wrapped(ready!(inner.poll(cx)))),
             ShapeProj::Held { inner, guard } => {
                 let res = ready!(inner.poll(cx));
                 if let Some(g) = guard.take() {
                     g.store(false, Ordering::Release);
                 }
-                Poll::Ready(res.map(|res| res.map(ResponseBody::passthrough)))
+                Poll::Ready(wrapped(res))
             }
             ShapeProj::Flow { flow } => flow.as_mut().poll(cx),
         }
