@@ -195,11 +195,11 @@ where
             Fast::Found(found) => Some(found),
             Fast::Full => None,
         };
-        let clone = self.inner.clone();
-        let ready = std::mem::replace(&mut self.inner, clone);
         // Keep a fresh clone; move the instance that was polled ready into the future. It
         // also serves the layer's sub-requests, so they never wait for capacity that this
         // request itself holds.
+        let clone = self.inner.clone();
+        let ready = std::mem::replace(&mut self.inner, clone);
         let config = Arc::clone(&self.config);
         ResponseFuture::guarded(crate::methods::run(config, ready, req, found))
     }

@@ -174,9 +174,6 @@ impl Dirs {
     /// Call `f` with the chain head of every locked root strictly below `path` (its hash
     /// `hash`), in no particular order.
     pub(super) fn for_each_below(&self, path: &str, hash: u64, mut f: impl FnMut(u32)) {
-        if self.by_path.is_empty() {
-            return;
-        }
         let Some(start) = self.find(path, hash) else {
             return;
         };
@@ -360,8 +357,7 @@ impl Dirs {
         }
     }
 
-    /// Panic unless the index lists exactly `heads` (chain head, root) — each in the node of its
-    /// parent path — and every node's links agree with the paths.
+    /// Panic if a node with nothing below it is left (after a sweep).
     #[cfg(test)]
     pub(super) fn assert_swept(&self) {
         for dir in self.nodes.iter().flatten() {
@@ -373,6 +369,8 @@ impl Dirs {
         }
     }
 
+    /// Panic unless the index lists exactly `heads` (chain head, root) — each in the node of its
+    /// parent path — and every node's links agree with the paths.
     #[cfg(test)]
     pub(super) fn assert_consistent(&self, heads: &[(u32, &str)], hash: impl Fn(&str) -> u64) {
         let mut listed = 0;

@@ -78,9 +78,9 @@ use crate::ResourcePath;
 /// Cloning is cheap and clones share the same locks. Every verb works synchronously under one
 /// internal lock (never held across an `.await`); checks take it shared, changes exclusive.
 /// A check costs `O(path depth)` hash lookups however many locks are held, a subtree query one
-/// lookup plus the collections and locks in the subtree. Expired locks are never reported, never block, and are
-/// dropped from memory by the next change (or the next check that looks at a lock, when it can
-/// do so without waiting).
+/// lookup plus the collections and locks in the subtree. Expired locks are never reported,
+/// never block, and are dropped from memory by the next change (or the next check that looks
+/// at a lock, when it can do so without waiting).
 ///
 /// ```
 /// use tower_locks::{CreateOutcome, LockQuery, LockStore, MemoryLockStore, NewLock, ResourcePath};
@@ -269,7 +269,7 @@ impl MemoryLockStore {
     fn check_sync(&self, query: &LockQuery, submission: Submission<'_>) -> CheckOutcome {
         self.read_step(|g, now| {
             let mut ids: Ids = Ids::default();
-            g.matching(query, now, &mut ids);
+            let unordered = g.matching(query, now, &mut ids);
             let mut outcome = CheckOutcome::default();
             if ids.len() == 0 {
                 return outcome;
@@ -284,14 +284,7 @@ impl MemoryLockStore {
                     unsatisfied.push(g.to_lock(id));
                 }
             }
-            outcome.unsatisfied = if unsatisfied.locks.len() < 2 {
-                unsatisfied.locks
-            } else {
-                // Several targets, or a subtree (whose roots `matching` finds in no particular
-                // order): sort everything.
-                let targets = &query.targets;
-                unsatisfied.into_sorted(targets.len() > 1 || targets.iter().any(|t| t.descendants))
-            };
+            outcome.unsatisfied = unsatisfied.into_sorted(unordered);
             outcome
         })
     }
@@ -918,15 +911,20 @@ impl Inner {
     }
 
     /// Add the ids of the live locks matching `query` to `ids` (a lock matching several
-    /// targets more than once). Filled in place: returning the buffer would copy it.
-    fn matching(&self, query: &LockQuery, now: &Now<'_>, ids: &mut Ids) {
+    /// targets more than once). Filled in place: returning the buffer would copy it. Returns
+    /// whether the ids may be out of root order or repeat: several targets, or a subtree
+    /// (whose roots come in no particular order).
+    fn matching(&self, query: &LockQuery, now: &Now<'_>, ids: &mut Ids) -> bool {
+        let mut unordered = query.targets.len() > 1;
         for target in &query.targets {
             let mut push = |id| ids.push(id);
             self.covering(target.path.as_str(), None, now, |_| true, &mut push);
             if target.descendants {
                 self.below(target.path.as_str(), now, |_| true, false, &mut push);
+                unordered = true;
             }
         }
+        unordered
     }
 
     fn to_lock(&self, id: u32) -> Lock {
