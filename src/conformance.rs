@@ -55,7 +55,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::{
     CreateOutcome, Lock, LockDepth, LockQuery, LockScope, LockStore, LockStoreError, LockTimeout,
-    ManualClock, NewLock, ResourcePath, Submission, TokenAccess, TokenOutcome,
+    ManualClock, NewLock, Quota, ResourcePath, Submission, TokenAccess, TokenOutcome,
 };
 
 /// Run every case, each on a fresh store from `make`, which must build a store whose time is
@@ -1255,7 +1255,10 @@ pub async fn principal_quota<S: LockStore>(store: &S) {
     let out = ok(CASE, store.create(req("/3", &alice)).await);
     assert_eq!(
         out,
-        CreateOutcome::QuotaExceeded { limit: 2 },
+        CreateOutcome::QuotaExceeded {
+            quota: Quota::Principal,
+            limit: 2
+        },
         "conformance `{CASE}`: third lock of a quota of 2"
     );
     create_ok(CASE, store, req("/3", &bob)).await;
@@ -1285,7 +1288,10 @@ pub async fn principal_quota<S: LockStore>(store: &S) {
     );
     assert_eq!(
         out,
-        CreateOutcome::QuotaExceeded { limit: 3 },
+        CreateOutcome::QuotaExceeded {
+            quota: Quota::Principal,
+            limit: 3
+        },
         "conformance `{CASE}`"
     );
 }

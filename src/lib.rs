@@ -132,8 +132,8 @@ pub use service::LockService;
 pub use store::{
     new_token, BoxError, BoxFuture, CheckOutcome, Clock, CreateOutcome, DynLockStore, Lock,
     LockDepth, LockQuery, LockScope, LockStore, LockStoreError, LockTimeout, LockToken,
-    ManualClock, MemoryLockStore, NewLock, QueryTarget, Submission, SystemClock, TokenAccess,
-    TokenOutcome, TokenVerdict,
+    ManualClock, MemoryLockStore, NewLock, QueryTarget, Quota, Submission, SystemClock,
+    TokenAccess, TokenOutcome, TokenVerdict,
 };
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]

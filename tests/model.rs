@@ -571,7 +571,7 @@ async fn create_step<S: LockStore>(
             .count();
         if held >= limit as usize {
             return match got {
-                CreateOutcome::QuotaExceeded { limit: l } if l == limit => Ok(()),
+                CreateOutcome::QuotaExceeded { limit: l, .. } if l == limit => Ok(()),
                 other => Err(format!("create: got {other:?}, want quota {limit}")),
             };
         }

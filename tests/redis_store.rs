@@ -441,7 +441,10 @@ async fn principal_quota() {
             .create(excl("/q3").principal("ann").principal_quota(2))
             .await
             .unwrap(),
-        CreateOutcome::QuotaExceeded { limit: 2 }
+        CreateOutcome::QuotaExceeded {
+            quota: tower_locks::Quota::Principal,
+            limit: 2
+        }
     );
     // other principals and requests without a quota are not limited
     granted(&store, excl("/q3").principal("bob").principal_quota(2)).await;
@@ -464,7 +467,10 @@ async fn principal_quota() {
             .create(excl("/q5").principal("ann").principal_quota(2))
             .await
             .unwrap(),
-        CreateOutcome::QuotaExceeded { limit: 2 }
+        CreateOutcome::QuotaExceeded {
+            quota: tower_locks::Quota::Principal,
+            limit: 2
+        }
     );
     granted(&store, excl("/q5").principal("ann").principal_quota(3)).await;
 }

@@ -211,7 +211,7 @@ where
             };
             return Ok(ctx.reject(rejection));
         }
-        Ok(CreateOutcome::QuotaExceeded { limit }) => {
+        Ok(CreateOutcome::QuotaExceeded { limit, .. }) => {
             return Ok(ctx.reject(Rejection::TooManyLocks { limit }))
         }
         Err(_) => return Ok(ctx.reject(Rejection::StoreUnavailable)),

@@ -302,7 +302,13 @@ pub struct NewLock {
     /// The granted timeout (already resolved by the server's policy).
     pub timeout: LockTimeout,
     /// At most this many live locks per principal (counting this one); `None`: no limit.
+    /// Locks without a principal count together, as one anonymous principal.
     pub principal_quota: Option<u32>,
+    /// At most this many live locks rooted at this lock's root (counting this one); `None`: no
+    /// limit. Bounds the shared locks one resource can collect.
+    pub resource_quota: Option<u32>,
+    /// At most this many live locks in the whole store (counting this one); `None`: no limit.
+    pub store_quota: Option<u32>,
 }
 
 impl NewLock {
@@ -328,6 +334,8 @@ impl NewLock {
             principal: None,
             timeout: LockTimeout::Seconds(600),
             principal_quota: None,
+            resource_quota: None,
+            store_quota: None,
         }
     }
 
@@ -409,7 +417,7 @@ impl NewLock {
     /// Limit the number of live locks the principal may hold.
     ///
     /// ```
-    /// use tower_locks::{CreateOutcome, LockStore, MemoryLockStore, NewLock, ResourcePath};
+    /// use tower_locks::{CreateOutcome, LockStore, MemoryLockStore, NewLock, Quota, ResourcePath};
     ///
     /// # tokio_test::block_on(async {
     /// let store = MemoryLockStore::new();
@@ -419,13 +427,60 @@ impl NewLock {
     /// assert!(matches!(store.create(new("/a")).await.unwrap(), CreateOutcome::Created(_)));
     /// assert_eq!(
     ///     store.create(new("/b")).await.unwrap(),
-    ///     CreateOutcome::QuotaExceeded { limit: 1 }
+    ///     CreateOutcome::QuotaExceeded { quota: Quota::Principal, limit: 1 }
     /// );
     /// # });
     /// ```
     #[must_use]
     pub fn principal_quota(mut self, quota: u32) -> Self {
         self.principal_quota = Some(quota);
+        self
+    }
+
+    /// Limit the number of live locks rooted at this lock's root.
+    ///
+    /// ```
+    /// use tower_locks::{CreateOutcome, LockScope, LockStore, MemoryLockStore, NewLock, Quota};
+    /// use tower_locks::ResourcePath;
+    ///
+    /// # tokio_test::block_on(async {
+    /// let store = MemoryLockStore::new();
+    /// let shared = || {
+    ///     NewLock::new(ResourcePath::parse("/doc").unwrap())
+    ///         .scope(LockScope::Shared)
+    ///         .resource_quota(1)
+    /// };
+    /// assert!(matches!(store.create(shared()).await.unwrap(), CreateOutcome::Created(_)));
+    /// assert_eq!(
+    ///     store.create(shared()).await.unwrap(),
+    ///     CreateOutcome::QuotaExceeded { quota: Quota::Resource, limit: 1 }
+    /// );
+    /// # });
+    /// ```
+    #[must_use]
+    pub fn resource_quota(mut self, quota: u32) -> Self {
+        self.resource_quota = Some(quota);
+        self
+    }
+
+    /// Limit the number of live locks in the whole store.
+    ///
+    /// ```
+    /// use tower_locks::{CreateOutcome, LockStore, MemoryLockStore, NewLock, Quota, ResourcePath};
+    ///
+    /// # tokio_test::block_on(async {
+    /// let store = MemoryLockStore::new();
+    /// let new = |path| NewLock::new(ResourcePath::parse(path).unwrap()).store_quota(1);
+    /// assert!(matches!(store.create(new("/a")).await.unwrap(), CreateOutcome::Created(_)));
+    /// assert_eq!(
+    ///     store.create(new("/b")).await.unwrap(),
+    ///     CreateOutcome::QuotaExceeded { quota: Quota::Store, limit: 1 }
+    /// );
+    /// # });
+    /// ```
+    #[must_use]
+    pub fn store_quota(mut self, quota: u32) -> Self {
+        self.store_quota = Some(quota);
         self
     }
 
@@ -512,11 +567,34 @@ pub enum CreateOutcome {
     Created(Lock),
     /// Conflicting live locks exist (on an ancestor, the root, or — for depth infinity — below).
     Conflict(Vec<Lock>),
-    /// The principal already holds its quota of live locks.
+    /// A quota was reached; nothing was created. Quotas are checked after conflicts.
     QuotaExceeded {
-        /// The quota that was reached.
+        /// Which quota.
+        quota: Quota,
+        /// Its limit.
         limit: u32,
     },
+}
+
+/// Which quota refused a new lock ([`CreateOutcome::QuotaExceeded`]).
+///
+/// ```
+/// use tower_locks::Quota;
+///
+/// // An anonymous request is counted against the one anonymous bucket.
+/// assert_ne!(Quota::Principal, Quota::Anonymous);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Quota {
+    /// [`NewLock::principal_quota`], for a lock with a principal.
+    Principal,
+    /// [`NewLock::principal_quota`], for a lock without one: all anonymous locks together.
+    Anonymous,
+    /// [`NewLock::resource_quota`]: locks rooted at the same path.
+    Resource,
+    /// [`NewLock::store_quota`]: every live lock in the store.
+    Store,
 }
 
 /// Who asks to refresh or remove a lock, and through which URL.

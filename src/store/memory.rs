@@ -67,7 +67,7 @@ use super::lock::may_use;
 use super::root_filter::{fold, RootFilter};
 use super::{
     CheckOutcome, Clock, CreateOutcome, Lock, LockDepth, LockQuery, LockScope, LockStore,
-    LockStoreError, LockTimeout, LockToken, NewLock, Submission, SystemClock, TokenAccess,
+    LockStoreError, LockTimeout, LockToken, NewLock, Quota, Submission, SystemClock, TokenAccess,
     TokenOutcome, TokenVerdict,
 };
 use crate::path::key_parent;
@@ -986,9 +986,35 @@ impl Inner {
             let infinity = lock.depth == LockDepth::Infinity;
             return Ok(CreateOutcome::Conflict(conflicts.into_sorted(infinity)));
         }
-        if let (Some(limit), Some(p)) = (lock.principal_quota, lock.principal.as_deref()) {
-            if self.principals.get(p).copied().unwrap_or(0) >= limit {
-                return Ok(CreateOutcome::QuotaExceeded { limit });
+        if let Some(limit) = lock.principal_quota {
+            let (quota, held) = match lock.principal.as_deref() {
+                Some(p) => (
+                    Quota::Principal,
+                    self.principals.get(p).copied().unwrap_or(0),
+                ),
+                None => {
+                    let anonymous = self.slots.iter().flatten();
+                    let n = anonymous.filter(|e| e.principal.is_none()).count();
+                    (Quota::Anonymous, u32::try_from(n).unwrap_or(u32::MAX))
+                }
+            };
+            if held >= limit {
+                return Ok(CreateOutcome::QuotaExceeded { quota, limit });
+            }
+        }
+        if let Some(limit) = lock.resource_quota {
+            let mut held = 0u32;
+            self.each_on_root(lock.root.as_str(), |_, _| held = held.saturating_add(1));
+            if held >= limit {
+                let quota = Quota::Resource;
+                return Ok(CreateOutcome::QuotaExceeded { quota, limit });
+            }
+        }
+        if let Some(limit) = lock.store_quota {
+            let live = self.slots.len() - self.free.len();
+            if live >= limit as usize {
+                let quota = Quota::Store;
+                return Ok(CreateOutcome::QuotaExceeded { quota, limit });
             }
         }
         if self.slots.len() >= NIL as usize && self.free.is_empty() {

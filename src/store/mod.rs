@@ -31,7 +31,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{BoxError, LockStoreError};
 pub use lock::{
     new_token, CreateOutcome, Lock, LockDepth, LockQuery, LockScope, LockTimeout, NewLock,
-    QueryTarget, TokenAccess, TokenOutcome, TokenVerdict,
+    QueryTarget, Quota, TokenAccess, TokenOutcome, TokenVerdict,
 };
 pub use memory::MemoryLockStore;
 pub use token::LockToken;

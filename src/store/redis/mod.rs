@@ -12,7 +12,7 @@ use ::redis::{Client, ErrorKind, FromRedisValue, RedisError, Script, ServerError
 
 use super::{
     Clock, CreateOutcome, Lock, LockDepth, LockQuery, LockScope, LockStore, LockStoreError,
-    LockTimeout, NewLock, TokenAccess, TokenOutcome,
+    LockTimeout, NewLock, Quota, TokenAccess, TokenOutcome,
 };
 use crate::ResourcePath;
 
@@ -817,6 +817,7 @@ impl LockStore for RedisLockStore {
                     .collect::<Result<_, _>>()?,
             )),
             "quota" => Ok(CreateOutcome::QuotaExceeded {
+                quota: Quota::Principal,
                 limit: lock.principal_quota.unwrap_or_default(),
             }),
             "duplicate" => Err(LockStoreError::backend(
