@@ -186,3 +186,37 @@ mod tests {
         );
     }
 }
+
+/// The body of the layer's sub-requests to a declared resource space
+/// ([`LockLayer::resource_space`](crate::LockLayer::resource_space)): always empty.
+///
+/// ```
+/// use http_body::Body;
+/// use tower_locks::SubRequestBody;
+///
+/// let body = SubRequestBody::default();
+/// assert!(body.is_end_stream());
+/// assert_eq!(body.size_hint().exact(), Some(0));
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SubRequestBody;
+
+impl Body for SubRequestBody {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        Poll::Ready(None)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        true
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(0)
+    }
+}

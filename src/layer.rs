@@ -1,21 +1,22 @@
-//! `LockLayer` and its configuration.
+//! `LockLayer`: the builder of the configuration every [`LockService`] it makes shares.
 
-use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{request, Method, Response};
+use http::{request, Method, Request, Response};
 use tower_layer::Layer;
+use tower_service::Service;
 
-use crate::headers::IfLimits;
-use crate::holds::Holds;
+use crate::body::SubRequestBody;
+use crate::config::{Config, Disclosure, Limits};
 use crate::hooks::{ResourceCreator, ResourceProbe};
 use crate::principal::PrincipalSource;
-use crate::response::{Rejection, Responder, ResponseConfig};
+use crate::response::Rejection;
 use crate::service::LockService;
-use crate::store::{DynLockStore, LockStore, LockTimeout, MemoryLockStore};
+use crate::space::ServiceSpace;
+use crate::store::{DynLockStore, LockStore, LockTimeout};
 use crate::timeout::TimeoutPolicy;
 use crate::ResourcePath;
 
@@ -76,127 +77,19 @@ pub struct LockLayer {
     pub(crate) config: Arc<Config>,
 }
 
-/// Size and abuse limits. Every limit refuses the request before anything is forwarded.
-///
-/// ```
-/// use tower_locks::Limits;
-///
-/// let limits = Limits::default();
-/// assert_eq!(limits.max_lockinfo_bytes, 64 * 1024);
-/// ```
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct Limits {
-    /// Largest accepted LOCK body, in bytes (413 above). Default 64 KiB.
-    pub max_lockinfo_bytes: usize,
-    /// Largest accepted `DAV:owner` content, in bytes (413 above). Default 4 KiB.
-    pub max_owner_bytes: usize,
-    /// `If` header limits (400 above). Default 8 KiB, 64 lists, 256 conditions.
-    pub if_header: IfLimits,
-    /// Longest accepted normalised path, in bytes (400 above). Default 4096.
-    pub max_path_bytes: usize,
-    /// Deepest accepted path, in segments (400 above). Default 64.
-    pub max_path_depth: usize,
-    /// Most live locks one principal may hold (429 above); `None` for no limit. Default 1000.
-    pub max_locks_per_principal: Option<u32>,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Self {
-            max_lockinfo_bytes: 64 * 1024,
-            max_owner_bytes: 4 * 1024,
-            if_header: IfLimits::default(),
-            max_path_bytes: 4096,
-            max_path_depth: 64,
-            max_locks_per_principal: Some(1000),
-        }
-    }
-}
-
-/// Decides whether a request may remove other principals' locks.
-pub(crate) type UnlockOverride = Arc<dyn Fn(&request::Parts) -> bool + Send + Sync>;
-
-pub(crate) struct Config {
-    pub(crate) store: Arc<dyn DynLockStore>,
-    /// Whether `store` answers checks at once ([`LockStore::query_now`]), asked once when the
-    /// layer is built: the write fast path is tried only then, so a store that needs I/O never
-    /// pays for a fast-path attempt before its full check.
-    pub(crate) store_answers_now: bool,
-    /// `store` itself when it is the built-in [`MemoryLockStore`] (or an `Arc` of one): the
-    /// write fast path then asks it with borrowed keys (see `crate::methods::fast`).
-    pub(crate) memory: Option<MemoryLockStore>,
-    pub(crate) safe_methods: Vec<Method>,
-    pub(crate) prefix: ResourcePath,
-    pub(crate) any_authority: bool,
-    pub(crate) timeouts: TimeoutPolicy,
-    pub(crate) principal: PrincipalSource,
-    pub(crate) probe: Option<Arc<dyn ResourceProbe>>,
-    pub(crate) creator: Option<Arc<dyn ResourceCreator>>,
-    pub(crate) responder: Option<Responder>,
-    pub(crate) response: ResponseConfig,
-    pub(crate) fail_open: bool,
-    pub(crate) advertise: bool,
-    pub(crate) unlock_override: Option<UnlockOverride>,
-    pub(crate) limits: Limits,
-    pub(crate) dry_run: bool,
-    pub(crate) holds: Arc<Holds>,
-}
-
-impl Clone for Config {
-    fn clone(&self) -> Self {
-        Self {
-            store: Arc::clone(&self.store),
-            store_answers_now: self.store_answers_now,
-            memory: self.memory.clone(),
-            safe_methods: self.safe_methods.clone(),
-            prefix: self.prefix.clone(),
-            any_authority: self.any_authority,
-            timeouts: self.timeouts.clone(),
-            principal: self.principal.clone(),
-            probe: self.probe.clone(),
-            creator: self.creator.clone(),
-            responder: self.responder.clone(),
-            response: self.response.clone(),
-            fail_open: self.fail_open,
-            advertise: self.advertise,
-            unlock_override: self.unlock_override.clone(),
-            limits: self.limits.clone(),
-            dry_run: self.dry_run,
-            holds: Arc::clone(&self.holds),
-        }
-    }
-}
-
-impl Config {
-    /// Whether `method` passes straight through (decision D2: everything not on the safe list
-    /// is a write, including unknown extension methods).
-    #[inline]
-    pub(crate) fn is_safe(&self, method: &Method) -> bool {
-        self.safe_methods.iter().any(|m| m == method)
-    }
-}
-
-/// The default read-only methods: GET, HEAD, OPTIONS, TRACE (RFC 9110 §9.2.1) and PROPFIND,
-/// REPORT, SEARCH (WebDAV reads). Deliberately not `Method::is_safe`, which misses the WebDAV
-/// ones.
-pub(crate) fn default_safe_methods() -> Vec<Method> {
-    let mut v = vec![Method::GET, Method::HEAD, Method::OPTIONS, Method::TRACE];
-    for m in ["PROPFIND", "REPORT", "SEARCH"] {
-        v.push(Method::from_bytes(m.as_bytes()).expect("valid method token"));
-    }
-    v
-}
-
 impl LockLayer {
     /// A layer enforcing the locks held in `store`.
     ///
     /// Defaults: the safe methods GET, HEAD, OPTIONS, TRACE, PROPFIND, REPORT, SEARCH; no mount
     /// prefix; `If` tags and `Destination` must name this server's authority; lock timeouts of
     /// 600 s by default, 1 s minimum, 1 day maximum, never infinite; the principal from the
-    /// [`Principal`](crate::Principal) request extension; existence and ETags probed with an
-    /// inner `HEAD`; unmapped LOCK targets created with an inner empty `PUT`; store failures
-    /// answered with 503 (fail closed); OPTIONS answers advertise class 2; [`Limits::default`].
+    /// [`Principal`](crate::Principal) request extension; no resource space, so existence and
+    /// ETags are unknown (see [`resource_space`](Self::resource_space)); store failures
+    /// answered with 503 (fail closed); OPTIONS answers advertise class 2; every lock root
+    /// named in refusals; [`Limits::default`].
+    ///
+    /// The layer calls the service it wraps only with the request it was given, so it is
+    /// safe however it is mounted, `Router::layer` included.
     ///
     /// ```
     /// # use tower_locks::{LockLayer, MemoryLockStore};
@@ -220,33 +113,8 @@ impl LockLayer {
     /// # let _ = layer;
     /// ```
     pub fn from_arc(store: Arc<dyn DynLockStore>) -> Self {
-        let store_answers_now = store.query_now_dyn(&crate::LockQuery::new()).is_some();
-        let any: &dyn Any = &*store;
-        let memory = any.downcast_ref::<MemoryLockStore>().cloned().or_else(|| {
-            any.downcast_ref::<Arc<MemoryLockStore>>()
-                .map(|shared| MemoryLockStore::clone(shared))
-        });
         Self {
-            config: Arc::new(Config {
-                store,
-                store_answers_now,
-                memory,
-                safe_methods: default_safe_methods(),
-                prefix: ResourcePath::root(),
-                any_authority: false,
-                timeouts: TimeoutPolicy::default(),
-                principal: PrincipalSource::Extension,
-                probe: None,
-                creator: None,
-                responder: None,
-                response: ResponseConfig::default(),
-                fail_open: false,
-                advertise: true,
-                unlock_override: None,
-                limits: Limits::default(),
-                dry_run: false,
-                holds: Arc::default(),
-            }),
+            config: Arc::new(Config::new(store)),
         }
     }
 
@@ -372,7 +240,8 @@ impl LockLayer {
         self.update(|c| c.principal = PrincipalSource::Custom(Arc::new(f)))
     }
 
-    /// Use `probe` to learn whether a resource exists and its ETag, instead of an inner `HEAD`.
+    /// Use `probe` to learn whether a resource exists and its ETag (it takes precedence over
+    /// the [`resource_space`](Self::resource_space)'s `HEAD`).
     /// See [`ResourceProbe`] for the trait and [`ResourceState`](crate::ResourceState) for a
     /// probe with ETags.
     ///
@@ -418,11 +287,11 @@ impl LockLayer {
     /// ```
     pub fn with_resource_probe(self, probe: impl ResourceProbe) -> Self {
         let probe: Arc<dyn ResourceProbe> = Arc::new(probe);
-        self.update(|c| c.probe = Some(probe))
+        self.update(|c| c.space.probe = Some(probe))
     }
 
-    /// Use `creator` to create the empty resource of a LOCK on an unmapped URL, instead of an
-    /// inner empty `PUT` with `If-None-Match: *`. See [`ResourceCreator`] and
+    /// Use `creator` to create the empty resource of a LOCK on an unmapped URL (it takes
+    /// precedence over the [`resource_space`](Self::resource_space)'s empty `PUT`). See [`ResourceCreator`] and
     /// [`CreateResult`](crate::CreateResult) for more.
     ///
     /// ```
@@ -455,7 +324,7 @@ impl LockLayer {
     /// let created = Recorder::default();
     /// let app = ServiceBuilder::new()
     ///     .layer(LockLayer::new(MemoryLockStore::new()).with_resource_creator(created.clone()))
-    ///     // HEAD probes answer 404: the LOCK target is unmapped.
+    ///     // No probe: existence is unknown, so the LOCK may create its target.
     ///     .service_fn(|_req: Request<Full<Bytes>>| async {
     ///         let mut res = Response::new(String::new());
     ///         *res.status_mut() = StatusCode::NOT_FOUND;
@@ -478,7 +347,76 @@ impl LockLayer {
     /// ```
     pub fn with_resource_creator(self, creator: impl ResourceCreator) -> Self {
         let creator: Arc<dyn ResourceCreator> = Arc::new(creator);
-        self.update(|c| c.creator = Some(creator))
+        self.update(|c| c.space.creator = Some(creator))
+    }
+
+    /// Declare `service` the one that answers for the whole resource space: the layer sends it
+    /// a `HEAD` to learn whether a resource exists and its ETag (only when the answer matters:
+    /// an `If` header with entity tags, a write that may create a member of a locked
+    /// collection, a LOCK), and an empty `PUT` with `If-None-Match: *` to create the resource
+    /// of a LOCK on an unmapped URL. Sub-requests carry the original request's headers (minus
+    /// its body, conditions and WebDAV headers, so authentication layers in front of `service`
+    /// see the same credentials), its [`Principal`](crate::Principal) and a
+    /// [`SubRequest`](crate::SubRequest) marker, but no other extension (they may hold the state
+    /// of a router the request already went through); their paths are stripped of the
+    /// [`mount_prefix`](Self::mount_prefix).
+    ///
+    /// Without a resource space (the default) the layer never sends a sub-request: existence is
+    /// unknown, so a write that may create a member of a locked collection needs the
+    /// collection's token, an `If` list with an entity tag is false, and a LOCK on an unmapped
+    /// URL locks the URL without creating anything (see the crate docs, "Existence and
+    /// ETags").
+    ///
+    /// With axum's `Router::layer`, pass the router *without* the layer: the layer wraps each
+    /// handler separately, and a sub-request must reach the router to find its handler.
+    ///
+    /// ```
+    /// use axum::{routing::get, Router};
+    /// use http::{Request, StatusCode};
+    /// use tower::ServiceExt;
+    /// use tower_locks::{LockLayer, LockStore, LockDepth, MemoryLockStore, NewLock, ResourcePath};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let store = std::sync::Arc::new(MemoryLockStore::new());
+    /// let routes = Router::new()
+    ///     .route("/docs/report", get(|| async { "a report" }).put(|| async { "saved" }));
+    /// let app = routes
+    ///     .clone()
+    ///     .layer(LockLayer::new(store.clone()).resource_space(routes));
+    ///
+    /// // /docs/ is locked at depth 0: nobody may add members without its token...
+    /// let docs = ResourcePath::parse("/docs/").unwrap();
+    /// store.create(NewLock::new(docs).depth(LockDepth::Zero)).await.unwrap();
+    /// // ...but an existing member may still be changed: the probe tells it exists.
+    /// let put = Request::put("/docs/report").body(axum::body::Body::empty()).unwrap();
+    /// assert_eq!(app.oneshot(put).await.unwrap().status(), StatusCode::OK);
+    /// # }
+    /// ```
+    pub fn resource_space<S, B>(self, service: S) -> Self
+    where
+        S: Service<Request<SubRequestBody>, Response = Response<B>> + Clone + Send + 'static,
+        S::Future: Send + 'static,
+        B: Send + 'static,
+    {
+        let service = Arc::new(ServiceSpace::new(service));
+        self.update(|c| c.space.service = Some(service))
+    }
+
+    /// Which lock roots a refusal names. [`Disclosure::All`] (the default) names every lock
+    /// that stands in the way, as RFC 4918 suggests; [`Disclosure::Related`] names only the
+    /// lock roots at or above the request URI (or its `Destination`) and those held by the
+    /// requesting principal, and counts the others without naming them. Use `Related` when
+    /// resource names are private and a listing of a collection is not open to everyone:
+    /// otherwise a `DELETE` of a collection tells who locked what below it.
+    ///
+    /// ```
+    /// use tower_locks::{Disclosure, LockLayer, MemoryLockStore};
+    /// let layer = LockLayer::new(MemoryLockStore::new()).disclose_lock_roots(Disclosure::Related);
+    /// # let _ = layer;
+    /// ```
+    pub fn disclose_lock_roots(self, disclosure: Disclosure) -> Self {
+        self.update(|c| c.disclosure = disclosure)
     }
 
     /// Replace the responses the layer generates. The [`Rejection`] is still put in the
@@ -626,59 +564,41 @@ impl<S> Layer<S> for LockLayer {
     type Service = LockService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        LockService::from_layer(inner, self.clone())
+        LockService::with_config(inner, Arc::clone(&self.config))
     }
 }
 
 impl fmt::Debug for LockLayer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let c = &self.config;
         f.debug_struct("LockLayer")
-            .field("store", &"<dyn DynLockStore>")
-            .field("safe_methods", &c.safe_methods)
-            .field("prefix", &c.prefix)
-            .field("any_authority", &c.any_authority)
-            .field("timeouts", &c.timeouts)
-            .field("fail_open", &c.fail_open)
-            .field("advertise", &c.advertise)
-            .field("limits", &c.limits)
-            .field("dry_run", &c.dry_run)
-            .finish_non_exhaustive()
+            .field("config", &self.config)
+            .finish()
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::store::NewLock;
-
-    fn doc() -> NewLock {
-        NewLock::new(ResourcePath::parse("/doc").unwrap())
+impl<S> LockService<S> {
+    /// A [`LockLayer`] on `store` (shortcut for [`LockLayer::new`]).
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use bytes::Bytes;
+    /// use http::{Request, Response, StatusCode};
+    /// use http_body_util::Empty;
+    /// use tower::{ServiceBuilder, ServiceExt};
+    /// use tower_locks::{LockService, MemoryLockStore};
+    ///
+    /// # tokio_test::block_on(async {
+    /// let svc = ServiceBuilder::new()
+    ///     .layer(LockService::<()>::layer(MemoryLockStore::new()))
+    ///     .service_fn(|_req: Request<Empty<Bytes>>| async {
+    ///         Ok::<_, Infallible>(Response::new(String::new()))
+    ///     });
+    /// let res = svc.oneshot(Request::options("/").body(Empty::new()).unwrap()).await.unwrap();
+    /// assert_eq!(res.headers()["dav"], "1, 2"); // OPTIONS answers advertise class 2
+    /// # });
+    /// ```
+    pub fn layer<T: LockStore>(store: T) -> LockLayer {
+        LockLayer::new(store)
     }
 
-    /// The write fast path asks the memory store with borrowed keys however the store was
-    /// passed, and sees the same locks as the store the caller kept.
-    #[tokio::test]
-    async fn the_memory_store_is_recognised_however_it_is_passed() {
-        let owned = MemoryLockStore::new();
-        let shared = Arc::new(MemoryLockStore::new());
-        let erased: Arc<dyn DynLockStore> = Arc::new(MemoryLockStore::new());
-        owned.create(doc()).await.unwrap();
-        shared.create(doc()).await.unwrap();
-        erased.create_boxed(doc()).await.unwrap();
-        for (how, layer) in [
-            ("owned", LockLayer::new(owned)),
-            ("Arc", LockLayer::new(shared.clone())),
-            ("dyn", LockLayer::from_arc(erased)),
-        ] {
-            let memory = layer.config.memory.as_ref().expect(how);
-            assert_eq!(memory.plain_write_locks("/doc", None).len(), 1, "{how}");
-            assert!(
-                memory.plain_write_locks("/other", Some("/")).is_empty(),
-                "{how}"
-            );
-        }
-        // Any other store type (here one more `Arc` around it) takes `query_now`.
-        assert!(LockLayer::new(Arc::new(shared)).config.memory.is_none());
-    }
 }

@@ -96,25 +96,28 @@
 
 mod advertise;
 mod body;
+mod config;
 #[cfg(feature = "conformance")]
 #[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
 pub mod conformance;
 pub mod dav;
+pub mod decisions;
+mod flow;
 mod future;
 mod headers;
 mod holds;
 mod hooks;
 mod layer;
-mod methods;
 mod path;
-mod plan;
 mod principal;
 mod response;
 mod service;
+mod space;
 mod store;
 mod timeout;
 
-pub use body::ResponseBody;
+pub use body::{ResponseBody, SubRequestBody};
+pub use config::{Disclosure, Limits};
 pub use future::ResponseFuture;
 pub use headers::{
     destination, parse_depth, parse_if, parse_lock_token, parse_overwrite, parse_timeout,
@@ -123,8 +126,8 @@ pub use headers::{
 };
 pub use holds::FencingToken;
 pub use hooks::{CreateResult, ResourceCreator, ResourceProbe, ResourceState};
-pub use layer::{Limits, LockLayer};
-pub use methods::SubRequest;
+pub use layer::LockLayer;
+pub use space::SubRequest;
 pub use path::{PathError, ResourcePath};
 pub use principal::Principal;
 pub use response::{Rejection, WouldReject};

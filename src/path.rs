@@ -177,21 +177,6 @@ impl ResourcePath {
     /// assert_eq!(ResourcePath::parse_limited("/a/b", 100, 2).unwrap().depth(), 2);
     /// ```
     pub fn parse_limited(raw: &str, max_len: usize, max_depth: usize) -> Result<Self, PathError> {
-        if let Some(path) = Self::parse_canonical(raw, max_len, max_depth) {
-            return Ok(path);
-        }
-        Self::parse_full(raw, max_len, max_depth)
-    }
-
-    /// The fast path: `raw` is already canonical ([`canonical_key`]). `None` sends everything
-    /// else to [`parse_full`](Self::parse_full).
-    fn parse_canonical(raw: &str, max_len: usize, max_depth: usize) -> Option<Self> {
-        let (key, trailing_slash) = canonical_key(raw, max_len, max_depth)?;
-        Some(Self::owned(key, trailing_slash))
-    }
-
-    /// The full normalisation (escapes, raw bytes, duplicate slashes, dot segments, limits).
-    fn parse_full(raw: &str, max_len: usize, max_depth: usize) -> Result<Self, PathError> {
         let bytes = raw.as_bytes();
         if bytes.first() != Some(&b'/') {
             return Err(PathError::NotAbsolute);
@@ -224,12 +209,6 @@ impl ResourcePath {
             return Ok(Self::root());
         }
         Ok(Self::owned(key, raw.ends_with('/')))
-    }
-
-    /// A path owning a copy of `key`, which is already canonical (a key
-    /// [`as_str`](Self::as_str) returned, or [`canonical_key`] found).
-    pub(crate) fn from_key(key: &str, trailing_slash: bool) -> Self {
-        Self::from_shared(Arc::from(key), trailing_slash)
     }
 
     /// Rebuild a path from a key that is already canonical (as returned by
@@ -543,51 +522,13 @@ pub(crate) fn key_is_ancestor(a: &str, b: &str) -> bool {
     b.len() > a.len() && b.starts_with(a) && b.as_bytes().get(a.len()) == Some(&b'/')
 }
 
-/// `raw`'s canonical key and whether it ends with a slash, when `raw` is already canonical —
-/// only `/` and bytes a canonical segment keeps verbatim (so no `%`), no empty segment before
-/// the end, no `.` or `..` segment — and within the limits: exactly the key
-/// [`ResourcePath::parse_limited`] would build, borrowed from `raw`. `None` for everything else
-/// (which may still parse).
-#[inline]
-pub(crate) fn canonical_key(raw: &str, max_len: usize, max_depth: usize) -> Option<(&str, bool)> {
-    let bytes = raw.as_bytes();
-    if bytes.len() < 2 || bytes[0] != b'/' {
-        return None;
-    }
-    let trailing_slash = bytes[bytes.len() - 1] == b'/';
-    let key = if trailing_slash {
-        &bytes[..bytes.len() - 1]
-    } else {
-        bytes
-    };
-    let mut depth = 0usize;
-    let mut seg_start = 0usize; // index of the '/' opening the current segment
-    for (i, &b) in key.iter().enumerate() {
-        if b == b'/' {
-            if i != 0 && !segment_is_plain(&key[seg_start + 1..i]) {
-                return None;
-            }
-            depth += 1;
-            seg_start = i;
-        } else if !is_segment_safe(b) {
-            return None;
-        }
-    }
-    if !segment_is_plain(&key[seg_start + 1..]) || key.len() > max_len || depth > max_depth {
-        return None;
-    }
-    // Only ASCII bytes passed, so the cut is on a char boundary.
-    Some((raw.get(..key.len())?, trailing_slash))
-}
-
 /// Characters kept raw in a canonical segment (unreserved, sub-delims, `:` and `@`): their
 /// escapes are decoded, so each of them has exactly one spelling.
 fn is_segment_safe(b: u8) -> bool {
     SEGMENT_SAFE[usize::from(b)]
 }
 
-/// [`is_segment_safe`] as a table: the canonical-path check runs it on every byte of every
-/// guarded request's path.
+/// [`is_segment_safe`] as a table.
 static SEGMENT_SAFE: [bool; 256] = {
     let mut table = [false; 256];
     let mut b = 0usize;
@@ -633,11 +574,6 @@ fn push_escaped(out: &mut String, b: u8) {
     out.push('%');
     out.push(HEX[(b >> 4) as usize] as char);
     out.push(HEX[(b & 0xF) as usize] as char);
-}
-
-/// A segment the fast path may keep as it is: not empty, not `.` or `..`.
-fn segment_is_plain(segment: &[u8]) -> bool {
-    !segment.is_empty() && segment != b"." && segment != b".."
 }
 
 fn push_canonical_segment(out: &mut String, segment: &str) -> Result<(), PathError> {
@@ -835,41 +771,6 @@ mod tests {
         for b in 0..=255u8 {
             assert_eq!(is_segment_safe(b), allowed.contains(&b), "byte {b:#04x}");
         }
-    }
-
-    /// The fast path must agree with the full parser on every input it accepts.
-    #[test]
-    fn fast_path_agrees_with_the_full_parser() {
-        use proptest::prelude::*;
-        let alphabet = prop::sample::select(vec![
-            "/", "/", "/", ".", "..", "%", "%2F", "%2e", "%41", "a", "b", "~", "'", " ", "\u{e9}",
-            "//", "-", "_", ":", "@", ";", "?", "#",
-        ]);
-        let strategy = (
-            prop::collection::vec(alphabet, 0..12),
-            0usize..16,
-            0usize..6,
-        );
-        proptest!(ProptestConfig::with_cases(4000), |((parts, max_len, max_depth) in strategy)| {
-            let raw: String = parts.concat();
-            let raw = format!("/{raw}");
-            if let Some(fast) = ResourcePath::parse_canonical(&raw, max_len, max_depth) {
-                let full = ResourcePath::parse_full(&raw, max_len, max_depth);
-                prop_assert_eq!(Ok(fast.clone()), full.clone(), "{}", raw);
-                prop_assert_eq!(fast.href(), full.unwrap().href(), "{}", raw);
-            }
-            prop_assert_eq!(
-                ResourcePath::parse_limited(&raw, max_len, max_depth),
-                ResourcePath::parse_full(&raw, max_len, max_depth),
-                "{}", raw
-            );
-        });
-        // and it does take the common case
-        assert!(ResourcePath::parse_canonical("/docs/a.txt", 4096, 64).is_some());
-        assert!(ResourcePath::parse_canonical("/docs/", 4096, 64).is_some());
-        assert!(ResourcePath::parse_canonical("/docs//a", 4096, 64).is_none());
-        assert!(ResourcePath::parse_canonical("/docs/%41", 4096, 64).is_none());
-        assert!(ResourcePath::parse_canonical("/docs/..", 4096, 64).is_none());
     }
 
     fn p(s: &str) -> ResourcePath {

@@ -17,7 +17,7 @@ use crate::dav::{error_body, lock_conflict_multistatus};
 /// use http::StatusCode;
 /// use tower_locks::Rejection;
 ///
-/// let r = Rejection::Locked { roots: vec!["/docs/".into()] };
+/// let r = Rejection::Locked { roots: vec!["/docs/".into()], hidden: 0 };
 /// assert_eq!(r.status(), StatusCode::LOCKED);
 /// assert_eq!(Rejection::PreconditionFailed.status(), StatusCode::PRECONDITION_FAILED);
 /// ```
@@ -25,15 +25,20 @@ use crate::dav::{error_body, lock_conflict_multistatus};
 #[non_exhaustive]
 pub enum Rejection {
     /// 423: a lock covering a resource the request modifies was not submitted (in the `If`
-    /// header, by its principal). `roots` are the hrefs of every unsatisfied lock root.
+    /// header, by its principal). `roots` are the hrefs of the unsatisfied lock roots the
+    /// request may see ([`LockLayer::disclose_lock_roots`](crate::LockLayer::disclose_lock_roots)).
     Locked {
         /// Lock-root hrefs.
         roots: Vec<String>,
+        /// How many more locked resources stand in the way, not named.
+        hidden: usize,
     },
     /// 423: a LOCK conflicts with existing locks on the resource or its ancestors.
     Conflict {
         /// Lock-root hrefs of the conflicting locks.
         roots: Vec<String>,
+        /// How many more conflicting lock roots, not named.
+        hidden: usize,
     },
     /// 207: a depth-infinity LOCK is blocked by locks below the request URI (RFC 4918 §9.10.3).
     ConflictBelow {
@@ -41,6 +46,8 @@ pub enum Rejection {
         request: String,
         /// Lock-root hrefs of the blocking locks.
         roots: Vec<String>,
+        /// How many more blocking lock roots, not named.
+        hidden: usize,
     },
     /// 412: the `If` header (or `If-Match: *` on a LOCK) evaluated to false.
     PreconditionFailed,
@@ -68,9 +75,16 @@ pub enum Rejection {
     UnsupportedMediaType,
     /// 502: the `Destination` names another server.
     ForeignDestination,
-    /// 429: the principal already holds its quota of locks.
+    /// 429: the principal (or, without one, all anonymous clients together) already holds its
+    /// quota of locks.
     TooManyLocks {
         /// The quota.
+        limit: u32,
+    },
+    /// 507: the store has no room for another lock on this resource, or at all (RFC 4918
+    /// §11.5).
+    InsufficientStorage {
+        /// The limit that was reached.
         limit: u32,
     },
     /// 503: the lock store failed; nothing was forwarded (fail closed).
@@ -84,8 +98,8 @@ impl Rejection {
     /// use http::StatusCode;
     /// use tower_locks::Rejection;
     ///
-    /// assert_eq!(Rejection::Conflict { roots: vec![] }.status(), StatusCode::LOCKED);
-    /// let below = Rejection::ConflictBelow { request: "/a/".into(), roots: vec!["/a/b".into()] };
+    /// assert_eq!(Rejection::Conflict { roots: vec![], hidden: 0 }.status(), StatusCode::LOCKED);
+    /// let below = Rejection::ConflictBelow { request: "/a/".into(), roots: vec!["/a/b".into()], hidden: 0 };
     /// assert_eq!(below.status(), StatusCode::MULTI_STATUS);
     /// let mismatch = Rejection::LockTokenMismatch { status: StatusCode::CONFLICT };
     /// assert_eq!(mismatch.status(), StatusCode::CONFLICT);
@@ -103,6 +117,7 @@ impl Rejection {
             Rejection::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Rejection::ForeignDestination => StatusCode::BAD_GATEWAY,
             Rejection::TooManyLocks { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Rejection::InsufficientStorage { .. } => StatusCode::INSUFFICIENT_STORAGE,
             Rejection::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -112,9 +127,9 @@ impl Rejection {
     /// ```
     /// use tower_locks::Rejection;
     ///
-    /// let locked = Rejection::Locked { roots: vec!["/docs/".into()] };
+    /// let locked = Rejection::Locked { roots: vec!["/docs/".into()], hidden: 0 };
     /// assert_eq!(locked.dav_condition(), Some("lock-token-submitted"));
-    /// let conflict = Rejection::Conflict { roots: vec![] };
+    /// let conflict = Rejection::Conflict { roots: vec![], hidden: 0 };
     /// assert_eq!(conflict.dav_condition(), Some("no-conflicting-lock"));
     /// assert_eq!(Rejection::PreconditionFailed.dav_condition(), None);
     /// ```
@@ -135,14 +150,14 @@ impl Rejection {
     /// ```
     /// use tower_locks::Rejection;
     ///
-    /// let locked = Rejection::Locked { roots: vec!["/docs/".into(), "/docs/a".into()] };
+    /// let locked = Rejection::Locked { roots: vec!["/docs/".into(), "/docs/a".into()], hidden: 0 };
     /// assert_eq!(locked.lock_roots(), ["/docs/", "/docs/a"]);
     /// assert!(Rejection::Forbidden.lock_roots().is_empty());
     /// ```
     pub fn lock_roots(&self) -> &[String] {
         match self {
-            Rejection::Locked { roots }
-            | Rejection::Conflict { roots }
+            Rejection::Locked { roots, .. }
+            | Rejection::Conflict { roots, .. }
             | Rejection::ConflictBelow { roots, .. } => roots,
             _ => &[],
         }
@@ -161,6 +176,7 @@ impl Rejection {
             Rejection::UnsupportedMediaType => "unsupported-media-type",
             Rejection::ForeignDestination => "foreign-destination",
             Rejection::TooManyLocks { .. } => "too-many-locks",
+            Rejection::InsufficientStorage { .. } => "insufficient-storage",
             Rejection::StoreUnavailable => "lock-store-unavailable",
         }
     }
@@ -180,6 +196,7 @@ impl Rejection {
             Rejection::UnsupportedMediaType => "Unsupported Media Type",
             Rejection::ForeignDestination => "Bad Gateway",
             Rejection::TooManyLocks { .. } => "Too Many Requests",
+            Rejection::InsufficientStorage { .. } => "Insufficient Storage",
             Rejection::StoreUnavailable => "Service Unavailable",
         }
     }
@@ -189,7 +206,7 @@ impl Rejection {
     /// ```
     /// use tower_locks::Rejection;
     ///
-    /// let locked = Rejection::Locked { roots: vec!["/docs/".into()] };
+    /// let locked = Rejection::Locked { roots: vec!["/docs/".into()], hidden: 0 };
     /// assert_eq!(
     ///     locked.detail(),
     ///     "the resource is locked; submit the lock token of /docs/ in the If header"
@@ -201,12 +218,13 @@ impl Rejection {
     /// ```
     pub fn detail(&self) -> String {
         match self {
-            Rejection::Locked { roots } => format!(
+            Rejection::Locked { roots, hidden } => format!(
                 "the resource is locked; submit the lock token of {} in the If header",
-                roots.join(", ")
+                named(roots, *hidden)
             ),
-            Rejection::Conflict { roots } | Rejection::ConflictBelow { roots, .. } => {
-                format!("conflicting lock(s) held on {}", roots.join(", "))
+            Rejection::Conflict { roots, hidden }
+            | Rejection::ConflictBelow { roots, hidden, .. } => {
+                format!("conflicting lock(s) held on {}", named(roots, *hidden))
             }
             Rejection::PreconditionFailed => "the If header evaluated to false".to_owned(),
             Rejection::LockTokenMismatch { .. } => {
@@ -223,8 +241,11 @@ impl Rejection {
             Rejection::TooManyLocks { limit } => {
                 format!("the principal already holds {limit} locks")
             }
+            Rejection::InsufficientStorage { limit } => {
+                format!("no room for another lock (limit {limit})")
+            }
             Rejection::StoreUnavailable => {
-                "the lock store is unavailable; nothing was changed, retry later".to_owned()
+                "the lock store did not answer in time; retry later".to_owned()
             }
         }
     }
@@ -292,13 +313,18 @@ fn default_response(
     cfg: &ResponseConfig,
 ) -> Response<Bytes> {
     let status = rejection.status();
-    let (content_type, body) = if let Rejection::ConflictBelow { request, roots } = rejection {
+    let (content_type, body) = if let Rejection::ConflictBelow { request, roots, .. } = rejection {
         let roots: Vec<&str> = roots.iter().map(String::as_str).collect();
         (XML, lock_conflict_multistatus(request, &roots))
     } else if prefers_json(parts) {
         (PROBLEM_JSON, problem_json(rejection, parts, cfg))
     } else if let Some(condition) = rejection.dav_condition() {
-        let roots: Vec<&str> = rejection.lock_roots().iter().map(String::as_str).collect();
+        let mut roots: Vec<&str> = rejection.lock_roots().iter().map(String::as_str).collect();
+        // `lock-token-submitted` needs at least one href: when every root is withheld, the
+        // request URI (the locked resource it tried to change) stands for them.
+        if roots.is_empty() && matches!(rejection, Rejection::Locked { .. }) {
+            roots.push(parts.uri.path());
+        }
         (XML, error_body(condition, &roots))
     } else {
         (TEXT, format!("{}\n", rejection.detail()))
@@ -310,6 +336,15 @@ fn default_response(
     res.headers_mut()
         .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res
+}
+
+/// `roots` joined, and the withheld ones counted.
+fn named(roots: &[String], hidden: usize) -> String {
+    match (roots.is_empty(), hidden) {
+        (_, 0) => roots.join(", "),
+        (true, n) => format!("{n} resource(s) the requester may not see"),
+        (false, n) => format!("{} and {n} more resource(s)", roots.join(", ")),
+    }
 }
 
 const XML: &str = "application/xml; charset=\"utf-8\"";
@@ -331,6 +366,14 @@ fn problem_json(rejection: &Rejection, parts: &request::Parts, cfg: &ResponseCon
         Rejection::Locked { .. } | Rejection::Conflict { .. } | Rejection::ConflictBelow { .. }
     ) {
         obj.insert("lockRoots".into(), rejection.lock_roots().to_vec().into());
+        if let Rejection::Locked { hidden, .. }
+        | Rejection::Conflict { hidden, .. }
+        | Rejection::ConflictBelow { hidden, .. } = rejection
+        {
+            if *hidden > 0 {
+                obj.insert("otherLocks".into(), (*hidden).into());
+            }
+        }
     }
     serde_json::Value::Object(obj).to_string()
 }
@@ -440,6 +483,7 @@ mod tests {
     fn problem_json_has_the_rfc_9457_members() {
         let r = Rejection::Locked {
             roots: vec!["/docs/".into(), "/docs/1".into()],
+            hidden: 0,
         };
         let res = render(
             r.clone(),

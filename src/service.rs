@@ -10,14 +10,14 @@ use http_body::Body;
 use tower_service::Service;
 
 use crate::body::ResponseBody;
+use crate::config::Config;
+use crate::flow::{start, Started};
 use crate::future::ResponseFuture;
-use crate::layer::{Config, LockLayer};
-use crate::methods::Fast;
 use crate::store::{BoxError, LockStore};
 
 /// Middleware that enforces WebDAV write locks in front of `S` and answers LOCK and UNLOCK.
 ///
-/// Created by [`LockLayer`] (or [`LockService::new`]). See also the [crate docs](crate) for
+/// Created by [`LockLayer`](crate::LockLayer) (or [`LockService::new`]). See also the [crate docs](crate) for
 /// an axum example.
 ///
 /// ```
@@ -60,7 +60,8 @@ impl<S: Clone> Clone for LockService<S> {
 
 impl<S> LockService<S> {
     /// Wrap `inner`, enforcing the locks held in `store` with the default configuration
-    /// (the same as `LockLayer::new(store).layer(inner)`).
+    /// (the same as `LockLayer::new(store).layer(inner)`; see [`LockLayer`](crate::LockLayer)
+    /// for the settings).
     ///
     /// ```
     /// use std::convert::Infallible;
@@ -81,38 +82,11 @@ impl<S> LockService<S> {
     /// # });
     /// ```
     pub fn new<T: LockStore>(inner: S, store: T) -> Self {
-        Self::from_layer(inner, LockLayer::new(store))
+        Self::with_config(inner, Arc::new(Config::new(Arc::new(store))))
     }
 
-    /// A [`LockLayer`] on `store` (shortcut for [`LockLayer::new`]).
-    ///
-    /// ```
-    /// use std::convert::Infallible;
-    /// use bytes::Bytes;
-    /// use http::{Request, Response, StatusCode};
-    /// use http_body_util::Empty;
-    /// use tower::{ServiceBuilder, ServiceExt};
-    /// use tower_locks::{LockService, MemoryLockStore};
-    ///
-    /// # tokio_test::block_on(async {
-    /// let svc = ServiceBuilder::new()
-    ///     .layer(LockService::<()>::layer(MemoryLockStore::new()))
-    ///     .service_fn(|_req: Request<Empty<Bytes>>| async {
-    ///         Ok::<_, Infallible>(Response::new(String::new()))
-    ///     });
-    /// let res = svc.oneshot(Request::options("/").body(Empty::new()).unwrap()).await.unwrap();
-    /// assert_eq!(res.headers()["dav"], "1, 2"); // OPTIONS answers advertise class 2
-    /// # });
-    /// ```
-    pub fn layer<T: LockStore>(store: T) -> LockLayer {
-        LockLayer::new(store)
-    }
-
-    pub(crate) fn from_layer(inner: S, layer: LockLayer) -> Self {
-        Self {
-            inner,
-            config: layer.config,
-        }
+    pub(crate) fn with_config(inner: S, config: Arc<Config>) -> Self {
+        Self { inner, config }
     }
 
     /// The inner service.
@@ -170,7 +144,7 @@ where
     S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Send + 'static,
-    ReqBody: Body + Default + Send + 'static,
+    ReqBody: Body + Send + 'static,
     ReqBody::Data: Send,
     ReqBody::Error: Into<BoxError>,
     ResBody: Send + 'static,
@@ -190,18 +164,16 @@ where
             let advertise = self.config.advertise && req.method() == Method::OPTIONS;
             return ResponseFuture::passthrough(self.inner.call(req), advertise);
         }
-        let found = match crate::methods::plain_write(&self.config, &req) {
-            Fast::Forward(hold) => return ResponseFuture::held(self.inner.call(req), hold),
-            Fast::Found(found) => Some(found),
-            Fast::Full => None,
-        };
-        // Keep a fresh clone; move the instance that was polled ready into the future. It
-        // also serves the layer's sub-requests, so they never wait for capacity that this
-        // request itself holds.
-        let clone = self.inner.clone();
-        let ready = std::mem::replace(&mut self.inner, clone);
-        let config = Arc::clone(&self.config);
-        ResponseFuture::guarded(crate::methods::run(config, ready, req, found))
+        match start(Arc::clone(&self.config), req) {
+            Started::Forward(req, hold) => ResponseFuture::held(self.inner.call(req), hold),
+            Started::Respond(res) => ResponseFuture::ready(res.map(ResponseBody::full)),
+            // Keep a fresh clone; move the instance that was polled ready into the future
+            // (only a write takes it: LOCK and UNLOCK never call the inner service).
+            Started::Later(later) => ResponseFuture::guarded(later.run(|| {
+                let clone = self.inner.clone();
+                std::mem::replace(&mut self.inner, clone)
+            })),
+        }
     }
 }
 
@@ -209,12 +181,7 @@ impl<S: fmt::Debug> fmt::Debug for LockService<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LockService")
             .field("inner", &self.inner)
-            .field(
-                "layer",
-                &LockLayer {
-                    config: Arc::clone(&self.config),
-                },
-            )
+            .field("config", &self.config)
             .finish()
     }
 }

@@ -122,7 +122,8 @@ async fn locked_put_is_refused_with_dav_error_and_never_forwarded() {
     assert_eq!(
         a.rejection,
         Some(Rejection::Locked {
-            roots: vec!["/docs/a".into()]
+            roots: vec!["/docs/a".into()],
+            hidden: 0,
         })
     );
     assert!(kv.forwarded().is_empty());

@@ -128,10 +128,11 @@ async fn lock_on_unmapped_url_creates_an_empty_resource_201() {
     let a = send(svc.clone(), r).await;
     assert_eq!(a.status, StatusCode::PRECONDITION_FAILED);
     assert!(!kv.exists("/other"));
-    // creation failure rolls the lock back: missing parent → the inner 404/409 is passed on
+    // creation failure rolls the lock back: missing parent → the space's 409 is passed on
     *kv.force_status.lock().unwrap() = None;
     let kv2 = Kv::default();
-    let refusing = tower::service_fn(move |r: http::Request<Body>| {
+    // A resource space that cannot create anything (409: no parent collection).
+    let refusing = tower::service_fn(move |r: http::Request<tower_locks::SubRequestBody>| {
         let mut kv2 = kv2.clone();
         async move {
             if r.method() == "PUT" {
@@ -142,7 +143,9 @@ async fn lock_on_unmapped_url_creates_an_empty_resource_201() {
             tower::Service::call(&mut kv2, r).await
         }
     });
-    let svc2 = LockLayer::new(store.clone()).layer(refusing);
+    let svc2 = LockLayer::new(store.clone())
+        .resource_space(refusing)
+        .layer(Kv::default());
     let a = send(svc2, lock_req("/nodir/x", Some("0"), LOCKINFO_EXCLUSIVE)).await;
     assert_eq!(a.status, StatusCode::CONFLICT);
     assert!(store

@@ -564,10 +564,11 @@ async fn create_step<S: LockStore>(
             )),
         };
     }
-    if let (Some(limit), Some(p)) = (new.principal_quota, new.principal.as_deref()) {
+    if let Some(limit) = new.principal_quota {
+        // Locks without a principal count together, as one anonymous principal.
         let held = model
             .live(now)
-            .filter(|l| l.principal.as_deref() == Some(p))
+            .filter(|l| l.principal.as_deref() == new.principal.as_deref())
             .count();
         if held >= limit as usize {
             return match got {

@@ -99,14 +99,14 @@ async fn axum_router_wrapped_whole_with_tower_http_layers_around() {
         "old".to_owned(),
     ])));
     let dir = xlock(&*store, "/d/", LockDepth::Zero).await;
-    // The whole router is the inner service, so the layer's HEAD probe and creation PUT
+    // The router is declared the resource space, so the layer's HEAD probe and creation PUT
     // reach the GET and PUT handlers. TimeoutLayer outside needs `ResBody: Default`.
     let app = ServiceBuilder::new()
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(5),
         ))
-        .layer(LockLayer::new(store.clone()))
+        .layer(LockLayer::new(store.clone()).resource_space(docs_router(files.clone())))
         .service(docs_router(files.clone()));
     let put = |path: &str, if_header: Option<String>| {
         let mut b = Request::put(path).header("host", "h");
@@ -161,12 +161,15 @@ async fn axum_router_wrapped_whole_with_tower_http_layers_around() {
     assert_eq!(res.status(), StatusCode::OK);
 }
 
-/// Served the way the docs say: the wrapped router as the fallback of an outer router.
+/// Served the way the docs say: `Router::layer`, with the router declared the resource space.
 #[tokio::test]
-async fn axum_serve_with_the_wrapped_router() {
+async fn axum_serve_with_the_layered_router() {
     let store = Arc::new(MemoryLockStore::new());
     let files = Arc::new(std::sync::Mutex::new(std::collections::BTreeSet::new()));
-    let app = Router::new().fallback_service(LockLayer::new(store).layer(docs_router(files)));
+    let routes = docs_router(files);
+    let app = routes
+        .clone()
+        .layer(LockLayer::new(store).resource_space(routes));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
@@ -311,17 +314,18 @@ async fn layer_debug_is_readable() {
     drop(svc);
 }
 
-/// Sub-requests (the HEAD probe, the creation PUT) must not wait for capacity that the
-/// request's own readied service holds: with a concurrency limit of 1 inside the layer, that
-/// would deadlock.
+/// Sub-requests (the HEAD probe, the creation PUT) go to the declared resource space, never
+/// through the wrapped service: they cannot wait for capacity that the request's own readied
+/// service holds (with a concurrency limit of 1 inside the layer, that would deadlock).
 #[tokio::test]
 async fn sub_requests_do_not_deadlock_under_a_concurrency_limit() {
     let store = Arc::new(MemoryLockStore::new());
     let l = xlock(&*store, "/zero/", LockDepth::Zero).await;
+    let kv = Kv::with_files(&["/zero/", "/zero/m", "/e"]);
     let svc = ServiceBuilder::new()
-        .layer(LockLayer::new(store.clone()))
+        .layer(LockLayer::new(store.clone()).resource_space(kv.clone()))
         .concurrency_limit(1)
-        .service(Kv::with_files(&["/zero/", "/zero/m", "/e"]));
+        .service(kv);
     let run = |r: Request<Body>| tokio::time::timeout(Duration::from_secs(5), send(svc.clone(), r));
     // probe for existence (depth-0 parent lock not submitted, target exists)
     let a = run(empty(req("PUT", "/zero/m")))

@@ -213,6 +213,7 @@ async fn dry_run_forwards_and_reports_what_it_would_have_refused() {
     );
     let want = WouldReject(Rejection::Locked {
         roots: vec!["/a".into()],
+        hidden: 0,
     });
     assert_eq!(slow.would.lock().unwrap()[0].as_ref(), Some(&want));
     slow.gate.notify_one();

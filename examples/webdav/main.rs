@@ -84,8 +84,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
 
     // The lock layer turns the class-1 service into a class-2 one: it answers LOCK and
     // UNLOCK, enforces the locks on every write and cleans them up after DELETE and MOVE.
+    // The service answers for the whole resource space: the layer asks it whether a resource
+    // exists (and its ETag) and has it create the empty resource of a LOCK on a new URL.
+    let space = ServiceBuilder::new()
+        .map_request(|req: Request<tower_locks::SubRequestBody>| req.map(Body::new))
+        .service(memdav.clone());
     let dav = ServiceBuilder::new()
-        .layer(tower_locks::LockLayer::from_arc(store.clone()))
+        .layer(tower_locks::LockLayer::from_arc(store.clone()).resource_space(space))
         .service(memdav);
 
     // hyper hands us `Request<Incoming>`; the services speak `Request<axum::body::Body>`.

@@ -2,7 +2,7 @@
 //!
 //! [`LockStore::check`]: crate::LockStore::check
 
-use super::lock::Lock;
+use super::lock::{Lock, LockScope};
 
 /// The lock tokens a writer presents, and who presents them: the input of
 /// [`LockStore::check`](crate::LockStore::check).
@@ -65,6 +65,26 @@ pub(crate) fn satisfied<'t>(
     principal: Option<&str>,
 ) -> bool {
     tokens.any(|t| lock.token == *t) && lock.usable_by(principal)
+}
+
+/// The locks protecting one resource, judged against `tokens` presented by `principal`
+/// (RFC 4918 §6.2: "any principal that has both access privileges and a valid lock can use
+/// the locked resource"): each exclusive lock needs its own token; of the shared locks, any one
+/// satisfied will do. Returns the satisfied locks and the ones that stand in the way.
+pub(crate) fn judge_resource<'a>(
+    locks: &[&'a Lock],
+    tokens: &[&str],
+    principal: Option<&str>,
+) -> (Vec<&'a Lock>, Vec<&'a Lock>) {
+    let (satisfied, unsatisfied): (Vec<&Lock>, Vec<&Lock>) = locks
+        .iter()
+        .partition(|l| satisfied(l, tokens.iter().copied(), principal));
+    let shared_ok = satisfied.iter().any(|l| l.scope == LockScope::Shared);
+    let unsatisfied = unsatisfied
+        .into_iter()
+        .filter(|l| !(shared_ok && l.scope == LockScope::Shared))
+        .collect();
+    (satisfied, unsatisfied)
 }
 
 /// The answer of [`LockStore::check`](crate::LockStore::check).

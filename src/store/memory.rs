@@ -228,13 +228,6 @@ impl MemoryLockStore {
         self.found(targets.map(|t| (t.path.as_str(), t.descendants)))
     }
 
-    /// What `query` answers for a plain write (see `crate::methods::fast`): the locks
-    /// covering the canonical path `target` or, when given, `parent` — a query of both paths
-    /// without descendants — asked with borrowed keys, so the caller builds no [`LockQuery`].
-    pub(crate) fn plain_write_locks(&self, target: &str, parent: Option<&str>) -> Vec<Lock> {
-        self.found(std::iter::once((target, false)).chain(parent.map(|p| (p, false))))
-    }
-
     /// The locks matching `targets` (canonical keys, `true`: with descendants), as `query`
     /// reports them.
     #[inline(always)]

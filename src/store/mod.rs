@@ -17,7 +17,6 @@ mod redis;
 mod root_filter;
 mod token;
 
-use std::any::Any;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -25,7 +24,7 @@ use std::sync::Arc;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use self::redis::{RedisLockStore, RedisLockStoreBuilder};
-pub(crate) use check::satisfied;
+pub(crate) use check::judge_resource;
 pub use check::{CheckOutcome, Submission};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{BoxError, LockStoreError};
@@ -229,19 +228,16 @@ mod sealed {
 /// The object-safe twin of [`LockStore`], implemented for every `LockStore`; hold stores as
 /// `Arc<dyn DynLockStore>`. Sealed: implement [`LockStore`] instead.
 ///
-/// Every store is also [`Any`], so a type-erased store (such as
-/// [`LockLayer::store`](crate::LockLayer::store)) can be turned back into its own type.
-///
 /// ```
-/// use std::any::Any;
 /// use std::sync::Arc;
-/// use tower_locks::{DynLockStore, MemoryLockStore};
+/// use tower_locks::{DynLockStore, LockQuery, MemoryLockStore};
 ///
+/// # tokio_test::block_on(async {
 /// let store: Arc<dyn DynLockStore> = Arc::new(MemoryLockStore::new());
-/// let any: &dyn Any = &*store;
-/// assert!(any.downcast_ref::<MemoryLockStore>().is_some());
+/// assert!(store.query_boxed(&LockQuery::new()).await.unwrap().is_empty());
+/// # });
 /// ```
-pub trait DynLockStore: sealed::Sealed + Any + Send + Sync + 'static {
+pub trait DynLockStore: sealed::Sealed + Send + Sync + 'static {
     /// Boxed [`LockStore::create`].
     fn create_boxed(&self, lock: NewLock) -> BoxFuture<'_, Result<CreateOutcome, LockStoreError>>;
     /// Boxed [`LockStore::refresh`].

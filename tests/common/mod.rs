@@ -206,7 +206,11 @@ impl Kv {
     }
 }
 
-impl Service<Request<Body>> for Kv {
+impl<B> Service<Request<B>> for Kv
+where
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+{
     type Response = Response<Body>;
     type Error = Infallible;
     type Future = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;
@@ -215,7 +219,7 @@ impl Service<Request<Body>> for Kv {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, req: Request<Body>) -> Self::Future {
+    fn call(&mut self, req: Request<B>) -> Self::Future {
         let this = self.clone();
         Box::pin(async move {
             let sub = req.extensions().get::<SubRequest>().is_some();
@@ -344,11 +348,12 @@ pub async fn xlock(store: &impl LockStore, root: &str, depth: LockDepth) -> Lock
     lock(store, root, LockScope::Exclusive, depth, None).await
 }
 
-/// A layered `Kv` on a fresh memory store.
+/// A layered `Kv` on a fresh memory store; the `Kv` is also the declared resource space.
 pub fn setup(files: &[&str]) -> (Arc<MemoryLockStore>, Kv, tower_locks::LockService<Kv>) {
     let store = Arc::new(MemoryLockStore::new());
     let kv = Kv::with_files(files);
-    let svc = tower::Layer::layer(&LockLayer::new(store.clone()), kv.clone());
+    let layer = LockLayer::new(store.clone()).resource_space(kv.clone());
+    let svc = tower::Layer::layer(&layer, kv.clone());
     (store, kv, svc)
 }
 

@@ -1,6 +1,6 @@
-//! The fast path for plain writes (`src/methods/fast.rs`): taken exactly when the store
-//! answers at once, no `If` header came and nothing is locked; and in every case the answer
-//! is the one the full flow gives.
+//! Writes decided in `call`: when the store answers at once (`LockStore::query_now`) and the
+//! verdict needs no probe, the layer forwards or refuses without a boxed future; in every case
+//! the answer is the one the asynchronous flow gives.
 
 mod common;
 #[path = "common/counting.rs"]
@@ -42,7 +42,7 @@ async fn unlocked_plain_writes_never_take_the_asynchronous_check() {
             "{method} {path} reached the service"
         );
         let after = store.counts();
-        assert_eq!(after.0, before.0, "{method} {path} took the full flow");
+        assert_eq!(after.0, before.0, "{method} {path} waited for the store");
         assert_eq!(
             after.1,
             before.1 + 1,
@@ -53,11 +53,12 @@ async fn unlocked_plain_writes_never_take_the_asynchronous_check() {
 }
 
 #[tokio::test]
-async fn anything_else_falls_back_to_the_full_flow() {
+async fn every_write_asks_the_store_once_and_at_once() {
     let store = Arc::new(Counting::new(true));
     let kv = Kv::with_files(&["/c/", "/c/r", "/c/s"]);
     let svc = layered(&store, &kv);
-    // An `If` header, and the methods with a destination or a cleanup: the full flow only.
+    // An `If` header is judged in `call` too; a removal finishes in its future (it cleans up
+    // after the inner service answered), with the answer `call` got.
     let cases = [
         req("PUT", "/c/r").header("if", "(Not <urn:uuid:x>)"),
         req("DELETE", "/c/s"),
@@ -68,24 +69,50 @@ async fn anything_else_falls_back_to_the_full_flow() {
         let before = store.counts();
         let a = send(svc.clone(), empty(b)).await;
         assert!(a.status.is_success(), "{}", a.status);
-        let after = store.counts();
-        assert_eq!(after.0, before.0 + 1, "one asynchronous query");
-        assert_eq!(after.1, before.1, "no synchronous check");
+        assert_eq!(store.counts(), (before.0, before.1 + 1), "one answer at once");
     }
-    // A lock found: the full flow decides (423), with the fast path's answer: the store is
-    // asked once, synchronously, and not again.
+    // A lock found: refused in `call`.
     let l = xlock(&store.inner, "/c/r", LockDepth::Zero).await;
     let before = store.counts();
     let a = send(svc.clone(), empty(req("PUT", "/c/r"))).await;
     assert_eq!(a.status, StatusCode::LOCKED);
     assert_eq!(store.counts(), (before.0, before.1 + 1));
-    // ... and with the token the write goes through the full flow, with its fencing number.
+    // ... and with the token the write goes through, with its fencing number.
     let a = send(
         svc,
         empty(req("PUT", "/c/r").header("if", format!("(<{}>)", l.token))),
     )
     .await;
     assert!(a.status.is_success());
+    assert_eq!(store.counts(), (before.0, before.1 + 2));
+}
+
+#[tokio::test]
+async fn a_verdict_that_needs_a_probe_finishes_in_the_future() {
+    let store = Arc::new(Counting::new(true));
+    let kv = Kv::with_files(&["/c/", "/c/r"]);
+    let svc = LockLayer::new(store.clone())
+        .resource_space(kv.clone())
+        .layer(kv.clone());
+    xlock(&store.inner, "/c/", LockDepth::Zero).await;
+    let before = store.counts();
+    // A member of a depth-0-locked collection: whether it exists decides. The probe is a
+    // sub-request to the resource space; the store is not asked again.
+    let a = send(svc.clone(), empty(req("PUT", "/c/r"))).await;
+    assert_eq!(a.status, StatusCode::NO_CONTENT);
+    let a = send(svc, empty(req("PUT", "/c/new"))).await;
+    assert_eq!(a.status, StatusCode::LOCKED);
+    assert_eq!(store.counts(), (before.0, before.1 + 2));
+    let heads: Vec<_> = kv
+        .all_seen()
+        .into_iter()
+        .filter(|s| s.sub_request)
+        .map(|s| (s.method, s.path))
+        .collect();
+    assert_eq!(
+        heads,
+        [("HEAD".to_owned(), "/c/r".to_owned()), ("HEAD".into(), "/c/new".into())]
+    );
 }
 
 #[tokio::test]
@@ -106,11 +133,11 @@ async fn a_store_that_cannot_answer_at_once_gets_the_full_flow() {
 /// How a matrix run's layer reaches its store.
 #[derive(Clone, Copy, Debug)]
 enum Way {
-    /// The built-in memory store itself: the fast path asks it with borrowed keys.
-    Borrowed,
-    /// A wrapper that answers at once: the fast path through `LockStore::query_now`.
+    /// The built-in memory store itself (it answers at once).
+    Memory,
+    /// A wrapper that answers at once through `LockStore::query_now`.
     QueryNow,
-    /// A wrapper that hides its synchronous answer: the full flow only.
+    /// A wrapper that hides its synchronous answer: everything in the future.
     Full,
 }
 
@@ -122,6 +149,7 @@ type Outcome = (StatusCode, bytes::Bytes, Vec<Seen>, Vec<String>);
 /// saw, and the files after.
 async fn matrix_answer(
     way: Way,
+    space: bool,
     prefix: Option<&str>,
     setup: &[Held],
     method: &str,
@@ -130,7 +158,7 @@ async fn matrix_answer(
     let memory = Arc::new(tower_locks::MemoryLockStore::new());
     let counting = Arc::new(Counting::new(matches!(way, Way::QueryNow)));
     let (store, mut layer) = match way {
-        Way::Borrowed => (&*memory, LockLayer::new(memory.clone())),
+        Way::Memory => (&*memory, LockLayer::new(memory.clone())),
         Way::QueryNow | Way::Full => (&counting.inner, LockLayer::new(counting.clone())),
     };
     if let Some(prefix) = prefix {
@@ -145,18 +173,20 @@ async fn matrix_answer(
         lock(store, &root, scope, depth, principal).await;
     }
     let kv = Kv::with_files(&["/c/", "/c/r"]);
+    if space {
+        layer = layer.resource_space(kv.clone());
+    }
     let a = send(layer.layer(kv.clone()), empty(req(method, path))).await;
     let files: Vec<String> = kv.files.lock().unwrap().keys().cloned().collect();
     (a.status, a.body, kv.all_seen(), files)
 }
 
 /// Every request of a small matrix, against every lock setup, with and without a mount
-/// prefix, answered by the fast path on borrowed keys (the memory store itself), by the fast
-/// path through `query_now` (a wrapper store), and by the full flow (a wrapper that hides its
-/// synchronous answer): same status, same body, same requests seen by the inner service
-/// (sub-requests included), same files after.
+/// prefix and a resource space, answered by the memory store, by a wrapper through
+/// `query_now`, and by a wrapper that hides its synchronous answer: same status, same body,
+/// same requests seen by the inner service (sub-requests included), same files after.
 #[tokio::test]
-async fn the_fast_path_answers_exactly_as_the_full_flow() {
+async fn decided_at_once_or_later_the_answer_is_the_same() {
     use LockDepth::{Infinity, Zero};
     use LockScope::{Exclusive, Shared};
     let setups: [&[Held]; 6] = [
@@ -182,17 +212,19 @@ async fn the_fast_path_answers_exactly_as_the_full_flow() {
         ("PUT", "/c/../r"), // 400 in every way
         ("PUT", "/c//r"),
     ];
-    for prefix in [None, Some("/dav")] {
-        for (i, setup) in setups.iter().enumerate() {
-            for (method, path) in requests {
-                let full = matrix_answer(Way::Full, prefix, setup, method, path).await;
-                for way in [Way::Borrowed, Way::QueryNow] {
-                    assert_eq!(
-                        matrix_answer(way, prefix, setup, method, path).await,
-                        full,
-                        "prefix {prefix:?}, setup {i}, {method} {path}: {way:?} (left) vs the \
-                         full flow (right)"
-                    );
+    for space in [false, true] {
+        for prefix in [None, Some("/dav")] {
+            for (i, setup) in setups.iter().enumerate() {
+                for (method, path) in requests {
+                    let full = matrix_answer(Way::Full, space, prefix, setup, method, path).await;
+                    for way in [Way::Memory, Way::QueryNow] {
+                        assert_eq!(
+                            matrix_answer(way, space, prefix, setup, method, path).await,
+                            full,
+                            "space {space}, prefix {prefix:?}, setup {i}, {method} {path}: \
+                             {way:?} (left) vs later (right)"
+                        );
+                    }
                 }
             }
         }
@@ -200,7 +232,7 @@ async fn the_fast_path_answers_exactly_as_the_full_flow() {
 }
 
 #[tokio::test]
-async fn a_mount_prefix_applies_on_the_fast_path_too() {
+async fn a_mount_prefix_applies_when_decided_at_once() {
     let store = Arc::new(Counting::new(true));
     let kv = Kv::with_files(&["/r"]);
     let svc = LockLayer::new(store.clone())
@@ -213,7 +245,6 @@ async fn a_mount_prefix_applies_on_the_fast_path_too() {
     assert_eq!(a.status, StatusCode::LOCKED);
     let a = send(svc, empty(req("PUT", "/other"))).await;
     assert!(a.status.is_success());
-    // Both were checked at once against the prefixed path; the locked one's verdict used
-    // that answer.
+    // Both were checked at once against the prefixed path.
     assert_eq!(store.counts(), (0, 3), "(async queries, sync checks)");
 }

@@ -1,27 +1,23 @@
 //! UNLOCK (RFC 4918 §9.11).
 
-use http::{Request, Response, StatusCode};
+use http::{Response, StatusCode};
 use http_body::Body;
-use tower_service::Service;
 
 use super::context::bad_request;
-use super::if_eval::if_holds;
-use super::{Ctx, Inner};
+use super::verdict::{if_holds, States};
+use super::Ctx;
 use crate::body::ResponseBody;
 use crate::headers::parse_lock_token;
 use crate::response::Rejection;
 use crate::store::{LockQuery, TokenAccess, TokenOutcome};
 
-pub(super) async fn handle<S, ReqBody, ResBody>(
+pub(super) async fn handle<ReqBody, ResBody, E>(
     ctx: Ctx,
     body: ReqBody,
-    mut inner: Inner<S>,
-) -> Result<Response<ResponseBody<ResBody>>, S::Error>
+) -> Result<Response<ResponseBody<ResBody>>, E>
 where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
-    ReqBody: Body + Default,
+    ReqBody: Body,
 {
-    let inner = &mut inner;
     // §8.4: a body the server would ignore must be refused.
     if body.size_hint().lower() > 0 {
         return Ok(ctx.reject(Rejection::UnsupportedMediaType));
@@ -37,7 +33,8 @@ where
         let Ok(locks) = ctx.cfg.store.query_boxed(&query).await else {
             return Ok(ctx.reject(Rejection::StoreUnavailable));
         };
-        if !if_holds(&ctx, &locks, inner).await {
+        let mut states = States::default();
+        if !ctx.settle(&mut states, |s| if_holds(&ctx, &locks, s)).await {
             return Ok(ctx.reject(Rejection::PreconditionFailed));
         }
     }
@@ -45,6 +42,7 @@ where
     if ctx.cfg.holds.relies_on(&token) {
         return Ok(ctx.reject(Rejection::Locked {
             roots: vec![ctx.target.href()],
+            hidden: 0,
         }));
     }
     let privileged = ctx

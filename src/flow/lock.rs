@@ -4,37 +4,34 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 use http::header::{HeaderValue, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, IF_MATCH};
-use http::{HeaderName, Request, Response, StatusCode};
+use http::{HeaderName, Response, StatusCode};
 use http_body::Body;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
-use tower_service::Service;
 
-use super::context::{bad_request, roots};
-use super::if_eval::if_holds;
-use super::inner::Creation;
-use super::{Ctx, Inner};
+use super::context::bad_request;
+use super::plan::Plan;
+use super::verdict::{if_holds, verdict, States};
+use super::Ctx;
 use crate::body::ResponseBody;
 use crate::dav::{lock_response_body, parse_lockinfo, LockInfoError};
 use crate::headers::{parse_depth, parse_timeout_headers, Depth};
 use crate::hooks::{CreateResult, ResourceState};
 use crate::response::Rejection;
 use crate::store::{
-    BoxError, CreateOutcome, Lock, LockDepth, LockQuery, NewLock, TokenAccess, TokenOutcome,
+    BoxError, CreateOutcome, Lock, LockDepth, LockQuery, NewLock, Quota, TokenAccess,
+    TokenOutcome,
 };
 
 static LOCK_TOKEN: HeaderName = HeaderName::from_static("lock-token");
 
-pub(super) async fn handle<S, ReqBody, ResBody>(
+pub(super) async fn handle<ReqBody, ResBody, E>(
     ctx: Ctx,
     body: ReqBody,
-    mut inner: Inner<S>,
-) -> Result<Response<ResponseBody<ResBody>>, S::Error>
+) -> Result<Response<ResponseBody<ResBody>>, E>
 where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
-    ReqBody: Body + Default,
+    ReqBody: Body,
     ReqBody::Error: Into<BoxError>,
 {
-    let inner = &mut inner;
     let body = match read_body(&ctx, body).await {
         Ok(b) => b,
         Err(rejection) => return Ok(ctx.reject(rejection)),
@@ -44,11 +41,11 @@ where
         Err(e) => return Ok(ctx.reject(bad_request(e.to_string()))),
     };
     let timeout = ctx.cfg.timeouts.resolve(requested.as_deref());
-    if body.is_empty() {
-        refresh(ctx, timeout, inner).await
+    Ok(if body.is_empty() {
+        refresh(ctx, timeout).await
     } else {
-        create(ctx, &body, timeout, inner).await
-    }
+        create(ctx, &body, timeout).await
+    })
 }
 
 /// Collect the LOCK body up to the configured limit (413 above it).
@@ -77,28 +74,20 @@ where
 }
 
 /// §9.10.2: no body, an `If` header naming exactly one lock token, any URL in its scope.
-async fn refresh<S, ReqBody, ResBody>(
-    ctx: Ctx,
-    timeout: crate::LockTimeout,
-    inner: &mut Inner<S>,
-) -> Result<Response<ResponseBody<ResBody>>, S::Error>
-where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
-    ReqBody: Default,
-{
+async fn refresh<B>(ctx: Ctx, timeout: crate::LockTimeout) -> Response<ResponseBody<B>> {
     let token = {
         let Some(header) = &ctx.if_header else {
-            return Ok(ctx.reject(bad_request(
+            return ctx.reject(bad_request(
                 "a LOCK without a body refreshes a lock and needs an If header with its token",
-            )));
+            ));
         };
         let mut tokens: Vec<&str> = header.state_tokens().collect();
         tokens.sort_unstable();
         tokens.dedup();
         if tokens.len() != 1 {
-            return Ok(ctx.reject(bad_request(
+            return ctx.reject(bad_request(
                 "a lock refresh must name exactly one lock token in the If header",
-            )));
+            ));
         }
         tokens[0].to_owned()
     };
@@ -109,90 +98,82 @@ where
     ctx.add_if_targets(&mut query);
     let locks = match ctx.cfg.store.query_boxed(&query).await {
         Ok(l) => l,
-        Err(_) => return Ok(ctx.reject(Rejection::StoreUnavailable)),
+        Err(_) => return ctx.reject(Rejection::StoreUnavailable),
     };
-    if !if_holds(&ctx, &locks, inner).await {
-        return Ok(ctx.reject(mismatch));
+    let mut states = States::default();
+    if !ctx.settle(&mut states, |s| if_holds(&ctx, &locks, s)).await {
+        return ctx.reject(mismatch);
     }
     let access = TokenAccess::new(&token, &ctx.target, ctx.principal.as_deref());
     match ctx.cfg.store.refresh_boxed(access, timeout).await {
         Ok(TokenOutcome::Done(lock)) => {
             #[cfg(feature = "tracing")]
             tracing::info!(token = %lock.token, ?timeout, "tower-locks: lock refreshed");
-            Ok(lock_response(&lock, StatusCode::OK, false))
+            lock_response(&lock, StatusCode::OK, false)
         }
-        Ok(TokenOutcome::Forbidden(_)) => Ok(ctx.reject(Rejection::Forbidden)),
-        Ok(_) => Ok(ctx.reject(mismatch)),
-        Err(_) => Ok(ctx.reject(Rejection::StoreUnavailable)),
+        Ok(TokenOutcome::Forbidden(_)) => ctx.reject(Rejection::Forbidden),
+        Ok(_) => ctx.reject(mismatch),
+        Err(_) => ctx.reject(Rejection::StoreUnavailable),
     }
 }
 
-/// §9.10.1: a new lock. Conflict check and creation are one store step; an unmapped URL is
-/// then created empty through the hook (and the lock rolled back if that fails).
-async fn create<S, ReqBody, ResBody>(
-    ctx: Ctx,
-    body: &[u8],
-    timeout: crate::LockTimeout,
-    inner: &mut Inner<S>,
-) -> Result<Response<ResponseBody<ResBody>>, S::Error>
-where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
-    ReqBody: Default,
-{
+/// §9.10.1: a new lock. The plan's verdict first (the `If` header, and the parent's tokens
+/// when the LOCK creates its target); then conflicts, quotas and creation in one store step;
+/// then the empty resource of an unmapped URL, through the resource space (the lock is rolled
+/// back if that fails).
+async fn create<B>(ctx: Ctx, body: &[u8], timeout: crate::LockTimeout) -> Response<ResponseBody<B>> {
     let depth = match parse_depth(&ctx.parts.headers) {
         Ok(None | Some(Depth::Infinity)) => LockDepth::Infinity,
         Ok(Some(Depth::Zero)) => LockDepth::Zero,
         Ok(Some(Depth::One)) => {
-            return Ok(ctx.reject(bad_request("LOCK accepts only Depth: 0 or infinity")))
+            return ctx.reject(bad_request("LOCK accepts only Depth: 0 or infinity"))
         }
-        Err(e) => return Ok(ctx.reject(bad_request(e.to_string()))),
+        Err(e) => return ctx.reject(bad_request(e.to_string())),
     };
     let info = match parse_lockinfo(body, ctx.cfg.limits.max_owner_bytes) {
         Ok(info) => info,
-        Err(LockInfoError::DoctypeNotAllowed) => return Ok(ctx.reject(Rejection::ExternalEntities)),
+        Err(LockInfoError::DoctypeNotAllowed) => return ctx.reject(Rejection::ExternalEntities),
         Err(LockInfoError::OwnerTooLarge { limit }) => {
-            return Ok(ctx.reject(Rejection::PayloadTooLarge { limit }))
+            return ctx.reject(Rejection::PayloadTooLarge { limit })
         }
-        Err(e) => return Ok(ctx.reject(bad_request(format!("lockinfo: {e}")))),
+        Err(e) => return ctx.reject(bad_request(format!("lockinfo: {e}"))),
     };
 
-    let parent = ctx.target.parent();
-    let mut query = LockQuery::new().covering(ctx.target.clone());
-    if let Some(p) = &parent {
-        query.push(p.clone(), false);
-    }
-    ctx.add_if_targets(&mut query);
-    let locks = match ctx.cfg.store.query_boxed(&query).await {
+    let mut plan = Plan::new("LOCK", &ctx.target, None);
+    ctx.add_if_targets(&mut plan.query);
+    let locks = match ctx.cfg.store.query_boxed(&plan.query).await {
         Ok(l) => l,
-        Err(_) => return Ok(ctx.reject(Rejection::StoreUnavailable)),
+        Err(_) => return ctx.reject(Rejection::StoreUnavailable),
     };
-    if !if_holds(&ctx, &locks, inner).await {
-        return Ok(ctx.reject(Rejection::PreconditionFailed));
+    // Whether the LOCK creates its target decides the parent's part of the verdict.
+    let state = ctx.probe(&ctx.target).await;
+    // Appendix D.1: `If-Match: *` forbids creating the resource.
+    if ctx.parts.headers.contains_key(IF_MATCH) && state == ResourceState::Missing {
+        return ctx.reject(Rejection::PreconditionFailed);
+    }
+    let exists = matches!(state, ResourceState::Exists { .. });
+    let mut states = States::default();
+    states.insert(ctx.target.clone(), state);
+    let verdict = ctx
+        .settle(&mut states, |s| verdict(&ctx, &plan, &locks, s))
+        .await;
+    if let Err(rejection) = verdict {
+        return ctx.reject(rejection);
     }
 
-    let state = inner.probe::<ReqBody, ResBody>(&ctx, &ctx.target).await;
-    let may_create = !matches!(state, ResourceState::Exists { .. });
-    if may_create {
-        // Appendix D.1: `If-Match: *` forbids creating the resource.
-        if ctx.parts.headers.contains_key(IF_MATCH) && state == ResourceState::Missing {
-            return Ok(ctx.reject(Rejection::PreconditionFailed));
-        }
-        // Creating a member changes the parent collection: its locks need their tokens.
-        if let Some(p) = &parent {
-            let missing = ctx.unsatisfied(locks.iter().filter(|l| l.covers(p)));
-            if !missing.is_empty() {
-                return Ok(ctx.locked(&missing));
-            }
-        }
-    }
-
+    let limits = &ctx.cfg.limits;
     let mut new = NewLock::new(ctx.target.clone())
         .scope(info.scope)
         .depth(depth)
         .timeout(timeout);
     new.owner = info.owner.map(Into::into);
     new.principal = ctx.principal.as_deref().map(Into::into);
-    new.principal_quota = ctx.cfg.limits.max_locks_per_principal;
+    new.principal_quota = match ctx.principal {
+        Some(_) => limits.max_locks_per_principal,
+        None => limits.max_anonymous_locks,
+    };
+    new.resource_quota = limits.max_locks_per_resource;
+    new.store_quota = limits.max_locks;
     let lock = match ctx.cfg.store.create_boxed(new).await {
         Ok(CreateOutcome::Created(lock)) => lock,
         Ok(CreateOutcome::Conflict(conflicts)) => {
@@ -200,21 +181,28 @@ where
                 conflicts.iter().filter(|l| l.covers(&ctx.target)).collect();
             let rejection = if on_target.is_empty() {
                 let below: Vec<&Lock> = conflicts.iter().collect();
-                Rejection::ConflictBelow {
-                    request: ctx.target.href(),
-                    roots: roots(&below),
+                match ctx.disclose(&below) {
+                    // A multistatus names each blocking member; with none nameable, a 423.
+                    (roots, hidden) if roots.is_empty() => Rejection::Conflict { roots, hidden },
+                    (roots, hidden) => Rejection::ConflictBelow {
+                        request: ctx.target.href(),
+                        roots,
+                        hidden,
+                    },
                 }
             } else {
-                Rejection::Conflict {
-                    roots: roots(&on_target),
-                }
+                let (roots, hidden) = ctx.disclose(&on_target);
+                Rejection::Conflict { roots, hidden }
             };
-            return Ok(ctx.reject(rejection));
+            return ctx.reject(rejection);
         }
-        Ok(CreateOutcome::QuotaExceeded { limit, .. }) => {
-            return Ok(ctx.reject(Rejection::TooManyLocks { limit }))
+        Ok(CreateOutcome::QuotaExceeded { quota, limit }) => {
+            return ctx.reject(match quota {
+                Quota::Principal | Quota::Anonymous => Rejection::TooManyLocks { limit },
+                _ => Rejection::InsufficientStorage { limit },
+            })
         }
-        Err(_) => return Ok(ctx.reject(Rejection::StoreUnavailable)),
+        Err(_) => return ctx.reject(Rejection::StoreUnavailable),
     };
     // The lock exists now; a write checked before it is still in flight if it holds one of
     // the lock's paths. Roll back rather than grant a lock under a running write.
@@ -224,36 +212,31 @@ where
         let mut roots: Vec<String> = in_flight.iter().map(|p| p.href()).collect();
         roots.sort();
         roots.dedup();
-        return Ok(ctx.reject(Rejection::Conflict { roots }));
+        return ctx.reject(Rejection::Conflict { roots, hidden: 0 });
     }
     #[cfg(feature = "tracing")]
     tracing::info!(token = %lock.token, root = lock.root.as_str(), scope = ?lock.scope, depth = ?lock.depth, "tower-locks: lock granted");
 
     let mut status = StatusCode::OK;
-    if may_create {
-        let outcome = inner
-            .create_empty::<ReqBody, ResBody>(&ctx, &ctx.target)
+    if !exists {
+        let created = ctx
+            .cfg
+            .space
+            .create_empty(&ctx.target, &ctx.cfg.prefix, &ctx.parts)
             .await;
-        let failure = match outcome {
-            Ok(Creation::Done(CreateResult::Created)) => {
-                status = StatusCode::CREATED;
-                None
-            }
-            Ok(Creation::Done(CreateResult::AlreadyExists)) => None,
-            Ok(Creation::Done(CreateResult::Failed(code))) => {
+        match created {
+            // Nothing can create resources: the URL is locked, nothing more.
+            None | Some(CreateResult::AlreadyExists) => {}
+            Some(CreateResult::Created) => status = StatusCode::CREATED,
+            Some(CreateResult::Failed(code)) => {
+                rollback(&ctx, &lock).await;
                 let mut res = Response::new(ResponseBody::empty());
                 *res.status_mut() = code;
-                Some(Ok(res))
+                return res;
             }
-            Ok(Creation::Refused(res)) => Some(Ok(res.map(ResponseBody::passthrough))),
-            Err(e) => Some(Err(e)),
-        };
-        if let Some(failure) = failure {
-            rollback(&ctx, &lock).await;
-            return failure;
         }
     }
-    Ok(lock_response(&lock, status, true))
+    lock_response(&lock, status, true)
 }
 
 /// Remove a lock this request just created (privileged: it is ours).

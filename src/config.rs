@@ -1,0 +1,173 @@
+//! The settled configuration a [`LockLayer`](crate::LockLayer) hands to every service it
+//! builds: the store, the policies and the limits. The builder lives in `crate::layer`; the
+//! request flow (`crate::flow`) only reads this.
+
+use std::sync::Arc;
+
+use http::{request, Method};
+
+use crate::headers::IfLimits;
+use crate::holds::Holds;
+use crate::principal::PrincipalSource;
+use crate::response::{Responder, ResponseConfig};
+use crate::space::Space;
+use crate::store::DynLockStore;
+use crate::timeout::TimeoutPolicy;
+use crate::ResourcePath;
+
+/// Size and abuse limits. Every limit refuses the request before anything is forwarded.
+///
+/// The lock quotas are enforced by the store in the same atomic step that creates a lock
+/// (see [`NewLock::principal_quota`](crate::NewLock::principal_quota) and its siblings). A
+/// LOCK over a client's own allowance (its principal's, or the one shared by all anonymous
+/// clients) gets `429 Too Many Requests`; a LOCK the store has no room for (the resource or
+/// the whole store is full) gets `507 Insufficient Storage` (RFC 4918 §11.5).
+///
+/// ```
+/// use tower_locks::Limits;
+///
+/// let limits = Limits::default();
+/// assert_eq!(limits.max_lockinfo_bytes, 64 * 1024);
+/// assert_eq!(limits.max_locks_per_principal, Some(1000));
+/// assert_eq!(limits.max_anonymous_locks, Some(1000));
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Limits {
+    /// Largest accepted LOCK body, in bytes (413 above). Default 64 KiB.
+    pub max_lockinfo_bytes: usize,
+    /// Largest accepted `DAV:owner` content, in bytes (413 above). Default 4 KiB.
+    pub max_owner_bytes: usize,
+    /// `If` header limits (400 above). Default 8 KiB, 64 lists, 256 conditions.
+    pub if_header: IfLimits,
+    /// Longest accepted normalised path, in bytes (400 above). Default 4096.
+    pub max_path_bytes: usize,
+    /// Deepest accepted path, in segments (400 above). Default 64.
+    pub max_path_depth: usize,
+    /// Most live locks one principal may hold (429 above); `None` for no limit. Default 1000.
+    pub max_locks_per_principal: Option<u32>,
+    /// Most live locks all requests without a principal may hold together (429 above);
+    /// `None` for no limit. Default 1000.
+    pub max_anonymous_locks: Option<u32>,
+    /// Most live locks rooted at one resource, shared locks included (507 above); `None`
+    /// for no limit. Default 64.
+    pub max_locks_per_resource: Option<u32>,
+    /// Most live locks in the store (507 above); `None` for no limit. Default 100 000.
+    pub max_locks: Option<u32>,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_lockinfo_bytes: 64 * 1024,
+            max_owner_bytes: 4 * 1024,
+            if_header: IfLimits::default(),
+            max_path_bytes: 4096,
+            max_path_depth: 64,
+            max_locks_per_principal: Some(1000),
+            max_anonymous_locks: Some(1000),
+            max_locks_per_resource: Some(64),
+            max_locks: Some(100_000),
+        }
+    }
+}
+
+/// Decides whether a request may remove other principals' locks.
+pub(crate) type UnlockOverride = Arc<dyn Fn(&request::Parts) -> bool + Send + Sync>;
+
+/// Which lock roots a refusal may name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Disclosure {
+    /// Every lock root that stands in the way (the RFC 4918 default).
+    #[default]
+    All,
+    /// Only lock roots at or above the request URI (and the `Destination`), and those held
+    /// by the requesting principal; the others are counted, not named.
+    Related,
+}
+
+#[derive(Clone)]
+pub(crate) struct Config {
+    pub(crate) store: Arc<dyn DynLockStore>,
+    /// Whether `store` answers queries at once ([`LockStore::query_now`]), asked once when
+    /// the layer is built: only then is a write decided synchronously in `call`.
+    ///
+    /// [`LockStore::query_now`]: crate::LockStore::query_now
+    pub(crate) store_answers_now: bool,
+    pub(crate) safe_methods: Vec<Method>,
+    pub(crate) prefix: ResourcePath,
+    pub(crate) any_authority: bool,
+    pub(crate) timeouts: TimeoutPolicy,
+    pub(crate) principal: PrincipalSource,
+    /// Where existence, ETags and creation come from (never from the wrapped service).
+    pub(crate) space: Space,
+    pub(crate) responder: Option<Responder>,
+    pub(crate) response: ResponseConfig,
+    pub(crate) fail_open: bool,
+    pub(crate) advertise: bool,
+    pub(crate) unlock_override: Option<UnlockOverride>,
+    pub(crate) limits: Limits,
+    pub(crate) disclosure: Disclosure,
+    pub(crate) dry_run: bool,
+    pub(crate) holds: Arc<Holds>,
+}
+
+impl Config {
+    pub(crate) fn new(store: Arc<dyn DynLockStore>) -> Self {
+        let store_answers_now = store.query_now_dyn(&crate::LockQuery::new()).is_some();
+        Self {
+            store,
+            store_answers_now,
+            safe_methods: default_safe_methods(),
+            prefix: ResourcePath::root(),
+            any_authority: false,
+            timeouts: TimeoutPolicy::default(),
+            principal: PrincipalSource::Extension,
+            space: Space::default(),
+            responder: None,
+            response: ResponseConfig::default(),
+            fail_open: false,
+            advertise: true,
+            unlock_override: None,
+            limits: Limits::default(),
+            disclosure: Disclosure::All,
+            dry_run: false,
+            holds: Arc::default(),
+        }
+    }
+
+    /// Whether `method` passes straight through: everything not on the safe list is a write,
+    /// including unknown extension methods ([decision D2](crate::decisions#d2)).
+    #[inline]
+    pub(crate) fn is_safe(&self, method: &Method) -> bool {
+        self.safe_methods.iter().any(|m| m == method)
+    }
+}
+
+/// The default read-only methods: GET, HEAD, OPTIONS, TRACE (RFC 9110 §9.2.1) and PROPFIND,
+/// REPORT, SEARCH (WebDAV reads). Deliberately not `Method::is_safe`, which misses the WebDAV
+/// ones.
+pub(crate) fn default_safe_methods() -> Vec<Method> {
+    let mut v = vec![Method::GET, Method::HEAD, Method::OPTIONS, Method::TRACE];
+    for m in ["PROPFIND", "REPORT", "SEARCH"] {
+        v.push(Method::from_bytes(m.as_bytes()).expect("valid method token"));
+    }
+    v
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("safe_methods", &self.safe_methods)
+            .field("prefix", &self.prefix)
+            .field("any_authority", &self.any_authority)
+            .field("timeouts", &self.timeouts)
+            .field("resource_space", &self.space.can_probe())
+            .field("fail_open", &self.fail_open)
+            .field("advertise", &self.advertise)
+            .field("limits", &self.limits)
+            .field("disclosure", &self.disclosure)
+            .field("dry_run", &self.dry_run)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,247 @@
+//! Per-request context: the parsed, normalised view of the request the flow works on.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::header::HOST;
+use http::{request, Response};
+
+use super::verdict::{States, Step};
+use crate::body::ResponseBody;
+use crate::config::{Config, Disclosure};
+use crate::headers::{destination, parse_if, IfHeader};
+use crate::path::{Resolved, Resolver};
+use crate::response::{render, Rejection};
+use crate::store::{Lock, LockQuery};
+use crate::ResourcePath;
+
+pub(crate) struct Ctx {
+    pub(crate) cfg: Arc<Config>,
+    pub(crate) parts: request::Parts,
+    /// The request path in the client-visible space (mount prefix included).
+    pub(crate) target: ResourcePath,
+    /// The `Destination` of a COPY or MOVE, normalised like the request path.
+    pub(crate) destination: Option<ResourcePath>,
+    pub(crate) principal: Option<String>,
+    pub(crate) if_header: Option<IfHeader>,
+    /// The resource each `If` list applies to (`None`: a foreign or non-HTTP resource).
+    pub(crate) if_resources: Vec<Option<ResourcePath>>,
+}
+
+impl Ctx {
+    /// Parse what every guarded request needs; a malformed request gets its 400 here.
+    pub(crate) fn new(cfg: Arc<Config>, parts: request::Parts) -> Result<Self, Response<Bytes>> {
+        let limits = &cfg.limits;
+        let target = match ResourcePath::parse_limited(
+            parts.uri.path(),
+            limits.max_path_bytes,
+            limits.max_path_depth,
+        ) {
+            Ok(p) if cfg.prefix.is_root() => p,
+            Ok(p) => p.under_prefix(&cfg.prefix),
+            Err(e) => {
+                return Err(render_with(
+                    &cfg,
+                    &parts,
+                    bad_request(format!("request path: {e}")),
+                ))
+            }
+        };
+        let if_header = match parse_if(&parts.headers, &limits.if_header) {
+            Ok(h) => h,
+            Err(e) => {
+                return Err(render_with(
+                    &cfg,
+                    &parts,
+                    bad_request(e.to_string()),
+                ))
+            }
+        };
+        let principal = cfg.principal.extract(&parts);
+        let mut ctx = Self {
+            cfg,
+            parts,
+            target,
+            destination: None,
+            principal,
+            if_header,
+            if_resources: Vec::new(),
+        };
+        if let Some(h) = &ctx.if_header {
+            let mut resources = Vec::with_capacity(h.lists.len());
+            for list in &h.lists {
+                let r = match &list.resource {
+                    None => Some(ctx.target.clone()),
+                    Some(tag) => match ctx.resolve(tag) {
+                        Ok(Resolved::Local(p)) => Some(p),
+                        Ok(_) => None,
+                        Err(e) => {
+                            return Err(
+                                ctx.render(bad_request(format!("If header resource tag: {e}"))),
+                            )
+                        }
+                    },
+                };
+                resources.push(r);
+            }
+            ctx.if_resources = resources;
+        }
+        if matches!(ctx.parts.method.as_str(), "COPY" | "MOVE") {
+            match ctx.destination_path() {
+                Ok(d) => ctx.destination = Some(d),
+                Err(rejection) => return Err(ctx.render(rejection)),
+            }
+        }
+        Ok(ctx)
+    }
+
+    /// The `Destination` of a COPY or MOVE, normalised like the request path.
+    fn destination_path(&self) -> Result<ResourcePath, Rejection> {
+        let raw = destination(&self.parts.headers)
+            .map_err(|e| bad_request(e.to_string()))?
+            .ok_or_else(|| bad_request("COPY and MOVE need a Destination header"))?;
+        match self.resolve(raw) {
+            Ok(Resolved::Local(p)) => Ok(p),
+            Ok(_) => Err(Rejection::ForeignDestination),
+            Err(e) => Err(bad_request(format!("Destination: {e}"))),
+        }
+    }
+
+    /// Resolve an absolute URI or absolute path against this request.
+    pub(crate) fn resolve(&self, reference: &str) -> Result<Resolved, crate::PathError> {
+        let authority = self
+            .parts
+            .uri
+            .authority()
+            .map(|a| a.as_str())
+            .or_else(|| self.parts.headers.get(HOST).and_then(|h| h.to_str().ok()));
+        Resolver {
+            authority,
+            any_authority: self.cfg.any_authority,
+            prefix: &self.cfg.prefix,
+            max_len: self.cfg.limits.max_path_bytes,
+            max_depth: self.cfg.limits.max_path_depth,
+        }
+        .resolve(reference)
+    }
+
+    /// Add every `If` resource to `query`, so one store round trip answers both the token
+    /// evaluation and the lock requirements.
+    pub(crate) fn add_if_targets(&self, query: &mut LockQuery) {
+        for p in self.if_resources.iter().flatten() {
+            query.push(p.clone(), false);
+        }
+    }
+
+    /// Every state token in the `If` header: submitted, wherever it appears (§10.4.1).
+    pub(crate) fn submitted(&self) -> impl Iterator<Item = &str> {
+        self.if_header.iter().flat_map(|h| h.state_tokens())
+    }
+
+    /// Settle `step` without waiting: every state it asks for is unknown, which is the truth
+    /// when nothing can probe. `None` when a probe could tell (the caller then waits for
+    /// [`settle`](Self::settle)).
+    pub(crate) fn settle_now<T>(
+        &self,
+        states: &mut States,
+        mut step: impl FnMut(&States) -> Step<T>,
+    ) -> Option<T> {
+        loop {
+            match step(states) {
+                Step::Done(t) => return Some(t),
+                Step::Need(_) if self.cfg.space.can_probe() => return None,
+                Step::Need(path) => states.insert(path, crate::ResourceState::Unknown),
+            }
+        }
+    }
+
+    /// Settle `step`, probing every state it asks for.
+    pub(crate) async fn settle<T>(
+        &self,
+        states: &mut States,
+        mut step: impl FnMut(&States) -> Step<T>,
+    ) -> T {
+        loop {
+            match step(states) {
+                Step::Done(t) => return t,
+                Step::Need(path) => {
+                    let state = self.probe(&path).await;
+                    states.insert(path, state);
+                }
+            }
+        }
+    }
+
+    /// Whether `path` exists, and its ETag (unknown when nothing can tell).
+    pub(crate) async fn probe(&self, path: &ResourcePath) -> crate::ResourceState {
+        self.cfg
+            .space
+            .probe(path, &self.cfg.prefix, &self.parts)
+            .await
+    }
+
+    pub(crate) fn reject<B>(&self, rejection: Rejection) -> Response<ResponseBody<B>> {
+        reject_with(&self.cfg, &self.parts, rejection)
+    }
+
+    pub(crate) fn render(&self, rejection: Rejection) -> Response<Bytes> {
+        render_with(&self.cfg, &self.parts, rejection)
+    }
+
+    /// The 423 for `locks`, naming the roots the disclosure policy allows.
+    pub(crate) fn locked(&self, locks: &[&Lock]) -> Rejection {
+        let (roots, hidden) = self.disclose(locks);
+        Rejection::Locked { roots, hidden }
+    }
+
+    /// The lock-root hrefs of `locks` this request may see, sorted and distinct, and how many
+    /// it may not. Under [`Disclosure::Related`] a root is named when it is at or above the
+    /// request URI or its `Destination`, or held by the requesting principal.
+    pub(crate) fn disclose(&self, locks: &[&Lock]) -> (Vec<String>, usize) {
+        let visible = |l: &Lock| match self.cfg.disclosure {
+            Disclosure::All => true,
+            Disclosure::Related => {
+                l.root.contains(&self.target)
+                    || self.destination.as_ref().is_some_and(|d| l.root.contains(d))
+                    || (self.principal.is_some() && l.principal.as_deref() == self.principal.as_deref())
+            }
+        };
+        let (shown, hidden): (Vec<&Lock>, Vec<&Lock>) = locks.iter().partition(|l| visible(l));
+        let mut hidden: Vec<&str> = hidden.iter().map(|l| l.root.as_str()).collect();
+        hidden.sort_unstable();
+        hidden.dedup();
+        (roots(&shown), hidden.len())
+    }
+}
+
+pub(crate) fn bad_request(reason: impl Into<String>) -> Rejection {
+    Rejection::BadRequest {
+        reason: reason.into(),
+    }
+}
+
+/// The distinct lock-root hrefs of `locks`, sorted.
+pub(crate) fn roots(locks: &[&Lock]) -> Vec<String> {
+    let mut v: Vec<String> = locks.iter().map(|l| l.root.href()).collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+pub(crate) fn reject_with<B>(
+    cfg: &Config,
+    parts: &request::Parts,
+    rejection: Rejection,
+) -> Response<ResponseBody<B>> {
+    render_with(cfg, parts, rejection).map(ResponseBody::full)
+}
+
+pub(crate) fn render_with(
+    cfg: &Config,
+    parts: &request::Parts,
+    rejection: Rejection,
+) -> Response<Bytes> {
+    #[cfg(feature = "tracing")]
+    tracing::debug!(method = %parts.method, path = parts.uri.path(), ?rejection, "tower-locks: request refused");
+    render(rejection, parts, cfg.responder.as_ref(), &cfg.response)
+}

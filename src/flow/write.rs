@@ -1,0 +1,207 @@
+//! Every guarded method other than LOCK and UNLOCK: check, forward, clean up.
+//!
+//! The hold is registered and the store asked in `call`. When the store answers at once and
+//! the verdict needs nothing it cannot know there, the request is forwarded or refused on the
+//! spot; otherwise the same plan and verdict finish in the request's future.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+
+use super::plan::{CleanupWhen, Plan};
+use super::verdict::{verdict, Allowed, States};
+use super::Ctx;
+use crate::body::ResponseBody;
+use crate::holds::{FencingToken, HoldGuard};
+use crate::response::{Rejection, WouldReject};
+use crate::store::{DynLockStore, Lock, LockStoreError};
+
+/// A write whose check goes on in the request's future: what `call` found out.
+pub(crate) struct Write<B> {
+    ctx: Box<Ctx>,
+    body: B,
+    plan: Plan,
+    hold: HoldGuard,
+    /// The store's answer, when it came at once.
+    answer: Option<Result<Vec<Lock>, LockStoreError>>,
+}
+
+/// What `call` decides for a write.
+pub(crate) enum Start<B> {
+    /// Forward the request now, holding its paths until the inner service has answered.
+    Forward(Request<B>, HoldGuard),
+    /// The layer answers: a refusal.
+    Respond(Response<Bytes>),
+    /// Finish in the request's future.
+    Later(Write<B>),
+}
+
+/// Plan the write, register its hold, and decide it now if the store answers at once.
+pub(crate) fn start<B>(ctx: Ctx, body: B) -> Start<B> {
+    let mut plan = Plan::new(
+        ctx.parts.method.as_str(),
+        &ctx.target,
+        ctx.destination.as_ref(),
+    );
+    ctx.add_if_targets(&mut plan.query);
+    // Registered before the store is asked, dropped when the inner service has answered: a
+    // LOCK granted meanwhile sees it and is rolled back (see `crate::holds`).
+    let hold = ctx
+        .cfg
+        .holds
+        .acquire(plan.touched(), ctx.submitted().map(str::to_owned).collect());
+    let answer = if ctx.cfg.store_answers_now {
+        ctx.cfg.store.query_now_dyn(&plan.query)
+    } else {
+        None
+    };
+    // A removal cleans up after the inner service answered, which needs the future.
+    if let (Some(answer), false) = (&answer, plan.removes()) {
+        let mut states = States::default();
+        let decided = match answer {
+            Ok(locks) => ctx.settle_now(&mut states, |s| verdict(&ctx, &plan, locks, s)),
+            Err(e) => Some(Err(store_failed(e))),
+        };
+        match decided.map(|d| policies(&ctx, d)) {
+            Some(Ok((allowed, would_reject))) => {
+                hold.rely_on(allowed.relied);
+                return Start::Forward(request(ctx, body, allowed.fence, would_reject), hold);
+            }
+            Some(Err(rejection)) => return Start::Respond(ctx.render(rejection)),
+            None => {}
+        }
+    }
+    Start::Later(Write {
+        ctx: Box::new(ctx),
+        body,
+        plan,
+        hold,
+        answer,
+    })
+}
+
+impl<B> Write<B> {
+    /// The request's context.
+    #[cfg(feature = "tracing")]
+    pub(crate) fn ctx(&self) -> &Ctx {
+        &self.ctx
+    }
+
+    /// Finish the check, forward through `call`, clean up after a removal.
+    pub(crate) async fn run<ResBody, E, Fut>(
+        self,
+        call: impl FnOnce(Request<B>) -> Fut,
+    ) -> Result<Response<ResponseBody<ResBody>>, E>
+    where
+        Fut: std::future::Future<Output = Result<Response<ResBody>, E>>,
+    {
+        let Write {
+            ctx,
+            body,
+            plan,
+            hold,
+            answer,
+        } = self;
+        let answer = match answer {
+            Some(answer) => answer,
+            None => ctx.cfg.store.query_boxed(&plan.query).await,
+        };
+        let decided = match &answer {
+            Ok(locks) => {
+                let mut states = States::default();
+                ctx.settle(&mut states, |s| verdict(&ctx, &plan, locks, s))
+                    .await
+            }
+            Err(e) => Err(store_failed(e)),
+        };
+        let (allowed, would_reject) = match policies(&ctx, decided) {
+            Ok(ok) => ok,
+            Err(rejection) => return Ok(ctx.reject(rejection)),
+        };
+        hold.rely_on(allowed.relied);
+        let store = plan.removes().then(|| Arc::clone(&ctx.cfg.store));
+        let res = call(request(*ctx, body, allowed.fence, would_reject.clone())).await?;
+        if let Some(store) = store {
+            cleanup(&*store, &plan, res.status()).await;
+        }
+        drop(hold);
+        let mut res = res.map(ResponseBody::passthrough);
+        if let Some(w) = would_reject {
+            res.extensions_mut().insert(w);
+        }
+        Ok(res)
+    }
+}
+
+/// The store failed: 503 (fail closed), unless fail-open says otherwise.
+fn store_failed(_err: &LockStoreError) -> Rejection {
+    #[cfg(feature = "tracing")]
+    tracing::error!(error = %_err, "tower-locks: lock store query failed");
+    Rejection::StoreUnavailable
+}
+
+/// The policies on top of the verdict: a failed store forwards unchecked when fail-open is on;
+/// in dry-run mode a refusal is logged and the request forwarded with it in its extensions.
+fn policies(
+    ctx: &Ctx,
+    decided: Result<Allowed, Rejection>,
+) -> Result<(Allowed, Option<WouldReject>), Rejection> {
+    match decided {
+        Ok(allowed) => Ok((allowed, None)),
+        Err(Rejection::StoreUnavailable) if ctx.cfg.fail_open => {
+            #[cfg(feature = "tracing")]
+            tracing::warn!(
+                method = %ctx.parts.method,
+                path = ctx.target.as_str(),
+                "tower-locks: store failed, forwarding UNCHECKED (fail-open)"
+            );
+            Ok((Allowed::default(), None))
+        }
+        Err(rejection) if ctx.cfg.dry_run => {
+            #[cfg(feature = "tracing")]
+            tracing::warn!(
+                method = %ctx.parts.method,
+                path = ctx.target.as_str(),
+                ?rejection,
+                "tower-locks: DRY RUN, would have refused; forwarding"
+            );
+            Ok((Allowed::default(), Some(WouldReject(rejection))))
+        }
+        Err(rejection) => Err(rejection),
+    }
+}
+
+/// The request to forward: the original parts, with the fencing number and, in dry-run
+/// mode, the refusal that was not made in the extensions.
+fn request<B>(
+    ctx: Ctx,
+    body: B,
+    fence: Option<u64>,
+    would_reject: Option<WouldReject>,
+) -> Request<B> {
+    let Ctx { mut parts, .. } = ctx;
+    if let Some(f) = fence {
+        parts.extensions.insert(FencingToken(f));
+    }
+    if let Some(w) = would_reject {
+        parts.extensions.insert(w);
+    }
+    Request::from_parts(parts, body)
+}
+
+/// RFC 4918 §6.1 (8): a lock whose root became unmapped is deleted with it.
+async fn cleanup(store: &dyn DynLockStore, plan: &Plan, status: StatusCode) {
+    if !status.is_success() || status == StatusCode::MULTI_STATUS {
+        return;
+    }
+    for (path, when) in plan.cleanup() {
+        if when == CleanupWhen::Replaced && status != StatusCode::NO_CONTENT {
+            continue;
+        }
+        if let Err(_err) = store.remove_subtree_boxed(path).await {
+            #[cfg(feature = "tracing")]
+            tracing::error!(error = %_err, path = path.as_str(), "tower-locks: lock cleanup failed");
+        }
+    }
+}
