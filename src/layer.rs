@@ -600,5 +600,4 @@ impl<S> LockService<S> {
     pub fn layer<T: LockStore>(store: T) -> LockLayer {
         LockLayer::new(store)
     }
-
 }

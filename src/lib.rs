@@ -127,11 +127,11 @@ pub use headers::{
 pub use holds::FencingToken;
 pub use hooks::{CreateResult, ResourceCreator, ResourceProbe, ResourceState};
 pub use layer::LockLayer;
-pub use space::SubRequest;
 pub use path::{PathError, ResourcePath};
 pub use principal::Principal;
 pub use response::{Rejection, WouldReject};
 pub use service::LockService;
+pub use space::SubRequest;
 pub use store::{
     new_token, BoxError, BoxFuture, CheckOutcome, Clock, CreateOutcome, DynLockStore, Lock,
     LockDepth, LockQuery, LockScope, LockStore, LockStoreError, LockTimeout, LockToken,

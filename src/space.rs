@@ -134,7 +134,10 @@ impl Space {
 /// A service declared to answer for the whole resource space, type-erased.
 pub(crate) trait SpaceService: Send + Sync + 'static {
     /// Send `req`; the status and headers of the answer, `None` when the service failed.
-    fn send(&self, req: Request<SubRequestBody>) -> BoxFuture<'static, Option<(StatusCode, http::HeaderMap)>>;
+    fn send(
+        &self,
+        req: Request<SubRequestBody>,
+    ) -> BoxFuture<'static, Option<(StatusCode, http::HeaderMap)>>;
 }
 
 /// [`SpaceService`] over any cloneable service. The mutex only guards the clone taken for
@@ -153,7 +156,10 @@ where
     S::Future: Send + 'static,
     B: Send + 'static,
 {
-    fn send(&self, req: Request<SubRequestBody>) -> BoxFuture<'static, Option<(StatusCode, http::HeaderMap)>> {
+    fn send(
+        &self,
+        req: Request<SubRequestBody>,
+    ) -> BoxFuture<'static, Option<(StatusCode, http::HeaderMap)>> {
         let mut svc = self.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
         Box::pin(async move {
             poll_fn(|cx| svc.poll_ready(cx)).await.ok()?;
@@ -177,7 +183,7 @@ fn sub_request(
 ) -> Option<Request<SubRequestBody>> {
     let inner_path = path.strip_prefix(prefix)?;
     let uri = Uri::try_from(inner_path.href()).ok()?;
-    let mut req = Request::new(SubRequestBody::default());
+    let mut req = Request::new(SubRequestBody);
     *req.method_mut() = method;
     *req.uri_mut() = uri;
     *req.version_mut() = parts.version;

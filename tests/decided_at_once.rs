@@ -69,7 +69,11 @@ async fn every_write_asks_the_store_once_and_at_once() {
         let before = store.counts();
         let a = send(svc.clone(), empty(b)).await;
         assert!(a.status.is_success(), "{}", a.status);
-        assert_eq!(store.counts(), (before.0, before.1 + 1), "one answer at once");
+        assert_eq!(
+            store.counts(),
+            (before.0, before.1 + 1),
+            "one answer at once"
+        );
     }
     // A lock found: refused in `call`.
     let l = xlock(&store.inner, "/c/r", LockDepth::Zero).await;
@@ -111,7 +115,10 @@ async fn a_verdict_that_needs_a_probe_finishes_in_the_future() {
         .collect();
     assert_eq!(
         heads,
-        [("HEAD".to_owned(), "/c/r".to_owned()), ("HEAD".into(), "/c/new".into())]
+        [
+            ("HEAD".to_owned(), "/c/r".to_owned()),
+            ("HEAD".into(), "/c/new".into())
+        ]
     );
 }
 

@@ -30,7 +30,10 @@ pub(crate) struct Ctx {
 
 impl Ctx {
     /// Parse what every guarded request needs; a malformed request gets its 400 here.
-    pub(crate) fn new(cfg: Arc<Config>, parts: request::Parts) -> Result<Self, Response<Bytes>> {
+    pub(crate) fn new(
+        cfg: Arc<Config>,
+        parts: request::Parts,
+    ) -> Result<Self, Box<Response<Bytes>>> {
         let limits = &cfg.limits;
         let target = match ResourcePath::parse_limited(
             parts.uri.path(),
@@ -40,21 +43,21 @@ impl Ctx {
             Ok(p) if cfg.prefix.is_root() => p,
             Ok(p) => p.under_prefix(&cfg.prefix),
             Err(e) => {
-                return Err(render_with(
+                return Err(Box::new(render_with(
                     &cfg,
                     &parts,
                     bad_request(format!("request path: {e}")),
-                ))
+                )))
             }
         };
         let if_header = match parse_if(&parts.headers, &limits.if_header) {
             Ok(h) => h,
             Err(e) => {
-                return Err(render_with(
+                return Err(Box::new(render_with(
                     &cfg,
                     &parts,
                     bad_request(e.to_string()),
-                ))
+                )))
             }
         };
         let principal = cfg.principal.extract(&parts);
@@ -76,9 +79,9 @@ impl Ctx {
                         Ok(Resolved::Local(p)) => Some(p),
                         Ok(_) => None,
                         Err(e) => {
-                            return Err(
+                            return Err(Box::new(
                                 ctx.render(bad_request(format!("If header resource tag: {e}"))),
-                            )
+                            ))
                         }
                     },
                 };
@@ -89,7 +92,7 @@ impl Ctx {
         if matches!(ctx.parts.method.as_str(), "COPY" | "MOVE") {
             match ctx.destination_path() {
                 Ok(d) => ctx.destination = Some(d),
-                Err(rejection) => return Err(ctx.render(rejection)),
+                Err(rejection) => return Err(Box::new(ctx.render(rejection))),
             }
         }
         Ok(ctx)
@@ -202,8 +205,12 @@ impl Ctx {
             Disclosure::All => true,
             Disclosure::Related => {
                 l.root.contains(&self.target)
-                    || self.destination.as_ref().is_some_and(|d| l.root.contains(d))
-                    || (self.principal.is_some() && l.principal.as_deref() == self.principal.as_deref())
+                    || self
+                        .destination
+                        .as_ref()
+                        .is_some_and(|d| l.root.contains(d))
+                    || (self.principal.is_some()
+                        && l.principal.as_deref() == self.principal.as_deref())
             }
         };
         let (shown, hidden): (Vec<&Lock>, Vec<&Lock>) = locks.iter().partition(|l| visible(l));

@@ -18,8 +18,7 @@ use crate::headers::{parse_depth, parse_timeout_headers, Depth};
 use crate::hooks::{CreateResult, ResourceState};
 use crate::response::Rejection;
 use crate::store::{
-    BoxError, CreateOutcome, Lock, LockDepth, LockQuery, NewLock, Quota, TokenAccess,
-    TokenOutcome,
+    BoxError, CreateOutcome, Lock, LockDepth, LockQuery, NewLock, Quota, TokenAccess, TokenOutcome,
 };
 
 static LOCK_TOKEN: HeaderName = HeaderName::from_static("lock-token");
@@ -121,7 +120,11 @@ async fn refresh<B>(ctx: Ctx, timeout: crate::LockTimeout) -> Response<ResponseB
 /// when the LOCK creates its target); then conflicts, quotas and creation in one store step;
 /// then the empty resource of an unmapped URL, through the resource space (the lock is rolled
 /// back if that fails).
-async fn create<B>(ctx: Ctx, body: &[u8], timeout: crate::LockTimeout) -> Response<ResponseBody<B>> {
+async fn create<B>(
+    ctx: Ctx,
+    body: &[u8],
+    timeout: crate::LockTimeout,
+) -> Response<ResponseBody<B>> {
     let depth = match parse_depth(&ctx.parts.headers) {
         Ok(None | Some(Depth::Infinity)) => LockDepth::Infinity,
         Ok(Some(Depth::Zero)) => LockDepth::Zero,

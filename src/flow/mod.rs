@@ -49,7 +49,7 @@ pub(crate) fn start<B>(config: Arc<Config>, req: Request<B>) -> Started<B> {
     let (parts, body) = req.into_parts();
     let ctx = match Ctx::new(config, parts) {
         Ok(ctx) => ctx,
-        Err(response) => return Started::Respond(response),
+        Err(response) => return Started::Respond(*response),
     };
     match ctx.parts.method.as_str() {
         "LOCK" => Started::Later(Later::Lock(ctx, body)),

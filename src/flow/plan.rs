@@ -282,11 +282,7 @@ mod tests {
         let plan = Plan::new("DELETE", &p("/c/r"), None);
         assert_eq!(
             roots(plan.groups(&locks, When::Always)),
-            [
-                vec!["/c/r/x/y", "/c/r/x/y"],
-                vec!["/c/r/z"],
-                vec!["/c"]
-            ]
+            [vec!["/c/r/x/y", "/c/r/x/y"], vec!["/c/r/z"], vec!["/c"]]
         );
         assert!(plan.groups(&locks, When::Creating).is_empty());
         assert_eq!(
