@@ -12,7 +12,8 @@ use http::{Request, Response, StatusCode};
 use tokio::sync::Notify;
 use tower::Layer;
 use tower_locks::{
-    FencingToken, LockDepth, LockLayer, LockStore, MemoryLockStore, Rejection, WouldReject,
+    FencingToken, LockDepth, LockLayer, LockScope, LockStore, MemoryLockStore, Rejection,
+    WouldReject,
 };
 
 /// An inner service whose PUTs wait for `gate` (HEAD answers 200 at once).
@@ -161,6 +162,48 @@ async fn the_lock_a_write_relies_on_cannot_be_unlocked_under_it() {
     assert_eq!(send(svc, unlock()).await.status, StatusCode::NO_CONTENT);
     // the write carried the lock's fencing number
     assert_eq!(slow.fences.lock().unwrap()[0], Some(FencingToken(l.fence)));
+}
+
+/// A token a write merely mentions pins nothing: another principal's slow upload whose `If`
+/// header names the owner's token (negated, or next to a list that holds anyway) cannot keep
+/// the owner from unlocking.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mentioned_token_pins_nothing() {
+    let slow = Slow::default();
+    let store = Arc::new(MemoryLockStore::new());
+    let svc = LockLayer::new(store.clone())
+        .principal_from(|parts| Some(parts.headers.get("x-user")?.to_str().ok()?.to_owned()))
+        .layer(slow.clone());
+    for mention in ["(Not <{t}>)", "(<{t}>) (Not <DAV:no-lock>)"] {
+        let l = lock(
+            &*store,
+            "/owned",
+            LockScope::Exclusive,
+            LockDepth::Zero,
+            Some("alice"),
+        )
+        .await;
+        let header = mention.replace("{t}", &l.token);
+        let put = tokio::spawn(send(
+            svc.clone(),
+            empty(
+                req("PUT", "/elsewhere")
+                    .header("x-user", "mallory")
+                    .header("if", header),
+            ),
+        ));
+        slow.entered.notified().await; // mallory's upload is in flight
+        let unlock = req("UNLOCK", "/owned")
+            .header("x-user", "alice")
+            .header("lock-token", format!("<{}>", l.token));
+        assert_eq!(
+            send(svc.clone(), empty(unlock)).await.status,
+            StatusCode::NO_CONTENT,
+            "{mention}: the owner unlocks while the other write is in flight"
+        );
+        slow.gate.notify_one();
+        assert_eq!(put.await.unwrap().status, StatusCode::NO_CONTENT);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
