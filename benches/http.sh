@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# End-to-end: requests/s and p50/p99 latency of a small hyper app on 127.0.0.1, without and
-# with LockLayer (1e5 locks held on other paths), for GET and for PUT on an unlocked path.
+# End-to-end: requests/s and p50/p99 latency of a small axum app on 127.0.0.1, without and
+# with LockLayer mounted by `Router::layer` (1e5 locks held on other paths), for GET and for
+# PUT on an unlocked path, and for a PUT the layer refuses with 423 (LOCKED: the layer's
+# refusal, compared with an unlocked PUT to the bare app).
 # The two configurations alternate ROUNDS times, in the order bare-layer, layer-bare, ... so
 # neither always runs first; the script prints every run, the per-round layer/bare ratios and
 # the ratios of the medians. With PIN=1 (the default, on 2 or more cores with taskset) the
@@ -67,9 +69,10 @@ to_us() {
 }
 
 run_wrk() { # config method
-    local out script=()
-    [[ "$2" == PUT ]] && script=(-s "$WORK/put.lua")
-    out="$("${WRK_CPU[@]}" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "${script[@]}" "$URL/docs/a.txt")"
+    local out script=() path=/docs/a.txt
+    [[ "$2" != GET ]] && script=(-s "$WORK/put.lua")
+    [[ "$2" == LOCKED ]] && path=/docs/locked.txt
+    out="$("${WRK_CPU[@]}" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "${script[@]}" "$URL$path")"
     local rps p50 p99
     rps="$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")"
     p50="$(awk '$1=="50%" {print $2}' <<<"$out" | to_us)"
@@ -89,6 +92,7 @@ for round in $(seq 1 "$ROUNDS"); do
         start_server "$config"
         run_wrk "$config" GET
         run_wrk "$config" PUT
+        [[ "$config" == layer ]] && run_wrk "$config" LOCKED
         stop_server
     done
 done
@@ -96,11 +100,13 @@ done
 echo
 echo "layer/bare req/s per round (each round runs both back to back; the load on a shared"
 echo "machine moves between rounds, so the per-round ratio is the figure to read)"
-for method in GET PUT; do
-    ratios="$(awk -v m="$method" '$2==m {v[$1]=v[$1] " " $3} END {
-        n=split(v["bare"], b, " "); split(v["layer"], l, " ");
-        for (i=1; i<=n; i++) printf "%.3f\n", l[i]/b[i] }' "$WORK/results")"
-    printf '%-4s per round: %s  median: %s\n' "$method" "$(echo $ratios)" \
+for method in GET PUT LOCKED; do
+    # LOCKED (layer) is compared with an unlocked PUT to the bare app.
+    ratios="$(awk -v m="$method" '
+        $2==m && $1=="layer" {l[++nl]=$3}
+        $2==(m=="LOCKED" ? "PUT" : m) && $1=="bare" {b[++nb]=$3}
+        END { for (i=1; i<=nb; i++) printf "%.3f\n", l[i]/b[i] }' "$WORK/results")"
+    printf '%-6s per round: %s  median: %s\n' "$method" "$(echo $ratios)" \
         "$(sort -g <<<"$ratios" | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}')"
 done
 
@@ -108,8 +114,10 @@ echo
 echo "medians over $ROUNDS rounds, and layer/bare"
 printf '%-4s %12s %12s %8s | %8s %8s | %8s %8s\n' method 'bare req/s' 'layer req/s' ratio 'p50 b' 'p50 l' 'p99 b' 'p99 l'
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
-for method in GET PUT; do
-    col() { awk -v c="$1" -v m="$method" -v k="$2" '$1==c && $2==m {print $k}' "$WORK/results" | median; }
+for method in GET PUT LOCKED; do
+    bm=$method; [[ $method == LOCKED ]] && bm=PUT
+    col() { local m=$method; [[ $1 == bare ]] && m=$bm
+        awk -v c="$1" -v m="$m" -v k="$2" '$1==c && $2==m {print $k}' "$WORK/results" | median; }
     br="$(col bare 3)"; lr="$(col layer 3)"
     printf '%-4s %12.0f %12.0f %8.3f | %8s %8s | %8s %8s\n' "$method" "$br" "$lr" \
         "$(awk -v a="$lr" -v b="$br" 'BEGIN {print a/b}')" \

@@ -21,16 +21,15 @@ use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
-use tower::Layer;
 use tower_locks::{
-    CreateOutcome, LockLayer, LockStore, LockTimeout, MemoryLockStore, NewLock, Principal,
-    ResourcePath, TokenAccess, TokenOutcome,
+    CreateOutcome, Disclosure, LockLayer, LockStore, LockTimeout, MemoryLockStore, NewLock,
+    Principal, ResourcePath, TokenAccess, TokenOutcome,
 };
 
 #[derive(Clone)]
@@ -70,12 +69,15 @@ async fn write_doc(State(s): State<AppState>, Path(id): Path<String>, body: Stri
     }
 }
 
-async fn take_lock(
-    State(s): State<AppState>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    let Ok(path) = ResourcePath::parse(&format!("/docs/{id}")) else {
+/// The document a `/locks/…` request is about, from the raw request path and normalised as
+/// the lock layer normalises request paths: `/locks/docs/a%2Fb` is `/docs/a%2Fb`, never
+/// `/docs/a/b` (a path parameter would be decoded already).
+fn locked_path(uri: &Uri) -> Option<ResourcePath> {
+    ResourcePath::parse(uri.path().strip_prefix("/locks")?).ok()
+}
+
+async fn take_lock(State(s): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
+    let Some(path) = locked_path(&uri) else {
         return StatusCode::BAD_REQUEST.into_response();
     };
     let mut new = NewLock::new(path).timeout(LockTimeout::Seconds(300));
@@ -106,12 +108,8 @@ async fn take_lock(
     }
 }
 
-async fn release_lock(
-    State(s): State<AppState>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-) -> StatusCode {
-    let Ok(path) = ResourcePath::parse(&format!("/docs/{id}")) else {
+async fn release_lock(State(s): State<AppState>, uri: Uri, headers: HeaderMap) -> StatusCode {
+    let Some(path) = locked_path(&uri) else {
         return StatusCode::BAD_REQUEST;
     };
     let Ok(token) = tower_locks::parse_lock_token(&headers) else {
@@ -131,16 +129,16 @@ async fn release_lock(
 }
 
 fn app(state: AppState) -> Router {
+    // Every write under /docs is checked against the store before a handler runs. The
+    // documents have no public listing, so a refusal names only the locks the requester may
+    // know about.
+    let locks = LockLayer::new(state.locks.clone()).disclose_lock_roots(Disclosure::Related);
     let docs = Router::new()
         .route("/docs/{id}", get(read_doc).put(write_doc))
-        .with_state(state.clone());
-    // Every write under /docs is checked against the store before a handler runs. The layer
-    // wraps the whole docs router (not each method handler, as `Router::layer` would), so its
-    // own HEAD/PUT sub-requests are routed like any request.
-    let guarded = LockLayer::new(state.locks.clone()).layer(docs);
+        .layer(locks);
     Router::new()
         .route("/locks/docs/{id}", post(take_lock).delete(release_lock))
-        .fallback_service(guarded)
+        .merge(docs)
         .with_state(state)
         // Authentication runs first, outside the lock layer (RFC 4918 §8.1).
         .layer(middleware::from_fn(authenticate))
@@ -280,4 +278,40 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     server.await??;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tower::ServiceExt;
+
+    async fn send(app: &Router, method: &str, path: &str, user: &str) -> StatusCode {
+        let req = http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("x-user", user)
+            .body(Body::from("text"))
+            .unwrap();
+        app.clone().oneshot(req).await.unwrap().status()
+    }
+
+    /// The lock endpoint locks the resource the layer protects, escapes and all.
+    #[tokio::test]
+    async fn a_lock_taken_through_the_endpoint_protects_that_exact_resource() {
+        let app = app(AppState {
+            docs: Arc::default(),
+            locks: Arc::new(MemoryLockStore::new()),
+        });
+        for id in ["a%2Fb", "%2541", "x%252Fy", "plain"] {
+            let taken = send(&app, "POST", &format!("/locks/docs/{id}"), "alice").await;
+            assert_eq!(taken, StatusCode::CREATED, "{id}");
+            let put = send(&app, "PUT", &format!("/docs/{id}"), "bob").await;
+            assert_eq!(put, StatusCode::LOCKED, "{id}: bob's write");
+        }
+        // `/docs/a/b` is another resource (and no route here).
+        assert_ne!(
+            send(&app, "PUT", "/docs/a/b", "bob").await,
+            StatusCode::LOCKED
+        );
+    }
 }

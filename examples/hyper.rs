@@ -20,7 +20,7 @@ use tower::{ServiceBuilder, ServiceExt};
 use tower_locks::{LockLayer, MemoryLockStore};
 
 /// The wrapped application: accepts every write, answers HEAD with 404 (nothing is stored).
-async fn handler(req: Request<axum::body::Body>) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn handler(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
     let status = match req.method().as_str() {
         "HEAD" | "GET" => StatusCode::NOT_FOUND,
         _ => StatusCode::NO_CONTENT,
@@ -37,9 +37,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or_else(|| "127.0.0.1:3001".to_owned())
         .parse()?;
     let service = ServiceBuilder::new()
-        // The layer needs a request body with `Default` (for its HEAD/PUT sub-requests):
-        // hyper's `Incoming` has none, so convert it first.
-        .map_request(|req: Request<Incoming>| req.map(axum::body::Body::new))
         .layer(LockLayer::new(MemoryLockStore::new()))
         .service_fn(handler)
         .map_response(|res: Response<_>| res.map(|b| b.boxed()));

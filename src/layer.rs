@@ -155,7 +155,7 @@ impl LockLayer {
     }
 
     /// The client-visible path prefix under which the wrapped service is mounted, for when the
-    /// layer sits inside a router that strips it (decision D10). Lock roots, `If` tags,
+    /// layer sits inside a router that strips it ([decision D10](crate::decisions#d10)). Lock roots, `If` tags,
     /// `Destination` and every href stay in the client-visible path space; sub-requests to the
     /// inner service use the stripped path. Default: none.
     ///

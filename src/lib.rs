@@ -17,18 +17,20 @@
 //!
 //! # Example (axum)
 //!
+//! Mount it like any other layer:
+//!
 //! ```
 //! use axum::{routing::put, Router};
 //! use http::{Request, StatusCode};
-//! use tower::{Layer, ServiceExt};
-//! use tower_locks::{LockLayer, LockStore, MemoryLockStore, NewLock, ResourcePath, CreateOutcome};
+//! use tower::ServiceExt;
+//! use tower_locks::{CreateOutcome, LockLayer, LockStore, MemoryLockStore, NewLock, ResourcePath};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() {
 //! let store = std::sync::Arc::new(MemoryLockStore::new());
-//! let routes = Router::new().route("/docs/{id}", put(|| async { "saved" }).get(|| async { "doc" }));
-//! // Wrap the whole router (see "Mounting it in axum" below), then serve `app` as usual.
-//! let app = Router::new().fallback_service(LockLayer::new(store.clone()).layer(routes));
+//! let app = Router::new()
+//!     .route("/docs/{id}", put(|| async { "saved" }).get(|| async { "doc" }))
+//!     .layer(LockLayer::new(store.clone()));
 //!
 //! // Somebody locks /docs/1 (here directly through the store; a client would send LOCK).
 //! let CreateOutcome::Created(lock) = store
@@ -59,31 +61,52 @@
 //!
 //! # Where it goes in the stack
 //!
-//! Put the layer **inside** authentication (RFC 4918 §8.1: authorization errors come before
-//! 423, so an anonymous client cannot learn that a hidden resource is locked) and **outside**
-//! any router nesting that strips a path prefix (or name the prefix with
-//! [`LockLayer::mount_prefix`]). The authentication layer tells the lock layer who is asking
-//! by inserting a [`Principal`] into the request extensions.
+//! Put the layer **inside** authentication and authorization (RFC 4918 §8.1: a 401 or 403 must
+//! win over a 423, so a client cannot learn that a resource it may not see is locked). The
+//! authentication layer tells the lock layer who is asking by inserting a [`Principal`] into
+//! the request extensions (or see [`LockLayer::principal_from`]).
 //!
-//! # Mounting it in axum
+//! The layer calls the service it wraps only with the request it was given
+//! ([decision D18](crate::decisions#d18)), so every way of mounting it is safe:
 //!
-//! Wrap the **whole** router, as above (or with `tower::ServiceBuilder`): the layer sends the
-//! inner service sub-requests of its own — a `HEAD` to learn whether a resource exists and
-//! its ETag, an empty `PUT` to create the resource of a LOCK on an unmapped URL — and they
-//! must reach the router, which dispatches them to the right handler. Do **not** use
-//! `Router::layer` or `route_layer` for this layer: axum applies those to each method handler
-//! separately, so the sub-requests would land on the handler of the original request (a PUT
-//! handler answering the HEAD probe, for instance), and LOCK would hit a 405 fallback.
-//! `Router::new().fallback_service(layer.layer(routes))` keeps axum's own response type, so
-//! `axum::serve` and further `.layer(..)`s (authentication!) work on the outer router.
+//! | mounting | what it covers |
+//! |---|---|
+//! | `Router::layer` | every route, the router's fallback, LOCK and UNLOCK on any path |
+//! | `Router::route_layer` | the routes; a request to a path no route matches gets axum's 404 (a LOCK there locks nothing) |
+//! | `tower::ServiceBuilder` around the `Router`, `fallback_service` | everything the router serves |
+//! | `Router::nest` / `nest_service` under a prefix | the nested routes; name the prefix with [`LockLayer::mount_prefix`] ([decision D10](crate::decisions#d10)). With `nest` and `Router::layer` inside, a path no nested route matches gets the outer 404 |
+//! | a bare hyper 1 service, a reverse proxy | everything |
+//!
+//! # Existence and ETags
+//!
+//! Three rules need to know whether a resource exists or its current ETag: creating a member
+//! of a depth-0-locked collection needs the collection's token, modifying an existing one does
+//! not ([decision D4](crate::decisions#d4)); an `If` list may name an entity tag; a LOCK on an
+//! unmapped URL creates an empty resource ([decision D3](crate::decisions#d3)). The layer asks
+//! only hooks ([`LockLayer::with_resource_probe`], [`LockLayer::with_resource_creator`]) or a
+//! service you declare to answer for the whole resource space
+//! ([`LockLayer::resource_space`]; with `Router::layer`, the router without the layer):
+//!
+//! ```
+//! # use axum::{routing::get, Router};
+//! # use tower_locks::{LockLayer, MemoryLockStore};
+//! let routes: Router = Router::new().route("/docs/{id}", get(|| async { "doc" }));
+//! let app: Router = routes.clone().layer(LockLayer::new(MemoryLockStore::new()).resource_space(routes));
+//! ```
+//!
+//! Without them existence is unknown and the layer fails closed: a write to a member of a
+//! depth-0-locked collection needs the collection's token, an `If` list with an entity tag is
+//! false ([decision D13](crate::decisions#d13)), and a LOCK on an unmapped URL locks the URL
+//! without creating anything.
 //!
 //! # 423 or 412
 //!
-//! In this order (decision D7 of the project's RFC checklist): a malformed `If`, `Depth`,
-//! `Timeout`, `Lock-Token` or `Destination` gets **400**; an `If` header that evaluates to
-//! false gets **412**; a covering lock whose token was not submitted (anywhere in the `If`
-//! header, by the lock's principal) gets **423**; only then does the inner service run and
-//! evaluate `If-Match` and friends. Unknown tokens are simply false, never a 400.
+//! In this order ([decision D7](crate::decisions#d7)): a malformed `If`, `Depth`, `Timeout`,
+//! `Lock-Token` or `Destination` gets **400**; an `If` header that evaluates to false gets
+//! **412**; a lock the request must satisfy whose token was not submitted (anywhere in the
+//! `If` header, by the lock's principal) gets **423**; only then does the inner service run and
+//! evaluate `If-Match` and friends. Unknown tokens are simply false, never a 400. Of the shared
+//! locks on one resource, any one will do ([decision D14](crate::decisions#d14)).
 //!
 //! # Feature flags
 //!

@@ -9,7 +9,7 @@
 //!   are `/a%27b` and `/a'b` (a backend that percent-decodes paths sees one file, so the layer
 //!   must see one resource), while `/a%2Fb` stays one segment and never becomes `/a/b`;
 //! - bytes that a URI may not carry raw (space, non-ASCII, …) are percent-encoded;
-//! - `.` and `..` segments are rejected (decision D8), also when written as `%2E`;
+//! - `.` and `..` segments are rejected ([decision D8](crate::decisions#d8)), also when written as `%2E`;
 //! - duplicate slashes are collapsed;
 //! - a trailing slash is remembered for rendering hrefs but ignored for identity, so `/coll`
 //!   and `/coll/` are the same resource;
@@ -49,7 +49,7 @@ pub enum PathError {
     /// A `%` not followed by two hex digits.
     #[error("malformed percent-escape in path")]
     BadEscape,
-    /// A `.` or `..` segment (RFC 3986 §5.2.4; rejected by decision D8).
+    /// A `.` or `..` segment (RFC 3986 §5.2.4; rejected by [decision D8](crate::decisions#d8)).
     #[error("dot segments ('.' or '..') are not allowed in paths")]
     DotSegment,
     /// The reference is neither an absolute URI nor an absolute path.

@@ -306,7 +306,7 @@ pub(crate) fn render(
 }
 
 /// The default body: DAV:error XML (or a 207 multistatus), or problem+json when the client
-/// prefers JSON and the method is not a WebDAV one (decision D11).
+/// prefers JSON and the method is not a WebDAV one ([decision D11](crate::decisions#d11)).
 fn default_response(
     rejection: &Rejection,
     parts: &request::Parts,

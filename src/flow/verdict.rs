@@ -85,7 +85,7 @@ pub(crate) fn verdict(
         allowed.relied.extend(creating.relied);
     } else if let Some(target) = plan.created() {
         // Only a request that creates its target needs the collection's tokens; existence
-        // not known counts as creating (fail closed, decision D4).
+        // not known counts as creating (fail closed, decision D4 in `crate::decisions`).
         match states.get(target) {
             None => return Step::Need(target.clone()),
             Some(ResourceState::Exists { .. }) => {}

@@ -11,7 +11,7 @@
 //!   entity tag, inside a `TimeType`);
 //! - literals are case-insensitive (`Not`, `Second-`, `Infinite`, `infinity`, `T`/`F`);
 //! - a header that is not a `#list` must not be split over several field lines; several lines
-//!   are a [`HeaderError::Duplicate`] (decision D5 for `If`);
+//!   are a [`HeaderError::Duplicate`] ([decision D5](crate::decisions#d5) for `If`);
 //! - values that are not visible ASCII are refused, never a panic.
 
 use http::{HeaderMap, HeaderValue};
@@ -75,7 +75,7 @@ impl HeaderError {
 
 /// Parse the `If` header (RFC 4918 §10.4) of a request, if present.
 ///
-/// Several `If` field lines are refused with [`HeaderError::Duplicate`] (decision D5): the
+/// Several `If` field lines are refused with [`HeaderError::Duplicate`] ([decision D5](crate::decisions#d5)): the
 /// `If` grammar is not a `#list`, so no join of the lines is safe. A value that is not visible
 /// ASCII is [`HeaderError::Invalid`]; grammar errors are [`HeaderError::If`].
 ///
