@@ -453,3 +453,60 @@ fn cdata_comments_and_pis_in_owner_are_kept() {
     let doc = roxmltree::Document::parse(&xml).unwrap();
     assert_eq!(dav_owner(&doc).text(), Some("<me>"));
 }
+
+/// A lockinfo whose ignored elements (at least one) carry `per_element` attributes each (plus
+/// `decls` namespace declarations on the root), about `size` bytes long.
+fn wide(per_element: usize, decls: usize, size: usize) -> String {
+    let mut root = String::from(r#"<D:lockinfo xmlns:D="DAV:""#);
+    for i in 0..decls {
+        root.push_str(&format!(r#" xmlns:n{i}="urn:x:{i}""#));
+    }
+    root.push('>');
+    let mut body = root;
+    body.push_str("<D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype>");
+    loop {
+        body.push_str("<D:ignored");
+        for i in 0..per_element {
+            body.push_str(&format!(r#" a{i}="v""#));
+        }
+        body.push_str("/>");
+        if body.len() >= size {
+            break;
+        }
+    }
+    body.push_str("</D:lockinfo>");
+    body
+}
+
+/// Parsing costs the same per byte whatever the shape: an element with thousands of
+/// attributes (quadratic duplicate checks) or thousands of namespace declarations (every
+/// prefix resolution scans them) is refused as too complex; bodies at the limits parse.
+#[test]
+fn attribute_and_namespace_counts_are_bounded() {
+    let many_attributes = wide(6000, 0, 0);
+    assert!(many_attributes.len() > 50_000);
+    assert!(matches!(
+        parse(&many_attributes),
+        Err(LockInfoError::TooComplex(_))
+    ));
+    assert!(matches!(
+        parse(&wide(0, 1000, 0)),
+        Err(LockInfoError::TooComplex(_))
+    ));
+    // At the limits (32 attributes an element, 31 declarations beside DAV:), a 53 KB body is a
+    // valid lockinfo.
+    let info = parse(&wide(32, 31, 53_000)).unwrap();
+    assert_eq!(info.scope, LockScope::Exclusive);
+    assert!(matches!(
+        parse(&wide(33, 0, 0)),
+        Err(LockInfoError::TooComplex(_))
+    ));
+}
+
+#[test]
+fn duplicate_attributes_are_still_refused() {
+    assert_not_wf(br#"<D:lockinfo xmlns:D="DAV:" a="1" a="2"/>"#);
+    assert_not_wf(
+        br#"<D:lockinfo xmlns:D="DAV:" xmlns:x="urn:a" xmlns:y="urn:a" x:a="1" y:a="2"/>"#,
+    );
+}

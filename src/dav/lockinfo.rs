@@ -1,5 +1,7 @@
 //! Parsing the `DAV:lockinfo` body of a LOCK request (RFC 4918 §9.10, §14.11).
 
+use std::collections::HashSet;
+
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::name::{PrefixDeclaration, QName, ResolveResult};
 use quick_xml::NsReader;
@@ -84,6 +86,9 @@ pub enum LockInfoError {
     /// More than one `DAV:owner` element.
     #[error("more than one DAV:owner element")]
     DuplicateOwner,
+    /// The body has more of something than a lockinfo needs (a resource limit).
+    #[error("too many {0} in the request body")]
+    TooComplex(&'static str),
     /// The owner content is larger than the limit.
     #[error("DAV:owner is larger than {limit} bytes")]
     OwnerTooLarge {
@@ -271,6 +276,8 @@ struct State {
     capture: Option<OwnerCapture>,
     owner: Option<Option<String>>,
     duplicate_owner: bool,
+    /// Namespace declarations seen so far.
+    declarations: usize,
 }
 
 impl State {
@@ -287,6 +294,7 @@ impl State {
             capture: None,
             owner: None,
             duplicate_owner: false,
+            declarations: 0,
         }
     }
 
@@ -304,7 +312,7 @@ impl State {
         if name.prefix().is_some_and(|p| p.as_ref() == b"xmlns") {
             return Err(not_wf("element name with the 'xmlns' prefix"));
         }
-        let attrs = check_attributes(reader, start)?;
+        let attrs = check_attributes(reader, start, &mut self.declarations)?;
 
         if self.stack.is_empty() && self.root_seen {
             return Err(not_wf("content after the root element"));
@@ -522,6 +530,15 @@ fn tag_name_end(src: &str, pos: usize, name: &[u8]) -> Result<usize, LockInfoErr
     Ok(end)
 }
 
+/// Most attributes one element may carry, namespace declarations included. Real lockinfo
+/// bodies carry a handful; the cap keeps every per-element check bounded, so parsing costs the
+/// same per byte whatever the body's shape.
+const MAX_ATTRIBUTES: usize = 32;
+
+/// Most namespace declarations in one body: every prefix resolution scans the declarations in
+/// scope, so this bounds that scan.
+const MAX_NAMESPACE_DECLARATIONS: usize = 32;
+
 /// What the attributes of one element declare and use.
 #[derive(Debug)]
 struct Attrs {
@@ -530,24 +547,38 @@ struct Attrs {
 }
 
 /// Check every attribute of `start` (syntax, values, prefixes, duplicates) and report the
-/// namespace prefixes it declares and uses.
+/// namespace prefixes it declares and uses. Duplicates are found with hash sets (quick-xml's
+/// own check compares every pair).
 fn check_attributes(
     reader: &NsReader<&[u8]>,
     start: &BytesStart<'_>,
+    declarations: &mut usize,
 ) -> Result<Attrs, LockInfoError> {
     let mut attrs = Attrs {
         declared: Vec::new(),
         used: Vec::new(),
     };
     check_attribute_spacing(start)?;
-    let mut expanded: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
-    for attr in start.attributes() {
+    let mut names: HashSet<&[u8]> = HashSet::new();
+    let mut expanded: HashSet<(Vec<u8>, Vec<u8>)> = HashSet::new();
+    for (i, attr) in start.attributes().with_checks(false).enumerate() {
+        if i == MAX_ATTRIBUTES {
+            return Err(LockInfoError::TooComplex("attributes on one element"));
+        }
         let attr = attr.map_err(|e| not_wf(&format!("bad attribute: {e}")))?;
         check_qname(attr.key)?;
+        // The key borrows from the tag itself, so the set holds it without a copy.
+        if !names.insert(attr.key.into_inner()) {
+            return Err(not_wf("duplicate attribute"));
+        }
         let value =
             std::str::from_utf8(&attr.value).map_err(|_| not_wf("attribute is not UTF-8"))?;
         check_attribute_value(value)?;
         if let Some(decl) = attr.key.as_namespace_binding() {
+            *declarations += 1;
+            if *declarations > MAX_NAMESPACE_DECLARATIONS {
+                return Err(LockInfoError::TooComplex("namespace declarations"));
+            }
             attrs.declared.push(match decl {
                 PrefixDeclaration::Default => None,
                 // Namespaces in XML 1.0 §5: a prefix cannot be undeclared.
@@ -567,11 +598,9 @@ fn check_attributes(
         let (ns, local) = reader.resolve_attribute(attr.key);
         match ns {
             ResolveResult::Bound(ns) => {
-                let key = (ns.as_ref().to_vec(), local.as_ref().to_vec());
-                if expanded.contains(&key) {
+                if !expanded.insert((ns.as_ref().to_vec(), local.as_ref().to_vec())) {
                     return Err(not_wf("duplicate attribute"));
                 }
-                expanded.push(key);
             }
             _ => return Err(not_wf("undeclared namespace prefix on an attribute")),
         }
