@@ -20,7 +20,10 @@ const BODY: &str = "<D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:writ
 const SIZE: usize = 53_000;
 
 fn text() -> String {
-    format!("{HEAD}>{BODY}<D:ignored>{}</D:ignored></D:lockinfo>", "x".repeat(SIZE))
+    format!(
+        "{HEAD}>{BODY}<D:ignored>{}</D:ignored></D:lockinfo>",
+        "x".repeat(SIZE)
+    )
 }
 
 fn elements(decls: usize, element: &str) -> String {

@@ -4,10 +4,34 @@ use http::header::{HeaderValue, ALLOW};
 use http::{HeaderName, Response};
 
 static DAV: HeaderName = HeaderName::from_static("dav");
+static MS_AUTHOR_VIA: HeaderName = HeaderName::from_static("ms-author-via");
+
+/// What successful OPTIONS answers advertise.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Advertise {
+    /// `DAV: 1, 2` and LOCK, UNLOCK in `Allow`.
+    pub(crate) class_2: bool,
+    /// `MS-Author-Via: DAV`.
+    pub(crate) ms_author_via: bool,
+}
+
+/// Add what `what` says to a successful OPTIONS response.
+pub(crate) fn advertise<B>(res: &mut Response<B>, what: Advertise) {
+    if !res.status().is_success() {
+        return;
+    }
+    if what.ms_author_via {
+        res.headers_mut()
+            .insert(MS_AUTHOR_VIA.clone(), HeaderValue::from_static("DAV"));
+    }
+    if what.class_2 {
+        advertise_class_2(res);
+    }
+}
 
 /// Make sure a successful OPTIONS response says `DAV: 1, 2` (keeping any other compliance
 /// classes the inner service listed) and lists LOCK and UNLOCK in an existing `Allow`.
-pub(crate) fn advertise_class_2<B>(res: &mut Response<B>) {
+fn advertise_class_2<B>(res: &mut Response<B>) {
     if !res.status().is_success() {
         return;
     }

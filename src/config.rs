@@ -105,6 +105,8 @@ pub(crate) struct Config {
     pub(crate) response: ResponseConfig,
     pub(crate) fail_open: bool,
     pub(crate) advertise: bool,
+    pub(crate) ms_author_via: bool,
+    pub(crate) lock_token_submits: bool,
     pub(crate) unlock_override: Option<UnlockOverride>,
     pub(crate) limits: Limits,
     pub(crate) disclosure: Disclosure,
@@ -128,6 +130,8 @@ impl Config {
             response: ResponseConfig::default(),
             fail_open: false,
             advertise: true,
+            ms_author_via: false,
+            lock_token_submits: false,
             unlock_override: None,
             limits: Limits::default(),
             disclosure: Disclosure::All,
@@ -165,6 +169,8 @@ impl std::fmt::Debug for Config {
             .field("resource_space", &self.space.can_probe())
             .field("fail_open", &self.fail_open)
             .field("advertise", &self.advertise)
+            .field("ms_author_via", &self.ms_author_via)
+            .field("lock_token_submits", &self.lock_token_submits)
             .field("limits", &self.limits)
             .field("disclosure", &self.disclosure)
             .field("dry_run", &self.dry_run)

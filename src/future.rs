@@ -8,7 +8,7 @@ use std::task::{ready, Context, Poll};
 use http::Response;
 use pin_project_lite::pin_project;
 
-use crate::advertise::advertise_class_2;
+use crate::advertise::{advertise, Advertise};
 use crate::body::ResponseBody;
 use crate::holds::HoldGuard;
 use crate::store::BoxFuture;
@@ -63,7 +63,7 @@ pin_project! {
         // A safe request: the answer only has its body type changed. OPTIONS, whose answers
         // advertise class 2, has its own variant, so this one carries no flag to test.
         Passthrough { #[pin] future: F },
-        Advertise { #[pin] future: F },
+        Advertise { #[pin] future: F, what: Advertise },
         // A write decided in `call` and forwarded; the hold goes when the answer comes.
         Held { #[pin] future: F, hold: Option<HoldGuard> },
         // The layer's own answer, decided in `call` (a refusal).
@@ -74,12 +74,11 @@ pin_project! {
 
 impl<F, B, E> ResponseFuture<F, B, E> {
     #[inline]
-    pub(crate) fn passthrough(future: F, advertise: bool) -> Self {
+    pub(crate) fn passthrough(future: F, advertise: Option<Advertise>) -> Self {
         Self {
-            kind: if advertise {
-                Kind::Advertise { future }
-            } else {
-                Kind::Passthrough { future }
+            kind: match advertise {
+                Some(what) => Kind::Advertise { future, what },
+                None => Kind::Passthrough { future },
             },
         }
     }
@@ -124,9 +123,10 @@ where
                 let res = ready!(future.poll(cx));
                 Poll::Ready(res.map(|res| res.map(ResponseBody::passthrough)))
             }
-            KindProj::Advertise { future } => {
+            KindProj::Advertise { future, what } => {
                 let res = ready!(future.poll(cx));
-                Poll::Ready(res.map(advertised))
+                let what = *what;
+                Poll::Ready(res.map(|res| advertised(res, what)))
             }
             KindProj::Held { future, hold } => {
                 let res = ready!(future.poll(cx));
@@ -146,8 +146,8 @@ where
 /// other safe request then keeps its response out of memory).
 #[cold]
 #[inline(never)]
-fn advertised<B>(mut res: Response<B>) -> Response<ResponseBody<B>> {
-    advertise_class_2(&mut res);
+fn advertised<B>(mut res: Response<B>, what: Advertise) -> Response<ResponseBody<B>> {
+    advertise(&mut res, what);
     res.map(ResponseBody::passthrough)
 }
 

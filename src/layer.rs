@@ -490,6 +490,53 @@ impl LockLayer {
         self.update(|c| c.advertise = yes)
     }
 
+    /// Compatibility switch for Microsoft Word 2016, which sends its lock token in a
+    /// `Lock-Token` header on PUT instead of in `If`: with `true`, a `Lock-Token` header on any
+    /// write other than LOCK and UNLOCK counts as a submitted token, still only for the lock's
+    /// own principal. RFC 4918 §6.1 (7) counts only the `If` header; leave this off unless such
+    /// clients must save. Default: `false`.
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use bytes::Bytes;
+    /// use http::{Request, Response, StatusCode};
+    /// use http_body_util::Empty;
+    /// use tower::{ServiceBuilder, ServiceExt};
+    /// use tower_locks::{CreateOutcome, LockLayer, LockStore, MemoryLockStore, NewLock, ResourcePath};
+    ///
+    /// # tokio_test::block_on(async {
+    /// let store = std::sync::Arc::new(MemoryLockStore::new());
+    /// let CreateOutcome::Created(lock) =
+    ///     store.create(NewLock::new(ResourcePath::parse("/doc").unwrap())).await.unwrap()
+    /// else { panic!("nothing else is locked") };
+    /// let app = ServiceBuilder::new()
+    ///     .layer(LockLayer::new(store.clone()).accept_lock_token_header(true))
+    ///     .service_fn(|_req: Request<Empty<Bytes>>| async {
+    ///         Ok::<_, Infallible>(Response::new(String::new()))
+    ///     });
+    /// let put = Request::put("/doc")
+    ///     .header("lock-token", format!("<{}>", lock.token))
+    ///     .body(Empty::new())
+    ///     .unwrap();
+    /// assert_eq!(app.oneshot(put).await.unwrap().status(), StatusCode::OK);
+    /// # });
+    /// ```
+    pub fn accept_lock_token_header(self, yes: bool) -> Self {
+        self.update(|c| c.lock_token_submits = yes)
+    }
+
+    /// Add `MS-Author-Via: DAV` to successful OPTIONS answers, which older Microsoft Office
+    /// versions look for before they edit in place. Default: `false`.
+    ///
+    /// ```
+    /// # use tower_locks::{LockLayer, MemoryLockStore};
+    /// let layer = LockLayer::new(MemoryLockStore::new()).advertise_ms_author_via(true);
+    /// # let _ = layer;
+    /// ```
+    pub fn advertise_ms_author_via(self, yes: bool) -> Self {
+        self.update(|c| c.ms_author_via = yes)
+    }
+
     /// Let requests for which `f` answers `true` (an administrator) UNLOCK locks of other
     /// principals (RFC 4918 §6.4). Default: nobody.
     ///

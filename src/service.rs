@@ -9,6 +9,7 @@ use http::{Method, Request, Response};
 use http_body::Body;
 use tower_service::Service;
 
+use crate::advertise::Advertise;
 use crate::body::ResponseBody;
 use crate::config::Config;
 use crate::flow::{start, Started};
@@ -161,7 +162,13 @@ where
     #[inline]
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
         if self.config.is_safe(req.method()) {
-            let advertise = self.config.advertise && req.method() == Method::OPTIONS;
+            let cfg = &self.config;
+            let advertise = (req.method() == Method::OPTIONS
+                && (cfg.advertise || cfg.ms_author_via))
+                .then_some(Advertise {
+                    class_2: cfg.advertise,
+                    ms_author_via: cfg.ms_author_via,
+                });
             return ResponseFuture::passthrough(self.inner.call(req), advertise);
         }
         match start(Arc::clone(&self.config), req) {

@@ -356,12 +356,12 @@ impl MemDav {
         key: &Key,
         body: Body,
     ) -> Result<Response<Body>, Response<Body>> {
+        // `None`: infinity, which no Depth header also means (RFC 4918 §9.1).
         let depth_one = match header(&parts.headers, "depth") {
-            Some("0") => false,
-            Some("1") => true,
-            // No Depth means infinity (RFC 4918 §9.1), which this server does not serve.
-            None => return Err(finite_depth()),
-            Some(d) if d.eq_ignore_ascii_case("infinity") => return Err(finite_depth()),
+            Some("0") => Some(false),
+            Some("1") => Some(true),
+            None => None,
+            Some(d) if d.eq_ignore_ascii_case("infinity") => None,
             Some(_) => {
                 return Err(status(
                     StatusCode::BAD_REQUEST,
@@ -381,6 +381,13 @@ impl MemDav {
             let tree = self.tree();
             let Some(node) = tree.get(key) else {
                 return Err(status(StatusCode::NOT_FOUND, "no such resource"));
+            };
+            // Infinite depth is refused on collections only (§9.1); a non-collection has no
+            // members, so there it is Depth 0.
+            let depth_one = match depth_one {
+                Some(one) => one,
+                None if node.is_collection() => return Err(finite_depth()),
+                None => false,
             };
             let mut found = vec![(key.clone(), node.clone())];
             if depth_one && node.is_collection() {
@@ -616,6 +623,27 @@ mod tests {
         let code = resp.status().as_u16();
         let bytes = resp.into_body().collect().await.unwrap().to_bytes();
         (code, String::from_utf8(bytes.to_vec()).unwrap())
+    }
+
+    /// webdav4's `cat` sends PROPFIND without Depth to a file: that is Depth 0 there, while a
+    /// collection still refuses infinite depth.
+    #[tokio::test]
+    async fn propfind_without_depth_works_on_files_only() {
+        let dav = MemDav::new(Arc::new(MemoryLockStore::new()));
+        assert_eq!(send(&dav, "PUT", "/f", "0", "hello").await.0, 201);
+        let propfind = |uri: &str| {
+            Request::builder()
+                .method("PROPFIND")
+                .uri(uri)
+                .body(Body::from(LOCKDISCOVERY))
+                .unwrap()
+        };
+        let res = dav.clone().oneshot(propfind("/f")).await.unwrap();
+        assert_eq!(res.status(), 207);
+        let res = dav.clone().oneshot(propfind("/")).await.unwrap();
+        assert_eq!(res.status(), 403);
+        let (code, _) = send(&dav, "PROPFIND", "/f", "infinity", LOCKDISCOVERY).await;
+        assert_eq!(code, 207);
     }
 
     const LOCKDISCOVERY: &str =

@@ -9,7 +9,7 @@ use http::{request, Response};
 use super::verdict::{States, Step};
 use crate::body::ResponseBody;
 use crate::config::{Config, Disclosure};
-use crate::headers::{destination, parse_if, IfHeader};
+use crate::headers::{destination, parse_if, parse_lock_token, HeaderError, IfHeader};
 use crate::path::{Resolved, Resolver};
 use crate::response::{render, Rejection};
 use crate::store::{Lock, LockQuery};
@@ -24,6 +24,9 @@ pub(crate) struct Ctx {
     pub(crate) destination: Option<ResourcePath>,
     pub(crate) principal: Option<String>,
     pub(crate) if_header: Option<IfHeader>,
+    /// A token in a `Lock-Token` header of a write other than UNLOCK, when the layer accepts
+    /// those ([`LockLayer::accept_lock_token_header`](crate::LockLayer::accept_lock_token_header)).
+    pub(crate) lock_token: Option<String>,
     /// The resource each `If` list applies to (`None`: a foreign or non-HTTP resource).
     pub(crate) if_resources: Vec<Option<ResourcePath>>,
 }
@@ -68,8 +71,16 @@ impl Ctx {
             destination: None,
             principal,
             if_header,
+            lock_token: None,
             if_resources: Vec::new(),
         };
+        if ctx.cfg.lock_token_submits && !matches!(ctx.parts.method.as_str(), "LOCK" | "UNLOCK") {
+            match parse_lock_token(&ctx.parts.headers) {
+                Ok(token) => ctx.lock_token = Some(token),
+                Err(HeaderError::Missing(_)) => {}
+                Err(e) => return Err(Box::new(ctx.render(bad_request(e.to_string())))),
+            }
+        }
         if let Some(h) = &ctx.if_header {
             let mut resources = Vec::with_capacity(h.lists.len());
             for list in &h.lists {
@@ -138,7 +149,8 @@ impl Ctx {
 
     /// Every state token in the `If` header: submitted, wherever it appears (§10.4.1).
     pub(crate) fn submitted(&self) -> impl Iterator<Item = &str> {
-        self.if_header.iter().flat_map(|h| h.state_tokens())
+        let in_if = self.if_header.iter().flat_map(|h| h.state_tokens());
+        in_if.chain(self.lock_token.as_deref())
     }
 
     /// Settle `step` without waiting: every state it asks for is unknown, which is the truth
