@@ -403,6 +403,20 @@ impl LockLayer {
         self.update(|c| c.space.service = Some(service))
     }
 
+    /// A [`LockPropertiesLayer`](crate::LockPropertiesLayer) on this layer's store and mount
+    /// prefix: it adds `DAV:lockdiscovery` and `DAV:supportedlock` to the PROPFIND answers of
+    /// a service that knows nothing about locks. Put it inside this layer.
+    ///
+    /// ```
+    /// # use tower_locks::{LockLayer, MemoryLockStore};
+    /// let locks = LockLayer::new(MemoryLockStore::new());
+    /// let properties = locks.lock_properties();
+    /// # let _ = properties;
+    /// ```
+    pub fn lock_properties(&self) -> crate::LockPropertiesLayer {
+        crate::LockPropertiesLayer::new(Arc::clone(&self.config))
+    }
+
     /// Which lock roots a refusal names. [`Disclosure::All`] (the default) names every lock
     /// that stands in the way, as RFC 4918 suggests; [`Disclosure::Related`] names only the
     /// lock roots at or above the request URI (or its `Destination`) and those held by the

@@ -1,0 +1,487 @@
+//! Adding `DAV:lockdiscovery` and `DAV:supportedlock` to the PROPFIND answers of a service
+//! that knows nothing about locks: what the client asked for, where a multistatus body's
+//! `response` elements begin and end, and each `response` rewritten with the two properties.
+//!
+//! Pure functions over text; the streaming and the store live in
+//! [`LockPropertiesLayer`](crate::LockPropertiesLayer). Namespaces are resolved, never
+//! matched by prefix, and the inserted elements declare their own (`xmlns:D="DAV:"`), so the
+//! inner service may use any prefix and any white space.
+
+use quick_xml::events::{BytesStart, Event};
+use quick_xml::name::ResolveResult;
+use quick_xml::NsReader;
+
+/// What a PROPFIND asks for (RFC 4918 §9.1, §14.20).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PropfindKind {
+    /// `allprop` (or an empty body): every live property, the lock properties included.
+    AllProp,
+    /// `propname`: the names only.
+    PropName,
+    /// `prop`: the named properties; whether the lock properties are among them.
+    Prop {
+        /// `DAV:lockdiscovery` was named.
+        lockdiscovery: bool,
+        /// `DAV:supportedlock` was named.
+        supportedlock: bool,
+    },
+}
+
+impl PropfindKind {
+    /// Whether the answer gets `(lockdiscovery, supportedlock)`.
+    fn wants(self) -> (bool, bool) {
+        match self {
+            PropfindKind::AllProp | PropfindKind::PropName => (true, true),
+            PropfindKind::Prop {
+                lockdiscovery,
+                supportedlock,
+            } => (lockdiscovery, supportedlock),
+        }
+    }
+}
+
+/// What a PROPFIND body asks for; `None` when it is not a well-formed `DAV:propfind`.
+///
+/// ```
+/// use tower_locks::dav::{parse_propfind, PropfindKind};
+///
+/// assert_eq!(parse_propfind(b""), Some(PropfindKind::AllProp));
+/// let body = br#"<propfind xmlns="DAV:"><prop><lockdiscovery/><getetag/></prop></propfind>"#;
+/// assert_eq!(
+///     parse_propfind(body),
+///     Some(PropfindKind::Prop { lockdiscovery: true, supportedlock: false })
+/// );
+/// assert_eq!(parse_propfind(b"<x:propfind xmlns:x='DAV:'><x:propname/></x:propfind>"),
+///            Some(PropfindKind::PropName));
+/// assert_eq!(parse_propfind(b"<oops"), None);
+/// ```
+pub fn parse_propfind(body: &[u8]) -> Option<PropfindKind> {
+    let text = std::str::from_utf8(body).ok()?;
+    if text.trim().is_empty() {
+        return Some(PropfindKind::AllProp);
+    }
+    let mut reader = NsReader::from_str(text);
+    reader.config_mut().check_end_names = true;
+    let mut depth = 0usize;
+    let mut kind = None;
+    let mut in_prop = false;
+    let (mut lockdiscovery, mut supportedlock) = (false, false);
+    loop {
+        let (ns, event) = reader.read_resolved_event().ok()?;
+        let dav = matches!(ns, ResolveResult::Bound(ref n) if n.as_ref() == b"DAV:");
+        match event {
+            Event::Start(ref e) | Event::Empty(ref e) => {
+                let empty = matches!(event, Event::Empty(_));
+                let local = e.local_name();
+                let local = local.as_ref();
+                match depth {
+                    0 if !(dav && local == b"propfind") => return None,
+                    1 if dav && local == b"allprop" => kind = Some(PropfindKind::AllProp),
+                    1 if dav && local == b"propname" => kind = Some(PropfindKind::PropName),
+                    1 if dav && local == b"prop" => in_prop = !empty,
+                    2 if in_prop && dav => {
+                        lockdiscovery |= local == b"lockdiscovery";
+                        supportedlock |= local == b"supportedlock";
+                    }
+                    _ => {}
+                }
+                if !empty {
+                    depth += 1;
+                }
+            }
+            Event::End(_) => {
+                depth = depth.checked_sub(1)?;
+                if depth == 1 {
+                    in_prop = false;
+                }
+            }
+            Event::Eof => break,
+            Event::DocType(_) => return None,
+            _ => {}
+        }
+    }
+    if depth != 0 {
+        return None;
+    }
+    Some(kind.unwrap_or(PropfindKind::Prop {
+        lockdiscovery,
+        supportedlock,
+    }))
+}
+
+/// Where the start tag of a multistatus body's root element ends, and the namespace
+/// declarations it carries (as attribute text, to re-declare around each `response`).
+/// `Ok(None)`: more input is needed; `Err(())`: not a `DAV:multistatus` body.
+pub(crate) fn multistatus_head(buf: &[u8]) -> Result<Option<(usize, String)>, ()> {
+    let mut pos = 0;
+    loop {
+        let Some(lt) = buf[pos..].iter().position(|&b| b == b'<').map(|i| pos + i) else {
+            return Ok(None);
+        };
+        let Some(end) = markup_end(buf, lt)? else {
+            return Ok(None);
+        };
+        match buf.get(lt + 1) {
+            Some(b'?' | b'!') => pos = end,
+            _ => {
+                let tag = std::str::from_utf8(&buf[lt..end]).map_err(|_| ())?;
+                let mut reader = NsReader::from_str(tag);
+                let (ns, event) = reader.read_resolved_event().map_err(|_| ())?;
+                let Event::Start(start) = event else {
+                    return Err(());
+                };
+                let dav = matches!(ns, ResolveResult::Bound(ref n) if n.as_ref() == b"DAV:");
+                if !dav || start.local_name().as_ref() != b"multistatus" {
+                    return Err(());
+                }
+                return Ok(Some((end, declarations(&start))));
+            }
+        }
+    }
+}
+
+/// The `xmlns` attributes of `start`, as attribute text.
+fn declarations(start: &BytesStart<'_>) -> String {
+    let mut out = String::new();
+    for attr in start.attributes().flatten() {
+        if attr.key.as_namespace_binding().is_some() {
+            out.push(' ');
+            out.push_str(&String::from_utf8_lossy(attr.key.as_ref()));
+            out.push_str("=\"");
+            out.push_str(&String::from_utf8_lossy(&attr.value).replace('"', "&quot;"));
+            out.push('"');
+        }
+    }
+    out
+}
+
+/// One step through the content of the multistatus element, from `pos`.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Piece {
+    /// Bytes up to here are text (or comments) between children: pass them on.
+    Text(usize),
+    /// A child element spans `pos..end`.
+    Child(usize),
+    /// The multistatus element ends at `pos`: everything from there on passes as it is.
+    Close,
+    /// More input is needed.
+    More,
+}
+
+/// The next piece of the multistatus content starting at `pos`. `Err(())`: not XML this
+/// module can follow (the rest then passes through unchanged).
+pub(crate) fn next_piece(buf: &[u8], pos: usize) -> Result<Piece, ()> {
+    let Some(lt) = buf[pos..].iter().position(|&b| b == b'<').map(|i| pos + i) else {
+        return Ok(if buf.len() > pos {
+            Piece::Text(buf.len())
+        } else {
+            Piece::More
+        });
+    };
+    if lt > pos {
+        return Ok(Piece::Text(lt));
+    }
+    match buf.get(lt + 1) {
+        None => Ok(Piece::More),
+        Some(b'/') => Ok(Piece::Close),
+        Some(b'?' | b'!') => Ok(match markup_end(buf, lt)? {
+            Some(end) => Piece::Text(end),
+            None => Piece::More,
+        }),
+        Some(_) => Ok(match element_end(buf, lt)? {
+            Some(end) => Piece::Child(end),
+            None => Piece::More,
+        }),
+    }
+}
+
+/// The end of the element whose start tag begins at `start`; `None` if not in `buf` yet.
+fn element_end(buf: &[u8], start: usize) -> Result<Option<usize>, ()> {
+    let mut depth = 0usize;
+    let mut pos = start;
+    loop {
+        let Some(lt) = buf[pos..].iter().position(|&b| b == b'<').map(|i| pos + i) else {
+            return Ok(None);
+        };
+        let Some(end) = markup_end(buf, lt)? else {
+            return Ok(None);
+        };
+        match buf.get(lt + 1) {
+            Some(b'/') => depth = depth.checked_sub(1).ok_or(())?,
+            Some(b'?' | b'!') => {}
+            _ if buf[end - 2] == b'/' => {}
+            _ => depth += 1,
+        }
+        if depth == 0 {
+            return Ok(Some(end));
+        }
+        pos = end;
+    }
+}
+
+/// The end (one past `>`) of the markup beginning with `<` at `lt`: a tag (quoted attribute
+/// values may hold `>`), a comment, a CDATA section or a processing instruction.
+fn markup_end(buf: &[u8], lt: usize) -> Result<Option<usize>, ()> {
+    let rest = &buf[lt..];
+    let find = |pattern: &[u8]| {
+        rest.windows(pattern.len())
+            .position(|w| w == pattern)
+            .map(|i| lt + i + pattern.len())
+    };
+    if rest.starts_with(b"<!--") {
+        return Ok(find(b"-->"));
+    }
+    if rest.starts_with(b"<![CDATA[") {
+        return Ok(find(b"]]>"));
+    }
+    if rest.len() < 9 && (b"<![CDATA[".starts_with(rest) || b"<!--".starts_with(rest)) {
+        return Ok(None);
+    }
+    if rest.starts_with(b"<?") {
+        return Ok(find(b"?>"));
+    }
+    if rest.starts_with(b"<!") {
+        // A DOCTYPE has no place inside a multistatus.
+        return Err(());
+    }
+    let mut quote = None;
+    for (i, &b) in rest.iter().enumerate().skip(1) {
+        match (quote, b) {
+            (None, b'"' | b'\'') => quote = Some(b),
+            (Some(q), _) if b == q => quote = None,
+            (None, b'>') => return Ok(Some(lt + i + 1)),
+            (None, b'<') => return Err(()),
+            _ => {}
+        }
+    }
+    Ok(None)
+}
+
+/// A `response` element, read.
+#[derive(Debug)]
+pub(crate) struct ResponseElement {
+    /// The first `DAV:href`, unescaped of XML entities (still a URI reference).
+    pub(crate) href: String,
+    edits: Vec<(usize, usize, String)>,
+    /// Where the lock properties go: inside the prop of the first 2xx propstat (`true`), or
+    /// as a new propstat before the end of the response (`false`).
+    insert_at: usize,
+    in_prop: bool,
+}
+
+/// Read the child element `fragment` of a multistatus whose root declared `decls`; `None`
+/// when it is not a `DAV:response` with an href (it then passes unchanged).
+pub(crate) fn read_response(fragment: &str, decls: &str) -> Option<ResponseElement> {
+    let head = format!("<w{decls}>");
+    let doc = format!("{head}{fragment}</w>");
+    let off = head.len();
+    let mut reader = NsReader::from_str(&doc);
+    reader.config_mut().check_end_names = true;
+    // Element stack: (is DAV, local name).
+    let mut stack: Vec<(bool, Vec<u8>)> = Vec::new();
+    let mut href: Option<String> = None;
+    let mut in_href = false;
+    let mut response_end = None;
+    // The current propstat: its start, whether its status is 2xx, the prop's content end,
+    // the lock properties in it, and the other children of its prop.
+    struct Propstat {
+        start: usize,
+        ok: Option<bool>,
+        prop_end: Option<usize>,
+        prop_empty: Option<(usize, usize, String)>,
+        ours: Vec<(usize, usize)>,
+        others: usize,
+    }
+    let mut propstats: Vec<Propstat> = Vec::new();
+    let mut status_text = String::new();
+    let mut in_status = false;
+    loop {
+        let before = usize::try_from(reader.buffer_position()).ok()?;
+        let (ns, event) = reader.read_resolved_event().ok()?;
+        let dav = matches!(ns, ResolveResult::Bound(ref n) if n.as_ref() == b"DAV:");
+        let event = event.into_owned();
+        let after = usize::try_from(reader.buffer_position()).ok()?;
+        match event {
+            Event::Start(ref e) | Event::Empty(ref e) => {
+                let empty = matches!(event, Event::Empty(_));
+                let local = e.local_name().as_ref().to_vec();
+                let depth = stack.len();
+                match (depth, dav, local.as_slice()) {
+                    (1, true, b"response") => {}
+                    (1, _, _) => return None,
+                    (2, true, b"href") if href.is_none() => in_href = !empty,
+                    (2, true, b"propstat") => propstats.push(Propstat {
+                        start: before - off,
+                        ok: None,
+                        prop_end: None,
+                        prop_empty: None,
+                        ours: Vec::new(),
+                        others: 0,
+                    }),
+                    (3, true, b"status") if in_propstat(&stack) => in_status = !empty,
+                    (3, true, b"prop") if empty && in_propstat(&stack) => {
+                        let p = propstats.last_mut()?;
+                        let name = String::from_utf8_lossy(e.name().as_ref()).into_owned();
+                        p.prop_empty = Some((before - off, after - off, name));
+                    }
+                    (4, _, _) if in_prop(&stack) => {
+                        let p = propstats.last_mut()?;
+                        if dav && (local == b"lockdiscovery" || local == b"supportedlock") {
+                            let end = if empty {
+                                after
+                            } else {
+                                element_end(doc.as_bytes(), before).ok()??
+                            };
+                            p.ours.push((before - off, end - off));
+                        } else {
+                            p.others += 1;
+                        }
+                    }
+                    _ => {}
+                }
+                if !empty {
+                    stack.push((dav, local));
+                }
+            }
+            Event::Text(ref t) if in_href => {
+                href.get_or_insert_with(String::new)
+                    .push_str(&t.xml_content().ok()?);
+            }
+            Event::GeneralRef(ref r) if in_href => {
+                let name = String::from_utf8_lossy(r.as_ref()).into_owned();
+                let ch = match name.as_str() {
+                    "amp" => '&',
+                    "lt" => '<',
+                    "gt" => '>',
+                    "quot" => '"',
+                    "apos" => '\'',
+                    _ => r.resolve_char_ref().ok()??,
+                };
+                href.get_or_insert_with(String::new).push(ch);
+            }
+            Event::Text(ref t) if in_status => status_text.push_str(&t.xml_content().ok()?),
+            Event::End(_) => {
+                let (dav, local) = stack.pop()?;
+                match (stack.len(), dav, local.as_slice()) {
+                    (2, true, b"href") => in_href = false,
+                    (3, true, b"status") if in_propstat(&stack) => {
+                        in_status = false;
+                        let code = status_text.split_whitespace().nth(1).unwrap_or("");
+                        propstats.last_mut()?.ok = Some(code.starts_with('2'));
+                        status_text.clear();
+                    }
+                    (3, true, b"prop") if in_propstat(&stack) => {
+                        propstats.last_mut()?.prop_end = Some(before - off);
+                    }
+                    (1, true, b"response") => response_end = Some(before - off),
+                    _ => {}
+                }
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    let href = href?.trim().to_owned();
+    let response_end = response_end?;
+    let mut edits = Vec::new();
+    // Properties the inner service wrote itself, or reported missing, give way to ours.
+    for p in &propstats {
+        if p.ok != Some(true) && p.others == 0 && !p.ours.is_empty() {
+            let end = element_end(fragment.as_bytes(), p.start).ok()??;
+            edits.push((p.start, end, String::new()));
+        } else {
+            edits.extend(p.ours.iter().map(|&(s, e)| (s, e, String::new())));
+        }
+    }
+    let target = propstats.iter().find(|p| p.ok == Some(true));
+    let (insert_at, in_prop) = match target {
+        Some(p) => match (&p.prop_empty, p.prop_end) {
+            (Some((s, e, name)), _) => {
+                // `<D:prop/>`: open it, so the properties go inside.
+                edits.push((*s, *e, format!("<{name}>\u{0}</{name}>")));
+                (*s, true)
+            }
+            (None, Some(end)) => (end, true),
+            _ => (response_end, false),
+        },
+        None => (response_end, false),
+    };
+    Some(ResponseElement {
+        href,
+        edits,
+        insert_at,
+        in_prop,
+    })
+}
+
+fn in_propstat(stack: &[(bool, Vec<u8>)]) -> bool {
+    matches!(stack.get(2), Some((true, l)) if l == b"propstat")
+}
+
+fn in_prop(stack: &[(bool, Vec<u8>)]) -> bool {
+    in_propstat(stack) && matches!(stack.get(3), Some((true, l)) if l == b"prop")
+}
+
+impl ResponseElement {
+    /// `fragment` with the lock properties the request asked for: `lockdiscovery` (the
+    /// rendered `DAV:lockdiscovery` element, prefix `D:`) and `DAV:supportedlock`.
+    pub(crate) fn rewrite(
+        &self,
+        fragment: &str,
+        kind: PropfindKind,
+        lockdiscovery: &str,
+    ) -> String {
+        let (want_ld, want_sl) = kind.wants();
+        let names_only = kind == PropfindKind::PropName;
+        let mut props = String::new();
+        if want_ld {
+            if names_only {
+                props.push_str(r#"<D:lockdiscovery xmlns:D="DAV:"/>"#);
+            } else {
+                props.push_str(&declare_dav(lockdiscovery));
+            }
+        }
+        if want_sl {
+            if names_only {
+                props.push_str(r#"<D:supportedlock xmlns:D="DAV:"/>"#);
+            } else {
+                props.push_str(&declare_dav(super::supportedlock()));
+            }
+        }
+        let insert = if self.in_prop {
+            props
+        } else {
+            format!(
+                r#"<D:propstat xmlns:D="DAV:"><D:prop>{props}</D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat>"#
+            )
+        };
+        let mut edits: Vec<(usize, usize, String)> = self.edits.clone();
+        let opened = edits.iter_mut().find(|(_, _, t)| t.contains('\u{0}'));
+        match opened {
+            Some(edit) => edit.2 = edit.2.replace('\u{0}', &insert),
+            None => edits.push((self.insert_at, self.insert_at, insert)),
+        }
+        edits.sort_by_key(|&(s, e, _)| (s, e));
+        let mut out = String::with_capacity(fragment.len() + 512);
+        let mut at = 0;
+        for (s, e, text) in edits {
+            if s < at {
+                continue;
+            }
+            out.push_str(&fragment[at..s]);
+            out.push_str(&text);
+            at = e;
+        }
+        out.push_str(&fragment[at..]);
+        out
+    }
+}
+
+/// A rendered `D:` element with its own `xmlns:D="DAV:"`, so it reads the same under any
+/// prefix the enclosing document uses.
+fn declare_dav(element: &str) -> String {
+    match element.find(['>', '/']) {
+        Some(i) => format!(r#"{} xmlns:D="DAV:"{}"#, &element[..i], &element[i..]),
+        None => element.to_owned(),
+    }
+}

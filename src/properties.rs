@@ -1,0 +1,606 @@
+//! `LockPropertiesLayer`: `DAV:lockdiscovery` and `DAV:supportedlock` in the PROPFIND answers
+//! of a service that knows nothing about locks.
+//!
+//! The request body of a PROPFIND (small, bounded) is read to learn what the client asked for,
+//! then replayed to the inner service. A `207 Multi-Status` answer is rewritten as it streams:
+//! one `response` element at a time is held, its resource's locks are asked of the store, and
+//! the element goes on with the lock properties added (and the inner service's own versions of
+//! them, or its "404 not found" for them, taken out). Anything the filter cannot follow passes
+//! through unchanged from that point.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::future::poll_fn;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+use std::time::SystemTime;
+
+use bytes::{Bytes, BytesMut};
+use http::header::CONTENT_LENGTH;
+use http::{Request, Response, StatusCode};
+use http_body::{Body, Frame, SizeHint};
+use pin_project_lite::pin_project;
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::config::Config;
+use crate::dav::{
+    lockdiscovery, multistatus_head, next_piece, parse_propfind, read_response, Piece,
+    PropfindKind, ResponseElement,
+};
+use crate::store::{BoxError, BoxFuture, Lock, LockQuery, LockStoreError};
+use crate::ResourcePath;
+
+/// Largest PROPFIND body read to learn what it asks for; a larger one is forwarded as it is
+/// and its answer passes unchanged.
+const MAX_PROPFIND_BYTES: usize = 16 * 1024;
+
+/// Largest piece of an answer held at once (the start of the multistatus, one `response`).
+const MAX_HELD_BYTES: usize = 256 * 1024;
+
+/// Layer that adds `DAV:lockdiscovery` (from the lock store) and `DAV:supportedlock` to each
+/// resource of the PROPFIND `207` answers of the service it wraps — for `allprop`, for `prop`
+/// requests that name them, and as names for `propname` — so clients that look for the lock
+/// they just took (Office, WebDrive) find it behind a service that knows nothing about locks.
+///
+/// Built from the [`LockLayer`](crate::LockLayer) it goes with (same store, same mount
+/// prefix); put it inside that layer. The wrapped service gets the request body as a
+/// [`ReplayBody`]. Memory stays bounded: a PROPFIND body is read up to 16 KiB, an answer is
+/// held one `response` element at a time (at most 256 KiB; a larger one, or anything that is
+/// not a `DAV:multistatus` it can follow, passes through unchanged).
+///
+/// ```
+/// use std::convert::Infallible;
+/// use bytes::Bytes;
+/// use http::{Request, Response, StatusCode};
+/// use http_body_util::{BodyExt, Full};
+/// use tower::{ServiceBuilder, ServiceExt};
+/// use tower_locks::{LockLayer, LockStore, MemoryLockStore, NewLock, ReplayBody, ResourcePath};
+///
+/// # tokio_test::block_on(async {
+/// let store = std::sync::Arc::new(MemoryLockStore::new());
+/// store.create(NewLock::new(ResourcePath::parse("/doc").unwrap())).await.unwrap();
+/// let locks = LockLayer::new(store.clone());
+/// // A class-1 server: it reports DAV:lockdiscovery as not found.
+/// let class_1 = |_req: Request<ReplayBody<Full<Bytes>>>| async {
+///     let body = r#"<D:multistatus xmlns:D="DAV:"><D:response><D:href>/doc</D:href>
+///       <D:propstat><D:prop><D:lockdiscovery/></D:prop>
+///       <D:status>HTTP/1.1 404 Not Found</D:status></D:propstat></D:response></D:multistatus>"#;
+///     let mut res = Response::new(Full::new(Bytes::from(body)));
+///     *res.status_mut() = StatusCode::MULTI_STATUS;
+///     Ok::<_, Infallible>(res)
+/// };
+/// let app = ServiceBuilder::new()
+///     .layer(locks.clone())
+///     .layer(locks.lock_properties())
+///     .service_fn(class_1);
+/// let propfind = Request::builder()
+///     .method("PROPFIND")
+///     .uri("/doc")
+///     .header("depth", "0")
+///     .body(Full::new(Bytes::from(
+///         r#"<propfind xmlns="DAV:"><prop><lockdiscovery/></prop></propfind>"#,
+///     )))
+///     .unwrap();
+/// let res = app.oneshot(propfind).await.unwrap();
+/// let xml = String::from_utf8(res.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+/// assert!(xml.contains("<D:activelock>"));
+/// assert!(!xml.contains("404"));
+/// # });
+/// ```
+#[derive(Clone)]
+#[must_use]
+pub struct LockPropertiesLayer {
+    config: Arc<Config>,
+}
+
+impl LockPropertiesLayer {
+    pub(crate) fn new(config: Arc<Config>) -> Self {
+        Self { config }
+    }
+}
+
+impl fmt::Debug for LockPropertiesLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LockPropertiesLayer")
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S> Layer<S> for LockPropertiesLayer {
+    type Service = LockProperties<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        LockProperties {
+            inner,
+            config: Arc::clone(&self.config),
+        }
+    }
+}
+
+/// Middleware that adds the lock properties to PROPFIND answers; see [`LockPropertiesLayer`].
+///
+/// ```
+/// use tower_locks::{LockLayer, LockProperties, MemoryLockStore};
+/// use tower::Layer;
+///
+/// let svc: LockProperties<()> = LockLayer::new(MemoryLockStore::new()).lock_properties().layer(());
+/// assert_eq!(svc.get_ref(), &());
+/// ```
+#[derive(Clone)]
+#[must_use]
+pub struct LockProperties<S> {
+    inner: S,
+    config: Arc<Config>,
+}
+
+impl<S> LockProperties<S> {
+    /// The inner service.
+    ///
+    /// ```
+    /// # use tower_locks::{LockLayer, LockProperties, MemoryLockStore};
+    /// # use tower::Layer;
+    /// let svc: LockProperties<u8> = LockLayer::new(MemoryLockStore::new()).lock_properties().layer(7);
+    /// assert_eq!(*svc.get_ref(), 7);
+    /// ```
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+}
+
+impl<S: fmt::Debug> fmt::Debug for LockProperties<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LockProperties")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, B, ResBody> Service<Request<B>> for LockProperties<S>
+where
+    S: Service<Request<ReplayBody<B>>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    B: Body<Data = Bytes> + Send + Unpin + 'static,
+    B::Error: Into<BoxError>,
+    ResBody: Body<Data = Bytes> + Send + 'static,
+    ResBody::Error: Into<BoxError>,
+{
+    type Response = Response<PropertiesBody<ResBody>>;
+    type Error = S::Error;
+    type Future = BoxFuture<'static, Result<Self::Response, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        if req.method().as_str() != "PROPFIND" {
+            let future = self.inner.call(req.map(ReplayBody::stream));
+            return Box::pin(async move { Ok(future.await?.map(PropertiesBody::passthrough)) });
+        }
+        let clone = self.inner.clone();
+        let mut ready = std::mem::replace(&mut self.inner, clone);
+        let config = Arc::clone(&self.config);
+        Box::pin(async move {
+            let (parts, body) = req.into_parts();
+            let (body, kind) = read_propfind(body).await;
+            let res = ready.call(Request::from_parts(parts, body)).await?;
+            let Some(kind) = kind.filter(|_| res.status() == StatusCode::MULTI_STATUS) else {
+                return Ok(res.map(PropertiesBody::passthrough));
+            };
+            let (mut parts, body) = res.into_parts();
+            parts.headers.remove(CONTENT_LENGTH);
+            let body = PropertiesBody::augment(body, Augment::new(config, kind));
+            Ok(Response::from_parts(parts, body))
+        })
+    }
+}
+
+/// Read a PROPFIND body up to the limit: the body to forward, and what it asks for (`None`
+/// when it is too large or not a `DAV:propfind`).
+async fn read_propfind<B>(mut body: B) -> (ReplayBody<B>, Option<PropfindKind>)
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: Into<BoxError>,
+{
+    let mut read = BytesMut::new();
+    loop {
+        match poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data() {
+                    read.extend_from_slice(&data);
+                }
+                if read.len() > MAX_PROPFIND_BYTES {
+                    return (ReplayBody::prefixed(read.freeze(), body), None);
+                }
+            }
+            Some(Err(e)) => return (ReplayBody::failed(e.into()), None),
+            None => break,
+        }
+    }
+    let read = read.freeze();
+    let kind = parse_propfind(&read);
+    (ReplayBody::buffered(read), kind)
+}
+
+pin_project! {
+    /// The request body [`LockProperties`] forwards: the original body, or a PROPFIND body it
+    /// read (in part) and replays.
+    ///
+    /// ```
+    /// use http_body::Body;
+    /// use tower_locks::ReplayBody;
+    ///
+    /// let body = ReplayBody::stream(String::from("hello"));
+    /// assert_eq!(body.size_hint().exact(), Some(5));
+    /// ```
+    pub struct ReplayBody<B> {
+        #[pin]
+        inner: Replay<B>,
+    }
+}
+
+pin_project! {
+    #[project = ReplayProj]
+    enum Replay<B> {
+        Stream { #[pin] body: B },
+        Prefixed { prefix: Option<Bytes>, #[pin] body: B },
+        Buffered { data: Option<Bytes> },
+        Failed { error: Option<BoxError> },
+    }
+}
+
+impl<B> ReplayBody<B> {
+    /// The original body, passed through.
+    ///
+    /// ```
+    /// use tower_locks::ReplayBody;
+    /// let _ = ReplayBody::stream(String::new());
+    /// ```
+    pub fn stream(body: B) -> Self {
+        Self {
+            inner: Replay::Stream { body },
+        }
+    }
+
+    fn prefixed(prefix: Bytes, body: B) -> Self {
+        Self {
+            inner: Replay::Prefixed {
+                prefix: Some(prefix),
+                body,
+            },
+        }
+    }
+
+    fn buffered(data: Bytes) -> Self {
+        Self {
+            inner: Replay::Buffered {
+                data: (!data.is_empty()).then_some(data),
+            },
+        }
+    }
+
+    fn failed(error: BoxError) -> Self {
+        Self {
+            inner: Replay::Failed { error: Some(error) },
+        }
+    }
+}
+
+impl<B: fmt::Debug> fmt::Debug for ReplayBody<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ReplayBody(..)")
+    }
+}
+
+impl<B> Body for ReplayBody<B>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match self.project().inner.project() {
+            ReplayProj::Stream { body } => body.poll_frame(cx).map_err(Into::into),
+            ReplayProj::Prefixed { prefix, body } => match prefix.take() {
+                Some(data) => Poll::Ready(Some(Ok(Frame::data(data)))),
+                None => body.poll_frame(cx).map_err(Into::into),
+            },
+            ReplayProj::Buffered { data } => Poll::Ready(data.take().map(|d| Ok(Frame::data(d)))),
+            ReplayProj::Failed { error } => Poll::Ready(error.take().map(Err)),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.inner {
+            Replay::Stream { body } => body.is_end_stream(),
+            Replay::Prefixed { prefix, body } => prefix.is_none() && body.is_end_stream(),
+            Replay::Buffered { data } => data.is_none(),
+            Replay::Failed { error } => error.is_none(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.inner {
+            Replay::Stream { body } => body.size_hint(),
+            Replay::Prefixed { prefix, body } => {
+                let extra = prefix.as_ref().map_or(0, |p| p.len() as u64);
+                let inner = body.size_hint();
+                let mut hint = SizeHint::new();
+                hint.set_lower(inner.lower() + extra);
+                if let Some(upper) = inner.upper() {
+                    hint.set_upper(upper + extra);
+                }
+                hint
+            }
+            Replay::Buffered { data } => {
+                SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64))
+            }
+            Replay::Failed { .. } => SizeHint::default(),
+        }
+    }
+}
+
+/// Where the rewriting of one answer stands.
+enum Stage {
+    /// Before the end of the multistatus start tag.
+    Head,
+    /// Between the children of the multistatus element.
+    Content { decls: String },
+    /// A `response` element waits for its resource's locks.
+    Querying {
+        decls: String,
+        fragment: String,
+        element: ResponseElement,
+        locks: BoxFuture<'static, Result<Vec<Lock>, LockStoreError>>,
+    },
+    /// Everything else passes as it is.
+    Pass,
+}
+
+/// The rewriting state of one PROPFIND answer.
+pub(crate) struct Augment {
+    config: Arc<Config>,
+    kind: PropfindKind,
+    stage: Stage,
+    buf: BytesMut,
+    out: VecDeque<Bytes>,
+    inner_done: bool,
+    /// The inner body's trailers, sent after everything held.
+    trailers: Option<Frame<Bytes>>,
+}
+
+impl Augment {
+    fn new(config: Arc<Config>, kind: PropfindKind) -> Self {
+        Self {
+            config,
+            kind,
+            stage: Stage::Head,
+            buf: BytesMut::new(),
+            out: VecDeque::new(),
+            inner_done: false,
+            trailers: None,
+        }
+    }
+
+    /// Emit the first `n` held bytes unchanged.
+    fn emit(&mut self, n: usize) {
+        let chunk = self.buf.split_to(n).freeze();
+        if !chunk.is_empty() {
+            self.out.push_back(chunk);
+        }
+    }
+
+    /// Give up on this answer: what is held, and the rest, pass as they are.
+    fn pass(&mut self) {
+        let n = self.buf.len();
+        self.emit(n);
+        self.stage = Stage::Pass;
+    }
+
+    /// The resource an href names, in the layer's path space.
+    fn path_of(&self, href: &str) -> Option<ResourcePath> {
+        let path = match href.find("://") {
+            Some(scheme_end) => {
+                let rest = &href[scheme_end + 3..];
+                &rest[rest.find('/')?..]
+            }
+            None => href,
+        };
+        let path = path.split(['?', '#']).next()?;
+        let limits = &self.config.limits;
+        let path =
+            ResourcePath::parse_limited(path, limits.max_path_bytes, limits.max_path_depth).ok()?;
+        Some(if self.config.prefix.is_root() {
+            path
+        } else {
+            path.under_prefix(&self.config.prefix)
+        })
+    }
+
+    /// Work through what is held. `Ready(())`: the output queue has something, or all is
+    /// done; `Pending`: a store query is under way. Returns `false` when more input is needed.
+    fn step(&mut self, cx: &mut Context<'_>) -> Poll<bool> {
+        loop {
+            if !self.out.is_empty() {
+                return Poll::Ready(true);
+            }
+            match &mut self.stage {
+                Stage::Pass => {
+                    let n = self.buf.len();
+                    self.emit(n);
+                    return Poll::Ready(!self.out.is_empty());
+                }
+                Stage::Head => match multistatus_head(&self.buf) {
+                    Ok(Some((end, decls))) => {
+                        self.emit(end);
+                        self.stage = Stage::Content { decls };
+                    }
+                    Ok(None) if self.buf.len() <= MAX_HELD_BYTES && !self.inner_done => {
+                        return Poll::Ready(false)
+                    }
+                    _ => self.pass(),
+                },
+                Stage::Content { decls } => match next_piece(&self.buf, 0) {
+                    Ok(Piece::Text(end)) => self.emit(end),
+                    Ok(Piece::Child(end)) => {
+                        let decls = decls.clone();
+                        let fragment = self.buf.split_to(end).freeze();
+                        let Ok(fragment) = String::from_utf8(fragment.to_vec()) else {
+                            self.out.push_back(fragment);
+                            continue;
+                        };
+                        let element = read_response(&fragment, &decls);
+                        let path = element.as_ref().and_then(|e| self.path_of(&e.href));
+                        match (element, path) {
+                            (Some(element), Some(path)) => {
+                                let store = Arc::clone(&self.config.store);
+                                let query = LockQuery::new().covering(path);
+                                self.stage = Stage::Querying {
+                                    decls,
+                                    fragment,
+                                    element,
+                                    locks: Box::pin(async move { store.query_boxed(&query).await }),
+                                };
+                            }
+                            _ => self.out.push_back(Bytes::from(fragment)),
+                        }
+                    }
+                    Ok(Piece::More) if self.buf.len() <= MAX_HELD_BYTES && !self.inner_done => {
+                        return Poll::Ready(false)
+                    }
+                    Ok(Piece::Close | Piece::More) | Err(()) => self.pass(),
+                },
+                Stage::Querying {
+                    decls,
+                    fragment,
+                    element,
+                    locks,
+                } => {
+                    let answer = ready!(locks.as_mut().poll(cx));
+                    let text = match answer {
+                        Ok(locks) => {
+                            let discovery = lockdiscovery(&locks, SystemTime::now());
+                            element.rewrite(fragment, self.kind, &discovery)
+                        }
+                        // Without the store's answer the element goes on as it came.
+                        Err(_) => std::mem::take(fragment),
+                    };
+                    let decls = std::mem::take(decls);
+                    self.out.push_back(Bytes::from(text));
+                    self.stage = Stage::Content { decls };
+                }
+            }
+        }
+    }
+}
+
+pin_project! {
+    /// Response body for [`LockProperties`]: the inner body, passed through or with the lock
+    /// properties added to each `response` of a PROPFIND answer.
+    ///
+    /// ```
+    /// use http_body::Body;
+    /// use tower_locks::PropertiesBody;
+    ///
+    /// let body = PropertiesBody::passthrough(String::from("text"));
+    /// assert_eq!(body.size_hint().exact(), Some(4));
+    /// ```
+    pub struct PropertiesBody<B> {
+        #[pin]
+        body: B,
+        augment: Option<Box<Augment>>,
+    }
+}
+
+impl<B> PropertiesBody<B> {
+    /// `body`, unchanged.
+    ///
+    /// ```
+    /// use tower_locks::PropertiesBody;
+    /// let _ = PropertiesBody::passthrough(String::new());
+    /// ```
+    pub fn passthrough(body: B) -> Self {
+        Self {
+            body,
+            augment: None,
+        }
+    }
+
+    fn augment(body: B, augment: Augment) -> Self {
+        Self {
+            body,
+            augment: Some(Box::new(augment)),
+        }
+    }
+}
+
+impl<B> fmt::Debug for PropertiesBody<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PropertiesBody(..)")
+    }
+}
+
+impl<B> Body for PropertiesBody<B>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let mut this = self.project();
+        let Some(augment) = this.augment.as_deref_mut() else {
+            return this.body.poll_frame(cx).map_err(Into::into);
+        };
+        loop {
+            if let Some(chunk) = augment.out.pop_front() {
+                return Poll::Ready(Some(Ok(Frame::data(chunk))));
+            }
+            if ready!(augment.step(cx)) {
+                continue;
+            }
+            if augment.inner_done {
+                return Poll::Ready(augment.trailers.take().map(Ok));
+            }
+            match ready!(this.body.as_mut().poll_frame(cx)) {
+                Some(Ok(frame)) => match frame.into_data() {
+                    Ok(data) => augment.buf.extend_from_slice(&data),
+                    // Trailers end the body: what is held goes first, as it is.
+                    Err(trailers) => {
+                        augment.inner_done = true;
+                        augment.trailers = Some(trailers);
+                        augment.pass();
+                    }
+                },
+                Some(Err(e)) => return Poll::Ready(Some(Err(e.into()))),
+                None => augment.inner_done = true,
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.augment {
+            None => self.body.is_end_stream(),
+            Some(a) => a.inner_done && a.out.is_empty() && a.buf.is_empty() && a.trailers.is_none(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.augment {
+            None => self.body.size_hint(),
+            Some(_) => SizeHint::default(),
+        }
+    }
+}

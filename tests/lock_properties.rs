@@ -1,0 +1,382 @@
+//! `LockPropertiesLayer`: the lock properties in the PROPFIND answers of a class-1 service,
+//! whatever prefixes and white space it uses, for every kind of PROPFIND, streaming.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body::{Body, Frame};
+use http_body_util::{BodyExt, Full};
+use tower::{ServiceBuilder, ServiceExt};
+use tower_locks::{
+    LockDepth, LockLayer, LockScope, LockStore, MemoryLockStore, NewLock, ReplayBody, ResourcePath,
+};
+
+/// A body delivered in the given chunks.
+struct Chunks(VecDeque<Bytes>);
+
+impl Body for Chunks {
+    type Data = Bytes;
+    type Error = Infallible;
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        Poll::Ready(self.0.pop_front().map(|b| Ok(Frame::data(b))))
+    }
+}
+
+/// A class-1 server that answers every PROPFIND with `answer` (status `status`), in chunks of
+/// `chunk` bytes, and records the request bodies it got.
+#[derive(Clone)]
+struct Class1 {
+    answer: String,
+    status: StatusCode,
+    chunk: usize,
+    bodies: Arc<Mutex<Vec<Bytes>>>,
+}
+
+impl Class1 {
+    fn new(answer: &str) -> Self {
+        Class1 {
+            answer: answer.to_owned(),
+            status: StatusCode::MULTI_STATUS,
+            chunk: usize::MAX,
+            bodies: Arc::default(),
+        }
+    }
+}
+
+impl tower::Service<Request<ReplayBody<Full<Bytes>>>> for Class1 {
+    type Response = Response<Chunks>;
+    type Error = Infallible;
+    type Future =
+        Pin<Box<dyn std::future::Future<Output = Result<Response<Chunks>, Infallible>> + Send>>;
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+    fn call(&mut self, req: Request<ReplayBody<Full<Bytes>>>) -> Self::Future {
+        let this = self.clone();
+        Box::pin(async move {
+            let body = req.into_body().collect().await.unwrap().to_bytes();
+            this.bodies.lock().unwrap().push(body);
+            let bytes = this.answer.as_bytes();
+            let chunks = bytes
+                .chunks(this.chunk.min(bytes.len().max(1)))
+                .map(Bytes::copy_from_slice)
+                .collect();
+            let mut res = Response::new(Chunks(chunks));
+            *res.status_mut() = this.status;
+            res.headers_mut()
+                .insert("content-length", bytes.len().to_string().parse().unwrap());
+            Ok(res)
+        })
+    }
+}
+
+struct Run {
+    status: StatusCode,
+    text: String,
+    content_length: bool,
+}
+
+async fn propfind(store: &Arc<MemoryLockStore>, server: Class1, path: &str, body: &str) -> Run {
+    let locks = LockLayer::new(store.clone());
+    let app = ServiceBuilder::new()
+        .layer(locks.clone())
+        .layer(locks.lock_properties())
+        .service(server);
+    let req = Request::builder()
+        .method("PROPFIND")
+        .uri(path)
+        .header("depth", "1")
+        .body(Full::new(Bytes::from(body.to_owned())))
+        .unwrap();
+    let res = app.oneshot(req).await.unwrap();
+    let status = res.status();
+    let content_length = res.headers().contains_key("content-length");
+    let text =
+        String::from_utf8(res.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+    Run {
+        status,
+        text,
+        content_length,
+    }
+}
+
+/// A propstat's status code and the property names in it.
+type Propstat = (u16, Vec<String>);
+
+/// For each response: its href, and per propstat its status code and the `{DAV:}` property
+/// names in it, with the number of activelocks of a lockdiscovery.
+fn shape(xml: &str) -> Vec<(String, Vec<Propstat>)> {
+    let doc = roxmltree::Document::parse(xml).unwrap_or_else(|e| panic!("{e}: {xml}"));
+    let dav = |n: &roxmltree::Node<'_, '_>, name: &str| {
+        n.is_element() && n.tag_name().namespace() == Some("DAV:") && n.tag_name().name() == name
+    };
+    let mut out = Vec::new();
+    for response in doc.root_element().children().filter(|n| dav(n, "response")) {
+        let href = response
+            .children()
+            .find(|n| dav(n, "href"))
+            .and_then(|n| n.text())
+            .unwrap_or_default()
+            .trim()
+            .to_owned();
+        let mut stats = Vec::new();
+        for ps in response.children().filter(|n| dav(n, "propstat")) {
+            let status = ps
+                .children()
+                .find(|n| dav(n, "status"))
+                .and_then(|n| n.text())
+                .and_then(|t| t.split_whitespace().nth(1))
+                .and_then(|c| c.parse().ok())
+                .unwrap();
+            let mut props = Vec::new();
+            for prop in ps.children().filter(|n| dav(n, "prop")) {
+                for p in prop.children().filter(|n| n.is_element()) {
+                    let mut name = p.tag_name().name().to_owned();
+                    if dav(&p, "lockdiscovery") {
+                        let n = p.children().filter(|a| dav(a, "activelock")).count();
+                        name = format!("lockdiscovery({n})");
+                    }
+                    if dav(&p, "supportedlock") {
+                        let n = p.children().filter(|a| dav(a, "lockentry")).count();
+                        name = format!("supportedlock({n})");
+                    }
+                    props.push(name);
+                }
+            }
+            stats.push((status, props));
+        }
+        out.push((href, stats));
+    }
+    out
+}
+
+const PROP_LOCKDISCOVERY: &str = r#"<?xml version="1.0"?><propfind xmlns="DAV:"><prop><lockdiscovery/><getetag/></prop></propfind>"#;
+
+/// nginx-style answer: prefix `D:`, the lock property reported missing.
+const NGINX_404: &str = r#"<?xml version="1.0" encoding="utf-8" ?>
+<D:multistatus xmlns:D="DAV:">
+<D:response><D:href>/dir/</D:href>
+<D:propstat><D:prop><D:getetag>"1"</D:getetag></D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat>
+<D:propstat><D:prop><D:lockdiscovery/></D:prop><D:status>HTTP/1.1 404 Not Found</D:status></D:propstat>
+</D:response>
+<D:response><D:href>/dir/locked.txt</D:href>
+<D:propstat><D:prop><D:getetag>"2"</D:getetag></D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat>
+<D:propstat><D:prop><D:lockdiscovery/></D:prop><D:status>HTTP/1.1 404 Not Found</D:status></D:propstat>
+</D:response>
+</D:multistatus>"#;
+
+async fn store_with_lock() -> Arc<MemoryLockStore> {
+    let store = Arc::new(MemoryLockStore::new());
+    let root = ResourcePath::parse("/dir/locked.txt").unwrap();
+    store.create(NewLock::new(root)).await.unwrap();
+    store
+}
+
+#[tokio::test]
+async fn prop_requests_get_the_locks_in_place_of_not_found() {
+    let store = store_with_lock().await;
+    for chunk in [usize::MAX, 1, 7] {
+        let mut server = Class1::new(NGINX_404);
+        server.chunk = chunk;
+        let run = propfind(&store, server.clone(), "/dir/", PROP_LOCKDISCOVERY).await;
+        assert_eq!(run.status, StatusCode::MULTI_STATUS);
+        assert!(!run.content_length, "the length changed");
+        assert_eq!(
+            shape(&run.text),
+            [
+                (
+                    "/dir/".to_owned(),
+                    vec![(
+                        200,
+                        vec!["getetag".to_owned(), "lockdiscovery(0)".to_owned()]
+                    )]
+                ),
+                (
+                    "/dir/locked.txt".to_owned(),
+                    vec![(
+                        200,
+                        vec!["getetag".to_owned(), "lockdiscovery(1)".to_owned()]
+                    )]
+                ),
+            ],
+            "chunks of {chunk}: {}",
+            run.text
+        );
+        // The request body reached the server unchanged.
+        assert_eq!(
+            server.bodies.lock().unwrap()[0],
+            PROP_LOCKDISCOVERY.as_bytes()
+        );
+    }
+}
+
+#[tokio::test]
+async fn any_prefix_default_namespace_and_absolute_hrefs() {
+    let store = store_with_lock().await;
+    let answer = r#"<multistatus xmlns="DAV:" xmlns:x="urn:other">
+      <response>
+        <href>http://example.com/dir/locked.txt</href>
+        <propstat><prop><x:color>red</x:color></prop><status>HTTP/1.1 200 OK</status></propstat>
+      </response></multistatus>"#;
+    let run = propfind(&store, Class1::new(answer), "/dir/locked.txt", "").await;
+    assert_eq!(
+        shape(&run.text),
+        [(
+            "http://example.com/dir/locked.txt".to_owned(),
+            vec![(
+                200,
+                vec![
+                    "color".to_owned(),
+                    "lockdiscovery(1)".to_owned(),
+                    "supportedlock(2)".to_owned()
+                ]
+            )]
+        )],
+        "{}",
+        run.text
+    );
+    let prefixed = answer.replace(
+        "<multistatus xmlns=\"DAV:\"",
+        "<z:multistatus xmlns:z=\"DAV:\" xmlns=\"DAV:\"",
+    );
+    let prefixed = prefixed.replace("</multistatus>", "</z:multistatus>");
+    let run = propfind(&store, Class1::new(&prefixed), "/dir/locked.txt", "").await;
+    assert_eq!(shape(&run.text)[0].1[0].1.len(), 3, "{}", run.text);
+}
+
+#[tokio::test]
+async fn propname_gets_the_names_and_a_server_s_own_versions_give_way() {
+    let store = store_with_lock().await;
+    // The server lists its own (empty) lock properties: ours replace them.
+    let answer = r#"<d:multistatus xmlns:d="DAV:"><d:response><d:href>/dir/locked.txt</d:href>
+      <d:propstat><d:prop><d:lockdiscovery/><d:supportedlock/><d:getetag/></d:prop>
+      <d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response></d:multistatus>"#;
+    let run = propfind(
+        &store,
+        Class1::new(answer),
+        "/dir/locked.txt",
+        "<propfind xmlns='DAV:'><propname/></propfind>",
+    )
+    .await;
+    assert_eq!(
+        shape(&run.text),
+        [(
+            "/dir/locked.txt".to_owned(),
+            vec![(
+                200,
+                vec![
+                    "getetag".to_owned(),
+                    "lockdiscovery(0)".to_owned(),
+                    "supportedlock(0)".to_owned()
+                ]
+            )]
+        )],
+        "{}",
+        run.text
+    );
+    let run = propfind(
+        &store,
+        Class1::new(answer),
+        "/dir/locked.txt",
+        "<propfind xmlns='DAV:'><allprop/></propfind>",
+    )
+    .await;
+    assert_eq!(
+        shape(&run.text)[0].1,
+        [(
+            200,
+            vec![
+                "getetag".to_owned(),
+                "lockdiscovery(1)".to_owned(),
+                "supportedlock(2)".to_owned()
+            ]
+        )],
+        "{}",
+        run.text
+    );
+}
+
+#[tokio::test]
+async fn a_response_without_a_2xx_propstat_gets_one() {
+    let store = store_with_lock().await;
+    let answer = r#"<D:multistatus xmlns:D="DAV:"><D:response><D:href>/dir/locked.txt</D:href>
+      <D:propstat><D:prop><D:lockdiscovery/><D:foo/></D:prop><D:status>HTTP/1.1 404 Not Found</D:status></D:propstat>
+      </D:response></D:multistatus>"#;
+    let body = r#"<propfind xmlns="DAV:"><prop><lockdiscovery/><foo/></prop></propfind>"#;
+    let run = propfind(&store, Class1::new(answer), "/dir/locked.txt", body).await;
+    assert_eq!(
+        shape(&run.text),
+        [(
+            "/dir/locked.txt".to_owned(),
+            vec![
+                (404, vec!["foo".to_owned()]),
+                (200, vec!["lockdiscovery(1)".to_owned()])
+            ]
+        )],
+        "{}",
+        run.text
+    );
+}
+
+#[tokio::test]
+async fn what_cannot_be_followed_passes_unchanged() {
+    let store = store_with_lock().await;
+    for answer in [
+        "not xml at all",
+        "<D:error xmlns:D='DAV:'/>",
+        "<D:multistatus xmlns:D='DAV:'><D:response><D:href>/dir/locked.txt</D:href>",
+    ] {
+        let run = propfind(&store, Class1::new(answer), "/dir/", "").await;
+        assert_eq!(run.text, answer);
+    }
+    // Not a 207: untouched.
+    let mut server = Class1::new(NGINX_404);
+    server.status = StatusCode::OK;
+    let run = propfind(&store, server, "/dir/", "").await;
+    assert_eq!(run.text, NGINX_404);
+    // A PROPFIND the filter cannot read: the answer passes unchanged, the body still arrives.
+    let server = Class1::new(NGINX_404);
+    let run = propfind(&store, server.clone(), "/dir/", "<not-propfind/>").await;
+    assert_eq!(run.text, NGINX_404);
+    assert_eq!(
+        server.bodies.lock().unwrap()[0],
+        "<not-propfind/>".as_bytes()
+    );
+    let big = format!(
+        "<propfind xmlns='DAV:'><allprop/>{}</propfind>",
+        " ".repeat(20_000)
+    );
+    let run = propfind(&store, server.clone(), "/dir/", &big).await;
+    assert_eq!(run.text, NGINX_404);
+    assert_eq!(server.bodies.lock().unwrap()[1].len(), big.len());
+}
+
+#[tokio::test]
+async fn shared_and_inherited_locks_are_listed() {
+    let store = Arc::new(MemoryLockStore::new());
+    let p = |s| ResourcePath::parse(s).unwrap();
+    store
+        .create(
+            NewLock::new(p("/dir/"))
+                .depth(LockDepth::Infinity)
+                .scope(LockScope::Shared),
+        )
+        .await
+        .unwrap();
+    store
+        .create(NewLock::new(p("/dir/locked.txt")).scope(LockScope::Shared))
+        .await
+        .unwrap();
+    let run = propfind(&store, Class1::new(NGINX_404), "/dir/", PROP_LOCKDISCOVERY).await;
+    let s = shape(&run.text);
+    assert_eq!(s[0].1[0].1[1], "lockdiscovery(1)");
+    assert_eq!(s[1].1[0].1[1], "lockdiscovery(2)");
+}
