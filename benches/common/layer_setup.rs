@@ -1,5 +1,5 @@
-//! What the in-process layer benches share (`benches/layer.rs` for time, `benches/layer_count.rs`
-//! for instructions): the trivial inner service and the store both measure against.
+//! What the in-process layer bench (`benches/layer.rs`) measures against: the trivial inner
+//! service and a store with locks.
 #![allow(dead_code)]
 
 use std::convert::Infallible;
