@@ -187,21 +187,22 @@ mod tests {
     }
 }
 
-/// The body of the layer's sub-requests to a declared resource space
-/// ([`LockLayer::resource_space`](crate::LockLayer::resource_space)): always empty.
+/// An always-empty body: the body of the layer's sub-requests to a declared resource space
+/// ([`LockLayer::resource_space`](crate::LockLayer::resource_space)), and the inner body
+/// type of the answers the [`LockApi`](crate::LockApi) writes itself.
 ///
 /// ```
 /// use http_body::Body;
-/// use tower_locks::SubRequestBody;
+/// use tower_locks::EmptyBody;
 ///
-/// let body = SubRequestBody::default();
+/// let body = EmptyBody::default();
 /// assert!(body.is_end_stream());
 /// assert_eq!(body.size_hint().exact(), Some(0));
 /// ```
 #[derive(Debug, Clone, Copy, Default)]
-pub struct SubRequestBody;
+pub struct EmptyBody;
 
-impl Body for SubRequestBody {
+impl Body for EmptyBody {
     type Data = Bytes;
     type Error = std::convert::Infallible;
 

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use http::{request, Method};
 
+use crate::events::{Events, LockEvent};
 use crate::headers::IfLimits;
 use crate::holds::Holds;
 use crate::principal::PrincipalSource;
@@ -107,6 +108,8 @@ pub(crate) struct Config {
     pub(crate) advertise: bool,
     pub(crate) ms_author_via: bool,
     pub(crate) lock_token_submits: bool,
+    pub(crate) owner_writes: bool,
+    pub(crate) events: Option<Arc<Events>>,
     pub(crate) unlock_override: Option<UnlockOverride>,
     pub(crate) limits: Limits,
     pub(crate) disclosure: Disclosure,
@@ -132,11 +135,20 @@ impl Config {
             advertise: true,
             ms_author_via: false,
             lock_token_submits: false,
+            owner_writes: false,
+            events: None,
             unlock_override: None,
             limits: Limits::default(),
             disclosure: Disclosure::All,
             dry_run: false,
             holds: Arc::default(),
+        }
+    }
+
+    /// Tell the application's event hook, if there is one.
+    pub(crate) fn event(&self, event: impl FnOnce() -> LockEvent) {
+        if let Some(events) = &self.events {
+            events.send(event());
         }
     }
 
@@ -171,6 +183,7 @@ impl std::fmt::Debug for Config {
             .field("advertise", &self.advertise)
             .field("ms_author_via", &self.ms_author_via)
             .field("lock_token_submits", &self.lock_token_submits)
+            .field("owner_writes", &self.owner_writes)
             .field("limits", &self.limits)
             .field("disclosure", &self.disclosure)
             .field("dry_run", &self.dry_run)

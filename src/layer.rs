@@ -9,7 +9,7 @@ use http::{request, Method, Request, Response};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::body::SubRequestBody;
+use crate::body::EmptyBody;
 use crate::config::{Config, Disclosure, Limits};
 use crate::hooks::{ResourceCreator, ResourceProbe};
 use crate::principal::PrincipalSource;
@@ -395,7 +395,7 @@ impl LockLayer {
     /// ```
     pub fn resource_space<S, B>(self, service: S) -> Self
     where
-        S: Service<Request<SubRequestBody>, Response = Response<B>> + Clone + Send + 'static,
+        S: Service<Request<EmptyBody>, Response = Response<B>> + Clone + Send + 'static,
         S::Future: Send + 'static,
         B: Send + 'static,
     {
@@ -502,6 +502,74 @@ impl LockLayer {
     /// ```
     pub fn advertise_dav(self, yes: bool) -> Self {
         self.update(|c| c.advertise = yes)
+    }
+
+    /// Let the principal that holds a lock write to its resources without submitting the
+    /// token, as REST lock APIs (Microsoft Graph, WOPI hosts, Nextcloud's user locks) do.
+    /// Everybody else still needs the token, and requests without a principal always do.
+    ///
+    /// ⚠️ The trade-off: the token no longer tells two editing sessions of the same user
+    /// apart — a second tab or device of the lock's holder writes over the first one's work
+    /// without being refused. Keep the RFC 4918 default (`false`) for WebDAV clients, which
+    /// submit their tokens anyway.
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use bytes::Bytes;
+    /// use http::{Request, Response, StatusCode};
+    /// use http_body_util::Empty;
+    /// use tower::{ServiceBuilder, ServiceExt};
+    /// use tower_locks::{LockLayer, LockStore, MemoryLockStore, NewLock, Principal, ResourcePath};
+    ///
+    /// # tokio_test::block_on(async {
+    /// let store = std::sync::Arc::new(MemoryLockStore::new());
+    /// let doc = ResourcePath::parse("/doc").unwrap();
+    /// store.create(NewLock::new(doc).principal("alice")).await.unwrap();
+    /// let app = ServiceBuilder::new()
+    ///     .layer(LockLayer::new(store.clone()).owner_writes(true))
+    ///     .service_fn(|_req: Request<Empty<Bytes>>| async {
+    ///         Ok::<_, Infallible>(Response::new(String::new()))
+    ///     });
+    /// let put = |who: &str| {
+    ///     let mut req = Request::put("/doc").body(Empty::new()).unwrap();
+    ///     req.extensions_mut().insert(Principal::new(who));
+    ///     req
+    /// };
+    /// assert_eq!(app.clone().oneshot(put("alice")).await.unwrap().status(), StatusCode::OK);
+    /// assert_eq!(app.oneshot(put("bob")).await.unwrap().status(), StatusCode::LOCKED);
+    /// # });
+    /// ```
+    pub fn owner_writes(self, yes: bool) -> Self {
+        self.update(|c| c.owner_writes = yes)
+    }
+
+    /// Call `hook` with every [`LockEvent`](crate::LockEvent): grants, refreshes, releases
+    /// and breaks made through this layer (LOCK, UNLOCK, the [`LockApi`](crate::LockApi)),
+    /// locks removed with their resource, and expiries. For audit logs and notifications.
+    ///
+    /// The hook never runs on a request: events queue (at most 4096 waiting; more are dropped)
+    /// and one thread per layer calls `hook` in order, so a slow hook delays only other events.
+    /// Expiries are those of the locks this layer heard of (see the [`LockEvent`] docs).
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use tower_locks::{LockEvent, LockLayer, MemoryLockStore};
+    ///
+    /// let log = Arc::new(Mutex::new(Vec::new()));
+    /// let seen = log.clone();
+    /// let layer = LockLayer::new(MemoryLockStore::new()).on_lock_event(move |event| {
+    ///     seen.lock().unwrap().push(format!("{:?} {}", std::mem::discriminant(event), event.lock().root));
+    /// });
+    /// # let _ = layer;
+    /// ```
+    ///
+    /// [`LockEvent`]: crate::LockEvent
+    pub fn on_lock_event<F>(self, hook: F) -> Self
+    where
+        F: Fn(&crate::LockEvent) + Send + Sync + 'static,
+    {
+        let events = Arc::new(crate::events::Events::start(Arc::new(hook)));
+        self.update(|c| c.events = Some(events))
     }
 
     /// Compatibility switch for Microsoft Word 2016, which sends its lock token in a

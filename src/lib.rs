@@ -125,6 +125,7 @@ mod config;
 pub mod conformance;
 pub mod dav;
 pub mod decisions;
+mod events;
 mod flow;
 mod future;
 mod headers;
@@ -140,8 +141,9 @@ mod space;
 mod store;
 mod timeout;
 
-pub use body::{ResponseBody, SubRequestBody};
+pub use body::{EmptyBody, ResponseBody};
 pub use config::{Disclosure, Limits};
+pub use events::LockEvent;
 pub use future::ResponseFuture;
 pub use headers::{
     destination, parse_depth, parse_if, parse_lock_token, parse_overwrite, parse_timeout,

@@ -17,7 +17,7 @@ use http::header::{self, HeaderName, HeaderValue};
 use http::{request, Method, Request, Response, StatusCode, Uri};
 use tower_service::Service;
 
-use crate::body::SubRequestBody;
+use crate::body::EmptyBody;
 use crate::headers::EntityTag;
 use crate::hooks::{CreateResult, ResourceCreator, ResourceProbe, ResourceState};
 use crate::principal::Principal;
@@ -136,7 +136,7 @@ pub(crate) trait SpaceService: Send + Sync + 'static {
     /// Send `req`; the status and headers of the answer, `None` when the service failed.
     fn send(
         &self,
-        req: Request<SubRequestBody>,
+        req: Request<EmptyBody>,
     ) -> BoxFuture<'static, Option<(StatusCode, http::HeaderMap)>>;
 }
 
@@ -152,13 +152,13 @@ impl<S> ServiceSpace<S> {
 
 impl<S, B> SpaceService for ServiceSpace<S>
 where
-    S: Service<Request<SubRequestBody>, Response = Response<B>> + Clone + Send + 'static,
+    S: Service<Request<EmptyBody>, Response = Response<B>> + Clone + Send + 'static,
     S::Future: Send + 'static,
     B: Send + 'static,
 {
     fn send(
         &self,
-        req: Request<SubRequestBody>,
+        req: Request<EmptyBody>,
     ) -> BoxFuture<'static, Option<(StatusCode, http::HeaderMap)>> {
         let mut svc = self.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
         Box::pin(async move {
@@ -180,10 +180,10 @@ fn sub_request(
     path: &ResourcePath,
     prefix: &ResourcePath,
     parts: &request::Parts,
-) -> Option<Request<SubRequestBody>> {
+) -> Option<Request<EmptyBody>> {
     let inner_path = path.strip_prefix(prefix)?;
     let uri = Uri::try_from(inner_path.href()).ok()?;
-    let mut req = Request::new(SubRequestBody);
+    let mut req = Request::new(EmptyBody);
     *req.method_mut() = method;
     *req.uri_mut() = uri;
     *req.version_mut() = parts.version;

@@ -132,7 +132,7 @@ async fn lock_on_unmapped_url_creates_an_empty_resource_201() {
     *kv.force_status.lock().unwrap() = None;
     let kv2 = Kv::default();
     // A resource space that cannot create anything (409: no parent collection).
-    let refusing = tower::service_fn(move |r: http::Request<tower_locks::SubRequestBody>| {
+    let refusing = tower::service_fn(move |r: http::Request<tower_locks::EmptyBody>| {
         let mut kv2 = kv2.clone();
         async move {
             if r.method() == "PUT" {

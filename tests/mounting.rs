@@ -32,8 +32,8 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tower::{Layer, Service, ServiceBuilder};
 use tower_locks::{
-    CreateOutcome, LockDepth, LockLayer, LockQuery, LockStore, MemoryLockStore, NewLock,
-    ResourcePath, SubRequestBody,
+    CreateOutcome, EmptyBody, LockDepth, LockLayer, LockQuery, LockStore, MemoryLockStore, NewLock,
+    ResourcePath,
 };
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -169,7 +169,7 @@ fn routes(docs: &Docs) -> Router {
 fn space(
     router: Router,
 ) -> impl Service<
-    Request<SubRequestBody>,
+    Request<EmptyBody>,
     Response = Response<Body>,
     Error = Infallible,
     Future = impl Send,
@@ -177,7 +177,7 @@ fn space(
        + Send
        + 'static {
     ServiceBuilder::new()
-        .map_request(|r: Request<SubRequestBody>| r.map(Body::new))
+        .map_request(|r: Request<EmptyBody>| r.map(Body::new))
         .service(router)
 }
 

@@ -87,7 +87,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     // The service answers for the whole resource space: the layer asks it whether a resource
     // exists (and its ETag) and has it create the empty resource of a LOCK on a new URL.
     let space = ServiceBuilder::new()
-        .map_request(|req: Request<tower_locks::SubRequestBody>| req.map(Body::new))
+        .map_request(|req: Request<tower_locks::EmptyBody>| req.map(Body::new))
         .service(memdav.clone());
     let dav = ServiceBuilder::new()
         .layer(tower_locks::LockLayer::from_arc(store.clone()).resource_space(space))

@@ -14,6 +14,7 @@ use super::verdict::{if_holds, verdict, States};
 use super::Ctx;
 use crate::body::ResponseBody;
 use crate::dav::{lock_response_body, parse_lockinfo, LockInfoError};
+use crate::events::LockEvent;
 use crate::headers::{parse_depth, parse_timeout_headers, Depth};
 use crate::hooks::{CreateResult, ResourceState};
 use crate::response::Rejection;
@@ -108,6 +109,8 @@ async fn refresh<B>(ctx: Ctx, timeout: crate::LockTimeout) -> Response<ResponseB
         Ok(TokenOutcome::Done(lock)) => {
             #[cfg(feature = "tracing")]
             tracing::info!(token = %lock.token, ?timeout, "tower-locks: lock refreshed");
+            ctx.cfg
+                .event(|| LockEvent::Refreshed { lock: lock.clone() });
             lock_response(&lock, StatusCode::OK, false)
         }
         Ok(TokenOutcome::Forbidden(_)) => ctx.reject(Rejection::Forbidden),
@@ -239,6 +242,7 @@ async fn create<B>(
             }
         }
     }
+    ctx.cfg.event(|| LockEvent::Granted { lock: lock.clone() });
     lock_response(&lock, status, true)
 }
 

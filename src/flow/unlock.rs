@@ -7,6 +7,7 @@ use super::context::bad_request;
 use super::verdict::{if_holds, States};
 use super::Ctx;
 use crate::body::ResponseBody;
+use crate::events::LockEvent;
 use crate::headers::parse_lock_token;
 use crate::response::Rejection;
 use crate::store::{LockQuery, TokenAccess, TokenOutcome};
@@ -58,9 +59,17 @@ where
     };
     let outcome = ctx.cfg.store.unlock_boxed(access).await;
     Ok(match outcome {
-        Ok(TokenOutcome::Done(_lock)) => {
+        Ok(TokenOutcome::Done(lock)) => {
             #[cfg(feature = "tracing")]
-            tracing::info!(token = %_lock.token, root = _lock.root.as_str(), "tower-locks: unlocked");
+            tracing::info!(token = %lock.token, root = lock.root.as_str(), "tower-locks: unlocked");
+            let by = ctx.principal.clone();
+            ctx.cfg.event(|| {
+                if lock.principal.is_some() && lock.principal.as_deref() != by.as_deref() {
+                    LockEvent::Broken { lock, by }
+                } else {
+                    LockEvent::Released { lock }
+                }
+            });
             let mut res = Response::new(ResponseBody::empty());
             *res.status_mut() = StatusCode::NO_CONTENT;
             res

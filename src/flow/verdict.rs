@@ -71,7 +71,10 @@ pub(crate) fn verdict(
     }
     let tokens: Vec<&str> = ctx.submitted().collect();
     let principal = ctx.principal.as_deref();
-    let judge = |groups, allowed: &mut Allowed| judge_groups(groups, &tokens, principal, allowed);
+    let owner_writes = ctx.cfg.owner_writes;
+    let judge = |groups, allowed: &mut Allowed| {
+        judge_groups(groups, &tokens, principal, owner_writes, allowed)
+    };
     let mut allowed = Allowed::default();
     let mut missing = Vec::new();
     missing.extend(judge(plan.groups(locks, When::Always), &mut allowed));
@@ -102,11 +105,12 @@ fn judge_groups<'a>(
     groups: Vec<Vec<&'a Lock>>,
     tokens: &[&str],
     principal: Option<&str>,
+    owner_writes: bool,
     allowed: &mut Allowed,
 ) -> Vec<&'a Lock> {
     let mut missing = Vec::new();
     for group in groups {
-        let (ok, not) = judge_resource(&group, tokens, principal);
+        let (ok, not) = judge_resource(&group, tokens, principal, owner_writes);
         for lock in ok {
             allowed.fence = allowed.fence.max(Some(lock.fence));
             allowed.relied.push(lock.token.to_string());

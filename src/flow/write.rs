@@ -13,6 +13,7 @@ use super::plan::{CleanupWhen, Plan};
 use super::verdict::{verdict, Allowed, States};
 use super::Ctx;
 use crate::body::ResponseBody;
+use crate::config::Config;
 use crate::holds::{FencingToken, HoldGuard};
 use crate::response::{Rejection, WouldReject};
 use crate::store::{DynLockStore, Lock, LockStoreError};
@@ -121,9 +122,10 @@ impl<B> Write<B> {
         };
         hold.rely_on(allowed.relied);
         let store = plan.removes().then(|| Arc::clone(&ctx.cfg.store));
+        let ctx_cfg = Arc::clone(&ctx.cfg);
         let res = call(request(*ctx, body, allowed.fence, would_reject.clone())).await?;
         if let Some(store) = store {
-            cleanup(&*store, &plan, res.status()).await;
+            cleanup(&ctx_cfg, &*store, &plan, res.status()).await;
         }
         drop(hold);
         let mut res = res.map(ResponseBody::passthrough);
@@ -191,7 +193,7 @@ fn request<B>(
 }
 
 /// RFC 4918 §6.1 (8): a lock whose root became unmapped is deleted with it.
-async fn cleanup(store: &dyn DynLockStore, plan: &Plan, status: StatusCode) {
+async fn cleanup(cfg: &Config, store: &dyn DynLockStore, plan: &Plan, status: StatusCode) {
     if !status.is_success() || status == StatusCode::MULTI_STATUS {
         return;
     }
@@ -199,9 +201,17 @@ async fn cleanup(store: &dyn DynLockStore, plan: &Plan, status: StatusCode) {
         if when == CleanupWhen::Replaced && status != StatusCode::NO_CONTENT {
             continue;
         }
-        if let Err(_err) = store.remove_subtree_boxed(path).await {
-            #[cfg(feature = "tracing")]
-            tracing::error!(error = %_err, path = path.as_str(), "tower-locks: lock cleanup failed");
+        match store.remove_subtree_boxed(path).await {
+            Ok(0) => {}
+            Ok(_) => {
+                if let Some(events) = &cfg.events {
+                    events.removed(path);
+                }
+            }
+            Err(_err) => {
+                #[cfg(feature = "tracing")]
+                tracing::error!(error = %_err, path = path.as_str(), "tower-locks: lock cleanup failed");
+            }
         }
     }
 }

@@ -70,15 +70,19 @@ pub(crate) fn satisfied<'t>(
 /// The locks protecting one resource, judged against `tokens` presented by `principal`
 /// (RFC 4918 §6.2: "any principal that has both access privileges and a valid lock can use
 /// the locked resource"): each exclusive lock needs its own token; of the shared locks, any one
-/// satisfied will do. Returns the satisfied locks and the ones that stand in the way.
+/// satisfied will do. With `owner_writes`, a lock held by `principal` itself is satisfied
+/// without its token. Returns the satisfied locks and the ones that stand in the way.
 pub(crate) fn judge_resource<'a>(
     locks: &[&'a Lock],
     tokens: &[&str],
     principal: Option<&str>,
+    owner_writes: bool,
 ) -> (Vec<&'a Lock>, Vec<&'a Lock>) {
+    let held =
+        |l: &Lock| owner_writes && principal.is_some() && l.principal.as_deref() == principal;
     let (satisfied, unsatisfied): (Vec<&Lock>, Vec<&Lock>) = locks
         .iter()
-        .partition(|l| satisfied(l, tokens.iter().copied(), principal));
+        .partition(|l| held(l) || satisfied(l, tokens.iter().copied(), principal));
     let shared_ok = satisfied.iter().any(|l| l.scope == LockScope::Shared);
     let unsatisfied = unsatisfied
         .into_iter()
