@@ -403,6 +403,25 @@ impl LockLayer {
         self.update(|c| c.space.service = Some(service))
     }
 
+    /// The JSON lock API on this layer's store and settings (principal source, timeouts,
+    /// quotas, disclosure, event hook): a tower service to mount beside the guarded routes,
+    /// for REST clients that acquire, read, list, refresh, release, break and take over locks.
+    /// See [`LockApi`](crate::LockApi).
+    ///
+    /// ```
+    /// use axum::{routing::put, Router};
+    /// use tower_locks::{LockLayer, MemoryLockStore};
+    ///
+    /// let locks = LockLayer::new(MemoryLockStore::new()).owner_writes(true);
+    /// let app: Router = Router::new()
+    ///     .route("/docs/{id}", put(|| async { "saved" }))
+    ///     .layer(locks.clone())
+    ///     .nest_service("/locks", locks.lock_api());
+    /// ```
+    pub fn lock_api(&self) -> crate::LockApi {
+        crate::LockApi::new(Arc::clone(&self.config))
+    }
+
     /// A [`LockPropertiesLayer`](crate::LockPropertiesLayer) on this layer's store and mount
     /// prefix: it adds `DAV:lockdiscovery` and `DAV:supportedlock` to the PROPFIND answers of
     /// a service that knows nothing about locks. Put it inside this layer.

@@ -136,6 +136,7 @@ mod path;
 mod principal;
 mod properties;
 mod response;
+mod rest;
 mod service;
 mod space;
 mod store;
@@ -157,6 +158,10 @@ pub use path::{PathError, ResourcePath};
 pub use principal::Principal;
 pub use properties::{LockProperties, LockPropertiesLayer, PropertiesBody, ReplayBody};
 pub use response::{Rejection, WouldReject};
+pub use rest::{
+    AcquireRequest, ApiDepth, ApiScope, HolderOnly, LockApi, LockList, LockPolicy, LockView,
+    RefreshRequest,
+};
 pub use service::LockService;
 pub use space::SubRequest;
 pub use store::{

@@ -1,0 +1,701 @@
+//! `LockApi`: pessimistic locking for REST APIs, as a JSON service over the layer's store.
+
+mod policy;
+mod types;
+
+use std::convert::Infallible;
+use std::fmt;
+use std::future::poll_fn;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::SystemTime;
+
+use bytes::{Bytes, BytesMut};
+use http::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
+use http::{request, Method, Request, Response, StatusCode};
+use http_body::Body;
+use tower_service::Service;
+
+pub use policy::{HolderOnly, LockPolicy};
+pub use types::{AcquireRequest, ApiDepth, ApiScope, LockList, LockView, RefreshRequest};
+
+use crate::body::{EmptyBody, ResponseBody};
+use crate::config::{Config, Disclosure};
+use crate::events::LockEvent;
+use crate::headers::parse_lock_token;
+use crate::store::{
+    BoxError, BoxFuture, CreateOutcome, Lock, LockQuery, LockTimeout, NewLock, Quota, TokenAccess,
+    TokenOutcome,
+};
+use crate::ResourcePath;
+
+/// Largest accepted request body, in bytes (413 above).
+const MAX_BODY: usize = 16 * 1024;
+
+/// The JSON lock API, a tower service. Built with
+/// [`LockLayer::lock_api`](crate::LockLayer::lock_api), so it shares the layer's store,
+/// principal source, timeouts, quotas, disclosure policy and event hook.
+///
+/// Mounted under a path of the application's choosing (axum: `nest_service("/locks", api)`),
+/// every request path below it names a resource, normalised exactly as the
+/// [`LockLayer`](crate::LockLayer) normalises request paths (a `%2F` stays a `%2F`):
+///
+/// | request | does |
+/// |---|---|
+/// | `POST /{path}` with an optional [`AcquireRequest`] | acquire: 201 and the lock (with its token); the same principal acquiring the same lock again refreshes it: 200, same token |
+/// | `POST /{path}?takeover` | break the locks on `{path}` that stand in the way (the [`LockPolicy`] decides), then acquire |
+/// | `GET /{path}` | the locks covering `{path}` ([`LockList`]) |
+/// | `GET /{path}?list` | the locks at or below `{path}`: the requester's own, or all when the policy allows |
+/// | `PUT /{path}` with `Lock-Token` and an optional [`RefreshRequest`] | refresh |
+/// | `DELETE /{path}` with `Lock-Token` | release (the holder; others when the policy allows) |
+/// | `DELETE /{path}?break` | break every lock rooted at `{path}` (the policy decides) |
+///
+/// Locks are bound to the principal exactly as LOCK and UNLOCK bind them (the same principal
+/// source), and tokens are shown only to their holder. Errors are RFC 9457 problem+json: 400,
+/// 413, 403 (a foreign principal), 404 (no such lock), 409 (a token whose lock does not cover
+/// the path), 423 (a conflict: the roots, and holders and expiries where the disclosure policy
+/// allows, with `Retry-After`), 429 and 507 (quotas), 503 (the store, with `Retry-After`).
+///
+/// ```
+/// use axum::Router;
+/// use http::{Request, StatusCode};
+/// use http_body_util::BodyExt;
+/// use tower::ServiceExt;
+/// use tower_locks::{LockLayer, LockView, MemoryLockStore, Principal};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let locks = LockLayer::new(MemoryLockStore::new());
+/// let app: Router = Router::new().nest_service("/locks", locks.lock_api());
+///
+/// let mut acquire = Request::post("/locks/docs/a").body(axum::body::Body::empty()).unwrap();
+/// acquire.extensions_mut().insert(Principal::new("ann"));
+/// let res = app.oneshot(acquire).await.unwrap();
+/// assert_eq!(res.status(), StatusCode::CREATED);
+/// let view: LockView =
+///     serde_json::from_slice(&res.into_body().collect().await.unwrap().to_bytes()).unwrap();
+/// assert_eq!(view.root, "/docs/a");
+/// assert!(view.token.unwrap().starts_with("urn:uuid:"));
+/// # }
+/// ```
+#[derive(Clone)]
+#[must_use]
+pub struct LockApi {
+    config: Arc<Config>,
+    policy: Arc<dyn LockPolicy>,
+}
+
+impl LockApi {
+    pub(crate) fn new(config: Arc<Config>) -> Self {
+        Self {
+            config,
+            policy: Arc::new(HolderOnly),
+        }
+    }
+
+    /// Who may list every lock and break other principals' locks (default: [`HolderOnly`]).
+    ///
+    /// ```
+    /// use tower_locks::{Lock, LockLayer, LockPolicy, MemoryLockStore};
+    ///
+    /// struct Everybody;
+    /// impl LockPolicy for Everybody {
+    ///     fn may_break(&self, _: &http::request::Parts, _: &Lock) -> bool {
+    ///         true
+    ///     }
+    /// }
+    /// let api = LockLayer::new(MemoryLockStore::new()).lock_api().with_policy(Everybody);
+    /// # let _ = api;
+    /// ```
+    pub fn with_policy(self, policy: impl LockPolicy) -> Self {
+        Self {
+            policy: Arc::new(policy),
+            ..self
+        }
+    }
+}
+
+impl fmt::Debug for LockApi {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LockApi").finish_non_exhaustive()
+    }
+}
+
+impl<B> Service<Request<B>> for LockApi
+where
+    B: Body<Data = Bytes> + Send + Unpin + 'static,
+    B::Error: Into<BoxError>,
+{
+    type Response = Response<ResponseBody<EmptyBody>>;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Self::Response, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        let api = self.clone();
+        Box::pin(async move { Ok(api.handle(req).await.unwrap_or_else(|p| p.response())) })
+    }
+}
+
+/// A request, parsed.
+struct Call {
+    parts: request::Parts,
+    path: ResourcePath,
+    principal: Option<String>,
+}
+
+impl Call {
+    fn flag(&self, name: &str) -> bool {
+        self.parts
+            .uri
+            .query()
+            .is_some_and(|q| q.split('&').any(|kv| kv.split('=').next() == Some(name)))
+    }
+}
+
+impl LockApi {
+    async fn handle<B>(&self, req: Request<B>) -> Result<Response<ResponseBody<EmptyBody>>, Problem>
+    where
+        B: Body<Data = Bytes> + Unpin,
+        B::Error: Into<BoxError>,
+    {
+        let (parts, body) = req.into_parts();
+        let limits = &self.config.limits;
+        let path = ResourcePath::parse_limited(
+            parts.uri.path(),
+            limits.max_path_bytes,
+            limits.max_path_depth,
+        )
+        .map_err(|e| self.problem(&parts, StatusCode::BAD_REQUEST, "bad-path", &e.to_string()))?;
+        let principal = self.config.principal.extract(&parts);
+        let call = Call {
+            parts,
+            path,
+            principal,
+        };
+        let body = read_body(body).await.map_err(|status| match status {
+            StatusCode::PAYLOAD_TOO_LARGE => self.problem(
+                &call.parts,
+                status,
+                "payload-too-large",
+                &format!("the request body is larger than {MAX_BODY} bytes"),
+            ),
+            _ => self.problem(
+                &call.parts,
+                status,
+                "bad-body",
+                "the request body could not be read",
+            ),
+        })?;
+        match call.parts.method.clone() {
+            Method::POST => self.acquire(&call, &body).await,
+            Method::GET if call.flag("list") => self.list(&call).await,
+            Method::GET => self.read(&call).await,
+            Method::PUT => self.refresh(&call, &body).await,
+            Method::DELETE if call.flag("break") => self.break_all(&call).await,
+            Method::DELETE => self.release(&call).await,
+            _ => Err(self.problem(
+                &call.parts,
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                "the lock API answers POST, GET, PUT and DELETE",
+            )),
+        }
+    }
+
+    async fn acquire(
+        &self,
+        call: &Call,
+        body: &[u8],
+    ) -> Result<Response<ResponseBody<EmptyBody>>, Problem> {
+        let request: AcquireRequest = json(body).map_err(|e| self.bad_json(call, &e))?;
+        let cfg = &self.config;
+        let timeout = cfg.timeouts.resolve(
+            request
+                .timeout_seconds
+                .map(LockTimeout::Seconds)
+                .as_slice()
+                .into(),
+        );
+        let scope = request.scope.unwrap_or_default().into();
+        let depth = request.depth.unwrap_or_default().into();
+        let mine = |l: &Lock| {
+            call.principal.is_some()
+                && l.principal.as_deref() == call.principal.as_deref()
+                && l.root == call.path
+                && l.scope == scope
+                && l.depth == depth
+        };
+        // The holder acquiring the same lock again: a refresh, same token.
+        let covering = self
+            .query(call, LockQuery::new().covering(call.path.clone()))
+            .await?;
+        if let Some(lock) = covering.iter().find(|l| mine(l)) {
+            return self.refreshed(call, lock, timeout, StatusCode::OK).await;
+        }
+        if call.flag("takeover") {
+            self.take_over(call, &covering, scope).await?;
+        }
+        let limits = &cfg.limits;
+        let mut new = NewLock::new(call.path.clone())
+            .scope(scope)
+            .depth(depth)
+            .timeout(timeout);
+        new.owner = request
+            .owner
+            .as_ref()
+            .map(|o| types::stored_owner(o).into());
+        new.principal = call.principal.as_deref().map(Into::into);
+        new.principal_quota = match call.principal {
+            Some(_) => limits.max_locks_per_principal,
+            None => limits.max_anonymous_locks,
+        };
+        new.resource_quota = limits.max_locks_per_resource;
+        new.store_quota = limits.max_locks;
+        let outcome = cfg
+            .store
+            .create_boxed(new)
+            .await
+            .map_err(|_| self.unavailable(call))?;
+        let lock = match outcome {
+            CreateOutcome::Created(lock) => lock,
+            CreateOutcome::Conflict(conflicts) => {
+                // A concurrent acquire of the same lock by the same holder won the race.
+                if let Some(lock) = conflicts.iter().find(|l| mine(l)) {
+                    return self.refreshed(call, lock, timeout, StatusCode::OK).await;
+                }
+                return Err(self.conflict(call, &conflicts));
+            }
+            CreateOutcome::QuotaExceeded { quota, limit } => {
+                let (status, name) = match quota {
+                    Quota::Principal | Quota::Anonymous => {
+                        (StatusCode::TOO_MANY_REQUESTS, "too-many-locks")
+                    }
+                    _ => (StatusCode::INSUFFICIENT_STORAGE, "insufficient-storage"),
+                };
+                return Err(self.problem(
+                    &call.parts,
+                    status,
+                    name,
+                    &format!("the limit of {limit} locks is reached"),
+                ));
+            }
+        };
+        // A write checked before the lock existed is still in flight: roll back.
+        if !cfg.holds.blocking(&lock).is_empty() {
+            let mut access = TokenAccess::new(&lock.token, &lock.root, None);
+            access.privileged = true;
+            let _ = cfg.store.unlock_boxed(access).await;
+            return Err(self
+                .problem(
+                    &call.parts,
+                    StatusCode::LOCKED,
+                    "write-in-flight",
+                    "a write to this resource is in flight; retry",
+                )
+                .retry_after(1));
+        }
+        cfg.event(|| LockEvent::Granted { lock: lock.clone() });
+        Ok(self.view(call, &lock, StatusCode::CREATED))
+    }
+
+    /// Break the locks rooted at the path that conflict with a new lock of `scope` and that
+    /// the policy lets this request break.
+    async fn take_over(
+        &self,
+        call: &Call,
+        covering: &[Lock],
+        scope: crate::LockScope,
+    ) -> Result<(), Problem> {
+        for lock in covering
+            .iter()
+            .filter(|l| l.root == call.path && !l.scope.compatible_with(scope))
+        {
+            self.remove(call, lock).await?;
+        }
+        Ok(())
+    }
+
+    /// Remove `lock`: its holder releases it, anybody else breaks it if the policy allows.
+    async fn remove(&self, call: &Call, lock: &Lock) -> Result<(), Problem> {
+        let holder =
+            lock.principal.is_none() || lock.principal.as_deref() == call.principal.as_deref();
+        if !holder && !self.policy.may_break(&call.parts, lock) {
+            return Err(self.forbidden(call));
+        }
+        let mut access = TokenAccess::new(&lock.token, &lock.root, call.principal.as_deref());
+        access.privileged = !holder;
+        match self.config.store.unlock_boxed(access).await {
+            Ok(TokenOutcome::Done(lock)) => {
+                let by = call.principal.clone();
+                self.config.event(|| match holder {
+                    true => LockEvent::Released { lock },
+                    false => LockEvent::Broken { lock, by },
+                });
+                Ok(())
+            }
+            Ok(TokenOutcome::NotFound) => Ok(()),
+            Ok(_) => Err(self.forbidden(call)),
+            Err(_) => Err(self.unavailable(call)),
+        }
+    }
+
+    async fn read(&self, call: &Call) -> Result<Response<ResponseBody<EmptyBody>>, Problem> {
+        let locks = self
+            .query(call, LockQuery::new().covering(call.path.clone()))
+            .await?;
+        let visible = locks.iter().filter(|l| self.discloses(call, l));
+        Ok(self.list_response(call, visible))
+    }
+
+    async fn list(&self, call: &Call) -> Result<Response<ResponseBody<EmptyBody>>, Problem> {
+        let locks = self
+            .query(call, LockQuery::new().subtree(call.path.clone()))
+            .await?;
+        let all = self.policy.may_list_all(&call.parts, &call.path);
+        let visible = locks.iter().filter(|l| {
+            call.path.contains(&l.root)
+                && (all
+                    || (call.principal.is_some()
+                        && l.principal.as_deref() == call.principal.as_deref()))
+        });
+        Ok(self.list_response(call, visible))
+    }
+
+    async fn refresh(
+        &self,
+        call: &Call,
+        body: &[u8],
+    ) -> Result<Response<ResponseBody<EmptyBody>>, Problem> {
+        let request: RefreshRequest = json(body).map_err(|e| self.bad_json(call, &e))?;
+        let token = self.token(call)?;
+        let timeout = self.config.timeouts.resolve(
+            request
+                .timeout_seconds
+                .map(LockTimeout::Seconds)
+                .as_slice()
+                .into(),
+        );
+        let access = TokenAccess::new(&token, &call.path, call.principal.as_deref());
+        match self.config.store.refresh_boxed(access, timeout).await {
+            Ok(TokenOutcome::Done(lock)) => {
+                self.config
+                    .event(|| LockEvent::Refreshed { lock: lock.clone() });
+                Ok(self.view(call, &lock, StatusCode::OK))
+            }
+            Ok(outcome) => Err(self.token_problem(call, &outcome)),
+            Err(_) => Err(self.unavailable(call)),
+        }
+    }
+
+    /// The holder acquired the same lock again: refresh it and answer with `status`.
+    async fn refreshed(
+        &self,
+        call: &Call,
+        lock: &Lock,
+        timeout: LockTimeout,
+        status: StatusCode,
+    ) -> Result<Response<ResponseBody<EmptyBody>>, Problem> {
+        let access = TokenAccess::new(&lock.token, &call.path, call.principal.as_deref());
+        match self.config.store.refresh_boxed(access, timeout).await {
+            Ok(TokenOutcome::Done(lock)) => {
+                self.config
+                    .event(|| LockEvent::Refreshed { lock: lock.clone() });
+                Ok(self.view(call, &lock, status))
+            }
+            Ok(outcome) => Err(self.token_problem(call, &outcome)),
+            Err(_) => Err(self.unavailable(call)),
+        }
+    }
+
+    async fn release(&self, call: &Call) -> Result<Response<ResponseBody<EmptyBody>>, Problem> {
+        let token = self.token(call)?;
+        let lock = match self.config.store.get_boxed(&token).await {
+            Ok(Some(lock)) if lock.covers(&call.path) => lock,
+            Ok(Some(lock)) => return Err(self.token_problem(call, &TokenOutcome::OutOfScope(lock))),
+            Ok(None) => return Err(self.token_problem(call, &TokenOutcome::NotFound)),
+            Err(_) => return Err(self.unavailable(call)),
+        };
+        if self.config.holds.relies_on(&token) {
+            return Err(self
+                .problem(
+                    &call.parts,
+                    StatusCode::LOCKED,
+                    "write-in-flight",
+                    "a write relying on this lock is in flight; retry",
+                )
+                .retry_after(1));
+        }
+        self.remove(call, &lock).await?;
+        Ok(empty(StatusCode::NO_CONTENT))
+    }
+
+    async fn break_all(&self, call: &Call) -> Result<Response<ResponseBody<EmptyBody>>, Problem> {
+        let locks = self
+            .query(call, LockQuery::new().covering(call.path.clone()))
+            .await?;
+        let rooted: Vec<&Lock> = locks.iter().filter(|l| l.root == call.path).collect();
+        if rooted.is_empty() {
+            return Err(self.problem(
+                &call.parts,
+                StatusCode::NOT_FOUND,
+                "no-lock",
+                "no lock is rooted here",
+            ));
+        }
+        for lock in rooted {
+            self.remove(call, lock).await?;
+        }
+        Ok(empty(StatusCode::NO_CONTENT))
+    }
+
+    async fn query(&self, call: &Call, query: LockQuery) -> Result<Vec<Lock>, Problem> {
+        self.config
+            .store
+            .query_boxed(&query)
+            .await
+            .map_err(|_| self.unavailable(call))
+    }
+
+    fn token(&self, call: &Call) -> Result<String, Problem> {
+        parse_lock_token(&call.parts.headers).map_err(|e| {
+            self.problem(
+                &call.parts,
+                StatusCode::BAD_REQUEST,
+                "bad-lock-token",
+                &e.to_string(),
+            )
+        })
+    }
+
+    /// Whether the requester may see `lock` named (the layer's disclosure policy).
+    fn discloses(&self, call: &Call, lock: &Lock) -> bool {
+        match self.config.disclosure {
+            Disclosure::All => true,
+            Disclosure::Related => {
+                lock.root.contains(&call.path)
+                    || (call.principal.is_some()
+                        && lock.principal.as_deref() == call.principal.as_deref())
+            }
+        }
+    }
+
+    fn view(
+        &self,
+        call: &Call,
+        lock: &Lock,
+        status: StatusCode,
+    ) -> Response<ResponseBody<EmptyBody>> {
+        let view = LockView::of(lock, call.principal.as_deref(), SystemTime::now());
+        json_response(status, &view)
+    }
+
+    fn list_response<'a>(
+        &self,
+        call: &Call,
+        locks: impl Iterator<Item = &'a Lock>,
+    ) -> Response<ResponseBody<EmptyBody>> {
+        let now = SystemTime::now();
+        let locks = locks
+            .map(|l| LockView::of(l, call.principal.as_deref(), now))
+            .collect();
+        json_response(StatusCode::OK, &LockList { locks })
+    }
+
+    fn problem(
+        &self,
+        parts: &request::Parts,
+        status: StatusCode,
+        name: &str,
+        detail: &str,
+    ) -> Problem {
+        let mut obj = serde_json::Map::new();
+        obj.insert(
+            "type".into(),
+            format!("{}{name}", self.config.response.problem_type_base).into(),
+        );
+        obj.insert(
+            "title".into(),
+            status.canonical_reason().unwrap_or("").into(),
+        );
+        obj.insert("status".into(), status.as_u16().into());
+        obj.insert("detail".into(), detail.into());
+        obj.insert("instance".into(), parts.uri.path().into());
+        Problem {
+            status,
+            body: obj,
+            retry_after: None,
+        }
+    }
+
+    fn bad_json(&self, call: &Call, e: &serde_json::Error) -> Problem {
+        self.problem(
+            &call.parts,
+            StatusCode::BAD_REQUEST,
+            "bad-json",
+            &format!("request body: {e}"),
+        )
+    }
+
+    fn forbidden(&self, call: &Call) -> Problem {
+        self.problem(
+            &call.parts,
+            StatusCode::FORBIDDEN,
+            "lock-owned-by-another-principal",
+            "the lock is held by another principal",
+        )
+    }
+
+    fn unavailable(&self, call: &Call) -> Problem {
+        let secs = self.config.response.retry_after_secs;
+        self.problem(
+            &call.parts,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "lock-store-unavailable",
+            "the lock store did not answer in time; retry later",
+        )
+        .retry_after(u64::from(secs))
+    }
+
+    fn token_problem(&self, call: &Call, outcome: &TokenOutcome) -> Problem {
+        match outcome {
+            TokenOutcome::Forbidden(_) => self.forbidden(call),
+            TokenOutcome::OutOfScope(_) => self.problem(
+                &call.parts,
+                StatusCode::CONFLICT,
+                "lock-token-matches-request-uri",
+                "the lock does not cover this path",
+            ),
+            _ => self.problem(
+                &call.parts,
+                StatusCode::NOT_FOUND,
+                "no-lock",
+                "no live lock has this token",
+            ),
+        }
+    }
+
+    /// 423 for a conflict: the roots the disclosure policy allows, with their holders and
+    /// expiries, and `Retry-After` until the first of them expires.
+    fn conflict(&self, call: &Call, conflicts: &[Lock]) -> Problem {
+        let shown: Vec<&Lock> = conflicts
+            .iter()
+            .filter(|l| self.discloses(call, l))
+            .collect();
+        let mut p = self.problem(
+            &call.parts,
+            StatusCode::LOCKED,
+            "no-conflicting-lock",
+            "the resource is locked",
+        );
+        let mut roots: Vec<String> = shown.iter().map(|l| l.root.href()).collect();
+        roots.sort();
+        roots.dedup();
+        p.body.insert("lockRoots".into(), roots.into());
+        let holders: Vec<serde_json::Value> = shown
+            .iter()
+            .map(|l| {
+                serde_json::json!({
+                    "root": l.root.href(),
+                    "holder": l.principal.as_deref(),
+                    "expiresAt": l.expires_at.map(types::rfc3339),
+                })
+            })
+            .collect();
+        p.body.insert("holders".into(), holders.into());
+        let hidden = conflicts.len() - shown.len();
+        if hidden > 0 {
+            p.body.insert("otherLocks".into(), hidden.into());
+        }
+        let now = SystemTime::now();
+        let first = conflicts
+            .iter()
+            .filter_map(|l| l.expires_at)
+            .min()
+            .map(|at| at.duration_since(now).map_or(1, |d| d.as_secs().max(1)));
+        match first {
+            Some(secs) => p.retry_after(secs),
+            None => p,
+        }
+    }
+}
+
+/// A problem+json answer.
+struct Problem {
+    status: StatusCode,
+    body: serde_json::Map<String, serde_json::Value>,
+    retry_after: Option<u64>,
+}
+
+impl Problem {
+    fn retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs);
+        self
+    }
+
+    fn response(self) -> Response<ResponseBody<EmptyBody>> {
+        let body = serde_json::Value::Object(self.body).to_string();
+        let mut res = Response::new(ResponseBody::full(body));
+        *res.status_mut() = self.status;
+        let h = res.headers_mut();
+        h.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if let Some(secs) = self.retry_after {
+            h.insert(RETRY_AFTER, HeaderValue::from(secs));
+        }
+        res
+    }
+}
+
+fn json_response<T: serde::Serialize>(
+    status: StatusCode,
+    value: &T,
+) -> Response<ResponseBody<EmptyBody>> {
+    let body = serde_json::to_string(value).unwrap_or_default();
+    let mut res = Response::new(ResponseBody::full(body));
+    *res.status_mut() = status;
+    let h = res.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+fn empty(status: StatusCode) -> Response<ResponseBody<EmptyBody>> {
+    let mut res = Response::new(ResponseBody::empty());
+    *res.status_mut() = status;
+    res
+}
+
+/// `body` as JSON; an empty body is the type's default.
+fn json<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Result<T, serde_json::Error> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body)
+}
+
+/// Read the request body up to [`MAX_BODY`] bytes (413 above, 400 when it fails).
+async fn read_body<B>(mut body: B) -> Result<Bytes, StatusCode>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: Into<BoxError>,
+{
+    let mut read = BytesMut::new();
+    while let Some(frame) = poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
+        let frame = frame.map_err(|_| StatusCode::BAD_REQUEST)?;
+        if let Ok(data) = frame.into_data() {
+            read.extend_from_slice(&data);
+            if read.len() > MAX_BODY {
+                return Err(StatusCode::PAYLOAD_TOO_LARGE);
+            }
+        }
+    }
+    Ok(read.freeze())
+}

@@ -1,0 +1,447 @@
+//! The JSON lock API (`LockApi`) through axum's real `Router`, served by hyper on
+//! `127.0.0.1:0`, on the memory store and on Redis: every endpoint, every error, principal
+//! isolation, idempotent acquire, owner writes on and off, events in order.
+
+#[cfg(feature = "redis")]
+#[path = "common/redis.rs"]
+mod redis_env;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::put;
+use axum::Router;
+use http::{HeaderMap, StatusCode};
+use http_body_util::BodyExt;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde_json::Value;
+use tower_locks::{
+    DynLockStore, Limits, Lock, LockEvent, LockLayer, LockPolicy, LockView, MemoryLockStore,
+    Principal, ResourcePath,
+};
+
+/// "admin" may list and break every lock.
+struct Admins;
+
+impl LockPolicy for Admins {
+    fn may_list_all(&self, request: &http::request::Parts, _: &ResourcePath) -> bool {
+        is_admin(request)
+    }
+    fn may_break(&self, request: &http::request::Parts, _: &Lock) -> bool {
+        is_admin(request)
+    }
+}
+
+fn is_admin(request: &http::request::Parts) -> bool {
+    request
+        .extensions
+        .get::<Principal>()
+        .is_some_and(|p| p.as_str() == "admin")
+}
+
+async fn authenticate(mut req: Request, next: Next) -> Response {
+    if let Some(user) = req.headers().get("x-user").and_then(|v| v.to_str().ok()) {
+        let user = user.to_owned();
+        req.extensions_mut().insert(Principal::new(user));
+    }
+    next.run(req).await
+}
+
+/// What the events hook heard, in order: (kind, root, holder, by).
+type Heard = Arc<Mutex<Vec<(String, String, Option<String>, Option<String>)>>>;
+
+struct App {
+    addr: SocketAddr,
+    client: Client<HttpConnector, Body>,
+    heard: Heard,
+}
+
+async fn app(store: Arc<dyn DynLockStore>, owner_writes: bool, limits: Limits) -> App {
+    let heard: Heard = Arc::default();
+    let log = heard.clone();
+    let locks = LockLayer::from_arc(store)
+        .owner_writes(owner_writes)
+        .limits(limits)
+        .on_lock_event(move |e| {
+            let (kind, by) = match e {
+                LockEvent::Granted { .. } => ("granted", None),
+                LockEvent::Refreshed { .. } => ("refreshed", None),
+                LockEvent::Released { .. } => ("released", None),
+                LockEvent::Broken { by, .. } => ("broken", by.clone()),
+                LockEvent::Removed { .. } => ("removed", None),
+                LockEvent::Expired { .. } => ("expired", None),
+                _ => ("other", None),
+            };
+            let lock = e.lock();
+            let holder = lock.principal.as_deref().map(str::to_owned);
+            log.lock()
+                .unwrap()
+                .push((kind.to_owned(), lock.root.href(), holder, by));
+        });
+    let router = Router::new()
+        .route(
+            "/docs/{id}",
+            put(|| async { StatusCode::NO_CONTENT }).get(|| async { "doc" }),
+        )
+        .layer(locks.clone())
+        .nest_service("/locks", locks.lock_api().with_policy(Admins))
+        .layer(middleware::from_fn(authenticate));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    App {
+        addr,
+        client: Client::builder(TokioExecutor::new()).build_http(),
+        heard,
+    }
+}
+
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    json: Value,
+}
+
+impl App {
+    async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        user: Option<&str>,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> Answer {
+        let mut b = http::Request::builder()
+            .method(method)
+            .uri(format!("http://{}{path}", self.addr));
+        if let Some(u) = user {
+            b = b.header("x-user", u);
+        }
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        let res = self
+            .client
+            .request(b.body(Body::from(body.to_owned())).unwrap())
+            .await
+            .unwrap();
+        let (parts, body) = res.into_parts();
+        let bytes = body.collect().await.unwrap().to_bytes();
+        Answer {
+            status: parts.status,
+            headers: parts.headers,
+            json: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        }
+    }
+
+    /// Wait (bounded) until the hook heard `n` events.
+    async fn heard(&self, n: usize) -> Vec<(String, String, Option<String>, Option<String>)> {
+        let start = Instant::now();
+        loop {
+            let heard = self.heard.lock().unwrap().clone();
+            if heard.len() >= n || start.elapsed() > Duration::from_secs(5) {
+                return heard;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+fn view(a: &Answer) -> LockView {
+    serde_json::from_value(a.json.clone()).unwrap_or_else(|e| panic!("{e}: {}", a.json))
+}
+
+async fn every_endpoint(store: Arc<dyn DynLockStore>) {
+    let app = app(store, false, Limits::default()).await;
+    let owner = r#"{"owner": {"name": "Ann"}, "timeoutSeconds": 300}"#;
+
+    // Acquire.
+    let a = app
+        .send("POST", "/locks/docs/a", Some("ann"), &[], owner)
+        .await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.json);
+    let mine = view(&a);
+    let token = mine.token.clone().expect("the holder sees the token");
+    assert_eq!(
+        (mine.root.as_str(), mine.holder.as_deref()),
+        ("/docs/a", Some("ann"))
+    );
+    assert_eq!(mine.owner, Some(serde_json::json!({"name": "Ann"})));
+    assert_eq!(mine.timeout_seconds, Some(300));
+    assert!(mine.seconds_left.is_some_and(|s| s <= 300));
+    // Acquire again: a refresh, same token.
+    let a = app
+        .send("POST", "/locks/docs/a", Some("ann"), &[], owner)
+        .await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(view(&a).token.as_deref(), Some(token.as_str()));
+    // Somebody else: 423 naming the holder and the expiry, with Retry-After.
+    let a = app
+        .send("POST", "/locks/docs/a", Some("bob"), &[], "")
+        .await;
+    assert_eq!(a.status, StatusCode::LOCKED);
+    assert_eq!(a.headers["content-type"], "application/problem+json");
+    assert_eq!(a.json["lockRoots"], serde_json::json!(["/docs/a"]));
+    assert_eq!(a.json["holders"][0]["holder"], "ann");
+    assert!(a.json["holders"][0]["expiresAt"].is_string());
+    assert!(a.headers.contains_key("retry-after"));
+
+    // Read: the token only for its holder.
+    let a = app.send("GET", "/locks/docs/a", Some("bob"), &[], "").await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(a.json["locks"][0]["holder"], "ann");
+    assert!(a.json["locks"][0].get("token").is_none(), "{}", a.json);
+    let a = app.send("GET", "/locks/docs/a", Some("ann"), &[], "").await;
+    assert_eq!(a.json["locks"][0]["token"], token.as_str());
+
+    // The lock protects the document: a refused edit, with its problem+json body.
+    let json = [("accept", "application/json")];
+    let a = app.send("PUT", "/docs/a", Some("bob"), &json, "x").await;
+    assert_eq!(a.status, StatusCode::LOCKED);
+    assert_eq!(a.json["lockRoots"], serde_json::json!(["/docs/a"]));
+    // Owner writes are off here: even ann needs her token.
+    let a = app.send("PUT", "/docs/a", Some("ann"), &[], "x").await;
+    assert_eq!(a.status, StatusCode::LOCKED);
+    let with = format!("(<{token}>)");
+    let a = app
+        .send("PUT", "/docs/a", Some("ann"), &[("if", &with)], "x")
+        .await;
+    assert_eq!(a.status, StatusCode::NO_CONTENT);
+
+    // Refresh: the holder only; unknown tokens 404; a path outside the lock 409.
+    let bracketed = format!("<{token}>");
+    let lt = [("lock-token", bracketed.as_str())];
+    let a = app.send("PUT", "/locks/docs/a", Some("bob"), &lt, "").await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+    let a = app
+        .send(
+            "PUT",
+            "/locks/docs/a",
+            Some("ann"),
+            &lt,
+            r#"{"timeoutSeconds": 120}"#,
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(view(&a).timeout_seconds, Some(120));
+    let unknown = [(
+        "lock-token",
+        "<urn:uuid:00000000-0000-4000-8000-000000000000>",
+    )];
+    let a = app
+        .send("PUT", "/locks/docs/a", Some("ann"), &unknown, "")
+        .await;
+    assert_eq!(a.status, StatusCode::NOT_FOUND);
+    let a = app
+        .send("PUT", "/locks/docs/other", Some("ann"), &lt, "")
+        .await;
+    assert_eq!(a.status, StatusCode::CONFLICT);
+
+    // List: own locks, or all for the policy's administrators.
+    let a = app
+        .send("GET", "/locks/docs/?list", Some("bob"), &[], "")
+        .await;
+    assert_eq!(a.json["locks"], serde_json::json!([]));
+    let a = app
+        .send("GET", "/locks/docs/?list", Some("admin"), &[], "")
+        .await;
+    assert_eq!(a.json["locks"].as_array().unwrap().len(), 1);
+
+    // Release and break: not for bob.
+    let a = app
+        .send("DELETE", "/locks/docs/a", Some("bob"), &lt, "")
+        .await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+    let a = app
+        .send("DELETE", "/locks/docs/a?break", Some("bob"), &[], "")
+        .await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+    let a = app
+        .send("POST", "/locks/docs/a?takeover", Some("bob"), &[], "")
+        .await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+    // The administrator takes over.
+    let a = app
+        .send("POST", "/locks/docs/a?takeover", Some("admin"), &[], "")
+        .await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.json);
+    let admins = view(&a).token.unwrap();
+    let a = app
+        .send("PUT", "/docs/a", Some("ann"), &[("if", &with)], "x")
+        .await;
+    assert_eq!(a.status, StatusCode::PRECONDITION_FAILED, "ann's token names no lock any more");
+    let lt = format!("<{admins}>");
+    let a = app
+        .send(
+            "DELETE",
+            "/locks/docs/a",
+            Some("admin"),
+            &[("lock-token", &lt)],
+            "",
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::NO_CONTENT);
+    let a = app
+        .send("DELETE", "/locks/docs/a?break", Some("admin"), &[], "")
+        .await;
+    assert_eq!(a.status, StatusCode::NOT_FOUND, "nothing left to break");
+
+    // Events, in order.
+    let heard = app.heard(6).await;
+    let kinds: Vec<&str> = heard.iter().map(|(k, ..)| k.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "granted",
+            "refreshed",
+            "refreshed",
+            "broken",
+            "granted",
+            "released"
+        ],
+        "{heard:?}"
+    );
+    assert_eq!(heard[3].2.as_deref(), Some("ann"), "the previous holder");
+    assert_eq!(heard[3].3.as_deref(), Some("admin"), "who broke it");
+
+    // Bad input.
+    let a = app
+        .send("POST", "/locks/docs/b", Some("ann"), &[], "{not json")
+        .await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    let a = app
+        .send(
+            "POST",
+            "/locks/docs/b",
+            Some("ann"),
+            &[],
+            r#"{"color": "red"}"#,
+        )
+        .await;
+    assert_eq!(
+        a.status,
+        StatusCode::BAD_REQUEST,
+        "unknown members are refused"
+    );
+    let a = app
+        .send(
+            "POST",
+            "/locks/docs/b",
+            Some("ann"),
+            &[],
+            &"x".repeat(20_000),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::PAYLOAD_TOO_LARGE);
+    let a = app
+        .send("POST", "/locks/docs/%2e%2e/b", Some("ann"), &[], "")
+        .await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    let a = app
+        .send("DELETE", "/locks/docs/b", Some("ann"), &[], "")
+        .await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST, "no Lock-Token");
+    let a = app
+        .send("PATCH", "/locks/docs/b", Some("ann"), &[], "")
+        .await;
+    assert_eq!(a.status, StatusCode::METHOD_NOT_ALLOWED);
+
+    // The lock root is the raw path, normalised as the layer normalises it.
+    for id in ["a%2Fb", "%2541"] {
+        let a = app
+            .send("POST", &format!("/locks/docs/{id}"), Some("ann"), &[], "")
+            .await;
+        assert_eq!(a.status, StatusCode::CREATED, "{id}");
+        let a = app
+            .send("PUT", &format!("/docs/{id}"), Some("bob"), &[], "x")
+            .await;
+        assert_eq!(a.status, StatusCode::LOCKED, "{id}");
+    }
+}
+
+async fn owner_writes_and_quotas(store: Arc<dyn DynLockStore>) {
+    let mut limits = Limits::default();
+    limits.max_anonymous_locks = Some(1);
+    let app = app(store, true, limits).await;
+    let a = app
+        .send("POST", "/locks/docs/w", Some("ann"), &[], "")
+        .await;
+    assert_eq!(a.status, StatusCode::CREATED);
+    // Owner writes: the holder writes without the token; nobody else does.
+    let a = app.send("PUT", "/docs/w", Some("ann"), &[], "x").await;
+    assert_eq!(a.status, StatusCode::NO_CONTENT);
+    let a = app.send("PUT", "/docs/w", Some("bob"), &[], "x").await;
+    assert_eq!(a.status, StatusCode::LOCKED);
+    let a = app.send("PUT", "/docs/w", None, &[], "x").await;
+    assert_eq!(a.status, StatusCode::LOCKED);
+    // Anonymous clients share one quota.
+    let a = app.send("POST", "/locks/docs/anon1", None, &[], "").await;
+    assert_eq!(a.status, StatusCode::CREATED);
+    assert!(
+        view(&a).token.is_none(),
+        "nobody holds an anonymous lock's token but its taker"
+    );
+    let a = app.send("POST", "/locks/docs/anon2", None, &[], "").await;
+    assert_eq!(a.status, StatusCode::TOO_MANY_REQUESTS);
+    // Expiry is heard too.
+    let a = app
+        .send(
+            "POST",
+            "/locks/docs/brief",
+            Some("ann"),
+            &[],
+            r#"{"timeoutSeconds": 1}"#,
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::CREATED);
+    let start = Instant::now();
+    loop {
+        let heard = app.heard.lock().unwrap().clone();
+        if heard
+            .iter()
+            .any(|(k, r, ..)| k == "expired" && r == "/docs/brief")
+        {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "no expiry event: {heard:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn every_endpoint_on_the_memory_store() {
+    every_endpoint(Arc::new(MemoryLockStore::new())).await;
+}
+
+#[tokio::test]
+async fn owner_writes_quotas_and_expiry_on_the_memory_store() {
+    owner_writes_and_quotas(Arc::new(MemoryLockStore::new())).await;
+}
+
+#[cfg(feature = "redis")]
+#[tokio::test]
+async fn every_endpoint_on_redis() {
+    let Some(store) = redis_env::fresh_store().await else {
+        return;
+    };
+    every_endpoint(Arc::new(store)).await;
+}
+
+#[cfg(feature = "redis")]
+#[tokio::test]
+async fn owner_writes_quotas_and_expiry_on_redis() {
+    let Some(store) = redis_env::fresh_store().await else {
+        return;
+    };
+    owner_writes_and_quotas(Arc::new(store)).await;
+}
