@@ -1,8 +1,8 @@
-//! The main demo: a small REST documents API on the in-memory lock store.
+//! The main demo: a small REST documents API with pessimistic locking, on the in-memory store.
 //!
-//! A client takes a lock through an app endpoint that calls the store, edits with
-//! `If: (<token>)`, and everybody else gets `423 Locked` (RFC 9457 problem+json for JSON
-//! clients) until the lock is released or expires.
+//! A user takes a lock through the crate's JSON lock API, edits, and everybody else gets
+//! `423 Locked` (RFC 9457 problem+json) until the lock is released, taken over by an
+//! administrator, or expires.
 //!
 //! ```text
 //! cargo run --example axum                 # walkthrough, then serves on 127.0.0.1:3000
@@ -10,10 +10,12 @@
 //! cargo run --example axum -- --walkthrough-only
 //! ```
 //!
-//! Endpoints (the `X-User` header stands in for real authentication):
+//! Endpoints (the `X-User` header stands in for real authentication; `admin` is an
+//! administrator):
 //! - `GET /docs/{id}`, `PUT /docs/{id}` — the documents, guarded by `LockLayer`;
-//! - `POST /locks/docs/{id}` — take an exclusive lock (JSON answer with the token);
-//! - `DELETE /locks/docs/{id}` with `Lock-Token: <token>` — release it.
+//! - `/locks/docs/{id}` — the lock API (`LockApi`): `POST` acquire, `GET` read, `PUT` refresh
+//!   and `DELETE` release (with `Lock-Token`), `POST ?takeover` and `DELETE ?break` for
+//!   administrators, `GET /locks/docs/?list` to list.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -21,25 +23,20 @@ use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
-use serde_json::json;
+use axum::routing::get;
+use axum::Router;
 use tower_locks::{
-    CreateOutcome, Disclosure, LockLayer, LockStore, LockTimeout, MemoryLockStore, NewLock,
-    Principal, ResourcePath, TokenAccess, TokenOutcome,
+    Disclosure, Lock, LockEvent, LockLayer, LockPolicy, MemoryLockStore, Principal, ResourcePath,
 };
 
-#[derive(Clone)]
-struct AppState {
-    docs: Arc<Mutex<HashMap<String, String>>>,
-    locks: Arc<MemoryLockStore>,
-}
+#[derive(Clone, Default)]
+struct Docs(Arc<Mutex<HashMap<String, String>>>);
 
 /// Demo authentication: trust `X-User`. A real app verifies a session or a token here; the
-/// lock layer must sit inside it (RFC 4918 §8.1).
+/// lock layer and the lock API sit inside it (RFC 4918 §8.1).
 async fn authenticate(mut req: Request, next: Next) -> Response {
     if let Some(user) = req.headers().get("x-user").and_then(|v| v.to_str().ok()) {
         let user = user.to_owned();
@@ -48,100 +45,75 @@ async fn authenticate(mut req: Request, next: Next) -> Response {
     next.run(req).await
 }
 
-fn user(req_headers: &HeaderMap) -> Option<String> {
-    req_headers
-        .get("x-user")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
+/// `admin` may see every lock and take any over.
+struct Admins;
+
+impl LockPolicy for Admins {
+    fn may_list_all(&self, request: &http::request::Parts, _prefix: &ResourcePath) -> bool {
+        is_admin(request)
+    }
+    fn may_break(&self, request: &http::request::Parts, _lock: &Lock) -> bool {
+        is_admin(request)
+    }
 }
 
-async fn read_doc(State(s): State<AppState>, Path(id): Path<String>) -> Response {
-    match s.docs.lock().unwrap().get(&id) {
+fn is_admin(request: &http::request::Parts) -> bool {
+    request
+        .extensions
+        .get::<Principal>()
+        .is_some_and(|p| p.as_str() == "admin")
+}
+
+async fn read_doc(State(docs): State<Docs>, Path(id): Path<String>) -> Response {
+    match docs.0.lock().unwrap().get(&id) {
         Some(text) => text.clone().into_response(),
         None => StatusCode::NOT_FOUND.into_response(),
     }
 }
 
-async fn write_doc(State(s): State<AppState>, Path(id): Path<String>, body: String) -> StatusCode {
-    match s.docs.lock().unwrap().insert(id, body) {
+async fn write_doc(State(docs): State<Docs>, Path(id): Path<String>, body: String) -> StatusCode {
+    match docs.0.lock().unwrap().insert(id, body) {
         Some(_) => StatusCode::NO_CONTENT,
         None => StatusCode::CREATED,
     }
 }
 
-/// The document a `/locks/…` request is about, from the raw request path and normalised as
-/// the lock layer normalises request paths: `/locks/docs/a%2Fb` is `/docs/a%2Fb`, never
-/// `/docs/a/b` (a path parameter would be decoded already).
-fn locked_path(uri: &Uri) -> Option<ResourcePath> {
-    ResourcePath::parse(uri.path().strip_prefix("/locks")?).ok()
-}
-
-async fn take_lock(State(s): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
-    let Some(path) = locked_path(&uri) else {
-        return StatusCode::BAD_REQUEST.into_response();
-    };
-    let mut new = NewLock::new(path).timeout(LockTimeout::Seconds(300));
-    new.principal = user(&headers).map(Into::into);
-    match s.locks.create(new).await {
-        Ok(CreateOutcome::Created(lock)) => (
-            StatusCode::CREATED,
-            Json(json!({
-                "token": lock.token.as_str(),
-                "root": lock.root.href(),
-                "timeoutSeconds": 300,
-                "if": format!("(<{}>)", lock.token),
-            })),
-        )
-            .into_response(),
-        Ok(CreateOutcome::Conflict(held)) => (
-            StatusCode::LOCKED,
-            Json(json!({
-                "title": "Locked",
-                "status": 423,
-                "lockRoots": held.iter().map(|l| l.root.href()).collect::<Vec<_>>(),
-                "holders": held.iter().map(|l| l.principal.as_deref()).collect::<Vec<_>>(),
-            })),
-        )
-            .into_response(),
-        Ok(_) => StatusCode::TOO_MANY_REQUESTS.into_response(),
-        Err(_) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
-    }
-}
-
-async fn release_lock(State(s): State<AppState>, uri: Uri, headers: HeaderMap) -> StatusCode {
-    let Some(path) = locked_path(&uri) else {
-        return StatusCode::BAD_REQUEST;
-    };
-    let Ok(token) = tower_locks::parse_lock_token(&headers) else {
-        return StatusCode::BAD_REQUEST;
-    };
-    let who = user(&headers);
-    match s
-        .locks
-        .unlock(TokenAccess::new(&token, &path, who.as_deref()))
-        .await
-    {
-        Ok(TokenOutcome::Done(_)) => StatusCode::NO_CONTENT,
-        Ok(TokenOutcome::Forbidden(_)) => StatusCode::FORBIDDEN,
-        Ok(_) => StatusCode::CONFLICT,
-        Err(_) => StatusCode::SERVICE_UNAVAILABLE,
-    }
-}
-
-fn app(state: AppState) -> Router {
-    // Every write under /docs is checked against the store before a handler runs. The
-    // documents have no public listing, so a refusal names only the locks the requester may
-    // know about.
-    let locks = LockLayer::new(state.locks.clone()).disclose_lock_roots(Disclosure::Related);
-    let docs = Router::new()
-        .route("/docs/{id}", get(read_doc).put(write_doc))
-        .layer(locks);
+fn app(locks: Arc<MemoryLockStore>) -> Router {
+    let locks = LockLayer::new(locks)
+        // REST clients edit as the lock's holder, without passing the token around.
+        .owner_writes(true)
+        // The documents have no public listing: a refusal names only what the user may know.
+        .disclose_lock_roots(Disclosure::Related)
+        .on_lock_event(|event| match event {
+            LockEvent::Broken { lock, by } => println!(
+                "   [audit] {by:?} broke {:?}'s lock on {}",
+                lock.principal, lock.root
+            ),
+            other => println!(
+                "   [audit] {:?} {}",
+                discriminant_name(other),
+                other.lock().root
+            ),
+        });
     Router::new()
-        .route("/locks/docs/{id}", post(take_lock).delete(release_lock))
-        .merge(docs)
-        .with_state(state)
+        .route("/docs/{id}", get(read_doc).put(write_doc))
+        .with_state(Docs::default())
+        .layer(locks.clone())
+        .nest_service("/locks", locks.lock_api().with_policy(Admins))
         // Authentication runs first, outside the lock layer (RFC 4918 §8.1).
         .layer(middleware::from_fn(authenticate))
+}
+
+fn discriminant_name(event: &LockEvent) -> &'static str {
+    match event {
+        LockEvent::Granted { .. } => "granted",
+        LockEvent::Refreshed { .. } => "refreshed",
+        LockEvent::Released { .. } => "released",
+        LockEvent::Broken { .. } => "broken",
+        LockEvent::Removed { .. } => "removed",
+        LockEvent::Expired { .. } => "expired",
+        _ => "event",
+    }
 }
 
 fn expect(got: StatusCode, want: StatusCode) -> Result<(), Box<dyn std::error::Error>> {
@@ -184,58 +156,52 @@ async fn walkthrough(base: &str) -> Result<(), Box<dyn std::error::Error>> {
     println!("   -> {st}");
     expect(st, StatusCode::CREATED)?;
     println!("2. alice takes a lock: POST /locks/docs/plan");
-    let (st, body) = send("POST", "/locks/docs/plan", "alice", &[], "").await?;
+    let (st, body) = send(
+        "POST",
+        "/locks/docs/plan",
+        "alice",
+        &[],
+        r#"{"owner": "Alice (editing the plan)", "timeoutSeconds": 300}"#,
+    )
+    .await?;
     println!("   -> {st} {body}");
     expect(st, StatusCode::CREATED)?;
     let token = serde_json::from_str::<serde_json::Value>(&body)?["token"]
         .as_str()
         .ok_or("no token")?
         .to_owned();
-    println!("3. bob writes without the token (asking for JSON errors)");
-    let (st, body) = send(
-        "PUT",
-        "/docs/plan",
-        "bob",
-        &[("accept", "application/json".into())],
-        "bob was here",
-    )
-    .await?;
+    println!("3. bob writes (asking for JSON errors): refused");
+    let json = [("accept", "application/json".to_owned())];
+    let (st, body) = send("PUT", "/docs/plan", "bob", &json, "bob was here").await?;
     println!("   -> {st} {body}");
     expect(st, StatusCode::LOCKED)?;
-    println!("4. bob copies alice's token: still refused, the lock is bound to alice");
-    let (st, _) = send(
-        "PUT",
-        "/docs/plan",
-        "bob",
-        &[("if", format!("(<{token}>)"))],
-        "bob again",
-    )
-    .await?;
-    println!("   -> {st}");
+    println!("4. bob tries to take the lock: refused, with who holds it and until when");
+    let (st, body) = send("POST", "/locks/docs/plan", "bob", &[], "").await?;
+    println!("   -> {st} {body}");
     expect(st, StatusCode::LOCKED)?;
-    println!("5. alice writes with If: (<token>)");
-    let (st, _) = send(
-        "PUT",
-        "/docs/plan",
-        "alice",
-        &[("if", format!("(<{token}>)"))],
-        "v2",
-    )
-    .await?;
+    println!("5. alice writes without passing her token around (owner writes)");
+    let (st, _) = send("PUT", "/docs/plan", "alice", &[], "v2").await?;
     println!("   -> {st}");
     expect(st, StatusCode::NO_CONTENT)?;
-    println!("6. alice releases the lock");
-    let (st, _) = send(
-        "DELETE",
-        "/locks/docs/plan",
-        "alice",
-        &[("lock-token", format!("<{token}>"))],
-        "",
-    )
-    .await?;
+    println!("6. an administrator takes the lock over: POST /locks/docs/plan?takeover");
+    let (st, body) = send("POST", "/locks/docs/plan?takeover", "admin", &[], "").await?;
+    println!("   -> {st} {body}");
+    expect(st, StatusCode::CREATED)?;
+    let admin_token = serde_json::from_str::<serde_json::Value>(&body)?["token"]
+        .as_str()
+        .ok_or("no token")?
+        .to_owned();
+    println!("7. alice's old lock is gone: her release says so");
+    let lt = [("lock-token", format!("<{token}>"))];
+    let (st, _) = send("DELETE", "/locks/docs/plan", "alice", &lt, "").await?;
+    println!("   -> {st}");
+    expect(st, StatusCode::NOT_FOUND)?;
+    println!("8. the administrator releases the lock");
+    let lt = [("lock-token", format!("<{admin_token}>"))];
+    let (st, _) = send("DELETE", "/locks/docs/plan", "admin", &lt, "").await?;
     println!("   -> {st}");
     expect(st, StatusCode::NO_CONTENT)?;
-    println!("7. bob writes again");
+    println!("9. bob writes again");
     let (st, _) = send("PUT", "/docs/plan", "bob", &[], "v3").await?;
     println!("   -> {st}");
     expect(st, StatusCode::NO_CONTENT)?;
@@ -257,13 +223,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(String::as_str)
         .unwrap_or("127.0.0.1:3000")
         .parse()?;
-    let state = AppState {
-        docs: Arc::default(),
-        locks: Arc::new(MemoryLockStore::new()),
-    };
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
-    let server = tokio::spawn(async move { axum::serve(listener, app(state)).await });
+    let app = app(Arc::new(MemoryLockStore::new()));
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
     let base = format!("http://{local}");
     println!("tower-locks demo: a documents API on {base}\n");
     walkthrough(&base).await?;
@@ -290,18 +253,15 @@ mod tests {
             .method(method)
             .uri(path)
             .header("x-user", user)
-            .body(Body::from("text"))
+            .body(Body::from(if method == "PUT" { "text" } else { "" }))
             .unwrap();
         app.clone().oneshot(req).await.unwrap().status()
     }
 
     /// The lock endpoint locks the resource the layer protects, escapes and all.
     #[tokio::test]
-    async fn a_lock_taken_through_the_endpoint_protects_that_exact_resource() {
-        let app = app(AppState {
-            docs: Arc::default(),
-            locks: Arc::new(MemoryLockStore::new()),
-        });
+    async fn a_lock_taken_through_the_api_protects_that_exact_resource() {
+        let app = app(Arc::new(MemoryLockStore::new()));
         for id in ["a%2Fb", "%2541", "x%252Fy", "plain"] {
             let taken = send(&app, "POST", &format!("/locks/docs/{id}"), "alice").await;
             assert_eq!(taken, StatusCode::CREATED, "{id}");

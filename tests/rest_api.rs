@@ -276,7 +276,11 @@ async fn every_endpoint(store: Arc<dyn DynLockStore>) {
     let a = app
         .send("PUT", "/docs/a", Some("ann"), &[("if", &with)], "x")
         .await;
-    assert_eq!(a.status, StatusCode::PRECONDITION_FAILED, "ann's token names no lock any more");
+    assert_eq!(
+        a.status,
+        StatusCode::PRECONDITION_FAILED,
+        "ann's token names no lock any more"
+    );
     let lt = format!("<{admins}>");
     let a = app
         .send(
