@@ -28,6 +28,7 @@ static UNLOCK: LazyLock<Script> = script!("unlock.lua");
 static REMOVE_SUBTREE: LazyLock<Script> = script!("remove_subtree.lua");
 static QUERY: LazyLock<Script> = script!("query.lua");
 static GET: LazyLock<Script> = script!("get.lua");
+static ABORT: LazyLock<Script> = script!("abort.lua");
 
 const DEFAULT_PREFIX: &str = "tower-locks";
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
@@ -35,6 +36,13 @@ const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(1);
 const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(2);
 const DEFAULT_SWEEP_BATCH: u32 = 64;
 const MAX_PREFIX_LEN: usize = 256;
+/// How often a create whose outcome was lost is compensated (`abort.lua`) before giving up,
+/// the first attempt at once, then after 50 ms, 100 ms, … (about 25 s in all).
+const ABORT_ATTEMPTS: u32 = 10;
+/// The kinds of root keys (`prelude.lua`): scope and depth of the locks they hold.
+const KINDS: [&str; 4] = ["x0", "xinf", "s0", "sinf"];
+/// The kinds an ancestor's locks must have to cover a path below it (depth infinity).
+const DEEP_KINDS: [&str; 2] = ["xinf", "sinf"];
 
 /// A [`LockStore`] in Redis: every instance of an application that uses the same Redis and
 /// prefix sees the same locks, and every call is one atomic server-side step.
@@ -160,7 +168,7 @@ struct Keys {
     /// `{prefix}:`
     base: String,
     paths: String,
-    exp: String,
+    locks: String,
     fence: String,
 }
 
@@ -185,7 +193,7 @@ impl Keys {
         Ok(Self {
             prefix: prefix.to_owned(),
             paths: format!("{base}paths"),
-            exp: format!("{base}exp"),
+            locks: format!("{base}locks"),
             fence: format!("{base}fence"),
             base,
         })
@@ -458,7 +466,7 @@ impl RedisLockStore {
     fn invocation(&self, script: &'static Script) -> ::redis::ScriptInvocation<'static> {
         let mut inv = script.prepare_invoke();
         inv.key(&self.keys.paths)
-            .key(&self.keys.exp)
+            .key(&self.keys.locks)
             .key(&self.keys.fence);
         match &self.clock {
             None => {
@@ -478,89 +486,87 @@ impl RedisLockStore {
         inv
     }
 
-    /// The current time in ms since the epoch by the injected clock, if any.
-    fn clock_ms(&self) -> Option<u128> {
-        self.clock.as_ref().map(|clock| {
-            clock
-                .now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis())
-        })
-    }
-
-    /// A query of covering targets only: one `MGET` of the root keys of every target and its
-    /// ancestors (pipelined with `TIME` unless a clock is injected), judged here.
-    async fn check(&self, query: &LockQuery) -> Result<Vec<Lock>, LockStoreError> {
-        // (root, own): each root once, root first; `own` when it is a target (all its locks
-        // match), else it is an ancestor (only depth-infinity locks match)
-        let mut roots: Vec<(&str, bool)> = Vec::new();
-        let mut want = |root, own| match roots.iter_mut().find(|(r, _)| *r == root) {
-            Some((_, o)) => *o |= own,
-            None => roots.push((root, own)),
+    /// The fast path of a query of covering targets only: one `EXISTS` over the root keys
+    /// that could hold a matching lock (every kind at each target, the depth-infinity kinds at
+    /// its ancestors). `true` when none exists: then nothing matches, and that one command is
+    /// the whole (atomic) answer.
+    async fn nothing_covers(&self, query: &LockQuery) -> Result<bool, LockStoreError> {
+        let mut keys: Vec<String> = Vec::new();
+        let mut add = |kinds: &[&str], root: &str| {
+            for kind in kinds {
+                let key = format!("{}{kind}:{root}", self.keys.base);
+                if !keys.contains(&key) {
+                    keys.push(key);
+                }
+            }
         };
         for t in &query.targets {
             for ancestor in t.path.ancestors() {
-                want(ancestor, false);
+                add(&DEEP_KINDS, ancestor);
             }
-            want(t.path.as_str(), true);
+            add(&KINDS, t.path.as_str());
         }
-        let keys: Vec<String> = roots
-            .iter()
-            .map(|(root, _)| format!("{}root:{root}", self.keys.base))
-            .collect();
-        let mut pipe = ::redis::pipe();
-        pipe.cmd("MGET").arg(&keys);
-        let clock = self.clock_ms();
-        if clock.is_none() {
-            pipe.cmd("TIME");
+        let mut cmd = ::redis::cmd("EXISTS");
+        cmd.arg(&keys);
+        let found: u64 = self
+            .bounded(cmd.query_async(&mut self.conn.clone()))
+            .await?;
+        Ok(found == 0)
+    }
+
+    /// Run `call`, bounded by the operation timeout.
+    async fn bounded<T>(
+        &self,
+        call: impl std::future::Future<Output = Result<T, RedisError>>,
+    ) -> Result<T, LockStoreError> {
+        match tokio::time::timeout(self.operation_timeout, call).await {
+            Ok(result) => result.map_err(map_err),
+            Err(_) => Err(timed_out()),
         }
-        let mut conn = self.conn.clone();
-        let reply: Vec<::redis::Value> =
-            match tokio::time::timeout(self.operation_timeout, pipe.query_async(&mut conn)).await {
-                Ok(result) => result.map_err(map_err)?,
-                Err(_) => return Err(timed_out()),
-            };
-        let unexpected = || LockStoreError::backend("unexpected reply from redis");
-        let mut reply = reply.into_iter();
-        let values: Vec<Option<Vec<u8>>> = reply
-            .next()
-            .map(::redis::from_redis_value)
-            .transpose()
-            .map_err(|e| LockStoreError::backend(e.to_string()))?
-            .ok_or_else(unexpected)?;
-        let now_ms = match clock {
-            Some(ms) => ms,
-            None => {
-                let (secs, micros): (u64, u64) = reply
-                    .next()
-                    .map(::redis::from_redis_value)
-                    .transpose()
-                    .map_err(|e| LockStoreError::backend(e.to_string()))?
-                    .ok_or_else(unexpected)?;
-                u128::from(secs) * 1000 + u128::from(micros / 1000)
-            }
+    }
+
+    /// Remove the lock a create may have made though its caller got an error, by token (and
+    /// root): in the background, the first attempt at once on the same connection (so Redis
+    /// runs it after the create if both are still queued), then retried with backoff while
+    /// Redis cannot be reached. The deadline the create carries already refuses a create that
+    /// runs late; this covers one whose reply was lost.
+    fn abort_later(&self, token: &str, root: &ResourcePath) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
         };
-        if values.len() != roots.len() {
-            return Err(unexpected());
-        }
-        judge_roots(
-            roots
-                .iter()
-                .zip(&values)
-                .filter_map(|(&(root, own), value)| Some((root, own, value.as_deref()?))),
-            now_ms,
-        )
+        let store = self.clone();
+        let (token, root) = (token.to_owned(), root.as_str().to_owned());
+        runtime.spawn(async move {
+            let mut delay = Duration::from_millis(50);
+            for _ in 0..ABORT_ATTEMPTS {
+                let mut inv = store.invocation(&ABORT);
+                inv.arg(&token).arg(&root);
+                if store.run::<i64>(inv).await.is_ok() {
+                    return;
+                }
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+        });
+    }
+
+    /// The deadline (server time, ms) for a create that starts now and must answer within
+    /// `budget`: half of what is left after reading the server's `TIME`, so a create that
+    /// Redis starts by then has the other half to answer.
+    async fn deadline(&self, budget: Duration) -> Result<u128, LockStoreError> {
+        let started = tokio::time::Instant::now();
+        let (secs, micros): (u64, u64) = self
+            .bounded(::redis::cmd("TIME").query_async(&mut self.conn.clone()))
+            .await?;
+        let left = budget.saturating_sub(started.elapsed());
+        Ok(u128::from(secs) * 1000 + u128::from(micros / 1000) + left.as_millis() / 2)
     }
 
     async fn run<T: FromRedisValue>(
         &self,
         inv: ::redis::ScriptInvocation<'static>,
     ) -> Result<T, LockStoreError> {
-        let mut conn = self.conn.clone();
-        match tokio::time::timeout(self.operation_timeout, inv.invoke_async(&mut conn)).await {
-            Ok(result) => result.map_err(map_err),
-            Err(_) => Err(timed_out()),
-        }
+        self.bounded(inv.invoke_async(&mut self.conn.clone())).await
     }
 }
 
@@ -704,51 +710,29 @@ fn decode(raw: &[u8]) -> Result<Lock, LockStoreError> {
     })
 }
 
-/// Split a length-prefixed field `<len>:<bytes>` off the front of `raw`.
-fn prefixed(raw: &[u8]) -> Option<(&[u8], &[u8])> {
-    let colon = raw.iter().position(|&b| b == b':')?;
-    let len = &raw[..colon];
-    if len.is_empty() || !len.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    let len: usize = std::str::from_utf8(len).ok()?.parse().ok()?;
-    let rest = &raw[colon + 1..];
-    (rest.len() >= len).then(|| rest.split_at(len))
-}
-
-/// The records of a root key, each stored as `<len>:<record>` (`root_records` in
-/// `prelude.lua`).
-fn root_records(mut raw: &[u8]) -> Result<Vec<&[u8]>, LockStoreError> {
-    let mut records = Vec::new();
-    while !raw.is_empty() {
-        let (record, rest) = prefixed(raw).ok_or_else(|| corrupt("bad root entry"))?;
-        records.push(record);
-        raw = rest;
-    }
-    Ok(records)
-}
-
-/// The live locks of the root keys read for a query, each root once: `(root, own, value)`
-/// where `own` says whether every lock there matches (else only depth-infinity ones, an
-/// ancestor's). Expired locks (by `now_ms`) are left out. A lock lives in the key of its root
-/// only, so each is reported once.
-fn judge_roots<'a>(
-    roots: impl Iterator<Item = (&'a str, bool, &'a [u8])>,
+/// The live locks of a query script's reply, `(root, own, record)` each: `own` says the lock
+/// is rooted at a target or below one (else it was read at an ancestor, and must have depth
+/// infinity). Every record is validated, must be rooted where it was found, and is dropped
+/// when expired by `now_ms`. The script reads each root key once and a lock lives in one root
+/// key, so each lock is reported once.
+fn judge_records<'a>(
+    found: impl Iterator<Item = (&'a str, bool, &'a [u8])>,
     now_ms: u128,
 ) -> Result<Vec<Lock>, LockStoreError> {
     let mut out: Vec<Lock> = Vec::new();
-    for (root, own, value) in roots {
-        for raw in root_records(value)? {
-            let lock = decode(raw)?;
-            if lock.root.as_str() != root {
-                return Err(corrupt("stored under another root"));
-            }
-            let expired = lock.expires_at.is_some_and(|at| {
-                at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis()) <= now_ms
-            });
-            if !expired && (own || lock.depth == LockDepth::Infinity) {
-                out.push(lock);
-            }
+    for (root, own, raw) in found {
+        let lock = decode(raw)?;
+        if lock.root.as_str() != root {
+            return Err(corrupt("stored under another root"));
+        }
+        if !own && lock.depth != LockDepth::Infinity {
+            return Err(corrupt("stored under another depth"));
+        }
+        let expired = lock
+            .expires_at
+            .is_some_and(|at| at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis()) <= now_ms);
+        if !expired {
+            out.push(lock);
         }
     }
     Ok(out)
@@ -778,14 +762,22 @@ fn token_outcome(raw: Vec<Vec<u8>>) -> Result<TokenOutcome, LockStoreError> {
         "done" => Ok(TokenOutcome::Done(single(&records)?)),
         "out_of_scope" => Ok(TokenOutcome::OutOfScope(single(&records)?)),
         "forbidden" => Ok(TokenOutcome::Forbidden(single(&records)?)),
+        // a record the script could not parse: the client's decoding says what is wrong
+        "corrupt" => Err(single(&records)
+            .err()
+            .unwrap_or_else(|| corrupt("rejected by the lock script"))),
         _ => Err(LockStoreError::backend("unexpected reply from lock script")),
     }
 }
 
 impl LockStore for RedisLockStore {
     async fn create(&self, lock: NewLock) -> Result<CreateOutcome, LockStoreError> {
+        let started = tokio::time::Instant::now();
+        let deadline = self.deadline(self.operation_timeout).await?;
+        let quota = |q: Option<u32>| q.map(|q| q.to_string()).unwrap_or_default();
         let mut inv = self.invocation(&CREATE);
         inv.arg(self.sweep_batch)
+            .arg(deadline.to_string())
             .arg(lock.token.as_str())
             .arg(lock.root.as_str())
             .arg(lock.root.href())
@@ -802,25 +794,59 @@ impl LockStore for RedisLockStore {
             .arg(lock.owner.as_deref().unwrap_or(""))
             .arg(flag(lock.principal.is_some()))
             .arg(lock.principal.as_deref().unwrap_or(""))
-            .arg(
-                lock.principal_quota
-                    .map(|q| q.to_string())
-                    .unwrap_or_default(),
-            );
-        let (status, records) = reply(self.run(inv).await?)?;
-        match status.as_str() {
-            "created" => Ok(CreateOutcome::Created(single(&records)?)),
-            "conflict" => Ok(CreateOutcome::Conflict(
+            .arg(quota(lock.principal_quota))
+            .arg(quota(lock.resource_quota))
+            .arg(quota(lock.store_quota));
+        let mut conn = self.conn.clone();
+        let call = inv.invoke_async(&mut conn);
+        let raw = match tokio::time::timeout_at(started + self.operation_timeout, call).await {
+            Ok(Ok(raw)) => raw,
+            // Redis may still run (or have run) the create: take back what it made
+            Ok(Err(e)) => {
+                let e = map_err(e);
+                if matches!(e, LockStoreError::Unavailable(_)) {
+                    self.abort_later(&lock.token, &lock.root);
+                }
+                return Err(e);
+            }
+            Err(_) => {
+                self.abort_later(&lock.token, &lock.root);
+                return Err(timed_out());
+            }
+        };
+        let (status, records) = reply(raw)?;
+        let limit = |q: Option<u32>| q.unwrap_or_default();
+        match (status.as_str(), records.first().map(Vec::as_slice)) {
+            ("created", _) => single(&records)
+                .map(CreateOutcome::Created)
+                .inspect_err(|_| {
+                    // granted, but the caller gets an error: nobody would hold this lock
+                    self.abort_later(&lock.token, &lock.root);
+                }),
+            ("conflict", _) => Ok(CreateOutcome::Conflict(
                 records
                     .iter()
                     .map(|r| decode(r))
                     .collect::<Result<_, _>>()?,
             )),
-            "quota" => Ok(CreateOutcome::QuotaExceeded {
+            ("quota", Some(b"principal")) => Ok(CreateOutcome::QuotaExceeded {
                 quota: Quota::Principal,
-                limit: lock.principal_quota.unwrap_or_default(),
+                limit: limit(lock.principal_quota),
             }),
-            "duplicate" => Err(LockStoreError::backend(
+            ("quota", Some(b"anonymous")) => Ok(CreateOutcome::QuotaExceeded {
+                quota: Quota::Anonymous,
+                limit: limit(lock.principal_quota),
+            }),
+            ("quota", Some(b"resource")) => Ok(CreateOutcome::QuotaExceeded {
+                quota: Quota::Resource,
+                limit: limit(lock.resource_quota),
+            }),
+            ("quota", Some(b"store")) => Ok(CreateOutcome::QuotaExceeded {
+                quota: Quota::Store,
+                limit: limit(lock.store_quota),
+            }),
+            ("late", _) => Err(timed_out()),
+            ("duplicate", _) => Err(LockStoreError::backend(
                 "a live lock with this token already exists",
             )),
             _ => Err(LockStoreError::backend("unexpected reply from lock script")),
@@ -864,8 +890,8 @@ impl LockStore for RedisLockStore {
         if query.targets.is_empty() {
             return Ok(Vec::new());
         }
-        if query.targets.iter().all(|t| !t.descendants) {
-            return self.check(query).await;
+        if query.targets.iter().all(|t| !t.descendants) && self.nothing_covers(query).await? {
+            return Ok(Vec::new());
         }
         let mut inv = self.invocation(&QUERY);
         inv.arg(query.targets.len());
@@ -882,12 +908,12 @@ impl LockStore for RedisLockStore {
         if rest.len() % 3 != 0 {
             return Err(bad());
         }
-        let mut roots = Vec::with_capacity(rest.len() / 3);
+        let mut found = Vec::with_capacity(rest.len() / 3);
         for chunk in rest.chunks_exact(3) {
             let root = std::str::from_utf8(&chunk[1]).map_err(|_| bad())?;
-            roots.push((root, chunk[0] == b"1", chunk[2].as_slice()));
+            found.push((root, chunk[0] == b"1", chunk[2].as_slice()));
         }
-        judge_roots(roots.into_iter(), now_ms)
+        judge_records(found.into_iter(), now_ms)
     }
 
     async fn get(&self, token: &str) -> Result<Option<Lock>, LockStoreError> {
