@@ -52,16 +52,23 @@ const DEEP_KINDS: [&str; 2] = ["xinf", "sinf"];
 /// # Key layout
 ///
 /// Every key of a namespace starts with the hash tag `{prefix}` (default prefix
-/// `tower-locks`):
+/// `tower-locks`). Each lock has **one record, in a key of its own**, and three index entries;
+/// no key holds the records of several locks:
 ///
 /// | key | type | content |
 /// | --- | --- | --- |
-/// | `{prefix}:root:<path>` | STRING | the records of the locks rooted at `<path>` (usually one), each as `<len>:<record>` (see below); gone when it holds none |
-/// | `{prefix}:lock:<token>` | STRING | the root path of the lock with that token; `PEXPIREAT` at its expiry |
-/// | `{prefix}:paths` | ZSET, score 0 | one member `"<path>"` per root key: the lexicographic index of the roots |
-/// | `{prefix}:exp` | ZSET, score = expiry (ms since the epoch) | one member per expiring lock: `"<path> <len>:<token>"` then `+<principal>` or `-` |
-/// | `{prefix}:owner:<principal>` | ZSET, score 0 | `"<path> <token>"` of every lock of that principal (for quotas) |
+/// | `{prefix}:lock:<token>` | STRING | the lock's record (see below); `PEXPIREAT` at its expiry |
+/// | `{prefix}:<kind>:<path>` | ZSET, score = expiry | the `ref` of every lock rooted at `<path>` of that kind: `x0`, `xinf` (exclusive, depth 0 / infinity), `s0`, `sinf` (shared) |
+/// | `{prefix}:owner:<principal>` | ZSET, score = expiry | the `ref` of every lock of that principal |
+/// | `{prefix}:anon` | ZSET, score = expiry | the `ref` of every lock without a principal |
+/// | `{prefix}:locks` | ZSET, score = expiry | the `ref` of every lock of the namespace |
+/// | `{prefix}:paths` | ZSET, score 0 | one member `"<path>"` per root with a root key: the lexicographic index of the roots |
 /// | `{prefix}:fence` | STRING | the fencing counter (`INCR`) |
+///
+/// Scores are the expiry in ms since the epoch, `+inf` for an infinite lock. A `ref` is
+/// `"<len>:<token> <kind> <path> "` then `+<principal>` or `-`: from any one index entry a
+/// script can find the record and every other entry of the lock, also once the record has gone
+/// by its TTL.
 ///
 /// A record is one string: `"2 <exp> <depth> <path> <scope> <timeout> <fence> "` (format `2`;
 /// `<exp>` in ms since the epoch, `-` when the lock is infinite; `<depth>` `0` / `infinity`;
@@ -70,9 +77,12 @@ const DEEP_KINDS: [&str; 2] = ["xinf", "sinf"];
 /// client wrote it, with its trailing slash), the `principal` and the `owner`, each
 /// `<len>:<bytes>` (length in bytes) or `-` when absent. Scripts hand records to the client
 /// as stored; the client splits them and validates every field (the root is re-parsed with
-/// [`ResourcePath::parse`] and must give back the stored path, which must be the root key's
-/// path); anything else is [`LockStoreError::Corrupt`]. Nothing executable is ever
-/// deserialised.
+/// [`ResourcePath::parse`] and must give back the stored path, which must be the root of the
+/// key the record was found through); anything else is [`LockStoreError::Corrupt`]. A record
+/// the scripts cannot parse is never changed, never expires and keeps blocking until the
+/// client reports it (fail closed). Nothing executable is ever deserialised, and tokens,
+/// principals and paths are only ever the tail of a key name after a fixed kind, so no value
+/// can name another kind of key.
 ///
 /// Canonical paths never contain a space or any byte below `!`, so the roots strictly below
 /// `/a` are the range `["/a/", "/a0")` of `paths` (`'0'` is `'/' + 1`): subtree questions are
@@ -83,48 +93,82 @@ const DEEP_KINDS: [&str; 2] = ["xinf", "sinf"];
 ///
 /// Each mutating call is **one Lua script** (`EVALSHA`, loaded automatically on `NOSCRIPT`),
 /// which Redis runs atomically: `create` checks the ancestors, the root and (depth infinity)
-/// the subtree, the principal's quota, draws the fencing number and writes the record and its
-/// index entries in one step, so two application instances racing for a lock can never both
-/// win. `refresh` and `unlock` judge the lock and change it in the same step.
+/// the subtree, the quotas, draws the fencing number and writes the record and its index
+/// entries in one step, so two application instances racing for a lock can never both win.
+/// `refresh` and `unlock` judge the lock and change it in the same step.
 ///
-/// `query` reads in one atomic step and judges the records it read on the client. A query
-/// without descendants (the covering check of every write) is **one `MGET`** of the root keys
-/// of each target and all its ancestors, pipelined with `TIME` (no script: the same round trip
-/// as a `PING`, a few microseconds of server time); a query asking for descendants is one
-/// script that adds the roots below each target (one `ZRANGEBYLEX`) and reads them all with
-/// `MGET`. Expiry is judged by the server's `TIME` (read with the keys), so every instance
-/// agrees on it; `get` is one script as well.
+/// `query` answers from one atomic step and judges the records on the client. A query without
+/// descendants (the covering check of every write) first sends **one `EXISTS`** over the root
+/// keys that could hold a matching lock (every kind at each target, `xinf` and `sinf` at its
+/// ancestors): when none exists, that one command is the answer (no script, the same round
+/// trip as a `PING`). Otherwise, and for queries asking for descendants, one script reads the
+/// live entries of those keys (and of every root below a target, found with one
+/// `ZRANGEBYLEX`) and their records. Expiry is judged by the server's `TIME`, so every
+/// instance agrees on it; `get` is one script as well.
 ///
-/// Costs, with *N* the number of locks in the namespace and *d* the depth of a path:
-/// `create` is O(d + log N + c) where *c* is the number of locks rooted at the ancestors, the
-/// root and (depth infinity) below it; a covering `query` is O(d) per target, plus O(log N +
-/// c) for descendants; `refresh`, `unlock` and `get` are O(log N + r) with *r* the locks
-/// sharing the lock's root; `remove_subtree` is O(log N + locks removed).
+/// # Costs
+///
+/// Counting is by expiry: every count is a `ZCOUNT` of the entries whose score is still ahead,
+/// so an expired lock never counts, swept or not. With *N* the number of locks in the
+/// namespace and *d* the depth of a path, and whatever else shares the path or the principal:
+///
+/// - `create` is O(d log N) plus O(log N) per conflicting lock it reports: a shared request
+///   reads only the exclusive kinds (at most one live lock each), so a thousand shared locks
+///   on a document cost a thousand-and-first shared lock nothing more; an exclusive request
+///   reads the locks it conflicts with, to report them. A depth-infinity request also visits
+///   every root below its own (one `ZRANGEBYLEX`, O(log N) each). The quotas are one
+///   `ZCOUNT` each;
+/// - `refresh`, `unlock` and `get` are O(log N): one record and its three entries;
+/// - a covering `query` is O(d) when nothing is locked, else O(d log N) plus O(log N) per lock
+///   it returns (locks at the target, depth-infinity locks above it); descendants add
+///   O(log N) per root below;
+/// - `remove_subtree` is O(log N) per root and per lock removed;
+/// - the sweep at the start of every mutation is O(log N) per expired lock, at most
+///   [`sweep_batch`](RedisLockStoreBuilder::sweep_batch) of them.
+///
+/// Memory, measured on Redis 7.0 with `urn:uuid` tokens, 20-byte paths and principals and no
+/// owner: about 1.9 KB per lock on a path of its own: the record (about 260 bytes plus the
+/// owner XML), its root key (about 1 KB while it holds one lock: refs are longer than
+/// `zset-max-listpack-value`, 64 bytes, so Redis keeps it as a skiplist; each further lock on
+/// the path adds about 180 bytes), and about 180 bytes each in the holder's key, `locks` and
+/// (per root) `paths`.
 ///
 /// # Expiry and cleanup
 ///
-/// A finite lock's token key carries a Redis TTL (`PEXPIREAT`), and its record's expiry is
-/// compared with the server time wherever it is read, so an expired lock never blocks and is
-/// never reported, even while its record is still stored. Records in root keys and index
-/// entries cannot carry their own TTL, so:
+/// A finite lock's record carries a Redis TTL (`PEXPIREAT`), and its index entries are scored
+/// by the same expiry, which every read and count compares with the server time: an expired
+/// lock never blocks, is never reported and never counts, even while its entries are still
+/// stored. Index entries cannot carry their own TTL, so:
 ///
-/// - every mutating script first **sweeps** the `exp` ZSET: at most
-///   [`sweep_batch`](RedisLockStoreBuilder::sweep_batch) members (default 64) whose score is
-///   past, removing their records and their `paths` and `owner` entries. Each create adds one
-///   entry and sweeps up to 64, so expired records cannot pile up under churn;
-/// - mutating scripts remove any expired record they meet, and any index entry whose record is
-///   gone (removed behind the store's back) on the spot; queries only read (they drop a
-///   `paths` member whose root key is gone);
-/// - unlocking and `remove_subtree` delete the record, its token key and all its entries.
+/// - every mutating script first **sweeps** the oldest entries of `locks` whose score is past,
+///   at most [`sweep_batch`](RedisLockStoreBuilder::sweep_batch) (default 64), removing each
+///   lock's root and holder entries (and its record, if still there). Each create adds one
+///   lock and sweeps up to 64, so expired entries cannot pile up under churn;
+/// - mutating scripts remove an expired record they meet; creates remove the entries of a lock
+///   whose record has gone behind the store's back (eviction, manual `DEL`) when they meet
+///   them; queries only read;
+/// - unlocking and `remove_subtree` delete the record and all its entries.
+///
+/// # Failed creates leave no lock
+///
+/// A `create` that returns an error must not leave a lock that nobody holds the token of,
+/// also when Redis ran it after the store gave up (Redis held it, e.g. under
+/// `CLIENT PAUSE … WRITE`, or its reply was lost). So `create` first reads the server's `TIME`
+/// (a read, served even while writes are paused) and hands the script a deadline in server
+/// time: half of what is left of the operation timeout. A script that starts later refuses
+/// to create anything. A create whose outcome the store did not learn (timeout, lost
+/// connection, undecodable reply) is also **taken back by token**: an `abort` script is sent
+/// at once on the same connection (so Redis runs it after the create if both are still
+/// queued) and retried in the background for about 25 s while Redis cannot be reached.
 ///
 /// # Redis Cluster
 ///
 /// All keys of a namespace share the hash tag `{prefix}`, so they live in **one hash slot, on
 /// one shard**: a namespace does not spread over the cluster (use several prefixes to spread
-/// several applications). Scripts declare the `paths`, `exp` and `fence` keys (so the call is
-/// routed to the right node) and derive the per-root, per-lock and per-principal keys inside
-/// the same slot; a covering query's `MGET` names keys of that one slot only. Connect to the
-/// node that owns the slot (or a proxy); this store uses a single-node connection.
+/// several applications). Scripts declare the `paths`, `locks` and `fence` keys (so the call
+/// is routed to the right node) and derive the per-root, per-lock and per-principal keys
+/// inside the same slot; a covering query's `EXISTS` names keys of that one slot only. Connect
+/// to the node that owns the slot (or a proxy); this store uses a single-node connection.
 ///
 /// # Operations
 ///
@@ -281,8 +325,9 @@ impl RedisLockStoreBuilder {
     }
 
     /// The upper bound of a whole store call, reconnecting included; default 2 s. A call
-    /// that takes longer fails with [`LockStoreError::Unavailable`] (a mutation may or may
-    /// not have happened then).
+    /// that takes longer fails with [`LockStoreError::Unavailable`] (a refresh, unlock or
+    /// `remove_subtree` may or may not have happened then; a create leaves no lock, see
+    /// "Failed creates leave no lock" on [`RedisLockStore`]).
     ///
     /// ```
     /// use std::time::Duration;
@@ -296,8 +341,7 @@ impl RedisLockStoreBuilder {
         self
     }
 
-    /// How many expired index entries each mutating call cleans up at most; default 64
-    /// (at least 1).
+    /// How many expired locks each mutating call cleans up at most; default 64 (at least 1).
     ///
     /// ```
     /// let builder = tower_locks::RedisLockStore::builder("redis://127.0.0.1/").sweep_batch(128);
