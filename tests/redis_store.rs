@@ -878,11 +878,10 @@ async fn dangling_entries_are_removed_when_met() {
         .unwrap()
         .is_empty());
     assert_eq!(store.get(&gone.token).await.unwrap(), None);
-    // a create that meets the dangling entries removes them all (so the quota is free)
-    granted(&store, excl("/d/x").principal("ann").principal_quota(1)).await;
-    assert_eq!(zcard(&mut raw, &format!("{{{prefix}}}:owner:ann")).await, 1);
-    assert_eq!(zcard(&mut raw, &format!("{{{prefix}}}:locks")).await, 1);
-    // and remove_subtree removes entries whose record is gone
+    // a create that meets the dangling root entry takes it out, and is granted
+    granted(&store, excl("/d/x").principal("ann")).await;
+    assert_eq!(zcard(&mut raw, &format!("{{{prefix}}}:x0:/d/x")).await, 1);
+    // and remove_subtree removes root entries whose record is gone
     let again = granted(&store, excl("/d/y").timeout(LockTimeout::Infinite)).await;
     let _: () = raw
         .del(format!("{{{prefix}}}:lock:{}", again.token))
@@ -890,8 +889,12 @@ async fn dangling_entries_are_removed_when_met() {
         .unwrap();
     assert_eq!(store.remove_subtree(&p("/d")).await.unwrap(), 1);
     assert_eq!(zcard(&mut raw, &format!("{{{prefix}}}:paths")).await, 0);
-    assert_eq!(zcard(&mut raw, &format!("{{{prefix}}}:locks")).await, 0);
-    assert_eq!(zcard(&mut raw, &format!("{{{prefix}}}:anon")).await, 0);
+    assert_eq!(zcard(&mut raw, &format!("{{{prefix}}}:x0:/d/y")).await, 0);
+    assert!(store
+        .query(&LockQuery::new().subtree(p("/")))
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 /// Two stores with separate connections race for the same exclusive lock: one winner a round.

@@ -24,28 +24,27 @@ end
 -- Conflicts: a shared request conflicts with exclusive locks only, so it reads only the
 -- exclusive kinds (never the shared locks piled up on a path); an exclusive request conflicts
 -- with every lock it reads, and reports each. Ancestors matter with depth infinity only.
-local mine = { 'x0', 'xinf', 's0', 'sinf' }
-local above = { 'xinf', 'sinf' }
+local mine = kind_set(KINDS)
+local above = kind_set({ 'xinf', 'sinf' })
 if scope == 'shared' then
-  mine, above = { 'x0', 'xinf' }, { 'xinf' }
+  mine, above = kind_set({ 'x0', 'xinf' }), kind_set({ 'xinf' })
 end
-local out = { 'conflict' }
-local function conflicts(kinds, root)
-  for _, k in ipairs(kinds) do
-    for _, rec in ipairs(live_records(root_key(k, root), true)) do
-      out[#out + 1] = rec.raw
+local keys = {}
+for _, a in ipairs(ancestors(path)) do
+  add_keys_at(keys, a, above)
+end
+add_keys_at(keys, path, mine)
+if depth == 'infinity' then
+  for _, rk in ipairs(keys_below(path)) do
+    if mine[rk[2]] then
+      keys[#keys + 1] = rk
     end
   end
 end
-for _, a in ipairs(ancestors(path)) do
-  conflicts(above, a)
-end
-conflicts(mine, path)
-if depth == 'infinity' then
-  for _, root in ipairs(roots_below(path)) do
-    conflicts(mine, root)
-  end
-end
+local out = { 'conflict' }
+each_live(keys, true, function(raw)
+  out[#out + 1] = raw
+end)
 if #out > 1 then
   return out
 end

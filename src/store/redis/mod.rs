@@ -58,17 +58,16 @@ const DEEP_KINDS: [&str; 2] = ["xinf", "sinf"];
 /// | key | type | content |
 /// | --- | --- | --- |
 /// | `{prefix}:lock:<token>` | STRING | the lock's record (see below); `PEXPIREAT` at its expiry |
-/// | `{prefix}:<kind>:<path>` | ZSET, score = expiry | the `ref` of every lock rooted at `<path>` of that kind: `x0`, `xinf` (exclusive, depth 0 / infinity), `s0`, `sinf` (shared) |
-/// | `{prefix}:owner:<principal>` | ZSET, score = expiry | the `ref` of every lock of that principal |
-/// | `{prefix}:anon` | ZSET, score = expiry | the `ref` of every lock without a principal |
+/// | `{prefix}:<kind>:<path>` | ZSET, score = expiry | the token of every lock rooted at `<path>` of that kind: `x0`, `xinf` (exclusive, depth 0 / infinity), `s0`, `sinf` (shared) |
+/// | `{prefix}:owner:<principal>` | ZSET, score = expiry | the token of every lock of that principal |
+/// | `{prefix}:anon` | ZSET, score = expiry | the token of every lock without a principal |
 /// | `{prefix}:locks` | ZSET, score = expiry | the `ref` of every lock of the namespace |
-/// | `{prefix}:paths` | ZSET, score 0 | one member `"<path>"` per root with a root key: the lexicographic index of the roots |
+/// | `{prefix}:paths` | ZSET, score 0 | one member `"<path> <kind>"` per root key: the lexicographic index of the root keys |
 /// | `{prefix}:fence` | STRING | the fencing counter (`INCR`) |
 ///
 /// Scores are the expiry in ms since the epoch, `+inf` for an infinite lock. A `ref` is
-/// `"<len>:<token> <kind> <path> "` then `+<principal>` or `-`: from any one index entry a
-/// script can find the record and every other entry of the lock, also once the record has gone
-/// by its TTL.
+/// `"<len>:<token> <kind> <path> "` then `+<principal>` or `-`: from it the sweep finds every
+/// entry of an expired lock, also once its record has gone by its TTL.
 ///
 /// A record is one string: `"2 <exp> <depth> <path> <scope> <timeout> <fence> "` (format `2`;
 /// `<exp>` in ms since the epoch, `-` when the lock is infinite; `<depth>` `0` / `infinity`;
@@ -84,9 +83,10 @@ const DEEP_KINDS: [&str; 2] = ["xinf", "sinf"];
 /// principals and paths are only ever the tail of a key name after a fixed kind, so no value
 /// can name another kind of key.
 ///
-/// Canonical paths never contain a space or any byte below `!`, so the roots strictly below
-/// `/a` are the range `["/a/", "/a0")` of `paths` (`'0'` is `'/' + 1`): subtree questions are
-/// one `ZRANGEBYLEX`, never `KEYS` or `SCAN`, and `/ab` or `/a-b` never fall into `/a`'s
+/// Canonical paths never contain a space or any byte below `!`, so the root keys strictly
+/// below `/a` are the range `["/a/", "/a0")` of `paths` (`'0'` is `'/' + 1`) and those of `/a`
+/// itself the range `["/a ", "/a!")`: subtree questions are one `ZRANGEBYLEX`, never `KEYS` or
+/// `SCAN`, they visit only root keys that exist, and `/ab` or `/a-b` never fall into `/a`'s
 /// range.
 ///
 /// # Atomicity
@@ -102,8 +102,8 @@ const DEEP_KINDS: [&str; 2] = ["xinf", "sinf"];
 /// keys that could hold a matching lock (every kind at each target, `xinf` and `sinf` at its
 /// ancestors): when none exists, that one command is the answer (no script, the same round
 /// trip as a `PING`). Otherwise, and for queries asking for descendants, one script reads the
-/// live entries of those keys (and of every root below a target, found with one
-/// `ZRANGEBYLEX`) and their records. Expiry is judged by the server's `TIME`, so every
+/// live entries of those keys (and of every root key below a target, found with one
+/// `ZRANGEBYLEX`) and their records (one `MGET`). Expiry is judged by the server's `TIME`, so every
 /// instance agrees on it; `get` is one script as well.
 ///
 /// # Costs
@@ -116,22 +116,21 @@ const DEEP_KINDS: [&str; 2] = ["xinf", "sinf"];
 ///   reads only the exclusive kinds (at most one live lock each), so a thousand shared locks
 ///   on a document cost a thousand-and-first shared lock nothing more; an exclusive request
 ///   reads the locks it conflicts with, to report them. A depth-infinity request also visits
-///   every root below its own (one `ZRANGEBYLEX`, O(log N) each). The quotas are one
-///   `ZCOUNT` each;
+///   the root keys below its own that could conflict (one `ZRANGEBYLEX`, O(log N) each). The
+///   quotas are one `ZCOUNT` each;
 /// - `refresh`, `unlock` and `get` are O(log N): one record and its three entries;
 /// - a covering `query` is O(d) when nothing is locked, else O(d log N) plus O(log N) per lock
 ///   it returns (locks at the target, depth-infinity locks above it); descendants add
-///   O(log N) per root below;
-/// - `remove_subtree` is O(log N) per root and per lock removed;
+///   O(log N) per root key below;
+/// - `remove_subtree` is O(log N) per root key and per lock removed;
 /// - the sweep at the start of every mutation is O(log N) per expired lock, at most
 ///   [`sweep_batch`](RedisLockStoreBuilder::sweep_batch) of them.
 ///
 /// Memory, measured on Redis 7.0 with `urn:uuid` tokens, 20-byte paths and principals and no
-/// owner: about 1.9 KB per lock on a path of its own: the record (about 260 bytes plus the
-/// owner XML), its root key (about 1 KB while it holds one lock: refs are longer than
-/// `zset-max-listpack-value`, 64 bytes, so Redis keeps it as a skiplist; each further lock on
-/// the path adds about 180 bytes), and about 180 bytes each in the holder's key, `locks` and
-/// (per root) `paths`.
+/// owner: about 930 bytes per lock on a path of its own (`INFO memory`): the record, about
+/// 260 bytes plus the owner XML; the root key, about 140 bytes; about 135, 185 and 120 bytes
+/// in the holder's key, `locks` and `paths`; the rest is Redis's own per-key overhead. A
+/// further lock on the same path needs no new root key nor `paths` entry.
 ///
 /// # Expiry and cleanup
 ///
@@ -144,9 +143,9 @@ const DEEP_KINDS: [&str; 2] = ["xinf", "sinf"];
 ///   at most [`sweep_batch`](RedisLockStoreBuilder::sweep_batch) (default 64), removing each
 ///   lock's root and holder entries (and its record, if still there). Each create adds one
 ///   lock and sweeps up to 64, so expired entries cannot pile up under churn;
-/// - mutating scripts remove an expired record they meet; creates remove the entries of a lock
-///   whose record has gone behind the store's back (eviction, manual `DEL`) when they meet
-///   them; queries only read;
+/// - mutating scripts remove an expired record they meet; a create that meets the root entry
+///   of a lock whose record has gone behind the store's back (eviction, manual `DEL`) takes it
+///   out, `remove_subtree` takes out every root entry of its subtree; queries only read;
 /// - unlocking and `remove_subtree` delete the record and all its entries.
 ///
 /// # Failed creates leave no lock
@@ -172,7 +171,9 @@ const DEEP_KINDS: [&str; 2] = ["xinf", "sinf"];
 ///
 /// # Operations
 ///
-/// - Run Redis with `maxmemory-policy noeviction`: an evicted lock record is a lost lock.
+/// - Run Redis with `maxmemory-policy noeviction`: an evicted lock record is a lost lock, and
+///   its holder and `locks` entries keep counting against its principal's and the store's
+///   quota until its expiry (an infinite lock's: until they are removed by hand).
 /// - Without persistence (`--save ''`, no AOF) a restarted Redis has forgotten every lock and
 ///   restarts the fencing counter; use AOF (`appendfsync always` for no loss at all) if locks
 ///   must survive a restart.

@@ -1,26 +1,27 @@
 -- tower-locks Redis store: shared prelude, prepended to every script.
 --
--- KEYS[1] = {prefix}:paths  ZSET, score 0, member "<path>": every root with a lock key below
--- KEYS[2] = {prefix}:locks  ZSET, score = expiry (ms, "+inf" when infinite), member = `ref`:
---           every lock of the namespace (store quota, sweep)
+-- KEYS[1] = {prefix}:paths  ZSET, score 0, member "<path> <kind>" for every root key: the
+--           lexicographic index of the root keys (subtree questions)
+-- KEYS[2] = {prefix}:locks  ZSET, score = expiry (ms, "+inf" when infinite), member = `ref`
+--           (see `ref`): every lock of the namespace (store quota, sweep)
 -- KEYS[3] = {prefix}:fence  STRING counter (INCR)
 -- ARGV[1] = "{prefix}:", the base of the per-lock, per-root and per-principal keys:
 --   {prefix}:lock:<token>         STRING, the lock's record (see `parse`); PEXPIREAT at its
 --                                 expiry
---   {prefix}:<kind>:<path>        ZSET, score = expiry, member = `ref`: the locks rooted at
+--   {prefix}:<kind>:<path>        ZSET, score = expiry, member = token: the locks rooted at
 --                                 <path>, one key per kind ("x0", "xinf", "s0", "sinf": scope
 --                                 and depth), so a check reads only the kinds that matter to it
---   {prefix}:owner:<principal>    ZSET, score = expiry, member = `ref`: a principal's locks
---   {prefix}:anon                 ZSET, score = expiry, member = `ref`: locks without principal
--- A lock's `ref` (see `ref`) names its token, kind, root and principal: enough to remove all
--- its index entries from any one of them, also once its record has gone by TTL.
+--   {prefix}:owner:<principal>    ZSET, score = expiry, member = token: a principal's locks
+--   {prefix}:anon                 ZSET, score = expiry, member = token: locks without principal
 -- Every key shares the hash tag {prefix}, so a namespace lives in one Cluster slot.
 --
 -- Every call touches a bounded number of keys per lock it reads, writes or returns: one record
 -- per key, and every count is a ZCOUNT of the entries whose expiry is still ahead, so an
--- expired lock never counts even before it is swept. Canonical paths never contain a space or
--- a byte below '!', so the roots strictly below <path> are the lex range ["<path>/",
--- "<path>0") of `paths` ('0' is '/' + 1).
+-- expired lock never counts even before it is swept. A `locks` member names the lock's token,
+-- kind, root and principal, so the sweep finds every entry of a lock whose record has already
+-- gone by TTL. Canonical paths never contain a space or a byte below '!', so the root keys
+-- strictly below <path> are the lex range ["<path>/", "<path>0") of `paths` ('0' is '/' + 1),
+-- and those of <path> itself the range ["<path> ", "<path>!").
 local PATHS = KEYS[1]
 local LOCKS = KEYS[2]
 local FENCE = KEYS[3]
@@ -130,12 +131,29 @@ local function ancestors(path)
   return out
 end
 
--- the roots strictly below `path` that hold locks (lex range of `paths`)
-local function roots_below(path)
-  if path == '/' then
-    return redis.call('ZRANGEBYLEX', PATHS, '[/!', '(0')
+-- the root keys in the lex range [min, max) of `paths`, as {root, kind} pairs
+local function indexed(min, max)
+  local out = {}
+  for _, m in ipairs(redis.call('ZRANGEBYLEX', PATHS, min, max)) do
+    local sp = string.find(m, ' ', 1, true)
+    if sp then
+      out[#out + 1] = { string.sub(m, 1, sp - 1), string.sub(m, sp + 1) }
+    end
   end
-  return redis.call('ZRANGEBYLEX', PATHS, '[' .. path .. '/', '(' .. path .. '0')
+  return out
+end
+
+-- the root keys of the roots strictly below `path`
+local function keys_below(path)
+  if path == '/' then
+    return indexed('[/!', '(0')
+  end
+  return indexed('[' .. path .. '/', '(' .. path .. '0')
+end
+
+-- the root keys of `path` itself
+local function keys_at(path)
+  return indexed('[' .. path .. ' ', '(' .. path .. '!')
 end
 
 local function is_ancestor(a, p)
@@ -217,61 +235,69 @@ local function read(token)
   return parse(raw)
 end
 
--- take `path` out of `paths` once none of its root keys is left
-local function unindex_root(path)
-  local keys = {}
-  for i, k in ipairs(KINDS) do
-    keys[i] = root_key(k, path)
-  end
-  if redis.call('EXISTS', unpack(keys)) == 0 then
-    redis.call('ZREM', PATHS, path)
-  end
-end
-
--- A lock has three index entries, each with its `ref` as member and its expiry as score: in
--- its root key, in its holder's key and in `locks`.
-local function index_keys(k, path, principal)
-  return { root_key(k, path), holder_key(principal), LOCKS }
-end
-
-local function index(token, k, path, principal, exp)
-  local m = ref(token, k, path, principal)
-  for _, key in ipairs(index_keys(k, path, principal)) do
-    redis.call('ZADD', key, score(exp), m)
-  end
-  redis.call('ZADD', PATHS, 0, path)
-end
-
--- remove `m` from `key` if its entry there has expired (a lock created again later with the
--- same ref has an entry with a later expiry, which stays)
-local function forget(key, m)
-  local s = redis.call('ZSCORE', key, m)
-  if s and not string.find(s, 'inf', 1, true) and tonumber(s) <= now() then
-    redis.call('ZREM', key, m)
-  end
-end
-
--- remove the index entries of ref `m` (only expired ones when `only_expired`)
-local function unindex(m, only_expired)
-  local token, k, path, principal = split_ref(m)
-  if not token then
-    redis.call('ZREM', LOCKS, m)
-    return
-  end
-  for _, key in ipairs(index_keys(k, path, principal)) do
-    if only_expired then
-      forget(key, m)
-    else
-      redis.call('ZREM', key, m)
+-- the stored records of `tokens` (parsed, false when gone), read with one MGET per 256
+local function read_all(tokens)
+  local out = {}
+  for first = 1, #tokens, 256 do
+    local keys = {}
+    for i = first, math.min(first + 255, #tokens) do
+      keys[#keys + 1] = lock_key(tokens[i])
+    end
+    for _, raw in ipairs(redis.call('MGET', unpack(keys))) do
+      out[#out + 1] = raw and parse(raw)
     end
   end
-  unindex_root(path)
+  return out
+end
+
+-- remove `member` from `key` if its entry there has expired (a lock created again later with
+-- the same token has an entry with a later expiry, which stays)
+local function forget(key, member)
+  local s = redis.call('ZSCORE', key, member)
+  if s and not string.find(s, 'inf', 1, true) and tonumber(s) <= now() then
+    redis.call('ZREM', key, member)
+  end
+end
+
+-- remove `token` from root key <kind>:<path>, and the key from `paths` once it is empty
+local function unroot(k, path, token, only_expired)
+  local key = root_key(k, path)
+  if only_expired then
+    forget(key, token)
+  else
+    redis.call('ZREM', key, token)
+  end
+  if redis.call('EXISTS', key) == 0 then
+    redis.call('ZREM', PATHS, path .. ' ' .. k)
+  end
+end
+
+-- A lock has three index entries, each scored by its expiry: its token in its root key and in
+-- its holder's key, and its `ref` in `locks`.
+local function index(token, k, path, principal, exp)
+  redis.call('ZADD', root_key(k, path), score(exp), token)
+  redis.call('ZADD', PATHS, 0, path .. ' ' .. k)
+  redis.call('ZADD', holder_key(principal), score(exp), token)
+  redis.call('ZADD', LOCKS, score(exp), ref(token, k, path, principal))
+end
+
+-- remove a lock's index entries (only expired ones when `only_expired`)
+local function unindex(token, k, path, principal, only_expired)
+  unroot(k, path, token, only_expired)
+  local m = ref(token, k, path, principal)
+  if only_expired then
+    forget(holder_key(principal), token)
+    forget(LOCKS, m)
+  else
+    redis.call('ZREM', holder_key(principal), token)
+    redis.call('ZREM', LOCKS, m)
+  end
 end
 
 -- remove a lock: its record and its index entries
 local function drop(token, rec)
   redis.call('DEL', lock_key(token))
-  unindex(ref(token, kind(rec.scope, rec.depth), rec.path, rec.principal), false)
+  unindex(token, kind(rec.scope, rec.depth), rec.path, rec.principal, false)
 end
 
 -- the lock with this token unless it has expired (an expired one is removed on the way); a
@@ -285,23 +311,63 @@ local function live(token)
   return rec
 end
 
--- the records of the live locks of root key `key`. An entry whose record has gone behind the
--- store's back (eviction, manual DEL) is skipped, and removed when `clean` (mutations only).
-local function live_records(key, clean)
-  local out = {}
+-- the expiry (ms) of a stored record, read without parsing the rest; nil when infinite or
+-- malformed (then it never expires here: fail closed)
+local function exp_of(raw)
+  local e = string.match(raw, '^2 (%d+) ')
+  return e and tonumber(e)
+end
+
+-- Call f(raw, root, k) for every live lock in the root keys `keys` ({root, kind} pairs), with
+-- its record as stored (read with one MGET, not parsed: the client validates it). An entry
+-- whose record has gone behind the store's back (eviction, manual DEL) is skipped, and taken
+-- out of its root key when `clean` (mutations only; its other entries go with their expiry).
+local function each_live(keys, clean, f)
   local min, max = alive()
-  for _, m in ipairs(redis.call('ZRANGEBYSCORE', key, min, max)) do
-    local token = split_ref(m)
-    local rec = token and read(token)
-    if rec then
-      if not expired(rec) then
-        out[#out + 1] = rec
-      end
-    elseif clean then
-      unindex(m, false)
+  local found, tokens = {}, {}
+  for _, rk in ipairs(keys) do
+    for _, token in ipairs(redis.call('ZRANGEBYSCORE', root_key(rk[2], rk[1]), min, max)) do
+      found[#found + 1] = rk
+      tokens[#tokens + 1] = token
     end
   end
-  return out
+  for first = 1, #tokens, 256 do
+    local last = math.min(first + 255, #tokens)
+    local ks = {}
+    for i = first, last do
+      ks[#ks + 1] = lock_key(tokens[i])
+    end
+    for j, raw in ipairs(redis.call('MGET', unpack(ks))) do
+      local i = first + j - 1
+      if raw then
+        local e = exp_of(raw)
+        if not (e and e <= now()) then
+          f(raw, found[i][1], found[i][2])
+        end
+      elseif clean then
+        unroot(found[i][2], found[i][1], tokens[i], false)
+      end
+    end
+  end
+end
+
+-- a set of kinds, for `keys_at`
+local function kind_set(kinds)
+  local set = {}
+  for _, k in ipairs(kinds) do
+    set[k] = true
+  end
+  return set
+end
+
+-- append to `out` the root keys of `path` whose kind is in `set` (only keys that exist: one
+-- ZRANGEBYLEX of `paths` instead of a read per kind)
+local function add_keys_at(out, path, set)
+  for _, rk in ipairs(keys_at(path)) do
+    if set[rk[2]] then
+      out[#out + 1] = rk
+    end
+  end
 end
 
 -- how many live entries a ZSET holds
@@ -314,11 +380,15 @@ end
 -- few O(log N) commands, whatever else shares its path or principal.
 local function sweep(limit)
   for _, m in ipairs(redis.call('ZRANGEBYSCORE', LOCKS, '-inf', num(now()), 'LIMIT', 0, limit)) do
-    unindex(m, true)
-    local token = split_ref(m)
-    local rec = token and read(token)
-    if rec and expired(rec) then
-      redis.call('DEL', lock_key(token))
+    local token, k, path, principal = split_ref(m)
+    if token then
+      unindex(token, k, path, principal, true)
+      local rec = read(token)
+      if rec and expired(rec) then
+        redis.call('DEL', lock_key(token))
+      end
+    else
+      redis.call('ZREM', LOCKS, m)
     end
   end
 end
