@@ -1081,3 +1081,46 @@ async fn agrees_with_the_memory_store() {
         }
     }
 }
+
+/// A Redis user that may read only the namespace's keys cannot run the one-command covering
+/// check (`SORT_RO … GET` needs read access to every key): the store falls back to its query
+/// script and finds the same locks.
+#[tokio::test]
+async fn checks_work_for_a_user_limited_to_the_namespace() {
+    let Some(url) = redis_url() else { return };
+    let prefix = unique_prefix();
+    let user = format!("user-{prefix}");
+    let mut raw = raw_connection(&url).await;
+    let _: () = redis::cmd("ACL")
+        .arg("SETUSER")
+        .arg(&user)
+        .arg("on")
+        .arg(">secret")
+        .arg(format!("~{{{prefix}}}:*"))
+        .arg("+@all")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    let limited = url.replacen("redis://", &format!("redis://{user}:secret@"), 1);
+    let store = store_with_prefix(&limited, &prefix).await;
+    let deep = granted(&store, shared("/acl").depth(LockDepth::Infinity)).await;
+    let flat = granted(&store, shared("/acl/a/b")).await;
+    for _ in 0..2 {
+        let found = store
+            .query(&LockQuery::new().covering(p("/acl/a/b")))
+            .await
+            .unwrap();
+        assert_eq!(tokens(&found), set(&[&deep, &flat]));
+        assert!(store
+            .query(&LockQuery::new().covering(p("/other")))
+            .await
+            .unwrap()
+            .is_empty());
+    }
+    let _: () = redis::cmd("ACL")
+        .arg("DELUSER")
+        .arg(&user)
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+}

@@ -4,6 +4,7 @@
 //! the public face of this private module.
 
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock};
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -101,10 +102,14 @@ const DEEP_KINDS: [&str; 2] = ["xinf", "sinf"];
 /// descendants (the covering check of every write) first sends **one `EXISTS`** over the root
 /// keys that could hold a matching lock (every kind at each target, `xinf` and `sinf` at its
 /// ancestors): when none exists, that one command is the answer (no script, the same round
-/// trip as a `PING`). Otherwise, and for queries asking for descendants, one script reads the
-/// live entries of those keys (and of every root key below a target, found with one
-/// `ZRANGEBYLEX`) and their records (one `MGET`). Expiry is judged by the server's `TIME`, so every
-/// instance agrees on it; `get` is one script as well.
+/// trip as a `PING`). Otherwise a second round trip reads them all in one `MULTI`/`EXEC`: per
+/// root key one `SORT_RO <key> BY nosort GET {prefix}:lock:*` (the records of its locks, in
+/// one command), and `TIME`. Where Redis refuses `SORT_RO` with a `GET` pattern (an ACL user
+/// without read access to every key, or Redis before 7.0) the store notices once and uses the
+/// query script instead. A query asking for descendants is one script, which reads the live
+/// entries of those keys and of every root key below a target (found with one
+/// `ZRANGEBYLEX`), and their records with one `MGET`. Expiry is judged by the server's `TIME`,
+/// so every instance agrees on it; `get` is one script as well.
 ///
 /// # Costs
 ///
@@ -119,9 +124,9 @@ const DEEP_KINDS: [&str; 2] = ["xinf", "sinf"];
 ///   the root keys below its own that could conflict (one `ZRANGEBYLEX`, O(log N) each). The
 ///   quotas are one `ZCOUNT` each;
 /// - `refresh`, `unlock` and `get` are O(log N): one record and its three entries;
-/// - a covering `query` is O(d) when nothing is locked, else O(d log N) plus O(log N) per lock
-///   it returns (locks at the target, depth-infinity locks above it); descendants add
-///   O(log N) per root key below;
+/// - a covering `query` is O(d) when nothing is locked, else O(d) plus O(1) per lock it
+///   returns (locks at the target, depth-infinity locks above it, and expired ones not yet
+///   swept there); descendants add O(log N) per root key below;
 /// - `remove_subtree` is O(log N) per root key and per lock removed;
 /// - the sweep at the start of every mutation is O(log N) per expired lock, at most
 ///   [`sweep_batch`](RedisLockStoreBuilder::sweep_batch) of them.
@@ -166,8 +171,9 @@ const DEEP_KINDS: [&str; 2] = ["xinf", "sinf"];
 /// one shard**: a namespace does not spread over the cluster (use several prefixes to spread
 /// several applications). Scripts declare the `paths`, `locks` and `fence` keys (so the call
 /// is routed to the right node) and derive the per-root, per-lock and per-principal keys
-/// inside the same slot; a covering query's `EXISTS` names keys of that one slot only. Connect
-/// to the node that owns the slot (or a proxy); this store uses a single-node connection.
+/// inside the same slot; a covering query's `EXISTS` and `SORT_RO` name keys (and a `GET`
+/// pattern) of that one slot only. Connect to the node that owns the slot (or a proxy); this
+/// store uses a single-node connection.
 ///
 /// # Operations
 ///
@@ -205,6 +211,9 @@ pub struct RedisLockStore {
     operation_timeout: Duration,
     sweep_batch: u32,
     clock: Option<Arc<dyn Clock>>,
+    /// Set once Redis refused the `SORT_RO` of a covering check (an ACL without read access
+    /// to every key, or a Redis before 7.0): checks run the query script from then on.
+    sort_refused: Arc<AtomicBool>,
 }
 
 #[derive(Debug)]
@@ -212,6 +221,8 @@ struct Keys {
     prefix: String,
     /// `{prefix}:`
     base: String,
+    /// `{prefix}:lock:*`, the `GET` pattern of a covering check's `SORT_RO`
+    lock_pattern: String,
     paths: String,
     locks: String,
     fence: String,
@@ -239,6 +250,7 @@ impl Keys {
             prefix: prefix.to_owned(),
             paths: format!("{base}paths"),
             locks: format!("{base}locks"),
+            lock_pattern: format!("{base}lock:*"),
             fence: format!("{base}fence"),
             base,
         })
@@ -387,6 +399,7 @@ impl RedisLockStoreBuilder {
             operation_timeout: self.operation_timeout,
             sweep_batch: self.sweep_batch,
             clock: None,
+            sort_refused: Arc::default(),
         })
     }
 }
@@ -452,6 +465,7 @@ impl RedisLockStore {
             operation_timeout: DEFAULT_OPERATION_TIMEOUT,
             sweep_batch: DEFAULT_SWEEP_BATCH,
             clock: None,
+            sort_refused: Arc::default(),
         })
     }
 
@@ -531,32 +545,107 @@ impl RedisLockStore {
         inv
     }
 
-    /// The fast path of a query of covering targets only: one `EXISTS` over the root keys
-    /// that could hold a matching lock (every kind at each target, the depth-infinity kinds at
-    /// its ancestors). `true` when none exists: then nothing matches, and that one command is
-    /// the whole (atomic) answer.
-    async fn nothing_covers(&self, query: &LockQuery) -> Result<bool, LockStoreError> {
-        let mut keys: Vec<String> = Vec::new();
-        let mut add = |kinds: &[&str], root: &str| {
-            for kind in kinds {
-                let key = format!("{}{kind}:{root}", self.keys.base);
-                if !keys.contains(&key) {
-                    keys.push(key);
+    /// The root keys that could hold a lock covering one of the targets of `query` (all
+    /// kinds at each target, the depth-infinity kinds at its ancestors), each once, as
+    /// `(root, own, key)`: `own` when it is a target's (all its locks match), else it is an
+    /// ancestor's (only depth-infinity ones, and it holds no other).
+    fn covering_keys<'q>(&self, query: &'q LockQuery) -> Vec<(&'q str, bool, String)> {
+        let mut keys: Vec<(&str, bool, String)> = Vec::new();
+        for t in &query.targets {
+            let roots = t.path.ancestors().map(|a| (a, false, &DEEP_KINDS[..]));
+            for (root, own, kinds) in roots.chain([(t.path.as_str(), true, &KINDS[..])]) {
+                for kind in kinds {
+                    let key = format!("{}{kind}:{root}", self.keys.base);
+                    if !keys.iter().any(|(_, _, k)| *k == key) {
+                        keys.push((root, own, key));
+                    }
                 }
             }
-        };
-        for t in &query.targets {
-            for ancestor in t.path.ancestors() {
-                add(&DEEP_KINDS, ancestor);
-            }
-            add(&KINDS, t.path.as_str());
         }
+        keys
+    }
+
+    /// Whether none of `keys` exists: one `EXISTS`, the whole (atomic) answer of a covering
+    /// check on a path nothing is locked at, as cheap as a `PING`.
+    async fn none_exist(&self, keys: &[(&str, bool, String)]) -> Result<bool, LockStoreError> {
         let mut cmd = ::redis::cmd("EXISTS");
-        cmd.arg(&keys);
+        for (_, _, key) in keys {
+            cmd.arg(key);
+        }
         let found: u64 = self
             .bounded(cmd.query_async(&mut self.conn.clone()))
             .await?;
         Ok(found == 0)
+    }
+
+    /// The locks in the root keys `keys` (see [`covering_keys`](Self::covering_keys)), in
+    /// one round trip and without a script: one `MULTI`/`EXEC` (atomic) of a
+    /// `SORT_RO <root key> BY nosort GET {prefix}:lock:*` per key, which reads the records of
+    /// a root key's locks in one command, and `TIME` (unless a clock is injected); the client
+    /// judges the records. `None` when Redis refuses `SORT_RO` with a pattern.
+    async fn read_covering(
+        &self,
+        keys: &[(&str, bool, String)],
+    ) -> Result<Option<Vec<Lock>>, LockStoreError> {
+        let mut pipe = ::redis::pipe();
+        pipe.atomic();
+        for (_, _, key) in keys {
+            pipe.cmd("SORT_RO")
+                .arg(key)
+                .arg("BY")
+                .arg("nosort")
+                .arg("GET")
+                .arg(&self.keys.lock_pattern);
+        }
+        let clock = self.clock.as_ref().map(|clock| {
+            clock
+                .now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis())
+        });
+        if clock.is_none() {
+            pipe.cmd("TIME");
+        }
+        let reply: Result<Vec<::redis::Value>, RedisError> = self
+            .bounded_raw(pipe.query_async(&mut self.conn.clone()))
+            .await?;
+        let reply = match reply {
+            Ok(reply) => reply,
+            Err(e) => match map_err(e) {
+                LockStoreError::Backend(_) => {
+                    self.sort_refused.store(true, Ordering::Relaxed);
+                    return Ok(None);
+                }
+                e => return Err(e),
+            },
+        };
+        let unexpected = || LockStoreError::backend("unexpected reply from redis");
+        let convert = |e: ::redis::ParsingError| LockStoreError::backend(e.to_string());
+        let mut reply = reply.into_iter();
+        let mut records: Vec<Vec<Option<Vec<u8>>>> = Vec::with_capacity(keys.len());
+        for _ in keys {
+            let value = reply.next().ok_or_else(unexpected)?;
+            records.push(::redis::from_redis_value(value).map_err(convert)?);
+        }
+        let now_ms = match clock {
+            Some(ms) => ms,
+            None => {
+                let value = reply.next().ok_or_else(unexpected)?;
+                let (secs, micros): (u64, u64) =
+                    ::redis::from_redis_value(value).map_err(convert)?;
+                u128::from(secs) * 1000 + u128::from(micros / 1000)
+            }
+        };
+        // a record gone since its entry was read (`None`) is no lock
+        let found = keys
+            .iter()
+            .zip(&records)
+            .flat_map(|((root, own, _), recs)| {
+                recs.iter()
+                    .flatten()
+                    .map(move |raw| (*root, *own, raw.as_slice()))
+            });
+        judge_records(found, now_ms).map(Some)
     }
 
     /// Run `call`, bounded by the operation timeout.
@@ -564,10 +653,17 @@ impl RedisLockStore {
         &self,
         call: impl std::future::Future<Output = Result<T, RedisError>>,
     ) -> Result<T, LockStoreError> {
-        match tokio::time::timeout(self.operation_timeout, call).await {
-            Ok(result) => result.map_err(map_err),
-            Err(_) => Err(timed_out()),
-        }
+        self.bounded_raw(call).await?.map_err(map_err)
+    }
+
+    /// Run `call`, bounded by the operation timeout, leaving Redis's own errors to the caller.
+    async fn bounded_raw<T>(
+        &self,
+        call: impl std::future::Future<Output = Result<T, RedisError>>,
+    ) -> Result<Result<T, RedisError>, LockStoreError> {
+        tokio::time::timeout(self.operation_timeout, call)
+            .await
+            .map_err(|_| timed_out())
     }
 
     /// Remove the lock a create may have made though its caller got an error, by token (and
@@ -935,8 +1031,16 @@ impl LockStore for RedisLockStore {
         if query.targets.is_empty() {
             return Ok(Vec::new());
         }
-        if query.targets.iter().all(|t| !t.descendants) && self.nothing_covers(query).await? {
-            return Ok(Vec::new());
+        if query.targets.iter().all(|t| !t.descendants) {
+            let keys = self.covering_keys(query);
+            if self.none_exist(&keys).await? {
+                return Ok(Vec::new());
+            }
+            if !self.sort_refused.load(Ordering::Relaxed) {
+                if let Some(locks) = self.read_covering(&keys).await? {
+                    return Ok(locks);
+                }
+            }
         }
         let mut inv = self.invocation(&QUERY);
         inv.arg(query.targets.len());
