@@ -1124,3 +1124,33 @@ async fn checks_work_for_a_user_limited_to_the_namespace() {
         .await
         .unwrap();
 }
+
+/// Odd bytes in the prefix, paths and tokens name no other key (a `*` in the prefix would
+/// otherwise be the one a `SORT_RO … GET` pattern substitutes).
+#[tokio::test]
+async fn odd_prefixes_paths_and_tokens_stay_in_their_keys() {
+    let Some(url) = redis_url() else { return };
+    let prefix = format!("{}*x:?[a]->b", unique_prefix());
+    let store = store_with_prefix(&url, &prefix).await;
+    let mut odd = excl("/a*b/c d%20?/[x]->y").depth(LockDepth::Infinity);
+    odd.token = "urn:x:*:lock:? {t}->h".into();
+    let lock = granted(&store, odd).await;
+    for path in ["/a*b/c d%20?/[x]->y", "/a*b/c d%20?/[x]->y/z"] {
+        let found = store
+            .query(&LockQuery::new().covering(p(path)))
+            .await
+            .unwrap();
+        assert_eq!(found, vec![lock.clone()], "{path}");
+    }
+    assert!(store
+        .query(&LockQuery::new().covering(p("/a*b")))
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(store.get(&lock.token).await.unwrap(), Some(lock.clone()));
+    assert_eq!(
+        store.remove_subtree(&p("/a*b")).await.unwrap(),
+        1,
+        "removed by its root"
+    );
+}

@@ -37,8 +37,9 @@ const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(1);
 const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(2);
 const DEFAULT_SWEEP_BATCH: u32 = 64;
 const MAX_PREFIX_LEN: usize = 256;
-/// How often a create whose outcome was lost is compensated (`abort.lua`) before giving up,
-/// the first attempt at once, then after 50 ms, 100 ms, … (about 25 s in all).
+/// How often a create whose outcome was lost is compensated (`abort.lua`) before giving up:
+/// the first attempt at once, the next after 50 ms, then twice as long each time up to 5 s
+/// (16 s of pauses, each attempt bounded by the operation timeout).
 const ABORT_ATTEMPTS: u32 = 10;
 /// The kinds of root keys (`prelude.lua`): scope and depth of the locks they hold.
 const KINDS: [&str; 4] = ["x0", "xinf", "s0", "sinf"];
@@ -944,8 +945,10 @@ impl LockStore for RedisLockStore {
             Ok(Ok(raw)) => raw,
             // Redis may still run (or have run) the create: take back what it made
             Ok(Err(e)) => {
+                // refused: the create never reached Redis
+                let sent = !e.is_connection_refusal();
                 let e = map_err(e);
-                if matches!(e, LockStoreError::Unavailable(_)) {
+                if sent && matches!(e, LockStoreError::Unavailable(_)) {
                     self.abort_later(&lock.token, &lock.root);
                 }
                 return Err(e);
@@ -986,7 +989,9 @@ impl LockStore for RedisLockStore {
                 quota: Quota::Store,
                 limit: limit(lock.store_quota),
             }),
-            ("late", _) => Err(timed_out()),
+            ("late", _) => Err(LockStoreError::unavailable(
+                "redis ran the create after its deadline and refused it; no lock was created",
+            )),
             ("duplicate", _) => Err(LockStoreError::backend(
                 "a live lock with this token already exists",
             )),
@@ -1036,7 +1041,8 @@ impl LockStore for RedisLockStore {
             if self.none_exist(&keys).await? {
                 return Ok(Vec::new());
             }
-            if !self.sort_refused.load(Ordering::Relaxed) {
+            // `SORT_RO`'s pattern substitutes the first `*`, which must be the one after `lock:`
+            if !self.sort_refused.load(Ordering::Relaxed) && !self.keys.prefix.contains('*') {
                 if let Some(locks) = self.read_covering(&keys).await? {
                     return Ok(locks);
                 }
