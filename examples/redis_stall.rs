@@ -1,9 +1,11 @@
 //! Can one client stall the shared Redis? Many shared locks with large owners on one path,
 //! while another client (its own thread and connection) sends `PING` in a loop.
 //!
+//! 0. The baseline: `PING` with nothing else going on, for `SECS` seconds (default 3), as
+//!    the machine's own noise.
 //! 1. `LOCKS` shared locks (default 1500) with `OWNER` bytes of owner XML (default 4096) on one
-//!    path, each with principal `ann` when `PRINCIPAL=1` (and then a principal quota, so the
-//!    quota count runs too): the Redis time of each `LOCK` (`INFO commandstats`, `evalsha`) at
+//!    path, each with principal `ann` when `PRINCIPAL=1` (and then principal, resource and store
+//!    quotas, so every quota is counted): the Redis time of each `LOCK` (`INFO commandstats`, `evalsha`) at
 //!    lock #1, #10, #100, … and the last.
 //! 2. A refresh loop over those locks for `SECS` seconds (default 3): the Redis time of a
 //!    refresh, and the other client's `PING` (median, p99, max) meanwhile.
@@ -139,7 +141,12 @@ fn shared_lock(path: &ResourcePath, owner: &str, principal: bool) -> NewLock {
         .scope(LockScope::Shared)
         .owner(owner);
     if principal {
-        req = req.principal("ann").principal_quota(1_000_000);
+        // every quota the store knows, so each is counted on every LOCK
+        req = req
+            .principal("ann")
+            .principal_quota(1_000_000)
+            .resource_quota(1_000_000)
+            .store_quota(1_000_000);
     }
     req
 }
@@ -168,6 +175,11 @@ async fn main() {
         "{locks} shared locks, {} B owners, principal: {principal}",
         owner.len()
     );
+
+    // 0. the baseline: this machine's PING latency with nothing else going on
+    tokio::time::sleep(Duration::from_secs(secs)).await;
+    println!("idle: {}", pinger.summary());
+    pinger.reset();
 
     // 1. locks piling up on one path
     let doc = p("/stall/doc");
