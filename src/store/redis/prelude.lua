@@ -63,6 +63,8 @@ local function lock_key(token)
 end
 
 local KINDS = { 'x0', 'xinf', 's0', 'sinf' }
+-- a kind read back from an index member must be one of these: it becomes part of a key name
+local IS_KIND = { x0 = true, xinf = true, s0 = true, sinf = true }
 
 local function kind(scope, depth)
   return (scope == 'exclusive' and 'x' or 's') .. (depth == 'infinity' and 'inf' or '0')
@@ -102,7 +104,7 @@ local function split_ref(m)
   end
   local token = string.sub(m, at, at + n - 1)
   local k, path, who, rest = string.match(m, '^ (%w+) (/%S*) ([+-])()', at + n)
-  if not k then
+  if not IS_KIND[k] then
     return nil
   end
   local principal = nil
@@ -136,7 +138,7 @@ local function indexed(min, max)
   local out = {}
   for _, m in ipairs(redis.call('ZRANGEBYLEX', PATHS, min, max)) do
     local sp = string.find(m, ' ', 1, true)
-    if sp then
+    if sp and IS_KIND[string.sub(m, sp + 1)] then
       out[#out + 1] = { string.sub(m, 1, sp - 1), string.sub(m, sp + 1) }
     end
   end
