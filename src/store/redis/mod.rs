@@ -81,9 +81,10 @@ const DEEP_KINDS: [&str; 2] = ["xinf", "sinf"];
 /// [`ResourcePath::parse`] and must give back the stored path, which must be the root of the
 /// key the record was found through); anything else is [`LockStoreError::Corrupt`]. A record
 /// the scripts cannot parse is never changed, never expires and keeps blocking until the
-/// client reports it (fail closed). Nothing executable is ever deserialised, and tokens,
-/// principals and paths are only ever the tail of a key name after a fixed kind, so no value
-/// can name another kind of key.
+/// client reports it (fail closed). Nothing executable is ever deserialised; tokens,
+/// principals and paths are only ever the tail of a key name after a fixed kind, and a kind
+/// read back from an index member must be one of the four, so no value can name another kind
+/// of key.
 ///
 /// Canonical paths never contain a space or any byte below `!`, so the root keys strictly
 /// below `/a` are the range `["/a/", "/a0")` of `paths` (`'0'` is `'/' + 1`) and those of `/a`
@@ -164,7 +165,10 @@ const DEEP_KINDS: [&str; 2] = ["xinf", "sinf"];
 /// to create anything. A create whose outcome the store did not learn (timeout, lost
 /// connection, undecodable reply) is also **taken back by token**: an `abort` script is sent
 /// at once on the same connection (so Redis runs it after the create if both are still
-/// queued) and retried in the background for about 25 s while Redis cannot be reached.
+/// queued) and retried in the background for at least 16 s while Redis cannot be reached.
+/// Either mechanism alone passes `a_create_that_fails_leaves_no_lock`
+/// (`tests/redis_faults.rs`); together they leave a window only if the create's reply is lost
+/// and Redis stays unreachable through every retry.
 ///
 /// # Redis Cluster
 ///
@@ -187,7 +191,12 @@ const DEEP_KINDS: [&str; 2] = ["xinf", "sinf"];
 /// - Connection and response timeouts default to 1 s and every call is bounded by an operation
 ///   timeout (default 2 s): a dead Redis answers [`LockStoreError::Unavailable`] quickly, and
 ///   the [`ConnectionManager`] reconnects by itself once Redis is back.
-///
+/// - Set a [`resource_quota`](NewLock::resource_quota): an exclusive request on a path reads
+///   and reports every lock there, so the shared locks one path can collect bound what one
+///   refused LOCK costs.
+/// - A Redis user limited to the namespace's keys (`~{prefix}:*`) works, but `SORT_RO … GET`
+///   is denied to it, so covering checks of locked paths run the query script (a few
+///   microseconds more); give the user read access to all keys (`%R~*`) to avoid that.
 ///
 /// # Example
 ///
