@@ -6,7 +6,8 @@
 //! 1. `LOCKS` shared locks (default 1500) with `OWNER` bytes of owner XML (default 4096) on one
 //!    path, each with principal `ann` when `PRINCIPAL=1` (and then principal, resource and store
 //!    quotas, so every quota is counted): the Redis time of each `LOCK` (`INFO commandstats`, `evalsha`) at
-//!    lock #1, #10, #100, … and the last.
+//!    lock #1, #10, #100, … and the last; then one exclusive `LOCK` on the path, which
+//!    conflicts with (and reports) all of them.
 //! 2. A refresh loop over those locks for `SECS` seconds (default 3): the Redis time of a
 //!    refresh, and the other client's `PING` (median, p99, max) meanwhile.
 //! 3. An expiry sweep: `EXPIRE` more shared locks (default 700) with `EXPIRE_SECS` timeouts
@@ -208,6 +209,16 @@ async fn main() {
         "LOCK: first {first} µs, slowest {worst} µs of Redis time; {}",
         pinger.summary()
     );
+
+    // an exclusive request conflicts with every one of them, and reports each
+    let (out, us) = redis_usec(&mut info, store.create(NewLock::new(doc.clone()))).await;
+    match out.unwrap() {
+        CreateOutcome::Conflict(locks) => println!(
+            "exclusive LOCK on the same path: {} conflicts reported, {us} µs of Redis time",
+            locks.len()
+        ),
+        other => panic!("{other:?}"),
+    }
 
     // 2. a refresh loop
     pinger.reset();
