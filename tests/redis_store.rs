@@ -732,7 +732,7 @@ async fn corrupt_records_are_reported() {
         .await
         .unwrap();
     let _: () = raw
-        .zadd(format!("{{{prefix}}}:paths"), "/t lock", 0)
+        .zadd(format!("{{{prefix}}}:xtree"), "/t lock x", 0)
         .await
         .unwrap();
     assert_eq!(
@@ -831,7 +831,7 @@ async fn index_does_not_grow_under_churn() {
     let prefix = unique_prefix();
     let store = store_with_prefix(&url, &prefix).await;
     let mut raw = raw_connection(&url).await;
-    let paths = format!("{{{prefix}}}:paths");
+    let paths = format!("{{{prefix}}}:stree");
     let exp = format!("{{{prefix}}}:locks");
     let principals = ["ann", "bob", "cy"];
     for round in 0..3 {
@@ -912,7 +912,7 @@ async fn dangling_entries_are_removed_when_met() {
         .await
         .unwrap();
     assert_eq!(store.remove_subtree(&p("/d")).await.unwrap(), 1);
-    assert_eq!(zcard(&mut raw, &format!("{{{prefix}}}:paths")).await, 0);
+    assert_eq!(zcard(&mut raw, &format!("{{{prefix}}}:xtree")).await, 0);
     assert_eq!(zcard(&mut raw, &format!("{{{prefix}}}:x0:/d/y")).await, 0);
     assert!(store
         .query(&LockQuery::new().subtree(p("/")))

@@ -24,25 +24,24 @@ end
 -- Conflicts: a shared request conflicts with exclusive locks only, so it reads only the
 -- exclusive kinds (never the shared locks piled up on a path); an exclusive request conflicts
 -- with every lock it reads, and reports each. Ancestors matter with depth infinity only.
-local mine = kind_set(KINDS)
-local above = kind_set({ 'xinf', 'sinf' })
+local mine, above, trees = KINDS, { 'xinf', 'sinf' }, { XTREE, STREE }
 if scope == 'shared' then
-  mine, above = kind_set({ 'x0', 'xinf' }), kind_set({ 'xinf' })
+  mine, above, trees = { 'x0', 'xinf' }, { 'xinf' }, { XTREE }
 end
-local keys = {}
+local entries = {}
 for _, a in ipairs(ancestors(path)) do
-  add_keys_at(keys, a, above)
+  live_entries(entries, a, above)
 end
-add_keys_at(keys, path, mine)
+live_entries(entries, path, mine)
 if depth == 'infinity' then
-  for _, rk in ipairs(keys_below(path)) do
-    if mine[rk[2]] then
-      keys[#keys + 1] = rk
+  for _, tree in ipairs(trees) do
+    for _, e in ipairs(entries_below(tree, path)) do
+      entries[#entries + 1] = e
     end
   end
 end
 local out = { 'conflict' }
-each_live(keys, true, function(raw)
+each_record(entries, true, function(raw)
   out[#out + 1] = raw
 end)
 if #out > 1 then

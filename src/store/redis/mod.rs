@@ -233,7 +233,8 @@ struct Keys {
     base: String,
     /// `{prefix}:lock:*`, the `GET` pattern of a covering check's `SORT_RO`
     lock_pattern: String,
-    paths: String,
+    xtree: String,
+    stree: String,
     locks: String,
     fence: String,
 }
@@ -258,7 +259,8 @@ impl Keys {
         let base = format!("{{{prefix}}}:");
         Ok(Self {
             prefix: prefix.to_owned(),
-            paths: format!("{base}paths"),
+            xtree: format!("{base}xtree"),
+            stree: format!("{base}stree"),
             locks: format!("{base}locks"),
             lock_pattern: format!("{base}lock:*"),
             fence: format!("{base}fence"),
@@ -534,7 +536,8 @@ impl RedisLockStore {
 
     fn invocation(&self, script: &'static Script) -> ::redis::ScriptInvocation<'static> {
         let mut inv = script.prepare_invoke();
-        inv.key(&self.keys.paths)
+        inv.key(&self.keys.xtree)
+            .key(&self.keys.stree)
             .key(&self.keys.locks)
             .key(&self.keys.fence);
         match &self.clock {
@@ -1212,7 +1215,7 @@ mod tests {
         assert!(Keys::new("a}b").is_err());
         assert!(Keys::new(&"x".repeat(300)).is_err());
         let k = Keys::new("app").unwrap();
-        assert_eq!(k.paths, "{app}:paths");
+        assert_eq!(k.xtree, "{app}:xtree");
         assert_eq!(k.base, "{app}:");
     }
 }

@@ -1,10 +1,11 @@
 -- tower-locks Redis store: shared prelude, prepended to every script.
 --
--- KEYS[1] = {prefix}:paths  ZSET, score 0, member "<path> <kind>" for every root key: the
---           lexicographic index of the root keys (subtree questions)
--- KEYS[2] = {prefix}:locks  ZSET, score = expiry (ms, "+inf" when infinite), member = `ref`
+-- KEYS[1] = {prefix}:xtree  ZSET, score 0, member "<path> <kind> <token>" for every exclusive
+-- KEYS[2] = {prefix}:stree  lock, and for every shared one: lexicographic indexes of the locks
+--           by root, for subtree questions
+-- KEYS[3] = {prefix}:locks  ZSET, score = expiry (ms, "+inf" when infinite), member = `ref`
 --           (see `ref`): every lock of the namespace (store quota, sweep)
--- KEYS[3] = {prefix}:fence  STRING counter (INCR)
+-- KEYS[4] = {prefix}:fence  STRING counter (INCR)
 -- ARGV[1] = "{prefix}:", the base of the per-lock, per-root and per-principal keys:
 --   {prefix}:lock:<token>         STRING, the lock's record (see `parse`); PEXPIREAT at its
 --                                 expiry
@@ -19,12 +20,12 @@
 -- per key, and every count is a ZCOUNT of the entries whose expiry is still ahead, so an
 -- expired lock never counts even before it is swept. A `locks` member names the lock's token,
 -- kind, root and principal, so the sweep finds every entry of a lock whose record has already
--- gone by TTL. Canonical paths never contain a space or a byte below '!', so the root keys
--- strictly below <path> are the lex range ["<path>/", "<path>0") of `paths` ('0' is '/' + 1),
--- and those of <path> itself the range ["<path> ", "<path>!").
-local PATHS = KEYS[1]
-local LOCKS = KEYS[2]
-local FENCE = KEYS[3]
+-- gone by TTL. Canonical paths never contain a space or a byte below '!', so the locks rooted
+-- strictly below <path> are the lex range ["<path>/", "<path>0") of a tree ('0' is '/' + 1).
+local XTREE = KEYS[1]
+local STREE = KEYS[2]
+local LOCKS = KEYS[3]
+local FENCE = KEYS[4]
 -- ARGV[1] may carry "\0<ms>" after the base: a store built `with_clock` (tests) judges
 -- expiry by that time instead of the server's TIME.
 local BASE = ARGV[1]
@@ -133,29 +134,33 @@ local function ancestors(path)
   return out
 end
 
--- the root keys in the lex range [min, max) of `paths`, as {root, kind} pairs
-local function indexed(min, max)
+-- the tree holding the locks of kind `k`
+local function tree_key(k)
+  if string.sub(k, 1, 1) == 'x' then
+    return XTREE
+  end
+  return STREE
+end
+
+local function tree_member(path, k, token)
+  return path .. ' ' .. k .. ' ' .. token
+end
+
+-- The locks rooted strictly below `path` in `tree`, as {root, kind, token} entries (expired
+-- ones too, until the sweep takes them out).
+local function entries_below(tree, path)
+  local min, max = '[' .. path .. '/', '(' .. path .. '0'
+  if path == '/' then
+    min, max = '[/!', '(0'
+  end
   local out = {}
-  for _, m in ipairs(redis.call('ZRANGEBYLEX', PATHS, min, max)) do
-    local sp = string.find(m, ' ', 1, true)
-    if sp and IS_KIND[string.sub(m, sp + 1)] then
-      out[#out + 1] = { string.sub(m, 1, sp - 1), string.sub(m, sp + 1) }
+  for _, m in ipairs(redis.call('ZRANGEBYLEX', tree, min, max)) do
+    local root, k, token = string.match(m, '^(/%S*) (%w+) (.+)$')
+    if IS_KIND[k] then
+      out[#out + 1] = { root, k, token }
     end
   end
   return out
-end
-
--- the root keys of the roots strictly below `path`
-local function keys_below(path)
-  if path == '/' then
-    return indexed('[/!', '(0')
-  end
-  return indexed('[' .. path .. '/', '(' .. path .. '0')
-end
-
--- the root keys of `path` itself
-local function keys_at(path)
-  return indexed('[' .. path .. ' ', '(' .. path .. '!')
 end
 
 local function is_ancestor(a, p)
@@ -261,7 +266,8 @@ local function forget(key, member)
   end
 end
 
--- remove `token` from root key <kind>:<path>, and the key from `paths` once it is empty
+-- remove `token` from root key <kind>:<path> (only an expired entry when `only_expired`),
+-- and from its tree once it is gone from the root key
 local function unroot(k, path, token, only_expired)
   local key = root_key(k, path)
   if only_expired then
@@ -269,16 +275,16 @@ local function unroot(k, path, token, only_expired)
   else
     redis.call('ZREM', key, token)
   end
-  if redis.call('EXISTS', key) == 0 then
-    redis.call('ZREM', PATHS, path .. ' ' .. k)
+  if not redis.call('ZSCORE', key, token) then
+    redis.call('ZREM', tree_key(k), tree_member(path, k, token))
   end
 end
 
--- A lock has three index entries, each scored by its expiry: its token in its root key and in
--- its holder's key, and its `ref` in `locks`.
+-- A lock has four index entries: its token in its root key and in its holder's key, and its
+-- `ref` in `locks`, each scored by its expiry; and its tree member.
 local function index(token, k, path, principal, exp)
   redis.call('ZADD', root_key(k, path), score(exp), token)
-  redis.call('ZADD', PATHS, 0, path .. ' ' .. k)
+  redis.call('ZADD', tree_key(k), 0, tree_member(path, k, token))
   redis.call('ZADD', holder_key(principal), score(exp), token)
   redis.call('ZADD', LOCKS, score(exp), ref(token, k, path, principal))
 end
@@ -320,56 +326,41 @@ local function exp_of(raw)
   return e and tonumber(e)
 end
 
--- Call f(raw, root, k) for every live lock in the root keys `keys` ({root, kind} pairs), with
--- its record as stored (read with one MGET, not parsed: the client validates it). An entry
+-- Call f(raw, entry) for every live lock of `entries` ({root, kind, token}), with its
+-- record as stored (read with one MGET per 256, not parsed: the client validates it). An entry
 -- whose record has gone behind the store's back (eviction, manual DEL) is skipped, and taken
--- out of its root key when `clean` (mutations only; its other entries go with their expiry).
-local function each_live(keys, clean, f)
-  local min, max = alive()
-  local found, tokens = {}, {}
-  for _, rk in ipairs(keys) do
-    for _, token in ipairs(redis.call('ZRANGEBYSCORE', root_key(rk[2], rk[1]), min, max)) do
-      found[#found + 1] = rk
-      tokens[#tokens + 1] = token
-    end
-  end
-  for first = 1, #tokens, 256 do
-    local last = math.min(first + 255, #tokens)
+-- out of its root key and tree when `clean` (mutations only; its other entries go with their
+-- expiry).
+local function each_record(entries, clean, f)
+  for first = 1, #entries, 256 do
+    local last = math.min(first + 255, #entries)
     local ks = {}
     for i = first, last do
-      ks[#ks + 1] = lock_key(tokens[i])
+      ks[#ks + 1] = lock_key(entries[i][3])
     end
     for j, raw in ipairs(redis.call('MGET', unpack(ks))) do
-      local i = first + j - 1
+      local e = entries[first + j - 1]
       if raw then
-        local e = exp_of(raw)
-        if not (e and e <= now()) then
-          f(raw, found[i][1], found[i][2])
+        local exp = exp_of(raw)
+        if not (exp and exp <= now()) then
+          f(raw, e)
         end
       elseif clean then
-        unroot(found[i][2], found[i][1], tokens[i], false)
+        unroot(e[2], e[1], e[3], false)
       end
     end
   end
 end
 
--- a set of kinds, for `keys_at`
-local function kind_set(kinds)
-  local set = {}
+-- the live entries of the root keys of `path` of the given kinds, appended to `out`
+local function live_entries(out, path, kinds)
+  local min, max = alive()
   for _, k in ipairs(kinds) do
-    set[k] = true
-  end
-  return set
-end
-
--- append to `out` the root keys of `path` whose kind is in `set` (only keys that exist: one
--- ZRANGEBYLEX of `paths` instead of a read per kind)
-local function add_keys_at(out, path, set)
-  for _, rk in ipairs(keys_at(path)) do
-    if set[rk[2]] then
-      out[#out + 1] = rk
+    for _, token in ipairs(redis.call('ZRANGEBYSCORE', root_key(k, path), min, max)) do
+      out[#out + 1] = { path, k, token }
     end
   end
+  return out
 end
 
 -- how many live entries a ZSET holds

@@ -2,39 +2,35 @@
 -- Reads, never judges: returns the time (ms), then for every live lock that may match, three
 -- items: "1" when it is rooted at a target or below one ("0": at an ancestor, where only
 -- depth-infinity kinds are read), its root and its record. The client validates the records
--- (`judge_records` in mod.rs). Each root key is read once, and a lock lives in one root key,
--- so each lock is reported once.
-local keys, own, seen = {}, {}, {}
-local function want(list, mine)
-  for _, rk in ipairs(list) do
-    local key = root_key(rk[2], rk[1])
-    if not seen[key] then
-      seen[key] = true
-      keys[#keys + 1] = rk
-      own[key] = mine
+-- (`judge_records` in mod.rs). Each lock is reported once.
+local entries, own = {}, {}
+local function add(list, mine)
+  for _, e in ipairs(list) do
+    local token = e[3]
+    if own[token] == nil then
+      entries[#entries + 1] = e
+    end
+    if own[token] ~= '1' then
+      own[token] = mine
     end
   end
 end
-local deep, all = kind_set({ 'xinf', 'sinf' }), kind_set(KINDS)
 local n = tonumber(ARGV[2])
 for i = 0, n - 1 do
   local path = ARGV[3 + 2 * i]
   for _, a in ipairs(ancestors(path)) do
-    local found = {}
-    add_keys_at(found, a, deep)
-    want(found, '0')
+    add(live_entries({}, a, { 'xinf', 'sinf' }), '0')
   end
-  local found = {}
-  add_keys_at(found, path, all)
-  want(found, '1')
+  add(live_entries({}, path, KINDS), '1')
   if ARGV[4 + 2 * i] == '1' then
-    want(keys_below(path), '1')
+    add(entries_below(XTREE, path), '1')
+    add(entries_below(STREE, path), '1')
   end
 end
 local out = { num(now()) }
-each_live(keys, false, function(raw, root, k)
-  out[#out + 1] = own[root_key(k, root)]
-  out[#out + 1] = root
+each_record(entries, false, function(raw, e)
+  out[#out + 1] = own[e[3]]
+  out[#out + 1] = e[1]
   out[#out + 1] = raw
 end)
 return out
