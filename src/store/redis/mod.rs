@@ -54,7 +54,7 @@ const DEEP_KINDS: [&str; 2] = ["xinf", "sinf"];
 /// # Key layout
 ///
 /// Every key of a namespace starts with the hash tag `{prefix}` (default prefix
-/// `tower-locks`). Each lock has **one record, in a key of its own**, and three index entries;
+/// `tower-locks`). Each lock has **one record, in a key of its own**, and four index entries;
 /// no key holds the records of several locks:
 ///
 /// | key | type | content |
@@ -64,7 +64,7 @@ const DEEP_KINDS: [&str; 2] = ["xinf", "sinf"];
 /// | `{prefix}:owner:<principal>` | ZSET, score = expiry | the token of every lock of that principal |
 /// | `{prefix}:anon` | ZSET, score = expiry | the token of every lock without a principal |
 /// | `{prefix}:locks` | ZSET, score = expiry | the `ref` of every lock of the namespace |
-/// | `{prefix}:paths` | ZSET, score 0 | one member `"<path> <kind>"` per root key: the lexicographic index of the root keys |
+/// | `{prefix}:xtree`, `{prefix}:stree` | ZSET, score 0 | one member `"<path> <kind> <token>"` per exclusive (`xtree`) or shared (`stree`) lock: the lexicographic index of the locks by root |
 /// | `{prefix}:fence` | STRING | the fencing counter (`INCR`) |
 ///
 /// Scores are the expiry in ms since the epoch, `+inf` for an infinite lock. A `ref` is
@@ -86,11 +86,10 @@ const DEEP_KINDS: [&str; 2] = ["xinf", "sinf"];
 /// read back from an index member must be one of the four, so no value can name another kind
 /// of key.
 ///
-/// Canonical paths never contain a space or any byte below `!`, so the root keys strictly
-/// below `/a` are the range `["/a/", "/a0")` of `paths` (`'0'` is `'/' + 1`) and those of `/a`
-/// itself the range `["/a ", "/a!")`: subtree questions are one `ZRANGEBYLEX`, never `KEYS` or
-/// `SCAN`, they visit only root keys that exist, and `/ab` or `/a-b` never fall into `/a`'s
-/// range.
+/// Canonical paths never contain a space or any byte below `!`, so the locks rooted strictly
+/// below `/a` are the range `["/a/", "/a0")` of a tree (`'0'` is `'/' + 1`): subtree
+/// questions are one `ZRANGEBYLEX` per tree and one `MGET` of the records, never `KEYS` or
+/// `SCAN`, and `/ab` or `/a-b` never fall into `/a`'s range.
 ///
 /// # Atomicity
 ///
@@ -109,8 +108,8 @@ const DEEP_KINDS: [&str; 2] = ["xinf", "sinf"];
 /// one command), and `TIME`. Where Redis refuses `SORT_RO` with a `GET` pattern (an ACL user
 /// without read access to every key, or Redis before 7.0) the store notices once and uses the
 /// query script instead. A query asking for descendants is one script, which reads the live
-/// entries of those keys and of every root key below a target (found with one
-/// `ZRANGEBYLEX`), and their records with one `MGET`. Expiry is judged by the server's `TIME`,
+/// entries of those keys and the locks below each target (one `ZRANGEBYLEX` per tree), and
+/// their records with one `MGET`. Expiry is judged by the server's `TIME`,
 /// so every instance agrees on it; `get` is one script as well.
 ///
 /// # Costs
@@ -122,22 +121,23 @@ const DEEP_KINDS: [&str; 2] = ["xinf", "sinf"];
 /// - `create` is O(d log N) plus O(log N) per conflicting lock it reports: a shared request
 ///   reads only the exclusive kinds (at most one live lock each), so a thousand shared locks
 ///   on a document cost a thousand-and-first shared lock nothing more; an exclusive request
-///   reads the locks it conflicts with, to report them. A depth-infinity request also visits
-///   the root keys below its own that could conflict (one `ZRANGEBYLEX`, O(log N) each). The
-///   quotas are one `ZCOUNT` each;
-/// - `refresh`, `unlock` and `get` are O(log N): one record and its three entries;
+///   reads the locks it conflicts with, to report them. A depth-infinity request also reads
+///   the locks below its root that could conflict (one `ZRANGEBYLEX` of `xtree`, and of
+///   `stree` for an exclusive request), O(1) each. The quotas are one `ZCOUNT` each;
+/// - `refresh`, `unlock` and `get` are O(log N): one record and its index entries;
 /// - a covering `query` is O(d) when nothing is locked, else O(d) plus O(1) per lock it
 ///   returns (locks at the target, depth-infinity locks above it, and expired ones not yet
-///   swept there); descendants add O(log N) per root key below;
-/// - `remove_subtree` is O(log N) per root key and per lock removed;
+///   swept there); descendants add O(log N) plus O(1) per lock below;
+/// - `remove_subtree` is O(log N) per lock removed;
 /// - the sweep at the start of every mutation is O(log N) per expired lock, at most
 ///   [`sweep_batch`](RedisLockStoreBuilder::sweep_batch) of them.
 ///
 /// Memory, measured on Redis 7.0 with `urn:uuid` tokens, 20-byte paths and principals and no
-/// owner: about 930 bytes per lock on a path of its own (`INFO memory`): the record, about
-/// 260 bytes plus the owner XML; the root key, about 140 bytes; about 135, 185 and 120 bytes
-/// in the holder's key, `locks` and `paths`; the rest is Redis's own per-key overhead. A
-/// further lock on the same path needs no new root key nor `paths` entry.
+/// owner (`INFO memory`, 1,000 locks): about 1 KB per lock, whether each is on a path of its
+/// own or all share one: the record, about 260 bytes plus the owner XML; about 135, 180 and
+/// 165 bytes in the holder's key, `locks` and the tree; the root key (about 140 bytes while
+/// it holds one lock, about 100 per lock beyond 128); the rest is Redis's own per-key
+/// overhead.
 ///
 /// # Expiry and cleanup
 ///
@@ -148,11 +148,13 @@ const DEEP_KINDS: [&str; 2] = ["xinf", "sinf"];
 ///
 /// - every mutating script first **sweeps** the oldest entries of `locks` whose score is past,
 ///   at most [`sweep_batch`](RedisLockStoreBuilder::sweep_batch) (default 64), removing each
-///   lock's root and holder entries (and its record, if still there). Each create adds one
+///   lock's root, tree and holder entries (and its record, if still there). Each create adds one
 ///   lock and sweeps up to 64, so expired entries cannot pile up under churn;
 /// - mutating scripts remove an expired record they meet; a create that meets the root entry
 ///   of a lock whose record has gone behind the store's back (eviction, manual `DEL`) takes it
-///   out, `remove_subtree` takes out every root entry of its subtree; queries only read;
+///   out (with its tree entry), `remove_subtree` takes out every entry of its subtree; queries
+///   only read; a subtree query reads the records of expired locks not yet swept, and skips
+///   them;
 /// - unlocking and `remove_subtree` delete the record and all its entries.
 ///
 /// # Failed creates leave no lock
@@ -174,8 +176,8 @@ const DEEP_KINDS: [&str; 2] = ["xinf", "sinf"];
 ///
 /// All keys of a namespace share the hash tag `{prefix}`, so they live in **one hash slot, on
 /// one shard**: a namespace does not spread over the cluster (use several prefixes to spread
-/// several applications). Scripts declare the `paths`, `locks` and `fence` keys (so the call
-/// is routed to the right node) and derive the per-root, per-lock and per-principal keys
+/// several applications). Scripts declare the `xtree`, `stree`, `locks` and `fence` keys (so
+/// the call is routed to the right node) and derive the per-root, per-lock and per-principal keys
 /// inside the same slot; a covering query's `EXISTS` and `SORT_RO` name keys (and a `GET`
 /// pattern) of that one slot only. Connect to the node that owns the slot (or a proxy); this
 /// store uses a single-node connection.
