@@ -191,3 +191,72 @@ async fn frozen_server_does_not_hang_calls() {
     }
     drop(server);
 }
+
+/// A LOCK that fails must leave no lock behind, also when Redis runs the create after the
+/// store gave up on it: here Redis holds every write (`CLIENT PAUSE … WRITE`) past the
+/// store's operation timeout, then runs what it queued.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_that_fails_leaves_no_lock() {
+    let Some(binary) = redis_server_binary() else {
+        return;
+    };
+    let dir = TempDir::new("ghost");
+    let port = free_port();
+    let _server = Server::start(&binary, port, &dir.0);
+    let url = format!("redis://127.0.0.1:{port}/");
+    let store = RedisLockStore::builder(&url)
+        .prefix(unique_prefix())
+        .operation_timeout(Duration::from_millis(1000))
+        .connect()
+        .await
+        .expect("connect to the test server");
+    // The scripts are loaded before the pause, as they are in a running application (a
+    // create queued with a script Redis does not know fails with NOSCRIPT, and proves nothing).
+    let warm_up = p("/warm-up");
+    let CreateOutcome::Created(_) = store.create(NewLock::new(warm_up.clone())).await.unwrap()
+    else {
+        panic!("nothing else is locked")
+    };
+    assert_eq!(store.remove_subtree(&warm_up).await.unwrap(), 1);
+    let mut admin = redis::Client::open(url.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    for (i, depth) in [LockDepth::Zero, LockDepth::Infinity]
+        .into_iter()
+        .enumerate()
+    {
+        let path = p(&format!("/ghost/{i}"));
+        let req = NewLock::new(path.clone())
+            .depth(depth)
+            .timeout(LockTimeout::Seconds(86_400));
+        let token = req.token.clone();
+        let paused_at = Instant::now();
+        let _: () = redis::cmd("CLIENT")
+            .arg("PAUSE")
+            .arg(2500)
+            .arg("WRITE")
+            .query_async(&mut admin)
+            .await
+            .unwrap();
+        must_fail("create (writes paused)", store.create(req)).await;
+        // Redis runs what it queued once the pause is over
+        let resume = Duration::from_millis(2500).saturating_sub(paused_at.elapsed());
+        tokio::time::sleep(resume + Duration::from_millis(500)).await;
+        assert_eq!(store.get(&token).await.unwrap(), None, "a ghost lock");
+        let found = store
+            .query(&LockQuery::new().subtree(path.clone()))
+            .await
+            .unwrap();
+        assert!(found.is_empty(), "a ghost lock: {found:?}");
+        assert!(
+            matches!(
+                store.create(NewLock::new(path.clone())).await.unwrap(),
+                CreateOutcome::Created(_)
+            ),
+            "the path stays locked by a lock nobody holds"
+        );
+        store.remove_subtree(&path).await.unwrap();
+    }
+}

@@ -475,6 +475,123 @@ async fn principal_quota() {
     granted(&store, excl("/q5").principal("ann").principal_quota(3)).await;
 }
 
+fn quota(quota: tower_locks::Quota, limit: u32) -> CreateOutcome {
+    CreateOutcome::QuotaExceeded { quota, limit }
+}
+
+#[tokio::test]
+async fn anonymous_locks_share_one_quota() {
+    let store = store_or_skip!();
+    let anon = |path: &str| excl(path).principal_quota(2);
+    granted(&store, anon("/a1")).await;
+    let second = granted(&store, anon("/a2")).await;
+    assert_eq!(
+        store.create(anon("/a3")).await.unwrap(),
+        quota(tower_locks::Quota::Anonymous, 2)
+    );
+    // a principal has a bucket of its own
+    granted(&store, excl("/a3").principal("ann").principal_quota(2)).await;
+    // a conflict is reported before the quota
+    assert!(matches!(
+        store.create(anon("/a1")).await.unwrap(),
+        CreateOutcome::Conflict(_)
+    ));
+    store
+        .unlock(TokenAccess::new(&second.token, &second.root, None))
+        .await
+        .unwrap();
+    granted(&store, anon("/a4")).await;
+}
+
+#[tokio::test]
+async fn resource_quota_counts_the_locks_rooted_at_a_path() {
+    let store = store_or_skip!();
+    let on = |path: &str| shared(path).resource_quota(2);
+    granted(&store, on("/r")).await;
+    let second = granted(&store, on("/r/").depth(LockDepth::Infinity)).await;
+    assert_eq!(
+        store.create(on("/r")).await.unwrap(),
+        quota(tower_locks::Quota::Resource, 2)
+    );
+    // locks below or above the path are other resources
+    granted(&store, on("/r/x")).await;
+    granted(&store, on("/")).await;
+    // an exclusive request still reports the conflict, not the quota
+    assert!(matches!(
+        store.create(excl("/r").resource_quota(2)).await.unwrap(),
+        CreateOutcome::Conflict(_)
+    ));
+    store
+        .unlock(TokenAccess::new(&second.token, &second.root, None))
+        .await
+        .unwrap();
+    granted(&store, on("/r")).await;
+}
+
+#[tokio::test]
+async fn store_quota_counts_every_live_lock() {
+    let store = store_or_skip!();
+    let on = |path: &str| excl(path).store_quota(3);
+    granted(&store, on("/s1")).await;
+    granted(
+        &store,
+        excl("/s2").principal("ann").timeout(LockTimeout::Infinite),
+    )
+    .await;
+    let third = granted(&store, on("/s3/x").depth(LockDepth::Infinity)).await;
+    assert_eq!(
+        store.create(on("/s4")).await.unwrap(),
+        quota(tower_locks::Quota::Store, 3)
+    );
+    assert!(matches!(
+        store.create(on("/s1")).await.unwrap(),
+        CreateOutcome::Conflict(_)
+    ));
+    granted(&store, excl("/s4").store_quota(4)).await;
+    store.remove_subtree(&p("/s3")).await.unwrap();
+    let _ = third;
+    granted(&store, excl("/s5").store_quota(4)).await;
+}
+
+#[tokio::test]
+async fn expired_locks_do_not_count_against_quotas() {
+    let store = store_or_skip!();
+    let brief = |path: &str| shared(path).timeout(LockTimeout::Seconds(1));
+    granted(&store, brief("/x").principal("ann")).await;
+    granted(&store, brief("/x")).await;
+    granted(&store, brief("/y")).await;
+    let all = |path: &str| {
+        shared(path)
+            .principal_quota(1)
+            .resource_quota(2)
+            .store_quota(3)
+    };
+    assert_eq!(
+        store.create(all("/x").principal("ann")).await.unwrap(),
+        quota(tower_locks::Quota::Principal, 1)
+    );
+    assert_eq!(
+        store.create(all("/x").principal_quota(3)).await.unwrap(),
+        quota(tower_locks::Quota::Resource, 2)
+    );
+    assert_eq!(
+        store
+            .create(all("/z").principal_quota(3).principal("bob"))
+            .await
+            .unwrap(),
+        quota(tower_locks::Quota::Store, 3)
+    );
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // nothing has swept the expired locks yet: they must not count all the same
+    granted(&store, all("/x").principal("ann")).await;
+    granted(&store, all("/x")).await;
+    granted(&store, all("/v").principal("bob")).await;
+    assert_eq!(
+        store.create(all("/w").principal("cy")).await.unwrap(),
+        quota(tower_locks::Quota::Store, 3)
+    );
+}
+
 #[tokio::test]
 async fn fencing_numbers_increase() {
     let store = store_or_skip!();
@@ -538,15 +655,12 @@ async fn corrupt_records_are_reported() {
     let store = store_with_prefix(&url, &prefix).await;
     let lock = granted(&store, excl("/c")).await;
     let mut raw = raw_connection(&url).await;
-    // the record lives in its root's key (see the store's key layout)
-    let key = format!("{{{prefix}}}:root:/c");
-    let stored: String = raw.get(&key).await.unwrap();
-    // one record, stored as "<len>:<record>"
-    let (_, record) = stored.split_once(':').unwrap();
-    assert!(record.contains(" /c exclusive "), "{stored}");
-    let framed = |r: String| format!("{}:{r}", r.len());
+    // the record lives in its token's key (see the store's key layout)
+    let key = format!("{{{prefix}}}:lock:{}", lock.token);
+    let record: String = raw.get(&key).await.unwrap();
+    assert!(record.contains(" /c exclusive "), "{record}");
     let _: () = raw
-        .set(&key, framed(record.replace(" exclusive ", " sideways ")))
+        .set(&key, record.replace(" exclusive ", " sideways "))
         .await
         .unwrap();
     assert!(matches!(
@@ -562,8 +676,14 @@ async fn corrupt_records_are_reported() {
         store.create(excl("/c")).await,
         Err(LockStoreError::Corrupt(_))
     ));
+    assert!(matches!(
+        store
+            .unlock(TokenAccess::new(&lock.token, &p("/c"), None))
+            .await,
+        Err(LockStoreError::Corrupt(_))
+    ));
     let _: () = raw
-        .set(&key, framed(record.replace("2:/c-", "5:/../x-")))
+        .set(&key, record.replace("2:/c-", "5:/../x-"))
         .await
         .unwrap();
     assert!(matches!(
@@ -571,10 +691,7 @@ async fn corrupt_records_are_reported() {
         Err(LockStoreError::Corrupt(_))
     ));
     // a record that lost its path (or does not parse at all) is reported, not skipped
-    let _: () = raw
-        .set(&key, framed(record.replace(" /c ", " - ")))
-        .await
-        .unwrap();
+    let _: () = raw.set(&key, record.replace(" /c ", " - ")).await.unwrap();
     assert!(matches!(
         store.query(&LockQuery::new().covering(p("/c"))).await,
         Err(LockStoreError::Corrupt(_))
@@ -588,6 +705,47 @@ async fn corrupt_records_are_reported() {
         store.query(&LockQuery::new().covering(p("/c"))).await,
         Err(LockStoreError::Corrupt(_))
     ));
+    // a record rooted elsewhere than its index entry says is reported too
+    let other = granted(&store, excl("/d")).await;
+    let moved: String = raw
+        .get(format!("{{{prefix}}}:lock:{}", other.token))
+        .await
+        .unwrap();
+    let _: () = raw
+        .set(&key, moved.replace(&*other.token, &lock.token))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.query(&LockQuery::new().covering(p("/c"))).await,
+        Err(LockStoreError::Corrupt(_))
+    ));
+    // remove_subtree removes what it cannot read as well
+    store.remove_subtree(&p("/c")).await.unwrap();
+    granted(&store, excl("/c")).await;
+    // index members naming no kind of root key are passed over (they never become key names:
+    // here they would name the record of a lock whose token is "/t")
+    let mut odd = excl("/e");
+    odd.token = "/t".into();
+    granted(&store, odd).await;
+    let _: () = raw
+        .zadd(format!("{{{prefix}}}:locks"), "3:abc lock /t -", 1)
+        .await
+        .unwrap();
+    let _: () = raw
+        .zadd(format!("{{{prefix}}}:xtree"), "/t lock x", 0)
+        .await
+        .unwrap();
+    assert_eq!(
+        tokens(
+            &store
+                .query(&LockQuery::new().subtree(p("/")))
+                .await
+                .unwrap()
+        )
+        .len(),
+        3
+    );
+    assert_eq!(store.remove_subtree(&p("/")).await.unwrap(), 3);
 }
 
 #[tokio::test]
@@ -673,8 +831,8 @@ async fn index_does_not_grow_under_churn() {
     let prefix = unique_prefix();
     let store = store_with_prefix(&url, &prefix).await;
     let mut raw = raw_connection(&url).await;
-    let paths = format!("{{{prefix}}}:paths");
-    let exp = format!("{{{prefix}}}:exp");
+    let paths = format!("{{{prefix}}}:stree");
+    let exp = format!("{{{prefix}}}:locks");
     let principals = ["ann", "bob", "cy"];
     for round in 0..3 {
         for i in 0..200 {
@@ -729,17 +887,38 @@ async fn dangling_entries_are_removed_when_met() {
     )
     .await;
     // the record vanishes behind the store's back (eviction, manual DEL)
-    let _: () = raw.del(format!("{{{prefix}}}:root:/d/x")).await.unwrap();
+    let _: () = raw
+        .del(format!("{{{prefix}}}:lock:{}", gone.token))
+        .await
+        .unwrap();
     assert!(store
         .query(&LockQuery::new().subtree(p("/d")))
         .await
         .unwrap()
         .is_empty());
-    assert_eq!(zcard(&mut raw, &format!("{{{prefix}}}:paths")).await, 0);
+    assert!(store
+        .query(&LockQuery::new().covering(p("/d/x")))
+        .await
+        .unwrap()
+        .is_empty());
     assert_eq!(store.get(&gone.token).await.unwrap(), None);
-    // the quota count removes the principal's dangling entry too
-    granted(&store, excl("/d/x").principal("ann").principal_quota(1)).await;
-    assert_eq!(zcard(&mut raw, &format!("{{{prefix}}}:owner:ann")).await, 1);
+    // a create that meets the dangling root entry takes it out, and is granted
+    granted(&store, excl("/d/x").principal("ann")).await;
+    assert_eq!(zcard(&mut raw, &format!("{{{prefix}}}:x0:/d/x")).await, 1);
+    // and remove_subtree removes root entries whose record is gone
+    let again = granted(&store, excl("/d/y").timeout(LockTimeout::Infinite)).await;
+    let _: () = raw
+        .del(format!("{{{prefix}}}:lock:{}", again.token))
+        .await
+        .unwrap();
+    assert_eq!(store.remove_subtree(&p("/d")).await.unwrap(), 1);
+    assert_eq!(zcard(&mut raw, &format!("{{{prefix}}}:xtree")).await, 0);
+    assert_eq!(zcard(&mut raw, &format!("{{{prefix}}}:x0:/d/y")).await, 0);
+    assert!(store
+        .query(&LockQuery::new().subtree(p("/")))
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 /// Two stores with separate connections race for the same exclusive lock: one winner a round.
@@ -925,4 +1104,77 @@ async fn agrees_with_the_memory_store() {
             }
         }
     }
+}
+
+/// A Redis user that may read only the namespace's keys cannot run the one-command covering
+/// check (`SORT_RO … GET` needs read access to every key): the store falls back to its query
+/// script and finds the same locks.
+#[tokio::test]
+async fn checks_work_for_a_user_limited_to_the_namespace() {
+    let Some(url) = redis_url() else { return };
+    let prefix = unique_prefix();
+    let user = format!("user-{prefix}");
+    let mut raw = raw_connection(&url).await;
+    let _: () = redis::cmd("ACL")
+        .arg("SETUSER")
+        .arg(&user)
+        .arg("on")
+        .arg(">secret")
+        .arg(format!("~{{{prefix}}}:*"))
+        .arg("+@all")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    let limited = url.replacen("redis://", &format!("redis://{user}:secret@"), 1);
+    let store = store_with_prefix(&limited, &prefix).await;
+    let deep = granted(&store, shared("/acl").depth(LockDepth::Infinity)).await;
+    let flat = granted(&store, shared("/acl/a/b")).await;
+    for _ in 0..2 {
+        let found = store
+            .query(&LockQuery::new().covering(p("/acl/a/b")))
+            .await
+            .unwrap();
+        assert_eq!(tokens(&found), set(&[&deep, &flat]));
+        assert!(store
+            .query(&LockQuery::new().covering(p("/other")))
+            .await
+            .unwrap()
+            .is_empty());
+    }
+    let _: () = redis::cmd("ACL")
+        .arg("DELUSER")
+        .arg(&user)
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+}
+
+/// Odd bytes in the prefix, paths and tokens name no other key (a `*` in the prefix would
+/// otherwise be the one a `SORT_RO … GET` pattern substitutes).
+#[tokio::test]
+async fn odd_prefixes_paths_and_tokens_stay_in_their_keys() {
+    let Some(url) = redis_url() else { return };
+    let prefix = format!("{}*x:?[a]->b", unique_prefix());
+    let store = store_with_prefix(&url, &prefix).await;
+    let mut odd = excl("/a*b/c d%20?/[x]->y").depth(LockDepth::Infinity);
+    odd.token = "urn:x:*:lock:? {t}->h".into();
+    let lock = granted(&store, odd).await;
+    for path in ["/a*b/c d%20?/[x]->y", "/a*b/c d%20?/[x]->y/z"] {
+        let found = store
+            .query(&LockQuery::new().covering(p(path)))
+            .await
+            .unwrap();
+        assert_eq!(found, vec![lock.clone()], "{path}");
+    }
+    assert!(store
+        .query(&LockQuery::new().covering(p("/a*b")))
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(store.get(&lock.token).await.unwrap(), Some(lock.clone()));
+    assert_eq!(
+        store.remove_subtree(&p("/a*b")).await.unwrap(),
+        1,
+        "removed by its root"
+    );
 }

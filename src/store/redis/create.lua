@@ -1,64 +1,92 @@
--- create: ARGV[2] sweep batch, [3] token, [4] path, [5] href, [6] scope, [7] depth,
--- [8] timeout ("infinite" or seconds), [9] "1" when an owner follows, [10] owner,
--- [11] "1" when a principal follows, [12] principal, [13] quota ("" for none).
--- Returns {"created", record} | {"conflict", record...} | {"quota"} | {"duplicate"}.
+-- create: ARGV[2] sweep batch, [3] deadline (server ms; "" for none), [4] token, [5] path,
+-- [6] href, [7] scope, [8] depth, [9] timeout ("infinite" or seconds), [10] "1" when an owner
+-- follows, [11] owner, [12] "1" when a principal follows, [13] principal, then the quotas
+-- ("" for none): [14] principal (or anonymous), [15] resource, [16] store.
+-- Returns {"created", record} | {"conflict", record...} | {"quota", which} | {"duplicate"}
+-- | {"late"}.
+
+-- The client gave up on this call after the deadline (Redis held it, e.g. CLIENT PAUSE): a
+-- lock created now would be held by nobody.
+if ARGV[3] ~= '' and server_ms() > tonumber(ARGV[3]) then
+  return { 'late' }
+end
 sweep(tonumber(ARGV[2]))
-local token, path, scope, depth = ARGV[3], ARGV[4], ARGV[6], ARGV[7]
+local token, path, scope, depth = ARGV[4], ARGV[5], ARGV[7], ARGV[8]
 local principal = nil
-if ARGV[11] == '1' then
-  principal = ARGV[12]
+if ARGV[12] == '1' then
+  principal = ARGV[13]
 end
 
 if live(token) then
-  return {'duplicate'}
+  return { 'duplicate' }
 end
 
-local out = {'conflict'}
-each_covering(path, depth == 'infinity', function(rec)
-  if not (rec.scope == 'shared' and scope == 'shared') then
-    out[#out + 1] = encode(rec)
+-- Conflicts: a shared request conflicts with exclusive locks only, so it reads only the
+-- exclusive kinds (never the shared locks piled up on a path); an exclusive request conflicts
+-- with every lock it reads, and reports each. Ancestors matter with depth infinity only.
+local mine, above, trees = KINDS, { 'xinf', 'sinf' }, { XTREE, STREE }
+if scope == 'shared' then
+  mine, above, trees = { 'x0', 'xinf' }, { 'xinf' }, { XTREE }
+end
+local entries = {}
+for _, a in ipairs(ancestors(path)) do
+  live_entries(entries, a, above)
+end
+live_entries(entries, path, mine)
+if depth == 'infinity' then
+  for _, tree in ipairs(trees) do
+    for _, e in ipairs(entries_below(tree, path)) do
+      entries[#entries + 1] = e
+    end
   end
+end
+local out = { 'conflict' }
+each_record(entries, true, function(raw)
+  out[#out + 1] = raw
 end)
 if #out > 1 then
   return out
 end
 
-if principal and ARGV[13] ~= '' then
-  local quota = tonumber(ARGV[13])
-  if count_owned(principal, quota) >= quota then
-    return {'quota'}
+-- Quotas, after conflicts; each a ZCOUNT of live entries.
+local k = kind(scope, depth)
+local holder = holder_key(principal)
+if ARGV[14] ~= '' and live_count(holder) >= tonumber(ARGV[14]) then
+  return { 'quota', principal and 'principal' or 'anonymous' }
+end
+if ARGV[15] ~= '' then
+  local n = 0
+  for _, kk in ipairs(KINDS) do
+    n = n + live_count(root_key(kk, path))
   end
+  if n >= tonumber(ARGV[15]) then
+    return { 'quota', 'resource' }
+  end
+end
+if ARGV[16] ~= '' and live_count(LOCKS) >= tonumber(ARGV[16]) then
+  return { 'quota', 'store' }
 end
 
 local rec = {
   token = token,
   path = path,
-  href = ARGV[5],
+  href = ARGV[6],
   scope = scope,
   depth = depth,
-  timeout = ARGV[8],
+  timeout = ARGV[9],
   fence = num(redis.call('INCR', FENCE)),
+  principal = principal,
 }
-if ARGV[9] == '1' then
-  rec.owner = ARGV[10]
+if ARGV[10] == '1' then
+  rec.owner = ARGV[11]
 end
-if principal then
-  rec.principal = principal
-end
-local exp = nil
 if rec.timeout ~= 'infinite' then
-  exp = now() + tonumber(rec.timeout) * 1000
-  rec.exp = num(exp)
+  rec.exp = num(now() + tonumber(rec.timeout) * 1000)
 end
-local key = lock_key(token)
 local raw = encode(rec)
-redis.call('SET', key, path)
-root_put(path, token, raw)
-if principal then
-  redis.call('ZADD', owner_key(principal), 0, entry(path, token))
+redis.call('SET', lock_key(token), raw)
+if rec.exp then
+  redis.call('PEXPIREAT', lock_key(token), rec.exp)
 end
-if exp then
-  redis.call('PEXPIREAT', key, rec.exp)
-  redis.call('ZADD', EXP, rec.exp, exp_member(path, token, principal))
-end
-return {'created', raw}
+index(token, k, path, principal, rec.exp)
+return { 'created', raw }

@@ -3,4 +3,4 @@ local rec = live(ARGV[2])
 if rec == nil then
   return false
 end
-return encode(rec)
+return rec.raw

@@ -1,25 +1,33 @@
 -- tower-locks Redis store: shared prelude, prepended to every script.
 --
--- KEYS[1] = {prefix}:paths  ZSET, score 0, member "<path>" for every root key (lexicographic
---           index of the roots holding records)
--- KEYS[2] = {prefix}:exp    ZSET, score expiry ms, member "<path> <len>:<token>(+<principal>|-)"
--- KEYS[3] = {prefix}:fence  STRING counter (INCR)
+-- KEYS[1] = {prefix}:xtree  ZSET, score 0, member "<path> <kind> <token>" for every exclusive
+-- KEYS[2] = {prefix}:stree  lock, and for every shared one: lexicographic indexes of the locks
+--           by root, for subtree questions
+-- KEYS[3] = {prefix}:locks  ZSET, score = expiry (ms, "+inf" when infinite), member = `ref`
+--           (see `ref`): every lock of the namespace (store quota, sweep)
+-- KEYS[4] = {prefix}:fence  STRING counter (INCR)
 -- ARGV[1] = "{prefix}:", the base of the per-lock, per-root and per-principal keys:
---   {prefix}:root:<path>        STRING, the records of the locks rooted at <path> (see
---                               `root_records` and `encode`): a covering check reads a path
---                               and all its ancestors with one MGET
---   {prefix}:lock:<token>       STRING, the root path of the lock (PEXPIREAT at its expiry)
---   {prefix}:owner:<principal>  ZSET, score 0, member "<path> <token>"
+--   {prefix}:lock:<token>         STRING, the lock's record (see `parse`); PEXPIREAT at its
+--                                 expiry
+--   {prefix}:<kind>:<path>        ZSET, score = expiry, member = token: the locks rooted at
+--                                 <path>, one key per kind ("x0", "xinf", "s0", "sinf": scope
+--                                 and depth), so a check reads only the kinds that matter to it
+--   {prefix}:owner:<principal>    ZSET, score = expiry, member = token: a principal's locks
+--   {prefix}:anon                 ZSET, score = expiry, member = token: locks without principal
 -- Every key shares the hash tag {prefix}, so a namespace lives in one Cluster slot.
--- Canonical paths never contain a space or a byte below '!', so the roots strictly below <path>
--- are the range ["<path>/", "<path>0") ('0' is '/' + 1), and "<path> " in a ZSET member sorts
--- before every member that extends <path>.
-local PATHS = KEYS[1]
-local EXP = KEYS[2]
-local FENCE = KEYS[3]
+--
+-- Every call touches a bounded number of keys per lock it reads, writes or returns: one record
+-- per key, and every count is a ZCOUNT of the entries whose expiry is still ahead, so an
+-- expired lock never counts even before it is swept. A `locks` member names the lock's token,
+-- kind, root and principal, so the sweep finds every entry of a lock whose record has already
+-- gone by TTL. Canonical paths never contain a space or a byte below '!', so the locks rooted
+-- strictly below <path> are the lex range ["<path>/", "<path>0") of a tree ('0' is '/' + 1).
+local XTREE = KEYS[1]
+local STREE = KEYS[2]
+local LOCKS = KEYS[3]
+local FENCE = KEYS[4]
 -- ARGV[1] may carry "\0<ms>" after the base: a store built `with_clock` (tests) judges
 -- expiry by that time instead of the server's TIME.
--- The time is read once, on first use: a check that meets no lock never calls TIME.
 local BASE = ARGV[1]
 local now_ms = nil
 local cut = string.find(BASE, '\0', 1, true)
@@ -28,10 +36,16 @@ if cut then
   BASE = string.sub(BASE, 1, cut - 1)
 end
 
+-- the server's clock (ms)
+local function server_ms()
+  local clock = redis.call('TIME')
+  return tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+end
+
+-- the time expiry is judged by (ms), read once
 local function now()
   if now_ms == nil then
-    local clock = redis.call('TIME')
-    now_ms = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+    now_ms = server_ms()
   end
   return now_ms
 end
@@ -40,92 +54,65 @@ local function num(n)
   return string.format('%.0f', n)
 end
 
+-- ZRANGEBYSCORE / ZCOUNT bounds of the entries still alive
+local function alive()
+  return '(' .. num(now()), '+inf'
+end
+
 local function lock_key(token)
   return BASE .. 'lock:' .. token
 end
 
-local function root_key(path)
-  return BASE .. 'root:' .. path
+local KINDS = { 'x0', 'xinf', 's0', 'sinf' }
+-- a kind read back from an index member must be one of these: it becomes part of a key name
+local IS_KIND = { x0 = true, xinf = true, s0 = true, sinf = true }
+
+local function kind(scope, depth)
+  return (scope == 'exclusive' and 'x' or 's') .. (depth == 'infinity' and 'inf' or '0')
 end
 
-local function owner_key(principal)
-  return BASE .. 'owner:' .. principal
+local function root_key(k, path)
+  return BASE .. k .. ':' .. path
 end
 
-local function entry(path, token)
-  return path .. ' ' .. token
-end
-
-local function split_entry(e)
-  local sp = string.find(e, ' ', 1, true)
-  if not sp then
-    return nil, nil
-  end
-  return string.sub(e, 1, sp - 1), string.sub(e, sp + 1)
-end
-
--- the items of a root key's value: a list of {depth flag, token}
--- A root key holds the records of the locks rooted at its path, each as "<len>:<record>".
--- The records of a value, as a list; a value that does not parse ends in one record holding
--- the rest (corrupt: handed to the client, which reports it: fail closed).
-local function root_records(v)
-  local recs = {}
-  local i = 1
-  while i <= #v do
-    local n, a = string.match(v, '^(%d+):()', i)
-    n = n and tonumber(n)
-    if not a or a + n - 1 > #v then
-      recs[#recs + 1] = string.sub(v, i)
-      break
-    end
-    recs[#recs + 1] = string.sub(v, a, a + n - 1)
-    i = a + n
-  end
-  return recs
-end
-
-local function exp_member(path, token, principal)
-  local m = path .. ' ' .. #token .. ':' .. token
+-- the key counting the locks of a principal (nil: the anonymous bucket)
+local function holder_key(principal)
   if principal then
-    return m .. '+' .. principal
+    return BASE .. 'owner:' .. principal
   end
-  return m .. '-'
+  return BASE .. 'anon'
 end
 
--- path, token, principal (nil when none); nil for a malformed member
-local function split_exp(m)
-  local sp = string.find(m, ' ', 1, true)
-  if not sp then
-    return nil
+-- a ZADD score: the expiry, "+inf" for an infinite lock
+local function score(exp)
+  return exp or '+inf'
+end
+
+-- the `locks` member of a lock: "<len>:<token> <kind> <path> " then "+<principal>" or "-"
+local function ref(token, k, path, principal)
+  local r = #token .. ':' .. token .. ' ' .. k .. ' ' .. path .. ' '
+  if principal then
+    return r .. '+' .. principal
   end
-  local colon = string.find(m, ':', sp + 1, true)
-  if not colon then
-    return nil
-  end
-  local n = tonumber(string.sub(m, sp + 1, colon - 1))
+  return r .. '-'
+end
+
+-- token, kind, path, principal (nil when none); nil for a malformed member
+local function split_ref(m)
+  local n, at = string.match(m, '^(%d+):()')
   if not n then
     return nil
   end
-  local token = string.sub(m, colon + 1, colon + n)
-  local rest = string.sub(m, colon + n + 1)
+  local token = string.sub(m, at, at + n - 1)
+  local k, path, who, rest = string.match(m, '^ (%w+) (/%S*) ([+-])()', at + n)
+  if not IS_KIND[k] then
+    return nil
+  end
   local principal = nil
-  if string.sub(rest, 1, 1) == '+' then
-    principal = string.sub(rest, 2)
+  if who == '+' then
+    principal = string.sub(m, rest)
   end
-  return string.sub(m, 1, sp - 1), token, principal
-end
-
--- the lex range of the root index holding exactly `path`
-local function own_range(path)
-  return '[' .. path, '[' .. path
-end
-
--- the lex range of the root index below `path`
-local function below_range(path)
-  if path == '/' then
-    return '[/!', '(0'
-  end
-  return '[' .. path .. '/', '(' .. path .. '0'
+  return token, k, path, principal
 end
 
 -- strict ancestors of a canonical path, root first
@@ -147,6 +134,35 @@ local function ancestors(path)
   return out
 end
 
+-- the tree holding the locks of kind `k`
+local function tree_key(k)
+  if string.sub(k, 1, 1) == 'x' then
+    return XTREE
+  end
+  return STREE
+end
+
+local function tree_member(path, k, token)
+  return path .. ' ' .. k .. ' ' .. token
+end
+
+-- The locks rooted strictly below `path` in `tree`, as {root, kind, token} entries (expired
+-- ones too, until the sweep takes them out).
+local function entries_below(tree, path)
+  local min, max = '[' .. path .. '/', '(' .. path .. '0'
+  if path == '/' then
+    min, max = '[/!', '(0'
+  end
+  local out = {}
+  for _, m in ipairs(redis.call('ZRANGEBYLEX', tree, min, max)) do
+    local root, k, token = string.match(m, '^(/%S*) (%w+) (.+)$')
+    if IS_KIND[k] then
+      out[#out + 1] = { root, k, token }
+    end
+  end
+  return out
+end
+
 local function is_ancestor(a, p)
   if a == '/' then
     return p ~= '/'
@@ -154,95 +170,51 @@ local function is_ancestor(a, p)
   return #p > #a + 1 and string.sub(p, 1, #a + 1) == a .. '/'
 end
 
-local function covers(rec, path)
-  return rec.path == path or (rec.depth == 'infinity' and rec.path ~= nil and is_ancestor(rec.path, path))
-end
-
 -- A record is one string: the space-free fields first, each followed by a space,
 --   "2 <exp> <depth> <path> <scope> <timeout> <fence> "
 -- ("2" is the format; <exp> is "-" when the lock is infinite), then TAIL, each as
--- "<len>:<bytes>" or "-" when absent (principal, owner). A walk over locks needs only the
--- first three (one string.match); the rest are parsed on first use. The client decodes the
--- same string (`decode` in mod.rs); a record that does not parse here keeps only its raw text
--- (no path), so it is handed to the client, which reports it (fail closed).
+-- "<len>:<bytes>" or "-" when absent. The client decodes and validates the same string
+-- (`decode` in mod.rs); a record that does not parse here is never changed or judged, only
+-- handed to the client as stored, which reports it (fail closed).
 local TAIL = { 'token', 'href', 'principal', 'owner' }
 
--- parse the fields after the head into rec, from byte `i` (never overwriting a field already
--- set); false when malformed
-local function parse_rest(rec, s, i)
-  local scope, timeout, fence, j = string.match(s, '^(%S+) (%S+) (%S+) ()', i)
-  if not j then
-    return false
+-- {raw = the stored text, good = true and the fields when it parses}
+local function parse(raw)
+  local rec = { raw = raw }
+  local exp, depth, path, scope, timeout, fence, i =
+    string.match(raw, '^2 (%S+) (%S+) (/%S*) (%S+) (%S+) (%S+) ()')
+  if not i then
+    return rec
   end
-  local set = function(k, v)
-    if rawget(rec, k) == nil then
-      rawset(rec, k, v)
-    end
-  end
-  set('scope', scope)
-  set('timeout', timeout)
-  set('fence', fence)
-  i = j
+  local tail = {}
   for _, name in ipairs(TAIL) do
-    if string.sub(s, i, i) == '-' then
+    if string.sub(raw, i, i) == '-' then
       i = i + 1
     else
-      local n, k = string.match(s, '^(%d+):()', i)
-      if not n then
-        return false
+      local n, k = string.match(raw, '^(%d+):()', i)
+      if not n or k + n - 1 > #raw then
+        return rec
       end
-      n = tonumber(n)
-      set(name, string.sub(s, k, k + n - 1))
+      tail[name] = string.sub(raw, k, k + n - 1)
       i = k + n
     end
   end
-  return i == #s + 1
-end
-
--- Records are parsed on the first access to any field: a walk that only needs a record's
--- expiry reads it with `exp_of`, and hands the text on as it was stored.
-local LAZY = {
-  __index = function(rec, k)
-    if rawget(rec, '_parsed') then
-      return nil
-    end
-    rawset(rec, '_parsed', true)
-    local s = rawget(rec, 'raw')
-    local exp, depth, path, at = string.match(s, '^2 (%S+) (%S+) (/%S*) ()')
-    if not at or not parse_rest(rec, s, at) then
-      rawset(rec, '_bad', true)
-    end
-    if exp ~= '-' then
-      rawset(rec, 'exp', exp)
-    end
-    rawset(rec, 'depth', depth)
-    rawset(rec, 'path', path)
-    return rawget(rec, k)
-  end,
-}
-
-local function decode_rec(s)
-  return setmetatable({ raw = s }, LAZY)
-end
-
--- the expiry of a stored record (ms), nil when infinite (or malformed)
-local function exp_of(raw)
-  local e = string.match(raw, '^2 (%d+) ')
-  return e and tonumber(e)
-end
-
--- parse all fields, before a record is changed; false when it is malformed (and must be
--- left as it is, for the client to report)
-local function complete(rec)
-  local _ = rec.owner
-  return not rawget(rec, '_bad')
-end
-
--- the record's string: the text read when unchanged (rec.raw), else encoded from its fields
-local function encode(rec)
-  if rec.raw then
-    return rec.raw
+  if i ~= #raw + 1 or not tail.token or (exp ~= '-' and not tonumber(exp))
+      or (depth ~= '0' and depth ~= 'infinity') or (scope ~= 'exclusive' and scope ~= 'shared') then
+    return rec
   end
+  for name, v in pairs(tail) do
+    rec[name] = v
+  end
+  if exp ~= '-' then
+    rec.exp = exp
+  end
+  rec.depth, rec.path, rec.scope, rec.timeout, rec.fence = depth, path, scope, timeout, fence
+  rec.good = true
+  return rec
+end
+
+local function encode(rec)
   local parts = { '2 ', rec.exp or '-', ' ', rec.depth, ' ', rec.path, ' ', rec.scope, ' ',
     rec.timeout, ' ', rec.fence, ' ' }
   for _, name in ipairs(TAIL) do
@@ -256,208 +228,172 @@ local function encode(rec)
   return table.concat(parts)
 end
 
--- rewrite the root key of `path` with the record of `token` replaced by `raw`, or removed
--- when `raw` is nil (the key goes when it holds no record)
-local function root_put(path, token, raw)
-  local key = root_key(path)
-  local v = redis.call('GET', key)
-  local parts = {}
-  if v then
-    for _, r in ipairs(root_records(v)) do
-      local rec = decode_rec(r)
-      if rec.token ~= token or rawget(rec, '_bad') then
-        parts[#parts + 1] = #r .. ':' .. r
-      end
-    end
-  end
-  if raw then
-    parts[#parts + 1] = #raw .. ':' .. raw
-  end
-  if #parts == 0 then
-    redis.call('DEL', key)
-    redis.call('ZREM', PATHS, path)
-  else
-    redis.call('SET', key, table.concat(parts))
-    redis.call('ZADD', PATHS, 0, path)
-  end
-end
-
--- the record of `token` (its token key names its root), or nil; a corrupt record in that
--- root is returned too (fail closed)
-local function read(token)
-  local path = redis.call('GET', lock_key(token))
-  if not path then
-    return nil
-  end
-  local v = redis.call('GET', root_key(path))
-  if not v then
-    return nil
-  end
-  for _, r in ipairs(root_records(v)) do
-    local rec = decode_rec(r)
-    if rec.token == token or rawget(rec, '_bad') then
-      return rec
-    end
-  end
-  return nil
-end
-
+-- a malformed record never expires here: it keeps blocking until the client reports it
 local function expired(rec)
-  local raw = rawget(rec, 'raw')
-  local e
-  if raw then
-    e = exp_of(raw)
+  return rec.good and rec.exp ~= nil and tonumber(rec.exp) <= now()
+end
+
+-- the stored record of `token` (parsed), or nil
+local function read(token)
+  local raw = redis.call('GET', lock_key(token))
+  if not raw then
+    return nil
+  end
+  return parse(raw)
+end
+
+-- the stored records of `tokens` (parsed, false when gone), read with one MGET per 256
+local function read_all(tokens)
+  local out = {}
+  for first = 1, #tokens, 256 do
+    local keys = {}
+    for i = first, math.min(first + 255, #tokens) do
+      keys[#keys + 1] = lock_key(tokens[i])
+    end
+    for _, raw in ipairs(redis.call('MGET', unpack(keys))) do
+      out[#out + 1] = raw and parse(raw)
+    end
+  end
+  return out
+end
+
+-- remove `member` from `key` if its entry there has expired (a lock created again later with
+-- the same token has an entry with a later expiry, which stays)
+local function forget(key, member)
+  local s = redis.call('ZSCORE', key, member)
+  if s and not string.find(s, 'inf', 1, true) and tonumber(s) <= now() then
+    redis.call('ZREM', key, member)
+  end
+end
+
+-- remove `token` from root key <kind>:<path> (only an expired entry when `only_expired`),
+-- and from its tree once it is gone from the root key
+local function unroot(k, path, token, only_expired)
+  local key = root_key(k, path)
+  if only_expired then
+    forget(key, token)
   else
-    e = rec.exp and tonumber(rec.exp)
+    redis.call('ZREM', key, token)
   end
-  return e ~= nil and e <= now()
-end
-
--- remove the index entries of a lock
-local function unindex(path, token, principal)
-  redis.call('ZREM', EXP, exp_member(path, token, principal))
-  if principal then
-    redis.call('ZREM', owner_key(principal), entry(path, token))
+  if not redis.call('ZSCORE', key, token) then
+    redis.call('ZREM', tree_key(k), tree_member(path, k, token))
   end
 end
 
--- remove a lock: its record (from the root key of `root`, default its path), token key and
--- index entries
-local function drop(token, rec, root)
-  root = root or rec.path
+-- A lock has four index entries: its token in its root key and in its holder's key, and its
+-- `ref` in `locks`, each scored by its expiry; and its tree member.
+local function index(token, k, path, principal, exp)
+  redis.call('ZADD', root_key(k, path), score(exp), token)
+  redis.call('ZADD', tree_key(k), 0, tree_member(path, k, token))
+  redis.call('ZADD', holder_key(principal), score(exp), token)
+  redis.call('ZADD', LOCKS, score(exp), ref(token, k, path, principal))
+end
+
+-- remove a lock's index entries (only expired ones when `only_expired`)
+local function unindex(token, k, path, principal, only_expired)
+  unroot(k, path, token, only_expired)
+  local m = ref(token, k, path, principal)
+  if only_expired then
+    forget(holder_key(principal), token)
+    forget(LOCKS, m)
+  else
+    redis.call('ZREM', holder_key(principal), token)
+    redis.call('ZREM', LOCKS, m)
+  end
+end
+
+-- remove a lock: its record and its index entries
+local function drop(token, rec)
   redis.call('DEL', lock_key(token))
-  if root then
-    root_put(root, token, nil)
-    unindex(root, token, rec.principal)
-  end
+  unindex(token, kind(rec.scope, rec.depth), rec.path, rec.principal, false)
 end
 
--- the live lock with this token, or nil; an expired record is removed on the way
+-- the lock with this token unless it has expired (an expired one is removed on the way); a
+-- malformed record is returned too (fail closed)
 local function live(token)
   local rec = read(token)
-  if rec == nil then
-    return nil
-  end
-  if expired(rec) then
+  if rec and expired(rec) then
     drop(token, rec)
     return nil
   end
   return rec
 end
 
--- call f(rec) for every live record of `recs`, the records of the root key of `root` (depth
--- infinity ones only unless `own`); expired ones are removed on the way. A corrupt record is
--- passed on, for the client to report.
-local function each_rec(root, recs, own, f)
-  for _, raw in ipairs(recs) do
-    local rec = decode_rec(raw)
-    if expired(rec) and rec.token then
-      drop(rec.token, rec, root)
-    elseif own or rec.depth ~= '0' then
-      f(rec)
+-- the expiry (ms) of a stored record, read without parsing the rest; nil when infinite or
+-- malformed (then it never expires here: fail closed)
+local function exp_of(raw)
+  local e = string.match(raw, '^2 (%d+) ')
+  return e and tonumber(e)
+end
+
+-- Call f(raw, entry) for every live lock of `entries` ({root, kind, token}), with its
+-- record as stored (read with one MGET per 256, not parsed: the client validates it). An entry
+-- whose record has gone behind the store's back (eviction, manual DEL) is skipped, and taken
+-- out of its root key and tree when `clean` (mutations only; its other entries go with their
+-- expiry).
+local function each_record(entries, clean, f)
+  for first = 1, #entries, 256 do
+    local last = math.min(first + 255, #entries)
+    local ks = {}
+    for i = first, last do
+      ks[#ks + 1] = lock_key(entries[i][3])
+    end
+    for j, raw in ipairs(redis.call('MGET', unpack(ks))) do
+      local e = entries[first + j - 1]
+      if raw then
+        local exp = exp_of(raw)
+        if not (exp and exp <= now()) then
+          f(raw, e)
+        end
+      elseif clean then
+        unroot(e[2], e[1], e[3], false)
+      end
     end
   end
 end
 
--- call f(root, value) for every root of the list, the root keys read with one MGET per 256;
--- value is false when the root key is gone
-local function each_root_value(roots, f)
-  local first = 1
-  while first <= #roots do
-    local last = math.min(first + 255, #roots)
-    local keys = {}
-    for j = first, last do
-      keys[#keys + 1] = root_key(roots[j])
+-- the live entries of the root keys of `path` of the given kinds, appended to `out`
+local function live_entries(out, path, kinds)
+  local min, max = alive()
+  for _, k in ipairs(kinds) do
+    for _, token in ipairs(redis.call('ZRANGEBYSCORE', root_key(k, path), min, max)) do
+      out[#out + 1] = { path, k, token }
     end
-    local vals = redis.call('MGET', unpack(keys))
-    for k = 1, #keys do
-      f(roots[first + k - 1], vals[k])
-    end
-    first = last + 1
   end
+  return out
 end
 
--- call f(rec) for every live lock rooted in the lex range [min, max) of the root index; an
--- index member whose root key is gone is deleted
-local function each_live(min, max, f)
-  each_root_value(redis.call('ZRANGEBYLEX', PATHS, min, max), function(root, value)
-    if value then
-      each_rec(root, root_records(value), true, f)
-    else
-      redis.call('ZREM', PATHS, root)
-    end
-  end)
+-- how many live entries a ZSET holds
+local function live_count(key)
+  local min, max = alive()
+  return redis.call('ZCOUNT', key, min, max)
 end
 
--- remove index entries of expired locks, at most `limit` of them (bounded work per call)
+-- Remove expired locks, at most `limit` of them: the oldest entries of `locks`. Each costs a
+-- few O(log N) commands, whatever else shares its path or principal.
 local function sweep(limit)
-  local ms = redis.call('ZRANGEBYSCORE', EXP, '-inf', num(now()), 'LIMIT', 0, limit)
-  for _, m in ipairs(ms) do
-    redis.call('ZREM', EXP, m)
-    local path, token, principal = split_exp(m)
+  for _, m in ipairs(redis.call('ZRANGEBYSCORE', LOCKS, '-inf', num(now()), 'LIMIT', 0, limit)) do
+    local token, k, path, principal = split_ref(m)
     if token then
+      unindex(token, k, path, principal, true)
       local rec = read(token)
-      if rec and not expired(rec) and rec.path == path and rec.principal == principal then
-        -- still live: keep its entry with the expiry it really has
-        local e = rec.exp and tonumber(rec.exp)
-        if e then
-          redis.call('ZADD', EXP, num(e), m)
-        end
-      else
-        if rec and expired(rec) then
-          drop(token, rec)
-        end
-        if not (rec and rec.path == path) then
-          -- no live lock of this token at `path` (its token key is gone, or names another
-          -- root): its record there, if any, is dead
-          root_put(path, token, nil)
-        end
-        if principal and not (rec and rec.path == path and rec.principal == principal) then
-          redis.call('ZREM', owner_key(principal), entry(path, token))
-        end
+      if rec and expired(rec) then
+        redis.call('DEL', lock_key(token))
       end
+    else
+      redis.call('ZREM', LOCKS, m)
     end
   end
 end
 
--- how many live locks `principal` holds, counting at most up to `limit`;
--- dangling entries met on the way are removed
-local function count_owned(principal, limit)
-  local key = owner_key(principal)
-  local n = 0
-  local offset = 0
-  while n < limit do
-    local es = redis.call('ZRANGE', key, offset, offset + 99)
-    if #es == 0 then
-      break
-    end
-    local kept = 0
-    for _, e in ipairs(es) do
-      local path, token = split_entry(e)
-      local rec = nil
-      if token then
-        rec = live(token)
-      end
-      if rec and rec.path == path and rec.principal == principal then
-        n = n + 1
-        kept = kept + 1
-        if n >= limit then
-          break
-        end
-      else
-        redis.call('ZREM', key, e)
-        if path and token and not (rec and rec.path == path) then
-          redis.call('ZREM', EXP, exp_member(path, token, principal))
-          root_put(path, token, nil)
-        end
-      end
-    end
-    offset = offset + kept
-  end
-  return n
+local function covers(rec, path)
+  return rec.path == path or (rec.depth == 'infinity' and is_ancestor(rec.path, path))
 end
 
 local function judge(rec, path, principal, privileged)
+  if not rec.good then
+    return 'corrupt'
+  end
   if not covers(rec, path) then
     return 'out_of_scope'
   end
@@ -465,30 +401,6 @@ local function judge(rec, path, principal, privileged)
     return 'forbidden'
   end
   return 'allowed'
-end
-
--- call f(rec) for every live lock that covers `path` (a depth-infinity lock on an
--- ancestor, or any lock rooted at `path`) and, when `below` is true, every live lock rooted
--- strictly below it: the one place the covering rule lives in the scripts (create's
--- conflicts, query's answer; the client's covering check in mod.rs reads the same root keys).
--- The ancestors and the path itself are read with one MGET.
-local function each_covering(path, below, f)
-  local roots = ancestors(path)
-  roots[#roots + 1] = path
-  local keys = {}
-  for i, root in ipairs(roots) do
-    keys[i] = root_key(root)
-  end
-  local vals = redis.call('MGET', unpack(keys))
-  for i, root in ipairs(roots) do
-    if vals[i] then
-      each_rec(root, root_records(vals[i]), i == #roots, f)
-    end
-  end
-  if below then
-    local min, max = below_range(path)
-    each_live(min, max, f)
-  end
 end
 
 -- refresh and unlock: ARGV[2] sweep batch, [3] token, [4] request path, [5] "1" when a

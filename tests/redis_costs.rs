@@ -1,0 +1,174 @@
+//! What one store call costs Redis must not depend on how many other locks share the path or
+//! the principal: otherwise one client piling up shared locks stalls the shared Redis for
+//! everybody (every script runs alone on the server).
+//!
+//! The tests assert structure, never wall-clock time:
+//! - no key of the namespace holds more than one lock's record, so no single key read or
+//!   write moves the records of the other locks of a path;
+//! - the number of keys a call looks up (`keyspace_hits` + `keyspace_misses` of `INFO stats`,
+//!   which counts every key lookup, inside scripts too) is the same whether 10 or 60 locks
+//!   share the path and the principal. That test runs its own `redis-server`, so the server's
+//!   counters see this test's calls only.
+#![cfg(feature = "redis")]
+
+#[path = "common/redis.rs"]
+mod redis_env;
+
+use redis::AsyncCommands;
+use redis_env::{
+    free_port, raw_connection, redis_server_binary, redis_url, store_with_prefix, unique_prefix,
+    Server, TempDir,
+};
+use tower_locks::{
+    CreateOutcome, Lock, LockDepth, LockQuery, LockScope, LockStore, LockTimeout, NewLock,
+    ResourcePath, TokenAccess, TokenOutcome,
+};
+
+fn p(s: &str) -> ResourcePath {
+    ResourcePath::parse(s).unwrap()
+}
+
+async fn granted(store: &impl LockStore, lock: NewLock) -> Lock {
+    match store.create(lock.clone()).await.unwrap() {
+        CreateOutcome::Created(l) => l,
+        other => panic!("expected {lock:?} to be granted, got {other:?}"),
+    }
+}
+
+const OWNER: usize = 16 * 1024;
+
+#[tokio::test]
+async fn no_key_holds_more_than_one_record() {
+    let Some(url) = redis_url() else { return };
+    let prefix = unique_prefix();
+    let store = store_with_prefix(&url, &prefix).await;
+    let owner = "o".repeat(OWNER);
+    for i in 0..40 {
+        let mut req = NewLock::new(p(if i % 4 == 3 { "/doc/" } else { "/doc" }))
+            .scope(LockScope::Shared)
+            .owner(owner.as_str())
+            .timeout(if i % 5 == 0 {
+                LockTimeout::Infinite
+            } else {
+                LockTimeout::Seconds(600)
+            });
+        if i % 2 == 0 {
+            req = req.principal("ann").principal_quota(1000);
+        }
+        if i % 3 == 0 {
+            req = req.depth(LockDepth::Infinity);
+        }
+        granted(&store, req).await;
+    }
+    let mut raw = raw_connection(&url).await;
+    let keys: Vec<String> = raw.keys(format!("{{{prefix}}}:*")).await.unwrap();
+    assert!(keys.len() > 40, "{keys:?}");
+    for key in keys {
+        let bytes: u64 = redis::cmd("MEMORY")
+            .arg("USAGE")
+            .arg(&key)
+            .arg("SAMPLES")
+            .arg(0)
+            .query_async(&mut raw)
+            .await
+            .unwrap();
+        assert!(
+            bytes < (OWNER + OWNER / 2) as u64,
+            "{key} holds {bytes} bytes: more than one lock's record"
+        );
+    }
+}
+
+/// Key lookups so far (`keyspace_hits` + `keyspace_misses`).
+async fn lookups(raw: &mut redis::aio::MultiplexedConnection) -> u64 {
+    let info: String = redis::cmd("INFO")
+        .arg("stats")
+        .query_async(raw)
+        .await
+        .unwrap();
+    info.lines()
+        .filter_map(|l| {
+            l.strip_prefix("keyspace_hits:")
+                .or_else(|| l.strip_prefix("keyspace_misses:"))
+        })
+        .map(|v| v.trim().parse::<u64>().unwrap())
+        .sum()
+}
+
+/// The key lookups of one store call.
+async fn cost<T>(
+    raw: &mut redis::aio::MultiplexedConnection,
+    call: impl std::future::Future<Output = T>,
+) -> (T, u64) {
+    let before = lookups(raw).await;
+    let out = call.await;
+    let after = lookups(raw).await;
+    (out, after - before)
+}
+
+/// Costs of one create, check, refresh, get and unlock of a shared lock on `/doc` by `ann`.
+async fn verb_costs(
+    store: &impl LockStore,
+    raw: &mut redis::aio::MultiplexedConnection,
+    owner: &str,
+) -> [u64; 5] {
+    let req = NewLock::new(p("/doc"))
+        .scope(LockScope::Shared)
+        .owner(owner)
+        .principal("ann")
+        .principal_quota(1000)
+        .resource_quota(1000)
+        .store_quota(1000);
+    let (out, create) = cost(raw, store.create(req)).await;
+    let CreateOutcome::Created(lock) = out.unwrap() else {
+        panic!("shared locks do not conflict")
+    };
+    // a write below /doc: its covering check must not read /doc's depth-0 locks
+    let below = LockQuery::new().covering(p("/doc/child"));
+    let (found, check) = cost(raw, store.query(&below)).await;
+    assert!(found.unwrap().is_empty());
+    let access = TokenAccess::new(&lock.token, &lock.root, Some("ann"));
+    let (out, refresh) = cost(raw, store.refresh(access, LockTimeout::Seconds(900))).await;
+    assert!(matches!(out.unwrap(), TokenOutcome::Done(_)));
+    let (out, get) = cost(raw, store.get(&lock.token)).await;
+    assert!(out.unwrap().is_some());
+    let (out, unlock) = cost(raw, store.unlock(access)).await;
+    assert!(matches!(out.unwrap(), TokenOutcome::Done(_)));
+    [create, check, refresh, get, unlock]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn work_per_call_does_not_grow_with_the_locks_sharing_a_path() {
+    let Some(binary) = redis_server_binary() else {
+        return;
+    };
+    let dir = TempDir::new("costs");
+    let port = free_port();
+    let _server = Server::start(&binary, port, &dir.0);
+    let url = format!("redis://127.0.0.1:{port}/");
+    let store = store_with_prefix(&url, &unique_prefix()).await;
+    let mut raw = raw_connection(&url).await;
+    let owner = "o".repeat(1024);
+    let mut costs = Vec::new();
+    let mut held = 0;
+    for target in [10, 60] {
+        while held < target {
+            let req = NewLock::new(p("/doc"))
+                .scope(LockScope::Shared)
+                .owner(owner.as_str())
+                .principal("ann")
+                .principal_quota(1000);
+            granted(&store, req).await;
+            held += 1;
+        }
+        costs.push(verb_costs(&store, &mut raw, &owner).await);
+    }
+    let names = ["create", "check below", "refresh", "get", "unlock"];
+    for (i, name) in names.iter().enumerate() {
+        let (few, many) = (costs[0][i], costs[1][i]);
+        assert!(
+            many <= few + 2,
+            "{name}: {few} key lookups with 10 locks on the path, {many} with 60"
+        );
+    }
+}
