@@ -32,7 +32,7 @@ use std::time::{Duration, SystemTime};
 use proptest::prelude::*;
 use tower_locks::{
     CreateOutcome, Lock, LockDepth, LockQuery, LockScope, LockStore, LockTimeout, ManualClock,
-    MemoryLockStore, NewLock, ResourcePath, TokenAccess, TokenOutcome,
+    MemoryLockStore, NewLock, Quota, ResourcePath, TokenAccess, TokenOutcome,
 };
 
 /// The resources the sequences touch: a small tree, so that locks meet often.
@@ -568,11 +568,17 @@ async fn create_step<S: LockStore>(
         // Locks without a principal count together, as one anonymous principal.
         let held = model
             .live(now)
-            .filter(|l| l.principal.as_deref() == new.principal.as_deref())
+            .filter(|l| l.principal == new.principal)
             .count();
+        let want = match new.principal {
+            Some(_) => Quota::Principal,
+            None => Quota::Anonymous,
+        };
         if held >= limit as usize {
             return match got {
-                CreateOutcome::QuotaExceeded { limit: l, .. } if l == limit => Ok(()),
+                CreateOutcome::QuotaExceeded { limit: l, quota } if l == limit && quota == want => {
+                    Ok(())
+                }
                 other => Err(format!("create: got {other:?}, want quota {limit}")),
             };
         }

@@ -48,11 +48,13 @@ async fn two_instances(files: &[&str]) -> Option<(Instance, Instance)> {
     for kv in [kv_a, kv_b] {
         let store = redis_env::store_with_prefix(&url, &prefix).await;
         // One lock policy everywhere, with a 1 s minimum so the expiry test need not wait.
-        let layer = LockLayer::new(store.clone()).lock_timeouts(
-            Duration::from_secs(600),
-            Duration::from_secs(1),
-            Duration::from_secs(3600),
-        );
+        let layer = LockLayer::new(store.clone())
+            .lock_timeouts(
+                Duration::from_secs(600),
+                Duration::from_secs(1),
+                Duration::from_secs(3600),
+            )
+            .resource_space(kv.clone());
         out.push(Instance {
             store,
             svc: layer.layer(kv.clone()),

@@ -230,7 +230,7 @@ mod tests {
         let at = |s| UNIX_EPOCH + Duration::from_secs(s);
         assert_eq!(rfc3339(at(0)), "1970-01-01T00:00:00Z");
         assert_eq!(rfc3339(at(951_782_400)), "2000-02-29T00:00:00Z");
-        assert_eq!(rfc3339(at(1_796_640_000 + 3_661)), "2026-12-07T01:01:01Z");
+        assert_eq!(rfc3339(at(1_796_605_261)), "2026-12-07T01:01:01Z");
     }
 
     #[test]
