@@ -20,7 +20,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 if [ "${KEEP:-0}" = 1 ]; then
-    trap 'for p in "${pids[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null; done; echo "kept $tmp"' EXIT
+    trap 'for p in "${pids[@]:-}"; do kill "$p" 2>/dev/null || true; done; echo "kept $tmp"' EXIT
 fi
 
 servers=("$@")
