@@ -77,43 +77,8 @@ cargo build -q --example proxy
 proxy_bin=target/debug/examples/proxy
 
 # --- servers ------------------------------------------------------------------------------
-# start_nginx PORT: serves $tmp/nginx/share, prints nothing; sets server_pid.
-start_nginx() {
-    local d=$tmp/nginx
-    mkdir -p "$d/share/dav" "$d/tmp"
-    cat >"$d/nginx.conf" <<EOF
-daemon off;
-user root;
-worker_processes 1;
-pid $d/nginx.pid;
-error_log $d/error.log info;
-load_module $dav_ext;
-events { worker_connections 256; }
-http {
-    access_log $d/access.log;
-    client_body_temp_path $d/tmp/body;
-    proxy_temp_path $d/tmp/proxy;
-    fastcgi_temp_path $d/tmp/fastcgi;
-    uwsgi_temp_path $d/tmp/uwsgi;
-    scgi_temp_path $d/tmp/scgi;
-    client_max_body_size 0;
-    server {
-        listen 127.0.0.1:$1;
-        root $d/share;
-        location / {
-            dav_methods PUT DELETE MKCOL COPY MOVE;
-            dav_ext_methods PROPFIND OPTIONS;
-            create_full_put_path on;
-            dav_access user:rw group:rw all:r;
-            autoindex on;
-        }
-    }
-}
-EOF
-    nginx -p "$d/" -c "$d/nginx.conf" >"$d/stdout.log" 2>&1 &
-    server_pid=$!
-    pids+=($server_pid)
-}
+# start_nginx PORT: nginx (scripts/lib.sh) serving $tmp/nginx/share; sets server_pid.
+start_nginx() { start_nginx_dav "$1" "$tmp/nginx"; }
 
 # start_wsgidav PORT: anonymous, lock storage off (class 1), in-memory dead properties.
 start_wsgidav() {
