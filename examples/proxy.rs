@@ -53,7 +53,7 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::uri::{Authority, Scheme};
 use http::{Request, Response, StatusCode, Uri, Version};
 use http_body_util::combinators::UnsyncBoxBody;
-use http_body_util::{BodyExt, Empty, Full, Limited};
+use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -569,10 +569,12 @@ async fn main() -> Result<(), BoxError> {
     }
 }
 
-/// An empty body, for tests and sub-requests alike.
-#[allow(dead_code)]
+/// An empty body.
+#[cfg(test)]
 fn empty() -> ProxyBody {
-    Empty::new().map_err(|never| match never {}).boxed_unsync()
+    http_body_util::Empty::new()
+        .map_err(|never| match never {})
+        .boxed_unsync()
 }
 
 #[cfg(test)]
