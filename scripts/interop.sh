@@ -298,7 +298,7 @@ for server in "${servers[@]}"; do
         done
     done
 done
-echo "(${SECONDS}s in all, $((SECONDS - started))s of litmus; logs: $tmp/litmus/<server>/<suite>/debug.log)"
+echo "(${SECONDS}s in all, $((SECONDS - started))s of litmus; KEEP=1 keeps the logs: $tmp/litmus/<server>/<suite>/debug.log)"
 
 if [ ${#failures[@]} -gt 0 ]; then
     printf 'FAILED: %s\n' "${failures[@]}" >&2
