@@ -1,0 +1,944 @@
+//! A streaming reverse proxy with a `LockLayer` in front: it turns any class-1 WebDAV server
+//! (nginx's dav module, WsgiDAV without lock storage, …) into a class-2 one.
+//!
+//! ```text
+//! cargo run --example proxy -- LISTEN_ADDR UPSTREAM_URL
+//! cargo run --example proxy -- 127.0.0.1:4918 http://127.0.0.1:8080/
+//!
+//! # locks in Redis, shared by every proxy started like this (see `lock_store`)
+//! REDIS_URL=redis://127.0.0.1:6379/ LOCK_PREFIX=dav cargo run --features redis --example proxy -- …
+//!
+//! # how long to wait for the upstream's response head (seconds, default 60; 504 after it)
+//! UPSTREAM_TIMEOUT=30 cargo run --example proxy -- …
+//! ```
+//!
+//! What the proxy does on the way:
+//!
+//! - The layer answers LOCK and UNLOCK itself, refuses writes that lack a lock's token and
+//!   adds `DAV: 1, 2` to OPTIONS. Everything it lets through is forwarded; the forwarding
+//!   service is also the layer's resource space, so the layer's own HEAD probes and the empty
+//!   `PUT` (`If-None-Match: *`) of a LOCK on an unmapped URL reach the upstream.
+//! - Bodies stream both ways: an upload reaches the upstream while the client still sends it, a
+//!   download reaches the client while the upstream still sends it. Only 207 bodies are read
+//!   whole, and only when the upstream's base path is not `/` (their hrefs are mapped).
+//! - Hop-by-hop headers (RFC 9110 §7.6.1: `Connection` and every header it names,
+//!   `Keep-Alive`, `Proxy-Connection`, `TE`, `Trailer`, `Transfer-Encoding`, `Upgrade`,
+//!   `Proxy-Authenticate`, `Proxy-Authorization`) are dropped in both directions; `Via` is
+//!   added in both directions (RFC 9110 §7.6.3). `Expect` is dropped too: the proxy's own
+//!   server already answered `100 Continue` when the body was first read.
+//! - The `If` header is dropped after the layer evaluated it: its state tokens are the layer's,
+//!   a class-1 upstream never issued them and would answer 412 for them (RFC 4918 §10.4.1).
+//! - `Host` becomes the upstream's authority. The client-visible root `/` maps to the
+//!   upstream URL's path (`http://127.0.0.1:8080/dav/` serves `/x` from `/dav/x`): the request
+//!   path, the `Destination` header (when it names this proxy or no authority; a `Destination`
+//!   on another server is passed unchanged and the upstream refuses it), and, back, `Location`
+//!   and the hrefs of 207 bodies (when the base path is not `/`).
+//! - An upstream that cannot be reached gives 502, one that sends no response head within
+//!   `UPSTREAM_TIMEOUT` gives 504.
+//!
+//! `match_any_authority` is not needed: the layer sits in front of the proxy and sees the
+//! requests as the client sent them, so the authorities of `If` tags and `Destination` are
+//! the ones the client used in `Host`.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::uri::{Authority, Scheme};
+use http::{Request, Response, StatusCode, Uri, Version};
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tower::{Service, ServiceBuilder};
+use tower_locks::{DynLockStore, MemoryLockStore};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+/// The body of every request to and every response from the upstream.
+type ProxyBody = UnsyncBoxBody<Bytes, BoxError>;
+
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// The largest 207 body read whole to map its hrefs (only when the base path is not `/`).
+const MAX_MULTISTATUS: usize = 64 << 20;
+const VIA: &str = "1.1 tower-locks-proxy";
+
+/// The hop-by-hop headers of RFC 9110 §7.6.1 (and the obsolete `Keep-Alive` and
+/// `Proxy-Connection`), dropped in both directions besides the ones `Connection` names.
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "proxy-authenticate",
+    "proxy-authorization",
+];
+
+/// Where the proxy forwards to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Upstream {
+    scheme: Scheme,
+    authority: Authority,
+    /// The upstream path the client-visible `/` maps to, without its trailing slash: `""`
+    /// for `/`, `"/dav"` for `/dav/`.
+    base: String,
+}
+
+impl Upstream {
+    fn parse(url: &str) -> Result<Self, String> {
+        let uri: Uri = url
+            .parse()
+            .map_err(|e| format!("bad upstream URL {url:?}: {e}"))?;
+        let scheme = uri
+            .scheme()
+            .cloned()
+            .ok_or("the upstream URL needs http://")?;
+        if scheme != Scheme::HTTP {
+            return Err(format!(
+                "only http:// upstreams are supported, not {scheme}"
+            ));
+        }
+        let authority = uri
+            .authority()
+            .cloned()
+            .ok_or("the upstream URL needs a host")?;
+        if uri.query().is_some() {
+            return Err("the upstream URL may not have a query".to_owned());
+        }
+        let base = uri.path().trim_end_matches('/').to_owned();
+        Ok(Upstream {
+            scheme,
+            authority,
+            base,
+        })
+    }
+
+    /// `http://host:port`.
+    fn origin(&self) -> String {
+        format!("{}://{}", self.scheme, self.authority)
+    }
+
+    /// The upstream URI of a client-visible path (and query), which starts with `/`.
+    fn uri_for(&self, path_and_query: &str) -> Option<Uri> {
+        if !path_and_query.starts_with('/') {
+            return None;
+        }
+        format!("{}{}{path_and_query}", self.origin(), self.base)
+            .parse()
+            .ok()
+    }
+
+    /// The client-visible path of an upstream path, `None` outside the base path.
+    fn client_path<'a>(&self, upstream_path: &'a str) -> Option<&'a str> {
+        if self.base.is_empty() {
+            return Some(upstream_path);
+        }
+        let rest = upstream_path.strip_prefix(self.base.as_str())?;
+        if rest.is_empty() {
+            Some("/")
+        } else if rest.starts_with('/') {
+            Some(rest)
+        } else {
+            None
+        }
+    }
+}
+
+/// Drop the hop-by-hop headers: those `Connection` names, then the fixed list.
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    for name in HOP_BY_HOP {
+        headers.remove(*name);
+    }
+}
+
+/// The upstream form of a `Destination` value, `None` to pass it unchanged: it names
+/// another server (an authority that is not the client's `Host`) or is no URI.
+fn map_destination(
+    value: &HeaderValue,
+    client_host: Option<&str>,
+    up: &Upstream,
+) -> Option<HeaderValue> {
+    let uri: Uri = value.to_str().ok()?.parse().ok()?;
+    if let (Some(authority), Some(host)) = (uri.authority(), client_host) {
+        if !authority.as_str().eq_ignore_ascii_case(host) {
+            return None;
+        }
+    }
+    let path = uri.path_and_query()?.as_str();
+    if !path.starts_with('/') {
+        return None;
+    }
+    HeaderValue::from_str(&format!("{}{}{path}", up.origin(), up.base)).ok()
+}
+
+/// The client-visible form of an upstream `Location`, `None` to pass it unchanged (it points
+/// elsewhere).
+fn map_location(
+    value: &HeaderValue,
+    client_origin: Option<&str>,
+    up: &Upstream,
+) -> Option<HeaderValue> {
+    let s = value.to_str().ok()?;
+    let origin = up.origin();
+    let mapped = if s.len() >= origin.len()
+        && s[..origin.len()].eq_ignore_ascii_case(&origin)
+        && s[origin.len()..].starts_with('/')
+    {
+        let path = up.client_path(&s[origin.len()..])?;
+        format!("{}{path}", client_origin.unwrap_or(""))
+    } else if s.starts_with('/') && !s.starts_with("//") {
+        up.client_path(s)?.to_owned()
+    } else {
+        return None;
+    };
+    HeaderValue::from_str(&mapped).ok()
+}
+
+/// Map the hrefs of a 207 body from upstream to client-visible paths: an element text that
+/// starts with the upstream's origin and base path, or with the base path, loses them.
+/// Textual on purpose: the element may carry any namespace prefix.
+fn map_hrefs(body: &[u8], client_origin: &str, up: &Upstream) -> Vec<u8> {
+    let text = String::from_utf8_lossy(body);
+    let absolute = format!(">{}{}", up.origin(), up.base);
+    let relative = format!(">{}", up.base);
+    let mut out = String::with_capacity(text.len());
+    let mut rest: &str = &text;
+    while let Some(i) = rest.find('>') {
+        out.push_str(&rest[..i]);
+        rest = &rest[i..];
+        let (prefix, replacement) = if rest.starts_with(&absolute) {
+            (absolute.len(), format!(">{client_origin}"))
+        } else if rest.starts_with(&relative) {
+            (relative.len(), ">".to_owned())
+        } else {
+            out.push('>');
+            rest = &rest[1..];
+            continue;
+        };
+        let after = &rest[prefix..];
+        if after.starts_with('/') {
+            out.push_str(&replacement);
+            rest = after;
+        } else if after.starts_with('<') {
+            out.push_str(&replacement);
+            out.push('/');
+            rest = after;
+        } else {
+            out.push('>');
+            rest = &rest[1..];
+        }
+    }
+    out.push_str(rest);
+    out.into_bytes()
+}
+
+/// A body held whole.
+fn full(bytes: impl Into<Bytes>) -> ProxyBody {
+    Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}
+
+fn status_response(status: StatusCode) -> Response<ProxyBody> {
+    let mut res = Response::new(full(format!("{status}\n")));
+    *res.status_mut() = status;
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    res
+}
+
+/// The forwarding service: every request it gets goes to the upstream.
+#[derive(Clone)]
+struct Forward {
+    client: Client<HttpConnector, ProxyBody>,
+    up: Arc<Upstream>,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for Forward {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Forward")
+            .field("upstream", &self.up)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+impl Forward {
+    fn new(up: Upstream, timeout: Duration) -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
+        connector.set_nodelay(true);
+        Forward {
+            client: Client::builder(TokioExecutor::new()).build(connector),
+            up: Arc::new(up),
+            timeout,
+        }
+    }
+}
+
+impl<B> Service<Request<B>> for Forward
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    type Response = Response<ProxyBody>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<ProxyBody>, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        self.send(req.map(|body| body.map_err(Into::into).boxed_unsync()))
+    }
+}
+
+impl Forward {
+    /// Forward one request (what `call` does, for a body already boxed).
+    fn send(
+        &self,
+        req: Request<ProxyBody>,
+    ) -> Pin<Box<dyn Future<Output = Result<Response<ProxyBody>, Infallible>> + Send>> {
+        let (mut parts, body) = req.into_parts();
+        let up = self.up.clone();
+        let client_host = parts
+            .headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_owned)
+            .or_else(|| parts.uri.authority().map(|a| a.as_str().to_owned()));
+        let Some(uri) = up.uri_for(parts.uri.path_and_query().map_or("/", |p| p.as_str())) else {
+            return Box::pin(async { Ok(status_response(StatusCode::BAD_REQUEST)) });
+        };
+        parts.uri = uri;
+        parts.version = Version::HTTP_11;
+        let headers = &mut parts.headers;
+        strip_hop_by_hop(headers);
+        headers.remove(header::EXPECT);
+        headers.remove("if");
+        if let Some(mapped) = headers
+            .get("destination")
+            .and_then(|d| map_destination(d, client_host.as_deref(), &up))
+        {
+            headers.insert("destination", mapped);
+        }
+        if let Ok(host) = HeaderValue::from_str(up.authority.as_str()) {
+            headers.insert(header::HOST, host);
+        }
+        headers.append(header::VIA, HeaderValue::from_static(VIA));
+
+        let request = self.client.request(Request::from_parts(parts, body));
+        let timeout = self.timeout;
+        Box::pin(async move {
+            let res = match tokio::time::timeout(timeout, request).await {
+                Err(_) => return Ok(status_response(StatusCode::GATEWAY_TIMEOUT)),
+                Ok(Err(e)) => {
+                    eprintln!("upstream error: {e}");
+                    return Ok(status_response(StatusCode::BAD_GATEWAY));
+                }
+                Ok(Ok(res)) => res,
+            };
+            let (mut parts, body) = res.into_parts();
+            strip_hop_by_hop(&mut parts.headers);
+            let client_origin = client_host.map(|h| format!("http://{h}"));
+            if let Some(mapped) = parts
+                .headers
+                .get(header::LOCATION)
+                .and_then(|l| map_location(l, client_origin.as_deref(), &up))
+            {
+                parts.headers.insert(header::LOCATION, mapped);
+            }
+            parts
+                .headers
+                .append(header::VIA, HeaderValue::from_static(VIA));
+            if parts.status != StatusCode::MULTI_STATUS || up.base.is_empty() {
+                return Ok(Response::from_parts(
+                    parts,
+                    body.map_err(Into::into).boxed_unsync(),
+                ));
+            }
+            // A 207 from an upstream with a base path: read it whole to map its hrefs.
+            let bytes = match Limited::new(body, MAX_MULTISTATUS).collect().await {
+                Ok(collected) => collected.to_bytes(),
+                Err(_) => return Ok(status_response(StatusCode::BAD_GATEWAY)),
+            };
+            let mapped = map_hrefs(&bytes, client_origin.as_deref().unwrap_or(""), &up);
+            parts.headers.remove(header::CONTENT_LENGTH);
+            parts.headers.remove(header::ETAG);
+            Ok(Response::from_parts(parts, full(mapped)))
+        })
+    }
+}
+
+/// What a probe asks when HEAD is refused: is there a resource, and its ETag.
+const PROBE_PROPFIND: &str = r#"<?xml version="1.0" encoding="utf-8"?><D:propfind xmlns:D="DAV:"><D:prop><D:resourcetype/><D:getetag/></D:prop></D:propfind>"#;
+
+/// The layer's resource space: the forwarding service, except that a HEAD probe the
+/// upstream refuses (403 or 405, as nginx without `autoindex` and WsgiDAV without its
+/// directory browser answer for a collection) is asked again as a PROPFIND with Depth 0: 207
+/// means the resource exists (with the ETag it lists), 404 or 410 that it does not. Without
+/// this, the layer could not tell that a collection exists and would try to create it on a
+/// LOCK (an empty PUT, which the upstream refuses).
+#[derive(Clone, Debug)]
+struct Space {
+    forward: Forward,
+}
+
+impl Service<Request<tower_locks::SubRequestBody>> for Space {
+    type Response = Response<ProxyBody>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<ProxyBody>, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<tower_locks::SubRequestBody>) -> Self::Future {
+        let forward = self.forward.clone();
+        let req = req.map(|body| body.map_err(|never| match never {}).boxed_unsync());
+        if req.method() != http::Method::HEAD {
+            return forward.send(req);
+        }
+        let (uri, headers) = (req.uri().clone(), req.headers().clone());
+        Box::pin(async move {
+            let res = forward.send(req).await?;
+            if !matches!(
+                res.status(),
+                StatusCode::FORBIDDEN | StatusCode::METHOD_NOT_ALLOWED
+            ) {
+                return Ok(res);
+            }
+            let mut propfind = Request::new(full(PROBE_PROPFIND));
+            *propfind.method_mut() = http::Method::from_bytes(b"PROPFIND").expect("a method");
+            *propfind.uri_mut() = uri;
+            *propfind.headers_mut() = headers;
+            let h = propfind.headers_mut();
+            h.insert("depth", HeaderValue::from_static("0"));
+            h.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/xml; charset=utf-8"),
+            );
+            let answer = forward.send(propfind).await?;
+            let status = answer.status();
+            if status == StatusCode::NOT_FOUND || status == StatusCode::GONE {
+                return Ok(status_response(status));
+            }
+            if status != StatusCode::MULTI_STATUS {
+                return Ok(res);
+            }
+            // At most 1 MiB of it: one resource's two properties.
+            let (mut answer, mut body) = (answer.into_body(), Vec::new());
+            while let Some(frame) = answer.frame().await {
+                match frame.map(|f| f.into_data()) {
+                    Ok(Ok(data)) if body.len() + data.len() <= 1 << 20 => {
+                        body.extend_from_slice(&data)
+                    }
+                    Ok(Err(_trailers)) => {}
+                    _ => return Ok(res),
+                }
+            }
+            let mut exists = status_response(StatusCode::OK);
+            if let Some(etag) = getetag(&body).and_then(|e| HeaderValue::from_str(&e).ok()) {
+                exists.headers_mut().insert(header::ETAG, etag);
+            }
+            Ok(exists)
+        })
+    }
+}
+
+/// The text of the first non-empty DAV:getetag element of a 207 body (any prefix).
+fn getetag(body: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(body).ok()?;
+    let start = text.find("getetag>")? + "getetag>".len();
+    let value = &text[start..];
+    let value = value[..value.find('<')?].trim();
+    (!value.is_empty()).then(|| value.replace("&quot;", "\"").replace("&amp;", "&"))
+}
+
+/// The one place that picks the lock store, as in the WebDAV example.
+///
+/// Built with `--features redis` and run with `REDIS_URL` set, it is a `RedisLockStore`
+/// (key prefix from `LOCK_PREFIX`, default `tower-locks-proxy`): every proxy started that way
+/// on the same Redis and prefix shares one lock space. Otherwise it is the in-memory store of
+/// this process.
+async fn lock_store() -> Result<Arc<dyn DynLockStore>, BoxError> {
+    #[cfg(feature = "redis")]
+    if let Some(url) = std::env::var("REDIS_URL").ok().filter(|u| !u.is_empty()) {
+        let prefix = std::env::var("LOCK_PREFIX")
+            .ok()
+            .filter(|p| !p.is_empty())
+            .unwrap_or_else(|| "tower-locks-proxy".to_owned());
+        let store = tower_locks::RedisLockStore::builder(url)
+            .prefix(prefix)
+            .connect()
+            .await?;
+        // The URL may hold a password: name the namespace only.
+        println!(
+            "lock store: Redis (REDIS_URL), key prefix {:?}",
+            store.prefix()
+        );
+        return Ok(Arc::new(store));
+    }
+    #[cfg(not(feature = "redis"))]
+    if std::env::var_os("REDIS_URL").is_some() {
+        println!("note: REDIS_URL is ignored: build with `--features redis` to use it");
+    }
+    println!("lock store: memory (this process only)");
+    Ok(Arc::new(MemoryLockStore::new()))
+}
+
+/// The layer in front of the forwarding service, which (through `Space`) is also its
+/// resource space.
+fn lock_layer(store: Arc<dyn DynLockStore>, forward: Forward) -> tower_locks::LockLayer {
+    tower_locks::LockLayer::from_arc(store).resource_space(Space { forward })
+    // DAV:lockdiscovery in the upstream's PROPFIND answers (opt-in crate feature, coming):
+    // .propfind_lock_properties(true)
+}
+
+#[tokio::main]
+async fn main() -> Result<(), BoxError> {
+    let mut args = std::env::args().skip(1);
+    let (Some(listen), Some(upstream)) = (args.next(), args.next()) else {
+        eprintln!(
+            "usage: proxy LISTEN_ADDR UPSTREAM_URL   (e.g. 127.0.0.1:4918 http://127.0.0.1:8080/)"
+        );
+        std::process::exit(2);
+    };
+    let addr: SocketAddr = listen.parse()?;
+    let up = Upstream::parse(&upstream)?;
+    let timeout = match std::env::var("UPSTREAM_TIMEOUT") {
+        Ok(secs) => Duration::from_secs_f64(secs.parse()?),
+        Err(_) => DEFAULT_TIMEOUT,
+    };
+
+    let store = lock_store().await?;
+    let forward = Forward::new(up.clone(), timeout);
+    let svc = ServiceBuilder::new()
+        .layer(lock_layer(store, forward.clone()))
+        .service(forward);
+
+    let listener = TcpListener::bind(addr).await?;
+    println!(
+        "proxy listening on http://{}/ for {}{}/",
+        listener.local_addr()?,
+        up.origin(),
+        up.base
+    );
+    loop {
+        let (stream, _peer) = tokio::select! {
+            accepted = listener.accept() => accepted?,
+            _ = tokio::signal::ctrl_c() => {
+                println!("shutting down");
+                return Ok(());
+            }
+        };
+        let svc = TowerToHyperService::new(svc.clone());
+        tokio::spawn(async move {
+            let conn = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), svc);
+            if let Err(e) = conn.await {
+                eprintln!("connection error: {e}");
+            }
+        });
+    }
+}
+
+/// An empty body.
+#[cfg(test)]
+fn empty() -> ProxyBody {
+    http_body_util::Empty::new()
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hyper::body::Incoming;
+    use std::sync::Mutex;
+    use tokio::sync::{mpsc, oneshot};
+    use tower::ServiceExt;
+
+    /// A request body fed through a channel: it is not complete until the sender is dropped.
+    struct ChannelBody(mpsc::Receiver<Bytes>);
+
+    impl http_body::Body for ChannelBody {
+        type Data = Bytes;
+        type Error = Infallible;
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+        ) -> Poll<Option<Result<http_body::Frame<Bytes>, Infallible>>> {
+            self.0
+                .poll_recv(cx)
+                .map(|chunk| chunk.map(|c| Ok(http_body::Frame::data(c))))
+        }
+    }
+
+    type Seen = Arc<Mutex<Vec<(http::request::Parts, Bytes)>>>;
+
+    const COLL_207: &str = r#"<D:multistatus xmlns:D="DAV:"><D:response><D:href>/coll/</D:href><D:propstat><D:prop><D:getetag>"c1"</D:getetag></D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response></D:multistatus>"#;
+
+    /// An upstream on loopback that records each request (head and whole body) and answers
+    /// (see the `match`) with a few hop-by-hop headers and a `Location`.
+    async fn recording_upstream() -> (SocketAddr, Seen) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let seen: Seen = Arc::default();
+        let record = seen.clone();
+        tokio::spawn(async move {
+            loop {
+                let (stream, _) = listener.accept().await.unwrap();
+                let record = record.clone();
+                let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
+                    let record = record.clone();
+                    async move {
+                        let (parts, body) = req.into_parts();
+                        let body = body.collect().await.unwrap().to_bytes();
+                        let location = format!("http://{}{}", addr, parts.uri.path());
+                        // A collection /coll/ exists but refuses HEAD (as WsgiDAV without its
+                        // directory browser does); nothing else exists; anything else creates.
+                        let (status, reply) = match (parts.method.as_str(), parts.uri.path()) {
+                            ("HEAD", "/coll/") => (StatusCode::FORBIDDEN, ""),
+                            ("PROPFIND", "/coll/") => (StatusCode::MULTI_STATUS, COLL_207),
+                            ("HEAD" | "PROPFIND", _) => (StatusCode::NOT_FOUND, ""),
+                            _ => (StatusCode::CREATED, ""),
+                        };
+                        record.lock().unwrap().push((parts, body));
+                        Response::builder()
+                            .status(status)
+                            .header("connection", "x-private")
+                            .header("x-private", "1")
+                            .header("keep-alive", "timeout=5")
+                            .header("proxy-authenticate", "Basic")
+                            .header("x-end-to-end", "1")
+                            .header("location", location)
+                            .body(Full::new(Bytes::from_static(reply.as_bytes())))
+                    }
+                });
+                tokio::spawn(
+                    hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), svc),
+                );
+            }
+        });
+        (addr, seen)
+    }
+
+    fn forward_to(url: &str) -> Forward {
+        Forward::new(Upstream::parse(url).unwrap(), Duration::from_secs(5))
+    }
+
+    #[test]
+    fn hop_by_hop_headers_are_stripped() {
+        let mut h = HeaderMap::new();
+        for (name, value) in [
+            ("connection", "close, X-Private"),
+            ("connection", "x-other"),
+            ("x-private", "1"),
+            ("x-other", "1"),
+            ("keep-alive", "timeout=5"),
+            ("proxy-connection", "keep-alive"),
+            ("te", "trailers"),
+            ("trailer", "x-sum"),
+            ("transfer-encoding", "chunked"),
+            ("upgrade", "h2c"),
+            ("proxy-authorization", "Basic eDp5"),
+            ("proxy-authenticate", "Basic"),
+            ("authorization", "Basic eDp5"),
+            ("destination", "http://a/b"),
+            ("content-length", "3"),
+        ] {
+            h.append(name, HeaderValue::from_static(value));
+        }
+        strip_hop_by_hop(&mut h);
+        let mut left: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
+        left.sort_unstable();
+        assert_eq!(left, ["authorization", "content-length", "destination"]);
+    }
+
+    #[test]
+    fn upstream_url_and_base_path() {
+        let up = Upstream::parse("http://10.0.0.1:8080/dav/").unwrap();
+        assert_eq!(up.base, "/dav");
+        assert_eq!(
+            up.uri_for("/a%20b?x=1").unwrap(),
+            "http://10.0.0.1:8080/dav/a%20b?x=1"
+        );
+        assert_eq!(up.client_path("/dav/x/"), Some("/x/"));
+        assert_eq!(up.client_path("/dav"), Some("/"));
+        assert_eq!(up.client_path("/davx"), None);
+        let root = Upstream::parse("http://10.0.0.1:8080").unwrap();
+        assert_eq!(root.base, "");
+        assert_eq!(root.uri_for("/x").unwrap(), "http://10.0.0.1:8080/x");
+        assert!(Upstream::parse("https://10.0.0.1/").is_err());
+    }
+
+    #[test]
+    fn destination_is_mapped_to_the_upstream() {
+        let up = Upstream::parse("http://10.0.0.1:8080/dav/").unwrap();
+        let host = Some("127.0.0.1:4918");
+        let map = |d: &'static str| {
+            map_destination(&HeaderValue::from_static(d), host, &up)
+                .map(|v| v.to_str().unwrap().to_owned())
+        };
+        assert_eq!(
+            map("http://127.0.0.1:4918/a%20b/c").as_deref(),
+            Some("http://10.0.0.1:8080/dav/a%20b/c")
+        );
+        assert_eq!(map("/a/c").as_deref(), Some("http://10.0.0.1:8080/dav/a/c"));
+        // Another server: unchanged (the upstream answers 502 for it, as RFC 4918 says).
+        assert_eq!(map("http://elsewhere.example/a"), None);
+    }
+
+    #[test]
+    fn location_and_hrefs_are_mapped_back() {
+        let up = Upstream::parse("http://10.0.0.1:8080/dav/").unwrap();
+        let client = Some("http://127.0.0.1:4918");
+        let map = |l: &'static str| {
+            map_location(&HeaderValue::from_static(l), client, &up)
+                .map(|v| v.to_str().unwrap().to_owned())
+        };
+        assert_eq!(
+            map("http://10.0.0.1:8080/dav/x").as_deref(),
+            Some("http://127.0.0.1:4918/x")
+        );
+        assert_eq!(map("/dav/x/").as_deref(), Some("/x/"));
+        assert_eq!(map("http://elsewhere.example/dav/x"), None);
+        assert_eq!(map("/other"), None);
+
+        let body = b"<D:href>/dav/a/</D:href><d:href>http://10.0.0.1:8080/dav</d:href><x>/davy</x>";
+        assert_eq!(
+            String::from_utf8(map_hrefs(body, "http://127.0.0.1:4918", &up)).unwrap(),
+            "<D:href>/a/</D:href><d:href>http://127.0.0.1:4918/</d:href><x>/davy</x>"
+        );
+    }
+
+    #[test]
+    fn getetag_from_a_multistatus() {
+        let body = br#"<D:multistatus xmlns:D="DAV:"><D:response><D:propstat><D:prop><D:getetag/></D:prop></D:propstat><D:propstat><D:prop><D:getetag>&quot;abc&quot;</D:getetag></D:prop></D:propstat></D:response></D:multistatus>"#;
+        assert_eq!(getetag(body).as_deref(), Some("\"abc\""));
+        assert_eq!(getetag(b"<D:prop><D:getetag/></D:prop>"), None);
+        let body = br#"<ns0:getetag>"x-1"</ns0:getetag>"#;
+        assert_eq!(getetag(body).as_deref(), Some("\"x-1\""));
+    }
+
+    #[tokio::test]
+    async fn host_destination_and_hop_by_hop_both_ways() {
+        let (addr, seen) = recording_upstream().await;
+        let forward = forward_to(&format!("http://{addr}/dav/"));
+        let req = Request::builder()
+            .method("COPY")
+            .uri("/a/b?q=1")
+            .header("host", "127.0.0.1:4918")
+            .header("destination", "http://127.0.0.1:4918/a/c")
+            .header("connection", "x-hop")
+            .header("x-hop", "1")
+            .header("te", "trailers")
+            .header("if", "(<urn:uuid:00000000-0000-4000-8000-000000000000>)")
+            .header("x-end-to-end", "1")
+            .body(Full::new(Bytes::from_static(b"abc")))
+            .unwrap();
+        let res = forward.oneshot(req).await.unwrap();
+        assert_eq!(res.status(), StatusCode::CREATED);
+        let h = res.headers();
+        for hop in [
+            "connection",
+            "x-private",
+            "keep-alive",
+            "proxy-authenticate",
+        ] {
+            assert!(h.get(hop).is_none(), "{hop} reached the client");
+        }
+        assert_eq!(h["x-end-to-end"], "1");
+        assert_eq!(h["location"], "http://127.0.0.1:4918/a/b");
+        assert_eq!(h["via"], VIA);
+
+        let seen = seen.lock().unwrap();
+        let (parts, body) = &seen[0];
+        assert_eq!(parts.method, "COPY");
+        assert_eq!(parts.uri, "/dav/a/b?q=1");
+        assert_eq!(parts.headers["host"], addr.to_string());
+        assert_eq!(
+            parts.headers["destination"],
+            format!("http://{addr}/dav/a/c")
+        );
+        assert_eq!(parts.headers["x-end-to-end"], "1");
+        for hop in ["x-hop", "te", "if"] {
+            assert!(
+                parts.headers.get(hop).is_none(),
+                "{hop} reached the upstream"
+            );
+        }
+        assert_eq!(&body[..], b"abc");
+    }
+
+    #[tokio::test]
+    async fn dead_upstream_is_502() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        drop(listener);
+        let res = forward_to(&format!("http://{addr}/"))
+            .oneshot(Request::get("/x").body(empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::BAD_GATEWAY);
+    }
+
+    #[tokio::test]
+    async fn silent_upstream_is_504() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        // Accepts and reads, never answers.
+        let silent = tokio::spawn(async move {
+            let mut held = Vec::new();
+            loop {
+                let (stream, _) = listener.accept().await.unwrap();
+                held.push(stream);
+            }
+        });
+        let forward = Forward::new(
+            Upstream::parse(&format!("http://{addr}/")).unwrap(),
+            Duration::from_millis(300),
+        );
+        let res = forward
+            .oneshot(Request::get("/x").body(empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::GATEWAY_TIMEOUT);
+        silent.abort();
+    }
+
+    #[tokio::test]
+    async fn uploads_stream_to_the_upstream() {
+        // The upstream tells when the first chunk arrived, then reads the rest.
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (first_tx, first_rx) = oneshot::channel::<Bytes>();
+        let first_tx = Arc::new(Mutex::new(Some(first_tx)));
+        tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
+                let first_tx = first_tx.clone();
+                async move {
+                    let mut body = req.into_body();
+                    let mut all = Vec::new();
+                    while let Some(frame) = body.frame().await {
+                        if let Ok(data) = frame.unwrap().into_data() {
+                            if let Some(tx) = first_tx.lock().unwrap().take() {
+                                let _ = tx.send(data.clone());
+                            }
+                            all.extend_from_slice(&data);
+                        }
+                    }
+                    Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(all))))
+                }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), svc)
+                .await;
+        });
+
+        let (tx, rx) = mpsc::channel(1);
+        let req = Request::put("/big").body(ChannelBody(rx)).unwrap();
+        let pending = tokio::spawn(forward_to(&format!("http://{addr}/")).oneshot(req));
+        tx.send(Bytes::from_static(b"first ")).await.unwrap();
+        // The upstream has the first chunk while the upload is still open.
+        let first = tokio::time::timeout(Duration::from_secs(5), first_rx)
+            .await
+            .expect("the first chunk did not reach the upstream before the body ended")
+            .unwrap();
+        assert_eq!(&first[..], b"first ");
+        tx.send(Bytes::from_static(b"second")).await.unwrap();
+        drop(tx);
+        let res = pending.await.unwrap().unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        let echoed = res.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(&echoed[..], b"first second");
+    }
+
+    #[tokio::test]
+    async fn lock_on_an_unmapped_url_creates_it_upstream() {
+        let (addr, seen) = recording_upstream().await;
+        let forward = forward_to(&format!("http://{addr}/"));
+        let svc = ServiceBuilder::new()
+            .layer(lock_layer(
+                Arc::new(MemoryLockStore::new()),
+                forward.clone(),
+            ))
+            .service(forward);
+        let lockinfo = r#"<?xml version="1.0"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockinfo>"#;
+        let req = Request::builder()
+            .method("LOCK")
+            .uri("/new.txt")
+            .header("host", "127.0.0.1:4918")
+            .body(Full::new(Bytes::from_static(lockinfo.as_bytes())))
+            .unwrap();
+        let res = svc.oneshot(req).await.unwrap();
+        assert!(res.status().is_success(), "{}", res.status());
+        assert!(res.headers().contains_key("lock-token"));
+        let seen = seen.lock().unwrap();
+        assert!(seen.iter().any(|(p, _)| p.method == "PUT"
+            && p.uri == "/new.txt"
+            && p.headers["if-none-match"] == "*"));
+    }
+
+    #[tokio::test]
+    async fn a_collection_that_refuses_head_is_found_with_propfind() {
+        let (addr, seen) = recording_upstream().await;
+        let forward = forward_to(&format!("http://{addr}/"));
+        let svc = ServiceBuilder::new()
+            .layer(lock_layer(
+                Arc::new(MemoryLockStore::new()),
+                forward.clone(),
+            ))
+            .service(forward);
+        let lockinfo = r#"<?xml version="1.0"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockinfo>"#;
+        let req = Request::builder()
+            .method("LOCK")
+            .uri("/coll/")
+            .header("host", "127.0.0.1:4918")
+            .body(Full::new(Bytes::from_static(lockinfo.as_bytes())))
+            .unwrap();
+        let res = svc.oneshot(req).await.unwrap();
+        assert_eq!(
+            res.status(),
+            StatusCode::OK,
+            "an existing collection is locked"
+        );
+        let seen = seen.lock().unwrap();
+        assert!(seen
+            .iter()
+            .any(|(p, _)| p.method == "PROPFIND" && p.headers["depth"] == "0"));
+        assert!(
+            !seen.iter().any(|(p, _)| p.method == "PUT"),
+            "nothing is created"
+        );
+    }
+}
