@@ -410,7 +410,7 @@ struct Space {
     forward: Forward,
 }
 
-impl Service<Request<tower_locks::SubRequestBody>> for Space {
+impl Service<Request<tower_locks::EmptyBody>> for Space {
     type Response = Response<ProxyBody>;
     type Error = Infallible;
     type Future = Pin<Box<dyn Future<Output = Result<Response<ProxyBody>, Infallible>> + Send>>;
@@ -419,7 +419,7 @@ impl Service<Request<tower_locks::SubRequestBody>> for Space {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, req: Request<tower_locks::SubRequestBody>) -> Self::Future {
+    fn call(&mut self, req: Request<tower_locks::EmptyBody>) -> Self::Future {
         let forward = self.forward.clone();
         let req = req.map(|body| body.map_err(|never| match never {}).boxed_unsync());
         if req.method() != http::Method::HEAD {
@@ -517,8 +517,6 @@ async fn lock_store() -> Result<Arc<dyn DynLockStore>, BoxError> {
 /// resource space.
 fn lock_layer(store: Arc<dyn DynLockStore>, forward: Forward) -> tower_locks::LockLayer {
     tower_locks::LockLayer::from_arc(store).resource_space(Space { forward })
-    // DAV:lockdiscovery in the upstream's PROPFIND answers (opt-in crate feature, coming):
-    // .propfind_lock_properties(true)
 }
 
 #[tokio::main]
@@ -539,8 +537,11 @@ async fn main() -> Result<(), BoxError> {
 
     let store = lock_store().await?;
     let forward = Forward::new(up.clone(), timeout);
+    let locks = lock_layer(store, forward.clone());
     let svc = ServiceBuilder::new()
-        .layer(lock_layer(store, forward.clone()))
+        .layer(locks.clone())
+        // DAV:lockdiscovery and DAV:supportedlock in the upstream's PROPFIND answers.
+        .layer(locks.lock_properties())
         .service(forward);
 
     let listener = TcpListener::bind(addr).await?;

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # The whole test suite, from a clean Debian machine: installs litmus and redis-server when
 # missing (apt-get, as root), starts a private Redis on a loopback port, runs every cargo
-# test (unit, integration, doc tests, with all features), then runs litmus' `locks` suite
-# strictly against the WebDAV example. Stops everything it started, by PID.
+# test (unit, integration, doc tests, with all features), runs litmus' `locks` suite strictly
+# against the WebDAV example, then the interop runs (litmus against nginx and WsgiDAV, alone
+# and through examples/proxy.rs; scripts/interop.sh) and the real clients (cadaver, rclone,
+# webdav4; scripts/clients.sh), which install what they need themselves. Stops everything it
+# started, by PID.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -59,7 +62,13 @@ fi
 litmus_passed=41
 kill "$dav_pid" 2>/dev/null || true
 
+echo "== interop: litmus against nginx and WsgiDAV, alone and through examples/proxy.rs"
+./scripts/interop.sh
+echo "== real clients (cadaver, rclone, webdav4) against examples/webdav and the proxy"
+./scripts/clients.sh | tee "$tmp/clients.log"
+clients_passed=$(sed -n 's/^clients: \([0-9]*\) passed.*/\1/p' "$tmp/clients.log" | tail -1)
+
 # Close with the cargo test totals, so the last line counts every test that ran.
 passed=$(grep -Eo '[0-9]+ passed' "$tmp/cargo-test.log" | awk '{s+=$1} END {print s+0}')
 failed=$(grep -Eo '[0-9]+ failed' "$tmp/cargo-test.log" | awk '{s+=$1} END {print s+0}')
-echo "total: $((passed + litmus_passed)) passed, $failed failed"
+echo "total: $((passed + litmus_passed + ${clients_passed:-0})) passed, $failed failed"

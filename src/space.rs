@@ -37,9 +37,17 @@ use crate::ResourcePath;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SubRequest;
 
-/// Headers that describe the original request's body or conditions, or are WebDAV headers
-/// for the original method: none of them may leak into a sub-request.
+/// Headers that describe the original request's body or conditions, are WebDAV headers for
+/// the original method, or belong to the original connection (hop-by-hop, RFC 9110 §7.6.1):
+/// none of them may leak into a sub-request. Headers the `Connection` header names go too.
 const DROPPED: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "upgrade",
     "if",
     "if-match",
     "if-none-match",
@@ -187,9 +195,17 @@ fn sub_request(
     *req.method_mut() = method;
     *req.uri_mut() = uri;
     *req.version_mut() = parts.version;
+    let named_by_connection: Vec<String> = parts
+        .headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|n| n.trim().to_ascii_lowercase())
+        .collect();
     let headers = req.headers_mut();
     for (name, value) in &parts.headers {
-        if !is_dropped(name) {
+        if !is_dropped(name) && !named_by_connection.iter().any(|n| n == name.as_str()) {
             headers.append(name.clone(), value.clone());
         }
     }

@@ -477,3 +477,45 @@ async fn lock_in_a_locked_collection_needs_its_token_to_create_a_member() {
         .insert("if", format!("</c/> (<{}>)", l.token).parse().unwrap());
     assert_eq!(send(svc, r).await.status, StatusCode::CREATED);
 }
+
+/// A resource space that cannot tell (HEAD refused with 403, as servers without a directory
+/// listing answer for collections): a LOCK on a collection URL locks it and creates nothing;
+/// sub-requests carry no hop-by-hop header of the original connection.
+#[tokio::test]
+async fn an_unplaceable_collection_is_locked_not_created() {
+    let seen: Arc<std::sync::Mutex<Vec<(String, http::HeaderMap)>>> = Arc::default();
+    let log = seen.clone();
+    let space = tower::service_fn(move |r: http::Request<tower_locks::EmptyBody>| {
+        log.lock()
+            .unwrap()
+            .push((r.method().to_string(), r.headers().clone()));
+        async move {
+            let mut res = http::Response::new(Body::empty());
+            *res.status_mut() = StatusCode::FORBIDDEN;
+            Ok::<_, std::convert::Infallible>(res)
+        }
+    });
+    let store = Arc::new(MemoryLockStore::new());
+    let svc = LockLayer::new(store.clone())
+        .resource_space(space)
+        .layer(Kv::default());
+    let mut r = lock_req("/coll/", Some("infinity"), LOCKINFO_EXCLUSIVE);
+    let h = r.headers_mut();
+    h.insert("connection", "keep-alive, x-hop".parse().unwrap());
+    h.insert("x-hop", "1".parse().unwrap());
+    h.insert("te", "trailers".parse().unwrap());
+    h.insert("x-end-to-end", "1".parse().unwrap());
+    let a = send(svc, r).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text());
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 1, "a HEAD, and no PUT");
+    let (method, headers) = &seen[0];
+    assert_eq!(method, "HEAD");
+    for hop in ["connection", "x-hop", "te"] {
+        assert!(
+            !headers.contains_key(hop),
+            "{hop} reached the resource space"
+        );
+    }
+    assert!(headers.contains_key("x-end-to-end"));
+}

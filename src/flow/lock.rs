@@ -157,7 +157,13 @@ async fn create<B>(
     if ctx.parts.headers.contains_key(IF_MATCH) && state == ResourceState::Missing {
         return ctx.reject(Rejection::PreconditionFailed);
     }
-    let exists = matches!(state, ResourceState::Exists { .. });
+    // An empty resource is never a collection (§7.3): a URL written as a collection that the
+    // probe could not place is not created, only locked.
+    let create = match state {
+        ResourceState::Missing => true,
+        ResourceState::Unknown => !ctx.target.has_trailing_slash(),
+        _ => false,
+    };
     let mut states = States::default();
     states.insert(ctx.target.clone(), state);
     let verdict = ctx
@@ -224,7 +230,7 @@ async fn create<B>(
     tracing::info!(token = %lock.token, root = lock.root.as_str(), scope = ?lock.scope, depth = ?lock.depth, "tower-locks: lock granted");
 
     let mut status = StatusCode::OK;
-    if !exists {
+    if create {
         let created = ctx
             .cfg
             .space
