@@ -40,14 +40,7 @@ pub trait Clock: Send + Sync + fmt::Debug + 'static {
     fn now(&self) -> SystemTime;
 }
 
-/// The system's wall clock, at the kernel's tick resolution where that is cheaper.
-///
-/// On Linux and Android it reads `CLOCK_REALTIME_COARSE`: the real-time clock as of the last
-/// timer tick (a few milliseconds at most behind [`SystemTime::now`]), which costs a fraction
-/// of a precise reading. A store reads the clock on every check that finds a lock that can
-/// expire, and lock timeouts are whole seconds, so the tick is invisible to clients; a reading
-/// that lags keeps a lock a few milliseconds longer, never shorter. Elsewhere it is
-/// [`SystemTime::now`].
+/// The system's wall clock, [`SystemTime::now`].
 ///
 /// ```
 /// use std::time::{Duration, SystemTime};
@@ -66,28 +59,8 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     #[inline]
     fn now(&self) -> SystemTime {
-        coarse_now()
+        SystemTime::now()
     }
-}
-
-/// `CLOCK_REALTIME_COARSE`; the precise clock if the reading is before the epoch.
-#[cfg(any(target_os = "linux", target_os = "android"))]
-#[inline]
-fn coarse_now() -> SystemTime {
-    use rustix::time::{clock_gettime, ClockId};
-    let ts = clock_gettime(ClockId::RealtimeCoarse);
-    match (u64::try_from(ts.tv_sec), u32::try_from(ts.tv_nsec)) {
-        (Ok(secs), Ok(nanos)) if nanos < 1_000_000_000 => {
-            SystemTime::UNIX_EPOCH + Duration::new(secs, nanos)
-        }
-        _ => SystemTime::now(),
-    }
-}
-
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-#[inline]
-fn coarse_now() -> SystemTime {
-    SystemTime::now()
 }
 
 /// A clock that only moves when told to: for deterministic expiry tests.
