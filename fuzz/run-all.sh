@@ -10,7 +10,7 @@ cd "$(dirname "$0")"
 SECONDS_PER_TARGET="${1:-600}"
 JOBS="${JOBS:-2}"
 UNIT_TIMEOUT="${UNIT_TIMEOUT:-10}"
-targets=(path if_header lockinfo headers timeout)
+targets=(path if_header lockinfo headers timeout propfind)
 export RUSTC_BOOTSTRAP=1
 cargo fuzz build
 mkdir -p logs

@@ -380,3 +380,76 @@ async fn shared_and_inherited_locks_are_listed() {
     assert_eq!(s[0].1[0].1[1], "lockdiscovery(1)");
     assert_eq!(s[1].1[0].1[1], "lockdiscovery(2)");
 }
+
+/// Whatever multistatus the inner service answers, cut into whatever chunks: a well-formed
+/// answer stays well-formed and every response gets the lock properties in a 2xx propstat
+/// (none left in another one); and no answer at all makes the filter panic.
+#[test]
+fn any_answer_in_any_chunks() {
+    use proptest::prelude::*;
+    let prop = prop::sample::select(vec![
+        "<D:lockdiscovery/>",
+        "<D:supportedlock/>",
+        "<D:getetag>\"1\"</D:getetag>",
+        "<x:color xmlns:x='urn:x'>red</x:color>",
+    ]);
+    let status = prop::sample::select(vec!["200 OK", "404 Not Found", "403 Forbidden"]);
+    let propstat = (prop::collection::vec(prop, 0..4), status).prop_map(|(props, status)| {
+        let props = if props.is_empty() {
+            "<D:prop/>".to_owned()
+        } else {
+            format!("<D:prop>{}</D:prop>", props.concat())
+        };
+        format!("<D:propstat>{props}<D:status>HTTP/1.1 {status}</D:status></D:propstat>")
+    });
+    let href = prop::sample::select(vec![
+        "/dir/",
+        "/dir/locked.txt",
+        "http://h/dir/locked.txt",
+        "/dir/%6Cocked.txt",
+    ]);
+    let junk = prop::sample::select(vec!["", "\n  ", "<!-- > -->", "<?pi x?>"]);
+    let response =
+        (href, prop::collection::vec(propstat, 0..3), junk).prop_map(|(href, stats, junk)| {
+            format!(
+                "{junk}<D:response>{junk}<D:href>{href}</D:href>{}</D:response>",
+                stats.concat()
+            )
+        });
+    let strategy = (
+        prop::collection::vec(response, 0..5),
+        1usize..64,
+        prop::sample::select(vec![
+            "",
+            PROP_LOCKDISCOVERY,
+            "<propfind xmlns='DAV:'><propname/></propfind>",
+        ]),
+        prop::collection::vec(any::<u8>(), 0..64),
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let store = rt.block_on(store_with_lock());
+    proptest!(ProptestConfig::with_cases(400), |((responses, chunk, request, noise) in strategy)| {
+        let answer = format!(
+            r#"<?xml version="1.0"?><D:multistatus xmlns:D="DAV:">{}</D:multistatus>"#,
+            responses.concat()
+        );
+        let mut server = Class1::new(&answer);
+        server.chunk = chunk;
+        let run = rt.block_on(propfind(&store, server, "/dir/", request));
+        prop_assert!(roxmltree::Document::parse(&run.text).is_ok(), "{answer}\n=> {}", run.text);
+        for (href, stats) in shape(&run.text) {
+            let ours = |s: &Propstat| s.1.iter().filter(|p| p.starts_with("lockdiscovery")).count();
+            let in_2xx: usize = stats.iter().filter(|s| s.0 / 100 == 2).map(ours).sum();
+            let elsewhere: usize = stats.iter().filter(|s| s.0 / 100 != 2).map(ours).sum();
+            prop_assert_eq!((in_2xx, elsewhere), (1, 0), "{}: {}", href, run.text);
+        }
+        // Noise instead of XML: passed on unchanged, without a panic.
+        let noise = String::from_utf8_lossy(&noise).into_owned();
+        let mut server = Class1::new(&noise);
+        server.chunk = chunk;
+        let run = rt.block_on(propfind(&store, server, "/dir/", request));
+        prop_assert_eq!(run.text, noise);
+    });
+}
