@@ -40,6 +40,9 @@
 //! requests as the client sent them, so the authorities of `If` tags and `Destination` are
 //! the ones the client used in `Host`.
 
+#[path = "common/lock_store.rs"]
+mod lock_store;
+
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -60,7 +63,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tower::{Service, ServiceBuilder};
-use tower_locks::{DynLockStore, MemoryLockStore};
+use tower_locks::DynLockStore;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// The body of every request to and every response from the upstream.
@@ -481,38 +484,6 @@ fn getetag(body: &[u8]) -> Option<String> {
     (!value.is_empty()).then(|| value.replace("&quot;", "\"").replace("&amp;", "&"))
 }
 
-/// The one place that picks the lock store, as in the WebDAV example.
-///
-/// Built with `--features redis` and run with `REDIS_URL` set, it is a `RedisLockStore`
-/// (key prefix from `LOCK_PREFIX`, default `tower-locks-proxy`): every proxy started that way
-/// on the same Redis and prefix shares one lock space. Otherwise it is the in-memory store of
-/// this process.
-async fn lock_store() -> Result<Arc<dyn DynLockStore>, BoxError> {
-    #[cfg(feature = "redis")]
-    if let Some(url) = std::env::var("REDIS_URL").ok().filter(|u| !u.is_empty()) {
-        let prefix = std::env::var("LOCK_PREFIX")
-            .ok()
-            .filter(|p| !p.is_empty())
-            .unwrap_or_else(|| "tower-locks-proxy".to_owned());
-        let store = tower_locks::RedisLockStore::builder(url)
-            .prefix(prefix)
-            .connect()
-            .await?;
-        // The URL may hold a password: name the namespace only.
-        println!(
-            "lock store: Redis (REDIS_URL), key prefix {:?}",
-            store.prefix()
-        );
-        return Ok(Arc::new(store));
-    }
-    #[cfg(not(feature = "redis"))]
-    if std::env::var_os("REDIS_URL").is_some() {
-        println!("note: REDIS_URL is ignored: build with `--features redis` to use it");
-    }
-    println!("lock store: memory (this process only)");
-    Ok(Arc::new(MemoryLockStore::new()))
-}
-
 /// The layer in front of the forwarding service, which (through `Space`) is also its
 /// resource space.
 fn lock_layer(store: Arc<dyn DynLockStore>, forward: Forward) -> tower_locks::LockLayer {
@@ -535,7 +506,7 @@ async fn main() -> Result<(), BoxError> {
         Err(_) => DEFAULT_TIMEOUT,
     };
 
-    let store = lock_store().await?;
+    let store = lock_store::lock_store("tower-locks-proxy").await?;
     let forward = Forward::new(up.clone(), timeout);
     let locks = lock_layer(store, forward.clone());
     let svc = ServiceBuilder::new()

@@ -19,13 +19,14 @@
 //! stand-ins), `http_util.rs` (dates, preconditions, responses).
 
 mod http_util;
+#[path = "../common/lock_store.rs"]
+mod lock_store;
 mod props;
 mod service;
 mod tree;
 mod xml;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use axum::body::Body;
 use hyper::body::Incoming;
@@ -34,7 +35,6 @@ use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
-use tower_locks::{DynLockStore, MemoryLockStore};
 
 use crate::service::MemDav;
 
@@ -46,32 +46,6 @@ const DEFAULT_ADDR: &str = "127.0.0.1:4918";
 /// (key prefix from `LOCK_PREFIX`, default `tower-locks-webdav`): every server started that
 /// way on the same Redis and prefix shares one lock space. Otherwise it is the in-memory store
 /// of this process.
-async fn lock_store() -> Result<Arc<dyn DynLockStore>, Box<dyn std::error::Error + Send + Sync>> {
-    #[cfg(feature = "redis")]
-    if let Some(url) = std::env::var("REDIS_URL").ok().filter(|u| !u.is_empty()) {
-        let prefix = std::env::var("LOCK_PREFIX")
-            .ok()
-            .filter(|p| !p.is_empty())
-            .unwrap_or_else(|| "tower-locks-webdav".to_owned());
-        let store = tower_locks::RedisLockStore::builder(url)
-            .prefix(prefix)
-            .connect()
-            .await?;
-        // The URL may hold a password: name the namespace only.
-        println!(
-            "lock store: Redis (REDIS_URL), key prefix {:?}",
-            store.prefix()
-        );
-        return Ok(Arc::new(store));
-    }
-    #[cfg(not(feature = "redis"))]
-    if std::env::var_os("REDIS_URL").is_some() {
-        println!("note: REDIS_URL is ignored: build with `--features redis` to use it");
-    }
-    println!("lock store: memory (this process only)");
-    Ok(Arc::new(MemoryLockStore::new()))
-}
-
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let addr: SocketAddr = std::env::args()
@@ -79,7 +53,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         .unwrap_or_else(|| DEFAULT_ADDR.to_owned())
         .parse()?;
 
-    let store = lock_store().await?;
+    let store = lock_store::lock_store("tower-locks-webdav").await?;
     let memdav = MemDav::new(store.clone());
 
     // The lock layer turns the class-1 service into a class-2 one: it answers LOCK and

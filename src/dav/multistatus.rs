@@ -115,10 +115,7 @@ pub fn parse_propfind(body: &[u8]) -> Option<PropfindKind> {
 pub(crate) fn multistatus_head(buf: &[u8]) -> Result<Option<(usize, String)>, ()> {
     let mut pos = 0;
     loop {
-        let Some(lt) = buf[pos..].iter().position(|&b| b == b'<').map(|i| pos + i) else {
-            return Ok(None);
-        };
-        let Some(end) = markup_end(buf, lt)? else {
+        let Some((lt, end)) = next_markup(buf, pos)? else {
             return Ok(None);
         };
         match buf.get(lt + 1) {
@@ -200,10 +197,7 @@ fn element_end(buf: &[u8], start: usize) -> Result<Option<usize>, ()> {
     let mut depth = 0usize;
     let mut pos = start;
     loop {
-        let Some(lt) = buf[pos..].iter().position(|&b| b == b'<').map(|i| pos + i) else {
-            return Ok(None);
-        };
-        let Some(end) = markup_end(buf, lt)? else {
+        let Some((lt, end)) = next_markup(buf, pos)? else {
             return Ok(None);
         };
         match buf.get(lt + 1) {
@@ -217,6 +211,15 @@ fn element_end(buf: &[u8], start: usize) -> Result<Option<usize>, ()> {
         }
         pos = end;
     }
+}
+
+/// The next complete markup from `pos`: where its `<` is and where it ends; `None` if it is
+/// not all in `buf` yet.
+fn next_markup(buf: &[u8], pos: usize) -> Result<Option<(usize, usize)>, ()> {
+    let Some(lt) = buf[pos..].iter().position(|&b| b == b'<').map(|i| pos + i) else {
+        return Ok(None);
+    };
+    Ok(markup_end(buf, lt)?.map(|end| (lt, end)))
 }
 
 /// The end (one past `>`) of the markup beginning with `<` at `lt`: a tag (quoted attribute
