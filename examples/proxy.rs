@@ -861,7 +861,7 @@ mod tests {
         let forward = forward_to(&format!("http://{addr}/"));
         let svc = ServiceBuilder::new()
             .layer(lock_layer(
-                Arc::new(MemoryLockStore::new()),
+                Arc::new(tower_locks::MemoryLockStore::new()),
                 forward.clone(),
             ))
             .service(forward);
@@ -887,7 +887,7 @@ mod tests {
         let forward = forward_to(&format!("http://{addr}/"));
         let svc = ServiceBuilder::new()
             .layer(lock_layer(
-                Arc::new(MemoryLockStore::new()),
+                Arc::new(tower_locks::MemoryLockStore::new()),
                 forward.clone(),
             ))
             .service(forward);
