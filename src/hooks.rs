@@ -1,12 +1,13 @@
 //! Replaceable hooks: how the layer learns whether a resource exists (and its ETag), and how
 //! it creates the empty resource of a LOCK on an unmapped URL.
 //!
-//! The defaults ask the inner service: a `HEAD` sub-request, and an empty `PUT` with
-//! `If-None-Match: *`. That works for any service that implements HEAD and PUT, costs one
-//! extra inner call only when the answer matters (an `If` header with ETag conditions, a
-//! write that may create a member of a depth-0-locked collection, a LOCK), and never
-//! overwrites a resource created concurrently. Services where a HEAD is expensive or has side
-//! effects, or that cannot create resources with an empty PUT, plug in their own.
+//! A hook is asked only when the answer matters (an `If` header with ETag conditions, a write
+//! that may create a member of a depth-0-locked collection, a LOCK). Without hooks, a service
+//! declared with [`LockLayer::resource_space`](crate::LockLayer::resource_space) answers a
+//! `HEAD` and an empty `PUT` with `If-None-Match: *` (which never overwrites a resource
+//! created concurrently); without either, existence is unknown and the layer fails closed.
+//! Services where a HEAD is expensive or has side effects, or that cannot create resources
+//! with an empty PUT, plug in their own.
 
 use http::{request, StatusCode};
 

@@ -15,6 +15,17 @@
 //! knows nothing about locks becomes a class-2 WebDAV resource, and removes the locks of
 //! resources that a successful DELETE or MOVE unmapped.
 //!
+//! Beside it:
+//!
+//! - [`LockApi`] ([`LockLayer::lock_api`]): a JSON lock API for REST clients — acquire, read,
+//!   list, refresh, release, break, take over — on the same store and rules;
+//! - [`LockPropertiesLayer`] ([`LockLayer::lock_properties`]): `DAV:lockdiscovery` and
+//!   `DAV:supportedlock` added to the PROPFIND answers of a service that knows nothing about
+//!   locks;
+//! - [`LockLayer::on_lock_event`]: grants, refreshes, releases, breaks and expiries, for audit
+//!   logs and notifications;
+//! - [`decisions`]: the choices the crate makes where the RFCs leave one open.
+//!
 //! # Example (axum)
 //!
 //! Mount it like any other layer:
