@@ -32,7 +32,7 @@ use std::time::{Duration, SystemTime};
 use proptest::prelude::*;
 use tower_locks::{
     CreateOutcome, Lock, LockDepth, LockQuery, LockScope, LockStore, LockTimeout, ManualClock,
-    MemoryLockStore, NewLock, ResourcePath, TokenAccess, TokenOutcome,
+    MemoryLockStore, NewLock, Quota, ResourcePath, TokenAccess, TokenOutcome,
 };
 
 /// The resources the sequences touch: a small tree, so that locks meet often.
@@ -123,7 +123,7 @@ fn common_op(timeouts: usize) -> impl Strategy<Value = Op> {
             any::<bool>(),
             principal_ix(),
             0..timeouts,
-            proptest::option::weighted(0.2, 1u32..3),
+            proptest::option::weighted(0.25, 1u32..7),
             any::<bool>(),
         )
             .prop_map(
@@ -438,8 +438,16 @@ async fn run<S: LockStore>(
                 if let Some(pr) = PRINCIPALS[*principal] {
                     new = new.principal(pr);
                 }
-                if let Some(q) = quota {
-                    new = new.principal_quota(*q);
+                // One number drives the quotas: 1-2 a principal quota; 3-4 also one lock per
+                // resource, 5-6 also up to 2-3 per resource and 6-7 in the store.
+                if let Some(q) = *quota {
+                    new = new.principal_quota(q.min(2));
+                    if q >= 3 {
+                        new = new.resource_quota(q - 2);
+                    }
+                    if q >= 5 {
+                        new = new.store_quota(q + 1);
+                    }
                 }
                 if *owner {
                     new = new.owner("<D:href xmlns:D=\"DAV:\">mailto:x@example.com</D:href>");
@@ -564,17 +572,42 @@ async fn create_step<S: LockStore>(
             )),
         };
     }
-    if let (Some(limit), Some(p)) = (new.principal_quota, new.principal.as_deref()) {
-        let held = model
-            .live(now)
-            .filter(|l| l.principal.as_deref() == Some(p))
-            .count();
-        if held >= limit as usize {
-            return match got {
-                CreateOutcome::QuotaExceeded { limit: l, .. } if l == limit => Ok(()),
-                other => Err(format!("create: got {other:?}, want quota {limit}")),
-            };
-        }
+    // Quotas after conflicts, each counting live locks only; all anonymous locks count as one
+    // principal.
+    let principal = new.principal.as_deref();
+    let quotas = [
+        (
+            new.principal_quota,
+            if principal.is_some() {
+                Quota::Principal
+            } else {
+                Quota::Anonymous
+            },
+            model
+                .live(now)
+                .filter(|l| l.principal.as_deref() == principal)
+                .count(),
+        ),
+        (
+            new.resource_quota,
+            Quota::Resource,
+            model.live(now).filter(|l| l.root == new.root).count(),
+        ),
+        (new.store_quota, Quota::Store, model.live(now).count()),
+    ];
+    let exceeded: Vec<(Quota, u32)> = quotas
+        .iter()
+        .filter_map(|&(limit, quota, held)| {
+            limit.filter(|&l| held >= l as usize).map(|l| (quota, l))
+        })
+        .collect();
+    if !exceeded.is_empty() {
+        return match got {
+            CreateOutcome::QuotaExceeded { quota, limit } if exceeded.contains(&(quota, limit)) => {
+                Ok(())
+            }
+            other => Err(format!("create: got {other:?}, want one of {exceeded:?}")),
+        };
     }
     let CreateOutcome::Created(lock) = got else {
         return Err(format!("create: got {got:?}, want created"));
