@@ -18,8 +18,9 @@
 //!   lock joins or leaves its root in O(1) however many locks share the root, a covering
 //!   check on a descendant reads only the depth-infinity locks of an ancestor, and the
 //!   resource quota is a counter.
-//! - **roots** `BTreeSet<Arc<str>>`: every root holding a lock, in byte order, in which the
-//!   roots below a path are one range (`path/` up to the next path not starting with it).
+//! - **roots** `BTreeMap<Arc<str>, u32>`: the same heads, by root in byte order, in which the
+//!   roots below a path are one range (`path/` up to the next path not starting with it): a
+//!   subtree is walked without hashing its roots.
 //! - **depth-infinity counts** `Vec<u32>`: depth-infinity locks per root depth (segments).
 //!   A covering check looks up only the ancestors at depths that hold one: without any
 //!   depth-infinity lock it is one lookup.
@@ -37,7 +38,7 @@
 //! principal, except where those locks are the answer.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeSet, BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::fmt;
 use std::hash::{BuildHasher, Hash, RandomState};
 use std::ops::Bound;
@@ -528,7 +529,8 @@ struct Inner {
     by_token: HashTable<u32>,
     /// Root → head of its chain.
     by_root: HashTable<u32>,
-    roots: BTreeSet<Arc<str>>,
+    /// Root → head of its chain, in byte order.
+    roots: BTreeMap<Arc<str>, u32>,
     /// Depth-infinity locks per root depth, without trailing zeros.
     infinity_at_depth: Vec<u32>,
     due: BinaryHeap<Reverse<(SystemTime, u32)>>,
@@ -561,8 +563,9 @@ fn depth_of(key: &str) -> usize {
 /// The strict ancestors of the canonical key `key`, from `/` down (the `i`-th has depth `i`).
 fn ancestors(key: &str) -> impl Iterator<Item = &str> {
     let root = (key != "/").then_some("/");
-    let inner = key.match_indices('/').skip(1).map(|(i, _)| &key[..i]);
-    root.into_iter().chain(inner)
+    // A byte loop: for keys of a few dozen bytes, a `str` searcher costs more to set up.
+    let slashes = key.bytes().enumerate().skip(1).filter(|&(_, b)| b == b'/');
+    root.into_iter().chain(slashes.map(|(i, _)| &key[..i]))
 }
 
 /// A query's targets as canonical keys, `true` with descendants.
@@ -675,10 +678,9 @@ impl Inner {
         let from = Bound::Included(prefix.as_str());
         let range = self.roots.range::<str, _>((from, Bound::Unbounded));
         range
-            .take_while(|r| r.starts_with(&prefix))
-            .filter(|r| ***r != *key)
-            .filter_map(|r| self.head(r))
-            .all(&mut f)
+            .take_while(|(r, _)| r.starts_with(&prefix))
+            .filter(|(r, _)| ***r != *key)
+            .all(|(_, &head)| f(head))
     }
 
     fn create(&mut self, new: NewLock, now: SystemTime) -> Result<CreateOutcome, LockStoreError> {
@@ -826,15 +828,13 @@ impl Inner {
                     |&i: &u32| slot(slots, i).map_or(0, |e| hasher.hash_one(&*e.root));
                 self.by_root.insert_unique(root_hash, id, rehash_root);
                 self.string_bytes += root.len() + ARC_HEADER;
-                self.roots.insert(root);
+                self.roots.insert(root, id);
             }
             Some(h) if infinity => {
                 if let Some(old) = self.entry_mut(h) {
                     (old.prev, old.count) = (id, 0);
                 }
-                if let Some(v) = self.by_root.find_mut(root_hash, |&i| i == h) {
-                    *v = id;
-                }
+                self.set_head(&root, root_hash, h, id);
             }
             Some(h) => {
                 if let Some(tail) = self.entry_mut(prev) {
@@ -847,6 +847,16 @@ impl Inner {
             }
         }
         id
+    }
+
+    /// Make `new` the head of `root`'s chain in both root indexes, instead of `old`.
+    fn set_head(&mut self, root: &str, root_hash: u64, old: u32, new: u32) {
+        if let Some(v) = self.by_root.find_mut(root_hash, |&i| i == old) {
+            *v = new;
+        }
+        if let Some(v) = self.roots.get_mut(root) {
+            *v = new;
+        }
     }
 
     /// Take lock `id` out of its slot and every index.
@@ -863,9 +873,7 @@ impl Inner {
             // The head: the next lock (if any) takes over the chain.
             if let Some(next) = self.entry_mut(e.next) {
                 (next.prev, next.count) = (e.prev, e.count - 1);
-                if let Some(v) = self.by_root.find_mut(root_hash, |&i| i == id) {
-                    *v = e.next;
-                }
+                self.set_head(&e.root, root_hash, id, e.next);
             } else {
                 if let Ok(found) = self.by_root.find_entry(root_hash, |&i| i == id) {
                     found.remove();
@@ -959,8 +967,8 @@ impl Inner {
             0 => 0,
             c => (c * 8 / 7).next_power_of_two() * (size_of::<u32>() + 1),
         };
-        // A B-tree node holds up to 11 keys and is at least about half full.
-        let roots = self.roots.len() * size_of::<Arc<str>>() * 2;
+        // A B-tree node holds up to 11 keys and values side by side, about two thirds full.
+        let roots = self.roots.len() * (size_of::<Arc<str>>() + size_of::<u32>()) * 3 / 2;
         let principals = self.principals.capacity() * (size_of::<(Arc<str>, u32)>() + 1);
         self.slots.capacity() * size_of::<Option<Entry>>()
             + self.free.capacity() * size_of::<u32>()
@@ -1002,8 +1010,8 @@ mod tests {
         assert_eq!(g.free.len() + g.live, g.slots.len());
         assert_eq!(g.by_root.len(), g.roots.len());
         let mut on_roots = 0;
-        for root in &g.roots {
-            let head = g.head(root).expect("every root has a head");
+        for (root, &head) in &g.roots {
+            assert_eq!(g.head(root), Some(head), "{root}: heads agree");
             let chain: Vec<(u32, &Entry)> = g.chain(head).collect();
             assert_eq!(chain[0].1.count as usize, chain.len(), "{root}: count");
             assert!(chain.iter().skip(1).all(|(_, e)| e.count == 0));
