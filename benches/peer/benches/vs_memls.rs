@@ -210,7 +210,10 @@ fn checks(c: &mut Criterion) {
         // A DELETE of a collection with many locked members, none of them submitted: the
         // answer is "refused", and which locks block.
         let mut wide = Vec::new();
-        for (name, members) in [("subtree-100-blocked", 100), ("subtree-1000-blocked", 1_000)] {
+        for (name, members) in [
+            ("subtree-100-blocked", 100),
+            ("subtree-1000-blocked", 1_000),
+        ] {
             let coll = format!("/wide{members}");
             for k in 0..members {
                 stores.lock(&format!("{coll}/m{k}"), false).await;
@@ -242,7 +245,10 @@ fn checks(c: &mut Criterion) {
                 // Both stores must agree on the answer.
                 let tokens: Vec<&str> = case.ours_tokens.iter().map(String::as_str).collect();
                 let ok = rt.block_on(ours_query(&stores.ours, &case.ours, &case.ours_tokens));
-                assert_eq!(ok, rt.block_on(ours_check(&stores.ours, &case.ours, &tokens)));
+                assert_eq!(
+                    ok,
+                    rt.block_on(ours_check(&stores.ours, &case.ours, &tokens))
+                );
                 let theirs = rt.block_on(stores.memls.check(
                     &case.theirs,
                     None,
@@ -251,7 +257,11 @@ fn checks(c: &mut Criterion) {
                     &case.theirs_tokens,
                 ));
                 let blocked = case.name.ends_with("-blocked");
-                assert!(ok != blocked && theirs.is_ok() != blocked, "{} d={d}", case.name);
+                assert!(
+                    ok != blocked && theirs.is_ok() != blocked,
+                    "{} d={d}",
+                    case.name
+                );
                 let param = format!("n={}/d={d}", fixture::label(n));
                 g.bench_function(
                     BenchmarkId::new(format!("{}/tower-locks-check", case.name), &param),
