@@ -30,12 +30,11 @@
 //!   rebuilt when they outnumber the live locks.
 //! - **counters** for the quotas: live locks, per principal, and anonymous ones.
 //!
-//! Costs, with `d` the depth of a path, `k` the locks reported and `n` the locks held: a
-//! covering `query` is at most `d + 1` hash lookups; `subtree` adds `O(log n)` plus one lookup
-//! per root below; `get`, `refresh`, `unlock` and expiring a lock are O(1) hash work plus
-//! `O(log n)` when a root appears or goes; `create` is a covering check plus O(1), and for
-//! depth infinity the locks below. None of them depends on how many locks share a root or a
-//! principal, except where those locks are the answer.
+//! Costs, with `d` the depth of a path and `n` the locks held: a covering `query` is at most
+//! `d + 1` hash lookups; `subtree` adds a range search (`O(log n)`) and the locks below; `get`,
+//! `refresh`, `unlock` and expiring a lock are O(1) hash work, plus `O(log n)` when a root's
+//! head changes; `create` is a covering check plus the same, and for depth infinity the locks
+//! below. None of them reads the locks sharing a root or a principal, except to report them.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
@@ -48,10 +47,10 @@ use std::time::SystemTime;
 use hashbrown::HashTable;
 
 use super::lock::may_use;
-use super::token::{parse_uuid_urn, render_uuid_urn};
+use super::token::{StoredToken, TokenKey};
 use super::{
     CheckOutcome, Clock, CreateOutcome, Lock, LockDepth, LockQuery, LockScope, LockStore,
-    LockStoreError, LockTimeout, LockToken, NewLock, Quota, Submission, SystemClock, TokenAccess,
+    LockStoreError, LockTimeout, NewLock, Quota, Submission, SystemClock, TokenAccess,
     TokenOutcome, TokenVerdict,
 };
 use crate::ResourcePath;
@@ -70,9 +69,10 @@ const MAX_REPORTED: usize = 16;
 /// never reported, never block, and are dropped from memory by the next change (or the next
 /// check, when it can do so without waiting).
 ///
-/// [`check`](LockStore::check) reports at most 16 unsatisfied locks (the first ones in root
-/// order), and its `fence` is `None` when it reports any: a write that is refused needs no
-/// fencing number, and a check of a collection holding thousands of locks stops early.
+/// [`check`](LockStore::check) stops at the 16th unsatisfied lock it meets (walking the paths
+/// from the root down, a subtree in root order) and reports those, in `query`'s order, with
+/// `fence: None`: a refused write needs no fencing number, and a check of a collection holding
+/// thousands of locks stops early.
 ///
 /// ```
 /// use tower_locks::{CreateOutcome, LockQuery, LockStore, MemoryLockStore, NewLock, ResourcePath};
@@ -244,28 +244,29 @@ impl MemoryLockStore {
     fn check_sync(&self, query: &LockQuery, submission: Submission<'_>) -> CheckOutcome {
         self.read_step(|g, now| {
             let mut fence = None;
-            let mut blocking: Vec<u32> = Vec::new();
+            let (mut blocking, mut n) = ([NIL; MAX_REPORTED], 0);
             for target in &query.targets {
                 let key = target.path.as_str();
                 let more = g.visit(key, target.descendants, now, &mut |id, e| {
                     if e.satisfied_by(&submission) {
                         fence = fence.max(Some(e.fence));
-                    } else if !blocking.contains(&id) {
-                        blocking.push(id);
+                    } else if !blocking[..n].contains(&id) {
+                        blocking[n] = id;
+                        n += 1;
                     }
-                    blocking.len() < MAX_REPORTED
+                    n < MAX_REPORTED
                 });
                 if !more {
                     break;
                 }
             }
-            if blocking.is_empty() {
+            if n == 0 {
                 return CheckOutcome {
                     unsatisfied: Vec::new(),
                     fence,
                 };
             }
-            let mut unsatisfied: Vec<Lock> = blocking
+            let mut unsatisfied: Vec<Lock> = blocking[..n]
                 .iter()
                 .filter_map(|&id| g.entry(id).map(Entry::to_lock))
                 .collect();
@@ -411,69 +412,10 @@ impl LockStore for MemoryLockStore {
 /// No lock: the end of a chain.
 const NIL: u32 = u32::MAX;
 
-/// A lock token as stored: a token in the canonical `urn:uuid:` form as its 16 bytes (a third
-/// of its text), any other one verbatim.
-#[derive(Debug)]
-enum Token {
-    Uuid([u8; 16]),
-    Other(Arc<str>),
-}
-
-/// A token as looked up; stored tokens hash and compare through theirs.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-enum TokenKey<'a> {
-    Uuid([u8; 16]),
-    Other(&'a str),
-}
-
-impl<'a> TokenKey<'a> {
-    /// Parsing is exact (`LockToken`'s own rule), so a text and the token it names always
-    /// meet in the same form.
-    fn parse(text: &'a str) -> Self {
-        parse_uuid_urn(text.as_bytes()).map_or(TokenKey::Other(text), TokenKey::Uuid)
-    }
-}
-
-impl Token {
-    fn of(token: &LockToken) -> Self {
-        match (token.uuid_bytes(), token.shared()) {
-            (Some(b), _) => Token::Uuid(b),
-            (None, Some(s)) => Token::Other(s.clone()),
-            (None, None) => Token::Other(Arc::from(token.as_str())),
-        }
-    }
-
-    fn key(&self) -> TokenKey<'_> {
-        match self {
-            Token::Uuid(b) => TokenKey::Uuid(*b),
-            Token::Other(s) => TokenKey::Other(s),
-        }
-    }
-
-    fn to_token(&self) -> LockToken {
-        match self {
-            Token::Uuid(b) => LockToken::from_uuid_bytes(*b),
-            Token::Other(s) => LockToken::from_shared(s),
-        }
-    }
-
-    /// Whether this token is one of `submitted`, compared as text (like `LockToken`'s `==`):
-    /// a UUID is rendered once rather than every submitted token parsed.
-    fn submitted_in(&self, submitted: &[&str]) -> bool {
-        match self {
-            Token::Uuid(b) => {
-                let text = render_uuid_urn(b);
-                submitted.iter().any(|t| t.as_bytes() == text)
-            }
-            Token::Other(s) => submitted.iter().any(|t| *t == &**s),
-        }
-    }
-}
-
 /// One stored lock.
 #[derive(Debug)]
 struct Entry {
-    token: Token,
+    token: StoredToken,
     /// The canonical root key, shared with the other locks on this root and with `roots`.
     root: Arc<str>,
     owner: Option<Arc<str>>,
@@ -499,7 +441,8 @@ impl Entry {
     }
 
     fn satisfied_by(&self, submission: &Submission<'_>) -> bool {
-        may_use(self.principal.as_deref(), submission.principal)
+        !submission.tokens.is_empty()
+            && may_use(self.principal.as_deref(), submission.principal)
             && self.token.submitted_in(submission.tokens)
     }
 
@@ -684,7 +627,7 @@ impl Inner {
     }
 
     fn create(&mut self, new: NewLock, now: SystemTime) -> Result<CreateOutcome, LockStoreError> {
-        let token = Token::of(&new.token);
+        let token = StoredToken::of(&new.token);
         if self.find_token(token.key()).is_some() {
             let token = &new.token;
             return Err(LockStoreError::backend(format!(
@@ -798,7 +741,7 @@ impl Inner {
             self.anonymous += 1;
         }
         self.string_bytes += e.owner.as_ref().map_or(0, |o| o.len() + ARC_HEADER);
-        if let Token::Other(t) = &e.token {
+        if let StoredToken::Other(t) = &e.token {
             self.string_bytes += t.len() + ARC_HEADER;
         }
         if e.depth == LockDepth::Infinity {
@@ -914,7 +857,7 @@ impl Inner {
             None => self.anonymous -= 1,
         }
         self.string_bytes -= e.owner.as_ref().map_or(0, |o| o.len() + ARC_HEADER);
-        if let Token::Other(t) = &e.token {
+        if let StoredToken::Other(t) = &e.token {
             self.string_bytes -= t.len() + ARC_HEADER;
         }
         Some(e)
