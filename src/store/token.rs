@@ -187,7 +187,7 @@ impl StoredToken {
         match self {
             StoredToken::Uuid(b) => {
                 let text = render_uuid_urn(b);
-                submitted.iter().any(|t| t.as_bytes() == text)
+                submitted.iter().any(|t| same_text(t.as_bytes(), &text))
             }
             StoredToken::Other(s) => submitted.iter().any(|t| *t == &**s),
         }
