@@ -583,10 +583,18 @@ impl Inner {
         now: SystemTime,
         visit: &mut impl FnMut(u32, &Entry) -> bool,
     ) -> bool {
-        let mut chain = |head, deep_only: bool| {
-            self.chain(head)
-                .take_while(|(_, e)| !deep_only || e.depth == LockDepth::Infinity)
-                .all(|(id, e)| !e.is_live(now) || visit(id, e))
+        let mut chain = |head, deep_only| {
+            let mut id = head;
+            while let Some(e) = self.entry(id) {
+                if deep_only && e.depth != LockDepth::Infinity {
+                    break;
+                }
+                if e.is_live(now) && !visit(id, e) {
+                    return false;
+                }
+                id = e.next;
+            }
+            true
         };
         self.covering_heads(key, &mut chain)
             && (!descendants || self.heads_below(key, |head| chain(head, false)))
@@ -598,13 +606,16 @@ impl Inner {
     /// own (with `false`). Returns whether it always did.
     fn covering_heads(&self, key: &str, mut f: impl FnMut(u32, bool) -> bool) -> bool {
         let depths = &self.infinity_at_depth;
-        let ancestors = ancestors(key).enumerate().take(depths.len());
-        let deep = ancestors
-            .filter(|&(d, _)| depths[d] > 0)
-            .map(|(_, a)| (a, true));
-        deep.chain([(key, false)])
-            .filter_map(|(root, deep_only)| Some((self.head(root)?, deep_only)))
-            .all(|(head, deep_only)| f(head, deep_only))
+        for (depth, ancestor) in ancestors(key).enumerate().take(depths.len()) {
+            if depths[depth] > 0 {
+                if let Some(head) = self.head(ancestor) {
+                    if !f(head, true) {
+                        return false;
+                    }
+                }
+            }
+        }
+        self.head(key).is_none_or(|head| f(head, false))
     }
 
     /// Call `f` with the head of every chain rooted strictly below `key`, in root order, while
@@ -613,11 +624,11 @@ impl Inner {
         if self.roots.is_empty() {
             return true;
         }
-        let prefix = if key == "/" {
-            String::from("/")
-        } else {
-            format!("{key}/")
-        };
+        let mut prefix = String::with_capacity(key.len() + 1);
+        if key != "/" {
+            prefix.push_str(key);
+        }
+        prefix.push('/');
         let from = Bound::Included(prefix.as_str());
         let range = self.roots.range::<str, _>((from, Bound::Unbounded));
         range
