@@ -37,5 +37,5 @@ async fn about_300_bytes_per_lock_at_1e5() {
         "estimate {estimate_per_lock} B per lock"
     );
     // RSS also sees allocator overhead and fragmentation.
-    assert!(rss_per_lock <= 400, "RSS delta {rss_per_lock} B per lock");
+    assert!(rss_per_lock <= 300, "RSS delta {rss_per_lock} B per lock");
 }

@@ -123,7 +123,7 @@ fn common_op(timeouts: usize) -> impl Strategy<Value = Op> {
             any::<bool>(),
             principal_ix(),
             0..timeouts,
-            proptest::option::weighted(0.2, 1u32..3),
+            proptest::option::weighted(0.25, 1u32..7),
             any::<bool>(),
         )
             .prop_map(
@@ -438,8 +438,16 @@ async fn run<S: LockStore>(
                 if let Some(pr) = PRINCIPALS[*principal] {
                     new = new.principal(pr);
                 }
-                if let Some(q) = quota {
-                    new = new.principal_quota(*q);
+                // One number drives the quotas: 1-2 a principal quota; 3-4 also one lock per
+                // resource, 5-6 also up to 2-3 per resource and 6-7 in the store.
+                if let Some(q) = *quota {
+                    new = new.principal_quota(q.min(2));
+                    if q >= 3 {
+                        new = new.resource_quota(q - 2);
+                    }
+                    if q >= 5 {
+                        new = new.store_quota(q + 1);
+                    }
                 }
                 if *owner {
                     new = new.owner("<D:href xmlns:D=\"DAV:\">mailto:x@example.com</D:href>");
@@ -564,24 +572,42 @@ async fn create_step<S: LockStore>(
             )),
         };
     }
-    if let Some(limit) = new.principal_quota {
-        // Locks without a principal count together, as one anonymous principal.
-        let held = model
-            .live(now)
-            .filter(|l| l.principal == new.principal)
-            .count();
-        let want = match new.principal {
-            Some(_) => Quota::Principal,
-            None => Quota::Anonymous,
+    // Quotas after conflicts, each counting live locks only; all anonymous locks count as one
+    // principal.
+    let principal = new.principal.as_deref();
+    let quotas = [
+        (
+            new.principal_quota,
+            if principal.is_some() {
+                Quota::Principal
+            } else {
+                Quota::Anonymous
+            },
+            model
+                .live(now)
+                .filter(|l| l.principal.as_deref() == principal)
+                .count(),
+        ),
+        (
+            new.resource_quota,
+            Quota::Resource,
+            model.live(now).filter(|l| l.root == new.root).count(),
+        ),
+        (new.store_quota, Quota::Store, model.live(now).count()),
+    ];
+    let exceeded: Vec<(Quota, u32)> = quotas
+        .iter()
+        .filter_map(|&(limit, quota, held)| {
+            limit.filter(|&l| held >= l as usize).map(|l| (quota, l))
+        })
+        .collect();
+    if !exceeded.is_empty() {
+        return match got {
+            CreateOutcome::QuotaExceeded { quota, limit } if exceeded.contains(&(quota, limit)) => {
+                Ok(())
+            }
+            other => Err(format!("create: got {other:?}, want one of {exceeded:?}")),
         };
-        if held >= limit as usize {
-            return match got {
-                CreateOutcome::QuotaExceeded { limit: l, quota } if l == limit && quota == want => {
-                    Ok(())
-                }
-                other => Err(format!("create: got {other:?}, want quota {limit}")),
-            };
-        }
     }
     let CreateOutcome::Created(lock) = got else {
         return Err(format!("create: got {got:?}, want created"));

@@ -5,16 +5,13 @@
 //! requests (or two application instances sharing a store) racing for the same lock can never
 //! both win. Expired locks are never reported and never block.
 
-mod byte_order;
 mod check;
 mod clock;
-mod dirs;
 mod error;
 mod lock;
 mod memory;
 #[cfg(feature = "redis")]
 mod redis;
-mod root_filter;
 mod token;
 
 use std::future::Future;

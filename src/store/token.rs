@@ -96,22 +96,12 @@ impl LockToken {
     }
 
     /// The token for a UUID, in the canonical `urn:uuid:` form, rendered into the inline
-    /// buffer: one table lookup per byte, no allocation (about half the instructions of
-    /// `uuid`'s formatter; every reported lock pays one render).
-    pub(crate) fn from_uuid_bytes(uuid: [u8; 16]) -> Self {
+    /// buffer: one table lookup per byte, no allocation (every reported lock pays one render).
+    fn from_uuid_bytes(uuid: [u8; 16]) -> Self {
         Self(Repr::Urn {
             text: render_uuid_urn(&uuid),
             uuid,
         })
-    }
-
-    /// The UUID of a canonical `urn:uuid:` token (kept beside the text, never parsed here);
-    /// `None` for any other token.
-    pub(crate) fn uuid_bytes(&self) -> Option<[u8; 16]> {
-        match &self.0 {
-            Repr::Urn { uuid, .. } => Some(*uuid),
-            Repr::Other(_) => None,
-        }
     }
 
     /// `text` as a token: inline when in the canonical form, else in a buffer from `shared`.
@@ -119,19 +109,6 @@ impl LockToken {
         match (parse_uuid_urn(text), <[u8; URN_LEN]>::try_from(text)) {
             (Some(uuid), Ok(text)) => Self(Repr::Urn { text, uuid }),
             _ => Self(Repr::Other(shared())),
-        }
-    }
-
-    /// A token kept verbatim in a shared buffer (the caller's, when it is not canonical).
-    pub(crate) fn from_shared(token: &Arc<str>) -> Self {
-        Self::from_text(token.as_bytes(), || token.clone())
-    }
-
-    /// The shared buffer of a token that is not in the canonical form.
-    pub(crate) fn shared(&self) -> Option<&Arc<str>> {
-        match &self.0 {
-            Repr::Urn { .. } => None,
-            Repr::Other(s) => Some(s),
         }
     }
 
@@ -159,11 +136,69 @@ impl LockToken {
     }
 }
 
+/// A token as the memory store keeps it: a canonical `urn:uuid:` token as its 16 bytes (a
+/// third of its text), any other one verbatim, sharing the buffer of the `LockToken`.
+#[derive(Debug)]
+pub(crate) enum StoredToken {
+    Uuid([u8; 16]),
+    Other(Arc<str>),
+}
+
+/// A token as looked up. Stored tokens hash and compare through theirs; parsing is exact (the
+/// rule `LockToken` keeps its text by), so a text and the token it names meet in one form.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum TokenKey<'a> {
+    Uuid([u8; 16]),
+    Other(&'a str),
+}
+
+impl<'a> TokenKey<'a> {
+    pub(crate) fn parse(text: &'a str) -> Self {
+        parse_uuid_urn(text.as_bytes()).map_or(TokenKey::Other(text), TokenKey::Uuid)
+    }
+}
+
+impl StoredToken {
+    pub(crate) fn of(token: &LockToken) -> Self {
+        match &token.0 {
+            Repr::Urn { uuid, .. } => StoredToken::Uuid(*uuid),
+            Repr::Other(s) => StoredToken::Other(s.clone()),
+        }
+    }
+
+    pub(crate) fn key(&self) -> TokenKey<'_> {
+        match self {
+            StoredToken::Uuid(b) => TokenKey::Uuid(*b),
+            StoredToken::Other(s) => TokenKey::Other(s),
+        }
+    }
+
+    /// The token as reported: rendered inline, or sharing the buffer; no allocation.
+    pub(crate) fn to_token(&self) -> LockToken {
+        match self {
+            StoredToken::Uuid(b) => LockToken::from_uuid_bytes(*b),
+            StoredToken::Other(s) => LockToken(Repr::Other(s.clone())),
+        }
+    }
+
+    /// Whether this token is one of `submitted`, compared as text (like `LockToken`'s `==`):
+    /// a UUID is rendered once rather than every submitted token parsed.
+    pub(crate) fn submitted_in(&self, submitted: &[&str]) -> bool {
+        match self {
+            StoredToken::Uuid(b) => {
+                let text = render_uuid_urn(b);
+                submitted.iter().any(|t| same_text(t.as_bytes(), &text))
+            }
+            StoredToken::Other(s) => submitted.iter().any(|t| *t == &**s),
+        }
+    }
+}
+
 /// The UUID of a token in exactly the form [`LockToken::random`] renders (`urn:uuid:` and
 /// lower-case hyphenated hex), so that parsing and rendering are inverse and token comparison
 /// stays byte-exact; `None` for any other text. Table-driven, no branch per digit.
 /// The canonical `urn:uuid:` text of a UUID: one table lookup per byte.
-pub(crate) fn render_uuid_urn(uuid: &[u8; 16]) -> [u8; URN_LEN] {
+fn render_uuid_urn(uuid: &[u8; 16]) -> [u8; URN_LEN] {
     let mut text = *TEMPLATE;
     for (byte, at) in uuid.iter().zip(BYTE_AT) {
         let [hi, lo] = HEX_PAIR[usize::from(*byte)];
@@ -173,7 +208,7 @@ pub(crate) fn render_uuid_urn(uuid: &[u8; 16]) -> [u8; URN_LEN] {
     text
 }
 
-pub(crate) fn parse_uuid_urn(s: &[u8]) -> Option<[u8; 16]> {
+fn parse_uuid_urn(s: &[u8]) -> Option<[u8; 16]> {
     let hex: &[u8; URN_LEN - PREFIX.len()] = s.strip_prefix(PREFIX.as_slice())?.try_into().ok()?;
     if hex[8] != b'-' || hex[13] != b'-' || hex[18] != b'-' || hex[23] != b'-' {
         return None;
@@ -344,19 +379,19 @@ mod tests {
             let u = uuid::Uuid::new_v4();
             let t = LockToken::from_uuid_bytes(*u.as_bytes());
             assert_eq!(t.as_str(), u.urn().to_string());
-            assert_eq!(t.uuid_bytes(), Some(*u.as_bytes()));
+            assert!(matches!(StoredToken::of(&t), StoredToken::Uuid(b) if b == *u.as_bytes()));
             assert_eq!(parse_uuid_urn(t.as_bytes()), Some(*u.as_bytes()));
             assert!(matches!(LockToken::from(t.as_str()).0, Repr::Urn { .. }));
-            assert_eq!(
-                LockToken::from(t.to_string()).uuid_bytes(),
-                Some(*u.as_bytes())
-            );
+            assert_eq!(StoredToken::of(&t).to_token(), t);
+            let stored = StoredToken::of(&LockToken::from(t.to_string()));
+            assert!(matches!(stored, StoredToken::Uuid(b) if b == *u.as_bytes()));
         }
         let upper = "urn:uuid:F81D4FAE-7DEC-11D0-A765-00A0C91E6BF6";
         let t = LockToken::from(upper);
         assert!(matches!(t.0, Repr::Other(_)));
         assert_eq!(t, upper);
-        assert_eq!(t.uuid_bytes(), None);
+        assert!(matches!(StoredToken::of(&t), StoredToken::Other(_)));
+        assert_eq!(StoredToken::of(&t).to_token(), upper);
         assert_eq!(parse_uuid_urn(upper.as_bytes()), None);
         for odd in [
             "",

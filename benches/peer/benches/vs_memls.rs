@@ -6,7 +6,11 @@
 //! what the layer pays (it needs the locks). Against `MemLs::check(deep = false)` for the
 //! covering cases and `check(deep = true)` for the subtree, with the same submitted tokens.
 //! LOCK + UNLOCK is `create` + `unlock` against `lock` + `unlock`. Layout:
-//! `benches/common/fixture.rs`.
+//! `benches/common/fixture.rs`, plus *locked-blocked* (the locked path, its token not
+//! submitted), the cases at depth 1 (`/top-free`, `/top-locked`) and two refused DELETE-style
+//! subtree checks (`subtree-100-blocked`, `subtree-1000-blocked`: that many
+//! locked members of `/wide100` or `/wide1000`, no token submitted). Filter with criterion's
+//! regex, e.g. `cargo bench -- 'n=(1e3|1e6)/'`.
 //!
 //! ```text
 //! cd benches/peer && cargo bench
@@ -144,6 +148,14 @@ fn checks(c: &mut Criterion) {
                     theirs_tokens: vec![members[0].1.clone()],
                 },
                 Case {
+                    name: "locked-blocked",
+                    ours: LockQuery::new().covering(p(&fixture::member(d, 0))),
+                    ours_tokens: vec![],
+                    theirs: dp(&fixture::member(d, 0)),
+                    theirs_deep: false,
+                    theirs_tokens: vec![],
+                },
+                Case {
                     name: "under-infinity",
                     ours: LockQuery::new().covering(p(&fixture::under_infinity(d))),
                     ours_tokens: vec![inf.0.clone()],
@@ -163,6 +175,59 @@ fn checks(c: &mut Criterion) {
             ];
             out.push((d, cases));
         }
+        // Depth 1: a member of `/`. (No under-infinity case: it would need a depth-infinity
+        // lock on `/`, which covers every other case.)
+        let top = stores.lock("/top-locked", false).await;
+        out.push((
+            1,
+            vec![
+                Case {
+                    name: "unlocked",
+                    ours: LockQuery::new().covering(p("/top-free")),
+                    ours_tokens: vec![],
+                    theirs: dp("/top-free"),
+                    theirs_deep: false,
+                    theirs_tokens: vec![],
+                },
+                Case {
+                    name: "locked",
+                    ours: LockQuery::new().covering(p("/top-locked")),
+                    ours_tokens: vec![top.0],
+                    theirs: dp("/top-locked"),
+                    theirs_deep: false,
+                    theirs_tokens: vec![top.1],
+                },
+                Case {
+                    name: "locked-blocked",
+                    ours: LockQuery::new().covering(p("/top-locked")),
+                    ours_tokens: vec![],
+                    theirs: dp("/top-locked"),
+                    theirs_deep: false,
+                    theirs_tokens: vec![],
+                },
+            ],
+        ));
+        // A DELETE of a collection with many locked members, none of them submitted: the
+        // answer is "refused", and which locks block.
+        let mut wide = Vec::new();
+        for (name, members) in [
+            ("subtree-100-blocked", 100),
+            ("subtree-1000-blocked", 1_000),
+        ] {
+            let coll = format!("/wide{members}");
+            for k in 0..members {
+                stores.lock(&format!("{coll}/m{k}"), false).await;
+            }
+            wide.push(Case {
+                name,
+                ours: LockQuery::new().subtree(p(&coll)),
+                ours_tokens: vec![],
+                theirs: dp(&coll),
+                theirs_deep: true,
+                theirs_tokens: vec![],
+            });
+        }
+        out.push((2, wide));
         out
     });
 
@@ -177,10 +242,13 @@ fn checks(c: &mut Criterion) {
         held = n;
         for (d, cases) in &cases {
             for case in cases {
-                // Both stores must agree that the check passes.
+                // Both stores must agree on the answer.
                 let tokens: Vec<&str> = case.ours_tokens.iter().map(String::as_str).collect();
-                let ok = rt.block_on(ours_query(&stores.ours, &case.ours, &case.ours_tokens))
-                    && rt.block_on(ours_check(&stores.ours, &case.ours, &tokens));
+                let ok = rt.block_on(ours_query(&stores.ours, &case.ours, &case.ours_tokens));
+                assert_eq!(
+                    ok,
+                    rt.block_on(ours_check(&stores.ours, &case.ours, &tokens))
+                );
                 let theirs = rt.block_on(stores.memls.check(
                     &case.theirs,
                     None,
@@ -188,7 +256,12 @@ fn checks(c: &mut Criterion) {
                     case.theirs_deep,
                     &case.theirs_tokens,
                 ));
-                assert!(ok && theirs.is_ok(), "{} d={d}", case.name);
+                let blocked = case.name.ends_with("-blocked");
+                assert!(
+                    ok != blocked && theirs.is_ok() != blocked,
+                    "{} d={d}",
+                    case.name
+                );
                 let param = format!("n={}/d={d}", fixture::label(n));
                 g.bench_function(
                     BenchmarkId::new(format!("{}/tower-locks-check", case.name), &param),
