@@ -54,8 +54,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use crate::{
-    CreateOutcome, Lock, LockDepth, LockQuery, LockScope, LockStore, LockStoreError, LockTimeout,
-    ManualClock, NewLock, Quota, ResourcePath, Submission, TokenAccess, TokenOutcome,
+    CheckOutcome, CreateOutcome, Lock, LockDepth, LockQuery, LockScope, LockStore, LockStoreError,
+    LockTimeout, ManualClock, NewLock, Quota, ResourcePath, Submission, TokenAccess, TokenOutcome,
 };
 
 /// Run every case, each on a fresh store from `make`, which must build a store whose time is
@@ -111,6 +111,7 @@ async fn run_clockless<S: LockStore>(make: &impl Fn() -> S) {
     trailing_slash_equivalence(&make()).await;
     query_matches_reference(&make()).await;
     check_matches_reference(&make()).await;
+    any_shared_lock_will_do(&make()).await;
     check_reports_enough(&make()).await;
     refresh_outcomes(&make()).await;
     unlock_outcomes(&make()).await;
@@ -826,8 +827,74 @@ pub async fn query_matches_reference<S: LockStore>(store: &S) {
     }
 }
 
-/// `check` answers what [`CheckOutcome::judge`](crate::CheckOutcome::judge) says of the locks [`LockQuery::matches`]
-/// selects: for random locks (some of a principal, some with a custom token) and random
+/// `any_shared_lock_will_do`: of the shared locks on a resource, `check` is satisfied by any
+/// one the submission holds (RFC 4918 §6.2); a collection's shared lock is not satisfied by a
+/// member's, nor the other way round, and an exclusive lock still needs its own token.
+///
+/// # Panics
+/// When the store breaks the rule.
+///
+/// ```
+/// # tokio_test::block_on(async {
+/// tower_locks::conformance::any_shared_lock_will_do(&tower_locks::MemoryLockStore::new()).await;
+/// # });
+/// ```
+pub async fn any_shared_lock_will_do<S: LockStore>(store: &S) {
+    const CASE: &str = "any_shared_lock_will_do";
+    let ns = Ns::new();
+    let shared = |p: &str, depth| NewLock::new(ns.p(p)).scope(LockScope::Shared).depth(depth);
+    let a = create_ok(CASE, store, shared("/c/doc", LockDepth::Zero)).await;
+    let b = create_ok(CASE, store, shared("/c/doc", LockDepth::Zero)).await;
+    let dir = create_ok(CASE, store, shared("/c", LockDepth::Zero)).await;
+    let solo = create_ok(CASE, store, NewLock::new(ns.p("/c/solo"))).await;
+    async fn blocking<S: LockStore>(store: &S, q: LockQuery, tokens: Vec<&str>) -> Vec<String> {
+        let out = ok(CASE, store.check(&q, Submission::new(&tokens, None)).await);
+        let mut found: Vec<String> = out
+            .unsatisfied
+            .iter()
+            .map(|l| l.token.to_string())
+            .collect();
+        found.sort();
+        found
+    }
+    let check = |q, tokens| blocking(store, q, tokens);
+    let doc = || LockQuery::new().covering(ns.p("/c/doc"));
+    assert_eq!(
+        check(doc(), vec![a.token.as_str()]).await,
+        Vec::<String>::new(),
+        "conformance `{CASE}`: one of two"
+    );
+    assert_eq!(
+        check(doc(), vec![b.token.as_str()]).await,
+        Vec::<String>::new(),
+        "conformance `{CASE}`: the other"
+    );
+    let mut both = vec![a.token.to_string(), b.token.to_string()];
+    both.sort();
+    assert_eq!(
+        check(doc(), vec![]).await,
+        both,
+        "conformance `{CASE}`: none submitted"
+    );
+    // The collection and its member are two resources.
+    let coll = LockQuery::new().covering(ns.p("/c"));
+    assert_eq!(
+        check(coll, vec![a.token.as_str()]).await,
+        vec![dir.token.to_string()],
+        "conformance `{CASE}`: a member's lock for the collection"
+    );
+    // Below a collection, per resource; an exclusive lock needs its own token.
+    let subtree = LockQuery::new().subtree(ns.p("/c"));
+    assert_eq!(
+        check(subtree, vec![dir.token.as_str(), b.token.as_str()]).await,
+        vec![solo.token.to_string()],
+        "conformance `{CASE}`: the subtree"
+    );
+}
+
+/// `check` answers what [`CheckOutcome::judge`](crate::CheckOutcome::judge) says of the locks
+/// [`LockQuery::matches`] selects (so of the shared locks on a resource, any one satisfied
+/// will do): for random shared locks (some of a principal, some with a custom token) and random
 /// queries and submissions (held tokens, their upper-case variants, unknown tokens; with the
 /// right principal, another one or none), the unsatisfied locks in `query`'s order, each once
 /// (all of them, or at least [`MIN_REPORTED`] when there are more), and the highest fencing
@@ -893,12 +960,12 @@ pub async fn check_matches_reference<S: LockStore>(store: &S) {
         let got = ok(CASE, store.check(&q, submission).await);
 
         let matching: Vec<&Lock> = held.iter().filter(|l| q.matches(l)).collect();
-        let want_unsatisfied = tokens(
-            matching
-                .iter()
-                .copied()
-                .filter(|l| !submission.satisfies(l)),
+        let reference = CheckOutcome::judge(
+            &q,
+            matching.iter().map(|&l| l.clone()).collect(),
+            submission,
         );
+        let want_unsatisfied = tokens(&reference.unsatisfied);
         let want_fence = matching
             .iter()
             .filter(|l| submission.satisfies(l))

@@ -2,7 +2,7 @@
 //!
 //! [`LockStore::check`]: crate::LockStore::check
 
-use super::lock::{Lock, LockScope};
+use super::lock::{Lock, LockQuery, LockScope, QueryTarget};
 
 /// The lock tokens a writer presents, and who presents them: the input of
 /// [`LockStore::check`](crate::LockStore::check).
@@ -100,47 +100,71 @@ pub(crate) fn judge_resource<'a>(
 /// let mine = Lock::builder(p("/a")).build_unstored();
 /// let theirs = Lock::builder(p("/b")).build_unstored();
 /// let tokens = [mine.token.as_str()];
-/// let outcome = CheckOutcome::judge(vec![mine.clone(), theirs.clone()], Submission::new(&tokens, None));
+/// let query = tower_locks::LockQuery::new().covering(p("/a")).covering(p("/b"));
+/// let outcome = CheckOutcome::judge(&query, vec![mine.clone(), theirs.clone()], Submission::new(&tokens, None));
 /// assert_eq!(outcome.unsatisfied, vec![theirs]);
 /// assert_eq!(outcome.fence, Some(mine.fence));
 /// assert!(!outcome.allowed());
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CheckOutcome {
-    /// The live locks matching the query that the submission does not satisfy, each once, in
-    /// the order [`LockStore::query`](crate::LockStore::query) reports them. Empty when
+    /// The live locks matching the query that stand in the way (see [`judge`](Self::judge)),
+    /// each once, in the order [`LockStore::query`](crate::LockStore::query) reports them: all
+    /// of them, or — when more than 16 do — at least 16 (a store may stop there). Empty when
     /// nothing stands in the way of the write.
     pub unsatisfied: Vec<Lock>,
     /// The highest fencing number among the matching locks the submission satisfied (`None`
     /// when it satisfied none): what a writer passes on to storage that rejects stale grants.
+    /// Exact when nothing stands in the way; otherwise `None` or the exact value.
     pub fence: Option<u64>,
 }
 
 impl CheckOutcome {
-    /// Judge `locks` (the answer of a query) against `submission`. This is the reference
+    /// Judge `locks` (the answer of `query`) against `submission`. This is the reference
     /// semantics of [`LockStore::check`](crate::LockStore::check), and its default body.
     ///
-    /// ```
-    /// use tower_locks::{CheckOutcome, Lock, ResourcePath, Submission};
+    /// A lock is satisfied by its own token, submitted by a principal that may use it. A shared
+    /// lock is also excused, for a resource the query touches, when another shared lock of that
+    /// resource is satisfied (RFC 4918 §6.2): for a query target, the shared locks covering it;
+    /// below a target asking for descendants, the shared locks rooted at the same resource.
     ///
-    /// let lock = Lock::builder(ResourcePath::parse("/doc").unwrap()).build_unstored();
-    /// let outcome = CheckOutcome::judge(vec![lock.clone()], Submission::default());
-    /// assert_eq!(outcome.unsatisfied, vec![lock]);
-    /// assert_eq!(outcome.fence, None);
     /// ```
-    pub fn judge(mut locks: Vec<Lock>, submission: Submission<'_>) -> Self {
-        let mut fence = None;
-        locks.retain(|lock| {
-            let satisfied = submission.satisfies(lock);
-            if satisfied {
-                fence = fence.max(Some(lock.fence));
-            }
-            !satisfied
-        });
-        Self {
-            unsatisfied: locks,
-            fence,
-        }
+    /// use tower_locks::{CheckOutcome, Lock, LockQuery, LockScope, ResourcePath, Submission};
+    ///
+    /// let doc = ResourcePath::parse("/doc").unwrap();
+    /// let shared = || Lock::builder(doc.clone()).scope(LockScope::Shared).build_unstored();
+    /// let (mine, theirs) = (shared(), shared());
+    /// let query = LockQuery::new().covering(doc.clone());
+    /// let tokens = [mine.token.as_str()];
+    /// let outcome = CheckOutcome::judge(&query, vec![mine.clone(), theirs], Submission::new(&tokens, None));
+    /// assert!(outcome.allowed()); // one of the shared locks will do
+    /// assert_eq!(outcome.fence, Some(mine.fence));
+    /// assert!(!CheckOutcome::judge(&query, vec![mine], Submission::default()).allowed());
+    /// ```
+    pub fn judge(query: &LockQuery, locks: Vec<Lock>, submission: Submission<'_>) -> Self {
+        let satisfied: Vec<&Lock> = locks.iter().filter(|l| submission.satisfies(l)).collect();
+        let fence = satisfied.iter().map(|l| l.fence).max();
+        let shared_ok = |covering: bool, lock: &Lock, target: &QueryTarget| {
+            satisfied.iter().any(|s| {
+                s.scope == LockScope::Shared
+                    && if covering {
+                        s.covers(&target.path)
+                    } else {
+                        s.root == lock.root
+                    }
+            })
+        };
+        let blocks = |lock: &Lock| {
+            !submission.satisfies(lock)
+                && query.targets.iter().any(|t| {
+                    let covering = lock.covers(&t.path);
+                    let below = t.descendants && t.path.is_ancestor_of(&lock.root);
+                    (covering || below)
+                        && !(lock.scope == LockScope::Shared && shared_ok(covering, lock, t))
+                })
+        };
+        let unsatisfied = locks.iter().filter(|l| blocks(l)).cloned().collect();
+        Self { unsatisfied, fence }
     }
 
     /// Whether the write may proceed: every matching lock is satisfied.

@@ -53,6 +53,7 @@ use super::{
     LockStoreError, LockTimeout, NewLock, Quota, Submission, SystemClock, TokenAccess,
     TokenOutcome, TokenVerdict,
 };
+use crate::path::key_is_ancestor;
 use crate::ResourcePath;
 
 /// At most this many unsatisfied locks are reported by [`LockStore::check`]: enough to name
@@ -234,8 +235,31 @@ impl MemoryLockStore {
 
     /// `check`, synchronously: locks are judged where they are stored, only the unsatisfied
     /// ones are built, and the walk stops at the [`MAX_REPORTED`]th of those.
+    ///
+    /// A shared lock is excused when a shared lock of the same resource is satisfied
+    /// ([`CheckOutcome::judge`]); the satisfied shared locks are found through the submitted
+    /// tokens, so the work stays bounded by the submission, not by the locks sharing a path.
     fn check_sync(&self, query: &LockQuery, submission: Submission<'_>) -> CheckOutcome {
         self.read_step(|g, now| {
+            let shared_ok: Vec<&Entry> = submission
+                .tokens
+                .iter()
+                .filter_map(|t| g.find_token(TokenKey::parse(t)).and_then(|id| g.entry(id)))
+                .filter(|e| {
+                    e.scope == LockScope::Shared && e.is_live(now) && e.satisfied_by(&submission)
+                })
+                .collect();
+            let covers = |e: &Entry, key: &str| {
+                &*e.root == key || (e.depth == LockDepth::Infinity && key_is_ancestor(&e.root, key))
+            };
+            let excused = |e: &Entry, key: &str| {
+                e.scope == LockScope::Shared
+                    && if covers(e, key) {
+                        shared_ok.iter().any(|s| covers(s, key))
+                    } else {
+                        shared_ok.iter().any(|s| s.root == e.root)
+                    }
+            };
             let mut fence = None;
             let (mut blocking, mut n) = ([NIL; MAX_REPORTED], 0);
             for target in &query.targets {
@@ -243,7 +267,7 @@ impl MemoryLockStore {
                 let more = g.visit(key, target.descendants, now, &mut |id, e| {
                     if e.satisfied_by(&submission) {
                         fence = fence.max(Some(e.fence));
-                    } else if !blocking[..n].contains(&id) {
+                    } else if !excused(e, key) && !blocking[..n].contains(&id) {
                         blocking[n] = id;
                         n += 1;
                     }

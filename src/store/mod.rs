@@ -157,10 +157,12 @@ pub trait LockStore: Send + Sync + 'static {
     ///
     /// This is the check to call from code that enforces locks itself (a job, a handler not
     /// behind [`LockLayer`](crate::LockLayer), another protocol): its answer must equal
-    /// [`CheckOutcome::judge`] over [`query`](Self::query)'s, which is the default body. A
-    /// store may answer it without building the satisfied locks; the memory store does. The
-    /// layer itself asks [`query`](Self::query), because evaluating an `If` header, a `423`
-    /// body and a fencing number need the locks themselves.
+    /// [`CheckOutcome::judge`] over [`query`](Self::query)'s, which is the default body — except
+    /// that when more than 16 locks stand in the way a store may stop at 16 of them (in
+    /// `query`'s order) and leave the fencing number `None`. A store may answer it without
+    /// building the satisfied locks; the memory store does. The layer itself asks
+    /// [`query`](Self::query), because evaluating an `If` header, a `423` body and a fencing
+    /// number need the locks themselves.
     ///
     /// ```
     /// use tower_locks::{CreateOutcome, LockQuery, LockStore, MemoryLockStore, NewLock};
@@ -189,7 +191,7 @@ pub trait LockStore: Send + Sync + 'static {
     ) -> impl Future<Output = Result<CheckOutcome, LockStoreError>> + Send {
         async move {
             let locks = self.query(query).await?;
-            Ok(CheckOutcome::judge(locks, submission))
+            Ok(CheckOutcome::judge(query, locks, submission))
         }
     }
 
