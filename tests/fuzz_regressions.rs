@@ -75,3 +75,39 @@ fn the_root_is_measured_too() {
         Ok(ResourcePath::root())
     );
 }
+
+/// Found by the `lockinfo` target: namespace declarations were limited per body, so an owner
+/// whose many children each got the declaration they inherit could not be read back. The
+/// limit is on the declarations in scope at once (what a prefix lookup scans); declarations
+/// on siblings do not add up.
+#[test]
+fn declarations_on_siblings_do_not_add_up() {
+    use tower_locks::dav::parse_lockinfo;
+    let children: String = (0..100)
+        .map(|i| format!(r#"<a xmlns="DAV:">{i}</a>"#))
+        .collect();
+    let body = format!(
+        "<lockinfo xmlns='DAV:'><lockscope><exclusive/></lockscope><locktype><write/></locktype>\
+         <owner>{children}</owner></lockinfo>"
+    );
+    let owner = parse_lockinfo(body.as_bytes(), 64 * 1024)
+        .unwrap()
+        .owner
+        .unwrap();
+    let wrapped = format!(
+        "<X:lockinfo xmlns:X=\"DAV:\"><X:lockscope><X:shared/></X:lockscope>\
+         <X:locktype><X:write/></X:locktype><X:owner>{owner}</X:owner></X:lockinfo>"
+    );
+    let again = parse_lockinfo(wrapped.as_bytes(), 64 * 1024).unwrap();
+    assert_eq!(again.owner.as_deref(), Some(owner.as_str()));
+    // Nested, they do: the scan a prefix lookup makes stays bounded.
+    let nested: String = (0..40)
+        .map(|i| format!(r#"<a xmlns:p{i}="urn:{i}">"#))
+        .collect::<String>()
+        + &"</a>".repeat(40);
+    let body = format!(
+        "<lockinfo xmlns='DAV:'><lockscope><exclusive/></lockscope><locktype><write/></locktype>\
+         <owner>{nested}</owner></lockinfo>"
+    );
+    assert!(parse_lockinfo(body.as_bytes(), 64 * 1024).is_err());
+}

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tower_locks::dav::parse_lockinfo;
+use tower_locks::dav::{parse_lockinfo, LockInfoError};
 
 const LIMIT: usize = 4096;
 
@@ -19,11 +19,15 @@ fuzz_target!(|data: &[u8]| {
         "<X:lockinfo xmlns:X=\"DAV:\"><X:lockscope><X:shared/></X:lockscope>\
          <X:locktype><X:write/></X:locktype><X:owner>{owner}</X:owner></X:lockinfo>"
     );
-    let again = parse_lockinfo(wrapped.as_bytes(), usize::MAX).unwrap_or_else(|e| {
-        panic!(
+    let again = match parse_lockinfo(wrapped.as_bytes(), usize::MAX) {
+        Ok(again) => again,
+        // The declarations the owner carries for its children may pass the limits on what one
+        // element or scope holds; that is a limit on this document, not a missing declaration.
+        Err(LockInfoError::TooComplex(_)) => return,
+        Err(e) => panic!(
             "owner {owner:?} of {:?} is not self-contained: {e}",
             String::from_utf8_lossy(data)
-        )
-    });
+        ),
+    };
     assert_eq!(again.owner.as_deref(), Some(owner.as_str()));
 });

@@ -276,8 +276,10 @@ struct State {
     capture: Option<OwnerCapture>,
     owner: Option<Option<String>>,
     duplicate_owner: bool,
-    /// Namespace declarations seen so far.
+    /// Namespace declarations in scope (on the open elements).
     declarations: usize,
+    /// How many of them each open element made.
+    declared_by: Vec<usize>,
 }
 
 impl State {
@@ -295,6 +297,7 @@ impl State {
             owner: None,
             duplicate_owner: false,
             declarations: 0,
+            declared_by: Vec::new(),
         }
     }
 
@@ -312,7 +315,9 @@ impl State {
         if name.prefix().is_some_and(|p| p.as_ref() == b"xmlns") {
             return Err(not_wf("element name with the 'xmlns' prefix"));
         }
+        let in_scope = self.declarations;
         let attrs = check_attributes(reader, start, &mut self.declarations)?;
+        let declared = self.declarations - in_scope;
 
         if self.stack.is_empty() && self.root_seen {
             return Err(not_wf("content after the root element"));
@@ -393,14 +398,19 @@ impl State {
             }
         }
 
-        if !empty {
+        if empty {
+            // Its declarations go out of scope with it.
+            self.declarations -= declared;
+        } else {
             self.stack.push(role);
+            self.declared_by.push(declared);
         }
         Ok(())
     }
 
     fn close(&mut self, src: &str, pos: usize) -> Result<(), LockInfoError> {
         self.stack.pop();
+        self.declarations -= self.declared_by.pop().unwrap_or(0);
         if let Some(capture) = &self.capture {
             if self.stack.len() == capture.level {
                 let capture = self.capture.take().expect("checked above");
@@ -535,8 +545,8 @@ fn tag_name_end(src: &str, pos: usize, name: &[u8]) -> Result<usize, LockInfoErr
 /// same per byte whatever the body's shape.
 const MAX_ATTRIBUTES: usize = 32;
 
-/// Most namespace declarations in one body: every prefix resolution scans the declarations in
-/// scope, so this bounds that scan.
+/// Most namespace declarations in scope at once (on an element and its ancestors): every
+/// prefix resolution scans the declarations in scope, so this bounds that scan.
 const MAX_NAMESPACE_DECLARATIONS: usize = 32;
 
 /// What the attributes of one element declare and use.
