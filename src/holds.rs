@@ -66,6 +66,8 @@ struct Inner {
 pub(crate) struct HoldGuard {
     holds: Arc<Holds>,
     id: u64,
+    /// Whether the hold names tokens (a write without an `If` header names none).
+    has_tokens: bool,
 }
 
 impl Holds {
@@ -80,6 +82,7 @@ impl Holds {
         tokens: Vec<String>,
     ) -> HoldGuard {
         let paths = paths.into_iter().map(|(p, s)| (p.clone(), s)).collect();
+        let has_tokens = !tokens.is_empty();
         let mut g = self.lock();
         g.next += 1;
         let id = g.next;
@@ -88,6 +91,7 @@ impl Holds {
         HoldGuard {
             holds: Arc::clone(self),
             id,
+            has_tokens,
         }
     }
 
@@ -116,7 +120,11 @@ impl Holds {
 
 impl HoldGuard {
     /// From now on the write relies on `tokens` only (the verdict's).
-    pub(crate) fn rely_on(&self, tokens: Vec<String>) {
+    pub(crate) fn rely_on(&mut self, tokens: Vec<String>) {
+        if !self.has_tokens && tokens.is_empty() {
+            return;
+        }
+        self.has_tokens = !tokens.is_empty();
         let mut g = self.holds.lock();
         if let Some(hold) = g.live.iter_mut().find(|h| h.id == self.id) {
             hold.tokens = tokens;
@@ -167,6 +175,7 @@ mod tests {
         let on = |root: &str| NewLock::new(p(root)).build_unstored();
         let ga = holds.acquire([(&a, false)], vec!["urn:a".into(), "urn:mentioned".into()]);
         let gb = holds.acquire([(&b, false)], vec!["urn:b".into()]);
+        let mut ga = ga;
         ga.rely_on(vec!["urn:a".into()]);
         assert!(holds.relies_on("urn:a"));
         assert!(!holds.relies_on("urn:mentioned"));

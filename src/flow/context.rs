@@ -213,6 +213,9 @@ impl Ctx {
     /// it may not. Under [`Disclosure::Related`] a root is named when it is at or above the
     /// request URI or its `Destination`, or held by the requesting principal.
     pub(crate) fn disclose(&self, locks: &[&Lock]) -> (Vec<String>, usize) {
+        if self.cfg.disclosure == Disclosure::All {
+            return (roots(locks), 0);
+        }
         let visible = |l: &Lock| match self.cfg.disclosure {
             Disclosure::All => true,
             Disclosure::Related => {

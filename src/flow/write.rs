@@ -48,7 +48,7 @@ pub(crate) fn start<B>(ctx: Ctx, body: B) -> Start<B> {
     ctx.add_if_targets(&mut plan.query);
     // Registered before the store is asked, dropped when the inner service has answered: a
     // LOCK granted meanwhile sees it and is rolled back (see `crate::holds`).
-    let hold = ctx
+    let mut hold = ctx
         .cfg
         .holds
         .acquire(plan.touched(), ctx.submitted().map(str::to_owned).collect());
@@ -101,7 +101,7 @@ impl<B> Write<B> {
             ctx,
             body,
             plan,
-            hold,
+            mut hold,
             answer,
         } = self;
         let answer = match answer {
