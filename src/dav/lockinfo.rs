@@ -1,7 +1,5 @@
 //! Parsing the `DAV:lockinfo` body of a LOCK request (RFC 4918 §9.10, §14.11).
 
-use std::collections::HashSet;
-
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::name::{PrefixDeclaration, QName, ResolveResult};
 use quick_xml::NsReader;
@@ -557,8 +555,8 @@ struct Attrs {
 }
 
 /// Check every attribute of `start` (syntax, values, prefixes, duplicates) and report the
-/// namespace prefixes it declares and uses. Duplicates are found with hash sets (quick-xml's
-/// own check compares every pair).
+/// namespace prefixes it declares and uses. Duplicates are found by comparing pairs, which
+/// [`MAX_ATTRIBUTES`] keeps to a bounded cost per element.
 fn check_attributes(
     reader: &NsReader<&[u8]>,
     start: &BytesStart<'_>,
@@ -569,18 +567,13 @@ fn check_attributes(
         used: Vec::new(),
     };
     check_attribute_spacing(start)?;
-    let mut names: HashSet<&[u8]> = HashSet::new();
-    let mut expanded: HashSet<(Vec<u8>, Vec<u8>)> = HashSet::new();
-    for (i, attr) in start.attributes().with_checks(false).enumerate() {
+    let mut expanded: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    for (i, attr) in start.attributes().enumerate() {
         if i == MAX_ATTRIBUTES {
             return Err(LockInfoError::TooComplex("attributes on one element"));
         }
         let attr = attr.map_err(|e| not_wf(&format!("bad attribute: {e}")))?;
         check_qname(attr.key)?;
-        // The key borrows from the tag itself, so the set holds it without a copy.
-        if !names.insert(attr.key.into_inner()) {
-            return Err(not_wf("duplicate attribute"));
-        }
         let value =
             std::str::from_utf8(&attr.value).map_err(|_| not_wf("attribute is not UTF-8"))?;
         check_attribute_value(value)?;
@@ -608,9 +601,11 @@ fn check_attributes(
         let (ns, local) = reader.resolve_attribute(attr.key);
         match ns {
             ResolveResult::Bound(ns) => {
-                if !expanded.insert((ns.as_ref().to_vec(), local.as_ref().to_vec())) {
+                let key = (ns.as_ref().to_vec(), local.as_ref().to_vec());
+                if expanded.contains(&key) {
                     return Err(not_wf("duplicate attribute"));
                 }
+                expanded.push(key);
             }
             _ => return Err(not_wf("undeclared namespace prefix on an attribute")),
         }
