@@ -12,6 +12,16 @@ use quick_xml::name::ResolveResult;
 use quick_xml::NsReader;
 
 /// What a PROPFIND asks for (RFC 4918 §9.1, §14.20).
+///
+/// ```
+/// use tower_locks::dav::{parse_propfind, PropfindKind};
+///
+/// let body = br#"<propfind xmlns="DAV:"><prop><supportedlock/></prop></propfind>"#;
+/// assert_eq!(
+///     parse_propfind(body),
+///     Some(PropfindKind::Prop { lockdiscovery: false, supportedlock: true })
+/// );
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PropfindKind {
     /// `allprop` (or an empty body): every live property, the lock properties included.
