@@ -191,6 +191,26 @@ async fn create_conflict<S: LockStore>(case: &str, store: &S, req: NewLock) -> V
     }
 }
 
+/// Unlock `lock` through `path` as `principal`; it must succeed.
+async fn unlock_ok<S: LockStore>(
+    case: &str,
+    store: &S,
+    lock: &Lock,
+    path: &ResourcePath,
+    principal: Option<&str>,
+) {
+    let out = ok(
+        case,
+        store
+            .unlock(TokenAccess::new(&lock.token, path, principal))
+            .await,
+    );
+    assert!(
+        matches!(out, TokenOutcome::Done(_)),
+        "conformance `{case}`: {out:?}"
+    );
+}
+
 fn tokens<'a>(locks: impl IntoIterator<Item = &'a Lock>) -> BTreeSet<String> {
     locks.into_iter().map(|l| l.token.to_string()).collect()
 }
@@ -1521,17 +1541,7 @@ pub async fn anonymous_quota<S: LockStore>(store: &S) {
     // A principal's locks are counted apart.
     let alices = NewLock::new(ns.p("/3")).principal(alice.as_str());
     create_ok(CASE, store, alices.principal_quota(1)).await;
-    let root = ns.p("/1");
-    let out = ok(
-        CASE,
-        store
-            .unlock(TokenAccess::new(&first.token, &root, None))
-            .await,
-    );
-    assert!(
-        matches!(out, TokenOutcome::Done(_)),
-        "conformance `{CASE}`: {out:?}"
-    );
+    unlock_ok(CASE, store, &first, &ns.p("/1"), None).await;
     create_ok(CASE, store, anonymous(ns.p("/4"), limit)).await;
 }
 
@@ -1571,17 +1581,7 @@ pub async fn resource_quota<S: LockStore>(store: &S) {
         matches!(out, CreateOutcome::Created(_)),
         "conformance `{CASE}`: quota 4: {out:?}"
     );
-    let root = ns.p("/r");
-    let out = ok(
-        CASE,
-        store
-            .unlock(TokenAccess::new(&first.token, &root, None))
-            .await,
-    );
-    assert!(
-        matches!(out, TokenOutcome::Done(_)),
-        "conformance `{CASE}`: {out:?}"
-    );
+    unlock_ok(CASE, store, &first, &ns.p("/r"), None).await;
     let out = ok(CASE, store.create(shared("/r")).await);
     assert_eq!(
         out,
@@ -1623,17 +1623,7 @@ pub async fn store_quota<S: LockStore>(store: &S) {
         "conformance `{CASE}`: two more locks than were held"
     );
     create_ok(CASE, store, NewLock::new(ns.p("/3"))).await;
-    let root = ns.p("/1");
-    let out = ok(
-        CASE,
-        store
-            .unlock(TokenAccess::new(&first.token, &root, None))
-            .await,
-    );
-    assert!(
-        matches!(out, TokenOutcome::Done(_)),
-        "conformance `{CASE}`: {out:?}"
-    );
+    unlock_ok(CASE, store, &first, &ns.p("/1"), None).await;
     create_ok(CASE, store, any(ns.p("/4"), limit + 1)).await;
 }
 
