@@ -35,7 +35,7 @@ use tower_locks::{
 #[derive(Clone, Default)]
 struct Docs(Arc<Mutex<HashMap<String, String>>>);
 
-/// Demo authentication: trust `X-User`. A real app verifies a session or a token here; the
+/// Demo authentication: trust `X-User`. A real app verifies a login cookie or a bearer token here; the
 /// lock layer and the lock API sit inside it (RFC 4918 §8.1).
 async fn authenticate(mut req: Request, next: Next) -> Response {
     if let Some(user) = req.headers().get("x-user").and_then(|v| v.to_str().ok()) {

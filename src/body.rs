@@ -221,3 +221,38 @@ impl Body for EmptyBody {
         SizeHint::with_exact(0)
     }
 }
+
+/// Why a request body could not be read whole.
+#[derive(Debug)]
+pub(crate) enum ReadError {
+    /// It is (or says it is, in `Content-Length`) larger than the limit.
+    TooLarge,
+    /// Reading it failed.
+    Failed(String),
+}
+
+/// Collect a small request body (a LOCK's `lockinfo`, a lock API call), at most `limit` bytes;
+/// a `Content-Length` above the limit is refused before anything is read.
+pub(crate) async fn read_limited<B>(
+    headers: &http::HeaderMap,
+    body: B,
+    limit: usize,
+) -> Result<Bytes, ReadError>
+where
+    B: Body,
+    B::Error: Into<crate::BoxError>,
+{
+    use http_body_util::{BodyExt, LengthLimitError, Limited};
+    let declared = headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(ReadError::TooLarge);
+    }
+    match Limited::new(body, limit).collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(ReadError::TooLarge),
+        Err(e) => Err(ReadError::Failed(e.to_string())),
+    }
+}

@@ -12,7 +12,7 @@ use crate::holds::Holds;
 use crate::principal::PrincipalSource;
 use crate::response::{Responder, ResponseConfig};
 use crate::space::Space;
-use crate::store::DynLockStore;
+use crate::store::{DynLockStore, Lock, NewLock, TokenAccess};
 use crate::timeout::TimeoutPolicy;
 use crate::ResourcePath;
 
@@ -143,6 +143,39 @@ impl Config {
             dry_run: false,
             holds: Arc::default(),
         }
+    }
+
+    /// A new lock on `root` for `principal`, with every quota of [`Limits`] set (the
+    /// principal's, or the anonymous clients' when there is none).
+    pub(crate) fn new_lock(&self, root: ResourcePath, principal: Option<&str>) -> NewLock {
+        let limits = &self.limits;
+        let mut new = NewLock::new(root);
+        new.principal = principal.map(Into::into);
+        new.principal_quota = match principal {
+            Some(_) => limits.max_locks_per_principal,
+            None => limits.max_anonymous_locks,
+        };
+        new.resource_quota = limits.max_locks_per_resource;
+        new.store_quota = limits.max_locks;
+        new
+    }
+
+    /// A lock just granted stays only if no checked write it would cover is in flight (see
+    /// `crate::holds`); otherwise it is removed again and the paths of those writes returned.
+    pub(crate) async fn keep_unless_in_flight(&self, lock: &Lock) -> Result<(), Vec<ResourcePath>> {
+        let in_flight = self.holds.blocking(lock);
+        if in_flight.is_empty() {
+            return Ok(());
+        }
+        self.roll_back(lock).await;
+        Err(in_flight)
+    }
+
+    /// Remove a lock this layer just created (privileged: it is ours).
+    pub(crate) async fn roll_back(&self, lock: &Lock) {
+        let mut access = TokenAccess::new(&lock.token, &lock.root, None);
+        access.privileged = true;
+        let _ = self.store.unlock_boxed(access).await;
     }
 
     /// Tell the application's event hook, if there is one.

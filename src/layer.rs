@@ -527,7 +527,7 @@ impl LockLayer {
     /// token, as REST lock APIs (Microsoft Graph, WOPI hosts, Nextcloud's user locks) do.
     /// Everybody else still needs the token, and requests without a principal always do.
     ///
-    /// ⚠️ The trade-off: the token no longer tells two editing sessions of the same user
+    /// ⚠️ The trade-off: the token no longer tells two tabs or devices of the same user
     /// apart — a second tab or device of the lock's holder writes over the first one's work
     /// without being refused. Keep the RFC 4918 default (`false`) for WebDAV clients, which
     /// submit their tokens anyway.

@@ -167,7 +167,9 @@ pub use hooks::{CreateResult, ResourceCreator, ResourceProbe, ResourceState};
 pub use layer::LockLayer;
 pub use path::{PathError, ResourcePath};
 pub use principal::Principal;
-pub use properties::{LockProperties, LockPropertiesLayer, PropertiesBody, ReplayBody};
+pub use properties::{
+    LockProperties, LockPropertiesLayer, PropertiesBody, PropertiesFuture, ReplayBody,
+};
 pub use response::{Rejection, WouldReject};
 pub use rest::{
     AcquireRequest, ApiDepth, ApiScope, HolderOnly, LockApi, LockList, LockPolicy, LockView,

@@ -10,7 +10,7 @@
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::future::poll_fn;
+use std::future::{poll_fn, Future};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
@@ -169,7 +169,7 @@ where
 {
     type Response = Response<PropertiesBody<ResBody>>;
     type Error = S::Error;
-    type Future = BoxFuture<'static, Result<Self::Response, S::Error>>;
+    type Future = PropertiesFuture<S::Future, ResBody, S::Error>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -178,12 +178,14 @@ where
     fn call(&mut self, req: Request<B>) -> Self::Future {
         if req.method().as_str() != "PROPFIND" {
             let future = self.inner.call(req.map(ReplayBody::stream));
-            return Box::pin(async move { Ok(future.await?.map(PropertiesBody::passthrough)) });
+            return PropertiesFuture {
+                kind: FutureKind::Passthrough { future },
+            };
         }
         let clone = self.inner.clone();
         let mut ready = std::mem::replace(&mut self.inner, clone);
         let config = Arc::clone(&self.config);
-        Box::pin(async move {
+        let future = Box::pin(async move {
             let (parts, body) = req.into_parts();
             let (body, kind) = read_propfind(body).await;
             let res = ready.call(Request::from_parts(parts, body)).await?;
@@ -194,7 +196,69 @@ where
             parts.headers.remove(CONTENT_LENGTH);
             let body = PropertiesBody::augment(body, Augment::new(config, kind));
             Ok(Response::from_parts(parts, body))
-        })
+        });
+        PropertiesFuture {
+            kind: FutureKind::Propfind { future },
+        }
+    }
+}
+
+pin_project! {
+    /// Response future for [`LockProperties`]: any request but a PROPFIND passes through
+    /// without an allocation; a PROPFIND is read, forwarded and its answer wrapped in one boxed
+    /// future.
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use bytes::Bytes;
+    /// use http::{Request, Response};
+    /// use http_body_util::Empty;
+    /// use tower::{Layer, Service, ServiceExt};
+    /// use tower_locks::{LockLayer, MemoryLockStore, PropertiesFuture, ReplayBody};
+    ///
+    /// # tokio_test::block_on(async {
+    /// let inner = tower::service_fn(|_req: Request<ReplayBody<Empty<Bytes>>>| async {
+    ///     Ok::<_, Infallible>(Response::new(Empty::<Bytes>::new()))
+    /// });
+    /// let mut svc = LockLayer::new(MemoryLockStore::new()).lock_properties().layer(inner);
+    /// let get = Request::get("/doc").body(Empty::new()).unwrap();
+    /// let future = svc.ready().await.unwrap().call(get);
+    /// assert_eq!(future.await.unwrap().status(), 200);
+    /// # });
+    /// ```
+    pub struct PropertiesFuture<F, B, E> {
+        #[pin]
+        kind: FutureKind<F, B, E>,
+    }
+}
+
+pin_project! {
+    #[project = FutureKindProj]
+    enum FutureKind<F, B, E> {
+        Passthrough { #[pin] future: F },
+        Propfind { future: BoxFuture<'static, Result<Response<PropertiesBody<B>>, E>> },
+    }
+}
+
+impl<F, B, E> Future for PropertiesFuture<F, B, E>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+{
+    type Output = Result<Response<PropertiesBody<B>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().kind.project() {
+            FutureKindProj::Passthrough { future } => future
+                .poll(cx)
+                .map(|res| res.map(|res| res.map(PropertiesBody::passthrough))),
+            FutureKindProj::Propfind { future } => future.as_mut().poll(cx),
+        }
+    }
+}
+
+impl<F, B, E> fmt::Debug for PropertiesFuture<F, B, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PropertiesFuture(..)")
     }
 }
 

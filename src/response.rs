@@ -8,6 +8,7 @@ use http::header::{HeaderValue, ACCEPT, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER
 use http::{request, Method, Response, StatusCode};
 
 use crate::dav::{error_body, lock_conflict_multistatus};
+use crate::store::Quota;
 
 /// Why the layer answered a request itself. A clone is put in the extensions of every
 /// response the layer generates, so outer layers and tests can see the reason without parsing
@@ -92,6 +93,16 @@ pub enum Rejection {
 }
 
 impl Rejection {
+    /// The refusal for a quota the store reported reached: a client's own allowance (its
+    /// principal's, or the anonymous clients') is 429, no room on the resource or in the store
+    /// is 507 ([decision D16](crate::decisions#d16)).
+    pub(crate) fn quota(quota: Quota, limit: u32) -> Self {
+        match quota {
+            Quota::Principal | Quota::Anonymous => Rejection::TooManyLocks { limit },
+            _ => Rejection::InsufficientStorage { limit },
+        }
+    }
+
     /// The status code of the response.
     ///
     /// ```
@@ -163,7 +174,7 @@ impl Rejection {
         }
     }
 
-    fn short_name(&self) -> &'static str {
+    pub(crate) fn short_name(&self) -> &'static str {
         match self {
             Rejection::Locked { .. } => "lock-token-submitted",
             Rejection::Conflict { .. } | Rejection::ConflictBelow { .. } => "no-conflicting-lock",
@@ -181,7 +192,7 @@ impl Rejection {
         }
     }
 
-    fn title(&self) -> &'static str {
+    pub(crate) fn title(&self) -> &'static str {
         match self {
             Rejection::Locked { .. } | Rejection::Conflict { .. } => "Locked",
             Rejection::ConflictBelow { .. } => "Locked",
@@ -351,16 +362,37 @@ const XML: &str = "application/xml; charset=\"utf-8\"";
 const PROBLEM_JSON: &str = "application/problem+json";
 const TEXT: &str = "text/plain; charset=utf-8";
 
-fn problem_json(rejection: &Rejection, parts: &request::Parts, cfg: &ResponseConfig) -> String {
+/// The RFC 9457 members every problem the crate writes has: `type` (the configured base and
+/// `name`), `title`, `status`, `detail` and `instance` (the request path).
+pub(crate) fn problem_object(
+    cfg: &ResponseConfig,
+    name: &str,
+    title: &str,
+    status: StatusCode,
+    detail: &str,
+    parts: &request::Parts,
+) -> serde_json::Map<String, serde_json::Value> {
     let mut obj = serde_json::Map::new();
     obj.insert(
         "type".into(),
-        format!("{}{}", cfg.problem_type_base, rejection.short_name()).into(),
+        format!("{}{name}", cfg.problem_type_base).into(),
     );
-    obj.insert("title".into(), rejection.title().into());
-    obj.insert("status".into(), rejection.status().as_u16().into());
-    obj.insert("detail".into(), rejection.detail().into());
+    obj.insert("title".into(), title.into());
+    obj.insert("status".into(), status.as_u16().into());
+    obj.insert("detail".into(), detail.into());
     obj.insert("instance".into(), parts.uri.path().into());
+    obj
+}
+
+fn problem_json(rejection: &Rejection, parts: &request::Parts, cfg: &ResponseConfig) -> String {
+    let mut obj = problem_object(
+        cfg,
+        rejection.short_name(),
+        rejection.title(),
+        rejection.status(),
+        &rejection.detail(),
+        parts,
+    );
     if matches!(
         rejection,
         Rejection::Locked { .. } | Rejection::Conflict { .. } | Rejection::ConflictBelow { .. }

@@ -3,23 +3,22 @@
 use std::time::SystemTime;
 
 use bytes::Bytes;
-use http::header::{HeaderValue, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, IF_MATCH};
+use http::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE, IF_MATCH};
 use http::{HeaderName, Response, StatusCode};
 use http_body::Body;
-use http_body_util::{BodyExt, LengthLimitError, Limited};
 
 use super::context::bad_request;
 use super::plan::Plan;
 use super::verdict::{if_holds, verdict, States};
 use super::Ctx;
-use crate::body::ResponseBody;
+use crate::body::{read_limited, ReadError, ResponseBody};
 use crate::dav::{lock_response_body, parse_lockinfo, LockInfoError};
 use crate::events::LockEvent;
 use crate::headers::{parse_depth, parse_timeout_headers, Depth};
 use crate::hooks::{CreateResult, ResourceState};
 use crate::response::Rejection;
 use crate::store::{
-    BoxError, CreateOutcome, Lock, LockDepth, LockQuery, NewLock, Quota, TokenAccess, TokenOutcome,
+    BoxError, CreateOutcome, Lock, LockDepth, LockQuery, TokenAccess, TokenOutcome,
 };
 
 static LOCK_TOKEN: HeaderName = HeaderName::from_static("lock-token");
@@ -55,22 +54,12 @@ where
     B::Error: Into<BoxError>,
 {
     let limit = ctx.cfg.limits.max_lockinfo_bytes;
-    let declared = ctx
-        .parts
-        .headers
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
-        return Err(Rejection::PayloadTooLarge { limit });
-    }
-    match Limited::new(body, limit).collect().await {
-        Ok(c) => Ok(c.to_bytes()),
-        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
-            Err(Rejection::PayloadTooLarge { limit })
-        }
-        Err(e) => Err(bad_request(format!("could not read the LOCK body: {e}"))),
-    }
+    read_limited(&ctx.parts.headers, body, limit)
+        .await
+        .map_err(|e| match e {
+            ReadError::TooLarge => Rejection::PayloadTooLarge { limit },
+            ReadError::Failed(e) => bad_request(format!("could not read the LOCK body: {e}")),
+        })
 }
 
 /// §9.10.2: no body, an `If` header naming exactly one lock token, any URL in its scope.
@@ -173,19 +162,13 @@ async fn create<B>(
         return ctx.reject(rejection);
     }
 
-    let limits = &ctx.cfg.limits;
-    let mut new = NewLock::new(ctx.target.clone())
+    let mut new = ctx
+        .cfg
+        .new_lock(ctx.target.clone(), ctx.principal.as_deref())
         .scope(info.scope)
         .depth(depth)
         .timeout(timeout);
     new.owner = info.owner.map(Into::into);
-    new.principal = ctx.principal.as_deref().map(Into::into);
-    new.principal_quota = match ctx.principal {
-        Some(_) => limits.max_locks_per_principal,
-        None => limits.max_anonymous_locks,
-    };
-    new.resource_quota = limits.max_locks_per_resource;
-    new.store_quota = limits.max_locks;
     let lock = match ctx.cfg.store.create_boxed(new).await {
         Ok(CreateOutcome::Created(lock)) => lock,
         Ok(CreateOutcome::Conflict(conflicts)) => {
@@ -209,18 +192,13 @@ async fn create<B>(
             return ctx.reject(rejection);
         }
         Ok(CreateOutcome::QuotaExceeded { quota, limit }) => {
-            return ctx.reject(match quota {
-                Quota::Principal | Quota::Anonymous => Rejection::TooManyLocks { limit },
-                _ => Rejection::InsufficientStorage { limit },
-            })
+            return ctx.reject(Rejection::quota(quota, limit))
         }
         Err(_) => return ctx.reject(Rejection::StoreUnavailable),
     };
     // The lock exists now; a write checked before it is still in flight if it holds one of
     // the lock's paths. Roll back rather than grant a lock under a running write.
-    let in_flight = ctx.cfg.holds.blocking(&lock);
-    if !in_flight.is_empty() {
-        rollback(&ctx, &lock).await;
+    if let Err(in_flight) = ctx.cfg.keep_unless_in_flight(&lock).await {
         let mut roots: Vec<String> = in_flight.iter().map(|p| p.href()).collect();
         roots.sort();
         roots.dedup();
@@ -241,7 +219,7 @@ async fn create<B>(
             None | Some(CreateResult::AlreadyExists) => {}
             Some(CreateResult::Created) => status = StatusCode::CREATED,
             Some(CreateResult::Failed(code)) => {
-                rollback(&ctx, &lock).await;
+                ctx.cfg.roll_back(&lock).await;
                 let mut res = Response::new(ResponseBody::empty());
                 *res.status_mut() = code;
                 return res;
@@ -250,13 +228,6 @@ async fn create<B>(
     }
     ctx.cfg.event(|| LockEvent::Granted { lock: lock.clone() });
     lock_response(&lock, status, true)
-}
-
-/// Remove a lock this request just created (privileged: it is ours).
-async fn rollback(ctx: &Ctx, lock: &Lock) {
-    let mut access = TokenAccess::new(&lock.token, &lock.root, None);
-    access.privileged = true;
-    let _ = ctx.cfg.store.unlock_boxed(access).await;
 }
 
 fn lock_response<B>(

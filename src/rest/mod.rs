@@ -5,13 +5,11 @@ mod types;
 
 use std::convert::Infallible;
 use std::fmt;
-use std::future::poll_fn;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::SystemTime;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
 use http::{request, Method, Request, Response, StatusCode};
 use http_body::Body;
@@ -20,13 +18,13 @@ use tower_service::Service;
 pub use policy::{HolderOnly, LockPolicy};
 pub use types::{AcquireRequest, ApiDepth, ApiScope, LockList, LockView, RefreshRequest};
 
-use crate::body::{EmptyBody, ResponseBody};
+use crate::body::{read_limited, EmptyBody, ReadError, ResponseBody};
 use crate::config::{Config, Disclosure};
 use crate::events::LockEvent;
 use crate::headers::parse_lock_token;
+use crate::response::{problem_object, Rejection};
 use crate::store::{
-    BoxError, BoxFuture, CreateOutcome, Lock, LockQuery, LockTimeout, NewLock, Quota, TokenAccess,
-    TokenOutcome,
+    BoxError, BoxFuture, CreateOutcome, Lock, LockQuery, LockTimeout, TokenAccess, TokenOutcome,
 };
 use crate::ResourcePath;
 
@@ -124,7 +122,7 @@ impl fmt::Debug for LockApi {
 
 impl<B> Service<Request<B>> for LockApi
 where
-    B: Body<Data = Bytes> + Send + Unpin + 'static,
+    B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
     type Response = Response<ResponseBody<EmptyBody>>;
@@ -160,7 +158,7 @@ impl Call {
 impl LockApi {
     async fn handle<B>(&self, req: Request<B>) -> Result<Response<ResponseBody<EmptyBody>>, Problem>
     where
-        B: Body<Data = Bytes> + Unpin,
+        B: Body<Data = Bytes>,
         B::Error: Into<BoxError>,
     {
         let (parts, body) = req.into_parts();
@@ -177,20 +175,19 @@ impl LockApi {
             path,
             principal,
         };
-        let body = read_body(body).await.map_err(|status| match status {
-            StatusCode::PAYLOAD_TOO_LARGE => self.problem(
-                &call.parts,
-                status,
-                "payload-too-large",
-                &format!("the request body is larger than {MAX_BODY} bytes"),
-            ),
-            _ => self.problem(
-                &call.parts,
-                status,
-                "bad-body",
-                "the request body could not be read",
-            ),
-        })?;
+        let body = read_limited(&call.parts.headers, body, MAX_BODY)
+            .await
+            .map_err(|e| match e {
+                ReadError::TooLarge => {
+                    self.rejected(&call, &Rejection::PayloadTooLarge { limit: MAX_BODY })
+                }
+                ReadError::Failed(e) => self.problem(
+                    &call.parts,
+                    StatusCode::BAD_REQUEST,
+                    "bad-body",
+                    &format!("the request body could not be read: {e}"),
+                ),
+            })?;
         match call.parts.method.clone() {
             Method::POST => self.acquire(&call, &body).await,
             Method::GET if call.flag("list") => self.list(&call).await,
@@ -240,8 +237,8 @@ impl LockApi {
         if call.flag("takeover") {
             self.take_over(call, &covering, scope).await?;
         }
-        let limits = &cfg.limits;
-        let mut new = NewLock::new(call.path.clone())
+        let mut new = cfg
+            .new_lock(call.path.clone(), call.principal.as_deref())
             .scope(scope)
             .depth(depth)
             .timeout(timeout);
@@ -249,13 +246,6 @@ impl LockApi {
             .owner
             .as_ref()
             .map(|o| types::stored_owner(o).into());
-        new.principal = call.principal.as_deref().map(Into::into);
-        new.principal_quota = match call.principal {
-            Some(_) => limits.max_locks_per_principal,
-            None => limits.max_anonymous_locks,
-        };
-        new.resource_quota = limits.max_locks_per_resource;
-        new.store_quota = limits.max_locks;
         let outcome = cfg
             .store
             .create_boxed(new)
@@ -271,25 +261,11 @@ impl LockApi {
                 return Err(self.conflict(call, &conflicts));
             }
             CreateOutcome::QuotaExceeded { quota, limit } => {
-                let (status, name) = match quota {
-                    Quota::Principal | Quota::Anonymous => {
-                        (StatusCode::TOO_MANY_REQUESTS, "too-many-locks")
-                    }
-                    _ => (StatusCode::INSUFFICIENT_STORAGE, "insufficient-storage"),
-                };
-                return Err(self.problem(
-                    &call.parts,
-                    status,
-                    name,
-                    &format!("the limit of {limit} locks is reached"),
-                ));
+                return Err(self.rejected(call, &Rejection::quota(quota, limit)));
             }
         };
         // A write checked before the lock existed is still in flight: roll back.
-        if !cfg.holds.blocking(&lock).is_empty() {
-            let mut access = TokenAccess::new(&lock.token, &lock.root, None);
-            access.privileged = true;
-            let _ = cfg.store.unlock_boxed(access).await;
+        if cfg.keep_unless_in_flight(&lock).await.is_err() {
             return Err(self
                 .problem(
                     &call.parts,
@@ -513,18 +489,8 @@ impl LockApi {
         name: &str,
         detail: &str,
     ) -> Problem {
-        let mut obj = serde_json::Map::new();
-        obj.insert(
-            "type".into(),
-            format!("{}{name}", self.config.response.problem_type_base).into(),
-        );
-        obj.insert(
-            "title".into(),
-            status.canonical_reason().unwrap_or("").into(),
-        );
-        obj.insert("status".into(), status.as_u16().into());
-        obj.insert("detail".into(), detail.into());
-        obj.insert("instance".into(), parts.uri.path().into());
+        let title = status.canonical_reason().unwrap_or("");
+        let obj = problem_object(&self.config.response, name, title, status, detail, parts);
         Problem {
             status,
             body: obj,
@@ -541,24 +507,25 @@ impl LockApi {
         )
     }
 
-    fn forbidden(&self, call: &Call) -> Problem {
+    /// The problem for one of the layer's own refusals, named and worded as the layer does.
+    fn rejected(&self, call: &Call, rejection: &Rejection) -> Problem {
+        let status = rejection.status();
         self.problem(
             &call.parts,
-            StatusCode::FORBIDDEN,
-            "lock-owned-by-another-principal",
-            "the lock is held by another principal",
+            status,
+            rejection.short_name(),
+            &rejection.detail(),
         )
+    }
+
+    fn forbidden(&self, call: &Call) -> Problem {
+        self.rejected(call, &Rejection::Forbidden)
     }
 
     fn unavailable(&self, call: &Call) -> Problem {
         let secs = self.config.response.retry_after_secs;
-        self.problem(
-            &call.parts,
-            StatusCode::SERVICE_UNAVAILABLE,
-            "lock-store-unavailable",
-            "the lock store did not answer in time; retry later",
-        )
-        .retry_after(u64::from(secs))
+        self.rejected(call, &Rejection::StoreUnavailable)
+            .retry_after(u64::from(secs))
     }
 
     fn token_problem(&self, call: &Call, outcome: &TokenOutcome) -> Problem {
@@ -679,23 +646,4 @@ fn json<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Result<T, serd
         return Ok(T::default());
     }
     serde_json::from_slice(body)
-}
-
-/// Read the request body up to [`MAX_BODY`] bytes (413 above, 400 when it fails).
-async fn read_body<B>(mut body: B) -> Result<Bytes, StatusCode>
-where
-    B: Body<Data = Bytes> + Unpin,
-    B::Error: Into<BoxError>,
-{
-    let mut read = BytesMut::new();
-    while let Some(frame) = poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
-        let frame = frame.map_err(|_| StatusCode::BAD_REQUEST)?;
-        if let Ok(data) = frame.into_data() {
-            read.extend_from_slice(&data);
-            if read.len() > MAX_BODY {
-                return Err(StatusCode::PAYLOAD_TOO_LARGE);
-            }
-        }
-    }
-    Ok(read.freeze())
 }
