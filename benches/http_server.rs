@@ -9,14 +9,19 @@
 //! LOCKS=0 target/release/examples/http_server layer 127.0.0.1:8791
 //! ```
 //!
-//! `GET /docs/{name}` answers 200 with a short body, `PUT` 204. The default multi-thread
-//! runtime is used, as an app would.
+//! `GET /docs/{name}` answers 200 with a short body, `PUT` 204. The bare app also answers
+//! `PUT /refused/{name}` with the response the layer sends when it refuses a PUT on
+//! `/docs/locked.txt` (423, the same headers and `DAV:error` body): the cost of writing that
+//! answer, without the layer deciding it. The default multi-thread runtime is used, as an app
+//! would.
 
 use std::net::SocketAddr;
 
-use axum::routing::get;
+use axum::routing::{get, put};
 use axum::Router;
-use http::StatusCode;
+use bytes::Bytes;
+use http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use http::{Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::service::TowerToHyperService;
@@ -26,6 +31,28 @@ fn routes() -> Router {
     Router::new().route(
         "/docs/{name}",
         get(|| async { "hello" }).put(|| async { StatusCode::NO_CONTENT }),
+    )
+}
+
+/// The bare app's copy of the layer's 423 for `/docs/locked.txt`.
+fn refused() -> Router {
+    let body = Bytes::from(tower_locks::dav::error_body(
+        "lock-token-submitted",
+        &["/docs/locked.txt"],
+    ));
+    Router::new().route(
+        "/refused/{name}",
+        put(move || {
+            let body = body.clone();
+            async move {
+                Response::builder()
+                    .status(StatusCode::LOCKED)
+                    .header(CONTENT_TYPE, "application/xml; charset=\"utf-8\"")
+                    .header(CACHE_CONTROL, "no-store")
+                    .body(axum::body::Body::from(body))
+                    .unwrap()
+            }
+        }),
     )
 }
 
@@ -51,7 +78,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or_else(|| "127.0.0.1:8791".to_owned())
         .parse()?;
     let router = match mode.as_str() {
-        "bare" => routes(),
+        "bare" => routes().merge(refused()),
         "layer" => {
             let store = MemoryLockStore::new();
             // `LOCKS` overrides how many locks are held (on other paths); 1e5 by default.

@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# Instructions per `MemoryLockStore` operation, counted by callgrind (stable on a noisy
-# machine): depth 2, 1 000 background locks or `HELD` (see benches/store_count.rs), a run of N
-# minus a run of 0. Needs valgrind.
+# Instructions counted by callgrind (stable on a noisy machine), a run of N minus a run of 0.
+# Needs valgrind.
+#
+# `store`: per `MemoryLockStore` operation, depth 2, 1 000 background locks or `HELD` (see
+# benches/store_count.rs).
+# `layer`: per request through `LockLayer` and through the bare inner service, and the
+# difference (see benches/layer_count.rs).
 #
 #   benches/instructions.sh store      # unlocked, locked, under-infinity, subtree, lock+unlock
 #   benches/instructions.sh store check-locked   # a check case through `LockStore::check`
 #   HELD=1000000 N=5000 benches/instructions.sh store check-subtree   # with 1e6 locks held
+#   benches/instructions.sh layer      # get, put, put-token, refused
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${N:-20000}
@@ -29,5 +34,25 @@ if [ "${1:-}" = store ]; then
     done
     exit 0
 fi
-echo "usage: benches/instructions.sh store [case...]" >&2
+if [ "${1:-}" = layer ]; then
+    shift
+    cases=("$@")
+    [ ${#cases[@]} -gt 0 ] || cases=(get put put-token refused)
+    cargo bench --bench layer_count --no-run 2>&1 | tail -1
+    bin=$(ls -t target/release/deps/layer_count-* | grep -v '\.d$' | head -1)
+    tmp=$(mktemp -d)
+    trap 'rm -rf "$tmp"' EXIT
+    count() { # config case n -> total instructions
+        valgrind --tool=callgrind --callgrind-out-file="$tmp/out" "$bin" "$1" "$2" "$3" 2>&1 |
+            sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
+    }
+    printf '%-12s %10s %10s %10s\n' case bare layer added
+    for c in "${cases[@]}"; do
+        per() { local z t; z=$(count "$1" "$c" 0); t=$(count "$1" "$c" "$n"); echo $(( (t - z) / n )); }
+        b=$(per bare); l=$(per layer)
+        printf '%-12s %10d %10d %10d\n' "$c" "$b" "$l" $(( l - b ))
+    done
+    exit 0
+fi
+echo "usage: benches/instructions.sh store|layer [case...]" >&2
 exit 2

@@ -41,24 +41,20 @@ use crate::ResourcePath;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct FencingToken(pub u64);
 
-#[derive(Debug)]
-struct Hold {
-    id: u64,
-    /// Each path with `true` when everything below it is touched too.
-    paths: Vec<(ResourcePath, bool)>,
-    tokens: Vec<String>,
-}
-
 /// The in-flight writes of one layer (shared by all its services).
 #[derive(Debug, Default)]
 pub(crate) struct Holds {
     inner: Mutex<Inner>,
 }
 
+/// One row per path and per token of every in-flight write, tagged with its hold's id: a
+/// write adds its rows and removes them, with no allocation of its own.
 #[derive(Debug, Default)]
 struct Inner {
     next: u64,
-    live: Vec<Hold>,
+    /// Each path with `true` when everything below it is touched too.
+    paths: Vec<(u64, ResourcePath, bool)>,
+    tokens: Vec<(u64, String)>,
 }
 
 /// Ends its hold when dropped.
@@ -76,17 +72,22 @@ impl Holds {
     }
 
     /// Register an in-flight write touching `paths`, relying on `tokens`.
-    pub(crate) fn acquire<'a>(
+    pub(crate) fn acquire<'a, 't>(
         self: &Arc<Self>,
         paths: impl IntoIterator<Item = (&'a ResourcePath, bool)>,
-        tokens: Vec<String>,
+        tokens: impl IntoIterator<Item = &'t str>,
     ) -> HoldGuard {
-        let paths = paths.into_iter().map(|(p, s)| (p.clone(), s)).collect();
-        let has_tokens = !tokens.is_empty();
         let mut g = self.lock();
         g.next += 1;
         let id = g.next;
-        g.live.push(Hold { id, paths, tokens });
+        for (path, subtree) in paths {
+            g.paths.push((id, path.clone(), subtree));
+        }
+        let before = g.tokens.len();
+        for token in tokens {
+            g.tokens.push((id, token.to_owned()));
+        }
+        let has_tokens = g.tokens.len() > before;
         drop(g);
         HoldGuard {
             holds: Arc::clone(self),
@@ -100,7 +101,7 @@ impl Holds {
         let infinity = lock.depth == LockDepth::Infinity;
         let g = self.lock();
         let mut out = Vec::new();
-        for (path, subtree) in g.live.iter().flat_map(|h| &h.paths) {
+        for (_, path, subtree) in &g.paths {
             let covered = lock.root == *path || (infinity && lock.root.is_ancestor_of(path));
             let removed = *subtree && path.is_ancestor_of(&lock.root);
             if covered || removed {
@@ -113,7 +114,7 @@ impl Holds {
     /// Whether an in-flight write relies on `token`.
     pub(crate) fn relies_on(&self, token: &str) -> bool {
         let g = self.lock();
-        let relied = g.live.iter().any(|h| h.tokens.iter().any(|t| t == token));
+        let relied = g.tokens.iter().any(|(_, t)| t == token);
         relied
     }
 }
@@ -124,19 +125,21 @@ impl HoldGuard {
         if !self.has_tokens && tokens.is_empty() {
             return;
         }
+        let id = self.id;
         self.has_tokens = !tokens.is_empty();
         let mut g = self.holds.lock();
-        if let Some(hold) = g.live.iter_mut().find(|h| h.id == self.id) {
-            hold.tokens = tokens;
-        }
+        g.tokens.retain(|(hold, _)| *hold != id);
+        g.tokens.extend(tokens.into_iter().map(|t| (id, t)));
     }
 }
 
 impl Drop for HoldGuard {
     fn drop(&mut self) {
+        let id = self.id;
         let mut g = self.holds.lock();
-        if let Some(i) = g.live.iter().position(|h| h.id == self.id) {
-            g.live.swap_remove(i);
+        g.paths.retain(|(hold, ..)| *hold != id);
+        if self.has_tokens {
+            g.tokens.retain(|(hold, _)| *hold != id);
         }
     }
 }
@@ -154,7 +157,7 @@ mod tests {
     fn holds_block_covering_locks_until_dropped() {
         let holds = Arc::new(Holds::default());
         let (ab, d) = (p("/a/b"), p("/d"));
-        let guard = holds.acquire([(&ab, false), (&d, true)], vec!["urn:x".into()]);
+        let guard = holds.acquire([(&ab, false), (&d, true)], ["urn:x"]);
         let on = |root: &str, depth| NewLock::new(p(root)).depth(depth).build_unstored();
         assert_eq!(holds.blocking(&on("/a/b", LockDepth::Zero)), [p("/a/b")]);
         assert_eq!(holds.blocking(&on("/a", LockDepth::Infinity)), [p("/a/b")]);
@@ -173,8 +176,8 @@ mod tests {
         let holds = Arc::new(Holds::default());
         let (a, b) = (p("/a"), p("/b"));
         let on = |root: &str| NewLock::new(p(root)).build_unstored();
-        let ga = holds.acquire([(&a, false)], vec!["urn:a".into(), "urn:mentioned".into()]);
-        let gb = holds.acquire([(&b, false)], vec!["urn:b".into()]);
+        let ga = holds.acquire([(&a, false)], ["urn:a", "urn:mentioned"]);
+        let gb = holds.acquire([(&b, false)], ["urn:b"]);
         let mut ga = ga;
         ga.rely_on(vec!["urn:a".into()]);
         assert!(holds.relies_on("urn:a"));

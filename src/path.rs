@@ -185,7 +185,7 @@ impl ResourcePath {
         // normalised key is measured. The loop is linear and stops as soon as a limit is passed.
         let mut key = String::with_capacity(raw.len());
         let mut depth = 0usize;
-        for segment in raw.split('/').filter(|s| !s.is_empty()) {
+        for segment in segments(raw) {
             let start = key.len();
             key.push('/');
             push_canonical_segment(&mut key, segment)?;
@@ -208,7 +208,7 @@ impl ResourcePath {
             }
             return Ok(Self::root());
         }
-        Ok(Self::owned(key, raw.ends_with('/')))
+        Ok(Self::owned(key.as_str(), raw.ends_with('/')))
     }
 
     /// Rebuild a path from a key that is already canonical (as returned by
@@ -570,37 +570,66 @@ fn hex_val(b: u8) -> Option<u8> {
 
 const HEX: &[u8; 16] = b"0123456789ABCDEF";
 
-fn push_escaped(out: &mut String, b: u8) {
-    out.push('%');
-    out.push(HEX[(b >> 4) as usize] as char);
-    out.push(HEX[(b & 0xF) as usize] as char);
+/// The non-empty segments of `path`, between its slashes.
+fn segments(path: &str) -> impl Iterator<Item = &str> {
+    let mut rest = path;
+    std::iter::from_fn(move || loop {
+        if rest.is_empty() {
+            return None;
+        }
+        // `/` is ASCII: both sides of it are character boundaries.
+        let end = rest.bytes().position(|b| b == b'/').unwrap_or(rest.len());
+        let segment = &rest[..end];
+        rest = rest.get(end + 1..).unwrap_or("");
+        if !segment.is_empty() {
+            return Some(segment);
+        }
+    })
 }
 
+fn push_escaped(out: &mut String, b: u8) {
+    out.push('%');
+    out.push(char::from(HEX[usize::from(b >> 4)]));
+    out.push(char::from(HEX[usize::from(b & 0xF)]));
+}
+
+/// Append `segment` in canonical form: runs of segment-safe bytes as they are, escapes of
+/// segment-safe bytes decoded, every other byte (raw or escaped) as `%XX` in upper case.
 fn push_canonical_segment(out: &mut String, segment: &str) -> Result<(), PathError> {
-    let bytes = segment.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
-        if b == b'%' {
-            let hi = bytes.get(i + 1).copied().and_then(hex_val);
-            let lo = bytes.get(i + 2).copied().and_then(hex_val);
+    let mut rest = segment;
+    while !rest.is_empty() {
+        // Segment-safe bytes are ASCII, so the run ends on a character boundary.
+        let run = rest
+            .bytes()
+            .position(|b| !is_segment_safe(b))
+            .unwrap_or(rest.len());
+        out.push_str(&rest[..run]);
+        rest = &rest[run..];
+        let Some(c) = rest.chars().next() else {
+            break;
+        };
+        if c == '%' {
+            let bytes = rest.as_bytes();
+            let hi = bytes.get(1).copied().and_then(hex_val);
+            let lo = bytes.get(2).copied().and_then(hex_val);
             let (Some(hi), Some(lo)) = (hi, lo) else {
                 return Err(PathError::BadEscape);
             };
             let decoded = hi << 4 | lo;
             if is_segment_safe(decoded) {
-                out.push(decoded as char);
+                out.push(char::from(decoded));
             } else {
                 push_escaped(out, decoded);
             }
-            i += 3;
+            // `%` and two hex digits: ASCII.
+            rest = &rest[3..];
         } else {
-            if is_segment_safe(b) {
-                out.push(b as char);
-            } else {
+            // Any other character, escaped byte by byte.
+            let mut utf8 = [0; 4];
+            for &b in c.encode_utf8(&mut utf8).as_bytes() {
                 push_escaped(out, b);
             }
-            i += 1;
+            rest = &rest[c.len_utf8()..];
         }
     }
     Ok(())

@@ -188,17 +188,21 @@ pub fn error_body(condition: &str, hrefs: &[&str]) -> String {
 }
 
 fn write_condition(out: &mut String, condition: &str, hrefs: &[&str]) {
+    out.push_str("<D:");
+    out.push_str(condition);
     if hrefs.is_empty() {
-        let _ = write!(out, "<D:{condition}/>");
+        out.push_str("/>");
         return;
     }
-    let _ = write!(out, "<D:{condition}>");
+    out.push('>');
     for href in hrefs {
         out.push_str("<D:href>");
         out.push_str(&escape_href(href));
         out.push_str("</D:href>");
     }
-    let _ = write!(out, "</D:{condition}>");
+    out.push_str("</D:");
+    out.push_str(condition);
+    out.push('>');
 }
 
 /// The 207 Multi-Status body for a depth-infinity LOCK refused because of locks rooted below

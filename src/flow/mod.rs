@@ -54,10 +54,14 @@ pub(crate) fn start<B>(config: Arc<Config>, req: Request<B>) -> Started<B> {
     match ctx.parts.method.as_str() {
         "LOCK" => Started::Later(Later::Lock(ctx, body)),
         "UNLOCK" => Started::Later(Later::Unlock(ctx, body)),
-        _ => match write::start(ctx, body) {
-            write::Start::Forward(req, hold) => Started::Forward(req, hold),
-            write::Start::Respond(res) => Started::Respond(res),
-            write::Start::Later(w) => Started::Later(Later::Write(w)),
+        _ => match write::check_now(&ctx) {
+            write::Now::Forward(hold, allowed, would_reject) => {
+                Started::Forward(write::request(ctx, body, allowed.fence, would_reject), hold)
+            }
+            write::Now::Refuse(rejection) => Started::Respond(ctx.render(rejection)),
+            write::Now::Later(check) => {
+                Started::Later(Later::Write(write::Write::new(ctx, body, check)))
+            }
         },
     }
 }

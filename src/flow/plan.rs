@@ -71,7 +71,12 @@ impl Plan {
         target: &ResourcePath,
         destination: Option<&ResourcePath>,
     ) -> Plan {
-        let mut plan = Plan::default();
+        let mut plan = Plan {
+            query: LockQuery {
+                targets: Vec::with_capacity(MAX_NEEDS),
+            },
+            ..Plan::default()
+        };
         match method {
             "PROPPATCH" => {
                 plan.need(target.clone(), false, When::Always);

@@ -69,6 +69,10 @@ pub(crate) fn verdict(
         Step::Done(false) => return Step::Done(Err(Rejection::PreconditionFailed)),
         Step::Done(true) => {}
     }
+    if locks.is_empty() {
+        // Nothing to satisfy.
+        return Step::Done(Ok(Allowed::default()));
+    }
     let tokens: Vec<&str> = ctx.submitted().collect();
     let principal = ctx.principal.as_deref();
     let owner_writes = ctx.cfg.owner_writes;
@@ -76,8 +80,7 @@ pub(crate) fn verdict(
         judge_groups(groups, &tokens, principal, owner_writes, allowed)
     };
     let mut allowed = Allowed::default();
-    let mut missing = Vec::new();
-    missing.extend(judge(plan.groups(locks, When::Always), &mut allowed));
+    let missing = judge(plan.groups(locks, When::Always), &mut allowed);
     if !missing.is_empty() {
         return Step::Done(Err(ctx.locked(&missing)));
     }

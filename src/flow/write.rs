@@ -6,7 +6,6 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 
 use super::plan::{CleanupWhen, Plan};
@@ -22,6 +21,11 @@ use crate::store::{DynLockStore, Lock, LockStoreError};
 pub(crate) struct Write<B> {
     ctx: Box<Ctx>,
     body: B,
+    check: Check,
+}
+
+/// The check of a write as far as `call` took it.
+pub(crate) struct Check {
     plan: Plan,
     hold: HoldGuard,
     /// The store's answer, when it came at once.
@@ -29,17 +33,17 @@ pub(crate) struct Write<B> {
 }
 
 /// What `call` decides for a write.
-pub(crate) enum Start<B> {
-    /// Forward the request now, holding its paths until the inner service has answered.
-    Forward(Request<B>, HoldGuard),
-    /// The layer answers: a refusal.
-    Respond(Response<Bytes>),
+pub(crate) enum Now {
+    /// Forward the request, holding its paths until the inner service has answered.
+    Forward(HoldGuard, Allowed, Option<WouldReject>),
+    /// Refuse it.
+    Refuse(Rejection),
     /// Finish in the request's future.
-    Later(Write<B>),
+    Later(Check),
 }
 
 /// Plan the write, register its hold, and decide it now if the store answers at once.
-pub(crate) fn start<B>(ctx: Ctx, body: B) -> Start<B> {
+pub(crate) fn check_now(ctx: &Ctx) -> Now {
     let mut plan = Plan::new(
         ctx.parts.method.as_str(),
         &ctx.target,
@@ -48,10 +52,7 @@ pub(crate) fn start<B>(ctx: Ctx, body: B) -> Start<B> {
     ctx.add_if_targets(&mut plan.query);
     // Registered before the store is asked, dropped when the inner service has answered: a
     // LOCK granted meanwhile sees it and is rolled back (see `crate::holds`).
-    let mut hold = ctx
-        .cfg
-        .holds
-        .acquire(plan.touched(), ctx.submitted().map(str::to_owned).collect());
+    let mut hold = ctx.cfg.holds.acquire(plan.touched(), ctx.submitted());
     let answer = if ctx.cfg.store_answers_now {
         ctx.cfg.store.query_now_dyn(&plan.query)
     } else {
@@ -61,25 +62,29 @@ pub(crate) fn start<B>(ctx: Ctx, body: B) -> Start<B> {
     if let (Some(answer), false) = (&answer, plan.removes()) {
         let mut states = States::default();
         let decided = match answer {
-            Ok(locks) => ctx.settle_now(&mut states, |s| verdict(&ctx, &plan, locks, s)),
+            Ok(locks) => ctx.settle_now(&mut states, |s| verdict(ctx, &plan, locks, s)),
             Err(e) => Some(Err(store_failed(e))),
         };
-        match decided.map(|d| policies(&ctx, d)) {
-            Some(Ok((allowed, would_reject))) => {
-                hold.rely_on(allowed.relied);
-                return Start::Forward(request(ctx, body, allowed.fence, would_reject), hold);
+        match decided.map(|d| policies(ctx, d)) {
+            Some(Ok((mut allowed, would_reject))) => {
+                hold.rely_on(std::mem::take(&mut allowed.relied));
+                return Now::Forward(hold, allowed, would_reject);
             }
-            Some(Err(rejection)) => return Start::Respond(ctx.render(rejection)),
+            Some(Err(rejection)) => return Now::Refuse(rejection),
             None => {}
         }
     }
-    Start::Later(Write {
-        ctx: Box::new(ctx),
-        body,
-        plan,
-        hold,
-        answer,
-    })
+    Now::Later(Check { plan, hold, answer })
+}
+
+impl<B> Write<B> {
+    pub(crate) fn new(ctx: Ctx, body: B, check: Check) -> Self {
+        Write {
+            ctx: Box::new(ctx),
+            body,
+            check,
+        }
+    }
 }
 
 impl<B> Write<B> {
@@ -100,9 +105,12 @@ impl<B> Write<B> {
         let Write {
             ctx,
             body,
-            plan,
-            mut hold,
-            answer,
+            check:
+                Check {
+                    plan,
+                    mut hold,
+                    answer,
+                },
         } = self;
         let answer = match answer {
             Some(answer) => answer,
@@ -176,7 +184,7 @@ fn policies(
 
 /// The request to forward: the original parts, with the fencing number and, in dry-run
 /// mode, the refusal that was not made in the extensions.
-fn request<B>(
+pub(crate) fn request<B>(
     ctx: Ctx,
     body: B,
     fence: Option<u64>,

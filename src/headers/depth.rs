@@ -1,10 +1,11 @@
 //! The `Depth` request header (RFC 4918 §10.2).
 
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName};
 
 use super::{single_line, trim_ows, visible_ascii, HeaderError};
 
 const NAME: &str = "Depth";
+static DEPTH: HeaderName = HeaderName::from_static("depth");
 
 /// A `Depth` header value: `0`, `1` or `infinity`.
 ///
@@ -45,7 +46,7 @@ pub enum Depth {
 /// [`HeaderError::Duplicate`] for several field lines, [`HeaderError::Invalid`] for any other
 /// value.
 pub fn parse_depth(headers: &HeaderMap) -> Result<Option<Depth>, HeaderError> {
-    let Some(value) = single_line(headers, "depth", NAME)? else {
+    let Some(value) = single_line(headers, &DEPTH, NAME)? else {
         return Ok(None);
     };
     let text = trim_ows(visible_ascii(value, NAME)?);

@@ -1,10 +1,11 @@
 //! The `Destination` request header (RFC 4918 §10.3).
 
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName};
 
 use super::{single_line, trim_ows, visible_ascii, HeaderError};
 
 const NAME: &str = "Destination";
+static DESTINATION: HeaderName = HeaderName::from_static("destination");
 
 /// The raw `Destination` value (COPY, MOVE), trimmed; `Ok(None)` when absent.
 ///
@@ -26,7 +27,7 @@ const NAME: &str = "Destination";
 /// [`HeaderError::Duplicate`] for several field lines, [`HeaderError::Invalid`] for an empty
 /// value or one that is not visible ASCII.
 pub fn destination(headers: &HeaderMap) -> Result<Option<&str>, HeaderError> {
-    let Some(value) = single_line(headers, "destination", NAME)? else {
+    let Some(value) = single_line(headers, &DESTINATION, NAME)? else {
         return Ok(None);
     };
     let text = trim_ows(visible_ascii(value, NAME)?);

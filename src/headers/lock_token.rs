@@ -1,10 +1,11 @@
 //! The `Lock-Token` request header (RFC 4918 §10.5).
 
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName};
 
 use super::{looks_like_absolute_uri, single_line, trim_ows, visible_ascii, HeaderError};
 
 const NAME: &str = "Lock-Token";
+static LOCK_TOKEN: HeaderName = HeaderName::from_static("lock-token");
 
 /// Parse the `Lock-Token` request header (UNLOCK): `Coded-URL = "<" absolute-URI ">"`.
 ///
@@ -32,7 +33,7 @@ const NAME: &str = "Lock-Token";
 /// [`HeaderError::Invalid`] when empty, unbalanced, containing whitespace or not an absolute
 /// URI.
 pub fn parse_lock_token(headers: &HeaderMap) -> Result<String, HeaderError> {
-    let value = single_line(headers, "lock-token", NAME)?.ok_or(HeaderError::Missing(NAME))?;
+    let value = single_line(headers, &LOCK_TOKEN, NAME)?.ok_or(HeaderError::Missing(NAME))?;
     let text = trim_ows(visible_ascii(value, NAME)?);
     if text.is_empty() {
         return Err(HeaderError::invalid(NAME, "empty value"));

@@ -14,7 +14,7 @@
 //!   are a [`HeaderError::Duplicate`] ([decision D5](crate::decisions#d5) for `If`);
 //! - values that are not visible ASCII are refused, never a panic.
 
-use http::{HeaderMap, HeaderValue};
+use http::{HeaderMap, HeaderName, HeaderValue};
 
 mod depth;
 mod destination;
@@ -73,6 +73,8 @@ impl HeaderError {
     }
 }
 
+static IF: HeaderName = HeaderName::from_static("if");
+
 /// Parse the `If` header (RFC 4918 §10.4) of a request, if present.
 ///
 /// Several `If` field lines are refused with [`HeaderError::Duplicate`] ([decision D5](crate::decisions#d5)): the
@@ -97,7 +99,7 @@ impl HeaderError {
 /// # Errors
 /// As described above.
 pub fn parse_if(headers: &HeaderMap, limits: &IfLimits) -> Result<Option<IfHeader>, HeaderError> {
-    let Some(value) = single_line(headers, "if", "If")? else {
+    let Some(value) = single_line(headers, &IF, "If")? else {
         return Ok(None);
     };
     if value.len() > limits.max_len {
@@ -115,7 +117,7 @@ pub fn parse_if(headers: &HeaderMap, limits: &IfLimits) -> Result<Option<IfHeade
 /// The value of `name` if it appears in at most one field line.
 pub(crate) fn single_line<'a>(
     headers: &'a HeaderMap,
-    key: &'static str,
+    key: &HeaderName,
     name: &'static str,
 ) -> Result<Option<&'a HeaderValue>, HeaderError> {
     let mut values = headers.get_all(key).iter();

@@ -1,10 +1,11 @@
 //! The `Overwrite` request header (RFC 4918 §10.6).
 
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName};
 
 use super::{single_line, trim_ows, visible_ascii, HeaderError};
 
 const NAME: &str = "Overwrite";
+static OVERWRITE: HeaderName = HeaderName::from_static("overwrite");
 
 /// Parse the `Overwrite` header: `T` → `true`, `F` → `false`, absent → `true` (the RFC
 /// default). Lower-case `t` / `f` and surrounding whitespace are accepted.
@@ -25,7 +26,7 @@ const NAME: &str = "Overwrite";
 /// [`HeaderError::Duplicate`] for several field lines, [`HeaderError::Invalid`] for any value
 /// other than `T` or `F`.
 pub fn parse_overwrite(headers: &HeaderMap) -> Result<bool, HeaderError> {
-    let Some(value) = single_line(headers, "overwrite", NAME)? else {
+    let Some(value) = single_line(headers, &OVERWRITE, NAME)? else {
         return Ok(true);
     };
     match trim_ows(visible_ascii(value, NAME)?) {

@@ -1,11 +1,12 @@
 //! The `Timeout` request header (RFC 4918 §10.7).
 
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName};
 
 use super::{trim_ows, visible_ascii, HeaderError};
 use crate::LockTimeout;
 
 const NAME: &str = "Timeout";
+static TIMEOUT: HeaderName = HeaderName::from_static("timeout");
 
 /// Parse a `Timeout` value: `1#TimeType`, `TimeType = "Second-" 1*DIGIT | "Infinite"`.
 ///
@@ -89,7 +90,7 @@ fn parse_time_type(element: &str) -> Result<LockTimeout, HeaderError> {
 /// # Errors
 /// [`HeaderError::Invalid`] for a value that is not visible ASCII or not a valid list.
 pub fn parse_timeout_headers(headers: &HeaderMap) -> Result<Option<Vec<LockTimeout>>, HeaderError> {
-    let mut lines = headers.get_all("timeout").iter().peekable();
+    let mut lines = headers.get_all(&TIMEOUT).iter().peekable();
     if lines.peek().is_none() {
         return Ok(None);
     }
