@@ -5,15 +5,17 @@
 //!
 //! ```text
 //! cargo build --release --example http_server
-//! target/release/examples/http_server layer 127.0.0.1:8791     # or: bare
+//! target/release/examples/http_server layer 127.0.0.1:8791     # or: bare, limit
 //! LOCKS=0 target/release/examples/http_server layer 127.0.0.1:8791
 //! ```
 //!
 //! `GET /docs/{name}` answers 200 with a short body, `PUT` 204. The bare app also answers
 //! `PUT /refused/{name}` with the response the layer sends when it refuses a PUT on
 //! `/docs/locked.txt` (423, the same headers and `DAV:error` body): the cost of writing that
-//! answer, without the layer deciding it. The default multi-thread runtime is used, as an app
-//! would.
+//! answer, without the layer deciding it. `limit` is the bare app with tower-http's
+//! `RequestBodyLimitLayer` mounted the same way: a common layer that also wraps the response
+//! body, for scale. The default multi-thread runtime is used, as an app would, and the router
+//! is served as `axum::serve` serves it.
 
 use std::net::SocketAddr;
 
@@ -56,7 +58,10 @@ fn refused() -> Router {
     )
 }
 
+/// Serve `router` as `axum::serve` does: its routes are built once (`with_state`), not for
+/// every request, and each connection gets a clone.
 async fn serve(listener: tokio::net::TcpListener, router: Router) -> std::io::Result<()> {
+    let router: Router = router.with_state(());
     loop {
         let (stream, _) = listener.accept().await?;
         let _ = stream.set_nodelay(true);
@@ -79,6 +84,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .parse()?;
     let router = match mode.as_str() {
         "bare" => routes().merge(refused()),
+        "limit" => routes().layer(tower_http::limit::RequestBodyLimitLayer::new(1 << 20)),
         "layer" => {
             let store = MemoryLockStore::new();
             // `LOCKS` overrides how many locks are held (on other paths); 1e5 by default.
@@ -92,7 +98,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .await?;
             routes().layer(LockLayer::new(store))
         }
-        other => return Err(format!("mode must be bare or layer, not {other}").into()),
+        other => return Err(format!("mode must be bare, layer or limit, not {other}").into()),
     };
     // Bound only once the store is filled, so the script's readiness probe waits for it.
     let listener = tokio::net::TcpListener::bind(addr).await?;

@@ -5,12 +5,14 @@
 # `store`: per `MemoryLockStore` operation, depth 2, 1 000 background locks or `HELD` (see
 # benches/store_count.rs).
 # `layer`: per request through `LockLayer` and through the bare inner service, and the
-# difference (see benches/layer_count.rs).
+# difference (see benches/layer_count.rs). `axum`: the same through an axum `Router` with the
+# layer mounted by `Router::layer` and without it.
 #
 #   benches/instructions.sh store      # unlocked, locked, under-infinity, subtree, lock+unlock
 #   benches/instructions.sh store check-locked   # a check case through `LockStore::check`
 #   HELD=1000000 N=5000 benches/instructions.sh store check-subtree   # with 1e6 locks held
 #   benches/instructions.sh layer      # get, put, put-token, refused
+#   benches/instructions.sh axum get put
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${N:-20000}
@@ -34,7 +36,9 @@ if [ "${1:-}" = store ]; then
     done
     exit 0
 fi
-if [ "${1:-}" = layer ]; then
+if [ "${1:-}" = layer ] || [ "${1:-}" = axum ]; then
+    prefix=""
+    [ "$1" = axum ] && prefix="axum-"
     shift
     cases=("$@")
     [ ${#cases[@]} -gt 0 ] || cases=(get put put-token refused)
@@ -49,10 +53,10 @@ if [ "${1:-}" = layer ]; then
     printf '%-12s %10s %10s %10s\n' case bare layer added
     for c in "${cases[@]}"; do
         per() { local z t; z=$(count "$1" "$c" 0); t=$(count "$1" "$c" "$n"); echo $(( (t - z) / n )); }
-        b=$(per bare); l=$(per layer)
+        b=$(per "${prefix}bare"); l=$(per "${prefix}layer")
         printf '%-12s %10d %10d %10d\n' "$c" "$b" "$l" $(( l - b ))
     done
     exit 0
 fi
-echo "usage: benches/instructions.sh store|layer [case...]" >&2
+echo "usage: benches/instructions.sh store|layer|axum [case...]" >&2
 exit 2

@@ -186,28 +186,31 @@ impl Plan {
     }
 
     /// The locks among `locks` the request must satisfy under `when`, one group per resource
-    /// they protect: the locks covering a needed path, and for a subtree need, the locks
-    /// rooted at each resource below it.
-    pub(crate) fn groups<'a>(&self, locks: &'a [Lock], when: When) -> Vec<Vec<&'a Lock>> {
-        let mut groups = Vec::new();
+    /// they protect, each given to `judge`: the locks covering a needed path, and for a subtree
+    /// need, the locks rooted at each resource below it.
+    pub(crate) fn for_each_group<'a>(
+        &self,
+        locks: &'a [Lock],
+        when: When,
+        mut judge: impl FnMut(&[&'a Lock]),
+    ) {
+        let mut group: Vec<&Lock> = Vec::new();
         for n in self.needs[..self.len].iter().filter(|n| n.when == when) {
             let path = self.path(n.target);
-            let covering: Vec<&Lock> = locks.iter().filter(|l| l.covers(path)).collect();
-            if !covering.is_empty() {
-                groups.push(covering);
+            group.clear();
+            group.extend(locks.iter().filter(|l| l.covers(path)));
+            if !group.is_empty() {
+                judge(&group);
             }
             if n.subtree {
-                let mut below: Vec<&Lock> = locks
-                    .iter()
-                    .filter(|l| path.is_ancestor_of(&l.root))
-                    .collect();
-                below.sort_by(|a, b| a.root.as_str().cmp(b.root.as_str()));
-                for same_root in below.chunk_by(|a, b| a.root == b.root) {
-                    groups.push(same_root.to_vec());
+                group.clear();
+                group.extend(locks.iter().filter(|l| path.is_ancestor_of(&l.root)));
+                group.sort_by(|a, b| a.root.as_str().cmp(b.root.as_str()));
+                for same_root in group.chunk_by(|a, b| a.root == b.root) {
+                    judge(same_root);
                 }
             }
         }
-        groups
     }
 }
 
@@ -221,6 +224,14 @@ mod tests {
     }
     fn lock(root: &str, depth: LockDepth) -> Lock {
         NewLock::new(p(root)).depth(depth).build_unstored()
+    }
+    impl Plan {
+        /// The groups `for_each_group` gives, collected.
+        fn groups<'a>(&self, locks: &'a [Lock], when: When) -> Vec<Vec<&'a Lock>> {
+            let mut groups = Vec::new();
+            self.for_each_group(locks, when, |g| groups.push(g.to_vec()));
+            groups
+        }
     }
     fn roots(groups: Vec<Vec<&Lock>>) -> Vec<Vec<String>> {
         groups

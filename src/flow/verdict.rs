@@ -74,18 +74,30 @@ pub(crate) fn verdict(
         return Step::Done(Ok(Allowed::default()));
     }
     let tokens: Vec<&str> = ctx.submitted().collect();
-    let principal = ctx.principal.as_deref();
-    let owner_writes = ctx.cfg.owner_writes;
-    let judge = |groups, allowed: &mut Allowed| {
-        judge_groups(groups, &tokens, principal, owner_writes, allowed)
+    let judge = |when, allowed: &mut Allowed| {
+        let mut missing = Vec::new();
+        plan.for_each_group(locks, when, |group| {
+            let (ok, not) = judge_resource(
+                group,
+                &tokens,
+                ctx.principal.as_deref(),
+                ctx.cfg.owner_writes,
+            );
+            for lock in ok {
+                allowed.fence = allowed.fence.max(Some(lock.fence));
+                allowed.relied.push(lock.token.as_str().to_owned());
+            }
+            missing.extend(not);
+        });
+        missing
     };
     let mut allowed = Allowed::default();
-    let missing = judge(plan.groups(locks, When::Always), &mut allowed);
+    let missing = judge(When::Always, &mut allowed);
     if !missing.is_empty() {
         return Step::Done(Err(ctx.locked(&missing)));
     }
     let mut creating = Allowed::default();
-    let missing = judge(plan.groups(locks, When::Creating), &mut creating);
+    let missing = judge(When::Creating, &mut creating);
     if missing.is_empty() {
         allowed.fence = allowed.fence.max(creating.fence);
         allowed.relied.extend(creating.relied);
@@ -101,26 +113,6 @@ pub(crate) fn verdict(
     allowed.relied.sort_unstable();
     allowed.relied.dedup();
     Step::Done(Ok(allowed))
-}
-
-/// Judge each resource's locks; the satisfied ones go into `allowed`, the others are returned.
-fn judge_groups<'a>(
-    groups: Vec<Vec<&'a Lock>>,
-    tokens: &[&str],
-    principal: Option<&str>,
-    owner_writes: bool,
-    allowed: &mut Allowed,
-) -> Vec<&'a Lock> {
-    let mut missing = Vec::new();
-    for group in groups {
-        let (ok, not) = judge_resource(&group, tokens, principal, owner_writes);
-        for lock in ok {
-            allowed.fence = allowed.fence.max(Some(lock.fence));
-            allowed.relied.push(lock.token.to_string());
-        }
-        missing.extend(not);
-    }
-    missing
 }
 
 /// Whether the request's `If` header holds (`true` when there is none).
