@@ -6,7 +6,8 @@
 # benches/store_count.rs).
 # `layer`: per request through `LockLayer` and through the bare inner service, and the
 # difference (see benches/layer_count.rs). `axum`: the same through an axum `Router` with the
-# layer mounted by `Router::layer` and without it.
+# layer mounted by `Router::layer` and without it, and what tower-http's
+# `RequestBodyLimitLayer` mounted the same way adds, for scale.
 #
 #   benches/instructions.sh store      # unlocked, locked, under-infinity, subtree, lock+unlock
 #   benches/instructions.sh store check-locked   # a check case through `LockStore::check`
@@ -50,11 +51,19 @@ if [ "${1:-}" = layer ] || [ "${1:-}" = axum ]; then
         valgrind --tool=callgrind --callgrind-out-file="$tmp/out" "$bin" "$1" "$2" "$3" 2>&1 |
             sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
     }
-    printf '%-12s %10s %10s %10s\n' case bare layer added
+    if [ -n "$prefix" ]; then
+        printf '%-12s %10s %10s %10s %14s\n' case bare layer added 'limit added'
+    else
+        printf '%-12s %10s %10s %10s\n' case bare layer added
+    fi
     for c in "${cases[@]}"; do
         per() { local z t; z=$(count "$1" "$c" 0); t=$(count "$1" "$c" "$n"); echo $(( (t - z) / n )); }
         b=$(per "${prefix}bare"); l=$(per "${prefix}layer")
-        printf '%-12s %10d %10d %10d\n' "$c" "$b" "$l" $(( l - b ))
+        if [ -n "$prefix" ]; then
+            printf '%-12s %10d %10d %10d %14d\n' "$c" "$b" "$l" $(( l - b )) $(( $(per axum-limit) - b ))
+        else
+            printf '%-12s %10d %10d %10d\n' "$c" "$b" "$l" $(( l - b ))
+        fi
     done
     exit 0
 fi
