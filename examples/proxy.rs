@@ -855,8 +855,11 @@ mod tests {
         assert_eq!(&echoed[..], b"first second");
     }
 
-    #[tokio::test]
-    async fn lock_on_an_unmapped_url_creates_it_upstream() {
+    /// An exclusive LOCK on `path` through the proxy's stack in front of a recording upstream:
+    /// the answer, and what the upstream saw.
+    async fn lock_through_proxy(
+        path: &str,
+    ) -> (Response<tower_locks::ResponseBody<ProxyBody>>, Seen) {
         let (addr, seen) = recording_upstream().await;
         let forward = forward_to(&format!("http://{addr}/"));
         let svc = ServiceBuilder::new()
@@ -868,11 +871,16 @@ mod tests {
         let lockinfo = r#"<?xml version="1.0"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockinfo>"#;
         let req = Request::builder()
             .method("LOCK")
-            .uri("/new.txt")
+            .uri(path)
             .header("host", "127.0.0.1:4918")
             .body(Full::new(Bytes::from_static(lockinfo.as_bytes())))
             .unwrap();
-        let res = svc.oneshot(req).await.unwrap();
+        (svc.oneshot(req).await.unwrap(), seen)
+    }
+
+    #[tokio::test]
+    async fn lock_on_an_unmapped_url_creates_it_upstream() {
+        let (res, seen) = lock_through_proxy("/new.txt").await;
         assert!(res.status().is_success(), "{}", res.status());
         assert!(res.headers().contains_key("lock-token"));
         let seen = seen.lock().unwrap();
@@ -883,22 +891,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_collection_that_refuses_head_is_found_with_propfind() {
-        let (addr, seen) = recording_upstream().await;
-        let forward = forward_to(&format!("http://{addr}/"));
-        let svc = ServiceBuilder::new()
-            .layer(lock_layer(
-                Arc::new(tower_locks::MemoryLockStore::new()),
-                forward.clone(),
-            ))
-            .service(forward);
-        let lockinfo = r#"<?xml version="1.0"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockinfo>"#;
-        let req = Request::builder()
-            .method("LOCK")
-            .uri("/coll/")
-            .header("host", "127.0.0.1:4918")
-            .body(Full::new(Bytes::from_static(lockinfo.as_bytes())))
-            .unwrap();
-        let res = svc.oneshot(req).await.unwrap();
+        let (res, seen) = lock_through_proxy("/coll/").await;
         assert_eq!(
             res.status(),
             StatusCode::OK,

@@ -336,7 +336,7 @@ impl ResourcePath {
     /// assert_eq!(ResourcePath::root().segments().count(), 0);
     /// ```
     pub fn segments(&self) -> impl Iterator<Item = &str> {
-        self.key().split('/').filter(|s| !s.is_empty())
+        segments(self.key())
     }
 
     /// The parent collection, `None` for the root. The parent is marked as a collection.

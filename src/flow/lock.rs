@@ -4,7 +4,7 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 use http::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE, IF_MATCH};
-use http::{HeaderName, Response, StatusCode};
+use http::{Response, StatusCode};
 use http_body::Body;
 
 use super::context::bad_request;
@@ -14,14 +14,12 @@ use super::Ctx;
 use crate::body::{read_limited, ReadError, ResponseBody};
 use crate::dav::{lock_response_body, parse_lockinfo, LockInfoError};
 use crate::events::LockEvent;
-use crate::headers::{parse_depth, parse_timeout_headers, Depth};
+use crate::headers::{parse_depth, parse_timeout_headers, Depth, LOCK_TOKEN};
 use crate::hooks::{CreateResult, ResourceState};
 use crate::response::Rejection;
 use crate::store::{
     BoxError, CreateOutcome, Lock, LockDepth, LockQuery, TokenAccess, TokenOutcome,
 };
-
-static LOCK_TOKEN: HeaderName = HeaderName::from_static("lock-token");
 
 pub(super) async fn handle<ReqBody, ResBody, E>(
     ctx: Ctx,

@@ -55,8 +55,8 @@ pub(crate) fn start<B>(config: Arc<Config>, req: Request<B>) -> Started<B> {
         "LOCK" => Started::Later(Later::Lock(ctx, body)),
         "UNLOCK" => Started::Later(Later::Unlock(ctx, body)),
         _ => match write::check_now(&ctx) {
-            write::Now::Forward(hold, allowed, would_reject) => {
-                Started::Forward(write::request(ctx, body, allowed.fence, would_reject), hold)
+            write::Now::Forward(hold, admitted) => {
+                Started::Forward(write::request(ctx, body, admitted), hold)
             }
             write::Now::Refuse(rejection) => Started::Respond(ctx.render(rejection)),
             write::Now::Later(check) => {

@@ -15,7 +15,7 @@ use crate::body::ResponseBody;
 use crate::config::Config;
 use crate::holds::{FencingToken, HoldGuard};
 use crate::response::{Rejection, WouldReject};
-use crate::store::{DynLockStore, Lock, LockStoreError};
+use crate::store::{Lock, LockStoreError};
 
 /// A write whose check goes on in the request's future: what `call` found out.
 pub(crate) struct Write<B> {
@@ -32,10 +32,19 @@ pub(crate) struct Check {
     answer: Option<Result<Vec<Lock>, LockStoreError>>,
 }
 
+/// What an admitted write carries to the inner service.
+#[derive(Default)]
+pub(crate) struct Admitted {
+    /// The fencing number of the newest lock it relied on.
+    fence: Option<u64>,
+    /// In dry-run mode, the refusal that was not made.
+    would_reject: Option<WouldReject>,
+}
+
 /// What `call` decides for a write.
 pub(crate) enum Now {
     /// Forward the request, holding its paths until the inner service has answered.
-    Forward(HoldGuard, Allowed, Option<WouldReject>),
+    Forward(HoldGuard, Admitted),
     /// Refuse it.
     Refuse(Rejection),
     /// Finish in the request's future.
@@ -65,11 +74,8 @@ pub(crate) fn check_now(ctx: &Ctx) -> Now {
             Ok(locks) => ctx.settle_now(&mut states, |s| verdict(ctx, &plan, locks, s)),
             Err(e) => Some(Err(store_failed(e))),
         };
-        match decided.map(|d| policies(ctx, d)) {
-            Some(Ok((mut allowed, would_reject))) => {
-                hold.rely_on(std::mem::take(&mut allowed.relied));
-                return Now::Forward(hold, allowed, would_reject);
-            }
+        match decided.map(|d| admit(ctx, d, &mut hold)) {
+            Some(Ok(admitted)) => return Now::Forward(hold, admitted),
             Some(Err(rejection)) => return Now::Refuse(rejection),
             None => {}
         }
@@ -85,9 +91,7 @@ impl<B> Write<B> {
             check,
         }
     }
-}
 
-impl<B> Write<B> {
     /// The request's context.
     #[cfg(feature = "tracing")]
     pub(crate) fn ctx(&self) -> &Ctx {
@@ -124,16 +128,15 @@ impl<B> Write<B> {
             }
             Err(e) => Err(store_failed(e)),
         };
-        let (allowed, would_reject) = match policies(&ctx, decided) {
-            Ok(ok) => ok,
+        let admitted = match admit(&ctx, decided, &mut hold) {
+            Ok(admitted) => admitted,
             Err(rejection) => return Ok(ctx.reject(rejection)),
         };
-        hold.rely_on(allowed.relied);
-        let store = plan.removes().then(|| Arc::clone(&ctx.cfg.store));
-        let ctx_cfg = Arc::clone(&ctx.cfg);
-        let res = call(request(*ctx, body, allowed.fence, would_reject.clone())).await?;
-        if let Some(store) = store {
-            cleanup(&ctx_cfg, &*store, &plan, res.status()).await;
+        let would_reject = admitted.would_reject.clone();
+        let cfg = Arc::clone(&ctx.cfg);
+        let res = call(request(*ctx, body, admitted)).await?;
+        if plan.removes() {
+            cleanup(&cfg, &plan, res.status()).await;
         }
         drop(hold);
         let mut res = res.map(ResponseBody::passthrough);
@@ -151,14 +154,23 @@ fn store_failed(_err: &LockStoreError) -> Rejection {
     Rejection::StoreUnavailable
 }
 
-/// The policies on top of the verdict: a failed store forwards unchecked when fail-open is on;
-/// in dry-run mode a refusal is logged and the request forwarded with it in its extensions.
-fn policies(
+/// Admit a write on the verdict, with the policies on top of it: a failed store forwards
+/// unchecked when fail-open is on; in dry-run mode a refusal is logged and the request
+/// forwarded with it in its extensions. From here on the hold names only the tokens of the
+/// locks the write relied on.
+fn admit(
     ctx: &Ctx,
     decided: Result<Allowed, Rejection>,
-) -> Result<(Allowed, Option<WouldReject>), Rejection> {
+    hold: &mut HoldGuard,
+) -> Result<Admitted, Rejection> {
     match decided {
-        Ok(allowed) => Ok((allowed, None)),
+        Ok(allowed) => {
+            hold.rely_on(allowed.relied);
+            Ok(Admitted {
+                fence: allowed.fence,
+                would_reject: None,
+            })
+        }
         Err(Rejection::StoreUnavailable) if ctx.cfg.fail_open => {
             #[cfg(feature = "tracing")]
             tracing::warn!(
@@ -166,7 +178,8 @@ fn policies(
                 path = ctx.target.as_str(),
                 "tower-locks: store failed, forwarding UNCHECKED (fail-open)"
             );
-            Ok((Allowed::default(), None))
+            hold.rely_on(Vec::new());
+            Ok(Admitted::default())
         }
         Err(rejection) if ctx.cfg.dry_run => {
             #[cfg(feature = "tracing")]
@@ -176,7 +189,11 @@ fn policies(
                 ?rejection,
                 "tower-locks: DRY RUN, would have refused; forwarding"
             );
-            Ok((Allowed::default(), Some(WouldReject(rejection))))
+            hold.rely_on(Vec::new());
+            Ok(Admitted {
+                fence: None,
+                would_reject: Some(WouldReject(rejection)),
+            })
         }
         Err(rejection) => Err(rejection),
     }
@@ -184,24 +201,19 @@ fn policies(
 
 /// The request to forward: the original parts, with the fencing number and, in dry-run
 /// mode, the refusal that was not made in the extensions.
-pub(crate) fn request<B>(
-    ctx: Ctx,
-    body: B,
-    fence: Option<u64>,
-    would_reject: Option<WouldReject>,
-) -> Request<B> {
+pub(crate) fn request<B>(ctx: Ctx, body: B, admitted: Admitted) -> Request<B> {
     let Ctx { mut parts, .. } = ctx;
-    if let Some(f) = fence {
+    if let Some(f) = admitted.fence {
         parts.extensions.insert(FencingToken(f));
     }
-    if let Some(w) = would_reject {
+    if let Some(w) = admitted.would_reject {
         parts.extensions.insert(w);
     }
     Request::from_parts(parts, body)
 }
 
 /// RFC 4918 §6.1 (8): a lock whose root became unmapped is deleted with it.
-async fn cleanup(cfg: &Config, store: &dyn DynLockStore, plan: &Plan, status: StatusCode) {
+async fn cleanup(cfg: &Config, plan: &Plan, status: StatusCode) {
     if !status.is_success() || status == StatusCode::MULTI_STATUS {
         return;
     }
@@ -209,7 +221,7 @@ async fn cleanup(cfg: &Config, store: &dyn DynLockStore, plan: &Plan, status: St
         if when == CleanupWhen::Replaced && status != StatusCode::NO_CONTENT {
             continue;
         }
-        match store.remove_subtree_boxed(path).await {
+        match cfg.store.remove_subtree_boxed(path).await {
             Ok(0) => {}
             Ok(_) => {
                 if let Some(events) = &cfg.events {

@@ -5,7 +5,8 @@ use http::{HeaderMap, HeaderName};
 use super::{looks_like_absolute_uri, single_line, trim_ows, visible_ascii, HeaderError};
 
 const NAME: &str = "Lock-Token";
-static LOCK_TOKEN: HeaderName = HeaderName::from_static("lock-token");
+/// The `Lock-Token` header's name, for requests read and answers written.
+pub(crate) static LOCK_TOKEN: HeaderName = HeaderName::from_static("lock-token");
 
 /// Parse the `Lock-Token` request header (UNLOCK): `Coded-URL = "<" absolute-URI ">"`.
 ///

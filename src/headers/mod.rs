@@ -29,6 +29,7 @@ pub use if_header::{
     Condition, ConditionKind, EntityTag, IfHeader, IfHeaderError, IfLimits, IfList,
 };
 pub use lock_token::parse_lock_token;
+pub(crate) use lock_token::LOCK_TOKEN;
 pub use overwrite::parse_overwrite;
 pub use timeout::{parse_timeout, parse_timeout_headers};
 
