@@ -14,6 +14,11 @@
 //! satisfy and did. A token that is merely mentioned (`Not <token>`, or a lock of another
 //! principal) pins nothing while the request body streams in.
 //!
+//! Starting and ending a write costs the same however many other writes are in flight: each
+//! takes a slot of the table and gives it back. A new lock and an UNLOCK look at every
+//! in-flight write, so their cost grows with the number of writes in flight (bounded by the
+//! server's connections; figures in BENCHMARKS.md, "Writes in flight").
+//!
 //! Holds live in the layer, so they cover the requests of one process. Across instances
 //! sharing a Redis store, the [`FencingToken`] given to the inner service is the guarantee:
 //! storage that remembers the highest fence it has seen per resource can reject a stale
@@ -47,21 +52,31 @@ pub(crate) struct Holds {
     inner: Mutex<Inner>,
 }
 
-/// One row per path and per token of every in-flight write, tagged with its hold's id: a
-/// write adds its rows and removes them, with no allocation of its own.
+/// One slot per in-flight write. A write takes a free slot and gives it back when it ends,
+/// so starting and ending a write cost the same however many others are in flight (a
+/// thousand slow uploads do not slow every other write down). A slot keeps its buffers when
+/// it is freed: the table stays at the most writes that were ever in flight at once, and a
+/// write allocates nothing once the slots have grown.
 #[derive(Debug, Default)]
 struct Inner {
-    next: u64,
-    /// Each path with `true` when everything below it is touched too.
-    paths: Vec<(u64, ResourcePath, bool)>,
-    tokens: Vec<(u64, String)>,
+    slots: Vec<Slot>,
+    /// The slots of no write (their rows are empty).
+    free: Vec<usize>,
+}
+
+/// The rows of one in-flight write: each path with `true` when everything below it is
+/// touched too, and the tokens it relies on.
+#[derive(Debug, Default)]
+struct Slot {
+    paths: Vec<(ResourcePath, bool)>,
+    tokens: Vec<String>,
 }
 
 /// Ends its hold when dropped.
 #[derive(Debug)]
 pub(crate) struct HoldGuard {
     holds: Arc<Holds>,
-    id: u64,
+    slot: usize,
     /// Whether the hold names tokens (a write without an `If` header names none).
     has_tokens: bool,
 }
@@ -78,30 +93,36 @@ impl Holds {
         tokens: impl IntoIterator<Item = &'t str>,
     ) -> HoldGuard {
         let mut g = self.lock();
-        g.next += 1;
-        let id = g.next;
-        for (path, subtree) in paths {
-            g.paths.push((id, path.clone(), subtree));
-        }
-        let before = g.tokens.len();
-        for token in tokens {
-            g.tokens.push((id, token.to_owned()));
-        }
-        let has_tokens = g.tokens.len() > before;
+        let slot = match g.free.pop() {
+            Some(slot) => slot,
+            None => {
+                g.slots.push(Slot::default());
+                g.slots.len() - 1
+            }
+        };
+        let rows = &mut g.slots[slot];
+        rows.paths.extend(
+            paths
+                .into_iter()
+                .map(|(path, subtree)| (path.clone(), subtree)),
+        );
+        rows.tokens.extend(tokens.into_iter().map(str::to_owned));
+        let has_tokens = !rows.tokens.is_empty();
         drop(g);
         HoldGuard {
             holds: Arc::clone(self),
-            id,
+            slot,
             has_tokens,
         }
     }
 
     /// The paths of in-flight writes that a new `lock` would cover or sit under a removal of.
+    /// A LOCK asks this once; it looks at every in-flight write.
     pub(crate) fn blocking(&self, lock: &Lock) -> Vec<ResourcePath> {
         let infinity = lock.depth == LockDepth::Infinity;
         let g = self.lock();
         let mut out = Vec::new();
-        for (_, path, subtree) in &g.paths {
+        for (path, subtree) in g.slots.iter().flat_map(|s| &s.paths) {
             let covered = lock.root == *path || (infinity && lock.root.is_ancestor_of(path));
             let removed = *subtree && path.is_ancestor_of(&lock.root);
             if covered || removed {
@@ -114,7 +135,7 @@ impl Holds {
     /// Whether an in-flight write relies on `token`.
     pub(crate) fn relies_on(&self, token: &str) -> bool {
         let g = self.lock();
-        let relied = g.tokens.iter().any(|(_, t)| t == token);
+        let relied = g.slots.iter().flat_map(|s| &s.tokens).any(|t| t == token);
         relied
     }
 }
@@ -125,22 +146,21 @@ impl HoldGuard {
         if !self.has_tokens && tokens.is_empty() {
             return;
         }
-        let id = self.id;
         self.has_tokens = !tokens.is_empty();
         let mut g = self.holds.lock();
-        g.tokens.retain(|(hold, _)| *hold != id);
-        g.tokens.extend(tokens.into_iter().map(|t| (id, t)));
+        let rows = &mut g.slots[self.slot].tokens;
+        rows.clear();
+        rows.extend(tokens);
     }
 }
 
 impl Drop for HoldGuard {
     fn drop(&mut self) {
-        let id = self.id;
         let mut g = self.holds.lock();
-        g.paths.retain(|(hold, ..)| *hold != id);
-        if self.has_tokens {
-            g.tokens.retain(|(hold, _)| *hold != id);
-        }
+        let rows = &mut g.slots[self.slot];
+        rows.paths.clear();
+        rows.tokens.clear();
+        g.free.push(self.slot);
     }
 }
 
@@ -188,5 +208,80 @@ mod tests {
         assert_eq!(holds.blocking(&on("/b")), [p("/b")]);
         drop(gb);
         assert!(holds.blocking(&on("/b")).is_empty());
+    }
+
+    #[test]
+    fn a_freed_slot_serves_the_next_write_with_only_its_rows() {
+        let holds = Arc::new(Holds::default());
+        let (a, b, c) = (p("/a"), p("/b"), p("/c"));
+        let on = |root: &str| NewLock::new(p(root)).build_unstored();
+        let ga = holds.acquire([(&a, true)], ["urn:a"]);
+        let gb = holds.acquire([(&b, false)], ["urn:b"]);
+        drop(ga);
+        let gc = holds.acquire([(&c, false)], []);
+        assert_eq!(gc.slot, 0, "the first write's slot is taken again");
+        assert!(holds.blocking(&on("/a")).is_empty());
+        assert!(holds.blocking(&on("/a/x")).is_empty());
+        assert!(!holds.relies_on("urn:a"));
+        assert_eq!(holds.blocking(&on("/c")), [p("/c")]);
+        drop(gb);
+        assert_eq!(holds.blocking(&on("/c")), [p("/c")]);
+        assert!(!holds.relies_on("urn:b"));
+        drop(gc);
+        assert!(holds.blocking(&on("/c")).is_empty());
+    }
+
+    #[test]
+    fn writes_one_after_another_reuse_one_slot() {
+        let holds = Arc::new(Holds::default());
+        let a = p("/a");
+        for i in 0..1000 {
+            let guard = holds.acquire([(&a, false)], [format!("urn:{i}").as_str()]);
+            drop(guard);
+        }
+        let g = holds.lock();
+        assert_eq!(g.slots.len(), 1);
+        assert_eq!(g.free, [0]);
+    }
+
+    proptest::proptest! {
+        /// Whatever the order writes start and end in, the holds answer as the set of writes
+        /// in flight does.
+        #[test]
+        fn holds_answer_for_the_writes_in_flight(
+            steps in proptest::collection::vec((0usize..6, proptest::bool::ANY), 1..60)
+        ) {
+            let names = ["/a", "/a/b", "/c", "/a/b/d", "/e", "/c/f"];
+            let holds = Arc::new(Holds::default());
+            // (guard, path index, subtree) of each write in flight.
+            let mut live: Vec<(HoldGuard, usize, bool)> = Vec::new();
+            for (i, start) in steps {
+                if start || live.is_empty() {
+                    let subtree = i % 2 == 0;
+                    let token = format!("urn:{i}");
+                    let guard = holds.acquire([(&p(names[i]), subtree)], [token.as_str()]);
+                    live.push((guard, i, subtree));
+                } else {
+                    live.remove(i % live.len());
+                }
+                for (j, name) in names.iter().enumerate() {
+                    let lock = NewLock::new(p(name)).depth(LockDepth::Infinity).build_unstored();
+                    let mut got: Vec<_> = holds.blocking(&lock).iter().map(|q| q.as_str().to_owned()).collect();
+                    let mut want: Vec<_> = live
+                        .iter()
+                        .filter(|(_, k, subtree)| {
+                            let path = p(names[*k]);
+                            lock.root == path || lock.root.is_ancestor_of(&path) || (*subtree && path.is_ancestor_of(&lock.root))
+                        })
+                        .map(|(_, k, _)| names[*k].to_owned())
+                        .collect();
+                    got.sort();
+                    want.sort();
+                    proptest::prop_assert_eq!(got, want);
+                    let relied = live.iter().any(|(_, k, _)| *k == j);
+                    proptest::prop_assert_eq!(holds.relies_on(&format!("urn:{j}")), relied);
+                }
+            }
+        }
     }
 }

@@ -1,0 +1,97 @@
+//! What slow writes cost everybody else: an unlocked PUT, and a LOCK followed by its UNLOCK,
+//! through `LockLayer`, while `N` other writes are in flight (0, 1 000, 10 000). An in-flight
+//! write is what a slow upload is: checked, forwarded, and holding its paths until the inner
+//! service answers (see `src/holds.rs`). Here each one is a PUT on its own path whose response
+//! future is kept and never polled, so its hold lives for the whole run.
+//!
+//! ```text
+//! cargo bench --bench in_flight -- --warm-up-time 1 --measurement-time 2
+//! ```
+
+use std::convert::Infallible;
+use std::hint::black_box;
+
+use bytes::Bytes;
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use http::Response;
+use http::{Request, StatusCode};
+use http_body_util::Full;
+use tower::{service_fn, Layer, Service, ServiceExt};
+use tower_locks::LockLayer;
+use tower_locks::MemoryLockStore;
+
+type Body = Full<Bytes>;
+
+const LOCKINFO: &str = r#"<?xml version="1.0" encoding="utf-8"?>
+<D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockinfo>"#;
+
+/// The inner service: a fixed response, nothing else.
+async fn inner(_req: Request<Body>) -> Result<Response<&'static str>, Infallible> {
+    Ok(Response::new("ok"))
+}
+
+fn put(path: &str) -> Request<Body> {
+    Request::put(path).body(Body::default()).unwrap()
+}
+
+fn bench(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut g = c.benchmark_group("in_flight");
+    for n in [0usize, 1_000, 10_000] {
+        let svc = LockLayer::new(MemoryLockStore::new()).layer(service_fn(inner));
+        // `call` registers the hold; the future that would release it is kept, not polled.
+        let mut slow = svc.clone();
+        let in_flight: Vec<_> = (0..n)
+            .map(|i| slow.call(put(&format!("/uploads/u{i}"))))
+            .collect();
+        let lock = || {
+            Request::builder()
+                .method("LOCK")
+                .uri("/docs/new.txt")
+                .header("Timeout", "Second-60")
+                .body(Body::from(LOCKINFO))
+                .unwrap()
+        };
+        g.bench_with_input(BenchmarkId::new("PUT unlocked", n), &n, |b, _| {
+            b.to_async(&rt).iter(|| {
+                let mut s = svc.clone();
+                async move {
+                    black_box(
+                        s.ready()
+                            .await
+                            .unwrap()
+                            .call(put("/docs/free.txt"))
+                            .await
+                            .unwrap(),
+                    )
+                }
+            })
+        });
+        g.bench_with_input(BenchmarkId::new("LOCK+UNLOCK", n), &n, |b, _| {
+            b.to_async(&rt).iter(|| {
+                let mut s = svc.clone();
+                async move {
+                    let res = s.ready().await.unwrap().call(lock()).await.unwrap();
+                    assert!(res.status().is_success(), "{}", res.status());
+                    let token = res.headers()["Lock-Token"].clone();
+                    let unlock = Request::builder()
+                        .method("UNLOCK")
+                        .uri("/docs/new.txt")
+                        .header("Lock-Token", token)
+                        .body(Body::default())
+                        .unwrap();
+                    let res = s.ready().await.unwrap().call(unlock).await.unwrap();
+                    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+                }
+            })
+        });
+        drop(in_flight);
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
