@@ -7,8 +7,12 @@
 //!   write moves the records of the other locks of a path;
 //! - the number of keys a call looks up (`keyspace_hits` + `keyspace_misses` of `INFO stats`,
 //!   which counts every key lookup, inside scripts too) is the same whether 10 or 60 locks
-//!   share the path and the principal. That test runs its own `redis-server`, so the server's
-//!   counters see this test's calls only.
+//!   share the path and the principal;
+//! - a write's covering check is one round trip (one `MULTI`/`EXEC`, nothing before it) on a
+//!   locked path as on a free one.
+//!
+//! The counting tests run their own `redis-server`, so the server's counters see their calls
+//! only.
 #![cfg(feature = "redis")]
 
 #[path = "common/redis.rs"]
@@ -171,4 +175,78 @@ async fn work_per_call_does_not_grow_with_the_locks_sharing_a_path() {
             "{name}: {few} key lookups with 10 locks on the path, {many} with 60"
         );
     }
+}
+
+/// Calls per command so far (`INFO commandstats`), without the `INFO` calls themselves.
+async fn command_calls(
+    raw: &mut redis::aio::MultiplexedConnection,
+) -> std::collections::BTreeMap<String, u64> {
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(raw)
+        .await
+        .unwrap();
+    info.lines()
+        .filter_map(|l| {
+            let (name, rest) = l.strip_prefix("cmdstat_")?.split_once(':')?;
+            let calls = rest.strip_prefix("calls=")?.split(',').next()?;
+            (name != "info").then(|| (name.to_owned(), calls.parse().unwrap()))
+        })
+        .collect()
+}
+
+/// The commands one covering query sends, by name, with how many of each.
+async fn check_commands(
+    store: &impl LockStore,
+    raw: &mut redis::aio::MultiplexedConnection,
+    path: &str,
+) -> (usize, Vec<(String, u64)>) {
+    let before = command_calls(raw).await;
+    let found = store
+        .query(&LockQuery::new().covering(p(path)))
+        .await
+        .unwrap();
+    let after = command_calls(raw).await;
+    let sent = after
+        .into_iter()
+        .map(|(name, n)| {
+            let d = n - before.get(&name).copied().unwrap_or(0);
+            (name, d)
+        })
+        .filter(|(_, d)| *d > 0)
+        .collect();
+    (found.len(), sent)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_check_is_one_round_trip_on_a_locked_path_as_on_a_free_one() {
+    let Some(binary) = redis_server_binary() else {
+        return;
+    };
+    let dir = TempDir::new("round-trip");
+    let port = free_port();
+    let _server = Server::start(&binary, port, &dir.0);
+    let url = format!("redis://127.0.0.1:{port}/");
+    let store = store_with_prefix(&url, &unique_prefix()).await;
+    let mut raw = raw_connection(&url).await;
+    granted(&store, NewLock::new(p("/docs/locked"))).await;
+    let (found, locked) = check_commands(&store, &mut raw, "/docs/locked").await;
+    assert_eq!(found, 1);
+    let (found, free) = check_commands(&store, &mut raw, "/docs/free").await;
+    assert_eq!(found, 0);
+    for sent in [&locked, &free] {
+        // One transaction: MULTI, the reads, TIME, EXEC, sent together; nothing before it.
+        let names: Vec<&str> = sent.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["exec", "multi", "sort_ro", "time"], "{sent:?}");
+        let count = |name: &str| sent.iter().find(|(n, _)| n == name).unwrap().1;
+        assert_eq!(
+            (count("multi"), count("exec"), count("time")),
+            (1, 1, 1),
+            "{sent:?}"
+        );
+    }
+    assert_eq!(
+        locked, free,
+        "a locked path costs the same commands as a free one"
+    );
 }

@@ -100,12 +100,12 @@ const DEEP_KINDS: [&str; 2] = ["xinf", "sinf"];
 /// `refresh` and `unlock` judge the lock and change it in the same step.
 ///
 /// `query` answers from one atomic step and judges the records on the client. A query without
-/// descendants (the covering check of every write) first sends **one `EXISTS`** over the root
-/// keys that could hold a matching lock (every kind at each target, `xinf` and `sinf` at its
-/// ancestors): when none exists, that one command is the answer (no script, the same round
-/// trip as a `PING`). Otherwise a second round trip reads them all in one `MULTI`/`EXEC`: per
-/// root key one `SORT_RO <key> BY nosort GET {prefix}:lock:*` (the records of its locks, in
-/// one command), and `TIME`. Where Redis refuses `SORT_RO` with a `GET` pattern (an ACL user
+/// descendants (the covering check of every write) is **one round trip, whether anything is
+/// locked or not**: one `MULTI`/`EXEC` over the root keys that could hold a matching lock
+/// (every kind at each target, `xinf` and `sinf` at its ancestors), with per key one
+/// `SORT_RO <key> BY nosort GET {prefix}:lock:*` (the records of its locks, in one command;
+/// nothing for a key that does not exist), and `TIME`. A lock holder's writes, the ones a
+/// locking layer exists for, so cost the same round trip as anybody's. Where Redis refuses `SORT_RO` with a `GET` pattern (an ACL user
 /// without read access to every key, or Redis before 7.0) the store notices once and uses the
 /// query script instead. A query asking for descendants is one script, which reads the live
 /// entries of those keys and the locks below each target (one `ZRANGEBYLEX` per tree), and
@@ -178,7 +178,7 @@ const DEEP_KINDS: [&str; 2] = ["xinf", "sinf"];
 /// one shard**: a namespace does not spread over the cluster (use several prefixes to spread
 /// several applications). Scripts declare the `xtree`, `stree`, `locks` and `fence` keys (so
 /// the call is routed to the right node) and derive the per-root, per-lock and per-principal keys
-/// inside the same slot; a covering query's `EXISTS` and `SORT_RO` name keys (and a `GET`
+/// inside the same slot; a covering query's `SORT_RO` commands name keys (and a `GET`
 /// pattern) of that one slot only. Connect to the node that owns the slot (or a proxy); this
 /// store uses a single-node connection.
 ///
@@ -197,8 +197,8 @@ const DEEP_KINDS: [&str; 2] = ["xinf", "sinf"];
 ///   and reports every lock there, so the shared locks one path can collect bound what one
 ///   refused LOCK costs.
 /// - A Redis user limited to the namespace's keys (`~{prefix}:*`) works, but `SORT_RO … GET`
-///   is denied to it, so covering checks of locked paths run the query script (a few
-///   microseconds more); give the user read access to all keys (`%R~*`) to avoid that.
+///   is denied to it, so covering checks run the query script (a few microseconds more);
+///   give the user read access to all keys (`%R~*`) to avoid that.
 ///
 /// # Example
 ///
@@ -578,19 +578,6 @@ impl RedisLockStore {
             }
         }
         keys
-    }
-
-    /// Whether none of `keys` exists: one `EXISTS`, the whole (atomic) answer of a covering
-    /// check on a path nothing is locked at, as cheap as a `PING`.
-    async fn none_exist(&self, keys: &[(&str, bool, String)]) -> Result<bool, LockStoreError> {
-        let mut cmd = ::redis::cmd("EXISTS");
-        for (_, _, key) in keys {
-            cmd.arg(key);
-        }
-        let found: u64 = self
-            .bounded(cmd.query_async(&mut self.conn.clone()))
-            .await?;
-        Ok(found == 0)
     }
 
     /// The locks in the root keys `keys` (see [`covering_keys`](Self::covering_keys)), in
@@ -1050,16 +1037,13 @@ impl LockStore for RedisLockStore {
         if query.targets.is_empty() {
             return Ok(Vec::new());
         }
-        if query.targets.iter().all(|t| !t.descendants) {
-            let keys = self.covering_keys(query);
-            if self.none_exist(&keys).await? {
-                return Ok(Vec::new());
-            }
-            // `SORT_RO`'s pattern substitutes the first `*`, which must be the one after `lock:`
-            if !self.sort_refused.load(Ordering::Relaxed) && !self.keys.prefix.contains('*') {
-                if let Some(locks) = self.read_covering(&keys).await? {
-                    return Ok(locks);
-                }
+        // `SORT_RO`'s pattern substitutes the first `*`, which must be the one after `lock:`
+        if query.targets.iter().all(|t| !t.descendants)
+            && !self.sort_refused.load(Ordering::Relaxed)
+            && !self.keys.prefix.contains('*')
+        {
+            if let Some(locks) = self.read_covering(&self.covering_keys(query)).await? {
+                return Ok(locks);
             }
         }
         let mut inv = self.invocation(&QUERY);
