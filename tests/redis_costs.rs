@@ -19,13 +19,10 @@
 mod redis_env;
 
 use redis::AsyncCommands;
-use redis_env::{
-    free_port, raw_connection, redis_server_binary, redis_url, store_with_prefix, unique_prefix,
-    Server, TempDir,
-};
+use redis_env::{raw_connection, redis_url, store_with_prefix, unique_prefix, OwnServer};
 use tower_locks::{
     CreateOutcome, Lock, LockDepth, LockQuery, LockScope, LockStore, LockTimeout, NewLock,
-    ResourcePath, TokenAccess, TokenOutcome,
+    RedisLockStore, ResourcePath, TokenAccess, TokenOutcome,
 };
 
 fn p(s: &str) -> ResourcePath {
@@ -83,14 +80,30 @@ async fn no_key_holds_more_than_one_record() {
     }
 }
 
-/// Key lookups so far (`keyspace_hits` + `keyspace_misses`).
-async fn lookups(raw: &mut redis::aio::MultiplexedConnection) -> u64 {
-    let info: String = redis::cmd("INFO")
-        .arg("stats")
+/// A store on a Redis server of the test's own, and a raw connection to read its counters.
+async fn counted(
+    tag: &str,
+) -> Option<(OwnServer, RedisLockStore, redis::aio::MultiplexedConnection)> {
+    let server = OwnServer::start(tag)?;
+    let store = store_with_prefix(&server.url, &unique_prefix()).await;
+    let raw = raw_connection(&server.url).await;
+    Some((server, store, raw))
+}
+
+/// One section of `INFO`.
+async fn info(raw: &mut redis::aio::MultiplexedConnection, section: &str) -> String {
+    redis::cmd("INFO")
+        .arg(section)
         .query_async(raw)
         .await
-        .unwrap();
-    info.lines()
+        .unwrap()
+}
+
+/// Key lookups so far (`keyspace_hits` + `keyspace_misses`).
+async fn lookups(raw: &mut redis::aio::MultiplexedConnection) -> u64 {
+    info(raw, "stats")
+        .await
+        .lines()
         .filter_map(|l| {
             l.strip_prefix("keyspace_hits:")
                 .or_else(|| l.strip_prefix("keyspace_misses:"))
@@ -143,15 +156,9 @@ async fn verb_costs(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn work_per_call_does_not_grow_with_the_locks_sharing_a_path() {
-    let Some(binary) = redis_server_binary() else {
+    let Some((_server, store, mut raw)) = counted("costs").await else {
         return;
     };
-    let dir = TempDir::new("costs");
-    let port = free_port();
-    let _server = Server::start(&binary, port, &dir.0);
-    let url = format!("redis://127.0.0.1:{port}/");
-    let store = store_with_prefix(&url, &unique_prefix()).await;
-    let mut raw = raw_connection(&url).await;
     let owner = "o".repeat(1024);
     let mut costs = Vec::new();
     let mut held = 0;
@@ -181,12 +188,9 @@ async fn work_per_call_does_not_grow_with_the_locks_sharing_a_path() {
 async fn command_calls(
     raw: &mut redis::aio::MultiplexedConnection,
 ) -> std::collections::BTreeMap<String, u64> {
-    let info: String = redis::cmd("INFO")
-        .arg("commandstats")
-        .query_async(raw)
+    info(raw, "commandstats")
         .await
-        .unwrap();
-    info.lines()
+        .lines()
         .filter_map(|l| {
             let (name, rest) = l.strip_prefix("cmdstat_")?.split_once(':')?;
             let calls = rest.strip_prefix("calls=")?.split(',').next()?;
@@ -220,15 +224,9 @@ async fn check_commands(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_check_is_one_round_trip_on_a_locked_path_as_on_a_free_one() {
-    let Some(binary) = redis_server_binary() else {
+    let Some((_server, store, mut raw)) = counted("round-trip").await else {
         return;
     };
-    let dir = TempDir::new("round-trip");
-    let port = free_port();
-    let _server = Server::start(&binary, port, &dir.0);
-    let url = format!("redis://127.0.0.1:{port}/");
-    let store = store_with_prefix(&url, &unique_prefix()).await;
-    let mut raw = raw_connection(&url).await;
     granted(&store, NewLock::new(p("/docs/locked"))).await;
     let (found, locked) = check_commands(&store, &mut raw, "/docs/locked").await;
     assert_eq!(found, 1);

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use redis_env::{free_port, redis_server_binary, unique_prefix, Server, TempDir};
+use redis_env::{unique_prefix, OwnServer};
 use tower_locks::{
     CreateOutcome, Lock, LockDepth, LockQuery, LockStore, LockStoreError, LockTimeout, NewLock,
     RedisLockStore, ResourcePath, TokenAccess,
@@ -52,13 +52,10 @@ async fn must_fail<T: std::fmt::Debug>(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn store_fails_fast_and_recovers_after_a_restart() {
-    let Some(binary) = redis_server_binary() else {
+    let Some(mut server) = OwnServer::start("faults") else {
         return;
     };
-    let dir = TempDir::new("faults");
-    let port = free_port();
-    let server = Server::start(&binary, port, &dir.0);
-    let url = format!("redis://127.0.0.1:{port}/");
+    let url = server.url.clone();
     let store = RedisLockStore::builder(&url)
         .prefix(unique_prefix())
         .connect()
@@ -97,7 +94,7 @@ async fn store_fails_fast_and_recovers_after_a_restart() {
     must_fail("query (again)", store.query(&everything)).await;
     must_fail("create (again)", store.create(NewLock::new(p("/h")))).await;
 
-    let _server = Server::start(&binary, port, &dir.0);
+    server.restart();
 
     // The same store value recovers by itself (it reconnects and reloads its scripts).
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -142,14 +139,11 @@ async fn store_fails_fast_and_recovers_after_a_restart() {
 /// the store: calls fail within the operation timeout, and work again once it resumes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn frozen_server_does_not_hang_calls() {
-    let Some(binary) = redis_server_binary() else {
+    let Some(server) = OwnServer::start("frozen") else {
         return;
     };
-    let dir = TempDir::new("frozen");
-    let port = free_port();
-    let server = Server::start(&binary, port, &dir.0);
-    let pid = server.child.id().to_string();
-    let url = format!("redis://127.0.0.1:{port}/");
+    let pid = server.pid().to_string();
+    let url = server.url.clone();
     let store = RedisLockStore::builder(&url)
         .prefix(unique_prefix())
         .operation_timeout(Duration::from_millis(1500))
@@ -197,13 +191,10 @@ async fn frozen_server_does_not_hang_calls() {
 /// store's operation timeout, then runs what it queued.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_create_that_fails_leaves_no_lock() {
-    let Some(binary) = redis_server_binary() else {
+    let Some(server) = OwnServer::start("ghost") else {
         return;
     };
-    let dir = TempDir::new("ghost");
-    let port = free_port();
-    let _server = Server::start(&binary, port, &dir.0);
-    let url = format!("redis://127.0.0.1:{port}/");
+    let url = server.url.clone();
     let store = RedisLockStore::builder(&url)
         .prefix(unique_prefix())
         .operation_timeout(Duration::from_millis(1000))

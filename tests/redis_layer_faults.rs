@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use axum::body::Body;
 use common::{empty, req, send, Answer, Kv, LOCKINFO_EXCLUSIVE};
 use http::{Request, StatusCode};
-use redis_env::{free_port, redis_server_binary, unique_prefix, Server, TempDir};
+use redis_env::{unique_prefix, OwnServer};
 use tower::Layer;
 use tower_locks::{LockLayer, LockQuery, LockStore, Principal, RedisLockStore, ResourcePath};
 
@@ -57,13 +57,10 @@ const BOUND: Duration = Duration::from_secs(4);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_fail_closed_while_redis_is_down_and_the_stack_recovers() {
-    let Some(binary) = redis_server_binary() else {
+    let Some(mut server) = OwnServer::start("layer-faults") else {
         return;
     };
-    let dir = TempDir::new("layer-faults");
-    let port = free_port();
-    let server = Server::start(&binary, port, &dir.0);
-    let url = format!("redis://127.0.0.1:{port}/");
+    let url = server.url.clone();
     let store = RedisLockStore::builder(&url)
         .prefix(unique_prefix())
         .operation_timeout(Duration::from_secs(1))
@@ -155,7 +152,7 @@ async fn writes_fail_closed_while_redis_is_down_and_the_stack_recovers() {
     assert_eq!(forwarded, ["GET", "HEAD", "PROPFIND", "OPTIONS"]);
     kv.seen.lock().unwrap().clear();
 
-    let _server = Server::start(&binary, port, &dir.0);
+    server.restart();
 
     // The same stack recovers by itself: retry a write without the token until it stops
     // getting 503; it must then be refused with 423, since the lock survived.

@@ -144,6 +144,60 @@ impl Drop for Server {
     }
 }
 
+/// A `redis-server` of one test's own, on a free loopback port with its own data directory:
+/// its counters see that test's calls only, and the test may stop and start it.
+pub struct OwnServer {
+    /// `None` while stopped. Declared before `dir`, so the server stops before its directory
+    /// is removed.
+    server: Option<Server>,
+    dir: TempDir,
+    binary: PathBuf,
+    port: u16,
+    /// `redis://127.0.0.1:{port}/`.
+    pub url: String,
+}
+
+impl OwnServer {
+    /// Start one, its data under a directory named after `tag`. `None` when redis-server is
+    /// not installed (outside CI only: in CI that fails the test).
+    pub fn start(tag: &str) -> Option<Self> {
+        let binary = redis_server_binary()?;
+        let dir = TempDir::new(tag);
+        let port = free_port();
+        let server = Server::start(&binary, port, &dir.0);
+        Some(Self {
+            server: Some(server),
+            dir,
+            binary,
+            port,
+            url: format!("redis://127.0.0.1:{port}/"),
+        })
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.server
+            .as_ref()
+            .expect("the server is running")
+            .child
+            .id()
+    }
+
+    /// Stop it now (SIGKILL).
+    pub fn kill(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.kill();
+        }
+    }
+
+    /// Start it again on the same port and directory: it has every lock the previous one
+    /// acknowledged.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.server = Some(Server::start(&self.binary, self.port, &self.dir.0));
+    }
+}
+
 /// A temporary directory, removed when dropped.
 pub struct TempDir(pub PathBuf);
 
