@@ -250,11 +250,22 @@ fn assert_same_lock(case: &str, got: &Lock, want: &Lock) {
     }
 }
 
-/// One to three random targets, each covering or subtree.
-fn random_query(rng: &mut Rng, path: &impl Fn(&mut Rng) -> ResourcePath) -> LockQuery {
+/// One to three random targets, each covering or subtree, and up to two tokens: of `held`
+/// locks, or of no lock.
+fn random_query(
+    rng: &mut Rng,
+    path: &impl Fn(&mut Rng) -> ResourcePath,
+    held: &[Lock],
+) -> LockQuery {
     let mut q = LockQuery::new();
     for _ in 0..1 + rng.below(3) {
         q.push(path(rng), rng.below(2) == 0);
+    }
+    for _ in 0..rng.below(3) {
+        match rng.below(4) {
+            0 => q.push_token(&format!("urn:uuid:{}", uuid::Uuid::new_v4())),
+            _ => q.push_token(held[rng.below(held.len() as u64) as usize].token.as_str()),
+        }
     }
     q
 }
@@ -801,7 +812,8 @@ pub async fn trailing_slash_equivalence<S: LockStore>(store: &S) {
 }
 
 /// `query` answers exactly what [`LockQuery::matches`] says, each lock once, for a randomised
-/// set of locks and queries (covering, subtree, several targets).
+/// set of locks and queries (covering, subtree, several targets, tokens of held locks and of
+/// none).
 ///
 /// # Panics
 /// When the store breaks the rule.
@@ -840,7 +852,7 @@ pub async fn query_matches_reference<S: LockStore>(store: &S) {
         held.len()
     );
     for _ in 0..200 {
-        let q = random_query(&mut rng, &random_path);
+        let q = random_query(&mut rng, &random_path, &held);
         let want = tokens(held.iter().filter(|l| q.matches(l)));
         let got = query_tokens(CASE, store, &q).await;
         assert_eq!(got, want, "conformance `{CASE}`: query {q:?}");
@@ -961,7 +973,7 @@ pub async fn check_matches_reference<S: LockStore>(store: &S) {
         held.len()
     );
     for _ in 0..300 {
-        let q = random_query(&mut rng, &random_path);
+        let q = random_query(&mut rng, &random_path, &held);
         let mut owned: Vec<String> = Vec::new();
         for _ in 0..rng.below(6) {
             let lock = &held[rng.below(held.len() as u64) as usize];
@@ -988,7 +1000,7 @@ pub async fn check_matches_reference<S: LockStore>(store: &S) {
         let want_unsatisfied = tokens(&reference.unsatisfied);
         let want_fence = matching
             .iter()
-            .filter(|l| submission.satisfies(l))
+            .filter(|l| q.matches_targets(l) && submission.satisfies(l))
             .map(|l| l.fence)
             .max();
         let got_tokens = tokens(&got.unsatisfied);
@@ -1996,6 +2008,12 @@ async fn expiry_check<S: LockStore>(
         assert!(
             ok(case, store.get(&l.token).await).is_none(),
             "conformance `{case}`: get reports an expired lock {l:?}"
+        );
+        let by_token = LockQuery::new().token(l.token.as_str());
+        assert_eq!(
+            query_tokens(case, store, &by_token).await,
+            BTreeSet::new(),
+            "conformance `{case}`: a query by token reports an expired lock"
         );
         let out = ok(
             case,

@@ -216,6 +216,31 @@ async fn a_token_counts_wherever_it_appears() {
 }
 
 #[tokio::test]
+async fn a_list_about_another_resource_holds_when_that_resource_is_locked_by_its_token() {
+    let (store, kv, svc) = setup(&["/a", "/b/c"]);
+    let on_b = xlock(&*store, "/b", LockDepth::Infinity).await;
+    let elsewhere = xlock(&*store, "/z", LockDepth::Zero).await;
+    // RFC 4918 §10.4.3: `</b/c> (<token>)` holds when the token's lock covers /b/c, which
+    // neither the request's resource nor its parent is.
+    let h = format!("</b/c> {}", if_token(&on_b));
+    let a = send(svc.clone(), empty(req("PUT", "/a").header("if", h))).await;
+    assert_eq!(a.status, StatusCode::NO_CONTENT, "{}", a.text());
+    // The same token tagged for a resource its lock does not cover: false.
+    let h = format!("</z> {}", if_token(&on_b));
+    let a = send(svc.clone(), empty(req("PUT", "/a").header("if", h))).await;
+    assert_eq!(a.status, StatusCode::PRECONDITION_FAILED);
+    // A lock on the tagged resource itself, far from the request.
+    let h = format!("</z> {}", if_token(&elsewhere));
+    let a = send(svc.clone(), empty(req("PUT", "/a").header("if", h))).await;
+    assert_eq!(a.status, StatusCode::NO_CONTENT, "{}", a.text());
+    // `Not` of a token whose lock covers the tagged resource: false.
+    let h = format!("</b/c> (Not <{}>)", on_b.token);
+    let a = send(svc, empty(req("PUT", "/a").header("if", h))).await;
+    assert_eq!(a.status, StatusCode::PRECONDITION_FAILED);
+    assert_eq!(kv.forwarded().len(), 2);
+}
+
+#[tokio::test]
 async fn etag_conditions_use_the_inner_etag_with_weak_comparison() {
     let (store, kv, svc) = setup(&["/a"]);
     let l = xlock(&*store, "/a", LockDepth::Zero).await;

@@ -199,17 +199,13 @@ async fn command_calls(
         .collect()
 }
 
-/// The commands one covering query sends, by name, with how many of each.
-async fn check_commands(
-    store: &impl LockStore,
+/// What `call` sends Redis: its output, and the commands by name with how many of each.
+async fn commands_of<T>(
     raw: &mut redis::aio::MultiplexedConnection,
-    path: &str,
-) -> (usize, Vec<(String, u64)>) {
+    call: impl std::future::Future<Output = T>,
+) -> (T, Vec<(String, u64)>) {
     let before = command_calls(raw).await;
-    let found = store
-        .query(&LockQuery::new().covering(p(path)))
-        .await
-        .unwrap();
+    let out = call.await;
     let after = command_calls(raw).await;
     let sent = after
         .into_iter()
@@ -219,7 +215,18 @@ async fn check_commands(
         })
         .filter(|(_, d)| *d > 0)
         .collect();
-    (found.len(), sent)
+    (out, sent)
+}
+
+/// The commands one covering query sends, and how many locks it found.
+async fn check_commands(
+    store: &impl LockStore,
+    raw: &mut redis::aio::MultiplexedConnection,
+    path: &str,
+) -> (usize, Vec<(String, u64)>) {
+    let query = LockQuery::new().covering(p(path));
+    let (found, sent) = commands_of(raw, store.query(&query)).await;
+    (found.unwrap().len(), sent)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -247,4 +254,48 @@ async fn a_write_check_is_one_round_trip_on_a_locked_path_as_on_a_free_one() {
         locked, free,
         "a locked path costs the same commands as a free one"
     );
+}
+
+/// The commands a write through the layer sends Redis, by name, with how many of each.
+async fn write_commands(
+    store: &RedisLockStore,
+    raw: &mut redis::aio::MultiplexedConnection,
+    if_header: &str,
+) -> (http::StatusCode, Vec<(String, u64)>) {
+    use tower::{Layer, ServiceExt};
+    let svc = tower_locks::LockLayer::new(store.clone()).layer(tower::service_fn(
+        |_req: http::Request<http_body_util::Empty<bytes::Bytes>>| async {
+            Ok::<_, std::convert::Infallible>(http::Response::new(String::new()))
+        },
+    ));
+    let req = http::Request::put("/docs/a")
+        .header("If", if_header)
+        .body(http_body_util::Empty::new())
+        .unwrap();
+    let (res, sent) = commands_of(raw, svc.oneshot(req)).await;
+    (res.unwrap().status(), sent)
+}
+
+/// An `If` header may name many resources, each deep; what the write's check asks Redis must
+/// not grow with them (one lookup per distinct token, none per resource or ancestor), or one
+/// request could hold the shared Redis for milliseconds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_if_header_naming_many_deep_resources_costs_redis_one_lookup_per_token() {
+    let Some((_server, store, mut raw)) = counted("if-header").await else {
+        return;
+    };
+    let lock = granted(&store, NewLock::new(p("/docs/a"))).await;
+    let one = format!("</docs/a> (<{}>)", lock.token);
+    let deep = "/a".repeat(40);
+    let many: String = (0..50)
+        .map(|i| format!("</r{i}{deep}> (<{}>)", lock.token))
+        .chain([one.clone()])
+        .collect();
+    let (status, few) = write_commands(&store, &mut raw, &one).await;
+    assert_eq!(status, http::StatusCode::OK);
+    let (status, lots) = write_commands(&store, &mut raw, &many).await;
+    assert_eq!(status, http::StatusCode::OK);
+    assert_eq!(lots, few, "51 tagged lists on 51 resources, one token");
+    let get = |sent: &[(String, u64)]| sent.iter().find(|(n, _)| n == "get").map(|(_, c)| *c);
+    assert_eq!(get(&few), Some(1), "{few:?}");
 }

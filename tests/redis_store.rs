@@ -1140,6 +1140,15 @@ async fn checks_work_for_a_user_limited_to_the_namespace() {
             .await
             .unwrap()
             .is_empty());
+        // Locks asked for by token: wherever they are rooted, each once.
+        let by_token = LockQuery::new()
+            .covering(p("/acl/a"))
+            .token(deep.token.as_str())
+            .token(flat.token.as_str())
+            .token("urn:uuid:00000000-0000-4000-8000-000000000000");
+        let found = store.query(&by_token).await.unwrap();
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert_eq!(tokens(&found), set(&[&deep, &flat]));
     }
     let _: () = redis::cmd("ACL")
         .arg("DELUSER")
@@ -1172,6 +1181,10 @@ async fn odd_prefixes_paths_and_tokens_stay_in_their_keys() {
         .unwrap()
         .is_empty());
     assert_eq!(store.get(&lock.token).await.unwrap(), Some(lock.clone()));
+    let by_token = LockQuery::new()
+        .covering(p("/elsewhere"))
+        .token(lock.token.as_str());
+    assert_eq!(store.query(&by_token).await.unwrap(), vec![lock.clone()]);
     assert_eq!(
         store.remove_subtree(&p("/a*b")).await.unwrap(),
         1,

@@ -9,7 +9,9 @@ use http::{request, Response};
 use super::verdict::{States, Step};
 use crate::body::ResponseBody;
 use crate::config::{Config, Disclosure};
-use crate::headers::{destination, parse_if, parse_lock_token, HeaderError, IfHeader};
+use crate::headers::{
+    destination, parse_if, parse_lock_token, ConditionKind, HeaderError, IfHeader,
+};
 use crate::path::{Resolved, Resolver};
 use crate::response::{render, Rejection};
 use crate::store::{Lock, LockQuery};
@@ -139,12 +141,25 @@ impl Ctx {
         .resolve(reference)
     }
 
-    /// Add every `If` resource to `query`, so one store round trip answers both the token
-    /// evaluation and the lock requirements.
-    pub(crate) fn add_if_targets(&self, query: &mut LockQuery) {
-        for p in self.if_resources.iter().flatten() {
-            query.push(p.clone(), false);
-        }
+    /// Ask `query` for the lock of every state token in an `If` list about a resource here, so
+    /// one store round trip answers both the token evaluation (does the token's lock cover the
+    /// list's resource?) and the lock requirements. Tokens in lists about foreign resources
+    /// match nothing and are not asked about.
+    pub(crate) fn add_if_tokens(&self, query: &mut LockQuery) {
+        let Some(header) = &self.if_header else {
+            return;
+        };
+        let local = header.lists.iter().zip(&self.if_resources);
+        let tokens = local
+            .filter(|(_, resource)| resource.is_some())
+            .flat_map(|(list, _)| &list.conditions)
+            .filter_map(|c| match &c.kind {
+                ConditionKind::StateToken(token) => Some(token.clone()),
+                ConditionKind::ETag(_) => None,
+            });
+        query.tokens.extend(tokens);
+        query.tokens.sort_unstable();
+        query.tokens.dedup();
     }
 
     /// Every state token in the `If` header: submitted, wherever it appears (§10.4.1).

@@ -123,6 +123,9 @@ impl CheckOutcome {
     /// Judge `locks` (the answer of `query`) against `submission`. This is the reference
     /// semantics of [`LockStore::check`](crate::LockStore::check), and its default body.
     ///
+    /// Only the locks answering the query's targets are judged; its
+    /// [`tokens`](LockQuery::tokens) play no part in a check.
+    ///
     /// A lock is satisfied by its own token, submitted by a principal that may use it. A shared
     /// lock is also excused, for a resource the query touches, when another shared lock of that
     /// resource is satisfied (RFC 4918 §6.2): for a query target, the shared locks covering it;
@@ -142,7 +145,10 @@ impl CheckOutcome {
     /// assert!(!CheckOutcome::judge(&query, vec![mine], Submission::default()).allowed());
     /// ```
     pub fn judge(query: &LockQuery, locks: Vec<Lock>, submission: Submission<'_>) -> Self {
-        let satisfied: Vec<&Lock> = locks.iter().filter(|l| submission.satisfies(l)).collect();
+        let satisfied: Vec<&Lock> = locks
+            .iter()
+            .filter(|l| query.matches_targets(l) && submission.satisfies(l))
+            .collect();
         let fence = satisfied.iter().map(|l| l.fence).max();
         let shared_ok = |covering: bool, lock: &Lock, target: &QueryTarget| {
             satisfied.iter().any(|s| {

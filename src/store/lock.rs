@@ -793,8 +793,12 @@ pub struct QueryTarget {
 }
 
 /// "Which live locks cover these resources?": for each target, the depth-infinity locks on its
-/// ancestors, every lock rooted at it, and optionally every lock rooted below it. The answer
-/// holds each lock once.
+/// ancestors, every lock rooted at it, and optionally every lock rooted below it; and the live
+/// lock of each of `tokens`, wherever it is rooted. The answer holds each lock once.
+///
+/// The tokens are how the layer evaluates an `If` header: whether a state token's lock covers
+/// its list's resource is read off that one lock, so the resources an `If` header names cost
+/// one lookup per token, not one per ancestor of every resource.
 ///
 /// ```
 /// use tower_locks::{CreateOutcome, LockQuery, LockStore, MemoryLockStore, NewLock, ResourcePath};
@@ -817,6 +821,8 @@ pub struct QueryTarget {
 pub struct LockQuery {
     /// The resources asked about.
     pub targets: Vec<QueryTarget>,
+    /// Lock tokens whose live locks are asked about too, each once.
+    pub tokens: Vec<String>,
 }
 
 impl LockQuery {
@@ -871,6 +877,39 @@ impl LockQuery {
         self
     }
 
+    /// Ask about the live lock with `token` too, wherever it is rooted.
+    ///
+    /// ```
+    /// use tower_locks::{Lock, LockQuery, ResourcePath};
+    ///
+    /// let p = |s| ResourcePath::parse(s).unwrap();
+    /// let elsewhere = Lock::builder(p("/elsewhere")).build_unstored();
+    /// let query = LockQuery::new().covering(p("/docs")).token(elsewhere.token.as_str());
+    /// assert!(query.matches(&elsewhere));
+    /// assert!(!query.matches(&Lock::builder(p("/other")).build_unstored()));
+    /// ```
+    #[must_use]
+    pub fn token(mut self, token: &str) -> Self {
+        self.push_token(token);
+        self
+    }
+
+    /// Add a token, unless it is already asked about.
+    ///
+    /// ```
+    /// use tower_locks::LockQuery;
+    ///
+    /// let mut query = LockQuery::new();
+    /// query.push_token("urn:uuid:0");
+    /// query.push_token("urn:uuid:0");
+    /// assert_eq!(query.tokens, ["urn:uuid:0"]);
+    /// ```
+    pub fn push_token(&mut self, token: &str) {
+        if !self.tokens.iter().any(|t| t == token) {
+            self.tokens.push(token.to_owned());
+        }
+    }
+
     /// Add a target, merging with an existing target for the same path.
     ///
     /// ```
@@ -907,6 +946,22 @@ impl LockQuery {
     /// assert!(!query.matches(&elsewhere));
     /// ```
     pub fn matches(&self, lock: &Lock) -> bool {
+        self.matches_targets(lock) || self.tokens.iter().any(|t| lock.token == **t)
+    }
+
+    /// Whether `lock` answers one of the targets (covers it, or is rooted below a target
+    /// asking for descendants).
+    ///
+    /// ```
+    /// use tower_locks::{Lock, LockQuery, ResourcePath};
+    ///
+    /// let p = |s| ResourcePath::parse(s).unwrap();
+    /// let elsewhere = Lock::builder(p("/elsewhere")).build_unstored();
+    /// let query = LockQuery::new().covering(p("/docs")).token(elsewhere.token.as_str());
+    /// assert!(!query.matches_targets(&elsewhere));
+    /// assert!(query.matches_targets(&Lock::builder(p("/docs")).build_unstored()));
+    /// ```
+    pub fn matches_targets(&self, lock: &Lock) -> bool {
         self.targets
             .iter()
             .any(|t| lock.covers(&t.path) || (t.descendants && t.path.is_ancestor_of(&lock.root)))

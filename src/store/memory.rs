@@ -209,7 +209,11 @@ impl MemoryLockStore {
 
     /// The live locks matching `targets` (canonical keys; `true`: with descendants), sorted
     /// by root, then token, each once: what `query` answers.
-    fn found<'a>(&self, targets: impl Iterator<Item = (&'a str, bool)>) -> Vec<Lock> {
+    fn found<'a>(
+        &self,
+        targets: impl Iterator<Item = (&'a str, bool)>,
+        tokens: &[String],
+    ) -> Vec<Lock> {
         self.read_step(|g, now| {
             let mut locks: Vec<Lock> = Vec::new();
             // Locks come in root order (see `visit`) unless several targets are asked about
@@ -224,6 +228,16 @@ impl MemoryLockStore {
                     locks.push(lock);
                     true
                 });
+            }
+            for token in tokens {
+                let live = g
+                    .find_token(TokenKey::parse(token))
+                    .and_then(|id| g.entry(id))
+                    .filter(|e| e.is_live(now));
+                if let Some(e) = live {
+                    locks.push(e.to_lock());
+                    several = true;
+                }
             }
             if several || unordered {
                 locks.sort_unstable_by(by_root_then_token);
@@ -403,11 +417,11 @@ impl LockStore for MemoryLockStore {
     }
 
     async fn query(&self, query: &LockQuery) -> Result<Vec<Lock>, LockStoreError> {
-        Ok(self.found(keys(query)))
+        Ok(self.found(keys(query), &query.tokens))
     }
 
     fn query_now(&self, query: &LockQuery) -> Option<Result<Vec<Lock>, LockStoreError>> {
-        Some(Ok(self.found(keys(query))))
+        Some(Ok(self.found(keys(query), &query.tokens)))
     }
 
     async fn check(

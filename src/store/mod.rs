@@ -141,7 +141,8 @@ pub trait LockStore: Send + Sync + 'static {
         path: &ResourcePath,
     ) -> impl Future<Output = Result<usize, LockStoreError>> + Send;
 
-    /// Every live lock matching `query` (see [`LockQuery::matches`]), each once, in one step.
+    /// Every live lock matching `query` (see [`LockQuery::matches`]): those answering its
+    /// targets and those of its tokens, each once, in one step.
     fn query(
         &self,
         query: &LockQuery,
@@ -151,9 +152,10 @@ pub trait LockStore: Send + Sync + 'static {
     fn get(&self, token: &str)
         -> impl Future<Output = Result<Option<Lock>, LockStoreError>> + Send;
 
-    /// "May a writer holding these tokens change these resources?": every live lock matching
-    /// `query` is judged against `submission`, in one step, and only the ones that stand in
-    /// the way are reported, with the highest fencing number among the satisfied ones.
+    /// "May a writer holding these tokens change these resources?": every live lock answering
+    /// the targets of `query` is judged against `submission`, in one step, and only the ones
+    /// that stand in the way are reported, with the highest fencing number among the satisfied
+    /// ones (the query's [`tokens`](LockQuery::tokens) play no part).
     ///
     /// This is the check to call from code that enforces locks itself (a job, a handler not
     /// behind [`LockLayer`](crate::LockLayer), another protocol): its answer must equal

@@ -3,6 +3,7 @@
 //! The design (key layout, scripts, expiry, Cluster) is documented on [`RedisLockStore`],
 //! the public face of this private module.
 
+use std::collections::HashSet;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock};
@@ -566,12 +567,13 @@ impl RedisLockStore {
     /// ancestor's (only depth-infinity ones, and it holds no other).
     fn covering_keys<'q>(&self, query: &'q LockQuery) -> Vec<(&'q str, bool, String)> {
         let mut keys: Vec<(&str, bool, String)> = Vec::new();
+        let mut seen = HashSet::new();
         for t in &query.targets {
             let roots = t.path.ancestors().map(|a| (a, false, &DEEP_KINDS[..]));
             for (root, own, kinds) in roots.chain([(t.path.as_str(), true, &KINDS[..])]) {
                 for kind in kinds {
                     let key = format!("{}{kind}:{root}", self.keys.base);
-                    if !keys.iter().any(|(_, _, k)| *k == key) {
+                    if seen.insert(key.clone()) {
                         keys.push((root, own, key));
                     }
                 }
@@ -588,6 +590,7 @@ impl RedisLockStore {
     async fn read_covering(
         &self,
         keys: &[(&str, bool, String)],
+        tokens: &[String],
     ) -> Result<Option<Vec<Lock>>, LockStoreError> {
         let mut pipe = ::redis::pipe();
         pipe.atomic();
@@ -598,6 +601,10 @@ impl RedisLockStore {
                 .arg("nosort")
                 .arg("GET")
                 .arg(&self.keys.lock_pattern);
+        }
+        for token in tokens {
+            pipe.cmd("GET")
+                .arg(format!("{}lock:{token}", self.keys.base));
         }
         let clock = self.clock.as_ref().map(|clock| {
             clock
@@ -629,6 +636,11 @@ impl RedisLockStore {
             let value = reply.next().ok_or_else(unexpected)?;
             records.push(::redis::from_redis_value(value).map_err(convert)?);
         }
+        let mut by_token: Vec<Option<Vec<u8>>> = Vec::with_capacity(tokens.len());
+        for _ in tokens {
+            let value = reply.next().ok_or_else(unexpected)?;
+            by_token.push(::redis::from_redis_value(value).map_err(convert)?);
+        }
         let now_ms = match clock {
             Some(ms) => ms,
             None => {
@@ -645,9 +657,13 @@ impl RedisLockStore {
             .flat_map(|((root, own, _), recs)| {
                 recs.iter()
                     .flatten()
-                    .map(move |raw| (*root, *own, raw.as_slice()))
+                    .map(move |raw| (Stored::Under(root, *own), raw.as_slice()))
             });
-        judge_records(found, now_ms).map(Some)
+        let of_tokens = tokens
+            .iter()
+            .zip(&by_token)
+            .filter_map(|(token, raw)| Some((Stored::Token(token), raw.as_deref()?)));
+        judge_records(found.chain(of_tokens), now_ms).map(Some)
     }
 
     /// Run `call`, bounded by the operation timeout.
@@ -858,18 +874,37 @@ fn decode(raw: &[u8]) -> Result<Lock, LockStoreError> {
 /// infinity). Every record is validated, must be rooted where it was found, and is dropped
 /// when expired by `now_ms`. The script reads each root key once and a lock lives in one root
 /// key, so each lock is reported once.
+/// Where a record read by a query was found.
+#[derive(Clone, Copy)]
+enum Stored<'a> {
+    /// In the root key of this path; `true` when the path is a target's (every kind matches),
+    /// `false` at an ancestor (depth-infinity locks only).
+    Under(&'a str, bool),
+    /// Under the lock key of this token.
+    Token(&'a str),
+}
+
+/// The live locks of the records a query read, each once (a token's lock may also have been
+/// found under its root), after checking that each was stored where it was found.
 fn judge_records<'a>(
-    found: impl Iterator<Item = (&'a str, bool, &'a [u8])>,
+    found: impl Iterator<Item = (Stored<'a>, &'a [u8])>,
     now_ms: u128,
 ) -> Result<Vec<Lock>, LockStoreError> {
     let mut out: Vec<Lock> = Vec::new();
-    for (root, own, raw) in found {
+    for (stored, raw) in found {
         let lock = decode(raw)?;
-        if lock.root.as_str() != root {
-            return Err(corrupt("stored under another root"));
-        }
-        if !own && lock.depth != LockDepth::Infinity {
-            return Err(corrupt("stored under another depth"));
+        match stored {
+            Stored::Under(root, _) if lock.root.as_str() != root => {
+                return Err(corrupt("stored under another root"));
+            }
+            Stored::Under(_, false) if lock.depth != LockDepth::Infinity => {
+                return Err(corrupt("stored under another depth"));
+            }
+            Stored::Token(token) if lock.token != *token => {
+                return Err(corrupt("stored under another token"));
+            }
+            Stored::Token(token) if out.iter().any(|l| l.token == *token) => continue,
+            _ => {}
         }
         let expired = lock
             .expires_at
@@ -1034,7 +1069,7 @@ impl LockStore for RedisLockStore {
     }
 
     async fn query(&self, query: &LockQuery) -> Result<Vec<Lock>, LockStoreError> {
-        if query.targets.is_empty() {
+        if query.targets.is_empty() && query.tokens.is_empty() {
             return Ok(Vec::new());
         }
         // `SORT_RO`'s pattern substitutes the first `*`, which must be the one after `lock:`
@@ -1042,7 +1077,8 @@ impl LockStore for RedisLockStore {
             && !self.sort_refused.load(Ordering::Relaxed)
             && !self.keys.prefix.contains('*')
         {
-            if let Some(locks) = self.read_covering(&self.covering_keys(query)).await? {
+            let keys = self.covering_keys(query);
+            if let Some(locks) = self.read_covering(&keys, &query.tokens).await? {
                 return Ok(locks);
             }
         }
@@ -1050,6 +1086,10 @@ impl LockStore for RedisLockStore {
         inv.arg(query.targets.len());
         for t in &query.targets {
             inv.arg(t.path.as_str()).arg(flag(t.descendants));
+        }
+        inv.arg(query.tokens.len());
+        for token in &query.tokens {
+            inv.arg(token.as_str());
         }
         let reply: Vec<Vec<u8>> = self.run(inv).await?;
         let bad = || LockStoreError::backend("unexpected reply from lock script");
@@ -1063,8 +1103,12 @@ impl LockStore for RedisLockStore {
         }
         let mut found = Vec::with_capacity(rest.len() / 3);
         for chunk in rest.chunks_exact(3) {
-            let root = std::str::from_utf8(&chunk[1]).map_err(|_| bad())?;
-            found.push((root, chunk[0] == b"1", chunk[2].as_slice()));
+            let at = std::str::from_utf8(&chunk[1]).map_err(|_| bad())?;
+            let stored = match chunk[0].as_slice() {
+                b"t" => Stored::Token(at),
+                own => Stored::Under(at, own == b"1"),
+            };
+            found.push((stored, chunk[2].as_slice()));
         }
         judge_records(found.into_iter(), now_ms)
     }

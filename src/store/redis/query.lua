@@ -1,7 +1,9 @@
--- query: ARGV[2] number of targets n, then n pairs: path, "1" when descendants are asked.
+-- query: ARGV[2] number of targets n, then n pairs: path, "1" when descendants are asked;
+-- then the number of tokens m, then m tokens.
 -- Reads, never judges: returns the time (ms), then for every live lock that may match, three
 -- items: "1" when it is rooted at a target or below one ("0": at an ancestor, where only
--- depth-infinity kinds are read), its root and its record. The client validates the records
+-- depth-infinity kinds are read) followed by its root, or "t" followed by its token when it
+-- was asked for by token only; then its record. The client validates the records
 -- (`judge_records` in mod.rs). Each lock is reported once.
 local entries, own = {}, {}
 local function add(list, mine)
@@ -25,6 +27,14 @@ for i = 0, n - 1 do
   if ARGV[4 + 2 * i] == '1' then
     add(entries_below(XTREE, path), '1')
     add(entries_below(STREE, path), '1')
+  end
+end
+local m = tonumber(ARGV[3 + 2 * n])
+for i = 1, m do
+  local token = ARGV[3 + 2 * n + i]
+  if own[token] == nil then
+    entries[#entries + 1] = { token, nil, token }
+    own[token] = 't'
   end
 end
 local out = { num(now()) }
