@@ -56,12 +56,15 @@ pub(crate) struct Holds {
 /// so starting and ending a write cost the same however many others are in flight (a
 /// thousand slow uploads do not slow every other write down). A slot keeps its buffers when
 /// it is freed: the table stays at the most writes that were ever in flight at once, and a
-/// write allocates nothing once the slots have grown.
+/// write allocates nothing once the slots have grown. `live` lists the slots in use, so a
+/// LOCK looks at the writes in flight now, not at every slot a past burst left behind.
 #[derive(Debug, Default)]
 struct Inner {
     slots: Vec<Slot>,
     /// The slots of no write (their rows are empty).
     free: Vec<usize>,
+    /// The slots of the writes in flight, in no order.
+    live: Vec<usize>,
 }
 
 /// The rows of one in-flight write: each path with `true` when everything below it is
@@ -70,6 +73,14 @@ struct Inner {
 struct Slot {
     paths: Vec<(ResourcePath, bool)>,
     tokens: Vec<String>,
+    /// Where this slot is in `live` while it is in use.
+    at: usize,
+}
+
+impl Inner {
+    fn live(&self) -> impl Iterator<Item = &Slot> {
+        self.live.iter().map(|&i| &self.slots[i])
+    }
 }
 
 /// Ends its hold when dropped.
@@ -100,7 +111,10 @@ impl Holds {
                 g.slots.len() - 1
             }
         };
+        let at = g.live.len();
+        g.live.push(slot);
         let rows = &mut g.slots[slot];
+        rows.at = at;
         rows.paths.extend(
             paths
                 .into_iter()
@@ -122,7 +136,7 @@ impl Holds {
         let infinity = lock.depth == LockDepth::Infinity;
         let g = self.lock();
         let mut out = Vec::new();
-        for (path, subtree) in g.slots.iter().flat_map(|s| &s.paths) {
+        for (path, subtree) in g.live().flat_map(|s| &s.paths) {
             let covered = lock.root == *path || (infinity && lock.root.is_ancestor_of(path));
             let removed = *subtree && path.is_ancestor_of(&lock.root);
             if covered || removed {
@@ -135,7 +149,7 @@ impl Holds {
     /// Whether an in-flight write relies on `token`.
     pub(crate) fn relies_on(&self, token: &str) -> bool {
         let g = self.lock();
-        let relied = g.slots.iter().flat_map(|s| &s.tokens).any(|t| t == token);
+        let relied = g.live().flat_map(|s| &s.tokens).any(|t| t == token);
         relied
     }
 }
@@ -160,6 +174,11 @@ impl Drop for HoldGuard {
         let rows = &mut g.slots[self.slot];
         rows.paths.clear();
         rows.tokens.clear();
+        let at = rows.at;
+        g.live.swap_remove(at);
+        if let Some(&moved) = g.live.get(at) {
+            g.slots[moved].at = at;
+        }
         g.free.push(self.slot);
     }
 }
@@ -242,6 +261,7 @@ mod tests {
         let g = holds.lock();
         assert_eq!(g.slots.len(), 1);
         assert_eq!(g.free, [0]);
+        assert!(g.live.is_empty());
     }
 
     proptest::proptest! {

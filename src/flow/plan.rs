@@ -54,8 +54,8 @@ pub(crate) const MAX_NEEDS: usize = 4;
 /// query's targets by index.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Plan {
-    /// The store query answering every need (the caller may add more targets; targets are
-    /// only ever appended or merged, so the indexes stay valid).
+    /// The store query answering every need (the caller adds the `If` header's tokens;
+    /// targets are only ever appended or merged, so the indexes stay valid).
     pub(crate) query: LockQuery,
     needs: [Need; MAX_NEEDS],
     len: usize,
