@@ -632,8 +632,9 @@ pub async fn depth_infinity_blocked_by_locks_below<S: LockStore>(store: &S) {
     create_conflict(CASE, store, NewLock::new(ns.p("/y/b"))).await;
 }
 
-/// A refused `create` reports every conflicting lock: ancestors, the root, and (depth
-/// infinity) descendants, each once, and nothing compatible or unrelated.
+/// A refused `create` reports every conflicting lock — ancestors, the root, and (depth
+/// infinity) descendants — or at least 16 of them when there are more, each once, and nothing
+/// compatible or unrelated.
 ///
 /// # Panics
 /// When the store breaks the rule.
@@ -696,6 +697,45 @@ pub async fn all_conflicts_reported<S: LockStore>(store: &S) {
         tokens(&c),
         tokens([&a1, &a2, &ab1, &ab2]),
         "conformance `{CASE}`: depth 0 does not conflict with locks below"
+    );
+
+    // More than 16 conflicts below: at least 16 reported, each a real one, each once.
+    let mut many = Vec::new();
+    for i in 0..40 {
+        let member = NewLock::new(ns.p(&format!("/many/m{i:02}"))).scope(LockScope::Shared);
+        many.push(create_ok(CASE, store, member).await);
+    }
+    // An exclusive lock that only a shared request conflicts with, last in tree order.
+    let last = create_ok(CASE, store, NewLock::new(ns.p("/many/z"))).await;
+    let c = create_conflict(
+        CASE,
+        store,
+        NewLock::new(ns.p("/many")).depth(LockDepth::Infinity),
+    )
+    .await;
+    let reported = tokens(&c);
+    assert_eq!(
+        reported.len(),
+        c.len(),
+        "conformance `{CASE}`: each once: {c:?}"
+    );
+    assert!(
+        c.len() >= 16 && reported.is_subset(&tokens(many.iter().chain([&last]))),
+        "conformance `{CASE}`: at least 16 of the 41 conflicts below, and only those: {c:?}"
+    );
+    // A shared request conflicts only with the exclusive lock, behind 40 shared ones.
+    let c = create_conflict(
+        CASE,
+        store,
+        NewLock::new(ns.p("/many"))
+            .scope(LockScope::Shared)
+            .depth(LockDepth::Infinity),
+    )
+    .await;
+    assert_eq!(
+        tokens(&c),
+        tokens([&last]),
+        "conformance `{CASE}`: a shared request finds the exclusive lock below"
     );
 }
 

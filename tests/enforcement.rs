@@ -148,6 +148,35 @@ async fn every_unsatisfied_lock_root_is_named() {
 }
 
 #[tokio::test]
+async fn a_refusal_names_sixteen_lock_roots_and_counts_the_rest() {
+    let (store, kv, svc) = setup(&["/c/m00"]);
+    for i in 0..40 {
+        xlock(&*store, &format!("/c/m{i:02}"), LockDepth::Zero).await;
+    }
+    let a = send(svc.clone(), empty(req("DELETE", "/c/"))).await;
+    assert_eq!(a.status, StatusCode::LOCKED);
+    let named = a.error_hrefs("lock-token-submitted");
+    let first: Vec<String> = (0..16).map(|i| format!("/c/m{i:02}")).collect();
+    assert_eq!(named, first);
+    let json = empty(req("DELETE", "/c/").header("accept", "application/json"));
+    let a = send(svc.clone(), json).await;
+    let v: serde_json::Value = serde_json::from_slice(&a.body).unwrap();
+    assert_eq!(v["lockRoots"].as_array().map(Vec::len), Some(16));
+    assert_eq!(v["otherLocks"], 24);
+    // A depth-infinity LOCK over them: a multistatus naming 16 members, not 40.
+    let lock = req("LOCK", "/c/").header("depth", "infinity");
+    let a = send(
+        svc,
+        lock.body(axum::body::Body::from(LOCKINFO_EXCLUSIVE))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::MULTI_STATUS);
+    assert_eq!(a.text().matches("HTTP/1.1 423 Locked").count(), 16);
+    assert!(kv.forwarded().is_empty());
+}
+
+#[tokio::test]
 async fn problem_json_for_json_clients() {
     let (store, _kv, svc) = setup(&["/docs/a"]);
     xlock(&*store, "/docs/a", LockDepth::Zero).await;

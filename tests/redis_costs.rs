@@ -299,3 +299,34 @@ async fn an_if_header_naming_many_deep_resources_costs_redis_one_lookup_per_toke
     let get = |sent: &[(String, u64)]| sent.iter().find(|(n, _)| n == "get").map(|(_, c)| *c);
     assert_eq!(get(&few), Some(1), "{few:?}");
 }
+
+/// A depth-infinity LOCK on a collection with many locked members reads the locks below a
+/// page at a time and stops once 16 conflicts are known: what it costs Redis does not grow
+/// with the members.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_lock_over_many_members_reads_a_bounded_number_of_keys() {
+    let Some((_server, store, mut raw)) = counted("conflicts").await else {
+        return;
+    };
+    let mut costs = Vec::new();
+    let mut held = 0;
+    for members in [100, 600] {
+        while held < members {
+            granted(&store, NewLock::new(p(&format!("/big/m{held:04}")))).await;
+            held += 1;
+        }
+        let deep = NewLock::new(p("/big")).depth(LockDepth::Infinity);
+        let (out, lookups) = cost(&mut raw, store.create(deep)).await;
+        let CreateOutcome::Conflict(conflicts) = out.unwrap() else {
+            panic!("exclusive locks below conflict");
+        };
+        assert!(conflicts.len() >= 16, "{}", conflicts.len());
+        costs.push(lookups);
+    }
+    assert!(
+        costs[1] <= costs[0] + 2,
+        "key lookups with 100 members {}, with 600 {}",
+        costs[0],
+        costs[1]
+    );
+}

@@ -226,12 +226,12 @@ fn write_condition(out: &mut String, condition: &str, hrefs: &[&str]) {
 /// ));
 /// ```
 pub fn lock_conflict_multistatus(request_href: &str, blocking_hrefs: &[&str]) -> String {
-    let mut seen: Vec<&str> = Vec::with_capacity(blocking_hrefs.len());
-    for href in blocking_hrefs {
-        if !seen.contains(href) {
-            seen.push(href);
-        }
-    }
+    let mut unique = std::collections::HashSet::with_capacity(blocking_hrefs.len());
+    let seen: Vec<&str> = blocking_hrefs
+        .iter()
+        .copied()
+        .filter(|href| unique.insert(*href))
+        .collect();
     let mut out = String::with_capacity(256 + 220 * seen.len());
     out.push_str(XML_DECL);
     out.push_str("<D:multistatus xmlns:D=\"DAV:\">");
@@ -244,7 +244,7 @@ pub fn lock_conflict_multistatus(request_href: &str, blocking_hrefs: &[&str]) ->
              </D:error></D:response>"
         );
     }
-    if !seen.contains(&request_href) {
+    if !unique.contains(request_href) {
         let _ = write!(
             out,
             "<D:response><D:href>{}</D:href><D:status>HTTP/1.1 424 Failed Dependency</D:status>\

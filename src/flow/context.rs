@@ -224,12 +224,13 @@ impl Ctx {
         Rejection::Locked { roots, hidden }
     }
 
-    /// The lock-root hrefs of `locks` this request may see, sorted and distinct, and how many
-    /// it may not. Under [`Disclosure::Related`] a root is named when it is at or above the
-    /// request URI or its `Destination`, or held by the requesting principal.
+    /// The lock-root hrefs of `locks` this request may see, sorted and distinct (at most
+    /// [`MAX_NAMED_ROOTS`]), and how many more there are. Under [`Disclosure::Related`] a root
+    /// is named when it is at or above the request URI or its `Destination`, or held by the
+    /// requesting principal.
     pub(crate) fn disclose(&self, locks: &[&Lock]) -> (Vec<String>, usize) {
         if self.cfg.disclosure == Disclosure::All {
-            return (roots(locks), 0);
+            return named(roots(locks), 0);
         }
         let visible = |l: &Lock| match self.cfg.disclosure {
             Disclosure::All => true,
@@ -247,8 +248,20 @@ impl Ctx {
         let mut hidden: Vec<&str> = hidden.iter().map(|l| l.root.as_str()).collect();
         hidden.sort_unstable();
         hidden.dedup();
-        (roots(&shown), hidden.len())
+        named(roots(&shown), hidden.len())
     }
+}
+
+/// Most lock roots a refusal names; the others are counted. A DELETE or a depth-infinity LOCK
+/// of a collection with thousands of locked members gets an answer of a few kilobytes, not
+/// one naming every member.
+const MAX_NAMED_ROOTS: usize = 16;
+
+/// The first [`MAX_NAMED_ROOTS`] of `roots`, and `hidden` plus how many were left out.
+pub(crate) fn named(mut roots: Vec<String>, hidden: usize) -> (Vec<String>, usize) {
+    let more = roots.len().saturating_sub(MAX_NAMED_ROOTS);
+    roots.truncate(MAX_NAMED_ROOTS);
+    (roots, hidden + more)
 }
 
 pub(crate) fn bad_request(reason: impl Into<String>) -> Rejection {

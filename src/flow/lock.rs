@@ -7,7 +7,7 @@ use http::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE, IF_MATCH};
 use http::{Response, StatusCode};
 use http_body::Body;
 
-use super::context::bad_request;
+use super::context::{bad_request, named};
 use super::plan::Plan;
 use super::verdict::{if_holds, verdict, States};
 use super::Ctx;
@@ -200,7 +200,8 @@ async fn create<B>(
         let mut roots: Vec<String> = in_flight.iter().map(|p| p.href()).collect();
         roots.sort();
         roots.dedup();
-        return ctx.reject(Rejection::Conflict { roots, hidden: 0 });
+        let (roots, hidden) = named(roots, 0);
+        return ctx.reject(Rejection::Conflict { roots, hidden });
     }
     #[cfg(feature = "tracing")]
     tracing::info!(token = %lock.token, root = lock.root.as_str(), scope = ?lock.scope, depth = ?lock.depth, "tower-locks: lock granted");

@@ -565,7 +565,10 @@ pub fn new_token() -> LockToken {
 pub enum CreateOutcome {
     /// The lock was granted.
     Created(Lock),
-    /// Conflicting live locks exist (on an ancestor, the root, or — for depth infinity — below).
+    /// Conflicting live locks exist (on an ancestor, the root, or — for depth infinity — below):
+    /// all of them, or — when more than 16 do — at least 16, each once (a store may stop
+    /// there, so that a LOCK on a collection with thousands of locked members costs no more
+    /// than one with sixteen).
     Conflict(Vec<Lock>),
     /// A quota was reached; nothing was created. Quotas are checked after conflicts.
     QuotaExceeded {

@@ -56,9 +56,9 @@ use super::{
 use crate::path::key_is_ancestor;
 use crate::ResourcePath;
 
-/// At most this many unsatisfied locks are reported by [`LockStore::check`]: enough to name
-/// what blocks a write, and a check of a collection with thousands of locked members stops
-/// early instead of building every one of them.
+/// At most this many unsatisfied locks are reported by [`LockStore::check`], and about this
+/// many conflicts by a refused `create`: enough to name what blocks a write or a LOCK, and a
+/// collection with thousands of locked members is not walked to the end to say so.
 const MAX_REPORTED: usize = 16;
 
 /// The in-memory lock store: the default, for a single application instance.
@@ -690,7 +690,7 @@ impl Inner {
                 let blocking = covering.filter(|(_, e)| !e.scope.compatible_with(new.scope));
                 conflicts.extend(blocking.map(|(id, _)| id));
             }
-            true
+            conflicts.len() < MAX_REPORTED
         };
         self.covering_heads(key, &mut judge);
         if new.depth == LockDepth::Infinity {
@@ -1130,6 +1130,25 @@ mod tests {
             n, 0,
             "no depth-infinity lock anywhere: one lookup, no lock read"
         );
+        check_consistent(&store.read());
+    }
+
+    /// Security: a depth-infinity LOCK on a collection with thousands of locked members
+    /// stops at the 16th conflict instead of reading (and reporting) every one of them.
+    #[tokio::test]
+    async fn a_refused_lock_stops_at_the_sixteenth_conflict() {
+        let store = MemoryLockStore::new();
+        for i in 0..2_000u32 {
+            let path = format!("/big/d{}/f{i}", i % 10);
+            created(store.create(NewLock::new(p(&path))).await.unwrap());
+        }
+        let deep = NewLock::new(p("/big")).depth(LockDepth::Infinity);
+        let (n, out) = visited(&store, store.create(deep)).await;
+        let CreateOutcome::Conflict(conflicts) = out.unwrap() else {
+            panic!("2 000 exclusive locks below conflict");
+        };
+        assert_eq!(conflicts.len(), 16);
+        assert!(n <= 2 * 16, "{n} entries looked at for 16 conflicts");
         check_consistent(&store.read());
     }
 

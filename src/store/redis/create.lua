@@ -24,6 +24,9 @@ end
 -- Conflicts: a shared request conflicts with exclusive locks only, so it reads only the
 -- exclusive kinds (never the shared locks piled up on a path); an exclusive request conflicts
 -- with every lock it reads, and reports each. Ancestors matter with depth infinity only.
+-- Below a depth-infinity request, the trees are read a page at a time, and no further once
+-- 16 conflicts are known: a refusal names that many, however many locks lie below.
+local MAX_CONFLICTS = 16
 local mine, above, trees = KINDS, { 'xinf', 'sinf' }, { XTREE, STREE }
 if scope == 'shared' then
   mine, above, trees = { 'x0', 'xinf' }, { 'xinf' }, { XTREE }
@@ -33,17 +36,22 @@ for _, a in ipairs(ancestors(path)) do
   live_entries(entries, a, above)
 end
 live_entries(entries, path, mine)
+local out = { 'conflict' }
+local function report(raw)
+  out[#out + 1] = raw
+end
+each_record(entries, true, report)
 if depth == 'infinity' then
   for _, tree in ipairs(trees) do
-    for _, e in ipairs(entries_below(tree, path)) do
-      entries[#entries + 1] = e
+    if #out > MAX_CONFLICTS then
+      break
     end
+    pages_below(tree, path, 64, function(page)
+      each_record(page, true, report)
+      return #out <= MAX_CONFLICTS
+    end)
   end
 end
-local out = { 'conflict' }
-each_record(entries, true, function(raw)
-  out[#out + 1] = raw
-end)
 if #out > 1 then
   return out
 end

@@ -146,20 +146,40 @@ local function tree_member(path, k, token)
   return path .. ' ' .. k .. ' ' .. token
 end
 
--- The locks rooted strictly below `path` in `tree`, as {root, kind, token} entries (expired
--- ones too, until the sweep takes them out).
-local function entries_below(tree, path)
+-- Call f(entries) with the locks rooted strictly below `path` in `tree`, as {root, kind,
+-- token} entries (expired ones too, until the sweep takes them out), at most `page` at a time
+-- in tree order, until f returns false or none are left. Each page starts after the last
+-- member of the one before, so f may remove entries from the tree.
+local function pages_below(tree, path, page, f)
   local min, max = '[' .. path .. '/', '(' .. path .. '0'
   if path == '/' then
     min, max = '[/!', '(0'
   end
-  local out = {}
-  for _, m in ipairs(redis.call('ZRANGEBYLEX', tree, min, max)) do
-    local root, k, token = string.match(m, '^(/%S*) (%w+) (.+)$')
-    if IS_KIND[k] then
-      out[#out + 1] = { root, k, token }
+  while true do
+    local members = redis.call('ZRANGEBYLEX', tree, min, max, 'LIMIT', 0, page)
+    local out = {}
+    for _, m in ipairs(members) do
+      local root, k, token = string.match(m, '^(/%S*) (%w+) (.+)$')
+      if IS_KIND[k] then
+        out[#out + 1] = { root, k, token }
+      end
     end
+    if (#out > 0 and not f(out)) or #members < page then
+      return
+    end
+    min = '(' .. members[#members]
   end
+end
+
+-- Every lock rooted strictly below `path` in `tree` (see pages_below).
+local function entries_below(tree, path)
+  local out = {}
+  pages_below(tree, path, 1024, function(entries)
+    for _, e in ipairs(entries) do
+      out[#out + 1] = e
+    end
+    return true
+  end)
   return out
 end
 
