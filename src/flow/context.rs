@@ -143,20 +143,27 @@ impl Ctx {
 
     /// Ask `query` for the lock of every state token in an `If` list about a resource here, so
     /// one store round trip answers both the token evaluation (does the token's lock cover the
-    /// list's resource?) and the lock requirements. Tokens in lists about foreign resources
-    /// match nothing and are not asked about.
+    /// list's resource?) and the lock requirements. The locks covering a target of the query
+    /// come with it, so the tokens of lists about a target (every untagged list) need no
+    /// lookup of their own; tokens in lists about foreign resources match nothing.
     pub(crate) fn add_if_tokens(&self, query: &mut LockQuery) {
         let Some(header) = &self.if_header else {
             return;
         };
-        let local = header.lists.iter().zip(&self.if_resources);
-        let tokens = local
-            .filter(|(_, resource)| resource.is_some())
+        let elsewhere = |resource: &Option<ResourcePath>| {
+            resource
+                .as_ref()
+                .is_some_and(|r| !query.targets.iter().any(|t| t.path == *r))
+        };
+        let lists = header.lists.iter().zip(&self.if_resources);
+        let tokens: Vec<String> = lists
+            .filter(|(_, resource)| elsewhere(resource))
             .flat_map(|(list, _)| &list.conditions)
             .filter_map(|c| match &c.kind {
                 ConditionKind::StateToken(token) => Some(token.clone()),
                 ConditionKind::ETag(_) => None,
-            });
+            })
+            .collect();
         query.tokens.extend(tokens);
         query.tokens.sort_unstable();
         query.tokens.dedup();
