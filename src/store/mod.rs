@@ -107,7 +107,8 @@ pub trait LockStore: Send + Sync + 'static {
     /// Conflicts (RFC 4918 §6.1 (3), §9.10.5): any live lock covering the new root (a lock on
     /// the root itself or a depth-infinity lock on an ancestor), and — for a depth-infinity
     /// request — any live lock rooted below the root, unless both it and the request are
-    /// shared. Every conflicting lock is reported. Then the quotas, each counting live locks
+    /// shared. Every conflicting lock is reported, or at least 16 of them when there are more
+    /// (see [`CreateOutcome::Conflict`]). Then the quotas, each counting live locks
     /// only: [`principal_quota`](NewLock::principal_quota) (the principal's locks, or all
     /// anonymous locks together for a lock without one),
     /// [`resource_quota`](NewLock::resource_quota) (locks rooted at the same path) and
