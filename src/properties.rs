@@ -86,7 +86,7 @@ const MAX_HELD_BYTES: usize = 256 * 1024;
 /// let res = app.oneshot(propfind).await.unwrap();
 /// let xml = String::from_utf8(res.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
 /// assert!(xml.contains("<D:activelock>"));
-/// assert!(!xml.contains("404"));
+/// assert!(!xml.contains("HTTP/1.1 404"));
 /// # });
 /// ```
 #[derive(Clone)]

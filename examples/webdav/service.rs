@@ -718,7 +718,7 @@ mod tests {
         let (code, body) = send(&dav, "PROPPATCH", "/p", "0", patch).await;
         assert_eq!(code, 207);
         assert!(
-            body.contains("HTTP/1.1 200 OK") && !body.contains("424"),
+            body.contains("HTTP/1.1 200 OK") && !body.contains("HTTP/1.1 424"),
             "{body}"
         );
         let (_, body) = send(&dav, "PROPFIND", "/p", "0", "").await;

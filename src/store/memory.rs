@@ -408,7 +408,7 @@ impl LockStore for MemoryLockStore {
             if let Some(head) = g.head(key) {
                 take(head);
             }
-            g.heads_below(key, take);
+            g.heads_below(key, false, take);
             for &id in &ids {
                 g.remove(id);
             }
@@ -503,8 +503,12 @@ struct Inner {
     by_token: HashTable<u32>,
     /// Root → head of its chain.
     by_root: HashTable<u32>,
-    /// Root → head of its chain, in byte order.
-    roots: BTreeMap<Arc<str>, u32>,
+    /// Root → head of its chain, in byte order, for the roots holding shared locks and for
+    /// those holding an exclusive one (a root holds one exclusive lock or any number of
+    /// shared ones): a shared depth-infinity LOCK finds the exclusive locks below a
+    /// collection without walking the shared ones.
+    shared_roots: BTreeMap<Arc<str>, u32>,
+    exclusive_roots: BTreeMap<Arc<str>, u32>,
     /// Depth-infinity locks per root depth, without trailing zeros.
     infinity_at_depth: Vec<u32>,
     due: BinaryHeap<Reverse<(SystemTime, u32)>>,
@@ -548,6 +552,20 @@ fn keys(query: &LockQuery) -> impl Iterator<Item = (&str, bool)> {
         .targets
         .iter()
         .map(|t| (t.path.as_str(), t.descendants))
+}
+
+/// The roots of `roots` strictly below `key` (`prefix` is `key` with a `/` after it), in
+/// order, with the heads of their chains.
+fn roots_below<'a>(
+    roots: &'a BTreeMap<Arc<str>, u32>,
+    key: &'a str,
+    prefix: &'a str,
+) -> impl Iterator<Item = (&'a str, u32)> + 'a {
+    roots
+        .range::<str, _>((Bound::Included(prefix), Bound::Unbounded))
+        .take_while(move |(r, _)| r.starts_with(prefix))
+        .filter(move |(r, _)| &***r != key)
+        .map(|(r, &head)| (&**r, head))
 }
 
 fn by_root_then_token(a: &Lock, b: &Lock) -> std::cmp::Ordering {
@@ -628,7 +646,7 @@ impl Inner {
             true
         };
         self.covering_heads(key, &mut chain)
-            && (!descendants || self.heads_below(key, |head| chain(head, false)))
+            && (!descendants || self.heads_below(key, false, |head| chain(head, false)))
     }
 
     /// Call `f` with the head of every chain that may hold a lock covering `key`, from `/`
@@ -649,10 +667,20 @@ impl Inner {
         self.head(key).is_none_or(|head| f(head, false))
     }
 
-    /// Call `f` with the head of every chain rooted strictly below `key`, in root order, while
-    /// it returns `true`; returns whether it always did.
-    fn heads_below(&self, key: &str, mut f: impl FnMut(u32) -> bool) -> bool {
-        if self.roots.is_empty() {
+    /// The root index for exclusive or for shared locks.
+    fn roots_mut(&mut self, exclusive: bool) -> &mut BTreeMap<Arc<str>, u32> {
+        if exclusive {
+            &mut self.exclusive_roots
+        } else {
+            &mut self.shared_roots
+        }
+    }
+
+    /// Call `f` with the head of every chain rooted strictly below `key`, in root order (only
+    /// those of exclusive locks with `exclusive_only`), while it returns `true`; returns
+    /// whether it always did.
+    fn heads_below(&self, key: &str, exclusive_only: bool, mut f: impl FnMut(u32) -> bool) -> bool {
+        if self.exclusive_roots.is_empty() && (exclusive_only || self.shared_roots.is_empty()) {
             return true;
         }
         let mut prefix = String::with_capacity(key.len() + 1);
@@ -660,12 +688,24 @@ impl Inner {
             prefix.push_str(key);
         }
         prefix.push('/');
-        let from = Bound::Included(prefix.as_str());
-        let range = self.roots.range::<str, _>((from, Bound::Unbounded));
-        range
-            .take_while(|(r, _)| r.starts_with(&prefix))
-            .filter(|(r, _)| ***r != *key)
-            .all(|(_, &head)| f(head))
+        let mut exclusive = roots_below(&self.exclusive_roots, key, &prefix).peekable();
+        if exclusive_only {
+            return exclusive.all(|(_, head)| f(head));
+        }
+        let mut shared = roots_below(&self.shared_roots, key, &prefix).peekable();
+        loop {
+            let next = match (exclusive.peek(), shared.peek()) {
+                (Some((x, _)), Some((s, _))) if x < s => exclusive.next(),
+                (_, Some(_)) => shared.next(),
+                (Some(_), None) => exclusive.next(),
+                (None, None) => return true,
+            };
+            if let Some((_, head)) = next {
+                if !f(head) {
+                    return false;
+                }
+            }
+        }
     }
 
     fn create(&mut self, new: NewLock, now: SystemTime) -> Result<CreateOutcome, LockStoreError> {
@@ -694,7 +734,7 @@ impl Inner {
         };
         self.covering_heads(key, &mut judge);
         if new.depth == LockDepth::Infinity {
-            self.heads_below(key, |head| judge(head, false));
+            self.heads_below(key, shared, |head| judge(head, false));
         }
         if !conflicts.is_empty() {
             let mut locks: Vec<Lock> = conflicts
@@ -798,6 +838,7 @@ impl Inner {
         }
         let (token_hash, root_hash) = (self.hash(e.token.key()), self.hash(&*e.root));
         let (infinity, prev, root) = (e.depth == LockDepth::Infinity, e.prev, e.root.clone());
+        let exclusive = e.scope == LockScope::Exclusive;
         if self.free.pop().is_some() {
             self.slots[id as usize] = Some(e);
         } else {
@@ -813,7 +854,7 @@ impl Inner {
                     |&i: &u32| slot(slots, i).map_or(0, |e| hasher.hash_one(&*e.root));
                 self.by_root.insert_unique(root_hash, id, rehash_root);
                 self.string_bytes += root.len() + ARC_HEADER;
-                self.roots.insert(root, id);
+                self.roots_mut(exclusive).insert(root, id);
             }
             Some(h) if infinity => {
                 if let Some(old) = self.entry_mut(h) {
@@ -839,7 +880,11 @@ impl Inner {
         if let Some(v) = self.by_root.find_mut(root_hash, |&i| i == old) {
             *v = new;
         }
-        if let Some(v) = self.roots.get_mut(root) {
+        let v = match self.shared_roots.get_mut(root) {
+            Some(v) => Some(v),
+            None => self.exclusive_roots.get_mut(root),
+        };
+        if let Some(v) = v {
             *v = new;
         }
     }
@@ -863,7 +908,8 @@ impl Inner {
                 if let Ok(found) = self.by_root.find_entry(root_hash, |&i| i == id) {
                     found.remove();
                 }
-                self.roots.remove(&*e.root);
+                self.roots_mut(e.scope == LockScope::Exclusive)
+                    .remove(&*e.root);
                 self.string_bytes -= e.root.len() + ARC_HEADER;
             }
         } else if let Some(head) = self.head(&e.root) {
@@ -953,7 +999,10 @@ impl Inner {
             c => (c * 8 / 7).next_power_of_two() * (size_of::<u32>() + 1),
         };
         // A B-tree node holds up to 11 keys and values side by side, about two thirds full.
-        let roots = self.roots.len() * (size_of::<Arc<str>>() + size_of::<u32>()) * 3 / 2;
+        let roots = (self.shared_roots.len() + self.exclusive_roots.len())
+            * (size_of::<Arc<str>>() + size_of::<u32>())
+            * 3
+            / 2;
         let principals = self.principals.capacity() * (size_of::<(Arc<str>, u32)>() + 1);
         self.slots.capacity() * size_of::<Option<Entry>>()
             + self.free.capacity() * size_of::<u32>()
@@ -993,11 +1042,20 @@ mod tests {
         assert_eq!(live.len(), g.live);
         assert_eq!(g.by_token.len(), g.live);
         assert_eq!(g.free.len() + g.live, g.slots.len());
-        assert_eq!(g.by_root.len(), g.roots.len());
+        assert_eq!(
+            g.by_root.len(),
+            g.shared_roots.len() + g.exclusive_roots.len()
+        );
         let mut on_roots = 0;
-        for (root, &head) in &g.roots {
+        let indexed = g.shared_roots.iter().map(|r| (r, LockScope::Shared));
+        let indexed = indexed.chain(g.exclusive_roots.iter().map(|r| (r, LockScope::Exclusive)));
+        for ((root, &head), scope) in indexed {
             assert_eq!(g.head(root), Some(head), "{root}: heads agree");
             let chain: Vec<(u32, &Entry)> = g.chain(head).collect();
+            assert!(
+                chain.iter().all(|(_, e)| e.scope == scope),
+                "{root}: indexed as {scope:?}"
+            );
             assert_eq!(chain[0].1.count as usize, chain.len(), "{root}: count");
             assert!(chain.iter().skip(1).all(|(_, e)| e.count == 0));
             assert_eq!(chain[0].1.prev, chain.last().unwrap().0, "{root}: tail");
@@ -1149,6 +1207,33 @@ mod tests {
         };
         assert_eq!(conflicts.len(), 16);
         assert!(n <= 2 * 16, "{n} entries looked at for 16 conflicts");
+        check_consistent(&store.read());
+    }
+
+    /// Security: a shared depth-infinity LOCK looks only at the exclusive locks below its
+    /// root, not at the thousands of shared ones it is compatible with.
+    #[tokio::test]
+    async fn a_shared_lock_reads_only_the_exclusive_locks_below() {
+        let store = MemoryLockStore::new();
+        for i in 0..2_000u32 {
+            let shared =
+                NewLock::new(p(&format!("/big/d{}/f{i}", i % 10))).scope(LockScope::Shared);
+            created(store.create(shared).await.unwrap());
+        }
+        let last = created(store.create(NewLock::new(p("/big/z"))).await.unwrap());
+        let deep = NewLock::new(p("/big"))
+            .scope(LockScope::Shared)
+            .depth(LockDepth::Infinity);
+        let (n, out) = visited(&store, store.create(deep)).await;
+        assert_eq!(out.unwrap(), CreateOutcome::Conflict(vec![last]));
+        assert!(n <= 4, "{n} entries looked at");
+        // A subtree query still gets every lock below, in root order.
+        let all = store
+            .query(&LockQuery::new().subtree(p("/big")))
+            .await
+            .unwrap();
+        assert_eq!(all.len(), 2_001);
+        assert!(all.is_sorted_by(|a, b| a.root <= b.root));
         check_consistent(&store.read());
     }
 
