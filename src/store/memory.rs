@@ -693,6 +693,13 @@ impl Inner {
             return exclusive.all(|(_, head)| f(head));
         }
         let mut shared = roots_below(&self.shared_roots, key, &prefix).peekable();
+        // Most subtrees hold one kind of lock only: no merge then.
+        if shared.peek().is_none() {
+            return exclusive.all(|(_, head)| f(head));
+        }
+        if exclusive.peek().is_none() {
+            return shared.all(|(_, head)| f(head));
+        }
         loop {
             let next = match (exclusive.peek(), shared.peek()) {
                 (Some((x, _)), Some((s, _))) if x < s => exclusive.next(),
