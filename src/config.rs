@@ -76,7 +76,8 @@ impl Default for Limits {
 /// Decides whether a request may remove other principals' locks.
 pub(crate) type UnlockOverride = Arc<dyn Fn(&request::Parts) -> bool + Send + Sync>;
 
-/// Which lock roots a refusal may name.
+/// Which lock roots a refusal may name. Either way a refusal names at most 16 and counts the
+/// others.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Disclosure {
     /// Every lock root that stands in the way (the RFC 4918 default).

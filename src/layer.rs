@@ -85,8 +85,8 @@ impl LockLayer {
     /// 600 s by default, 1 s minimum, 1 day maximum, never infinite; the principal from the
     /// [`Principal`](crate::Principal) request extension; no resource space, so existence and
     /// ETags are unknown (see [`resource_space`](Self::resource_space)); store failures
-    /// answered with 503 (fail closed); OPTIONS answers advertise class 2; every lock root
-    /// named in refusals; [`Limits::default`].
+    /// answered with 503 (fail closed); OPTIONS answers advertise class 2; lock roots named in
+    /// refusals (up to 16, the others counted); [`Limits::default`].
     ///
     /// The layer calls the service it wraps only with the request it was given, so it is
     /// safe however it is mounted, `Router::layer` included.
@@ -436,8 +436,9 @@ impl LockLayer {
         crate::LockPropertiesLayer::new(Arc::clone(&self.config))
     }
 
-    /// Which lock roots a refusal names. [`Disclosure::All`] (the default) names every lock
-    /// that stands in the way, as RFC 4918 suggests; [`Disclosure::Related`] names only the
+    /// Which lock roots a refusal names. [`Disclosure::All`] (the default) names the locks
+    /// that stand in the way, as RFC 4918 suggests (up to 16, the others counted, so that a
+    /// refusal stays small); [`Disclosure::Related`] names only the
     /// lock roots at or above the request URI (or its `Destination`) and those held by the
     /// requesting principal, and counts the others without naming them. Use `Related` when
     /// resource names are private and a listing of a collection is not open to everyone:

@@ -6,7 +6,8 @@
 //! pluggable [`LockStore`] which write locks cover the resources the request touches, and
 //! whether the request carries their tokens (in the `If` header, RFC 4918 §10.4, submitted by
 //! the principal that created the lock). When it does not, the layer answers `423 Locked`
-//! itself — with a `DAV:error` body naming every unsatisfied lock root, or an RFC 9457
+//! itself — with a `DAV:error` body naming the unsatisfied lock roots (up to 16, the others
+//! counted), or an RFC 9457
 //! `application/problem+json` body for clients that prefer JSON — and the inner service never
 //! sees the request. A false `If` header gets `412`. Safe methods (GET, HEAD, OPTIONS, TRACE,
 //! PROPFIND, REPORT, SEARCH) pass straight through without touching the store.
