@@ -255,23 +255,32 @@ impl MemoryLockStore {
     /// tokens, so the work stays bounded by the submission, not by the locks sharing a path.
     fn check_sync(&self, query: &LockQuery, submission: Submission<'_>) -> CheckOutcome {
         self.read_step(|g, now| {
-            let shared_ok: Vec<&Entry> = submission
-                .tokens
-                .iter()
-                .filter_map(|t| g.find_token(TokenKey::parse(t)).and_then(|id| g.entry(id)))
-                .filter(|e| {
-                    e.scope == LockScope::Shared && e.is_live(now) && e.satisfied_by(&submission)
+            // The shared locks the submission satisfies, looked up only when an unsatisfied
+            // shared lock may be excused by one of them.
+            let satisfied_shared = std::cell::OnceCell::new();
+            let shared_ok = || {
+                satisfied_shared.get_or_init(|| {
+                    let found = submission.tokens.iter().filter_map(|t| {
+                        g.find_token(TokenKey::parse(t)).and_then(|id| g.entry(id))
+                    });
+                    found
+                        .filter(|e| {
+                            e.scope == LockScope::Shared
+                                && e.is_live(now)
+                                && e.satisfied_by(&submission)
+                        })
+                        .collect::<Vec<&Entry>>()
                 })
-                .collect();
+            };
             let covers = |e: &Entry, key: &str| {
                 &*e.root == key || (e.depth == LockDepth::Infinity && key_is_ancestor(&e.root, key))
             };
             let excused = |e: &Entry, key: &str| {
                 e.scope == LockScope::Shared
                     && if covers(e, key) {
-                        shared_ok.iter().any(|s| covers(s, key))
+                        shared_ok().iter().any(|s| covers(s, key))
                     } else {
-                        shared_ok.iter().any(|s| s.root == e.root)
+                        shared_ok().iter().any(|s| s.root == e.root)
                     }
             };
             let mut fence = None;
