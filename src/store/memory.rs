@@ -1253,6 +1253,29 @@ mod tests {
         check_consistent(&store.read());
     }
 
+    /// `check` reads the locks of the submitted tokens only when an unsatisfied shared lock
+    /// might be excused by one of them.
+    #[tokio::test]
+    async fn check_reads_the_submitted_tokens_locks_only_for_shared_locks() {
+        let store = MemoryLockStore::new();
+        let doc = created(store.create(NewLock::new(p("/doc"))).await.unwrap());
+        let mut others = Vec::new();
+        for i in 0..10 {
+            let shared = NewLock::new(p(&format!("/other/{i}"))).scope(LockScope::Shared);
+            others.push(
+                created(store.create(shared).await.unwrap())
+                    .token
+                    .to_string(),
+            );
+        }
+        let mut tokens: Vec<&str> = others.iter().map(String::as_str).collect();
+        tokens.push(doc.token.as_str());
+        let query = LockQuery::new().covering(p("/doc"));
+        let (n, out) = visited(&store, store.check(&query, Submission::new(&tokens, None))).await;
+        assert!(out.unwrap().allowed());
+        assert!(n <= 1, "{n} entries read for one satisfied exclusive lock");
+    }
+
     /// Chains stay consistent through every kind of insertion and removal.
     #[tokio::test]
     async fn chains_survive_every_change() {
