@@ -8,23 +8,18 @@
 //! cargo bench --bench big_collection -- --warm-up-time 1 --measurement-time 3
 //! ```
 
-use std::convert::Infallible;
+#[path = "common/layer_setup.rs"]
+mod layer_setup;
+
 use std::hint::black_box;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use http::{Request, Response, StatusCode};
+use http::{Request, StatusCode};
 use http_body_util::Full;
+use layer_setup::{inner_full, LOCKINFO_EXCLUSIVE, LOCKINFO_SHARED};
 use tower::{service_fn, Layer, ServiceExt};
 use tower_locks::{LockLayer, LockScope, LockStore, MemoryLockStore, NewLock, ResourcePath};
-
-const EXCLUSIVE: &str = r#"<?xml version="1.0" encoding="utf-8"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockinfo>"#;
-const SHARED: &str = r#"<?xml version="1.0" encoding="utf-8"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:shared/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockinfo>"#;
-
-async fn inner(_req: Request<Full<Bytes>>) -> Result<Response<Full<Bytes>>, Infallible> {
-    Ok(Response::new(Full::default()))
-}
 
 /// `n` members of `/big/`, each with a lock: exclusive ones, or shared ones and one exclusive
 /// lock last in path order.
@@ -59,14 +54,14 @@ fn bench(c: &mut Criterion) {
                 "LOCK exclusive",
                 LockScope::Exclusive,
                 "LOCK",
-                EXCLUSIVE,
+                LOCKINFO_EXCLUSIVE,
                 StatusCode::MULTI_STATUS,
             ),
             (
                 "LOCK shared",
                 LockScope::Shared,
                 "LOCK",
-                SHARED,
+                LOCKINFO_SHARED,
                 StatusCode::MULTI_STATUS,
             ),
         ];
@@ -77,7 +72,7 @@ fn bench(c: &mut Criterion) {
             limits.max_locks = None;
             let svc = LockLayer::new(store)
                 .limits(limits)
-                .layer(service_fn(inner));
+                .layer(service_fn(inner_full));
             let req = || {
                 Request::builder()
                     .method(method)

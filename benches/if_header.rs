@@ -8,19 +8,17 @@
 //! REDIS_URL=redis://127.0.0.1:6379/ cargo bench --features redis --bench if_header -- --warm-up-time 1 --measurement-time 2
 //! ```
 
-use std::convert::Infallible;
+#[path = "common/layer_setup.rs"]
+mod layer_setup;
+
 use std::hint::black_box;
 
-use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion};
-use http::{Request, Response, StatusCode};
+use http::{Request, StatusCode};
 use http_body_util::Empty;
+use layer_setup::inner;
 use tower::{service_fn, Layer, ServiceExt};
 use tower_locks::{CreateOutcome, LockLayer, LockStore, MemoryLockStore, NewLock, ResourcePath};
-
-async fn inner(_req: Request<Empty<Bytes>>) -> Result<Response<&'static str>, Infallible> {
-    Ok(Response::new("ok"))
-}
 
 /// A lock on `/docs/a` in `store`, and the two `If` headers that submit its token.
 async fn headers(store: &impl LockStore) -> [(&'static str, String); 2] {

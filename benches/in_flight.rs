@@ -9,7 +9,9 @@
 //! cargo bench --bench in_flight -- --warm-up-time 1 --measurement-time 2
 //! ```
 
-use std::convert::Infallible;
+#[path = "common/layer_setup.rs"]
+mod layer_setup;
+
 use std::hint::black_box;
 
 use bytes::Bytes;
@@ -17,19 +19,12 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use http::Response;
 use http::{Request, StatusCode};
 use http_body_util::Full;
+use layer_setup::{inner_full, LOCKINFO_EXCLUSIVE};
 use tower::{service_fn, Layer, Service, ServiceExt};
 use tower_locks::LockLayer;
 use tower_locks::MemoryLockStore;
 
 type Body = Full<Bytes>;
-
-const LOCKINFO: &str = r#"<?xml version="1.0" encoding="utf-8"?>
-<D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockinfo>"#;
-
-/// The inner service: a fixed response, nothing else.
-async fn inner(_req: Request<Body>) -> Result<Response<&'static str>, Infallible> {
-    Ok(Response::new("ok"))
-}
 
 fn put(path: &str) -> Request<Body> {
     Request::put(path).body(Body::default()).unwrap()
@@ -45,7 +40,7 @@ where
         .method("LOCK")
         .uri("/docs/new.txt")
         .header("Timeout", "Second-60")
-        .body(Body::from(LOCKINFO))
+        .body(Body::from(LOCKINFO_EXCLUSIVE))
         .unwrap();
     let res = s.ready().await.unwrap().call(lock).await.unwrap();
     assert!(res.status().is_success(), "{}", res.status());
@@ -67,7 +62,7 @@ fn bench(c: &mut Criterion) {
         .unwrap();
     let mut g = c.benchmark_group("in_flight");
     for n in [0usize, 1_000, 10_000] {
-        let svc = LockLayer::new(MemoryLockStore::new()).layer(service_fn(inner));
+        let svc = LockLayer::new(MemoryLockStore::new()).layer(service_fn(inner_full));
         // `call` registers the hold; the future that would release it is kept, not polled.
         let mut slow = svc.clone();
         let in_flight: Vec<_> = (0..n)

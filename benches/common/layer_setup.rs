@@ -1,5 +1,5 @@
-//! What the in-process layer bench (`benches/layer.rs`) measures against: the trivial inner
-//! service and a store with locks.
+//! What the in-process layer benches measure against: the trivial inner services, LOCK
+//! bodies, and a store with locks.
 #![allow(dead_code)]
 
 use std::convert::Infallible;
@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{Request, Response};
-use http_body_util::Empty;
+use http_body_util::{Empty, Full};
 use tower_locks::{CreateOutcome, LockStore, MemoryLockStore, NewLock, ResourcePath};
 
 pub(crate) type Body = Empty<Bytes>;
@@ -16,6 +16,19 @@ pub(crate) type Body = Empty<Bytes>;
 pub(crate) async fn inner(_req: Request<Body>) -> Result<Response<&'static str>, Infallible> {
     Ok(Response::new("ok"))
 }
+
+/// The same, for requests that carry a body (a LOCK's `lockinfo`).
+pub(crate) async fn inner_full(
+    _req: Request<Full<Bytes>>,
+) -> Result<Response<&'static str>, Infallible> {
+    Ok(Response::new("ok"))
+}
+
+/// A LOCK body asking for an exclusive write lock.
+pub(crate) const LOCKINFO_EXCLUSIVE: &str = r#"<?xml version="1.0" encoding="utf-8"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockinfo>"#;
+
+/// A LOCK body asking for a shared write lock.
+pub(crate) const LOCKINFO_SHARED: &str = r#"<?xml version="1.0" encoding="utf-8"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:shared/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockinfo>"#;
 
 /// A store holding 1000 locks on other paths and one on `/docs/locked.txt`; returns the
 /// store and that lock's token.

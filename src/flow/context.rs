@@ -237,7 +237,7 @@ impl Ctx {
     /// requesting principal.
     pub(crate) fn disclose(&self, locks: &[&Lock]) -> (Vec<String>, usize) {
         if self.cfg.disclosure == Disclosure::All {
-            return named(roots(locks), 0);
+            return named(locks.iter().map(|l| &l.root), 0);
         }
         let visible = |l: &Lock| match self.cfg.disclosure {
             Disclosure::All => true,
@@ -255,7 +255,7 @@ impl Ctx {
         let mut hidden: Vec<&str> = hidden.iter().map(|l| l.root.as_str()).collect();
         hidden.sort_unstable();
         hidden.dedup();
-        named(roots(&shown), hidden.len())
+        named(shown.iter().map(|l| &l.root), hidden.len())
     }
 }
 
@@ -264,25 +264,28 @@ impl Ctx {
 /// one naming every member.
 const MAX_NAMED_ROOTS: usize = 16;
 
-/// The first [`MAX_NAMED_ROOTS`] of `roots`, and `hidden` plus how many were left out.
-pub(crate) fn named(mut roots: Vec<String>, hidden: usize) -> (Vec<String>, usize) {
+/// The hrefs of the first [`MAX_NAMED_ROOTS`] distinct resources of `roots` in path order, and
+/// `hidden` plus how many were left out. Only the named ones are written out as hrefs.
+pub(crate) fn named<'a>(
+    roots: impl IntoIterator<Item = &'a ResourcePath>,
+    hidden: usize,
+) -> (Vec<String>, usize) {
+    let mut roots: Vec<&ResourcePath> = roots.into_iter().collect();
+    roots.sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
+    roots.dedup_by(|a, b| a == b);
     let more = roots.len().saturating_sub(MAX_NAMED_ROOTS);
-    roots.truncate(MAX_NAMED_ROOTS);
-    (roots, hidden + more)
+    let hrefs = roots
+        .iter()
+        .take(MAX_NAMED_ROOTS)
+        .map(|r| r.href())
+        .collect();
+    (hrefs, hidden + more)
 }
 
 pub(crate) fn bad_request(reason: impl Into<String>) -> Rejection {
     Rejection::BadRequest {
         reason: reason.into(),
     }
-}
-
-/// The distinct lock-root hrefs of `locks`, sorted.
-pub(crate) fn roots(locks: &[&Lock]) -> Vec<String> {
-    let mut v: Vec<String> = locks.iter().map(|l| l.root.href()).collect();
-    v.sort();
-    v.dedup();
-    v
 }
 
 pub(crate) fn reject_with<B>(

@@ -197,10 +197,7 @@ async fn create<B>(
     // The lock exists now; a write checked before it is still in flight if it holds one of
     // the lock's paths. Roll back rather than grant a lock under a running write.
     if let Err(in_flight) = ctx.cfg.keep_unless_in_flight(&lock).await {
-        let mut roots: Vec<String> = in_flight.iter().map(|p| p.href()).collect();
-        roots.sort();
-        roots.dedup();
-        let (roots, hidden) = named(roots, 0);
+        let (roots, hidden) = named(&in_flight, 0);
         return ctx.reject(Rejection::Conflict { roots, hidden });
     }
     #[cfg(feature = "tracing")]

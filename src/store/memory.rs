@@ -891,16 +891,14 @@ impl Inner {
         id
     }
 
-    /// Make `new` the head of `root`'s chain in both root indexes, instead of `old`.
+    /// Make `new` the head of `root`'s chain in both root indexes, instead of `old`. Only a
+    /// chain of two locks or more changes its head without going away, and such a chain holds
+    /// shared locks only: its root is in `shared_roots`.
     fn set_head(&mut self, root: &str, root_hash: u64, old: u32, new: u32) {
         if let Some(v) = self.by_root.find_mut(root_hash, |&i| i == old) {
             *v = new;
         }
-        let v = match self.shared_roots.get_mut(root) {
-            Some(v) => Some(v),
-            None => self.exclusive_roots.get_mut(root),
-        };
-        if let Some(v) = v {
+        if let Some(v) = self.shared_roots.get_mut(root) {
             *v = new;
         }
     }

@@ -567,14 +567,13 @@ impl RedisLockStore {
     /// ancestor's (only depth-infinity ones, and it holds no other).
     fn covering_keys<'q>(&self, query: &'q LockQuery) -> Vec<(&'q str, bool, String)> {
         let mut keys: Vec<(&str, bool, String)> = Vec::new();
-        let mut seen = HashSet::new();
+        let mut seen: HashSet<(&str, &str)> = HashSet::new();
         for t in &query.targets {
             let roots = t.path.ancestors().map(|a| (a, false, &DEEP_KINDS[..]));
             for (root, own, kinds) in roots.chain([(t.path.as_str(), true, &KINDS[..])]) {
                 for kind in kinds {
-                    let key = format!("{}{kind}:{root}", self.keys.base);
-                    if seen.insert(key.clone()) {
-                        keys.push((root, own, key));
+                    if seen.insert((root, kind)) {
+                        keys.push((root, own, format!("{}{kind}:{root}", self.keys.base)));
                     }
                 }
             }
