@@ -14,6 +14,11 @@
 //!    (default 1) and the same owners on another path; once they have expired, unrelated mutations (each sweeps a bounded
 //!    batch) until every one of them is gone: the other client's `PING` meanwhile, and the
 //!    longest single call.
+//! 4. A collection with `MEMBERS` locked members (default 20 000, one exclusive lock each):
+//!    the Redis time of what a refused `DELETE` of it asks (a query of the locks below until
+//!    16 blocked members are known), of `check` of the subtree with nothing submitted, and of
+//!    a query of every lock below; then a loop of refused removals for `SECS` seconds, and the
+//!    other client's `PING` meanwhile.
 //!
 //! ```text
 //! REDIS_URL=redis://127.0.0.1:6379/ cargo run --release --features redis --example redis_stall
@@ -23,8 +28,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tower_locks::{
-    CreateOutcome, Lock, LockScope, LockStore, LockTimeout, NewLock, RedisLockStore, ResourcePath,
-    TokenAccess,
+    CreateOutcome, Lock, LockQuery, LockScope, LockStore, LockTimeout, NewLock, RedisLockStore,
+    ResourcePath, Submission, TokenAccess,
 };
 
 fn p(s: &str) -> ResourcePath {
@@ -161,6 +166,7 @@ async fn main() {
     let secs = env("SECS", 3);
     let expire = env("EXPIRE", 700);
     let expire_secs = u32::try_from(env("EXPIRE_SECS", 1)).unwrap();
+    let members = env("MEMBERS", 20_000);
     let prefix = format!("tower-locks-stall-{}", std::process::id());
     let store = RedisLockStore::builder(&url)
         .prefix(&prefix)
@@ -286,6 +292,40 @@ async fn main() {
     println!(
         "sweep of {expire} expired locks: {calls} calls in {:?}, slowest call {worst:?}; {}",
         started.elapsed(),
+        pinger.summary()
+    );
+
+    // 4. a refused removal of a collection with many locked members
+    for i in 0..members {
+        let member = NewLock::new(p(&format!("/stall/big/d{}/m{i:07}", i % 100)));
+        store.create(member).await.unwrap();
+    }
+    let all = LockQuery::new().subtree(p("/stall/big"));
+    let removal = all.clone().until_blocked(None);
+    let (out, us) = redis_usec(&mut info, store.query(&removal)).await;
+    println!(
+        "{members} locked members: a DELETE's query {us} µs of Redis time ({} locks reported)",
+        out.unwrap().len()
+    );
+    let (out, us) = redis_usec(&mut info, store.check(&all, Submission::default())).await;
+    println!(
+        "  check of the subtree: {us} µs ({} unsatisfied reported)",
+        out.unwrap().unsatisfied.len()
+    );
+    let (out, us) = redis_usec(&mut info, store.query(&all)).await;
+    println!("  every lock below: {us} µs ({} locks)", out.unwrap().len());
+    pinger.reset();
+    let until = Instant::now() + Duration::from_secs(secs);
+    let (mut n, mut total) = (0u64, 0u64);
+    while Instant::now() < until {
+        let (out, us) = redis_usec(&mut info, store.query(&removal)).await;
+        out.unwrap();
+        n += 1;
+        total += us;
+    }
+    println!(
+        "  refused removals: {n} calls, mean {} µs of Redis time; {}",
+        total / n.max(1),
         pinger.summary()
     );
     drop(pinger);

@@ -53,9 +53,11 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use crate::store::by_root_then_token;
 use crate::{
-    CheckOutcome, CreateOutcome, Lock, LockDepth, LockQuery, LockScope, LockStore, LockStoreError,
-    LockTimeout, ManualClock, NewLock, Quota, ResourcePath, Submission, TokenAccess, TokenOutcome,
+    Below, CheckOutcome, CreateOutcome, Lock, LockDepth, LockQuery, LockScope, LockStore,
+    LockStoreError, LockTimeout, ManualClock, NewLock, Quota, ResourcePath, Submission,
+    TokenAccess, TokenOutcome,
 };
 
 /// Run every case, each on a fresh store from `make`, which must build a store whose time is
@@ -113,6 +115,7 @@ async fn run_clockless<S: LockStore>(make: &impl Fn() -> S) {
     check_matches_reference(&make()).await;
     any_shared_lock_will_do(&make()).await;
     check_reports_enough(&make()).await;
+    query_until_blocked_reports_enough(&make()).await;
     refresh_outcomes(&make()).await;
     unlock_outcomes(&make()).await;
     remove_subtree_counts(&make()).await;
@@ -968,7 +971,7 @@ pub async fn any_shared_lock_will_do<S: LockStore>(store: &S) {
 /// [`LockQuery::matches`] selects (so of the shared locks on a resource, any one satisfied
 /// will do): for random shared locks (some of a principal, some with a custom token) and random
 /// queries and submissions (held tokens, their upper-case variants, unknown tokens; with the
-/// right principal, another one or none), the unsatisfied locks in `query`'s order, each once
+/// right principal, another one or none), the unsatisfied locks by root then token, each once
 /// (all of them, or at least [`MIN_REPORTED`] when there are more), and the highest fencing
 /// number among the satisfied ones when nothing is unsatisfied (when something is, the fencing
 /// number may be `None`).
@@ -1074,21 +1077,23 @@ pub async fn check_matches_reference<S: LockStore>(store: &S) {
             );
         }
         let queried = ok(CASE, store.query(&q).await);
-        let in_query_order: Vec<&Lock> = queried
+        let mut in_order: Vec<&Lock> = queried
             .iter()
             .filter(|l| got_tokens.contains(l.token.as_str()))
             .collect();
+        in_order.sort_unstable_by(|a, b| by_root_then_token(a, b));
         assert_eq!(
             got.unsatisfied.iter().collect::<Vec<_>>(),
-            in_query_order,
-            "conformance `{CASE}`: unsatisfied locks not as `query` reports them, for {q:?}"
+            in_order,
+            "conformance `{CASE}`: unsatisfied locks not as `query` reports them, by root then \
+             token, for {q:?}"
         );
     }
 }
 
 /// `check` may stop at the first unsatisfied locks: a check of a collection with many locked
 /// members, none of them submitted, reports at least [`MIN_REPORTED`] of them (or all, when
-/// there are fewer), each once and in `query`'s order; submitting every token allows the write
+/// there are fewer), each once, by root then token; submitting every token allows the write
 /// with the highest fencing number.
 ///
 /// # Panics
@@ -1119,14 +1124,15 @@ pub async fn check_reports_enough<S: LockStore>(store: &S) {
         "conformance `{CASE}`: only held locks"
     );
     let queried = ok(CASE, store.query(&q).await);
-    let in_order: Vec<&Lock> = queried
+    let mut in_order: Vec<&Lock> = queried
         .iter()
         .filter(|l| got_tokens.contains(l.token.as_str()))
         .collect();
+    in_order.sort_unstable_by(|a, b| by_root_then_token(a, b));
     assert_eq!(
         got.unsatisfied.iter().collect::<Vec<_>>(),
         in_order,
-        "conformance `{CASE}`: in `query`'s order"
+        "conformance `{CASE}`: as `query` reports them, by root then token"
     );
     let all: Vec<&str> = held.iter().map(|l| l.token.as_str()).collect();
     let got = ok(CASE, store.check(&q, Submission::new(&all, None)).await);
@@ -1136,6 +1142,133 @@ pub async fn check_reports_enough<S: LockStore>(store: &S) {
         held.iter().map(|l| l.fence).max(),
         "conformance `{CASE}`: the highest fencing number"
     );
+}
+
+/// A query asking only for what judging a removal needs ([`Below::UntilBlocked`]) reports
+/// every lock covering its targets and every lock of its tokens, nothing [`Below::All`] would
+/// not report, and below each target asking for descendants, every lock of each resource in
+/// path order until it has reported [`Below::BLOCKED`] blocked ones. A resource is open when
+/// one of its locks has an asked token or is held by the holder, blocked otherwise. Checked on
+/// a collection whose first members are open (by token, by holder, and shared locks opened by
+/// one sibling's token) and whose last are blocked, and on random locks and queries.
+///
+/// # Panics
+/// When the store breaks the rule.
+///
+/// ```
+/// # tokio_test::block_on(async {
+/// tower_locks::conformance::query_until_blocked_reports_enough(&tower_locks::MemoryLockStore::new())
+///     .await;
+/// # });
+/// ```
+pub async fn query_until_blocked_reports_enough<S: LockStore>(store: &S) {
+    const CASE: &str = "query_until_blocked_reports_enough";
+    let ns = Ns::new();
+    let alice = ns.principal("alice");
+    let member = |name: String| NewLock::new(ns.p(&format!("/c/{name}")));
+    let mut held = Vec::new();
+    for i in 0..20 {
+        held.push(create_ok(CASE, store, member(format!("a{i:02}"))).await);
+    }
+    for i in 0..20 {
+        let mine = member(format!("b{i:02}")).principal(alice.clone());
+        held.push(create_ok(CASE, store, mine).await);
+    }
+    for _ in 0..3 {
+        let shared = member("c".into()).scope(LockScope::Shared);
+        held.push(create_ok(CASE, store, shared).await);
+    }
+    for i in 0..20 {
+        held.push(create_ok(CASE, store, member(format!("d{i:02}"))).await);
+    }
+    let by_token: Vec<&str> = held[..20]
+        .iter()
+        .chain(&held[40..41])
+        .map(|l| l.token.as_str())
+        .collect();
+    let mut q = LockQuery::new().subtree(ns.p("/c"));
+    for t in &by_token {
+        q.push_token(t);
+    }
+    // Open: a*, b* (alice's), c (one token); blocked: d*. Without a holder, b* are blocked.
+    for holder in [Some(alice.as_str()), None] {
+        assert_reports_enough(CASE, store, &q.clone().until_blocked(holder), &held).await;
+    }
+
+    let ns = Ns::new();
+    let alice = ns.principal("alice");
+    let mut rng = Rng(0x51_7CC1_B727_220A);
+    let names = ["a", "b", "ab"];
+    let random_path = |rng: &mut Rng| ns.random_path(rng, &names, true);
+    let mut held: Vec<Lock> = Vec::new();
+    for _ in 0..120 {
+        let mut req = NewLock::new(random_path(&mut rng)).scope(if rng.below(2) == 0 {
+            LockScope::Exclusive
+        } else {
+            LockScope::Shared
+        });
+        if rng.below(2) == 0 {
+            req = req.principal(alice.clone());
+        }
+        if let CreateOutcome::Created(l) = ok(CASE, store.create(req).await) {
+            held.push(l);
+        }
+    }
+    for _ in 0..100 {
+        let holder = (rng.below(2) == 0).then_some(alice.as_str());
+        let q = random_query(&mut rng, &random_path, &held).until_blocked(holder);
+        assert_reports_enough(CASE, store, &q, &held).await;
+    }
+}
+
+/// `store`'s answer to `q` (a [`Below::UntilBlocked`] query) against the contract, `held`
+/// being every live lock of the case.
+async fn assert_reports_enough<S: LockStore>(case: &str, store: &S, q: &LockQuery, held: &[Lock]) {
+    let Below::UntilBlocked { holder } = &q.below else {
+        panic!("conformance `{case}`: not an until-blocked query: {q:?}");
+    };
+    let got = query_tokens(case, store, q).await;
+    let all = tokens(held.iter().filter(|l| q.matches(l)));
+    assert!(
+        got.is_subset(&all),
+        "conformance `{case}`: the answer to {q:?} holds locks it does not match: {:?}",
+        got.difference(&all).collect::<Vec<_>>()
+    );
+    let asked = |l: &Lock| q.tokens.iter().any(|t| l.token == **t);
+    let needed = |l: &&Lock| asked(l) || q.targets.iter().any(|t| l.covers(&t.path));
+    for l in held.iter().filter(needed) {
+        assert!(
+            got.contains(l.token.as_str()),
+            "conformance `{case}`: a lock covering a target, or asked for by token, is missing \
+             from the answer to {q:?}: {l:?}"
+        );
+    }
+    for t in q.targets.iter().filter(|t| t.descendants) {
+        let mut below: Vec<&Lock> = held
+            .iter()
+            .filter(|l| t.path.is_ancestor_of(&l.root))
+            .collect();
+        below.sort_unstable_by(|a, b| by_root_then_token(a, b));
+        let mut blocked = 0;
+        for same_root in below.chunk_by(|a, b| a.root == b.root) {
+            if blocked == Below::BLOCKED {
+                break;
+            }
+            for l in same_root {
+                assert!(
+                    got.contains(l.token.as_str()),
+                    "conformance `{case}`: {l:?} is missing from the answer to {q:?}: it comes \
+                     before the {}th blocked resource below {}",
+                    Below::BLOCKED,
+                    t.path
+                );
+            }
+            let held_by_holder =
+                |l: &&Lock| holder.is_some() && l.principal.as_deref() == holder.as_deref();
+            let open = same_root.iter().any(|l| asked(l) || held_by_holder(l));
+            blocked += usize::from(!open);
+        }
+    }
 }
 
 /// The fewest unsatisfied locks [`LockStore::check`] may report when there are more: a store

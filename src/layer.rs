@@ -86,7 +86,7 @@ impl LockLayer {
     /// [`Principal`](crate::Principal) request extension; no resource space, so existence and
     /// ETags are unknown (see [`resource_space`](Self::resource_space)); store failures
     /// answered with 503 (fail closed); OPTIONS answers advertise class 2; lock roots named in
-    /// refusals (up to 16, the others counted); [`Limits::default`].
+    /// refusals (at most 16, the first in path order); [`Limits::default`].
     ///
     /// The layer calls the service it wraps only with the request it was given, so it is
     /// safe however it is mounted, `Router::layer` included.
@@ -437,8 +437,8 @@ impl LockLayer {
     }
 
     /// Which lock roots a refusal names. [`Disclosure::All`] (the default) names the locks
-    /// that stand in the way, as RFC 4918 suggests (up to 16, the others counted, so that a
-    /// refusal stays small); [`Disclosure::Related`] names only the
+    /// that stand in the way, as RFC 4918 suggests (at most 16, the first in path order, so
+    /// that a refusal stays small); [`Disclosure::Related`] names only the
     /// lock roots at or above the request URI (or its `Destination`) and those held by the
     /// requesting principal, and counts the others without naming them. Use `Related` when
     /// resource names are private and a listing of a collection is not open to everyone:

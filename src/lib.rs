@@ -179,7 +179,7 @@ pub use rest::{
 pub use service::LockService;
 pub use space::SubRequest;
 pub use store::{
-    new_token, BoxError, BoxFuture, CheckOutcome, Clock, CreateOutcome, DynLockStore, Lock,
+    new_token, Below, BoxError, BoxFuture, CheckOutcome, Clock, CreateOutcome, DynLockStore, Lock,
     LockDepth, LockQuery, LockScope, LockStore, LockStoreError, LockTimeout, LockToken,
     ManualClock, MemoryLockStore, NewLock, QueryTarget, Quota, Submission, SystemClock,
     TokenAccess, TokenOutcome, TokenVerdict,

@@ -31,7 +31,8 @@ pub enum Rejection {
     Locked {
         /// Lock-root hrefs.
         roots: Vec<String>,
-        /// How many more locked resources stand in the way, not named.
+        /// How many more locked resources were found in the way, not named (a removal stops
+        /// looking below after 16: [decision D19](crate::decisions#d19)).
         hidden: usize,
     },
     /// 423: a LOCK conflicts with existing locks on the resource or its ancestors.

@@ -22,7 +22,7 @@ use redis::AsyncCommands;
 use redis_env::{raw_connection, redis_url, store_with_prefix, unique_prefix, OwnServer};
 use tower_locks::{
     CreateOutcome, Lock, LockDepth, LockQuery, LockScope, LockStore, LockTimeout, NewLock,
-    RedisLockStore, ResourcePath, TokenAccess, TokenOutcome,
+    RedisLockStore, ResourcePath, Submission, TokenAccess, TokenOutcome,
 };
 
 fn p(s: &str) -> ResourcePath {
@@ -305,6 +305,44 @@ async fn an_if_header_naming_many_deep_resources_costs_redis_one_lookup_per_toke
     assert_eq!(count(&one, "get"), 1, "{one:?}");
     assert_eq!(count(&plain, "get"), 0, "{plain:?}");
     assert_eq!(count(&one, "sort_ro"), count(&plain, "sort_ro"));
+}
+
+/// A DELETE's check of a collection with many locked members (a query asking only for what
+/// judging a removal needs, and `check`, which asks that of `query`) reads the locks below a
+/// page at a time and stops once 16 blocked members are known: what a refused removal costs
+/// Redis does not grow with the members. Asking for every lock below reads them all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_removal_over_many_members_reads_a_bounded_number_of_keys() {
+    let Some((_server, store, mut raw)) = counted("removals").await else {
+        return;
+    };
+    let (mut bounded, mut checked, mut everything) = (Vec::new(), Vec::new(), Vec::new());
+    let mut held = 0;
+    for members in [100, 600] {
+        while held < members {
+            granted(&store, NewLock::new(p(&format!("/big/m{held:04}")))).await;
+            held += 1;
+        }
+        let all = LockQuery::new().subtree(p("/big"));
+        let enough = all.clone().until_blocked(None);
+        let (found, lookups) = cost(&mut raw, store.query(&enough)).await;
+        assert!(found.unwrap().len() >= 16);
+        bounded.push(lookups);
+        let (out, lookups) = cost(&mut raw, store.check(&all, Submission::default())).await;
+        assert!(out.unwrap().unsatisfied.len() >= 16);
+        checked.push(lookups);
+        let (found, lookups) = cost(&mut raw, store.query(&all)).await;
+        assert_eq!(found.unwrap().len(), members);
+        everything.push(lookups);
+    }
+    assert!(
+        bounded[1] <= bounded[0] + 2 && checked[1] <= checked[0] + 2,
+        "key lookups with 100 members, then 600: until blocked {bounded:?}, check {checked:?}"
+    );
+    assert!(
+        everything[1] > everything[0] + 400,
+        "every lock below: {everything:?} key lookups"
+    );
 }
 
 /// A depth-infinity LOCK on a collection with many locked members reads the locks below a

@@ -14,7 +14,7 @@ use crate::headers::{
 };
 use crate::path::{Resolved, Resolver};
 use crate::response::{render, Rejection};
-use crate::store::{Lock, LockQuery};
+use crate::store::{Below, Lock, LockQuery};
 use crate::ResourcePath;
 
 pub(crate) struct Ctx {
@@ -141,12 +141,31 @@ impl Ctx {
         .resolve(reference)
     }
 
-    /// Ask `query` for the lock of every state token in an `If` list about a resource here, so
-    /// one store round trip answers both the token evaluation (does the token's lock cover the
-    /// list's resource?) and the lock requirements. The locks covering a target of the query
-    /// come with it, so the tokens of lists about a target (every untagged list) need no
-    /// lookup of their own; tokens in lists about foreign resources match nothing.
-    pub(crate) fn add_if_tokens(&self, query: &mut LockQuery) {
+    /// Ask `query` for what the verdict needs to know of the submission, in the same store
+    /// round trip as the lock requirements.
+    ///
+    /// For `If` evaluation, the lock of every state token in a list about a resource here
+    /// (does the token's lock cover the list's resource?). The locks covering a target of the
+    /// query come with it, so the tokens of lists about a target (every untagged list) need
+    /// no lookup of their own; tokens in lists about foreign resources match nothing.
+    ///
+    /// A removal (a target asking for descendants) asks for the lock of every submitted token
+    /// and, below its targets, only for what its verdict needs ([`Below::UntilBlocked`]): the
+    /// resources below it the request can satisfy, and enough of the others to refuse it. The
+    /// requester's own locks count when owners write without their tokens. Every submitted
+    /// token is asked for, because the store stops after 16 resources it was not asked about:
+    /// a resource the request satisfies must never look blocked to it.
+    pub(crate) fn add_submission(&self, query: &mut LockQuery) {
+        if query.targets.iter().any(|t| t.descendants) {
+            query.tokens.extend(self.submitted().map(str::to_owned));
+            query.tokens.sort_unstable();
+            query.tokens.dedup();
+            let holder = self.principal.as_deref().filter(|_| self.cfg.owner_writes);
+            query.below = Below::UntilBlocked {
+                holder: holder.map(str::to_owned),
+            };
+            return;
+        }
         let Some(header) = &self.if_header else {
             return;
         };

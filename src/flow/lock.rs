@@ -82,7 +82,7 @@ async fn refresh<B>(ctx: Ctx, timeout: crate::LockTimeout) -> Response<ResponseB
         status: StatusCode::PRECONDITION_FAILED,
     };
     let mut query = LockQuery::new().covering(ctx.target.clone());
-    ctx.add_if_tokens(&mut query);
+    ctx.add_submission(&mut query);
     let locks = match ctx.cfg.store.query_boxed(&query).await {
         Ok(l) => l,
         Err(_) => return ctx.reject(Rejection::StoreUnavailable),
@@ -133,7 +133,7 @@ async fn create<B>(
     };
 
     let mut plan = Plan::new("LOCK", &ctx.target, None);
-    ctx.add_if_tokens(&mut plan.query);
+    ctx.add_submission(&mut plan.query);
     let locks = match ctx.cfg.store.query_boxed(&plan.query).await {
         Ok(l) => l,
         Err(_) => return ctx.reject(Rejection::StoreUnavailable),

@@ -74,7 +74,7 @@ impl Plan {
         let mut plan = Plan {
             query: LockQuery {
                 targets: Vec::with_capacity(MAX_NEEDS),
-                tokens: Vec::new(),
+                ..LockQuery::default()
             },
             ..Plan::default()
         };

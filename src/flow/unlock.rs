@@ -30,7 +30,7 @@ where
     if ctx.if_header.is_some() {
         // "when the If header is present, it has its normal meaning as a conditional header"
         let mut query = LockQuery::new().covering(ctx.target.clone());
-        ctx.add_if_tokens(&mut query);
+        ctx.add_submission(&mut query);
         let Ok(locks) = ctx.cfg.store.query_boxed(&query).await else {
             return Ok(ctx.reject(Rejection::StoreUnavailable));
         };

@@ -58,7 +58,7 @@ pub(crate) fn check_now(ctx: &Ctx) -> Now {
         &ctx.target,
         ctx.destination.as_ref(),
     );
-    ctx.add_if_tokens(&mut plan.query);
+    ctx.add_submission(&mut plan.query);
     // Registered before the store is asked, dropped when the inner service has answered: a
     // LOCK granted meanwhile sees it and is rolled back (see `crate::holds`).
     let mut hold = ctx.cfg.holds.acquire(plan.touched(), ctx.submitted());

@@ -2,7 +2,7 @@
 //!
 //! [`LockStore::check`]: crate::LockStore::check
 
-use super::lock::{Lock, LockQuery, LockScope, QueryTarget};
+use super::lock::{by_root_then_token, Lock, LockQuery, LockScope, QueryTarget};
 
 /// The lock tokens a writer presents, and who presents them: the input of
 /// [`LockStore::check`](crate::LockStore::check).
@@ -109,7 +109,7 @@ pub(crate) fn judge_resource<'a>(
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CheckOutcome {
     /// The live locks matching the query that stand in the way (see [`judge`](Self::judge)),
-    /// each once, in the order [`LockStore::query`](crate::LockStore::query) reports them: all
+    /// each once, by root (in path order), then token: all
     /// of them, or — when more than 16 do — at least 16 (a store may stop there). Empty when
     /// nothing stands in the way of the write.
     pub unsatisfied: Vec<Lock>,
@@ -169,7 +169,8 @@ impl CheckOutcome {
                         && !(lock.scope == LockScope::Shared && shared_ok(covering, lock, t))
                 })
         };
-        let unsatisfied = locks.iter().filter(|l| blocks(l)).cloned().collect();
+        let mut unsatisfied: Vec<Lock> = locks.iter().filter(|l| blocks(l)).cloned().collect();
+        unsatisfied.sort_unstable_by(by_root_then_token);
         Self { unsatisfied, fence }
     }
 

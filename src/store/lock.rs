@@ -778,6 +778,11 @@ impl TokenOutcome {
     }
 }
 
+/// The order reports of locks are in: by root (path order), then token.
+pub(crate) fn by_root_then_token(a: &Lock, b: &Lock) -> std::cmp::Ordering {
+    a.root.cmp(&b.root).then_with(|| a.token.cmp(&b.token))
+}
+
 /// One path of a [`LockQuery`].
 ///
 /// ```
@@ -826,6 +831,65 @@ pub struct LockQuery {
     pub targets: Vec<QueryTarget>,
     /// Lock tokens whose live locks are asked about too, each once.
     pub tokens: Vec<String>,
+    /// How much of what lies below the targets asking for descendants must be reported:
+    /// every lock ([`Below::All`], the default), or enough to judge a removal.
+    pub below: Below,
+}
+
+/// How much a [`LockQuery`] asks for below its targets that ask for descendants.
+///
+/// A writer that removes a subtree (DELETE, MOVE, a COPY onto an existing collection) must
+/// satisfy every lock rooted below it, and it can satisfy only the locks whose tokens it
+/// submits, or, where owners write without tokens, its own. Call a resource below a target
+/// *open* when one of its live locks has a token among the query's
+/// [`tokens`](LockQuery::tokens) or is held by `holder`, and *blocked* when it has live locks
+/// and none of them is open. [`UntilBlocked`](Below::UntilBlocked) asks for every live lock of
+/// the open resources, and lets a store stop, below each target, once it has reported every
+/// live lock of the first [`BLOCKED`](Below::BLOCKED) blocked resources in path order: those
+/// are enough to refuse the write and to name who stands in the way, so that a refused
+/// `DELETE /` costs the store a bounded amount of work however many locks it holds. A store
+/// may report more; one that always reports everything is correct.
+///
+/// ```
+/// use tower_locks::{Below, LockQuery, LockStore, MemoryLockStore, NewLock, ResourcePath};
+///
+/// # tokio_test::block_on(async {
+/// let store = MemoryLockStore::new();
+/// let p = |s: &str| ResourcePath::parse(s).unwrap();
+/// for i in 0..100 {
+///     store.create(NewLock::new(p(&format!("/big/{i:03}")))).await.unwrap();
+/// }
+/// let all = store.query(&LockQuery::new().subtree(p("/big"))).await.unwrap();
+/// assert_eq!(all.len(), 100);
+/// let enough = LockQuery::new().subtree(p("/big")).until_blocked(None);
+/// assert_eq!(enough.below, Below::UntilBlocked { holder: None });
+/// let found = store.query(&enough).await.unwrap();
+/// assert!(found.len() >= Below::BLOCKED && found.len() < 100);
+/// assert_eq!(found[0].root, p("/big/000")); // the first ones in path order
+/// # });
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Below {
+    /// Every live lock rooted below the target.
+    #[default]
+    All,
+    /// Every live lock of the open resources below the target, and those of at least the
+    /// first [`BLOCKED`](Below::BLOCKED) blocked ones when there are more.
+    UntilBlocked {
+        /// The principal whose own locks count as open (when owners may write without
+        /// their tokens), or `None`.
+        holder: Option<String>,
+    },
+}
+
+impl Below {
+    /// How many blocked resources below a target a store reports, at least, before it may
+    /// stop (see [`Below`]).
+    ///
+    /// ```
+    /// assert_eq!(tower_locks::Below::BLOCKED, 16);
+    /// ```
+    pub const BLOCKED: usize = 16;
 }
 
 impl LockQuery {
@@ -911,6 +975,26 @@ impl LockQuery {
         if !self.tokens.iter().any(|t| t == token) {
             self.tokens.push(token.to_owned());
         }
+    }
+
+    /// Ask, below the targets asking for descendants, only for what judging a removal
+    /// needs ([`Below::UntilBlocked`]): `holder` is the principal whose own locks count as
+    /// satisfied, if any.
+    ///
+    /// ```
+    /// use tower_locks::{Below, LockQuery, ResourcePath};
+    ///
+    /// let query = LockQuery::new()
+    ///     .subtree(ResourcePath::parse("/docs").unwrap())
+    ///     .until_blocked(Some("alice"));
+    /// assert_eq!(query.below, Below::UntilBlocked { holder: Some("alice".into()) });
+    /// ```
+    #[must_use]
+    pub fn until_blocked(mut self, holder: Option<&str>) -> Self {
+        self.below = Below::UntilBlocked {
+            holder: holder.map(str::to_owned),
+        };
+        self
     }
 
     /// Add a target, merging with an existing target for the same path.

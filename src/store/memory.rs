@@ -46,10 +46,10 @@ use std::time::SystemTime;
 
 use hashbrown::HashTable;
 
-use super::lock::may_use;
+use super::lock::{by_root_then_token, may_use};
 use super::token::{StoredToken, TokenKey};
 use super::{
-    CheckOutcome, Clock, CreateOutcome, Lock, LockDepth, LockQuery, LockScope, LockStore,
+    Below, CheckOutcome, Clock, CreateOutcome, Lock, LockDepth, LockQuery, LockScope, LockStore,
     LockStoreError, LockTimeout, NewLock, Quota, Submission, SystemClock, TokenAccess,
     TokenOutcome, TokenVerdict,
 };
@@ -71,7 +71,7 @@ const MAX_REPORTED: usize = 16;
 /// check, when it can do so without waiting).
 ///
 /// [`check`](LockStore::check) stops at the 16th unsatisfied lock it meets (walking the paths
-/// from the root down, a subtree in root order) and reports those, in `query`'s order, with
+/// from the root down, a subtree in root order) and reports those, by root then token, with
 /// `fence: None`: a refused write needs no fencing number, and a check of a collection holding
 /// thousands of locks stops early.
 ///
@@ -207,37 +207,53 @@ impl MemoryLockStore {
         self.read().approx_memory_bytes()
     }
 
-    /// The live locks matching `targets` (canonical keys; `true`: with descendants), sorted
+    /// The live locks `query` matches (below its targets, as much as [`Below`] asks), sorted
     /// by root, then token, each once: what `query` answers.
-    fn found<'a>(
-        &self,
-        targets: impl Iterator<Item = (&'a str, bool)>,
-        tokens: &[String],
-    ) -> Vec<Lock> {
+    fn found(&self, query: &LockQuery) -> Vec<Lock> {
         self.read_step(|g, now| {
             let mut locks: Vec<Lock> = Vec::new();
             // Locks come in root order (see `visit`) unless several targets are asked about
             // or one root holds several locks, which come in chain order.
             let (mut several, mut unordered) = (false, false);
-            for (i, (key, descendants)) in targets.enumerate() {
+            let mut push = |_, e: &Entry| {
+                let lock = e.to_lock();
+                // Every lock on a root shares its buffer.
+                unordered |= locks.last().is_some_and(|l| l.root.same_buffer(&lock.root));
+                locks.push(lock);
+                true
+            };
+            let token_entries = || {
+                query.tokens.iter().filter_map(|token| {
+                    g.find_token(TokenKey::parse(token))
+                        .and_then(|id| g.entry(id))
+                        .filter(|e| e.is_live(now))
+                })
+            };
+            // A root is open when it holds the lock of an asked token, or one of `holder`'s.
+            let open_roots: Vec<&str> = match query.below {
+                Below::All => Vec::new(),
+                Below::UntilBlocked { .. } => token_entries().map(|e| &*e.root).collect(),
+            };
+            for (i, t) in query.targets.iter().enumerate() {
                 several = i > 0;
-                g.visit(key, descendants, now, &mut |_, e| {
-                    let lock = e.to_lock();
-                    // Every lock on a root shares its buffer.
-                    unordered |= locks.last().is_some_and(|l| l.root.same_buffer(&lock.root));
-                    locks.push(lock);
-                    true
-                });
-            }
-            for token in tokens {
-                let live = g
-                    .find_token(TokenKey::parse(token))
-                    .and_then(|id| g.entry(id))
-                    .filter(|e| e.is_live(now));
-                if let Some(e) = live {
-                    locks.push(e.to_lock());
-                    several = true;
+                let key = t.path.as_str();
+                match &query.below {
+                    Below::UntilBlocked { holder } if t.descendants => {
+                        g.visit(key, false, now, &mut push);
+                        let open = |e: &Entry| {
+                            open_roots.contains(&&*e.root)
+                                || (holder.is_some() && e.principal.as_deref() == holder.as_deref())
+                        };
+                        g.visit_below_until_blocked(key, now, open, &mut push);
+                    }
+                    _ => {
+                        g.visit(key, t.descendants, now, &mut push);
+                    }
                 }
+            }
+            for e in token_entries() {
+                locks.push(e.to_lock());
+                several = true;
             }
             if several || unordered {
                 locks.sort_unstable_by(by_root_then_token);
@@ -426,11 +442,11 @@ impl LockStore for MemoryLockStore {
     }
 
     async fn query(&self, query: &LockQuery) -> Result<Vec<Lock>, LockStoreError> {
-        Ok(self.found(keys(query), &query.tokens))
+        Ok(self.found(query))
     }
 
     fn query_now(&self, query: &LockQuery) -> Option<Result<Vec<Lock>, LockStoreError>> {
-        Some(Ok(self.found(keys(query), &query.tokens)))
+        Some(Ok(self.found(query)))
     }
 
     async fn check(
@@ -555,14 +571,6 @@ fn ancestors(key: &str) -> impl Iterator<Item = &str> {
     root.into_iter().chain(slashes.map(|(i, _)| &key[..i]))
 }
 
-/// A query's targets as canonical keys, `true` with descendants.
-fn keys(query: &LockQuery) -> impl Iterator<Item = (&str, bool)> {
-    query
-        .targets
-        .iter()
-        .map(|t| (t.path.as_str(), t.descendants))
-}
-
 /// The roots of `roots` strictly below `key` (`prefix` is `key` with a `/` after it), in
 /// order, with the heads of their chains.
 fn roots_below<'a>(
@@ -575,10 +583,6 @@ fn roots_below<'a>(
         .take_while(move |(r, _)| r.starts_with(prefix))
         .filter(move |(r, _)| &***r != key)
         .map(|(r, &head)| (&**r, head))
-}
-
-fn by_root_then_token(a: &Lock, b: &Lock) -> std::cmp::Ordering {
-    a.root.cmp(&b.root).then_with(|| a.token.cmp(&b.token))
 }
 
 impl Inner {
@@ -656,6 +660,29 @@ impl Inner {
         };
         self.covering_heads(key, &mut chain)
             && (!descendants || self.heads_below(key, false, |head| chain(head, false)))
+    }
+
+    /// Give `visit` the live locks rooted strictly below `key`, in root order, as far as
+    /// [`Below::UntilBlocked`] asks: every lock of a root with an `open` lock, and those of
+    /// the first [`Below::BLOCKED`] roots without one, where the walk stops.
+    fn visit_below_until_blocked(
+        &self,
+        key: &str,
+        now: SystemTime,
+        open: impl Fn(&Entry) -> bool,
+        visit: &mut impl FnMut(u32, &Entry) -> bool,
+    ) {
+        let mut blocked = 0;
+        self.heads_below(key, false, |head| {
+            let (mut live, mut opened) = (false, false);
+            for (id, e) in self.chain(head).filter(|(_, e)| e.is_live(now)) {
+                live = true;
+                opened |= open(e);
+                visit(id, e);
+            }
+            blocked += usize::from(live && !opened);
+            blocked < Below::BLOCKED
+        });
     }
 
     /// Call `f` with the head of every chain that may hold a lock covering `key`, from `/`
@@ -1222,6 +1249,37 @@ mod tests {
         assert_eq!(conflicts.len(), 16);
         assert!(n <= 2 * 16, "{n} entries looked at for 16 conflicts");
         check_consistent(&store.read());
+    }
+
+    /// Security: a removal's query ([`Below::UntilBlocked`]) over a collection with many
+    /// locked members walks them only until 16 blocked ones are known, and past the ones its
+    /// tokens open; asking for everything below walks them all.
+    #[tokio::test]
+    async fn a_removal_query_stops_after_sixteen_blocked_members() {
+        let store = MemoryLockStore::new();
+        let mut tokens = Vec::new();
+        for i in 0..2_000u32 {
+            let member = NewLock::new(p(&format!("/big/m{i:04}")));
+            tokens.push(created(store.create(member).await.unwrap()).token);
+        }
+        let all = LockQuery::new().subtree(p("/big"));
+        let (n, found) = visited(&store, store.query(&all)).await;
+        assert_eq!((n, found.unwrap().len()), (2_000, 2_000));
+        let (n, found) = visited(&store, store.query(&all.clone().until_blocked(None))).await;
+        assert_eq!(found.unwrap().len(), 16);
+        assert!(n <= 16 + 4, "{n} entries looked at for 16 blocked members");
+        // The first 30 members are open (their tokens are asked for): the walk goes past them.
+        let mut opened = all.until_blocked(None);
+        for t in &tokens[..30] {
+            opened.push_token(t.as_str());
+        }
+        let (n, found) = visited(&store, store.query(&opened)).await;
+        assert_eq!(found.unwrap().len(), 30 + 16);
+        // Each asked token's lock is looked up twice (to open its root, then to report it).
+        assert!(
+            n <= 2 * 30 + 30 + 16 + 4,
+            "{n} entries looked at past 30 open members"
+        );
     }
 
     /// Security: a shared depth-infinity LOCK looks only at the exclusive locks below its

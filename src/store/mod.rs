@@ -25,8 +25,10 @@ pub(crate) use check::judge_resource;
 pub use check::{CheckOutcome, Submission};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{BoxError, LockStoreError};
+#[cfg(feature = "conformance")]
+pub(crate) use lock::by_root_then_token;
 pub use lock::{
-    new_token, CreateOutcome, Lock, LockDepth, LockQuery, LockScope, LockTimeout, NewLock,
+    new_token, Below, CreateOutcome, Lock, LockDepth, LockQuery, LockScope, LockTimeout, NewLock,
     QueryTarget, Quota, TokenAccess, TokenOutcome, TokenVerdict,
 };
 pub use memory::MemoryLockStore;
@@ -160,10 +162,13 @@ pub trait LockStore: Send + Sync + 'static {
     ///
     /// This is the check to call from code that enforces locks itself (a job, a handler not
     /// behind [`LockLayer`](crate::LockLayer), another protocol): its answer must equal
-    /// [`CheckOutcome::judge`] over [`query`](Self::query)'s, which is the default body — except
-    /// that when more than 16 locks stand in the way a store may stop at 16 of them (in
-    /// `query`'s order) and leave the fencing number `None`. A store may answer it without
-    /// building the satisfied locks; the memory store does. The layer itself asks
+    /// [`CheckOutcome::judge`] over [`query`](Self::query)'s — except that when more than 16
+    /// locks stand in the way a store may stop at 16 of them (the first in path order) and leave
+    /// the fencing number `None`. The default body judges what `query` answers when it asks,
+    /// below the targets, only for the resources the submission's tokens open and the first
+    /// blocked ones ([`Below::UntilBlocked`]), so a refused check of a big subtree reads a
+    /// bounded part of it. A store may answer it without building the satisfied locks; the
+    /// memory store does. The layer itself asks
     /// [`query`](Self::query), because evaluating an `If` header, a `423` body and a fencing
     /// number need the locks themselves.
     ///
@@ -193,7 +198,16 @@ pub trait LockStore: Send + Sync + 'static {
         submission: Submission<'_>,
     ) -> impl Future<Output = Result<CheckOutcome, LockStoreError>> + Send {
         async move {
-            let locks = self.query(query).await?;
+            // Below a target, only the resources the submission may satisfy and enough of
+            // the others to refuse (`Below::UntilBlocked`): the tokens' locks come with it.
+            let mut enough = query.clone();
+            enough
+                .tokens
+                .extend(submission.tokens.iter().map(|t| (*t).to_owned()));
+            enough.tokens.sort_unstable();
+            enough.tokens.dedup();
+            enough.below = Below::UntilBlocked { holder: None };
+            let locks = self.query(&enough).await?;
             Ok(CheckOutcome::judge(query, locks, submission))
         }
     }

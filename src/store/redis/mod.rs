@@ -13,7 +13,7 @@ use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use ::redis::{Client, ErrorKind, FromRedisValue, RedisError, Script, ServerErrorKind};
 
 use super::{
-    Clock, CreateOutcome, Lock, LockDepth, LockQuery, LockScope, LockStore, LockStoreError,
+    Below, Clock, CreateOutcome, Lock, LockDepth, LockQuery, LockScope, LockStore, LockStoreError,
     LockTimeout, NewLock, Quota, TokenAccess, TokenOutcome,
 };
 use crate::ResourcePath;
@@ -1084,12 +1084,24 @@ impl LockStore for RedisLockStore {
         let mut inv = self.invocation(&QUERY);
         inv.arg(query.targets.len());
         for t in &query.targets {
-            inv.arg(t.path.as_str()).arg(flag(t.descendants));
+            let below = match (&query.below, t.descendants) {
+                (_, false) => "0",
+                (Below::All, true) => "1",
+                (Below::UntilBlocked { .. }, true) => "2",
+            };
+            inv.arg(t.path.as_str()).arg(below);
         }
         inv.arg(query.tokens.len());
         for token in &query.tokens {
             inv.arg(token.as_str());
         }
+        inv.arg(Below::BLOCKED);
+        match &query.below {
+            Below::UntilBlocked {
+                holder: Some(holder),
+            } => inv.arg("1").arg(holder.as_str()),
+            _ => inv.arg("0"),
+        };
         let reply: Vec<Vec<u8>> = self.run(inv).await?;
         let bad = || LockStoreError::backend("unexpected reply from lock script");
         let (now, rest) = reply.split_first().ok_or_else(bad)?;

@@ -1,10 +1,71 @@
--- query: ARGV[2] number of targets n, then n pairs: path, "1" when descendants are asked;
--- then the number of tokens m, then m tokens.
+-- query: ARGV[2] number of targets n, then n pairs: path, and what is asked below it ("0":
+-- nothing, "1": every lock, "2": what judging a removal needs, see `until_blocked`); then the
+-- number of tokens m, then m tokens; then, for "2", how many blocked roots are enough, and "1"
+-- followed by the holder whose locks count as open, or "0".
 -- Reads, never judges: returns the time (ms), then for every live lock that may match, three
 -- items: "1" when it is rooted at a target or below one ("0": at an ancestor, where only
 -- depth-infinity kinds are read) followed by its root, or "t" followed by its token when it
 -- was asked for by token only; then its record. The client validates the records
 -- (`judge_records` in mod.rs). Each lock is reported once.
+local n = tonumber(ARGV[2])
+local m = tonumber(ARGV[3 + 2 * n])
+local asked = {}
+for i = 1, m do
+  asked[ARGV[3 + 2 * n + i]] = true
+end
+local enough = tonumber(ARGV[4 + 2 * n + m])
+local holder = nil
+if ARGV[5 + 2 * n + m] == '1' then
+  holder = ARGV[6 + 2 * n + m]
+end
+
+-- The entries rooted strictly below `path` in `tree` a removal's verdict needs
+-- (`Below::UntilBlocked` in lock.rs): those of every root with an entry whose token is asked
+-- for or whose lock `holder` holds (an open root), and those of the first `enough` roots with
+-- a live lock but no such entry (blocked roots), in tree order; the walk stops there. A root's
+-- entries are adjacent in the tree (its path, then a space), so each root is judged whole.
+local function until_blocked(tree, path)
+  local out, blocked = {}, 0
+  local group, live, open = {}, false, false
+  local function close()
+    if live then
+      for _, e in ipairs(group) do
+        out[#out + 1] = e
+      end
+      if not open then
+        blocked = blocked + 1
+      end
+    end
+    group, live, open = {}, false, false
+  end
+  pages_below(tree, path, 64, function(entries)
+    local keys = {}
+    for i, e in ipairs(entries) do
+      keys[i] = lock_key(e[3])
+    end
+    local records = redis.call('MGET', unpack(keys))
+    for i, e in ipairs(entries) do
+      if group[1] and group[1][1] ~= e[1] then
+        close()
+        if blocked >= enough then
+          return false
+        end
+      end
+      group[#group + 1] = e
+      local raw = records[i]
+      if raw then
+        local exp = exp_of(raw)
+        live = live or not (exp and exp <= now())
+      end
+      open = open or asked[e[3]] ~= nil
+        or (holder ~= nil and redis.call('ZSCORE', holder_key(holder), e[3]) ~= false)
+    end
+    return true
+  end)
+  close()
+  return out
+end
+
 local entries, own = {}, {}
 local function add(list, mine)
   for _, e in ipairs(list) do
@@ -17,19 +78,21 @@ local function add(list, mine)
     end
   end
 end
-local n = tonumber(ARGV[2])
 for i = 0, n - 1 do
   local path = ARGV[3 + 2 * i]
   for _, a in ipairs(ancestors(path)) do
     add(live_entries({}, a, { 'xinf', 'sinf' }), '0')
   end
   add(live_entries({}, path, KINDS), '1')
-  if ARGV[4 + 2 * i] == '1' then
+  local below = ARGV[4 + 2 * i]
+  if below == '1' then
     add(entries_below(XTREE, path), '1')
     add(entries_below(STREE, path), '1')
+  elseif below == '2' then
+    add(until_blocked(XTREE, path), '1')
+    add(until_blocked(STREE, path), '1')
   end
 end
-local m = tonumber(ARGV[3 + 2 * n])
 for i = 1, m do
   local token = ARGV[3 + 2 * n + i]
   if own[token] == nil then
