@@ -16,8 +16,8 @@
 //!    longest single call.
 //! 4. A collection with `MEMBERS` locked members (default 20 000, one exclusive lock each):
 //!    the Redis time of what a refused `DELETE` of it asks (a query of the locks below until
-//!    16 blocked members are known), of `check` of the subtree with nothing submitted, and of
-//!    a query of every lock below; then a loop of refused removals for `SECS` seconds, and the
+//!    16 blocked members are known), of `check` of the subtree with nothing submitted, of a
+//!    page of the lock API's list (101 resources), and of a query of every lock below; then a loop of refused removals for `SECS` seconds, and the
 //!    other client's `PING` meanwhile.
 //!
 //! ```text
@@ -311,6 +311,12 @@ async fn main() {
     println!(
         "  check of the subtree: {us} µs ({} unsatisfied reported)",
         out.unwrap().unsatisfied.len()
+    );
+    let page = all.clone().page(None, 101);
+    let (out, us) = redis_usec(&mut info, store.query(&page)).await;
+    println!(
+        "  a page of the lock API's list: {us} µs ({} locks)",
+        out.unwrap().len()
     );
     let (out, us) = redis_usec(&mut info, store.query(&all)).await;
     println!("  every lock below: {us} µs ({} locks)", out.unwrap().len());

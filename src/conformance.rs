@@ -116,6 +116,7 @@ async fn run_clockless<S: LockStore>(make: &impl Fn() -> S) {
     any_shared_lock_will_do(&make()).await;
     check_reports_enough(&make()).await;
     query_until_blocked_reports_enough(&make()).await;
+    query_pages_list_everything(&make()).await;
     refresh_outcomes(&make()).await;
     unlock_outcomes(&make()).await;
     remove_subtree_counts(&make()).await;
@@ -1269,6 +1270,101 @@ async fn assert_reports_enough<S: LockStore>(case: &str, store: &S, q: &LockQuer
             blocked += usize::from(!open);
         }
     }
+}
+
+/// A listing read a page at a time ([`Below::Page`]) holds every lock below the target, each
+/// in exactly one page: a page reports every lock of the first resources after its cursor
+/// (never part of a resource's locks), and the next page starts after the last of them.
+/// Checked with nested resources, shared locks sharing a resource, a name that sorts between
+/// a resource and its members, and pages of 1 to 100 resources.
+///
+/// # Panics
+/// When the store breaks the rule.
+///
+/// ```
+/// # tokio_test::block_on(async {
+/// tower_locks::conformance::query_pages_list_everything(&tower_locks::MemoryLockStore::new())
+///     .await;
+/// # });
+/// ```
+pub async fn query_pages_list_everything<S: LockStore>(store: &S) {
+    const CASE: &str = "query_pages_list_everything";
+    let ns = Ns::new();
+    let mut held = Vec::new();
+    for i in 0..30 {
+        let mut req = NewLock::new(ns.p(&format!("/l/r{:02}{}", i / 2, ["", "/in"][i % 2])));
+        if i % 6 == 3 {
+            req = req.depth(LockDepth::Infinity);
+        }
+        held.push(create_ok(CASE, store, req).await);
+    }
+    for _ in 0..3 {
+        let shared = NewLock::new(ns.p("/l/r07!")).scope(LockScope::Shared);
+        held.push(create_ok(CASE, store, shared).await);
+    }
+    create_ok(CASE, store, NewLock::new(ns.p("/elsewhere"))).await;
+    let target = ns.p("/l");
+    let want: BTreeSet<String> = tokens(&held);
+    for size in [1, 4, 7, 100] {
+        let (mut seen, mut after, mut pages) = (BTreeSet::new(), None, 0);
+        loop {
+            pages += 1;
+            assert!(
+                pages <= 40,
+                "conformance `{CASE}`: pages of {size} never end"
+            );
+            // One resource more than the page holds tells whether another page follows.
+            let q = LockQuery::new()
+                .subtree(target.clone())
+                .page(after.clone(), size + 1);
+            let mut below: Vec<Lock> = ok(CASE, store.query(&q).await)
+                .into_iter()
+                .filter(|l| target.is_ancestor_of(&l.root))
+                .collect();
+            below.sort_unstable_by(by_root_then_token);
+            let roots: Vec<&ResourcePath> = below
+                .chunk_by(|a, b| a.root == b.root)
+                .map(|same| &same[0].root)
+                .collect();
+            let page = &roots[..roots.len().min(size)];
+            for l in below.iter().filter(|l| page.contains(&&l.root)) {
+                assert!(
+                    seen.insert(l.token.to_string()),
+                    "conformance `{CASE}`: {l:?} in two pages of {size}"
+                );
+            }
+            if let Some(first) = page.first() {
+                let all_of_first = held.iter().filter(|l| l.root == **first);
+                assert!(
+                    all_of_first
+                        .into_iter()
+                        .all(|l| seen.contains(l.token.as_str())),
+                    "conformance `{CASE}`: a page of {size} split the locks of {first}"
+                );
+            }
+            if roots.len() <= size {
+                break;
+            }
+            after = page.last().map(|r| (*r).clone());
+        }
+        assert_eq!(seen, want, "conformance `{CASE}`: pages of {size}");
+    }
+    // The page after a resource starts right after it in path order.
+    let q = LockQuery::new()
+        .subtree(target.clone())
+        .page(Some(ns.p("/l/r07")), 1);
+    let found = ok(CASE, store.query(&q).await);
+    let first = found
+        .iter()
+        .filter(|l| target.is_ancestor_of(&l.root))
+        .min_by(|a, b| by_root_then_token(a, b))
+        .map(|l| l.root.clone());
+    assert_eq!(
+        first,
+        Some(ns.p("/l/r07!")),
+        "conformance `{CASE}`: the page after /l/r07 starts right after it (`!` sorts before \
+         `/`)"
+    );
 }
 
 /// The fewest unsatisfied locks [`LockStore::check`] may report when there are more: a store

@@ -339,6 +339,17 @@ async fn a_refused_removal_over_many_members_reads_a_bounded_number_of_keys() {
         bounded[1] <= bounded[0] + 2 && checked[1] <= checked[0] + 2,
         "key lookups with 100 members, then 600: until blocked {bounded:?}, check {checked:?}"
     );
+    // A page of a listing reads its own resources, not the whole collection.
+    let (found, lookups) = cost(
+        &mut raw,
+        store.query(&LockQuery::new().subtree(p("/big")).page(None, 20)),
+    )
+    .await;
+    assert!(found.unwrap().len() >= 20);
+    assert!(
+        lookups < everything[0],
+        "a page of 20: {lookups} key lookups"
+    );
     assert!(
         everything[1] > everything[0] + 400,
         "every lock below: {everything:?} key lookups"

@@ -23,8 +23,8 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
 use tower_locks::{
-    DynLockStore, Limits, Lock, LockEvent, LockLayer, LockPolicy, LockView, MemoryLockStore,
-    Principal, ResourcePath,
+    CreateOutcome, DynLockStore, Limits, Lock, LockEvent, LockLayer, LockPolicy, LockView,
+    MemoryLockStore, NewLock, Principal, ResourcePath,
 };
 
 /// "admin" may list and break every lock.
@@ -420,6 +420,76 @@ async fn owner_writes_and_quotas(store: Arc<dyn DynLockStore>) {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// A list comes a page of 100 locked resources at a time; following `next` from the first
+/// page visits every lock once: all of them for an administrator, their own for anybody
+/// else. The cursor survives a resource name with `&`, `=` and `+` at a page boundary.
+async fn lists_come_a_page_at_a_time(store: Arc<dyn DynLockStore>) {
+    let app = app(store.clone(), false, Limits::default()).await;
+    let mut roots = Vec::new();
+    for i in 0..345 {
+        // The 100th resource in path order is the one with `&`, `=` and `+`.
+        let name = if i == 99 {
+            "m0099&x=y+z".to_owned()
+        } else {
+            format!("m{i:04}")
+        };
+        let holder = if i % 7 == 0 { "ann" } else { "bob" };
+        let lock = NewLock::new(ResourcePath::parse(&format!("/docs/{name}")).unwrap())
+            .principal(holder)
+            .principal_quota(10_000);
+        match store.create_boxed(lock).await.unwrap() {
+            CreateOutcome::Created(l) => roots.push((l.root.href(), holder)),
+            other => panic!("{other:?}"),
+        }
+    }
+    for user in ["admin", "ann"] {
+        let mut link = "/locks/docs/?list".to_owned();
+        let (mut seen, mut pages) = (Vec::new(), Vec::new());
+        loop {
+            let a = app.send("GET", &link, Some(user), &[], "").await;
+            assert_eq!(a.status, StatusCode::OK, "{link}: {}", a.json);
+            let locks = a.json["locks"].as_array().unwrap();
+            pages.push(locks.len());
+            seen.extend(locks.iter().map(|l| l["root"].as_str().unwrap().to_owned()));
+            match a.json["next"].as_str() {
+                Some(next) => link = format!("/locks/docs/{next}"),
+                None => break,
+            }
+        }
+        let want: Vec<String> = roots
+            .iter()
+            .filter(|(_, holder)| user == "admin" || *holder == user)
+            .map(|(root, _)| root.clone())
+            .collect();
+        let mut sorted = seen.clone();
+        sorted.sort();
+        assert_eq!(sorted, want, "{user}: every lock once, in order");
+        assert_eq!(seen, sorted, "{user}: pages in path order");
+        assert_eq!(pages.len(), 4, "{user}: {pages:?}");
+        if user == "admin" {
+            assert_eq!(pages, [100, 100, 100, 45]);
+        }
+    }
+    let a = app
+        .send("GET", "/locks/docs/?list&after=%zz", Some("admin"), &[], "")
+        .await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn lists_come_a_page_at_a_time_on_the_memory_store() {
+    lists_come_a_page_at_a_time(Arc::new(MemoryLockStore::new())).await;
+}
+
+#[cfg(feature = "redis")]
+#[tokio::test]
+async fn lists_come_a_page_at_a_time_on_redis() {
+    let Some(store) = redis_env::fresh_store().await else {
+        return;
+    };
+    lists_come_a_page_at_a_time(Arc::new(store)).await;
 }
 
 #[tokio::test]

@@ -1,5 +1,6 @@
 //! `LockApi`: pessimistic locking for REST APIs, as a JSON service over the layer's store.
 
+mod listing;
 mod policy;
 mod types;
 
@@ -44,7 +45,7 @@ const MAX_BODY: usize = 16 * 1024;
 /// | `POST /{path}` with an optional [`AcquireRequest`] | acquire: 201 and the lock (with its token); the same principal acquiring the same lock again refreshes it: 200, same token |
 /// | `POST /{path}?takeover` | break the locks on `{path}` that stand in the way (the [`LockPolicy`] decides), then acquire |
 /// | `GET /{path}` | the locks covering `{path}` ([`LockList`]) |
-/// | `GET /{path}?list` | the locks at or below `{path}`: the requester's own, or all when the policy allows |
+/// | `GET /{path}?list` | the locks at or below `{path}`: the requester's own, or all when the policy allows; a page of 100 locked resources at a time, with the reference of the next page in `next` (`?list&after=…`) |
 /// | `PUT /{path}` with `Lock-Token` and an optional [`RefreshRequest`] | refresh |
 /// | `DELETE /{path}` with `Lock-Token` | release (the holder; others when the policy allows) |
 /// | `DELETE /{path}?break` | break every lock rooted at `{path}` (the policy decides) |
@@ -148,10 +149,19 @@ struct Call {
 
 impl Call {
     fn flag(&self, name: &str) -> bool {
-        self.parts
-            .uri
-            .query()
-            .is_some_and(|q| q.split('&').any(|kv| kv.split('=').next() == Some(name)))
+        self.params().any(|(k, _)| k == name)
+    }
+
+    /// The value of the query parameter `name`, as written (not percent-decoded).
+    fn value(&self, name: &str) -> Option<&str> {
+        self.params().find(|(k, _)| *k == name).map(|(_, v)| v)
+    }
+
+    fn params(&self) -> impl Iterator<Item = (&str, &str)> {
+        let query = self.parts.uri.query().unwrap_or_default();
+        query
+            .split('&')
+            .map(|kv| kv.split_once('=').unwrap_or((kv, "")))
     }
 }
 
@@ -325,21 +335,28 @@ impl LockApi {
             .query(call, LockQuery::new().covering(call.path.clone()))
             .await?;
         let visible = locks.iter().filter(|l| self.discloses(call, l));
-        Ok(self.list_response(call, visible))
+        Ok(self.list_response(call, visible, None))
     }
 
     async fn list(&self, call: &Call) -> Result<Response<ResponseBody<EmptyBody>>, Problem> {
-        let locks = self
-            .query(call, LockQuery::new().subtree(call.path.clone()))
-            .await?;
+        let limits = &self.config.limits;
+        let after = call
+            .value("after")
+            .map(|a| ResourcePath::parse_limited(a, limits.max_path_bytes, limits.max_path_depth))
+            .transpose()
+            .map_err(|e| {
+                let detail = format!("after: {e}");
+                self.problem(&call.parts, StatusCode::BAD_REQUEST, "bad-cursor", &detail)
+            })?;
+        let query = listing::query(&call.path, after.clone());
+        let found = self.query(call, query).await?;
+        let (locks, next) = listing::page(&call.path, after.as_ref(), found);
         let all = self.policy.may_list_all(&call.parts, &call.path);
         let visible = locks.iter().filter(|l| {
-            call.path.contains(&l.root)
-                && (all
-                    || (call.principal.is_some()
-                        && l.principal.as_deref() == call.principal.as_deref()))
+            all || (call.principal.is_some() && l.principal.as_deref() == call.principal.as_deref())
         });
-        Ok(self.list_response(call, visible))
+        let next = next.as_ref().map(listing::next_link);
+        Ok(self.list_response(call, visible, next))
     }
 
     async fn refresh(
@@ -474,12 +491,13 @@ impl LockApi {
         &self,
         call: &Call,
         locks: impl Iterator<Item = &'a Lock>,
+        next: Option<String>,
     ) -> Response<ResponseBody<EmptyBody>> {
         let now = SystemTime::now();
         let locks = locks
             .map(|l| LockView::of(l, call.principal.as_deref(), now))
             .collect();
-        json_response(StatusCode::OK, &LockList { locks })
+        json_response(StatusCode::OK, &LockList { locks, next })
     }
 
     fn problem(

@@ -169,11 +169,16 @@ impl LockView {
 
 /// The answer to a read or a list.
 ///
+/// A list comes a page at a time: `next`, when present, is the reference of the next page,
+/// relative to the list's own URL (`?list&after=…`).
+///
 /// ```
 /// use tower_locks::LockList;
 ///
 /// let list: LockList = serde_json::from_str(r#"{"locks":[]}"#).unwrap();
-/// assert!(list.locks.is_empty());
+/// assert!(list.locks.is_empty() && list.next.is_none());
+/// let page: LockList = serde_json::from_str(r#"{"locks":[],"next":"?list&after=/docs/a"}"#).unwrap();
+/// assert_eq!(page.next.as_deref(), Some("?list&after=/docs/a"));
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -181,6 +186,10 @@ impl LockView {
 pub struct LockList {
     /// The locks.
     pub locks: Vec<LockView>,
+    /// The next page of a list, relative to this one's URL; absent on the last page and on a
+    /// read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
 }
 
 /// The owner as stored: JSON text, escaped as XML character data, so a WebDAV client reading

@@ -847,8 +847,13 @@ pub struct LockQuery {
 /// the open resources, and lets a store stop, below each target, once it has reported every
 /// live lock of the first [`BLOCKED`](Below::BLOCKED) blocked resources in path order: those
 /// are enough to refuse the write and to name who stands in the way, so that a refused
-/// `DELETE /` costs the store a bounded amount of work however many locks it holds. A store
-/// may report more; one that always reports everything is correct.
+/// `DELETE /` costs the store a bounded amount of work however many locks it holds.
+///
+/// A listing reads a subtree a [`Page`](Below::Page) at a time, each the locks of a number of
+/// resources in path order after the last one of the page before.
+///
+/// In every mode a store may report more than it is asked for; one that always reports
+/// everything is correct.
 ///
 /// ```
 /// use tower_locks::{Below, LockQuery, LockStore, MemoryLockStore, NewLock, ResourcePath};
@@ -879,6 +884,16 @@ pub enum Below {
         /// The principal whose own locks count as open (when owners may write without
         /// their tokens), or `None`.
         holder: Option<String>,
+    },
+    /// A page of a listing: every live lock of the first `resources` locked resources below
+    /// the target in path order, counting only those after `after` when it is given (the
+    /// last resource of the page before; its own locks and those of the resources before it
+    /// are not reported). A store may report more.
+    Page {
+        /// Where the page starts: after this resource and before its members' locks.
+        after: Option<ResourcePath>,
+        /// How many locked resources the page holds, at least when there are that many.
+        resources: usize,
     },
 }
 
@@ -994,6 +1009,33 @@ impl LockQuery {
         self.below = Below::UntilBlocked {
             holder: holder.map(str::to_owned),
         };
+        self
+    }
+
+    /// Ask, below the targets asking for descendants, for one page of a listing
+    /// ([`Below::Page`]): the locks of `resources` locked resources in path order, after
+    /// `after` when given.
+    ///
+    /// ```
+    /// use tower_locks::{LockQuery, LockStore, MemoryLockStore, NewLock, ResourcePath};
+    ///
+    /// # tokio_test::block_on(async {
+    /// let store = MemoryLockStore::new();
+    /// let p = |s: &str| ResourcePath::parse(s).unwrap();
+    /// for name in ["a", "b", "c"] {
+    ///     store.create(NewLock::new(p(&format!("/docs/{name}")))).await.unwrap();
+    /// }
+    /// let page = |after| LockQuery::new().subtree(p("/docs")).page(after, 2);
+    /// let first = store.query(&page(None)).await.unwrap();
+    /// assert_eq!(first.len(), 2);
+    /// let next = store.query(&page(Some(first[1].root.clone()))).await.unwrap();
+    /// assert_eq!(next.len(), 1);
+    /// assert_eq!(next[0].root, p("/docs/c"));
+    /// # });
+    /// ```
+    #[must_use]
+    pub fn page(mut self, after: Option<ResourcePath>, resources: usize) -> Self {
+        self.below = Below::Page { after, resources };
         self
     }
 

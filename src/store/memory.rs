@@ -231,8 +231,8 @@ impl MemoryLockStore {
             };
             // A root is open when it holds the lock of an asked token, or one of `holder`'s.
             let open_roots: Vec<&str> = match query.below {
-                Below::All => Vec::new(),
                 Below::UntilBlocked { .. } => token_entries().map(|e| &*e.root).collect(),
+                Below::All | Below::Page { .. } => Vec::new(),
             };
             for (i, t) in query.targets.iter().enumerate() {
                 several = i > 0;
@@ -244,7 +244,27 @@ impl MemoryLockStore {
                             open_roots.contains(&&*e.root)
                                 || (holder.is_some() && e.principal.as_deref() == holder.as_deref())
                         };
-                        g.visit_below_until_blocked(key, now, open, &mut push);
+                        let mut blocked = 0;
+                        g.visit_below_while(key, None, now, open, &mut push, |open| {
+                            blocked += usize::from(!open);
+                            blocked < Below::BLOCKED
+                        });
+                    }
+                    Below::Page { after, resources } if t.descendants => {
+                        g.visit(key, false, now, &mut push);
+                        let after = after.as_ref().map(ResourcePath::as_str);
+                        let mut n = 0;
+                        g.visit_below_while(
+                            key,
+                            after,
+                            now,
+                            |_| false,
+                            &mut push,
+                            |_| {
+                                n += 1;
+                                n < *resources
+                            },
+                        );
                     }
                     _ => {
                         g.visit(key, t.descendants, now, &mut push);
@@ -433,7 +453,7 @@ impl LockStore for MemoryLockStore {
             if let Some(head) = g.head(key) {
                 take(head);
             }
-            g.heads_below(key, false, take);
+            g.heads_below(key, None, false, take);
             for &id in &ids {
                 g.remove(id);
             }
@@ -571,15 +591,20 @@ fn ancestors(key: &str) -> impl Iterator<Item = &str> {
     root.into_iter().chain(slashes.map(|(i, _)| &key[..i]))
 }
 
-/// The roots of `roots` strictly below `key` (`prefix` is `key` with a `/` after it), in
-/// order, with the heads of their chains.
+/// The roots of `roots` strictly below `key` (`prefix` is `key` with a `/` after it) and
+/// after `after`, in order, with the heads of their chains.
 fn roots_below<'a>(
     roots: &'a BTreeMap<Arc<str>, u32>,
     key: &'a str,
     prefix: &'a str,
+    after: Option<&'a str>,
 ) -> impl Iterator<Item = (&'a str, u32)> + 'a {
+    let start = match after {
+        Some(after) if after >= prefix => Bound::Excluded(after),
+        _ => Bound::Included(prefix),
+    };
     roots
-        .range::<str, _>((Bound::Included(prefix), Bound::Unbounded))
+        .range::<str, _>((start, Bound::Unbounded))
         .take_while(move |(r, _)| r.starts_with(prefix))
         .filter(move |(r, _)| &***r != key)
         .map(|(r, &head)| (&**r, head))
@@ -659,29 +684,29 @@ impl Inner {
             true
         };
         self.covering_heads(key, &mut chain)
-            && (!descendants || self.heads_below(key, false, |head| chain(head, false)))
+            && (!descendants || self.heads_below(key, None, false, |head| chain(head, false)))
     }
 
-    /// Give `visit` the live locks rooted strictly below `key`, in root order, as far as
-    /// [`Below::UntilBlocked`] asks: every lock of a root with an `open` lock, and those of
-    /// the first [`Below::BLOCKED`] roots without one, where the walk stops.
-    fn visit_below_until_blocked(
+    /// Give `visit` the live locks rooted strictly below `key` (after `after`, when given),
+    /// in root order, one root at a time, while `more` says so: it gets the number of roots
+    /// with live locks so far, and whether the last one had an `open` lock.
+    fn visit_below_while(
         &self,
         key: &str,
+        after: Option<&str>,
         now: SystemTime,
         open: impl Fn(&Entry) -> bool,
         visit: &mut impl FnMut(u32, &Entry) -> bool,
+        mut more: impl FnMut(bool) -> bool,
     ) {
-        let mut blocked = 0;
-        self.heads_below(key, false, |head| {
+        self.heads_below(key, after, false, |head| {
             let (mut live, mut opened) = (false, false);
             for (id, e) in self.chain(head).filter(|(_, e)| e.is_live(now)) {
                 live = true;
                 opened |= open(e);
                 visit(id, e);
             }
-            blocked += usize::from(live && !opened);
-            blocked < Below::BLOCKED
+            !live || more(opened)
         });
     }
 
@@ -712,10 +737,16 @@ impl Inner {
         }
     }
 
-    /// Call `f` with the head of every chain rooted strictly below `key`, in root order (only
-    /// those of exclusive locks with `exclusive_only`), while it returns `true`; returns
-    /// whether it always did.
-    fn heads_below(&self, key: &str, exclusive_only: bool, mut f: impl FnMut(u32) -> bool) -> bool {
+    /// Call `f` with the head of every chain rooted strictly below `key` (after `after`, when
+    /// given), in root order (only those of exclusive locks with `exclusive_only`), while it
+    /// returns `true`; returns whether it always did.
+    fn heads_below(
+        &self,
+        key: &str,
+        after: Option<&str>,
+        exclusive_only: bool,
+        mut f: impl FnMut(u32) -> bool,
+    ) -> bool {
         if self.exclusive_roots.is_empty() && (exclusive_only || self.shared_roots.is_empty()) {
             return true;
         }
@@ -724,11 +755,11 @@ impl Inner {
             prefix.push_str(key);
         }
         prefix.push('/');
-        let mut exclusive = roots_below(&self.exclusive_roots, key, &prefix).peekable();
+        let mut exclusive = roots_below(&self.exclusive_roots, key, &prefix, after).peekable();
         if exclusive_only {
             return exclusive.all(|(_, head)| f(head));
         }
-        let mut shared = roots_below(&self.shared_roots, key, &prefix).peekable();
+        let mut shared = roots_below(&self.shared_roots, key, &prefix, after).peekable();
         // Most subtrees hold one kind of lock only: no merge then.
         if shared.peek().is_none() {
             return exclusive.all(|(_, head)| f(head));
@@ -777,7 +808,7 @@ impl Inner {
         };
         self.covering_heads(key, &mut judge);
         if new.depth == LockDepth::Infinity {
-            self.heads_below(key, shared, |head| judge(head, false));
+            self.heads_below(key, None, shared, |head| judge(head, false));
         }
         if !conflicts.is_empty() {
             let mut locks: Vec<Lock> = conflicts

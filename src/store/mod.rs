@@ -25,7 +25,6 @@ pub(crate) use check::judge_resource;
 pub use check::{CheckOutcome, Submission};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{BoxError, LockStoreError};
-#[cfg(feature = "conformance")]
 pub(crate) use lock::by_root_then_token;
 pub use lock::{
     new_token, Below, CreateOutcome, Lock, LockDepth, LockQuery, LockScope, LockTimeout, NewLock,

@@ -1088,6 +1088,7 @@ impl LockStore for RedisLockStore {
                 (_, false) => "0",
                 (Below::All, true) => "1",
                 (Below::UntilBlocked { .. }, true) => "2",
+                (Below::Page { .. }, true) => "3",
             };
             inv.arg(t.path.as_str()).arg(below);
         }
@@ -1095,12 +1096,17 @@ impl LockStore for RedisLockStore {
         for token in &query.tokens {
             inv.arg(token.as_str());
         }
-        inv.arg(Below::BLOCKED);
-        match &query.below {
-            Below::UntilBlocked {
-                holder: Some(holder),
-            } => inv.arg("1").arg(holder.as_str()),
-            _ => inv.arg("0"),
+        let (count, given) = match &query.below {
+            Below::All => (0, None),
+            Below::UntilBlocked { holder } => (Below::BLOCKED, holder.as_deref()),
+            Below::Page { after, resources } => {
+                (*resources, after.as_ref().map(ResourcePath::as_str))
+            }
+        };
+        inv.arg(count);
+        match given {
+            Some(given) => inv.arg("1").arg(given),
+            None => inv.arg("0"),
         };
         let reply: Vec<Vec<u8>> = self.run(inv).await?;
         let bad = || LockStoreError::backend("unexpected reply from lock script");

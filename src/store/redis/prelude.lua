@@ -146,14 +146,19 @@ local function tree_member(path, k, token)
   return path .. ' ' .. k .. ' ' .. token
 end
 
--- Call f(entries) with the locks rooted strictly below `path` in `tree`, as {root, kind,
--- token} entries (expired ones too, until the sweep takes them out), at most `page` at a time
--- in tree order, until f returns false or none are left. Each page starts after the last
--- member of the one before, so f may remove entries from the tree.
-local function pages_below(tree, path, page, f)
+-- Call f(entries) with the locks rooted strictly below `path` in `tree` (and after root
+-- `after`, when given: not its own, but its members'), as {root, kind, token} entries
+-- (expired ones too, until the sweep takes them out), at most `page` at a time in tree order,
+-- until f returns false or none are left. Each page starts after the last member of the one
+-- before, so f may remove entries from the tree.
+local function pages_below(tree, path, page, f, after)
   local min, max = '[' .. path .. '/', '(' .. path .. '0'
   if path == '/' then
     min, max = '[/!', '(0'
+  end
+  -- a root's members are "<root> <kind> <token>"; no canonical path has a byte below '!'
+  if after and '[' .. after .. '!' > min then
+    min = '[' .. after .. '!'
   end
   while true do
     local members = redis.call('ZRANGEBYLEX', tree, min, max, 'LIMIT', 0, page)

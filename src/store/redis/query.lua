@@ -1,7 +1,8 @@
 -- query: ARGV[2] number of targets n, then n pairs: path, and what is asked below it ("0":
--- nothing, "1": every lock, "2": what judging a removal needs, see `until_blocked`); then the
--- number of tokens m, then m tokens; then, for "2", how many blocked roots are enough, and "1"
--- followed by the holder whose locks count as open, or "0".
+-- nothing, "1": every lock, "2": what judging a removal needs, "3": a page of a listing);
+-- then the number of tokens m, then m tokens; then for "2", how many blocked roots are
+-- enough, and "1" followed by the holder whose locks count as open, or "0"; for "3", how
+-- many roots a page holds, and "1" followed by the root it starts after, or "0".
 -- Reads, never judges: returns the time (ms), then for every live lock that may match, three
 -- items: "1" when it is rooted at a target or below one ("0": at an ancestor, where only
 -- depth-infinity kinds are read) followed by its root, or "t" followed by its token when it
@@ -13,28 +14,22 @@ local asked = {}
 for i = 1, m do
   asked[ARGV[3 + 2 * n + i]] = true
 end
-local enough = tonumber(ARGV[4 + 2 * n + m])
-local holder = nil
+local count = tonumber(ARGV[4 + 2 * n + m])
+local given = nil
 if ARGV[5 + 2 * n + m] == '1' then
-  holder = ARGV[6 + 2 * n + m]
+  given = ARGV[6 + 2 * n + m]
 end
 
--- The entries rooted strictly below `path` in `tree` a removal's verdict needs
--- (`Below::UntilBlocked` in lock.rs): those of every root with an entry whose token is asked
--- for or whose lock `holder` holds (an open root), and those of the first `enough` roots with
--- a live lock but no such entry (blocked roots), in tree order; the walk stops there. A root's
--- entries are adjacent in the tree (its path, then a space), so each root is judged whole.
-local function until_blocked(tree, path)
-  local out, blocked = {}, 0
+-- Call more(entries, open) with the entries of each root strictly below `path` in `tree`
+-- with a live lock (after root `after`, when given), in tree order, until it returns false:
+-- `open` when one of them has an asked token or is held by `holder`. A root's entries are
+-- adjacent in the tree (its path, then a space), so each root comes whole.
+local function roots_below(tree, path, after, holder, more)
   local group, live, open = {}, false, false
+  local stop = false
   local function close()
-    if live then
-      for _, e in ipairs(group) do
-        out[#out + 1] = e
-      end
-      if not open then
-        blocked = blocked + 1
-      end
+    if live and not more(group, open) then
+      stop = true
     end
     group, live, open = {}, false, false
   end
@@ -47,7 +42,7 @@ local function until_blocked(tree, path)
     for i, e in ipairs(entries) do
       if group[1] and group[1][1] ~= e[1] then
         close()
-        if blocked >= enough then
+        if stop then
           return false
         end
       end
@@ -61,8 +56,39 @@ local function until_blocked(tree, path)
         or (holder ~= nil and redis.call('ZSCORE', holder_key(holder), e[3]) ~= false)
     end
     return true
+  end, after)
+  if not stop then
+    close()
+  end
+end
+
+-- The entries below `path` a removal's verdict needs (`Below::UntilBlocked` in lock.rs):
+-- those of every open root, and those of the first `count` roots that are not, where the walk
+-- stops.
+local function until_blocked(tree, path)
+  local out, blocked = {}, 0
+  roots_below(tree, path, nil, given, function(group, open)
+    for _, e in ipairs(group) do
+      out[#out + 1] = e
+    end
+    if not open then
+      blocked = blocked + 1
+    end
+    return blocked < count
   end)
-  close()
+  return out
+end
+
+-- The entries of the first `count` roots below `path` after root `given` (`Below::Page`).
+local function page(tree, path)
+  local out, roots = {}, 0
+  roots_below(tree, path, given, nil, function(group)
+    for _, e in ipairs(group) do
+      out[#out + 1] = e
+    end
+    roots = roots + 1
+    return roots < count
+  end)
   return out
 end
 
@@ -91,6 +117,9 @@ for i = 0, n - 1 do
   elseif below == '2' then
     add(until_blocked(XTREE, path), '1')
     add(until_blocked(STREE, path), '1')
+  elseif below == '3' then
+    add(page(XTREE, path), '1')
+    add(page(STREE, path), '1')
   end
 end
 for i = 1, m do
