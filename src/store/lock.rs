@@ -1059,7 +1059,9 @@ impl LockQuery {
         }
     }
 
-    /// Whether `lock` answers this query (the reference semantics every store must match).
+    /// Whether `lock` answers this query (the reference semantics every store must match;
+    /// with [`below`](Self::below) other than [`Below::All`], a store may leave out some of
+    /// the locks below the targets, as [`Below`] says).
     ///
     /// ```
     /// use tower_locks::{Lock, LockDepth, LockQuery, ResourcePath};

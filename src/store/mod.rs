@@ -144,7 +144,10 @@ pub trait LockStore: Send + Sync + 'static {
     ) -> impl Future<Output = Result<usize, LockStoreError>> + Send;
 
     /// Every live lock matching `query` (see [`LockQuery::matches`]): those answering its
-    /// targets and those of its tokens, each once, in one step.
+    /// targets and those of its tokens, each once, in one step. Below the targets that ask
+    /// for descendants, [`LockQuery::below`] may ask for less (see [`Below`]): a store that
+    /// always reports everything is correct, one that stops where [`Below`] allows keeps what
+    /// a request can make it read bounded.
     fn query(
         &self,
         query: &LockQuery,

@@ -194,9 +194,6 @@ impl StoredToken {
     }
 }
 
-/// The UUID of a token in exactly the form [`LockToken::random`] renders (`urn:uuid:` and
-/// lower-case hyphenated hex), so that parsing and rendering are inverse and token comparison
-/// stays byte-exact; `None` for any other text. Table-driven, no branch per digit.
 /// The canonical `urn:uuid:` text of a UUID: one table lookup per byte.
 fn render_uuid_urn(uuid: &[u8; 16]) -> [u8; URN_LEN] {
     let mut text = *TEMPLATE;
@@ -208,6 +205,9 @@ fn render_uuid_urn(uuid: &[u8; 16]) -> [u8; URN_LEN] {
     text
 }
 
+/// The UUID of a token in exactly the form [`LockToken::random`] renders (`urn:uuid:` and
+/// lower-case hyphenated hex), so that parsing and rendering are inverse and token comparison
+/// stays byte-exact; `None` for any other text. Table-driven, no branch per digit.
 fn parse_uuid_urn(s: &[u8]) -> Option<[u8; 16]> {
     let hex: &[u8; URN_LEN - PREFIX.len()] = s.strip_prefix(PREFIX.as_slice())?.try_into().ok()?;
     if hex[8] != b'-' || hex[13] != b'-' || hex[18] != b'-' || hex[23] != b'-' {
