@@ -155,6 +155,7 @@ impl Ctx {
     /// requester's own locks count when owners write without their tokens. Every submitted
     /// token is asked for, because the store stops after 16 resources it was not asked about:
     /// a resource the request satisfies must never look blocked to it.
+    #[inline]
     pub(crate) fn add_submission(&self, query: &mut LockQuery) {
         if query.targets.iter().any(|t| t.descendants) {
             query.tokens.extend(self.submitted().map(str::to_owned));

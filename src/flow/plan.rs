@@ -146,6 +146,7 @@ impl Plan {
         target
     }
 
+    #[inline]
     fn parent(&mut self, path: &ResourcePath, when: When) {
         if let Some(p) = path.parent() {
             self.need(p, false, when);

@@ -209,6 +209,7 @@ impl MemoryLockStore {
 
     /// The live locks `query` matches (below its targets, as much as [`Below`] asks), sorted
     /// by root, then token, each once: what `query` answers.
+    #[inline]
     fn found(&self, query: &LockQuery) -> Vec<Lock> {
         self.read_step(|g, now| {
             let mut locks: Vec<Lock> = Vec::new();
@@ -222,56 +223,20 @@ impl MemoryLockStore {
                 locks.push(lock);
                 true
             };
-            let token_entries = || {
-                query.tokens.iter().filter_map(|token| {
-                    g.find_token(TokenKey::parse(token))
-                        .and_then(|id| g.entry(id))
-                        .filter(|e| e.is_live(now))
-                })
-            };
-            // A root is open when it holds the lock of an asked token, or one of `holder`'s.
-            let open_roots: Vec<&str> = match query.below {
-                Below::UntilBlocked { .. } => token_entries().map(|e| &*e.root).collect(),
-                Below::All | Below::Page { .. } => Vec::new(),
-            };
             for (i, t) in query.targets.iter().enumerate() {
                 several = i > 0;
                 let key = t.path.as_str();
-                match &query.below {
-                    Below::UntilBlocked { holder } if t.descendants => {
-                        g.visit(key, false, now, &mut push);
-                        let open = |e: &Entry| {
-                            open_roots.contains(&&*e.root)
-                                || (holder.is_some() && e.principal.as_deref() == holder.as_deref())
-                        };
-                        let mut blocked = 0;
-                        g.visit_below_while(key, None, now, open, &mut push, |open| {
-                            blocked += usize::from(!open);
-                            blocked < Below::BLOCKED
-                        });
-                    }
-                    Below::Page { after, resources } if t.descendants => {
-                        g.visit(key, false, now, &mut push);
-                        let after = after.as_ref().map(ResourcePath::as_str);
-                        let mut n = 0;
-                        g.visit_below_while(
-                            key,
-                            after,
-                            now,
-                            |_| false,
-                            &mut push,
-                            |_| {
-                                n += 1;
-                                n < *resources
-                            },
-                        );
-                    }
-                    _ => {
-                        g.visit(key, t.descendants, now, &mut push);
-                    }
+                let all_below = t.descendants && matches!(query.below, Below::All);
+                g.visit(key, all_below, now, &mut push);
+                if t.descendants && !all_below {
+                    g.visit_below_as_asked(key, query, now, &mut push);
                 }
             }
-            for e in token_entries() {
+            let token_entries = query
+                .tokens
+                .iter()
+                .filter_map(|token| g.live_token(token, now));
+            for e in token_entries {
                 locks.push(e.to_lock());
                 several = true;
             }
@@ -663,6 +628,7 @@ impl Inner {
     /// `/` down, then every lock on `key`) and, with `descendants`, every live lock rooted
     /// below it, in root order; the locks of one root in chain order. Stops, returning
     /// `false`, as soon as `visit` does.
+    #[inline]
     fn visit(
         &self,
         key: &str,
@@ -685,6 +651,61 @@ impl Inner {
         };
         self.covering_heads(key, &mut chain)
             && (!descendants || self.heads_below(key, None, false, |head| chain(head, false)))
+    }
+
+    /// The live lock with this token, if any.
+    fn live_token(&self, token: &str, now: SystemTime) -> Option<&Entry> {
+        self.find_token(TokenKey::parse(token))
+            .and_then(|id| self.entry(id))
+            .filter(|e| e.is_live(now))
+    }
+
+    /// Give `visit` the live locks rooted strictly below `key` that `query.below` asks for
+    /// when it is not [`Below::All`] (which `visit` answers): a removal's
+    /// ([`Below::UntilBlocked`]: every lock of a root with an asked token's lock or one of the
+    /// holder's, and those of the first [`Below::BLOCKED`] other roots) or a page's
+    /// ([`Below::Page`]).
+    fn visit_below_as_asked(
+        &self,
+        key: &str,
+        query: &LockQuery,
+        now: SystemTime,
+        visit: &mut impl FnMut(u32, &Entry) -> bool,
+    ) {
+        match &query.below {
+            // `visit` with descendants answers that.
+            Below::All => {}
+            Below::UntilBlocked { holder } => {
+                let open_roots: Vec<&str> = (query.tokens.iter())
+                    .filter_map(|token| self.live_token(token, now))
+                    .map(|e| &*e.root)
+                    .collect();
+                let open = |e: &Entry| {
+                    open_roots.contains(&&*e.root)
+                        || (holder.is_some() && e.principal.as_deref() == holder.as_deref())
+                };
+                let mut blocked = 0;
+                self.visit_below_while(key, None, now, open, visit, |open| {
+                    blocked += usize::from(!open);
+                    blocked < Below::BLOCKED
+                });
+            }
+            Below::Page { after, resources } => {
+                let after = after.as_ref().map(ResourcePath::as_str);
+                let mut n = 0;
+                self.visit_below_while(
+                    key,
+                    after,
+                    now,
+                    |_| false,
+                    visit,
+                    |_| {
+                        n += 1;
+                        n < *resources
+                    },
+                );
+            }
+        }
     }
 
     /// Give `visit` the live locks rooted strictly below `key` (after `after`, when given),
