@@ -2,7 +2,8 @@
 //!
 //! [`LockStore::check`]: crate::LockStore::check
 
-use super::lock::{by_root_then_token, Lock, LockQuery, LockScope, QueryTarget};
+use super::lock::{by_root_then_token, Lock, LockScope};
+use super::query::{LockQuery, QueryTarget};
 
 /// The lock tokens a writer presents, and who presents them: the input of
 /// [`LockStore::check`](crate::LockStore::check).

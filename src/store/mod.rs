@@ -10,6 +10,7 @@ mod clock;
 mod error;
 mod lock;
 mod memory;
+mod query;
 #[cfg(feature = "redis")]
 mod redis;
 mod token;
@@ -27,10 +28,11 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{BoxError, LockStoreError};
 pub(crate) use lock::by_root_then_token;
 pub use lock::{
-    new_token, Below, CreateOutcome, Lock, LockDepth, LockQuery, LockScope, LockTimeout, NewLock,
-    QueryTarget, Quota, TokenAccess, TokenOutcome, TokenVerdict,
+    new_token, CreateOutcome, Lock, LockDepth, LockScope, LockTimeout, NewLock, Quota, TokenAccess,
+    TokenOutcome, TokenVerdict,
 };
 pub use memory::MemoryLockStore;
+pub use query::{Below, LockQuery, QueryTarget};
 pub use token::LockToken;
 
 use crate::ResourcePath;
