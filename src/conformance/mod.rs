@@ -1,0 +1,156 @@
+//! The [`LockStore`] conformance kit (feature `conformance`): the checks every store must
+//! pass, reusable by third-party store authors.
+//!
+//! Each case is a `pub async fn` that panics with a message naming the case and the broken
+//! rule. [`run_all`] runs every case, each on a **fresh store** from your factory; the factory
+//! gets the [`ManualClock`] the store must read time from, so expiry is checked without
+//! waiting. Stores that expire locks on their own clock (Redis, a database with TTLs) use
+//! [`run_all_real_time`] instead, which checks expiry with one-second locks and real sleeps
+//! (about five seconds in all).
+//!
+//! Every case also works **inside a shared store**: it only touches paths under its own
+//! namespace `/tower-locks-conformance/<uuid>` and principals with a unique suffix, so a
+//! factory may hand out the same Redis database every time. Such a store must not hold locks
+//! on `/` or on `/tower-locks-conformance` while the kit runs.
+//!
+//! Run the kit on a multi-threaded runtime: the concurrency cases spawn tasks that race.
+//! Don't pause tokio's clock (`start_paused`): the real-time cases need time to pass.
+//!
+//! Run it from a test of your store crate (`tower-locks` as a dev-dependency with the
+//! `conformance` feature):
+//!
+//! ```
+//! use std::sync::Arc;
+//! use tower_locks::{conformance, ManualClock, MemoryLockStore};
+//!
+//! // In your tests: `#[tokio::test(flavor = "multi_thread")] async fn conforms() { … }`
+//! #[tokio::main(flavor = "multi_thread")]
+//! async fn main() {
+//!     // A store on an injectable clock: expiry is checked by moving the clock.
+//!     conformance::run_all(|clock: Arc<ManualClock>| MemoryLockStore::with_clock(clock)).await;
+//!
+//!     // Or one case at a time, e.g. while developing:
+//!     let store = MemoryLockStore::new();
+//!     conformance::exclusive_shared_compatibility(&store).await;
+//! }
+//! ```
+//!
+//! A store that keeps its own time (as a Redis store would):
+//!
+//! ```no_run
+//! # use tower_locks::{conformance, MemoryLockStore};
+//! # fn connect_to_test_redis() -> MemoryLockStore { MemoryLockStore::new() }
+//! # #[tokio::main(flavor = "multi_thread")]
+//! # async fn main() {
+//! conformance::run_all_real_time(|| connect_to_test_redis()).await;
+//! # }
+//! ```
+//!
+//! Lock values are compared field by field, except that a store may round `expires_at` by up
+//! to one second (e.g. keeping milliseconds).
+
+mod concurrency;
+mod expiry;
+mod grants;
+mod kit;
+mod queries;
+mod quotas;
+mod tokens;
+
+use std::sync::Arc;
+
+use crate::{LockStore, ManualClock};
+
+pub use concurrency::{
+    concurrent_exclusive_create, concurrent_parent_child_create, concurrent_shared_create,
+};
+pub use expiry::{expiry_manual, expiry_real_time, refresh_resets_timer_manual};
+pub use grants::{
+    all_conflicts_reported, ancestor_depth_blocks_descendants, create_get_query_round_trip,
+    depth_infinity_blocked_by_locks_below, exclusive_shared_compatibility,
+    fencing_numbers_increase, segment_boundaries, token_format, trailing_slash_equivalence,
+};
+pub use queries::{
+    any_shared_lock_will_do, check_matches_reference, check_reports_enough,
+    query_matches_reference, query_pages_list_everything, query_until_blocked_reports_enough,
+};
+pub use quotas::{
+    anonymous_quota, conflict_before_quota, principal_quota, quota_expiry_manual, resource_quota,
+    store_quota,
+};
+pub use tokens::{refresh_outcomes, remove_subtree_counts, unlock_outcomes};
+
+/// Run every case, each on a fresh store from `make`, which must build a store whose time is
+/// the given [`ManualClock`].
+///
+/// # Panics
+/// When a case fails, with a message naming it.
+///
+/// ```
+/// # #[tokio::main(flavor = "multi_thread")]
+/// # async fn main() {
+/// use tower_locks::{conformance, MemoryLockStore};
+/// conformance::run_all(|clock| MemoryLockStore::with_clock(clock)).await;
+/// # }
+/// ```
+pub async fn run_all<S: LockStore>(make: impl Fn(Arc<ManualClock>) -> S) {
+    let fresh = || make(Arc::new(ManualClock::new()));
+    run_clockless(&fresh).await;
+    let clock = Arc::new(ManualClock::new());
+    expiry_manual(&make(clock.clone()), &clock).await;
+    let clock = Arc::new(ManualClock::new());
+    refresh_resets_timer_manual(&make(clock.clone()), &clock).await;
+    let clock = Arc::new(ManualClock::new());
+    quota_expiry_manual(&make(clock.clone()), &clock).await;
+}
+
+/// Run every case, each on a fresh store from `make`, checking expiry in real time (locks of
+/// one second and sleeps): for stores that expire locks on their own clock.
+///
+/// # Panics
+/// When a case fails, with a message naming it.
+///
+/// ```no_run
+/// # #[tokio::main(flavor = "multi_thread")]
+/// # async fn main() {
+/// use tower_locks::{conformance, MemoryLockStore};
+/// conformance::run_all_real_time(MemoryLockStore::new).await;
+/// # }
+/// ```
+pub async fn run_all_real_time<S: LockStore>(make: impl Fn() -> S) {
+    run_clockless(&make).await;
+    expiry_real_time(&make()).await;
+}
+
+async fn run_clockless<S: LockStore>(make: &impl Fn() -> S) {
+    create_get_query_round_trip(&make()).await;
+    token_format(&make()).await;
+    exclusive_shared_compatibility(&make()).await;
+    ancestor_depth_blocks_descendants(&make()).await;
+    depth_infinity_blocked_by_locks_below(&make()).await;
+    all_conflicts_reported(&make()).await;
+    segment_boundaries(&make()).await;
+    trailing_slash_equivalence(&make()).await;
+    query_matches_reference(&make()).await;
+    check_matches_reference(&make()).await;
+    any_shared_lock_will_do(&make()).await;
+    check_reports_enough(&make()).await;
+    query_until_blocked_reports_enough(&make()).await;
+    query_pages_list_everything(&make()).await;
+    refresh_outcomes(&make()).await;
+    unlock_outcomes(&make()).await;
+    remove_subtree_counts(&make()).await;
+    principal_quota(&make()).await;
+    anonymous_quota(&make()).await;
+    resource_quota(&make()).await;
+    store_quota(&make()).await;
+    conflict_before_quota(&make()).await;
+    fencing_numbers_increase(&make()).await;
+    concurrent_exclusive_create(Arc::new(make())).await;
+    concurrent_shared_create(Arc::new(make())).await;
+    concurrent_parent_child_create(Arc::new(make())).await;
+}
+
+/// The fewest unsatisfied locks [`LockStore::check`] may report when there are more: a store
+/// may stop there instead of building every blocking lock.
+pub const MIN_REPORTED: usize = 16;
