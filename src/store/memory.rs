@@ -31,7 +31,9 @@
 //! - **counters** for the quotas: live locks, per principal, and anonymous ones.
 //!
 //! Costs, with `d` the depth of a path and `n` the locks held: a covering `query` is at most
-//! `d + 1` hash lookups; `subtree` adds a range search (`O(log n)`) and the locks below; `get`,
+//! `d + 1` hash lookups; `subtree` adds a range search (`O(log n)`) and the locks below (as
+//! far as [`Below`](crate::Below) asks: a removal's query stops after 16 blocked roots, a
+//! page after its roots, both starting from one range search); `get`,
 //! `refresh`, `unlock` and expiring a lock are O(1) hash work, plus `O(log n)` when a root's
 //! head changes; `create` is a covering check plus the same, and for depth infinity the locks
 //! below. None of them reads the locks sharing a root or a principal, except to report them.

@@ -109,8 +109,9 @@ const DEEP_KINDS: [&str; 2] = ["xinf", "sinf"];
 /// locking layer exists for, so cost the same round trip as anybody's. Where Redis refuses `SORT_RO` with a `GET` pattern (an ACL user
 /// without read access to every key, or Redis before 7.0) the store notices once and uses the
 /// query script instead. A query asking for descendants is one script, which reads the live
-/// entries of those keys and the locks below each target (one `ZRANGEBYLEX` per tree), and
-/// their records with one `MGET`. Expiry is judged by the server's `TIME`,
+/// entries of those keys and the locks below each target (`ZRANGEBYLEX` per tree), and their
+/// records with `MGET`; with [`Below::UntilBlocked`] or [`Below::Page`] it reads the trees 64
+/// entries at a time and stops where those allow. Expiry is judged by the server's `TIME`,
 /// so every instance agrees on it; `get` is one script as well.
 ///
 /// # Costs
@@ -128,7 +129,9 @@ const DEEP_KINDS: [&str; 2] = ["xinf", "sinf"];
 /// - `refresh`, `unlock` and `get` are O(log N): one record and its index entries;
 /// - a covering `query` is O(d) when nothing is locked, else O(d) plus O(1) per lock it
 ///   returns (locks at the target, depth-infinity locks above it, and expired ones not yet
-///   swept there); descendants add O(log N) plus O(1) per lock below;
+///   swept there); descendants add O(log N) plus O(1) per lock below: every lock below with
+///   [`Below::All`]; with [`Below::UntilBlocked`], those of the resources the asked tokens or
+///   the holder open and of 16 others; with [`Below::Page`], those of the page's resources;
 /// - `remove_subtree` is O(log N) per lock removed;
 /// - the sweep at the start of every mutation is O(log N) per expired lock, at most
 ///   [`sweep_batch`](RedisLockStoreBuilder::sweep_batch) of them.
