@@ -18,9 +18,11 @@
 //!   lock joins or leaves its root in O(1) however many locks share the root, a covering
 //!   check on a descendant reads only the depth-infinity locks of an ancestor, and the
 //!   resource quota is a counter.
-//! - **roots** `BTreeMap<Arc<str>, u32>`: the same heads, by root in byte order, in which the
-//!   roots below a path are one range (`path/` up to the next path not starting with it): a
-//!   subtree is walked without hashing its roots.
+//! - **roots** two `BTreeMap<Arc<str>, u32>`, one for the roots holding an exclusive lock and
+//!   one for those holding shared locks (a root holds one or the other): the same heads, by
+//!   root in byte order, in which the roots below a path are one range (`path/` up to the next
+//!   path not starting with it). A subtree is walked without hashing its roots, merging the
+//!   two ranges in root order; a shared depth-infinity LOCK reads only the exclusive one.
 //! - **depth-infinity counts** `Vec<u32>`: depth-infinity locks per root depth (segments).
 //!   A covering check looks up only the ancestors at depths that hold one: without any
 //!   depth-infinity lock it is one lookup.
