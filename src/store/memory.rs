@@ -713,8 +713,8 @@ impl Inner {
     }
 
     /// Give `visit` the live locks rooted strictly below `key` (after `after`, when given),
-    /// in root order, one root at a time, while `more` says so: it gets the number of roots
-    /// with live locks so far, and whether the last one had an `open` lock.
+    /// in root order, one root at a time; after each root with live locks, ask `more` (told
+    /// whether one of them is `open`) whether to go on.
     fn visit_below_while(
         &self,
         key: &str,
