@@ -62,9 +62,9 @@ local function roots_below(tree, path, after, holder, more)
   end
 end
 
--- The entries below `path` a removal's verdict needs (`Below::UntilBlocked` in lock.rs):
--- those of every open root, and those of the first `count` roots that are not, where the walk
--- stops.
+-- The entries below `path` a removal's verdict needs (`Below::UntilBlocked`, store/query.rs):
+-- those of every open root, and those of the first `count` roots that are not, where the
+-- walk stops.
 local function until_blocked(tree, path)
   local out, blocked = {}, 0
   roots_below(tree, path, nil, given, function(group, open)
