@@ -77,7 +77,7 @@ impl Default for Limits {
 pub(crate) type UnlockOverride = Arc<dyn Fn(&request::Parts) -> bool + Send + Sync>;
 
 /// Which lock roots a refusal may name. Either way a refusal names at most 16 and counts the
-/// others.
+/// others it found ([decision D17](crate::decisions#d17)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Disclosure {
     /// Every lock root that stands in the way (the RFC 4918 default).

@@ -153,4 +153,4 @@ async fn run_clockless<S: LockStore>(make: &impl Fn() -> S) {
 
 /// The fewest unsatisfied locks [`LockStore::check`] may report when there are more: a store
 /// may stop there instead of building every blocking lock.
-pub const MIN_REPORTED: usize = 16;
+pub const MIN_REPORTED: usize = crate::Below::BLOCKED;

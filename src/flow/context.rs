@@ -150,21 +150,15 @@ impl Ctx {
     /// no lookup of their own; tokens in lists about foreign resources match nothing.
     ///
     /// A removal (a target asking for descendants) asks for the lock of every submitted token
-    /// and, below its targets, only for what its verdict needs ([`Below::UntilBlocked`]): the
-    /// resources below it the request can satisfy, and enough of the others to refuse it. The
-    /// requester's own locks count when owners write without their tokens. Every submitted
-    /// token is asked for, because the store stops after 16 resources it was not asked about:
-    /// a resource the request satisfies must never look blocked to it.
+    /// and, below its targets, only for what its verdict needs (see
+    /// `LockQuery::judge_removal_by`): the resources below it the request can satisfy, and
+    /// enough of the others to refuse it. The requester's own locks count when owners write
+    /// without their tokens.
     #[inline]
     pub(crate) fn add_submission(&self, query: &mut LockQuery) {
-        if query.targets.iter().any(|t| t.descendants) {
-            query.tokens.extend(self.submitted().map(str::to_owned));
-            query.tokens.sort_unstable();
-            query.tokens.dedup();
+        if query.asks_below() {
             let holder = self.principal.as_deref().filter(|_| self.cfg.owner_writes);
-            query.below = Below::UntilBlocked {
-                holder: holder.map(str::to_owned),
-            };
+            query.judge_removal_by(self.submitted(), holder);
             return;
         }
         let Some(header) = &self.if_header else {
@@ -282,7 +276,7 @@ impl Ctx {
 /// Most lock roots a refusal names; the others are counted. A DELETE or a depth-infinity LOCK
 /// of a collection with thousands of locked members gets an answer of a few kilobytes, not
 /// one naming every member.
-const MAX_NAMED_ROOTS: usize = 16;
+const MAX_NAMED_ROOTS: usize = Below::BLOCKED;
 
 /// The hrefs of the first [`MAX_NAMED_ROOTS`] distinct resources of `roots` in path order, and
 /// `hidden` plus how many were left out. Only the named ones are written out as hrefs.

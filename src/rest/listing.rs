@@ -23,17 +23,10 @@ pub(crate) fn page(
 ) -> (Vec<Lock>, Option<ResourcePath>) {
     locks.retain(|l| path.contains(&l.root) && after.is_none_or(|a| l.root > *a));
     locks.sort_unstable_by(by_root_then_token);
-    let mut resources = 0;
-    let mut end = locks.len();
-    for i in 0..locks.len() {
-        if i == 0 || locks[i].root != locks[i - 1].root {
-            resources += 1;
-            if resources > PAGE {
-                end = i;
-                break;
-            }
-        }
-    }
+    let end: usize = (locks.chunk_by(|a, b| a.root == b.root))
+        .take(PAGE)
+        .map(<[Lock]>::len)
+        .sum();
     let next = (end < locks.len()).then(|| locks[end - 1].root.clone());
     locks.truncate(end);
     (locks, next)

@@ -203,15 +203,14 @@ pub trait LockStore: Send + Sync + 'static {
     ) -> impl Future<Output = Result<CheckOutcome, LockStoreError>> + Send {
         async move {
             // Below a target, only the resources the submission may satisfy and enough of
-            // the others to refuse (`Below::UntilBlocked`): the tokens' locks come with it.
-            let mut enough = query.clone();
-            enough
-                .tokens
-                .extend(submission.tokens.iter().map(|t| (*t).to_owned()));
-            enough.tokens.sort_unstable();
-            enough.tokens.dedup();
-            enough.below = Below::UntilBlocked { holder: None };
-            let locks = self.query(&enough).await?;
+            // the others to refuse.
+            let locks = if query.asks_below() {
+                let mut enough = query.clone();
+                enough.judge_removal_by(submission.tokens.iter().copied(), None);
+                self.query(&enough).await?
+            } else {
+                self.query(query).await?
+            };
             Ok(CheckOutcome::judge(query, locks, submission))
         }
     }

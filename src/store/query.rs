@@ -260,6 +260,30 @@ impl LockQuery {
         self
     }
 
+    /// Whether a target asks for the locks below it (the query judges a removal).
+    #[inline]
+    pub(crate) fn asks_below(&self) -> bool {
+        self.targets.iter().any(|t| t.descendants)
+    }
+
+    /// Make this query judge a removal by `submitted` tokens (and, when owners write without
+    /// their tokens, by `holder`'s own locks) while reading below only what that needs: the
+    /// lock of every submitted token, and [`Below::UntilBlocked`]. Every submitted token must
+    /// be asked for, because the store stops after [`Below::BLOCKED`] resources it was not
+    /// asked about: a resource the submission satisfies must never look blocked to it.
+    pub(crate) fn judge_removal_by<'t>(
+        &mut self,
+        submitted: impl IntoIterator<Item = &'t str>,
+        holder: Option<&str>,
+    ) {
+        self.tokens.extend(submitted.into_iter().map(str::to_owned));
+        self.tokens.sort_unstable();
+        self.tokens.dedup();
+        self.below = Below::UntilBlocked {
+            holder: holder.map(str::to_owned),
+        };
+    }
+
     /// Add a target, merging with an existing target for the same path.
     ///
     /// ```

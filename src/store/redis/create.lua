@@ -1,7 +1,8 @@
 -- create: ARGV[2] sweep batch, [3] deadline (server ms; "" for none), [4] token, [5] path,
 -- [6] href, [7] scope, [8] depth, [9] timeout ("infinite" or seconds), [10] "1" when an owner
 -- follows, [11] owner, [12] "1" when a principal follows, [13] principal, then the quotas
--- ("" for none): [14] principal (or anonymous), [15] resource, [16] store.
+-- ("" for none): [14] principal (or anonymous), [15] resource, [16] store; [17] how many
+-- conflicts are enough to report (`Below::BLOCKED`).
 -- Returns {"created", record} | {"conflict", record...} | {"quota", which} | {"duplicate"}
 -- | {"late"}.
 
@@ -25,8 +26,8 @@ end
 -- exclusive kinds (never the shared locks piled up on a path); an exclusive request conflicts
 -- with every lock it reads, and reports each. Ancestors matter with depth infinity only.
 -- Below a depth-infinity request, the trees are read a page at a time, and no further once
--- 16 conflicts are known: a refusal names that many, however many locks lie below.
-local MAX_CONFLICTS = 16
+-- enough conflicts are known: a refusal names that many, however many locks lie below.
+local MAX_CONFLICTS = tonumber(ARGV[17])
 local mine, above, trees = KINDS, { 'xinf', 'sinf' }, { XTREE, STREE }
 if scope == 'shared' then
   mine, above, trees = { 'x0', 'xinf' }, { 'xinf' }, { XTREE }

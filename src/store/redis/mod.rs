@@ -871,11 +871,6 @@ fn decode(raw: &[u8]) -> Result<Lock, LockStoreError> {
     })
 }
 
-/// The live locks of a query script's reply, `(root, own, record)` each: `own` says the lock
-/// is rooted at a target or below one (else it was read at an ancestor, and must have depth
-/// infinity). Every record is validated, must be rooted where it was found, and is dropped
-/// when expired by `now_ms`. The script reads each root key once and a lock lives in one root
-/// key, so each lock is reported once.
 /// Where a record read by a query was found.
 #[derive(Clone, Copy)]
 enum Stored<'a> {
@@ -887,7 +882,9 @@ enum Stored<'a> {
 }
 
 /// The live locks of the records a query read, each once (a token's lock may also have been
-/// found under its root), after checking that each was stored where it was found.
+/// found under its root). Every record is validated and must be stored where it was found:
+/// under its own root (with depth infinity when read at an ancestor), or under its own token.
+/// Records expired by `now_ms` are dropped.
 fn judge_records<'a>(
     found: impl Iterator<Item = (Stored<'a>, &'a [u8])>,
     now_ms: u128,
@@ -976,7 +973,8 @@ impl LockStore for RedisLockStore {
             .arg(lock.principal.as_deref().unwrap_or(""))
             .arg(quota(lock.principal_quota))
             .arg(quota(lock.resource_quota))
-            .arg(quota(lock.store_quota));
+            .arg(quota(lock.store_quota))
+            .arg(Below::BLOCKED);
         let mut conn = self.conn.clone();
         let call = inv.invoke_async(&mut conn);
         let raw = match tokio::time::timeout_at(started + self.operation_timeout, call).await {
