@@ -3,10 +3,11 @@
 //!
 //! The request body of a PROPFIND (small, bounded) is read to learn what the client asked for,
 //! then replayed to the inner service. A `207 Multi-Status` answer is rewritten as it streams:
-//! one `response` element at a time is held, its resource's locks are asked of the store, and
-//! the element goes on with the lock properties added (and the inner service's own versions of
-//! them, or its "404 not found" for them, taken out). Anything the filter cannot follow passes
-//! through unchanged from that point.
+//! the `response` elements that have arrived (up to 64) are held, the locks of their resources
+//! are asked of the store in one query, and each element goes on with the lock properties of
+//! its own resource added (and the inner service's own versions of them, or its "404 not
+//! found" for them, taken out). Anything the filter cannot follow passes through unchanged
+//! from that point.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -46,9 +47,11 @@ const MAX_HELD_BYTES: usize = 256 * 1024;
 ///
 /// Built from the [`LockLayer`](crate::LockLayer) it goes with (same store, same mount
 /// prefix); put it inside that layer. The wrapped service gets the request body as a
-/// [`ReplayBody`]. Memory stays bounded: a PROPFIND body is read up to 16 KiB, an answer is
-/// held one `response` element at a time (at most 256 KiB; a larger one, or anything that is
-/// not a `DAV:multistatus` it can follow, passes through unchanged).
+/// [`ReplayBody`]. Memory stays bounded: a PROPFIND body is read up to 16 KiB, and of an
+/// answer only what has arrived is held while its resources' locks are asked for (a `response`
+/// element of more than 256 KiB, or anything that is not a `DAV:multistatus` it can follow,
+/// passes through unchanged). The store is asked once for the elements at hand, up to 64, so a
+/// `Depth: 1` PROPFIND of a thousand members costs a few round trips to Redis, not a thousand.
 ///
 /// ```
 /// use std::convert::Infallible;
@@ -412,21 +415,38 @@ where
     }
 }
 
+/// Most `response` elements whose locks one store query asks for. The elements of an answer
+/// that have arrived are asked about together, so a `Depth: 1` PROPFIND of a collection of a
+/// thousand members costs a handful of store round trips, not a thousand.
+const BATCH: usize = 64;
+
 /// Where the rewriting of one answer stands.
 enum Stage {
     /// Before the end of the multistatus start tag.
     Head,
     /// Between the children of the multistatus element.
-    Content { decls: String },
-    /// A `response` element waits for its resource's locks.
+    Content,
+    /// The pieces read so far wait for the locks of the resources of their `response`
+    /// elements, asked for in one query.
     Querying {
-        decls: String,
-        fragment: String,
-        element: ResponseElement,
+        held: Vec<Held>,
         locks: BoxFuture<'static, Result<Vec<Lock>, LockStoreError>>,
     },
     /// Everything else passes as it is.
     Pass,
+}
+
+/// A piece of the answer held while its batch's locks are asked for.
+enum Held {
+    /// Goes on as it is: text between children, a child that is not a `response` with an href
+    /// of this server.
+    Unchanged(Bytes),
+    /// A `response` element, and the resource its href names.
+    Response {
+        fragment: String,
+        element: ResponseElement,
+        path: ResourcePath,
+    },
 }
 
 /// The rewriting state of one PROPFIND answer.
@@ -434,6 +454,8 @@ pub(crate) struct Augment {
     config: Arc<Config>,
     kind: PropfindKind,
     stage: Stage,
+    /// The namespace declarations of the multistatus start tag, which its children inherit.
+    decls: String,
     buf: BytesMut,
     out: VecDeque<Bytes>,
     inner_done: bool,
@@ -447,6 +469,7 @@ impl Augment {
             config,
             kind,
             stage: Stage::Head,
+            decls: String::new(),
             buf: BytesMut::new(),
             out: VecDeque::new(),
             inner_done: false,
@@ -489,6 +512,73 @@ impl Augment {
         })
     }
 
+    /// The child element `fragment`, held: a `response` of a resource of this server, or
+    /// bytes that go on unchanged.
+    fn hold(&self, fragment: Bytes) -> Held {
+        let Ok(text) = std::str::from_utf8(&fragment) else {
+            return Held::Unchanged(fragment);
+        };
+        let Some(element) = read_response(text, &self.decls) else {
+            return Held::Unchanged(fragment);
+        };
+        match self.path_of(&element.href) {
+            Some(path) => Held::Response {
+                fragment: text.to_owned(),
+                element,
+                path,
+            },
+            None => Held::Unchanged(fragment),
+        }
+    }
+
+    /// Take the complete pieces at the start of the buffer, up to [`BATCH`] `response`
+    /// elements: what they are, and the piece that stopped the batch (`None` when it is full).
+    fn take_batch(&mut self) -> (Vec<Held>, Option<Result<Piece, ()>>) {
+        let mut held = Vec::new();
+        let mut responses = 0;
+        while responses < BATCH {
+            match next_piece(&self.buf, 0) {
+                Ok(Piece::Text(end)) => held.push(Held::Unchanged(self.buf.split_to(end).freeze())),
+                Ok(Piece::Child(end)) => {
+                    let fragment = self.buf.split_to(end).freeze();
+                    let piece = self.hold(fragment);
+                    responses += usize::from(matches!(piece, Held::Response { .. }));
+                    held.push(piece);
+                }
+                stop => return (held, Some(stop)),
+            }
+        }
+        (held, None)
+    }
+
+    /// The held pieces, with the lock properties of `locks` (each element gets the locks that
+    /// cover its resource) or, without the store's answer, as they came.
+    fn release(&mut self, held: Vec<Held>, locks: Result<Vec<Lock>, LockStoreError>) {
+        let now = SystemTime::now();
+        for piece in held {
+            let bytes = match (piece, &locks) {
+                (Held::Unchanged(bytes), _) => bytes,
+                (
+                    Held::Response {
+                        fragment,
+                        element,
+                        path,
+                    },
+                    Ok(locks),
+                ) => {
+                    let covering: Vec<Lock> =
+                        locks.iter().filter(|l| l.covers(&path)).cloned().collect();
+                    let discovery = lockdiscovery(&covering, now);
+                    Bytes::from(element.rewrite(&fragment, self.kind, &discovery))
+                }
+                (Held::Response { fragment, .. }, Err(_)) => Bytes::from(fragment),
+            };
+            if !bytes.is_empty() {
+                self.out.push_back(bytes);
+            }
+        }
+    }
+
     /// Work through what is held. `Ready(())`: the output queue has something, or all is
     /// done; `Pending`: a store query is under way. Returns `false` when more input is needed.
     fn step(&mut self, cx: &mut Context<'_>) -> Poll<bool> {
@@ -505,61 +595,52 @@ impl Augment {
                 Stage::Head => match multistatus_head(&self.buf) {
                     Ok(Some((end, decls))) => {
                         self.emit(end);
-                        self.stage = Stage::Content { decls };
+                        self.decls = decls;
+                        self.stage = Stage::Content;
                     }
                     Ok(None) if self.buf.len() <= MAX_HELD_BYTES && !self.inner_done => {
                         return Poll::Ready(false)
                     }
                     _ => self.pass(),
                 },
-                Stage::Content { decls } => match next_piece(&self.buf, 0) {
-                    Ok(Piece::Text(end)) => self.emit(end),
-                    Ok(Piece::Child(end)) => {
-                        let decls = decls.clone();
-                        let fragment = self.buf.split_to(end).freeze();
-                        let Ok(fragment) = String::from_utf8(fragment.to_vec()) else {
-                            self.out.push_back(fragment);
-                            continue;
+                Stage::Content => {
+                    let (held, stop) = self.take_batch();
+                    let paths: Vec<ResourcePath> = held
+                        .iter()
+                        .filter_map(|piece| match piece {
+                            Held::Response { path, .. } => Some(path.clone()),
+                            Held::Unchanged(_) => None,
+                        })
+                        .collect();
+                    if !paths.is_empty() {
+                        let store = Arc::clone(&self.config.store);
+                        let query = paths
+                            .into_iter()
+                            .fold(LockQuery::new(), LockQuery::covering);
+                        self.stage = Stage::Querying {
+                            held,
+                            locks: Box::pin(async move { store.query_boxed(&query).await }),
                         };
-                        let element = read_response(&fragment, &decls);
-                        let path = element.as_ref().and_then(|e| self.path_of(&e.href));
-                        match (element, path) {
-                            (Some(element), Some(path)) => {
-                                let store = Arc::clone(&self.config.store);
-                                let query = LockQuery::new().covering(path);
-                                self.stage = Stage::Querying {
-                                    decls,
-                                    fragment,
-                                    element,
-                                    locks: Box::pin(async move { store.query_boxed(&query).await }),
-                                };
-                            }
-                            _ => self.out.push_back(Bytes::from(fragment)),
+                        continue;
+                    }
+                    if !held.is_empty() {
+                        self.release(held, Ok(Vec::new()));
+                        continue;
+                    }
+                    match stop {
+                        Some(Ok(Piece::More))
+                            if self.buf.len() <= MAX_HELD_BYTES && !self.inner_done =>
+                        {
+                            return Poll::Ready(false)
                         }
+                        _ => self.pass(),
                     }
-                    Ok(Piece::More) if self.buf.len() <= MAX_HELD_BYTES && !self.inner_done => {
-                        return Poll::Ready(false)
-                    }
-                    Ok(Piece::Close | Piece::More) | Err(()) => self.pass(),
-                },
-                Stage::Querying {
-                    decls,
-                    fragment,
-                    element,
-                    locks,
-                } => {
+                }
+                Stage::Querying { held, locks } => {
                     let answer = ready!(locks.as_mut().poll(cx));
-                    let text = match answer {
-                        Ok(locks) => {
-                            let discovery = lockdiscovery(&locks, SystemTime::now());
-                            element.rewrite(fragment, self.kind, &discovery)
-                        }
-                        // Without the store's answer the element goes on as it came.
-                        Err(_) => std::mem::take(fragment),
-                    };
-                    let decls = std::mem::take(decls);
-                    self.out.push_back(Bytes::from(text));
-                    self.stage = Stage::Content { decls };
+                    let held = std::mem::take(held);
+                    self.stage = Stage::Content;
+                    self.release(held, answer);
                 }
             }
         }

@@ -7,6 +7,12 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
+#[path = "common/counting.rs"]
+mod counting;
+#[cfg(feature = "redis")]
+#[path = "common/redis.rs"]
+mod redis_env;
+
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body::{Body, Frame};
@@ -84,7 +90,7 @@ struct Run {
     content_length: bool,
 }
 
-async fn propfind(store: &Arc<MemoryLockStore>, server: Class1, path: &str, body: &str) -> Run {
+async fn propfind<S: LockStore>(store: &Arc<S>, server: Class1, path: &str, body: &str) -> Run {
     let locks = LockLayer::new(store.clone());
     let app = ServiceBuilder::new()
         .layer(locks.clone())
@@ -379,6 +385,78 @@ async fn shared_and_inherited_locks_are_listed() {
     let s = shape(&run.text);
     assert_eq!(s[0].1[0].1[1], "lockdiscovery(1)");
     assert_eq!(s[1].1[0].1[1], "lockdiscovery(2)");
+}
+
+/// A `Depth: 1` answer about many members costs one store query per 64 `response` elements
+/// that have arrived, not one per element, and each element still gets exactly the locks
+/// that cover its own resource: the collection's depth-infinity lock, and its own.
+async fn members_are_asked_about_together<S: LockStore>(
+    store: Arc<counting::Counting<S>>,
+    base: &str,
+) {
+    let p = |s: &str| ResourcePath::parse(&format!("{base}{s}")).unwrap();
+    let members = 150;
+    store
+        .create(
+            NewLock::new(p("/big/"))
+                .depth(LockDepth::Infinity)
+                .scope(LockScope::Shared),
+        )
+        .await
+        .unwrap();
+    for i in (0..members).step_by(7) {
+        let lock = NewLock::new(p(&format!("/big/m{i}"))).scope(LockScope::Shared);
+        store.create(lock).await.unwrap();
+    }
+    let mut answer = String::from(r#"<D:multistatus xmlns:D="DAV:">"#);
+    let hrefs = std::iter::once(p("/big/")).chain((0..members).map(|i| p(&format!("/big/m{i}"))));
+    for href in hrefs {
+        answer.push_str(&format!(
+            "<D:response><D:href>{}</D:href><D:propstat><D:prop><D:getetag>\"1\"</D:getetag>\
+             </D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response>\n",
+            href.href()
+        ));
+    }
+    answer.push_str("</D:multistatus>");
+    for (chunk, most_queries) in [(usize::MAX, 3), (4096, 40)] {
+        let mut server = Class1::new(&answer);
+        server.chunk = chunk;
+        let before = store.counts().0;
+        let run = propfind(&store, server, &p("/big/").href(), PROP_LOCKDISCOVERY).await;
+        let queries = store.counts().0 - before;
+        assert!(
+            (1..=most_queries).contains(&queries),
+            "chunks of {chunk}: {queries} store queries for {} responses",
+            members + 1
+        );
+        let shape = shape(&run.text);
+        assert_eq!(shape.len(), members + 1);
+        for (i, (href, stats)) in shape.into_iter().enumerate() {
+            // The collection's own lock covers every member; every seventh has its own too.
+            let own = i > 0 && (i - 1) % 7 == 0;
+            let expected = format!("lockdiscovery({})", 1 + usize::from(own));
+            assert_eq!(
+                stats,
+                [(200, vec!["getetag".to_owned(), expected])],
+                "{href}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_members_of_an_answer_are_asked_about_together() {
+    members_are_asked_about_together(Arc::new(counting::Counting::new(true)), "").await;
+}
+
+#[cfg(feature = "redis")]
+#[tokio::test]
+async fn the_members_of_an_answer_are_asked_about_together_on_redis() {
+    let Some(url) = redis_env::redis_url() else {
+        return;
+    };
+    let store = redis_env::store_with_prefix(&url, &redis_env::unique_prefix()).await;
+    members_are_asked_about_together(Arc::new(counting::Counting::over(store)), "/props").await;
 }
 
 /// Whatever multistatus the inner service answers, cut into whatever chunks: a well-formed

@@ -285,13 +285,17 @@ pub(crate) struct ResponseElement {
 /// Read the child element `fragment` of a multistatus whose root declared `decls`; `None`
 /// when it is not a `DAV:response` with an href (it then passes unchanged).
 pub(crate) fn read_response(fragment: &str, decls: &str) -> Option<ResponseElement> {
-    let head = format!("<w{decls}>");
-    let doc = format!("{head}{fragment}</w>");
-    let off = head.len();
+    // The fragment inside a wrapper that declares what the multistatus declared.
+    let mut doc = String::with_capacity(decls.len() + fragment.len() + 7);
+    doc.push_str("<w");
+    doc.push_str(decls);
+    doc.push('>');
+    let off = doc.len();
+    doc.push_str(fragment);
+    doc.push_str("</w>");
     let mut reader = NsReader::from_str(&doc);
     reader.config_mut().check_end_names = true;
-    // Element stack: (is DAV, local name).
-    let mut stack: Vec<(bool, Vec<u8>)> = Vec::new();
+    let mut stack: Vec<Tag> = Vec::new();
     let mut href: Option<String> = None;
     let mut in_href = false;
     let mut response_end = None;
@@ -312,14 +316,14 @@ pub(crate) fn read_response(fragment: &str, decls: &str) -> Option<ResponseEleme
         let before = usize::try_from(reader.buffer_position()).ok()?;
         let (ns, event) = reader.read_resolved_event().ok()?;
         let dav = matches!(ns, ResolveResult::Bound(ref n) if n.as_ref() == b"DAV:");
-        let event = event.into_owned();
         let after = usize::try_from(reader.buffer_position()).ok()?;
         match event {
             Event::Start(ref e) | Event::Empty(ref e) => {
                 let empty = matches!(event, Event::Empty(_));
-                let local = e.local_name().as_ref().to_vec();
+                let local = e.local_name();
+                let local = local.as_ref();
                 let depth = stack.len();
-                match (depth, dav, local.as_slice()) {
+                match (depth, dav, local) {
                     (1, true, b"response") => {}
                     (1, _, _) => return None,
                     (2, true, b"href") if href.is_none() => in_href = !empty,
@@ -353,7 +357,7 @@ pub(crate) fn read_response(fragment: &str, decls: &str) -> Option<ResponseEleme
                     _ => {}
                 }
                 if !empty {
-                    stack.push((dav, local));
+                    stack.push(Tag::of(dav, local));
                 }
             }
             Event::Text(ref t) if in_href => {
@@ -374,19 +378,19 @@ pub(crate) fn read_response(fragment: &str, decls: &str) -> Option<ResponseEleme
             }
             Event::Text(ref t) if in_status => status_text.push_str(&t.xml_content().ok()?),
             Event::End(_) => {
-                let (dav, local) = stack.pop()?;
-                match (stack.len(), dav, local.as_slice()) {
-                    (2, true, b"href") => in_href = false,
-                    (3, true, b"status") if in_propstat(&stack) => {
+                let tag = stack.pop()?;
+                match (stack.len(), tag) {
+                    (2, Tag::Href) => in_href = false,
+                    (3, Tag::Status) if in_propstat(&stack) => {
                         in_status = false;
                         let code = status_text.split_whitespace().nth(1).unwrap_or("");
                         propstats.last_mut()?.ok = Some(code.starts_with('2'));
                         status_text.clear();
                     }
-                    (3, true, b"prop") if in_propstat(&stack) => {
+                    (3, Tag::Prop) if in_propstat(&stack) => {
                         propstats.last_mut()?.prop_end = Some(before - off);
                     }
-                    (1, true, b"response") => response_end = Some(before - off),
+                    (1, Tag::Response) => response_end = Some(before - off),
                     _ => {}
                 }
             }
@@ -427,12 +431,37 @@ pub(crate) fn read_response(fragment: &str, decls: &str) -> Option<ResponseEleme
     })
 }
 
-fn in_propstat(stack: &[(bool, Vec<u8>)]) -> bool {
-    matches!(stack.get(2), Some((true, l)) if l == b"propstat")
+/// An open element of a `response`, as far as reading it needs to know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tag {
+    Response,
+    Href,
+    Propstat,
+    Status,
+    Prop,
+    /// Any other element, in the `DAV:` namespace or not.
+    Other,
 }
 
-fn in_prop(stack: &[(bool, Vec<u8>)]) -> bool {
-    in_propstat(stack) && matches!(stack.get(3), Some((true, l)) if l == b"prop")
+impl Tag {
+    fn of(dav: bool, local: &[u8]) -> Self {
+        match (dav, local) {
+            (true, b"response") => Tag::Response,
+            (true, b"href") => Tag::Href,
+            (true, b"propstat") => Tag::Propstat,
+            (true, b"status") => Tag::Status,
+            (true, b"prop") => Tag::Prop,
+            _ => Tag::Other,
+        }
+    }
+}
+
+fn in_propstat(stack: &[Tag]) -> bool {
+    stack.get(2) == Some(&Tag::Propstat)
+}
+
+fn in_prop(stack: &[Tag]) -> bool {
+    in_propstat(stack) && stack.get(3) == Some(&Tag::Prop)
 }
 
 impl ResponseElement {

@@ -9,10 +9,11 @@ use tower_locks::{
     NewLock, ResourcePath, TokenAccess, TokenOutcome,
 };
 
-/// Delegates to a [`MemoryLockStore`]; counts `query` and `query_now` calls.
+/// Delegates to a store (a [`MemoryLockStore`] unless said otherwise); counts `query` and
+/// `query_now` calls.
 #[derive(Default)]
-pub struct Counting {
-    pub inner: MemoryLockStore,
+pub struct Counting<S = MemoryLockStore> {
+    pub inner: S,
     /// `false`: `query_now` answers `None`, like a store that needs I/O.
     pub answers_now: bool,
     pub queries: AtomicUsize,
@@ -26,6 +27,18 @@ impl Counting {
             ..Self::default()
         }
     }
+}
+
+impl<S> Counting<S> {
+    /// Counting the calls to `inner`, which answers at once when it can.
+    pub fn over(inner: S) -> Self {
+        Self {
+            inner,
+            answers_now: true,
+            queries: AtomicUsize::new(0),
+            queries_now: AtomicUsize::new(0),
+        }
+    }
 
     /// `(query calls, query_now calls)` so far.
     pub fn counts(&self) -> (usize, usize) {
@@ -36,7 +49,7 @@ impl Counting {
     }
 }
 
-impl LockStore for Counting {
+impl<S: LockStore> LockStore for Counting<S> {
     async fn create(&self, lock: NewLock) -> Result<CreateOutcome, LockStoreError> {
         self.inner.create(lock).await
     }

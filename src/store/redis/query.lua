@@ -104,10 +104,15 @@ local function add(list, mine)
     end
   end
 end
+-- Targets often share ancestors (the members of one collection): each is read once.
+local seen = {}
 for i = 0, n - 1 do
   local path = ARGV[3 + 2 * i]
   for _, a in ipairs(ancestors(path)) do
-    add(live_entries({}, a, { 'xinf', 'sinf' }), '0')
+    if not seen[a] then
+      seen[a] = true
+      add(live_entries({}, a, { 'xinf', 'sinf' }), '0')
+    end
   end
   add(live_entries({}, path, KINDS), '1')
   local below = ARGV[4 + 2 * i]
