@@ -9,7 +9,9 @@
 #     need PROPPATCH where the server has none (nginx: owner_modify, 3 times); the other
 #     suites fail no test the server alone does not fail;
 #   - WsgiDAV through the proxy: locks 41/41 with no warning (../shared/tools/
-#     run-litmus-locks.sh with STRICT_WARNINGS=1 when it is there).
+#     run-litmus-locks.sh with STRICT_WARNINGS=1 when it is there);
+#   - the same for WsgiDAV behind two proxies on one Redis ($REDIS_URL) with nginx balancing
+#     requests between them round robin, both instances answering LOCK and UNLOCK.
 # Installs nginx, libnginx-mod-http-dav-ext and litmus with apt-get (as root) when missing,
 # and WsgiDAV with pip into a virtualenv ($INTEROP_VENV, default ~/.cache/tower-locks/venv).
 # A server that cannot be had is skipped, or a failure when CI=true.
@@ -72,6 +74,15 @@ if [[ " ${servers[*]} " == *" wsgidav "* ]] && ! [ -x "$venv/bin/wsgidav" ]; the
         echo "pip install wsgidav cheroot failed" >&2
 fi
 
+# The proxy on Redis, for two instances behind a balancer (run_two_instances); copied aside
+# before the memory-store build below takes its place.
+redis_proxy_bin=""
+if [[ " ${servers[*]} " == *" wsgidav "* ]]; then
+    echo "== cargo build --features redis --example proxy"
+    cargo build -q --features redis --example proxy
+    redis_proxy_bin=$tmp/proxy-redis
+    cp target/debug/examples/proxy "$redis_proxy_bin"
+fi
 echo "== cargo build --example proxy"
 cargo build -q --example proxy
 proxy_bin=target/debug/examples/proxy
@@ -114,6 +125,50 @@ start_proxy() {
     "$proxy_bin" "127.0.0.1:$1" "$2" >"$tmp/proxy-$1.log" 2>&1 &
     proxy_pid=$!
     pids+=($proxy_pid)
+}
+
+# start_balancer PORT BACKEND_PORT...: nginx as a round-robin HTTP proxy over the backends on
+# 127.0.0.1 (each request to the next one, Host passed as the client sent it, bodies
+# streamed; access.log names the backend of each request); sets balancer_pid.
+start_balancer() {
+    local port=$1 d=$tmp/balancer backends=""
+    shift
+    for b in "$@"; do backends+="server 127.0.0.1:$b max_fails=0; "; done
+    mkdir -p "$d/tmp"
+    cat >"$d/nginx.conf" <<EOF
+daemon off;
+user root;
+worker_processes 1;
+pid $d/nginx.pid;
+error_log $d/error.log info;
+events { worker_connections 256; }
+http {
+    log_format backend '\$upstream_addr \$request_method \$status';
+    access_log $d/access.log backend;
+    client_body_temp_path $d/tmp/body;
+    proxy_temp_path $d/tmp/proxy;
+    fastcgi_temp_path $d/tmp/fastcgi;
+    uwsgi_temp_path $d/tmp/uwsgi;
+    scgi_temp_path $d/tmp/scgi;
+    client_max_body_size 0;
+    upstream instances { $backends}
+    server {
+        listen 127.0.0.1:$port;
+        location / {
+            proxy_pass http://instances;
+            proxy_http_version 1.1;
+            proxy_set_header Host \$http_host;
+            proxy_set_header Connection "";
+            proxy_request_buffering off;
+            proxy_buffering off;
+            proxy_next_upstream off;
+        }
+    }
+}
+EOF
+    nginx -p "$d/" -c "$d/nginx.conf" >"$d/stdout.log" 2>&1 &
+    balancer_pid=$!
+    pids+=($balancer_pid)
 }
 
 stop() {  # stop PID: end one server we started and reap it
@@ -200,6 +255,9 @@ run_server() {
         fi
     fi
     stop "$proxy_pid"
+    if [ "$name" = wsgidav ] && run_two_instances "$name" "$port"; then
+        labels+=("$name+2")
+    fi
     stop "$server_pid"
 
     local label
@@ -209,6 +267,60 @@ run_server() {
     if [ "$name" = nginx ]; then
         check_nginx_baseline
     fi
+}
+
+# run_two_instances NAME PORT: the server on PORT behind two proxies that share one Redis
+# ($REDIS_URL, one key prefix), with nginx sending each request to the next proxy in turn, so
+# a lock taken through one instance is refreshed, checked and released through the other.
+# Every suite runs under the label NAME+2, and both instances must have answered LOCK and
+# UNLOCK requests. Returns 1 when it could not run (a failure under CI).
+run_two_instances() {
+    local name=$1 port=$2 a b lb
+    if [ -z "${REDIS_URL:-}" ]; then
+        unavailable "$name+2" "REDIS_URL is not set (scripts/test-all.sh starts a Redis)"
+        return 1
+    fi
+    if ! command -v nginx >/dev/null 2>&1; then
+        unavailable "$name+2" "nginx (the balancer) is missing"
+        return 1
+    fi
+    a=$(free_port) b=$(free_port) lb=$(free_port)
+    local prefix="interop-$$-$RANDOM" two=() p
+    for p in "$a" "$b"; do
+        LOCK_PREFIX=$prefix "$redis_proxy_bin" "127.0.0.1:$p" "http://127.0.0.1:$port/" \
+            >"$tmp/proxy-redis-$p.log" 2>&1 &
+        two+=($!)
+        pids+=($!)
+    done
+    start_balancer "$lb" "$a" "$b"
+    if ! wait_http "http://127.0.0.1:$a/" || ! wait_http "http://127.0.0.1:$b/" ||
+        ! wait_http "http://127.0.0.1:$lb/"; then
+        fail "$name+2: the proxies or the balancer did not start (see $tmp/proxy-redis-*.log, $tmp/balancer/)"
+    elif ! grep -q "lock store: Redis" "$tmp/proxy-redis-$a.log" ||
+        ! grep -q "lock store: Redis" "$tmp/proxy-redis-$b.log"; then
+        fail "$name+2: the proxies do not use Redis: $(head -n 3 "$tmp/proxy-redis-$a.log" | paste -sd' ')"
+    else
+        echo "== $name behind two proxies on one Redis (127.0.0.1:$a, 127.0.0.1:$b), balancer 127.0.0.1:$lb"
+        for suite in "${suites[@]}"; do
+            run_suite "$name+2" "$suite" "http://127.0.0.1:$lb/"
+        done
+        if [ -f ../shared/tools/run-litmus-locks.sh ]; then
+            STRICT_WARNINGS=1 LITMUS_TIMEOUT=$limit bash ../shared/tools/run-litmus-locks.sh \
+                "http://127.0.0.1:$lb/" >"$tmp/strict-$name+2.log" 2>&1 ||
+                fail "$name+2: run-litmus-locks.sh (STRICT_WARNINGS=1): $(tail -n 2 "$tmp/strict-$name+2.log" | head -n 1)"
+            echo "   strict runner: $(tail -n 1 "$tmp/strict-$name+2.log")"
+        fi
+        local method served
+        for p in "$a" "$b"; do
+            for method in LOCK UNLOCK; do
+                served=$(grep -c "^127.0.0.1:$p $method " "$tmp/balancer/access.log" || true)
+                [ "${served:-0}" -gt 0 ] || fail "$name+2: the instance on port $p answered no $method"
+            done
+        done
+    fi
+    stop "$balancer_pid"
+    for p in "${two[@]}"; do stop "$p"; done
+    return 0
 }
 
 # check_proxied SERVER LABEL: the requirements on one server through the proxy.
@@ -273,28 +385,31 @@ for server in "${servers[@]}"; do
 done
 
 # --- the table ----------------------------------------------------------------------------
-row() { printf '%-8s %-8s | %-50s | %-50s | %s\n' "$@"; }
+row() { printf '%-8s %-8s | %-50s | %-50s | %-50s | %s\n' "$@"; }
+# other LABEL SUITE: the cell of a run only some servers have, or "-".
+other() { if [ -n "${count[$1,$2]:-}" ]; then cell "$1" "$2"; else echo -; fi; }
 echo
-row server suite alone "through the proxy" "through the proxy, upstream base /dav/"
+row server suite alone "through the proxy" "through the proxy, upstream base /dav/" \
+    "through two proxies on one Redis, balanced"
 for server in "${servers[@]}"; do
     [ -n "${count[$server,basic]:-}" ] || continue
     for suite in "${suites[@]}"; do
-        base=-
-        [ -z "${count[$server+base,$suite]:-}" ] || base=$(cell "$server+base" "$suite")
-        row "$server" "$suite" "$(cell "$server" "$suite")" "$(cell "$server+proxy" "$suite")" "$base"
+        row "$server" "$suite" "$(cell "$server" "$suite")" "$(cell "$server+proxy" "$suite")" \
+            "$(other "$server+base" "$suite")" "$(other "$server+2" "$suite")"
     done
 done
 echo
-echo "failed / skipped / warned tests (alone → through the proxy → with base /dav/):"
+echo "failed / skipped / warned tests (alone → through the proxy → with base /dav/ → two proxies):"
 for server in "${servers[@]}"; do
     [ -n "${count[$server,basic]:-}" ] || continue
     for suite in "${suites[@]}"; do
         for kind in fail skip warn; do
             a=${names[$server,$suite,$kind]:-} p=${names[$server+proxy,$suite,$kind]:-}
-            b=${names[$server+base,$suite,$kind]:-}
+            b=${names[$server+base,$suite,$kind]:-} t=${names[$server+2,$suite,$kind]:-}
             [ -n "${count[$server+base,$suite]:-}" ] || b=n/a
-            [ -z "$a$p" ] && { [ -z "$b" ] || [ "$b" = n/a ]; } && continue
-            printf '  %-8s %-8s %-4s %s → %s → %s\n' "$server" "$suite" "$kind" "${a:--}" "${p:--}" "${b:--}"
+            [ -n "${count[$server+2,$suite]:-}" ] || t=n/a
+            [ -z "$a$p" ] && { [ -z "$b" ] || [ "$b" = n/a ]; } && { [ -z "$t" ] || [ "$t" = n/a ]; } && continue
+            printf '  %-8s %-8s %-4s %s → %s → %s → %s\n' "$server" "$suite" "$kind" "${a:--}" "${p:--}" "${b:--}" "${t:--}"
         done
     done
 done
