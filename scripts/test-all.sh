@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
-# The whole test suite, from a clean Debian machine: installs litmus and redis-server when
-# missing (apt-get, as root), starts a private Redis on a loopback port, runs every cargo
-# test (unit, integration, doc tests, with all features), runs litmus' `locks` suite strictly
-# against the WebDAV example, then the interop runs (litmus against nginx and WsgiDAV, alone
-# and through examples/proxy.rs; scripts/interop.sh) and the real clients (cadaver, rclone,
-# webdav4; scripts/clients.sh), which install what they need themselves. Stops everything it
-# started, by PID.
+# The whole test suite, from a clean Debian machine: installs litmus, redis-server and the
+# locale sources (package locales) when missing (apt-get, as root), starts a private Redis on
+# a loopback port, runs every cargo test (unit, integration, doc tests, with all features),
+# runs litmus' `locks` suite strictly against the WebDAV example, then the interop runs
+# (litmus against nginx and WsgiDAV, alone and through examples/proxy.rs; scripts/interop.sh)
+# and the real clients (cadaver, rclone, webdav4; scripts/clients.sh), which install what they
+# need themselves. Stops everything it started, by PID.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_pkgs=()
 command -v redis-server >/dev/null 2>&1 || need_pkgs+=(redis-server)
 [ -x /usr/libexec/litmus/locks ] || need_pkgs+=(litmus)
+# tests/redis_locale.rs runs a Redis under en_US.UTF-8 collation (built with localedef)
+{ locale -a 2>/dev/null | grep -qx en_US.utf8 || [ -f /usr/share/i18n/locales/en_US ]; } ||
+    need_pkgs+=(locales)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
         echo "== installing ${need_pkgs[*]} with apt-get"

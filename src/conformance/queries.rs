@@ -432,7 +432,8 @@ async fn assert_reports_enough<S: LockStore>(case: &str, store: &S, q: &LockQuer
 /// in exactly one page: a page reports every lock of the first resources after its cursor
 /// (never part of a resource's locks), and the next page starts after the last of them.
 /// Checked with nested resources, shared locks sharing a resource, a name that sorts between
-/// a resource and its members, and pages of 1 to 100 resources.
+/// a resource and its members, pages of 1 to 100 resources, and cursors outside the target
+/// (paths compare byte by byte).
 ///
 /// # Panics
 /// When the store breaks the rule.
@@ -520,5 +521,34 @@ pub async fn query_pages_list_everything<S: LockStore>(store: &S) {
         Some(ns.p("/l/r07!")),
         "conformance `{CASE}`: the page after /l/r07 starts right after it (`!` sorts before \
          `/`)"
+    );
+    // A cursor outside the target: one that sorts before its members in byte order (`-` is
+    // below `/`, whatever a locale's collation says) starts the page at the first member, and
+    // a locked sibling between the two is not below the target; one after them ends the list.
+    let sibling = create_ok(CASE, store, NewLock::new(ns.p("/l-b"))).await;
+    let page_after = |cursor: &str| {
+        LockQuery::new()
+            .subtree(target.clone())
+            .page(Some(ns.p(cursor)), 1)
+    };
+    let found = ok(CASE, store.query(&page_after("/l-a")).await);
+    assert!(
+        !found.iter().any(|l| l.token == sibling.token),
+        "conformance `{CASE}`: a page below /l reports the lock of /l-b: {found:?}"
+    );
+    let first = found
+        .iter()
+        .filter(|l| target.is_ancestor_of(&l.root))
+        .min_by(|a, b| by_root_then_token(a, b))
+        .map(|l| l.root.clone());
+    assert_eq!(
+        first,
+        Some(ns.p("/l/r00")),
+        "conformance `{CASE}`: the page below /l after /l-a starts at its first member"
+    );
+    let found = ok(CASE, store.query(&page_after("/l0")).await);
+    assert!(
+        !found.iter().any(|l| target.is_ancestor_of(&l.root)),
+        "conformance `{CASE}`: the page below /l after /l0 is empty: {found:?}"
     );
 }

@@ -7,6 +7,7 @@
 //! - Every store gets a unique random key prefix, so tests run in parallel on one server.
 #![allow(dead_code, unreachable_pub)]
 
+use std::ffi::OsStr;
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -101,7 +102,13 @@ impl Server {
     /// Start `binary` on `127.0.0.1:port` with its data in `dir`, and wait until it accepts
     /// connections.
     pub fn start(binary: &Path, port: u16, dir: &Path) -> Self {
+        Self::start_with_env(binary, port, dir, &[])
+    }
+
+    /// [`start`](Self::start), with these environment variables set for the server.
+    pub fn start_with_env(binary: &Path, port: u16, dir: &Path, env: &[(&str, &OsStr)]) -> Self {
         let child = Command::new(binary)
+            .envs(env.iter().copied())
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args([
                 "--save",
@@ -161,10 +168,18 @@ impl OwnServer {
     /// Start one, its data under a directory named after `tag`. `None` when redis-server is
     /// not installed (outside CI only: in CI that fails the test).
     pub fn start(tag: &str) -> Option<Self> {
+        Self::start_with_env(tag, &[])
+    }
+
+    /// [`start`](Self::start), with these environment variables set for the server ([`restart`]
+    /// starts it without them).
+    ///
+    /// [`restart`]: Self::restart
+    pub fn start_with_env(tag: &str, env: &[(&str, &OsStr)]) -> Option<Self> {
         let binary = redis_server_binary()?;
         let dir = TempDir::new(tag);
         let port = free_port();
-        let server = Server::start(&binary, port, &dir.0);
+        let server = Server::start_with_env(&binary, port, &dir.0, env);
         Some(Self {
             server: Some(server),
             dir,

@@ -203,6 +203,9 @@ const DEEP_KINDS: [&str; 2] = ["xinf", "sinf"];
 /// - A Redis user limited to the namespace's keys (`~{prefix}:*`) works, but `SORT_RO … GET`
 ///   is denied to it, so covering checks run the query script (a few microseconds more);
 ///   give the user read access to all keys (`%R~*`) to avoid that.
+/// - Any locale will do: Redis sets its collation from its environment, and Lua's string
+///   comparisons follow it, so the scripts compare paths byte by byte, as Redis sorts them
+///   (`tests/redis_locale.rs` runs the store on a server under `en_US.UTF-8`).
 ///
 /// # Example
 ///

@@ -142,6 +142,18 @@ local function tree_key(k)
   return STREE
 end
 
+-- Whether `a` sorts after `b` byte by byte, as ZRANGEBYLEX orders. (Lua's own `<` and `>` on
+-- strings follow the collation of the locale Redis was started in, which need not be bytes.)
+local function bytes_after(a, b)
+  for i = 1, math.min(#a, #b) do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then
+      return x > y
+    end
+  end
+  return #a > #b
+end
+
 local function tree_member(path, k, token)
   return path .. ' ' .. k .. ' ' .. token
 end
@@ -157,7 +169,7 @@ local function pages_below(tree, path, page, f, after)
     min, max = '[/!', '(0'
   end
   -- a root's members are "<root> <kind> <token>"; no canonical path has a byte below '!'
-  if after and '[' .. after .. '!' > min then
+  if after and bytes_after('[' .. after .. '!', min) then
     min = '[' .. after .. '!'
   end
   while true do
