@@ -23,19 +23,20 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
 use tower_locks::{
-    CreateOutcome, DynLockStore, Limits, Lock, LockEvent, LockLayer, LockPolicy, LockView,
-    MemoryLockStore, NewLock, Principal, ResourcePath,
+    CreateOutcome, DynLockStore, Limits, Lock, LockEvent, LockLayer, LockPolicy, LockQuery,
+    LockStore, LockStoreError, LockTimeout, LockView, MemoryLockStore, NewLock, Principal,
+    ResourcePath, TokenAccess, TokenOutcome,
 };
 
-/// "admin" may list and break every lock.
+/// "admin" may list every lock and break every lock but carol's (a legal hold, say).
 struct Admins;
 
 impl LockPolicy for Admins {
     fn may_list_all(&self, request: &http::request::Parts, _: &ResourcePath) -> bool {
         is_admin(request)
     }
-    fn may_break(&self, request: &http::request::Parts, _: &Lock) -> bool {
-        is_admin(request)
+    fn may_break(&self, request: &http::request::Parts, lock: &Lock) -> bool {
+        is_admin(request) && lock.principal.as_deref() != Some("carol")
     }
 }
 
@@ -476,6 +477,250 @@ async fn lists_come_a_page_at_a_time(store: Arc<dyn DynLockStore>) {
         .send("GET", "/locks/docs/?list&after=%zz", Some("admin"), &[], "")
         .await;
     assert_eq!(a.status, StatusCode::BAD_REQUEST);
+}
+
+/// Breaking and taking over are all or nothing, and a lock taken without a principal is
+/// held by whoever shows its token: nobody else breaks it but as the policy allows.
+async fn breaks_are_all_or_nothing(store: Arc<dyn DynLockStore>) {
+    let app = app(store.clone(), false, Limits::default()).await;
+    let p = |s: &str| ResourcePath::parse(s).unwrap();
+    let live = |lock: Lock| {
+        let store = store.clone();
+        async move { store.get_boxed(&lock.token).await.unwrap().is_some() }
+    };
+    let lock = |new: NewLock| {
+        let store = store.clone();
+        async move {
+            match store.create_boxed(new).await.unwrap() {
+                CreateOutcome::Created(lock) => lock,
+                other => panic!("{other:?}"),
+            }
+        }
+    };
+
+    // An anonymous lock: bob may break nothing, an anonymous client is nobody's holder.
+    let anon = lock(NewLock::new(p("/docs/anon"))).await;
+    let a = app
+        .send("DELETE", "/locks/docs/anon?break", Some("bob"), &[], "")
+        .await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN, "{}", a.json);
+    let a = app
+        .send("POST", "/locks/docs/anon?takeover", None, &[], "")
+        .await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN, "{}", a.json);
+    assert!(live(anon.clone()).await, "an anonymous lock was broken");
+    // Its token is what holds it: shown, anybody releases it (as UNLOCK would).
+    let lt = format!("<{}>", anon.token);
+    let a = app
+        .send(
+            "DELETE",
+            "/locks/docs/anon",
+            Some("bob"),
+            &[("lock-token", &lt)],
+            "",
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::NO_CONTENT, "{}", a.json);
+    // The policy may let an administrator break one.
+    let anon = lock(NewLock::new(p("/docs/anon"))).await;
+    let a = app
+        .send("DELETE", "/locks/docs/anon?break", Some("admin"), &[], "")
+        .await;
+    assert_eq!(a.status, StatusCode::NO_CONTENT, "{}", a.json);
+    assert!(!live(anon).await);
+
+    // Shared locks of fifteen users and carol: the policy refuses carol's, so none is broken,
+    // in whatever order the store reports them (were they broken one by one until carol's,
+    // all but one order would break some).
+    let shared = |who: &str| {
+        NewLock::new(p("/docs/s"))
+            .scope(tower_locks::LockScope::Shared)
+            .principal(who)
+    };
+    let mut on_s = Vec::new();
+    for i in 0..15 {
+        on_s.push(lock(shared(&format!("s{i}"))).await);
+    }
+    on_s.push(lock(shared("carol")).await);
+    for request in ["DELETE /locks/docs/s?break", "POST /locks/docs/s?takeover"] {
+        let (method, path) = request.split_once(' ').unwrap();
+        let a = app.send(method, path, Some("admin"), &[], "").await;
+        assert_eq!(a.status, StatusCode::FORBIDDEN, "{request}: {}", a.json);
+        for l in &on_s {
+            assert!(
+                live(l.clone()).await,
+                "{request} broke a lock and answered 403"
+            );
+        }
+    }
+    let bob_s = on_s[0].clone();
+
+    // A takeover the new lock cannot get even then breaks nothing: dan's lock below blocks a
+    // depth-infinity lock on /docs/d, and no takeover of /docs/d removes it.
+    let bobs = lock(NewLock::new(p("/docs/d")).principal("bob")).await;
+    let dans = lock(NewLock::new(p("/docs/d/x")).principal("dan")).await;
+    let deep = r#"{"depth": "infinity"}"#;
+    let a = app
+        .send("POST", "/locks/docs/d?takeover", Some("admin"), &[], deep)
+        .await;
+    assert_eq!(a.status, StatusCode::LOCKED, "{}", a.json);
+    assert!(
+        live(bobs.clone()).await,
+        "a refused takeover broke bob's lock"
+    );
+    // Nor does a lock on an ancestor that the takeover cannot remove (shared, so that frank
+    // could lock a member).
+    let eves = lock(
+        NewLock::new(p("/docs/e/"))
+            .depth(tower_locks::LockDepth::Infinity)
+            .scope(tower_locks::LockScope::Shared)
+            .principal("eve"),
+    )
+    .await;
+    let franks = lock(
+        NewLock::new(p("/docs/e/f"))
+            .scope(tower_locks::LockScope::Shared)
+            .principal("frank"),
+    )
+    .await;
+    let a = app
+        .send("POST", "/locks/docs/e/f?takeover", Some("admin"), &[], "")
+        .await;
+    assert_eq!(a.status, StatusCode::LOCKED, "{}", a.json);
+    assert!(
+        live(franks).await,
+        "a refused takeover broke the lock on /docs/e/f"
+    );
+    assert!(live(eves).await);
+    // Once dan's lock is gone, the takeover breaks bob's and gets its lock.
+    let lt = format!("<{}>", dans.token);
+    let a = app
+        .send(
+            "DELETE",
+            "/locks/docs/d/x",
+            Some("dan"),
+            &[("lock-token", &lt)],
+            "",
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::NO_CONTENT);
+    let a = app
+        .send("POST", "/locks/docs/d?takeover", Some("admin"), &[], deep)
+        .await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.json);
+    assert!(!live(bobs).await);
+    // Past sixteen shared locks on the resource (the store may name only sixteen
+    // conflicts), an exclusive depth-infinity takeover still sees a lock below.
+    let on_g = |who: String| {
+        NewLock::new(p("/docs/g"))
+            .scope(tower_locks::LockScope::Shared)
+            .principal(who)
+    };
+    let mut users = Vec::new();
+    for i in 0..20 {
+        users.push(lock(on_g(format!("u{i}"))).await);
+    }
+    let below = lock(NewLock::new(p("/docs/g/x")).principal("dan")).await;
+    let a = app
+        .send("POST", "/locks/docs/g?takeover", Some("admin"), &[], deep)
+        .await;
+    assert_eq!(a.status, StatusCode::LOCKED, "{}", a.json);
+    for user in &users {
+        assert!(
+            live(user.clone()).await,
+            "a refused takeover broke a lock on /docs/g"
+        );
+    }
+    let lt = format!("<{}>", below.token);
+    let a = app
+        .send(
+            "DELETE",
+            "/locks/docs/g/x",
+            Some("dan"),
+            &[("lock-token", &lt)],
+            "",
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::NO_CONTENT);
+    let a = app
+        .send("POST", "/locks/docs/g?takeover", Some("admin"), &[], deep)
+        .await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.json);
+    for user in users {
+        assert!(
+            !live(user).await,
+            "the takeover left a shared lock in its way"
+        );
+    }
+
+    // A flag takes no value.
+    for request in [
+        "DELETE /locks/docs/s?break=false",
+        "GET /locks/docs/s?list=0",
+        "POST /locks/docs/s?takeover=no",
+    ] {
+        let (method, path) = request.split_once(' ').unwrap();
+        let a = app.send(method, path, Some("admin"), &[], "").await;
+        assert_eq!(a.status, StatusCode::BAD_REQUEST, "{request}: {}", a.json);
+        assert!(a.json["type"].as_str().unwrap().ends_with("#bad-query"));
+    }
+    assert!(live(bob_s).await, "a refused ?break=false broke a lock");
+}
+
+#[tokio::test]
+async fn breaks_are_all_or_nothing_on_the_memory_store() {
+    breaks_are_all_or_nothing(Arc::new(MemoryLockStore::new())).await;
+}
+
+/// A store as terse as the contract allows: of more than sixteen conflicts it names only
+/// sixteen, those rooted at the requested path first.
+struct Terse(MemoryLockStore);
+
+impl LockStore for Terse {
+    async fn create(&self, lock: NewLock) -> Result<CreateOutcome, LockStoreError> {
+        let root = lock.root.clone();
+        Ok(match self.0.create(lock).await? {
+            CreateOutcome::Conflict(mut conflicts) if conflicts.len() > 16 => {
+                conflicts.sort_by_key(|l| l.root != root);
+                conflicts.truncate(16);
+                CreateOutcome::Conflict(conflicts)
+            }
+            other => other,
+        })
+    }
+    async fn refresh(
+        &self,
+        access: TokenAccess<'_>,
+        timeout: LockTimeout,
+    ) -> Result<TokenOutcome, LockStoreError> {
+        self.0.refresh(access, timeout).await
+    }
+    async fn unlock(&self, access: TokenAccess<'_>) -> Result<TokenOutcome, LockStoreError> {
+        self.0.unlock(access).await
+    }
+    async fn remove_subtree(&self, path: &ResourcePath) -> Result<usize, LockStoreError> {
+        self.0.remove_subtree(path).await
+    }
+    async fn query(&self, query: &LockQuery) -> Result<Vec<Lock>, LockStoreError> {
+        self.0.query(query).await
+    }
+    async fn get(&self, token: &str) -> Result<Option<Lock>, LockStoreError> {
+        self.0.get(token).await
+    }
+}
+
+#[tokio::test]
+async fn breaks_are_all_or_nothing_on_a_terse_store() {
+    breaks_are_all_or_nothing(Arc::new(Terse(MemoryLockStore::new()))).await;
+}
+
+#[cfg(feature = "redis")]
+#[tokio::test]
+async fn breaks_are_all_or_nothing_on_redis() {
+    let Some(store) = redis_env::fresh_store().await else {
+        return;
+    };
+    breaks_are_all_or_nothing(Arc::new(store)).await;
 }
 
 #[tokio::test]

@@ -25,7 +25,8 @@ use crate::events::LockEvent;
 use crate::headers::parse_lock_token;
 use crate::response::{problem_object, Rejection};
 use crate::store::{
-    BoxError, BoxFuture, CreateOutcome, Lock, LockQuery, LockTimeout, TokenAccess, TokenOutcome,
+    Below, BoxError, BoxFuture, CreateOutcome, Lock, LockDepth, LockQuery, LockScope, LockTimeout,
+    TokenAccess, TokenOutcome,
 };
 use crate::ResourcePath;
 
@@ -43,15 +44,18 @@ const MAX_BODY: usize = 16 * 1024;
 /// | request | does |
 /// |---|---|
 /// | `POST /{path}` with an optional [`AcquireRequest`] | acquire: 201 and the lock (with its token); the same principal acquiring the same lock again refreshes it: 200, same token |
-/// | `POST /{path}?takeover` | break the locks on `{path}` that stand in the way (the [`LockPolicy`] decides), then acquire |
+/// | `POST /{path}?takeover` | break the locks rooted at `{path}` that stand in the way, then acquire: when the policy lets the requester break every one of them (403 otherwise) and nothing else stands in the way (423 otherwise); a refused takeover breaks nothing |
 /// | `GET /{path}` | the locks covering `{path}` ([`LockList`]) |
 /// | `GET /{path}?list` | the locks at or below `{path}`: the requester's own, or all when the policy allows; a page of 100 locked resources at a time, with the reference of the next page in `next` (`?list&after=…`) |
 /// | `PUT /{path}` with `Lock-Token` and an optional [`RefreshRequest`] | refresh |
 /// | `DELETE /{path}` with `Lock-Token` | release (the holder; others when the policy allows) |
-/// | `DELETE /{path}?break` | break every lock rooted at `{path}` (the policy decides) |
+/// | `DELETE /{path}?break` | break every lock rooted at `{path}`, or none (403) when the policy refuses one |
 ///
 /// Locks are bound to the principal exactly as LOCK and UNLOCK bind them (the same principal
-/// source), and tokens are shown only to their holder. Errors are RFC 9457 problem+json: 400,
+/// source), and tokens are shown only to their holder. A lock taken without a principal is
+/// held by whoever shows its token: it is released with `Lock-Token`, and broken or taken over
+/// only as the policy allows. A flag (`list`, `break`, `takeover`) takes no value:
+/// `?break=false` is a 400. Errors are RFC 9457 problem+json: 400,
 /// 413, 403 (a foreign principal), 404 (no such lock), 409 (a token whose lock does not cover
 /// the path), 423 (a conflict: the roots, and holders and expiries where the disclosure policy
 /// allows, with `Retry-After`), 429 and 507 (quotas), 503 (the store, with `Retry-After`).
@@ -148,8 +152,14 @@ struct Call {
 }
 
 impl Call {
-    fn flag(&self, name: &str) -> bool {
-        self.params().any(|(k, _)| k == name)
+    /// Whether the flag `name` (`?list`, `?break`, `?takeover`) is set. A flag takes no value:
+    /// `?break=false` is not read as either answer, it is refused.
+    fn flag(&self, name: &str) -> Result<bool, String> {
+        match self.params().find(|(k, _)| *k == name) {
+            None => Ok(false),
+            Some((_, "")) => Ok(true),
+            Some((_, v)) => Err(format!("?{name} takes no value (got {name}={v})")),
+        }
     }
 
     /// The value of the query parameter `name`, as written (not percent-decoded).
@@ -198,12 +208,16 @@ impl LockApi {
                     &format!("the request body could not be read: {e}"),
                 ),
             })?;
+        let flag = |name| {
+            call.flag(name)
+                .map_err(|e| self.problem(&call.parts, StatusCode::BAD_REQUEST, "bad-query", &e))
+        };
         match call.parts.method.clone() {
-            Method::POST => self.acquire(&call, &body).await,
-            Method::GET if call.flag("list") => self.list(&call).await,
+            Method::POST => self.acquire(&call, &body, flag("takeover")?).await,
+            Method::GET if flag("list")? => self.list(&call).await,
             Method::GET => self.read(&call).await,
             Method::PUT => self.refresh(&call, &body).await,
-            Method::DELETE if call.flag("break") => self.break_all(&call).await,
+            Method::DELETE if flag("break")? => self.break_all(&call).await,
             Method::DELETE => self.release(&call).await,
             _ => Err(self.problem(
                 &call.parts,
@@ -218,6 +232,7 @@ impl LockApi {
         &self,
         call: &Call,
         body: &[u8],
+        takeover: bool,
     ) -> Result<Response<ResponseBody<EmptyBody>>, Problem> {
         let request: AcquireRequest = json(body).map_err(|e| self.bad_json(call, &e))?;
         let cfg = &self.config;
@@ -244,9 +259,6 @@ impl LockApi {
         if let Some(lock) = covering.iter().find(|l| mine(l)) {
             return self.refreshed(call, lock, timeout, StatusCode::OK).await;
         }
-        if call.flag("takeover") {
-            self.take_over(call, &covering, scope).await?;
-        }
         let mut new = cfg
             .new_lock(call.path.clone(), call.principal.as_deref())
             .scope(scope)
@@ -256,22 +268,35 @@ impl LockApi {
             .owner
             .as_ref()
             .map(|o| types::stored_owner(o).into());
-        let outcome = cfg
-            .store
-            .create_boxed(new)
-            .await
-            .map_err(|_| self.unavailable(call))?;
-        let lock = match outcome {
-            CreateOutcome::Created(lock) => lock,
-            CreateOutcome::Conflict(conflicts) => {
-                // A concurrent acquire of the same lock by the same holder won the race.
-                if let Some(lock) = conflicts.iter().find(|l| mine(l)) {
-                    return self.refreshed(call, lock, timeout, StatusCode::OK).await;
+        // A takeover breaks what stands in the way, then asks once more.
+        let mut broke = false;
+        let lock = loop {
+            let outcome = cfg
+                .store
+                .create_boxed(new.clone())
+                .await
+                .map_err(|_| self.unavailable(call))?;
+            match outcome {
+                CreateOutcome::Created(lock) => break lock,
+                CreateOutcome::Conflict(conflicts) => {
+                    // A concurrent acquire of the same lock by the same holder won the race.
+                    if let Some(lock) = conflicts.iter().find(|l| mine(l)) {
+                        return self.refreshed(call, lock, timeout, StatusCode::OK).await;
+                    }
+                    if !takeover || broke {
+                        return Err(self.conflict(call, &conflicts));
+                    }
+                    let in_way = self
+                        .to_take_over(call, &covering, &conflicts, scope, depth)
+                        .await?;
+                    for lock in &in_way {
+                        self.remove(call, lock, false).await?;
+                    }
+                    broke = true;
                 }
-                return Err(self.conflict(call, &conflicts));
-            }
-            CreateOutcome::QuotaExceeded { quota, limit } => {
-                return Err(self.rejected(call, &Rejection::quota(quota, limit)));
+                CreateOutcome::QuotaExceeded { quota, limit } => {
+                    return Err(self.rejected(call, &Rejection::quota(quota, limit)));
+                }
             }
         };
         // A write checked before the lock existed is still in flight: roll back.
@@ -289,27 +314,67 @@ impl LockApi {
         Ok(self.view(call, &lock, StatusCode::CREATED))
     }
 
-    /// Break the locks rooted at the path that conflict with a new lock of `scope` and that
-    /// the policy lets this request break.
-    async fn take_over(
+    /// What a takeover breaks, decided before it breaks anything: the locks rooted at the path
+    /// that stand in the way of the new lock (`covering`: the path's covering locks;
+    /// `conflicts`: what the store refused the new lock for). 423 when something else stands
+    /// in the way, which no takeover removes; 403 when the policy does not let this request
+    /// break every one of them.
+    async fn to_take_over(
         &self,
         call: &Call,
         covering: &[Lock],
-        scope: crate::LockScope,
-    ) -> Result<(), Problem> {
-        for lock in covering
-            .iter()
-            .filter(|l| l.root == call.path && !l.scope.compatible_with(scope))
-        {
-            self.remove(call, lock).await?;
+        conflicts: &[Lock],
+        scope: LockScope,
+        depth: LockDepth,
+    ) -> Result<Vec<Lock>, Problem> {
+        let in_way = |l: &Lock| !l.scope.compatible_with(scope);
+        let mut elsewhere = conflicts.iter().any(|l| l.root != call.path)
+            || covering.iter().any(|l| l.root != call.path && in_way(l));
+        // The store names at least 16 conflicts, not always all: past that many, one below a
+        // depth-infinity lock may be unnamed, so look.
+        if !elsewhere && depth == LockDepth::Infinity && conflicts.len() >= Below::BLOCKED {
+            let below = LockQuery::new()
+                .subtree(call.path.clone())
+                .until_blocked(None);
+            let found = self.query(call, below).await?;
+            elsewhere = found
+                .iter()
+                .any(|l| call.path.is_ancestor_of(&l.root) && in_way(l));
         }
-        Ok(())
+        if elsewhere {
+            return Err(self.conflict(call, conflicts));
+        }
+        let here: Vec<Lock> = covering
+            .iter()
+            .filter(|l| l.root == call.path && in_way(l))
+            .cloned()
+            .collect();
+        if !here.iter().all(|l| self.may_remove(call, l, false)) {
+            return Err(self.forbidden(call));
+        }
+        Ok(here)
+    }
+
+    /// Whether this request may remove `lock`: as its holder (the lock's principal, or for a
+    /// lock taken without one, whoever shows its token), or as somebody the policy lets
+    /// break it.
+    fn may_remove(&self, call: &Call, lock: &Lock, token_shown: bool) -> bool {
+        self.holds(call, lock, token_shown) || self.policy.may_break(&call.parts, lock)
+    }
+
+    /// Whether this request holds `lock`: it is the lock's principal, or the lock has none
+    /// and the request showed its token (nothing else tells who holds an anonymous lock).
+    fn holds(&self, call: &Call, lock: &Lock, token_shown: bool) -> bool {
+        match lock.principal.as_deref() {
+            Some(holder) => call.principal.as_deref() == Some(holder),
+            None => token_shown,
+        }
     }
 
     /// Remove `lock`: its holder releases it, anybody else breaks it if the policy allows.
-    async fn remove(&self, call: &Call, lock: &Lock) -> Result<(), Problem> {
-        let holder =
-            lock.principal.is_none() || lock.principal.as_deref() == call.principal.as_deref();
+    /// `token_shown`: the request named the lock by its token.
+    async fn remove(&self, call: &Call, lock: &Lock, token_shown: bool) -> Result<(), Problem> {
+        let holder = self.holds(call, lock, token_shown);
         if !holder && !self.policy.may_break(&call.parts, lock) {
             return Err(self.forbidden(call));
         }
@@ -423,7 +488,7 @@ impl LockApi {
                 )
                 .retry_after(1));
         }
-        self.remove(call, &lock).await?;
+        self.remove(call, &lock, true).await?;
         Ok(empty(StatusCode::NO_CONTENT))
     }
 
@@ -440,8 +505,12 @@ impl LockApi {
                 "no lock is rooted here",
             ));
         }
+        // All or nothing: a break the policy refuses for one lock removes none.
+        if !rooted.iter().all(|l| self.may_remove(call, l, false)) {
+            return Err(self.forbidden(call));
+        }
         for lock in rooted {
-            self.remove(call, lock).await?;
+            self.remove(call, lock, false).await?;
         }
         Ok(empty(StatusCode::NO_CONTENT))
     }
