@@ -18,7 +18,8 @@ use std::task::{ready, Context, Poll};
 use std::time::SystemTime;
 
 use bytes::{Bytes, BytesMut};
-use http::header::CONTENT_LENGTH;
+use http::header::{CONTENT_LENGTH, HOST};
+use http::HeaderMap;
 use http::{Request, Response, StatusCode};
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
@@ -30,6 +31,7 @@ use crate::dav::{
     lockdiscovery, multistatus_head, next_piece, parse_propfind, read_response, Piece,
     PropfindKind, ResponseElement,
 };
+use crate::path::{Resolved, Resolver};
 use crate::store::{BoxError, BoxFuture, Lock, LockQuery, LockStoreError};
 use crate::ResourcePath;
 
@@ -44,6 +46,10 @@ const MAX_HELD_BYTES: usize = 256 * 1024;
 /// resource of the PROPFIND `207` answers of the service it wraps — for `allprop`, for `prop`
 /// requests that name them, and as names for `propname` — so clients that look for the lock
 /// they just took (Office, WebDrive) find it behind a service that knows nothing about locks.
+/// A `response`'s href names its resource as a `Destination` would (an absolute path, or an
+/// absolute URI of the request's own authority, in the client-visible path space); the
+/// properties go into its first 2xx propstat, or a new propstat after the last one, and a
+/// response without propstat (the status form) is left as it is.
 ///
 /// Built from the [`LockLayer`](crate::LockLayer) it goes with (same store, same mount
 /// prefix); put it inside that layer. The wrapped service gets the request body as a
@@ -188,16 +194,27 @@ where
         let clone = self.inner.clone();
         let mut ready = std::mem::replace(&mut self.inner, clone);
         let config = Arc::clone(&self.config);
+        // The request's own authority, against which absolute hrefs are matched.
+        let authority = req
+            .uri()
+            .authority()
+            .map(|a| a.as_str())
+            .or_else(|| req.headers().get(HOST).and_then(|h| h.to_str().ok()))
+            .map(str::to_owned);
         let future = Box::pin(async move {
             let (parts, body) = req.into_parts();
             let (body, kind) = read_propfind(body).await;
             let res = ready.call(Request::from_parts(parts, body)).await?;
-            let Some(kind) = kind.filter(|_| res.status() == StatusCode::MULTI_STATUS) else {
+            // Only a 207 answer to a PROPFIND that asks for a lock property is rewritten.
+            let Some(kind) = kind
+                .filter(|k| k.wants() != (false, false))
+                .filter(|_| res.status() == StatusCode::MULTI_STATUS)
+            else {
                 return Ok(res.map(PropertiesBody::passthrough));
             };
             let (mut parts, body) = res.into_parts();
             parts.headers.remove(CONTENT_LENGTH);
-            let body = PropertiesBody::augment(body, Augment::new(config, kind));
+            let body = PropertiesBody::augment(body, Augment::new(config, kind, authority));
             Ok(Response::from_parts(parts, body))
         });
         PropertiesFuture {
@@ -273,11 +290,13 @@ where
     B::Error: Into<BoxError>,
 {
     let mut read = BytesMut::new();
+    let mut trailers = None;
     loop {
         match poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
             Some(Ok(frame)) => {
-                if let Ok(data) = frame.into_data() {
-                    read.extend_from_slice(&data);
+                match frame.into_data() {
+                    Ok(data) => read.extend_from_slice(&data),
+                    Err(frame) => trailers = frame.into_trailers().ok(),
                 }
                 if read.len() > MAX_PROPFIND_BYTES {
                     return (ReplayBody::prefixed(read.freeze(), body), None);
@@ -289,7 +308,7 @@ where
     }
     let read = read.freeze();
     let kind = parse_propfind(&read);
-    (ReplayBody::buffered(read), kind)
+    (ReplayBody::buffered(read, trailers), kind)
 }
 
 pin_project! {
@@ -314,7 +333,7 @@ pin_project! {
     enum Replay<B> {
         Stream { #[pin] body: B },
         Prefixed { prefix: Option<Bytes>, #[pin] body: B },
-        Buffered { data: Option<Bytes> },
+        Buffered { data: Option<Bytes>, trailers: Option<HeaderMap> },
         Failed { error: Option<BoxError> },
     }
 }
@@ -341,10 +360,11 @@ impl<B> ReplayBody<B> {
         }
     }
 
-    fn buffered(data: Bytes) -> Self {
+    fn buffered(data: Bytes, trailers: Option<HeaderMap>) -> Self {
         Self {
             inner: Replay::Buffered {
                 data: (!data.is_empty()).then_some(data),
+                trailers,
             },
         }
     }
@@ -380,7 +400,12 @@ where
                 Some(data) => Poll::Ready(Some(Ok(Frame::data(data)))),
                 None => body.poll_frame(cx).map_err(Into::into),
             },
-            ReplayProj::Buffered { data } => Poll::Ready(data.take().map(|d| Ok(Frame::data(d)))),
+            ReplayProj::Buffered { data, trailers } => Poll::Ready(
+                data.take()
+                    .map(Frame::data)
+                    .or_else(|| trailers.take().map(Frame::trailers))
+                    .map(Ok),
+            ),
             ReplayProj::Failed { error } => Poll::Ready(error.take().map(Err)),
         }
     }
@@ -389,7 +414,7 @@ where
         match &self.inner {
             Replay::Stream { body } => body.is_end_stream(),
             Replay::Prefixed { prefix, body } => prefix.is_none() && body.is_end_stream(),
-            Replay::Buffered { data } => data.is_none(),
+            Replay::Buffered { data, trailers } => data.is_none() && trailers.is_none(),
             Replay::Failed { error } => error.is_none(),
         }
     }
@@ -407,7 +432,7 @@ where
                 }
                 hint
             }
-            Replay::Buffered { data } => {
+            Replay::Buffered { data, .. } => {
                 SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64))
             }
             Replay::Failed { .. } => SizeHint::default(),
@@ -453,6 +478,8 @@ enum Held {
 pub(crate) struct Augment {
     config: Arc<Config>,
     kind: PropfindKind,
+    /// The PROPFIND's authority (URI or `Host`), for absolute hrefs.
+    authority: Option<String>,
     stage: Stage,
     /// The namespace declarations of the multistatus start tag, which its children inherit.
     decls: String,
@@ -464,10 +491,11 @@ pub(crate) struct Augment {
 }
 
 impl Augment {
-    fn new(config: Arc<Config>, kind: PropfindKind) -> Self {
+    fn new(config: Arc<Config>, kind: PropfindKind, authority: Option<String>) -> Self {
         Self {
             config,
             kind,
+            authority,
             stage: Stage::Head,
             decls: String::new(),
             buf: BytesMut::new(),
@@ -492,24 +520,22 @@ impl Augment {
         self.stage = Stage::Pass;
     }
 
-    /// The resource an href names, in the layer's path space.
+    /// The resource of this server an href names: read like a `Destination` (an absolute
+    /// path, or an absolute URI of this request's authority), in the client-visible path
+    /// space ([decision D10](crate::decisions#d10)).
     fn path_of(&self, href: &str) -> Option<ResourcePath> {
-        let path = match href.find("://") {
-            Some(scheme_end) => {
-                let rest = &href[scheme_end + 3..];
-                &rest[rest.find('/')?..]
-            }
-            None => href,
+        let cfg = &self.config;
+        let resolver = Resolver {
+            authority: self.authority.as_deref(),
+            any_authority: cfg.any_authority,
+            prefix: &cfg.prefix,
+            max_len: cfg.limits.max_path_bytes,
+            max_depth: cfg.limits.max_path_depth,
         };
-        let path = path.split(['?', '#']).next()?;
-        let limits = &self.config.limits;
-        let path =
-            ResourcePath::parse_limited(path, limits.max_path_bytes, limits.max_path_depth).ok()?;
-        Some(if self.config.prefix.is_root() {
-            path
-        } else {
-            path.under_prefix(&self.config.prefix)
-        })
+        match resolver.resolve(href) {
+            Ok(Resolved::Local(path)) => Some(path),
+            _ => None,
+        }
     }
 
     /// The child element `fragment`, held: a `response` of a resource of this server, or
@@ -612,7 +638,9 @@ impl Augment {
                             Held::Unchanged(_) => None,
                         })
                         .collect();
-                    if !paths.is_empty() {
+                    // `propname` and `supportedlock` alone need no locks.
+                    let needs_locks = self.kind.wants().0 && self.kind != PropfindKind::PropName;
+                    if needs_locks && !paths.is_empty() {
                         let store = Arc::clone(&self.config.store);
                         let query = paths
                             .into_iter()

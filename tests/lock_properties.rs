@@ -14,7 +14,7 @@ mod counting;
 mod redis_env;
 
 use bytes::Bytes;
-use http::{Request, Response, StatusCode};
+use http::{HeaderMap, Request, Response, StatusCode};
 use http_body::{Body, Frame};
 use http_body_util::{BodyExt, Full};
 use tower::{ServiceBuilder, ServiceExt};
@@ -36,14 +36,33 @@ impl Body for Chunks {
     }
 }
 
+/// A request body of one data frame and trailers.
+struct WithTrailers(Option<Bytes>, Option<HeaderMap>);
+
+impl Body for WithTrailers {
+    type Data = Bytes;
+    type Error = Infallible;
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        let frame = match self.0.take() {
+            Some(data) => Some(Frame::data(data)),
+            None => self.1.take().map(Frame::trailers),
+        };
+        Poll::Ready(frame.map(Ok))
+    }
+}
+
 /// A class-1 server that answers every PROPFIND with `answer` (status `status`), in chunks of
-/// `chunk` bytes, and records the request bodies it got.
+/// `chunk` bytes, and records the request bodies (and trailers) it got.
 #[derive(Clone)]
 struct Class1 {
     answer: String,
     status: StatusCode,
     chunk: usize,
     bodies: Arc<Mutex<Vec<Bytes>>>,
+    trailers: Arc<Mutex<Vec<Option<HeaderMap>>>>,
 }
 
 impl Class1 {
@@ -53,11 +72,16 @@ impl Class1 {
             status: StatusCode::MULTI_STATUS,
             chunk: usize::MAX,
             bodies: Arc::default(),
+            trailers: Arc::default(),
         }
     }
 }
 
-impl tower::Service<Request<ReplayBody<Full<Bytes>>>> for Class1 {
+impl<B> tower::Service<Request<ReplayBody<B>>> for Class1
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     type Response = Response<Chunks>;
     type Error = Infallible;
     type Future =
@@ -65,11 +89,15 @@ impl tower::Service<Request<ReplayBody<Full<Bytes>>>> for Class1 {
     fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         Poll::Ready(Ok(()))
     }
-    fn call(&mut self, req: Request<ReplayBody<Full<Bytes>>>) -> Self::Future {
+    fn call(&mut self, req: Request<ReplayBody<B>>) -> Self::Future {
         let this = self.clone();
         Box::pin(async move {
-            let body = req.into_body().collect().await.unwrap().to_bytes();
-            this.bodies.lock().unwrap().push(body);
+            let collected = req.into_body().collect().await.unwrap();
+            this.trailers
+                .lock()
+                .unwrap()
+                .push(collected.trailers().cloned());
+            this.bodies.lock().unwrap().push(collected.to_bytes());
             let bytes = this.answer.as_bytes();
             let chunks = bytes
                 .chunks(this.chunk.min(bytes.len().max(1)))
@@ -91,7 +119,11 @@ struct Run {
 }
 
 async fn propfind<S: LockStore>(store: &Arc<S>, server: Class1, path: &str, body: &str) -> Run {
-    let locks = LockLayer::new(store.clone());
+    propfind_through(LockLayer::new(store.clone()), server, path, body).await
+}
+
+/// A PROPFIND through `locks` and its lock properties, to `server`.
+async fn propfind_through(locks: LockLayer, server: Class1, path: &str, body: &str) -> Run {
     let app = ServiceBuilder::new()
         .layer(locks.clone())
         .layer(locks.lock_properties())
@@ -387,6 +419,176 @@ async fn shared_and_inherited_locks_are_listed() {
     assert_eq!(s[1].1[0].1[1], "lockdiscovery(2)");
 }
 
+/// The activelocks of each response, by href.
+fn activelocks(xml: &str) -> Vec<(String, usize)> {
+    shape(xml)
+        .into_iter()
+        .map(|(href, stats)| {
+            let n = stats
+                .iter()
+                .flat_map(|s| &s.1)
+                .filter_map(|p| p.strip_prefix("lockdiscovery("))
+                .map(|n| n.trim_end_matches(')').parse::<usize>().unwrap())
+                .sum();
+            (href, n)
+        })
+        .collect()
+}
+
+/// One `response` of `href` with a 200 propstat.
+fn found(href: &str) -> String {
+    format!(
+        "<D:response><D:href>{href}</D:href><D:propstat><D:prop><D:getetag>\"1\"</D:getetag>\
+         </D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response>"
+    )
+}
+
+fn multistatus(responses: &[String]) -> String {
+    format!(
+        r#"<D:multistatus xmlns:D="DAV:">{}</D:multistatus>"#,
+        responses.concat()
+    )
+}
+
+/// An href is read like a `Destination` (RFC 4918 §8.3): an absolute path, or an absolute
+/// URI of the request's own authority; query and fragment are not part of the resource; text
+/// in CDATA counts; and hrefs are client-visible, mount prefix included (decision D10).
+#[tokio::test]
+async fn hrefs_name_resources_as_destinations_do() {
+    let store = Arc::new(MemoryLockStore::new());
+    let p = |s: &str| ResourcePath::parse(s).unwrap();
+    for path in ["/secret.txt", "/a", "/dav/doc"] {
+        store.create(NewLock::new(p(path))).await.unwrap();
+    }
+    let answer = multistatus(&[
+        found("/search?u=http://x/secret.txt"),
+        found("http://example.com/secret.txt?x#y"),
+        found("http://elsewhere.example/secret.txt"),
+        found("<![CDATA[/a]]>"),
+        found("/dav/doc"),
+    ]);
+    let locks = LockLayer::new(store.clone());
+    let run = propfind_through(locks, Class1::new(&answer), "http://example.com/", "").await;
+    assert_eq!(
+        activelocks(&run.text),
+        [
+            ("/search?u=http://x/secret.txt".to_owned(), 0),
+            ("http://example.com/secret.txt?x#y".to_owned(), 1),
+            ("http://elsewhere.example/secret.txt".to_owned(), 0),
+            ("/a".to_owned(), 1),
+            ("/dav/doc".to_owned(), 1),
+        ],
+        "{}",
+        run.text
+    );
+    // The empty path of an absolute URI is `/`.
+    let root = NewLock::new(ResourcePath::root());
+    assert!(matches!(
+        store.create(root).await.unwrap(),
+        tower_locks::CreateOutcome::Created(_)
+    ));
+    let answer = multistatus(&[found("http://example.com")]);
+    let locks = LockLayer::new(store.clone());
+    let run = propfind_through(locks, Class1::new(&answer), "http://example.com/", "").await;
+    assert_eq!(
+        activelocks(&run.text),
+        [("http://example.com".to_owned(), 1)]
+    );
+    // Under a mount prefix, the service's hrefs carry it, as the client sees them.
+    let locks = LockLayer::new(store.clone()).mount_prefix("/dav").unwrap();
+    let answer = multistatus(&[found("/dav/doc"), found("/doc")]);
+    let run = propfind_through(locks, Class1::new(&answer), "/doc", "").await;
+    assert_eq!(
+        activelocks(&run.text),
+        [("/dav/doc".to_owned(), 1), ("/doc".to_owned(), 0)],
+        "{}",
+        run.text
+    );
+}
+
+/// The properties go where RFC 4918 §14.24 lets them: into the first 2xx propstat (an empty
+/// `prop` opened with its attributes kept), or a new propstat after the last one and before
+/// `responsedescription`; a response of the status form, without propstat, is left as it is;
+/// and a PROPFIND that asks for neither lock property gets the answer unchanged without a
+/// store query.
+#[tokio::test]
+async fn the_properties_go_where_the_rfc_puts_them() {
+    let store = Arc::new(counting::Counting::new(true));
+    store
+        .create(NewLock::new(ResourcePath::parse("/a").unwrap()))
+        .await
+        .unwrap();
+    let empty_prop = r#"<multistatus xmlns="DAV:"><response><href>/a</href><propstat><x:prop xmlns:x="DAV:" /><status>HTTP/1.1 200 OK</status></propstat></response></multistatus>"#;
+    let run = propfind(&store, Class1::new(empty_prop), "/", "").await;
+    assert_eq!(
+        activelocks(&run.text),
+        [("/a".to_owned(), 1)],
+        "{}",
+        run.text
+    );
+
+    let described = r#"<D:multistatus xmlns:D="DAV:"><D:response><D:href>/a</D:href><D:propstat><D:prop><D:lockdiscovery/></D:prop><D:status>HTTP/1.1 404 Not Found</D:status></D:propstat><D:responsedescription>why</D:responsedescription></D:response></D:multistatus>"#;
+    let run = propfind(&store, Class1::new(described), "/", PROP_LOCKDISCOVERY).await;
+    let (propstat, description) = (
+        run.text.find("propstat").unwrap(),
+        run.text.find("responsedescription").unwrap(),
+    );
+    assert!(propstat < description, "{}", run.text);
+    assert_eq!(
+        activelocks(&run.text),
+        [("/a".to_owned(), 1)],
+        "{}",
+        run.text
+    );
+
+    let status_form = r#"<D:multistatus xmlns:D="DAV:"><D:response><D:href>/gone</D:href><D:href>/a</D:href><D:status>HTTP/1.1 404 Not Found</D:status></D:response></D:multistatus>"#;
+    let run = propfind(&store, Class1::new(status_form), "/", "").await;
+    assert_eq!(run.text, status_form);
+
+    let before = store.counts().0;
+    let etag_only = r#"<propfind xmlns="DAV:"><prop><getetag/></prop></propfind>"#;
+    let run = propfind(&store, Class1::new(described), "/", etag_only).await;
+    assert_eq!(run.text, described);
+    assert!(
+        run.content_length,
+        "an answer passed unchanged keeps its length"
+    );
+    let propname = r#"<propfind xmlns="DAV:"><propname/></propfind>"#;
+    let run = propfind(&store, Class1::new(described), "/", propname).await;
+    assert!(run.text.contains("lockdiscovery"), "{}", run.text);
+    assert_eq!(store.counts().0, before, "names alone need no store query");
+}
+
+/// A PROPFIND's request trailers reach the server with the body that was read.
+#[tokio::test]
+async fn propfind_request_trailers_reach_the_server() {
+    let store = Arc::new(MemoryLockStore::new());
+    let server = Class1::new(&multistatus(&[]));
+    let locks = LockLayer::new(store);
+    let app = ServiceBuilder::new()
+        .layer(locks.clone())
+        .layer(locks.lock_properties())
+        .service(server.clone());
+    let mut trailers = HeaderMap::new();
+    trailers.insert("x-checksum", "abc".parse().unwrap());
+    let body = WithTrailers(
+        Some(Bytes::from(PROP_LOCKDISCOVERY)),
+        Some(trailers.clone()),
+    );
+    let req = Request::builder()
+        .method("PROPFIND")
+        .uri("/")
+        .body(body)
+        .unwrap();
+    let res = app.oneshot(req).await.unwrap();
+    res.into_body().collect().await.unwrap();
+    assert_eq!(server.trailers.lock().unwrap()[0], Some(trailers));
+    assert_eq!(
+        server.bodies.lock().unwrap()[0],
+        PROP_LOCKDISCOVERY.as_bytes()
+    );
+}
+
 /// A `Depth: 1` answer about many members costs one store query per 64 `response` elements
 /// that have arrived, not one per element, and each element still gets exactly the locks
 /// that cover its own resource: the collection's depth-infinity lock, and its own.
@@ -460,8 +662,9 @@ async fn the_members_of_an_answer_are_asked_about_together_on_redis() {
 }
 
 /// Whatever multistatus the inner service answers, cut into whatever chunks: a well-formed
-/// answer stays well-formed and every response gets the lock properties in a 2xx propstat
-/// (none left in another one); and no answer at all makes the filter panic.
+/// answer stays well-formed and every response with a propstat gets the lock properties in a
+/// 2xx propstat (none left in another one), one without gets none; and no answer at all
+/// makes the filter panic.
 #[test]
 fn any_answer_in_any_chunks() {
     use proptest::prelude::*;
@@ -517,11 +720,15 @@ fn any_answer_in_any_chunks() {
         server.chunk = chunk;
         let run = rt.block_on(propfind(&store, server, "/dir/", request));
         prop_assert!(roxmltree::Document::parse(&run.text).is_ok(), "{answer}\n=> {}", run.text);
-        for (href, stats) in shape(&run.text) {
+        let shapes = shape(&run.text);
+        prop_assert_eq!(shapes.len(), responses.len());
+        for ((href, stats), response) in shapes.into_iter().zip(&responses) {
             let ours = |s: &Propstat| s.1.iter().filter(|p| p.starts_with("lockdiscovery")).count();
             let in_2xx: usize = stats.iter().filter(|s| s.0 / 100 == 2).map(ours).sum();
             let elsewhere: usize = stats.iter().filter(|s| s.0 / 100 != 2).map(ours).sum();
-            prop_assert_eq!((in_2xx, elsewhere), (1, 0), "{}: {}", href, run.text);
+            // A response without a propstat says nothing about properties: none is added.
+            let want = if response.contains("<D:propstat>") { (1, 0) } else { (0, 0) };
+            prop_assert_eq!((in_2xx, elsewhere), want, "{}: {}", href, run.text);
         }
         // Noise instead of XML: passed on unchanged, without a panic.
         let noise = String::from_utf8_lossy(&noise).into_owned();

@@ -39,7 +39,7 @@ pub enum PropfindKind {
 
 impl PropfindKind {
     /// Whether the answer gets `(lockdiscovery, supportedlock)`.
-    fn wants(self) -> (bool, bool) {
+    pub(crate) fn wants(self) -> (bool, bool) {
         match self {
             PropfindKind::AllProp | PropfindKind::PropName => (true, true),
             PropfindKind::Prop {
@@ -283,7 +283,7 @@ pub(crate) struct ResponseElement {
 }
 
 /// Read the child element `fragment` of a multistatus whose root declared `decls`; `None`
-/// when it is not a `DAV:response` with an href (it then passes unchanged).
+/// when it is not a `DAV:response` with an href and a propstat (it then passes unchanged).
 pub(crate) fn read_response(fragment: &str, decls: &str) -> Option<ResponseElement> {
     // The fragment inside a wrapper that declares what the multistatus declared.
     let mut doc = String::with_capacity(decls.len() + fragment.len() + 7);
@@ -298,18 +298,21 @@ pub(crate) fn read_response(fragment: &str, decls: &str) -> Option<ResponseEleme
     let mut stack: Vec<Tag> = Vec::new();
     let mut href: Option<String> = None;
     let mut in_href = false;
-    let mut response_end = None;
+    let mut closed = false;
     // The current propstat: its start, whether its status is 2xx, the prop's content end,
     // the lock properties in it, and the other children of its prop.
     struct Propstat {
         start: usize,
         ok: Option<bool>,
         prop_end: Option<usize>,
-        prop_empty: Option<(usize, usize, String)>,
+        prop_empty: Option<(usize, usize, String, String)>,
         ours: Vec<(usize, usize)>,
         others: usize,
     }
     let mut propstats: Vec<Propstat> = Vec::new();
+    // Where the last propstat ends: a new one goes there, before any `responsedescription`,
+    // `error` or `location` (RFC 4918 §14.24).
+    let mut propstats_end = None;
     let mut status_text = String::new();
     let mut in_status = false;
     loop {
@@ -339,7 +342,10 @@ pub(crate) fn read_response(fragment: &str, decls: &str) -> Option<ResponseEleme
                     (3, true, b"prop") if empty && in_propstat(&stack) => {
                         let p = propstats.last_mut()?;
                         let name = String::from_utf8_lossy(e.name().as_ref()).into_owned();
-                        p.prop_empty = Some((before - off, after - off, name));
+                        // The start tag as written (attributes and declarations kept), opened.
+                        let tag = &doc[before..after];
+                        let open = format!("{}>", tag.strip_suffix("/>")?.trim_end());
+                        p.prop_empty = Some((before - off, after - off, open, name));
                     }
                     (4, _, _) if in_prop(&stack) => {
                         let p = propstats.last_mut()?;
@@ -363,6 +369,10 @@ pub(crate) fn read_response(fragment: &str, decls: &str) -> Option<ResponseEleme
             Event::Text(ref t) if in_href => {
                 href.get_or_insert_with(String::new)
                     .push_str(&t.xml_content().ok()?);
+            }
+            Event::CData(ref t) if in_href => {
+                href.get_or_insert_with(String::new)
+                    .push_str(std::str::from_utf8(t).ok()?);
             }
             Event::GeneralRef(ref r) if in_href => {
                 let name = String::from_utf8_lossy(r.as_ref()).into_owned();
@@ -390,7 +400,8 @@ pub(crate) fn read_response(fragment: &str, decls: &str) -> Option<ResponseEleme
                     (3, Tag::Prop) if in_propstat(&stack) => {
                         propstats.last_mut()?.prop_end = Some(before - off);
                     }
-                    (1, Tag::Response) => response_end = Some(before - off),
+                    (2, Tag::Propstat) => propstats_end = Some(after - off),
+                    (1, Tag::Response) => closed = true,
                     _ => {}
                 }
             }
@@ -399,7 +410,12 @@ pub(crate) fn read_response(fragment: &str, decls: &str) -> Option<ResponseEleme
         }
     }
     let href = href?.trim().to_owned();
-    let response_end = response_end?;
+    if !closed {
+        return None;
+    }
+    // A response of the status form (hrefs and a status, no propstat) says nothing about
+    // properties: it passes unchanged.
+    let propstats_end = propstats_end?;
     let mut edits = Vec::new();
     // Properties the inner service wrote itself, or reported missing, give way to ours.
     for p in &propstats {
@@ -413,15 +429,15 @@ pub(crate) fn read_response(fragment: &str, decls: &str) -> Option<ResponseEleme
     let target = propstats.iter().find(|p| p.ok == Some(true));
     let (insert_at, in_prop) = match target {
         Some(p) => match (&p.prop_empty, p.prop_end) {
-            (Some((s, e, name)), _) => {
+            (Some((s, e, open, name)), _) => {
                 // `<D:prop/>`: open it, so the properties go inside.
-                edits.push((*s, *e, format!("<{name}>\u{0}</{name}>")));
+                edits.push((*s, *e, format!("{open}\u{0}</{name}>")));
                 (*s, true)
             }
             (None, Some(end)) => (end, true),
-            _ => (response_end, false),
+            _ => (propstats_end, false),
         },
-        None => (response_end, false),
+        None => (propstats_end, false),
     };
     Some(ResponseElement {
         href,
