@@ -3,7 +3,8 @@
 //! chunks as a server sends them, and the layer adds each member's lock properties, with a
 //! tenth of the members locked. Prints the mean time per PROPFIND through the layer next to
 //! the same PROPFIND without it, on the memory store and, when `REDIS_URL` is set, on Redis
-//! (where each store query is a round trip).
+//! (where each store query is a round trip). Then the time for one `response` of 250 KiB,
+//! delivered whole and in small chunks.
 //!
 //! ```text
 //! cargo run --release --example propfind_cost
@@ -152,6 +153,40 @@ async fn measure<S: LockStore>(name: &str, store: Arc<S>, members: usize) {
         .unwrap();
 }
 
+/// One `response` of about 250 KiB (a resource with many dead properties), the layer's
+/// largest, delivered whole and in 64-byte chunks: what small chunks cost.
+async fn big_element() {
+    let mut xml = String::from(
+        r#"<D:multistatus xmlns:D="DAV:"><D:response><D:href>/big/doc</D:href><D:propstat><D:prop>"#,
+    );
+    let mut i = 0;
+    while xml.len() < 250 * 1024 {
+        xml.push_str(&format!("<x:p{i} xmlns:x=\"urn:x\">value {i}</x:p{i}>"));
+        i += 1;
+    }
+    xml.push_str(
+        "</D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response></D:multistatus>",
+    );
+    let store = Arc::new(MemoryLockStore::new());
+    store
+        .create(NewLock::new(ResourcePath::parse("/big/doc").unwrap()))
+        .await
+        .unwrap();
+    for chunk in [xml.len(), 16 * 1024, 64] {
+        let chunks: Arc<Vec<Bytes>> = Arc::new(
+            xml.as_bytes()
+                .chunks(chunk)
+                .map(Bytes::copy_from_slice)
+                .collect(),
+        );
+        let micros = run(Arc::clone(&store), chunks, 5, true, 1).await;
+        println!(
+            "memory   one {} KiB response in chunks of {chunk:>6} bytes: {micros:9.0} µs",
+            xml.len() / 1024
+        );
+    }
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let members: usize = std::env::var("MEMBERS")
@@ -159,6 +194,7 @@ async fn main() {
         .and_then(|m| m.parse().ok())
         .unwrap_or(1000);
     measure("memory", Arc::new(MemoryLockStore::new()), members).await;
+    big_element().await;
     #[cfg(feature = "redis")]
     if let Ok(url) = std::env::var("REDIS_URL") {
         let prefix = format!("tower-locks-propfind-{}", std::process::id());

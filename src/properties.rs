@@ -484,6 +484,10 @@ pub(crate) struct Augment {
     /// The namespace declarations of the multistatus start tag, which its children inherit.
     decls: String,
     buf: BytesMut,
+    /// An incomplete piece at the start of `buf` is read again once `buf` holds this many
+    /// bytes (twice what it held), or the answer has ended: a big element arriving in small
+    /// chunks then costs linear time, not a rescan per chunk.
+    rescan_at: usize,
     out: VecDeque<Bytes>,
     inner_done: bool,
     /// The inner body's trailers, sent after everything held.
@@ -499,6 +503,7 @@ impl Augment {
             stage: Stage::Head,
             decls: String::new(),
             buf: BytesMut::new(),
+            rescan_at: 0,
             out: VecDeque::new(),
             inner_done: false,
             trailers: None,
@@ -605,12 +610,24 @@ impl Augment {
         }
     }
 
+    /// The piece at the start of the buffer is incomplete: read it again once the buffer has
+    /// doubled (or holds more than [`MAX_HELD_BYTES`], when it passes). Always `false`: more
+    /// input is needed.
+    fn more_needed(&mut self) -> bool {
+        self.rescan_at = (self.buf.len() * 2).min(MAX_HELD_BYTES + 1);
+        false
+    }
+
     /// Work through what is held. `Ready(())`: the output queue has something, or all is
     /// done; `Pending`: a store query is under way. Returns `false` when more input is needed.
     fn step(&mut self, cx: &mut Context<'_>) -> Poll<bool> {
         loop {
             if !self.out.is_empty() {
                 return Poll::Ready(true);
+            }
+            let reading = matches!(self.stage, Stage::Head | Stage::Content);
+            if reading && !self.inner_done && self.buf.len() < self.rescan_at {
+                return Poll::Ready(false);
             }
             match &mut self.stage {
                 Stage::Pass => {
@@ -623,14 +640,18 @@ impl Augment {
                         self.emit(end);
                         self.decls = decls;
                         self.stage = Stage::Content;
+                        self.rescan_at = 0;
                     }
                     Ok(None) if self.buf.len() <= MAX_HELD_BYTES && !self.inner_done => {
-                        return Poll::Ready(false)
+                        return Poll::Ready(self.more_needed())
                     }
                     _ => self.pass(),
                 },
                 Stage::Content => {
                     let (held, stop) = self.take_batch();
+                    if !held.is_empty() {
+                        self.rescan_at = 0;
+                    }
                     let paths: Vec<ResourcePath> = held
                         .iter()
                         .filter_map(|piece| match piece {
@@ -659,7 +680,7 @@ impl Augment {
                         Some(Ok(Piece::More))
                             if self.buf.len() <= MAX_HELD_BYTES && !self.inner_done =>
                         {
-                            return Poll::Ready(false)
+                            return Poll::Ready(self.more_needed())
                         }
                         _ => self.pass(),
                     }
