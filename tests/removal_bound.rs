@@ -9,48 +9,32 @@
 //! removes nothing and the two layers see the same locks. Memory store, and Redis when
 //! `REDIS_URL` is set.
 
+#[path = "common/adjusted.rs"]
+mod adjusted;
 mod common;
 
 #[cfg(feature = "redis")]
 #[path = "common/redis.rs"]
 mod redis_env;
 
+use adjusted::Adjusted;
 use common::{empty, req, send, Kv};
 use http::StatusCode;
 use tower::Layer;
 use tower_locks::{
-    Below, CreateOutcome, Lock, LockLayer, LockQuery, LockScope, LockStore, LockStoreError,
-    LockTimeout, MemoryLockStore, NewLock, Principal, ResourcePath, TokenAccess, TokenOutcome,
+    Below, CreateOutcome, Lock, LockLayer, LockScope, LockStore, MemoryLockStore, NewLock,
+    Principal, ResourcePath,
 };
 
-/// `S`, made to report every lock below whatever a query asks for.
-#[derive(Clone)]
-struct Everything<S>(S);
-
-impl<S: LockStore> LockStore for Everything<S> {
-    async fn create(&self, lock: NewLock) -> Result<CreateOutcome, LockStoreError> {
-        self.0.create(lock).await
-    }
-    async fn refresh(
-        &self,
-        access: TokenAccess<'_>,
-        timeout: LockTimeout,
-    ) -> Result<TokenOutcome, LockStoreError> {
-        self.0.refresh(access, timeout).await
-    }
-    async fn unlock(&self, access: TokenAccess<'_>) -> Result<TokenOutcome, LockStoreError> {
-        self.0.unlock(access).await
-    }
-    async fn remove_subtree(&self, path: &ResourcePath) -> Result<usize, LockStoreError> {
-        self.0.remove_subtree(path).await
-    }
-    async fn query(&self, query: &LockQuery) -> Result<Vec<Lock>, LockStoreError> {
-        let mut everything = query.clone();
-        everything.below = Below::All;
-        self.0.query(&everything).await
-    }
-    async fn get(&self, token: &str) -> Result<Option<Lock>, LockStoreError> {
-        self.0.get(token).await
+/// `store`, made to report every lock below whatever a query asks for.
+fn everything<S>(store: S) -> Adjusted<S> {
+    Adjusted {
+        query: |query| {
+            let mut everything = query.clone();
+            everything.below = Below::All;
+            everything
+        },
+        ..Adjusted::new(store)
     }
 }
 
@@ -161,7 +145,7 @@ async fn same_verdicts<S: LockStore + Clone>(cases: u64, mut fresh: impl AsyncFn
         let bounded = LockLayer::new(store.clone())
             .owner_writes(owner_writes)
             .layer(kv.clone());
-        let full = LockLayer::new(Everything(store.clone()))
+        let full = LockLayer::new(everything(store.clone()))
             .owner_writes(owner_writes)
             .layer(kv.clone());
         let got = send(bounded, request()).await;

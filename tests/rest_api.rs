@@ -2,6 +2,8 @@
 //! `127.0.0.1:0`, on the memory store and on Redis: every endpoint, every error, principal
 //! isolation, idempotent acquire, owner writes on and off, events in order.
 
+#[path = "common/adjusted.rs"]
+mod adjusted;
 #[cfg(feature = "redis")]
 #[path = "common/redis.rs"]
 mod redis_env;
@@ -10,6 +12,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use adjusted::Adjusted;
 use axum::body::Body;
 use axum::extract::Request;
 use axum::middleware::{self, Next};
@@ -23,9 +26,8 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
 use tower_locks::{
-    CreateOutcome, DynLockStore, Limits, Lock, LockEvent, LockLayer, LockPolicy, LockQuery,
-    LockStore, LockStoreError, LockTimeout, LockView, MemoryLockStore, NewLock, Principal,
-    ResourcePath, TokenAccess, TokenOutcome,
+    CreateOutcome, DynLockStore, Limits, Lock, LockEvent, LockLayer, LockPolicy, LockView,
+    MemoryLockStore, NewLock, Principal, ResourcePath,
 };
 
 /// "admin" may list every lock and break every lock but carol's (a legal hold, say).
@@ -140,6 +142,16 @@ impl App {
             headers: parts.headers,
             json: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
         }
+    }
+
+    /// `DELETE /locks{path}` with `Lock-Token: <token>`, as `user`: the status.
+    async fn release(&self, path: &str, user: Option<&str>, token: &str) -> StatusCode {
+        let lt = format!("<{token}>");
+        let path = format!("/locks{path}");
+        let a = self
+            .send("DELETE", &path, user, &[("lock-token", &lt)], "")
+            .await;
+        a.status
     }
 
     /// Wait (bounded) until the hook heard `n` events.
@@ -510,17 +522,10 @@ async fn breaks_are_all_or_nothing(store: Arc<dyn DynLockStore>) {
     assert_eq!(a.status, StatusCode::FORBIDDEN, "{}", a.json);
     assert!(live(anon.clone()).await, "an anonymous lock was broken");
     // Its token is what holds it: shown, anybody releases it (as UNLOCK would).
-    let lt = format!("<{}>", anon.token);
-    let a = app
-        .send(
-            "DELETE",
-            "/locks/docs/anon",
-            Some("bob"),
-            &[("lock-token", &lt)],
-            "",
-        )
-        .await;
-    assert_eq!(a.status, StatusCode::NO_CONTENT, "{}", a.json);
+    assert_eq!(
+        app.release("/docs/anon", Some("bob"), &anon.token).await,
+        StatusCode::NO_CONTENT
+    );
     // The policy may let an administrator break one.
     let anon = lock(NewLock::new(p("/docs/anon"))).await;
     let a = app
@@ -593,17 +598,10 @@ async fn breaks_are_all_or_nothing(store: Arc<dyn DynLockStore>) {
     );
     assert!(live(eves).await);
     // Once dan's lock is gone, the takeover breaks bob's and gets its lock.
-    let lt = format!("<{}>", dans.token);
-    let a = app
-        .send(
-            "DELETE",
-            "/locks/docs/d/x",
-            Some("dan"),
-            &[("lock-token", &lt)],
-            "",
-        )
-        .await;
-    assert_eq!(a.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.release("/docs/d/x", Some("dan"), &dans.token).await,
+        StatusCode::NO_CONTENT
+    );
     let a = app
         .send("POST", "/locks/docs/d?takeover", Some("admin"), &[], deep)
         .await;
@@ -631,17 +629,10 @@ async fn breaks_are_all_or_nothing(store: Arc<dyn DynLockStore>) {
             "a refused takeover broke a lock on /docs/g"
         );
     }
-    let lt = format!("<{}>", below.token);
-    let a = app
-        .send(
-            "DELETE",
-            "/locks/docs/g/x",
-            Some("dan"),
-            &[("lock-token", &lt)],
-            "",
-        )
-        .await;
-    assert_eq!(a.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.release("/docs/g/x", Some("dan"), &below.token).await,
+        StatusCode::NO_CONTENT
+    );
     let a = app
         .send("POST", "/locks/docs/g?takeover", Some("admin"), &[], deep)
         .await;
@@ -674,44 +665,23 @@ async fn breaks_are_all_or_nothing_on_the_memory_store() {
 
 /// A store as terse as the contract allows: of more than sixteen conflicts it names only
 /// sixteen, those rooted at the requested path first.
-struct Terse(MemoryLockStore);
-
-impl LockStore for Terse {
-    async fn create(&self, lock: NewLock) -> Result<CreateOutcome, LockStoreError> {
-        let root = lock.root.clone();
-        Ok(match self.0.create(lock).await? {
+fn terse<S>(store: S) -> Adjusted<S> {
+    Adjusted {
+        created: |root, outcome| match outcome {
             CreateOutcome::Conflict(mut conflicts) if conflicts.len() > 16 => {
-                conflicts.sort_by_key(|l| l.root != root);
+                conflicts.sort_by_key(|l| l.root != *root);
                 conflicts.truncate(16);
                 CreateOutcome::Conflict(conflicts)
             }
             other => other,
-        })
-    }
-    async fn refresh(
-        &self,
-        access: TokenAccess<'_>,
-        timeout: LockTimeout,
-    ) -> Result<TokenOutcome, LockStoreError> {
-        self.0.refresh(access, timeout).await
-    }
-    async fn unlock(&self, access: TokenAccess<'_>) -> Result<TokenOutcome, LockStoreError> {
-        self.0.unlock(access).await
-    }
-    async fn remove_subtree(&self, path: &ResourcePath) -> Result<usize, LockStoreError> {
-        self.0.remove_subtree(path).await
-    }
-    async fn query(&self, query: &LockQuery) -> Result<Vec<Lock>, LockStoreError> {
-        self.0.query(query).await
-    }
-    async fn get(&self, token: &str) -> Result<Option<Lock>, LockStoreError> {
-        self.0.get(token).await
+        },
+        ..Adjusted::new(store)
     }
 }
 
 #[tokio::test]
 async fn breaks_are_all_or_nothing_on_a_terse_store() {
-    breaks_are_all_or_nothing(Arc::new(Terse(MemoryLockStore::new()))).await;
+    breaks_are_all_or_nothing(Arc::new(terse(MemoryLockStore::new()))).await;
 }
 
 #[cfg(feature = "redis")]

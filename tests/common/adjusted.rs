@@ -1,0 +1,55 @@
+//! A store wrapper for tests that need a store behaving as its contract allows but the
+//! stores at hand do not: it changes what the wrapped store is asked (`query`) or what it
+//! answers (`created`), and passes everything else on.
+#![allow(dead_code, unreachable_pub)]
+
+use tower_locks::{
+    CreateOutcome, Lock, LockQuery, LockStore, LockStoreError, LockTimeout, NewLock, ResourcePath,
+    TokenAccess, TokenOutcome,
+};
+
+/// `inner`, with `query` applied to every query before it reaches it, and `created` to every
+/// answer of `create` (given the requested root).
+#[derive(Clone)]
+pub struct Adjusted<S> {
+    pub inner: S,
+    pub query: fn(&LockQuery) -> LockQuery,
+    pub created: fn(&ResourcePath, CreateOutcome) -> CreateOutcome,
+}
+
+impl<S> Adjusted<S> {
+    /// `inner`, unchanged until the fields say otherwise.
+    pub fn new(inner: S) -> Self {
+        Self {
+            inner,
+            query: LockQuery::clone,
+            created: |_, outcome| outcome,
+        }
+    }
+}
+
+impl<S: LockStore> LockStore for Adjusted<S> {
+    async fn create(&self, lock: NewLock) -> Result<CreateOutcome, LockStoreError> {
+        let root = lock.root.clone();
+        Ok((self.created)(&root, self.inner.create(lock).await?))
+    }
+    async fn refresh(
+        &self,
+        access: TokenAccess<'_>,
+        timeout: LockTimeout,
+    ) -> Result<TokenOutcome, LockStoreError> {
+        self.inner.refresh(access, timeout).await
+    }
+    async fn unlock(&self, access: TokenAccess<'_>) -> Result<TokenOutcome, LockStoreError> {
+        self.inner.unlock(access).await
+    }
+    async fn remove_subtree(&self, path: &ResourcePath) -> Result<usize, LockStoreError> {
+        self.inner.remove_subtree(path).await
+    }
+    async fn query(&self, query: &LockQuery) -> Result<Vec<Lock>, LockStoreError> {
+        self.inner.query(&(self.query)(query)).await
+    }
+    async fn get(&self, token: &str) -> Result<Option<Lock>, LockStoreError> {
+        self.inner.get(token).await
+    }
+}
