@@ -155,6 +155,91 @@ async fn lock_on_unmapped_url_creates_an_empty_resource_201() {
         .is_empty());
 }
 
+/// A LOCK is answered by the layer, so it evaluates `If-Match` and `If-None-Match` itself
+/// (RFC 9110 §13.1.1-2) against what the resource space says, and holds neither when nothing
+/// can tell (D13): a LOCK never creates a resource `If-Match` says must exist.
+#[tokio::test]
+async fn lock_evaluates_if_match_and_if_none_match() {
+    let (_, kv, svc) = setup(&["/a"]);
+    let etag = kv.etag("/a").unwrap();
+    let with = |path: &str, header: &str, value: &str| {
+        let mut r = lock_req(path, Some("0"), LOCKINFO_SHARED);
+        r.headers_mut().insert(
+            http::HeaderName::from_bytes(header.as_bytes()).unwrap(),
+            value.parse().unwrap(),
+        );
+        r
+    };
+    let cases = [
+        (
+            "/a",
+            "if-match",
+            "\"nope\"",
+            StatusCode::PRECONDITION_FAILED,
+        ),
+        ("/a", "if-match", etag.as_str(), StatusCode::OK),
+        ("/a", "if-match", "*", StatusCode::OK),
+        ("/a", "if-none-match", "*", StatusCode::PRECONDITION_FAILED),
+        (
+            "/a",
+            "if-none-match",
+            etag.as_str(),
+            StatusCode::PRECONDITION_FAILED,
+        ),
+        (
+            "/a",
+            "if-none-match",
+            "\"nope\", W/\"other\"",
+            StatusCode::OK,
+        ),
+        ("/new", "if-none-match", "*", StatusCode::CREATED),
+        ("/other", "if-match", "*", StatusCode::PRECONDITION_FAILED),
+        ("/a", "if-match", "nope", StatusCode::BAD_REQUEST),
+    ];
+    for (path, header, value, status) in cases {
+        let a = send(svc.clone(), with(path, header, value)).await;
+        assert_eq!(
+            a.status,
+            status,
+            "LOCK {path} {header}: {value}: {}",
+            a.text()
+        );
+    }
+    assert!(!kv.exists("/other"));
+
+    // A resource space that cannot tell whether anything exists (HEAD is refused): neither
+    // header holds, and nothing is created.
+    let store = Arc::new(MemoryLockStore::new());
+    let blind = Kv::default();
+    let refusing = tower::service_fn({
+        let blind = blind.clone();
+        move |r: http::Request<tower_locks::EmptyBody>| {
+            let mut blind = blind.clone();
+            async move {
+                if r.method() == "HEAD" {
+                    let mut res = http::Response::new(Body::empty());
+                    *res.status_mut() = StatusCode::FORBIDDEN;
+                    return Ok::<_, std::convert::Infallible>(res);
+                }
+                tower::Service::call(&mut blind, r).await
+            }
+        }
+    });
+    let svc = LockLayer::new(store)
+        .resource_space(refusing)
+        .layer(Kv::default());
+    for header in ["if-match", "if-none-match"] {
+        let a = send(svc.clone(), with("/doc", header, "*")).await;
+        assert_eq!(a.status, StatusCode::PRECONDITION_FAILED, "{header}: *");
+    }
+    assert!(
+        !blind.exists("/doc"),
+        "a LOCK created what If-Match said must exist"
+    );
+    let a = send(svc.clone(), lock_req("/doc", Some("0"), LOCKINFO_SHARED)).await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.text());
+}
+
 #[tokio::test]
 async fn conflicts_423_on_the_target_207_for_descendants() {
     let (store, kv, svc) = setup(&["/c/", "/c/a", "/c/b/deep"]);

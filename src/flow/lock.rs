@@ -3,7 +3,7 @@
 use std::time::SystemTime;
 
 use bytes::Bytes;
-use http::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE, IF_MATCH};
+use http::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE, IF_MATCH, IF_NONE_MATCH};
 use http::{Response, StatusCode};
 use http_body::Body;
 
@@ -14,7 +14,10 @@ use super::Ctx;
 use crate::body::{read_limited, ReadError, ResponseBody};
 use crate::dav::{lock_response_body, parse_lockinfo, LockInfoError};
 use crate::events::LockEvent;
-use crate::headers::{parse_depth, parse_timeout_headers, Depth, LOCK_TOKEN};
+use crate::headers::{
+    parse_depth, parse_entity_tags, parse_timeout_headers, Depth, EntityTags, HeaderError,
+    LOCK_TOKEN,
+};
 use crate::hooks::{CreateResult, ResourceState};
 use crate::response::Rejection;
 use crate::store::{
@@ -140,9 +143,10 @@ async fn create<B>(
     };
     // Whether the LOCK creates its target decides the parent's part of the verdict.
     let state = ctx.probe(&ctx.target).await;
-    // Appendix D.1: `If-Match: *` forbids creating the resource.
-    if ctx.parts.headers.contains_key(IF_MATCH) && state == ResourceState::Missing {
-        return ctx.reject(Rejection::PreconditionFailed);
+    match conditional_headers_hold(&ctx.parts.headers, &state) {
+        Ok(true) => {}
+        Ok(false) => return ctx.reject(Rejection::PreconditionFailed),
+        Err(e) => return ctx.reject(bad_request(e.to_string())),
     }
     // An empty resource is never a collection (§7.3): a URL written as a collection that the
     // probe could not place is not created, only locked.
@@ -224,6 +228,40 @@ async fn create<B>(
     }
     ctx.cfg.event(|| LockEvent::Granted { lock: lock.clone() });
     lock_response(&lock, status, true)
+}
+
+/// `If-Match` and `If-None-Match` on a LOCK, which the layer answers itself, so no service
+/// evaluates them (RFC 9110 §13.1.1, §13.1.2; Appendix D.1 of RFC 4918: `If-Match: *` keeps a
+/// LOCK from creating its resource). `If-Match` holds when the resource exists with one of
+/// the listed entity tags (strong comparison), or at all for `*`; `If-None-Match` when it does
+/// not exist, or has none of the listed tags (weak comparison). A state the probe could not
+/// tell makes neither hold ([decision D13](crate::decisions#d13)).
+fn conditional_headers_hold(
+    headers: &http::HeaderMap,
+    state: &ResourceState,
+) -> Result<bool, HeaderError> {
+    let if_match = parse_entity_tags(headers, &IF_MATCH, "If-Match")?;
+    let if_none_match = parse_entity_tags(headers, &IF_NONE_MATCH, "If-None-Match")?;
+    let current = match state {
+        ResourceState::Exists { etag } => Some(etag.as_ref()),
+        ResourceState::Missing => None,
+        ResourceState::Unknown => return Ok(if_match.is_none() && if_none_match.is_none()),
+    };
+    let match_holds = match if_match {
+        None => true,
+        Some(EntityTags::Any) => current.is_some(),
+        Some(EntityTags::Listed(tags)) => current
+            .flatten()
+            .is_some_and(|e| tags.iter().any(|t| t.strong_eq(e))),
+    };
+    let none_match_holds = match if_none_match {
+        None => true,
+        Some(EntityTags::Any) => current.is_none(),
+        Some(EntityTags::Listed(tags)) => !current
+            .flatten()
+            .is_some_and(|e| tags.iter().any(|t| t.weak_eq(e))),
+    };
+    Ok(match_holds && none_match_holds)
 }
 
 fn lock_response<B>(

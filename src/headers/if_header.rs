@@ -181,7 +181,11 @@ fn is_etagc(c: char) -> bool {
 /// With `quoted_string_ws`, SP and HTAB are also accepted between the quotes: RFC 4918 refers
 /// to the RFC 2616 entity-tag (a `quoted-string`), and its own `If` examples use tags such as
 /// `"I am an ETag"`. Backslashes are taken literally, as in RFC 9110.
-fn parse_etag_at(s: &str, pos: usize, quoted_string_ws: bool) -> Option<(EntityTag, usize)> {
+pub(crate) fn parse_etag_at(
+    s: &str,
+    pos: usize,
+    quoted_string_ws: bool,
+) -> Option<(EntityTag, usize)> {
     let rest = s.get(pos..)?;
     let (weak, rest, start) = match rest.strip_prefix("W/") {
         Some(r) => (true, r, pos + 2),

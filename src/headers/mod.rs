@@ -16,6 +16,7 @@
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 
+mod conditional;
 mod depth;
 mod destination;
 mod if_header;
@@ -23,6 +24,7 @@ mod lock_token;
 mod overwrite;
 mod timeout;
 
+pub(crate) use conditional::{parse_entity_tags, EntityTags};
 pub use depth::{parse_depth, Depth};
 pub use destination::destination;
 pub use if_header::{
