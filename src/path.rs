@@ -703,6 +703,11 @@ pub(crate) struct Resolver<'a> {
 impl Resolver<'_> {
     /// Resolve a Simple-ref: `absolute-URI | path-absolute ["?" query]`.
     pub(crate) fn resolve(&self, reference: &str) -> Result<Resolved, PathError> {
+        // `//host/path` is a network-path reference (RFC 3986 §4.2), not a path-absolute: a
+        // server that resolves it as a URI reference would act on another resource.
+        if reference.starts_with("//") {
+            return Err(PathError::BadReference);
+        }
         if reference.starts_with('/') {
             let path = reference.split(['?', '#']).next().unwrap_or("");
             return self.local(path);

@@ -392,6 +392,23 @@ async fn malformed_headers_are_400_and_not_forwarded() {
         send(svc.clone(), empty(bad_dest)).await.status,
         StatusCode::BAD_REQUEST
     );
+    // A network-path reference names another host's resource, not the path `/example.com/b`.
+    let network_path = req("MOVE", "/a").header("destination", "//example.com/b");
+    assert_eq!(
+        send(svc.clone(), empty(network_path)).await.status,
+        StatusCode::BAD_REQUEST
+    );
+    // A malformed Depth on a write is a 400 too, before any lock is judged.
+    for (method, depth) in [("DELETE", "banana"), ("COPY", "2")] {
+        let bad_depth = req(method, "/a")
+            .header("depth", depth)
+            .header("destination", "/b");
+        assert_eq!(
+            send(svc.clone(), empty(bad_depth)).await.status,
+            StatusCode::BAD_REQUEST,
+            "{method} with Depth: {depth}"
+        );
+    }
     let no_dest = req("COPY", "/a");
     assert_eq!(
         send(svc, empty(no_dest)).await.status,

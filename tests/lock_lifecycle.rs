@@ -14,6 +14,20 @@ use tower_locks::{
     Rejection,
 };
 
+/// A body of one chunk that declares no length (as `Transfer-Encoding: chunked` arrives).
+struct Undeclared(Option<bytes::Bytes>);
+
+impl http_body::Body for Undeclared {
+    type Data = bytes::Bytes;
+    type Error = std::convert::Infallible;
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, Self::Error>>> {
+        std::task::Poll::Ready(self.0.take().map(|b| Ok(http_body::Frame::data(b))))
+    }
+}
+
 fn lock_req(path: &str, depth: Option<&str>, body: &str) -> http::Request<Body> {
     let mut b = req("LOCK", path).header("content-type", "application/xml");
     if let Some(d) = depth {
@@ -238,6 +252,32 @@ async fn lock_evaluates_if_match_and_if_none_match() {
     );
     let a = send(svc.clone(), lock_req("/doc", Some("0"), LOCKINFO_SHARED)).await;
     assert_eq!(a.status, StatusCode::CREATED, "{}", a.text());
+}
+
+/// The timeout a LOCK or a refresh answers is the one granted, read off the store's clock: an
+/// app host whose clock differs from the store's (Redis judges expiry by its own) does not
+/// show a fresh lock as nearly expired.
+#[tokio::test]
+async fn the_granted_timeout_is_answered_whatever_the_host_clock() {
+    let hour_ago = std::time::SystemTime::now() - Duration::from_secs(3600);
+    let clock = Arc::new(tower_locks::ManualClock::starting_at(hour_ago));
+    let store = Arc::new(MemoryLockStore::with_clock(clock));
+    let kv = Kv::default();
+    let svc = LockLayer::new(store).resource_space(kv.clone()).layer(kv);
+    let mut r = lock_req("/doc", Some("0"), LOCKINFO_EXCLUSIVE);
+    r.headers_mut()
+        .insert("timeout", "Second-600".parse().unwrap());
+    let a = send(svc.clone(), r).await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.text());
+    let al = activelock(&a);
+    assert_eq!(al.timeout, "Second-600");
+    let mut refresh = empty(req("LOCK", "/doc").header("if", format!("(<{}>)", al.token)));
+    refresh
+        .headers_mut()
+        .insert("timeout", "Second-300".parse().unwrap());
+    let a = send(svc, refresh).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text());
+    assert_eq!(activelock(&a).timeout, "Second-300");
 }
 
 #[tokio::test]
@@ -471,6 +511,16 @@ async fn unlock_rules() {
     body.extensions_mut().insert(Principal::new("alice"));
     assert_eq!(
         send(svc.clone(), body).await.status,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE
+    );
+    // ... also a chunked one, whose length nobody declared
+    let mut chunked = req("UNLOCK", "/coll/")
+        .header("lock-token", format!("<{token}>"))
+        .body(Body::new(Undeclared(Some(bytes::Bytes::from("<x/>")))))
+        .unwrap();
+    chunked.extensions_mut().insert(Principal::new("alice"));
+    assert_eq!(
+        send(svc.clone(), chunked).await.status,
         StatusCode::UNSUPPORTED_MEDIA_TYPE
     );
     // through a member URL, bracket-less (Windows): 204

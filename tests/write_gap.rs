@@ -164,6 +164,61 @@ async fn the_lock_a_write_relies_on_cannot_be_unlocked_under_it() {
     assert_eq!(slow.fences.lock().unwrap()[0], Some(FencingToken(l.fence)));
 }
 
+/// The JSON lock API keeps the same promise: neither the holder's `?break` nor another
+/// principal's `?takeover` (a policy that lets anybody break) removes a lock a write in flight
+/// relies on; once the write is done, they may.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lock_api_breaks_no_lock_a_write_relies_on() {
+    struct Anybody;
+    impl tower_locks::LockPolicy for Anybody {
+        fn may_break(&self, _: &http::request::Parts, _: &tower_locks::Lock) -> bool {
+            true
+        }
+    }
+    let slow = Slow::default();
+    let store = Arc::new(MemoryLockStore::new());
+    let locks = LockLayer::new(store.clone())
+        .principal_from(|parts| Some(parts.headers.get("x-user")?.to_str().ok()?.to_owned()));
+    let svc = locks.clone().layer(slow.clone());
+    let api = locks.lock_api().with_policy(Anybody);
+    let l = lock(
+        &*store,
+        "/a",
+        LockScope::Exclusive,
+        LockDepth::Zero,
+        Some("alice"),
+    )
+    .await;
+    let put = tokio::spawn(send(
+        svc.clone(),
+        empty(
+            req("PUT", "/a")
+                .header("x-user", "alice")
+                .header("if", format!("(<{}>)", l.token)),
+        ),
+    ));
+    slow.entered.notified().await;
+    let call = |method: &str, uri: &str, user: &str| empty(req(method, uri).header("x-user", user));
+    for (method, uri, user) in [
+        ("DELETE", "/a?break", "alice"),
+        ("POST", "/a?takeover", "bob"),
+    ] {
+        let a = send(api.clone(), call(method, uri, user)).await;
+        assert_eq!(
+            a.status,
+            StatusCode::LOCKED,
+            "{method} {uri} by {user}: {}",
+            a.text()
+        );
+        assert!(store.get(&l.token).await.unwrap().is_some());
+    }
+    slow.gate.notify_one();
+    assert_eq!(put.await.unwrap().status, StatusCode::NO_CONTENT);
+    let a = send(api, call("POST", "/a?takeover", "bob")).await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.text());
+    assert!(store.get(&l.token).await.unwrap().is_none());
+}
+
 /// A token a write merely mentions pins nothing: another principal's slow upload whose `If`
 /// header names the owner's token (negated, or next to a list that holds anyway) cannot keep
 /// the owner from unlocking.

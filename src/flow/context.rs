@@ -10,7 +10,7 @@ use super::verdict::{States, Step};
 use crate::body::ResponseBody;
 use crate::config::{Config, Disclosure};
 use crate::headers::{
-    destination, parse_if, parse_lock_token, ConditionKind, HeaderError, IfHeader,
+    destination, parse_depth, parse_if, parse_lock_token, ConditionKind, HeaderError, IfHeader,
 };
 use crate::path::{Resolved, Resolver};
 use crate::response::{render, Rejection};
@@ -65,6 +65,15 @@ impl Ctx {
                 )))
             }
         };
+        // Every guarded method reads `Depth` or must ignore it; a malformed one is a 400 either
+        // way (D7), before any lock is judged.
+        if let Err(e) = parse_depth(&parts.headers) {
+            return Err(Box::new(render_with(
+                &cfg,
+                &parts,
+                bad_request(e.to_string()),
+            )));
+        }
         let principal = cfg.principal.extract(&parts);
         let mut ctx = Self {
             cfg,

@@ -269,7 +269,15 @@ fn lock_response<B>(
     status: StatusCode,
     with_token: bool,
 ) -> Response<ResponseBody<B>> {
-    let body = lock_response_body(lock, SystemTime::now());
+    // The store's time of the grant (or refresh): the answer gives the whole timeout, whatever
+    // the clock of this host says (Redis judges expiry by its own).
+    let granted_at = match (lock.expires_at, lock.timeout) {
+        (Some(at), crate::LockTimeout::Seconds(secs)) => at
+            .checked_sub(std::time::Duration::from_secs(secs.into()))
+            .unwrap_or(at),
+        _ => SystemTime::now(),
+    };
+    let body = lock_response_body(lock, granted_at);
     let mut res = Response::new(ResponseBody::full(body));
     *res.status_mut() = status;
     let h = res.headers_mut();

@@ -6,11 +6,11 @@ use http_body::Body;
 use super::context::bad_request;
 use super::verdict::{if_holds, States};
 use super::Ctx;
-use crate::body::ResponseBody;
+use crate::body::{read_limited, ReadError, ResponseBody};
 use crate::events::LockEvent;
 use crate::headers::parse_lock_token;
 use crate::response::Rejection;
-use crate::store::{LockQuery, TokenAccess, TokenOutcome};
+use crate::store::{BoxError, LockQuery, TokenAccess, TokenOutcome};
 
 pub(super) async fn handle<ReqBody, ResBody, E>(
     ctx: Ctx,
@@ -18,10 +18,16 @@ pub(super) async fn handle<ReqBody, ResBody, E>(
 ) -> Result<Response<ResponseBody<ResBody>>, E>
 where
     ReqBody: Body,
+    ReqBody::Error: Into<BoxError>,
 {
-    // §8.4: a body the server would ignore must be refused.
-    if body.size_hint().lower() > 0 {
-        return Ok(ctx.reject(Rejection::UnsupportedMediaType));
+    // §8.4: a body the server would ignore must be refused; any byte of it is one, declared
+    // or not (chunked).
+    match read_limited(&ctx.parts.headers, body, 0).await {
+        Ok(_) => {}
+        Err(ReadError::TooLarge) => return Ok(ctx.reject(Rejection::UnsupportedMediaType)),
+        Err(ReadError::Failed(e)) => {
+            return Ok(ctx.reject(bad_request(format!("request body: {e}"))))
+        }
     }
     let token = match parse_lock_token(&ctx.parts.headers) {
         Ok(t) => t,

@@ -51,6 +51,9 @@ const MAX_BODY: usize = 16 * 1024;
 /// | `DELETE /{path}` with `Lock-Token` | release (the holder; others when the policy allows) |
 /// | `DELETE /{path}?break` | break every lock rooted at `{path}`, or none (403) when the policy refuses one |
 ///
+/// A lock a checked write relies on while it is in flight is neither released, broken nor
+/// taken over: 423 `write-in-flight`, with `Retry-After`.
+///
 /// Locks are bound to the principal exactly as LOCK and UNLOCK bind them (the same principal
 /// source), and tokens are shown only to their holder. A lock taken without a principal is
 /// held by whoever shows its token: it is released with `Lock-Token`, and broken or taken over
@@ -352,7 +355,31 @@ impl LockApi {
         if !here.iter().all(|l| self.may_remove(call, l, false)) {
             return Err(self.forbidden(call));
         }
+        self.none_in_flight(call, &here)?;
         Ok(here)
+    }
+
+    /// 423 when a checked write relying on one of `locks` is in flight: a lock never vanishes
+    /// under the write it let through ([decision D15](crate::decisions#d15)).
+    fn none_in_flight<'a>(
+        &self,
+        call: &Call,
+        locks: impl IntoIterator<Item = &'a Lock>,
+    ) -> Result<(), Problem> {
+        if locks
+            .into_iter()
+            .any(|l| self.config.holds.relies_on(&l.token))
+        {
+            return Err(self
+                .problem(
+                    &call.parts,
+                    StatusCode::LOCKED,
+                    "write-in-flight",
+                    "a write relying on this lock is in flight; retry",
+                )
+                .retry_after(1));
+        }
+        Ok(())
     }
 
     /// Whether this request may remove `lock`: as its holder (the lock's principal, or for a
@@ -478,16 +505,7 @@ impl LockApi {
             Ok(None) => return Err(self.token_problem(call, &TokenOutcome::NotFound)),
             Err(_) => return Err(self.unavailable(call)),
         };
-        if self.config.holds.relies_on(&token) {
-            return Err(self
-                .problem(
-                    &call.parts,
-                    StatusCode::LOCKED,
-                    "write-in-flight",
-                    "a write relying on this lock is in flight; retry",
-                )
-                .retry_after(1));
-        }
+        self.none_in_flight(call, [&lock])?;
         self.remove(call, &lock, true).await?;
         Ok(empty(StatusCode::NO_CONTENT))
     }
@@ -509,6 +527,7 @@ impl LockApi {
         if !rooted.iter().all(|l| self.may_remove(call, l, false)) {
             return Err(self.forbidden(call));
         }
+        self.none_in_flight(call, rooted.iter().copied())?;
         for lock in rooted {
             self.remove(call, lock, false).await?;
         }
