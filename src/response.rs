@@ -297,17 +297,20 @@ impl Default for ResponseConfig {
     }
 }
 
-/// Build the response for `rejection`: the custom responder's, or the default one. The
-/// rejection is always put in the extensions, and a 503 always carries `Retry-After`.
+/// Build the response for `rejection` to the request of `parts`, whose URI the client sees as
+/// `instance()` (mount prefix included, [decision D10](crate::decisions#d10); asked only when
+/// the body names it): the custom responder's, or the default one. The rejection is always put
+/// in the extensions, and a 503 always carries `Retry-After`.
 pub(crate) fn render(
     rejection: Rejection,
     parts: &request::Parts,
+    instance: impl Fn() -> String,
     custom: Option<&Responder>,
     cfg: &ResponseConfig,
 ) -> Response<Bytes> {
     let mut res = match custom {
         Some(f) => f(&rejection, parts),
-        None => default_response(&rejection, parts, cfg),
+        None => default_response(&rejection, parts, instance, cfg),
     };
     if rejection == Rejection::StoreUnavailable && !res.headers().contains_key(RETRY_AFTER) {
         res.headers_mut()
@@ -322,6 +325,7 @@ pub(crate) fn render(
 fn default_response(
     rejection: &Rejection,
     parts: &request::Parts,
+    instance: impl Fn() -> String,
     cfg: &ResponseConfig,
 ) -> Response<Bytes> {
     let status = rejection.status();
@@ -329,13 +333,15 @@ fn default_response(
         let roots: Vec<&str> = roots.iter().map(String::as_str).collect();
         (XML, lock_conflict_multistatus(request, &roots))
     } else if prefers_json(parts) {
-        (PROBLEM_JSON, problem_json(rejection, parts, cfg))
+        (PROBLEM_JSON, problem_json(rejection, &instance(), cfg))
     } else if let Some(condition) = rejection.dav_condition() {
         let mut roots: Vec<&str> = rejection.lock_roots().iter().map(String::as_str).collect();
         // `lock-token-submitted` needs at least one href: when every root is withheld, the
         // request URI (the locked resource it tried to change) stands for them.
+        let request_uri;
         if roots.is_empty() && matches!(rejection, Rejection::Locked { .. }) {
-            roots.push(parts.uri.path());
+            request_uri = instance();
+            roots.push(&request_uri);
         }
         (XML, error_body(condition, &roots))
     } else {
@@ -371,7 +377,7 @@ pub(crate) fn problem_object(
     title: &str,
     status: StatusCode,
     detail: &str,
-    parts: &request::Parts,
+    instance: &str,
 ) -> serde_json::Map<String, serde_json::Value> {
     let mut obj = serde_json::Map::new();
     obj.insert(
@@ -381,18 +387,18 @@ pub(crate) fn problem_object(
     obj.insert("title".into(), title.into());
     obj.insert("status".into(), status.as_u16().into());
     obj.insert("detail".into(), detail.into());
-    obj.insert("instance".into(), parts.uri.path().into());
+    obj.insert("instance".into(), instance.into());
     obj
 }
 
-fn problem_json(rejection: &Rejection, parts: &request::Parts, cfg: &ResponseConfig) -> String {
+fn problem_json(rejection: &Rejection, instance: &str, cfg: &ResponseConfig) -> String {
     let mut obj = problem_object(
         cfg,
         rejection.short_name(),
         rejection.title(),
         rejection.status(),
         &rejection.detail(),
-        parts,
+        instance,
     );
     if matches!(
         rejection,
@@ -521,6 +527,7 @@ mod tests {
         let res = render(
             r.clone(),
             &parts("PUT", Some("application/json")),
+            || "/docs/1".to_owned(),
             None,
             &ResponseConfig::default(),
         );
@@ -545,6 +552,7 @@ mod tests {
         let res = render(
             Rejection::StoreUnavailable,
             &parts("PUT", None),
+            || "/docs/1".to_owned(),
             Some(&custom),
             &ResponseConfig::default(),
         );

@@ -801,6 +801,23 @@ async fn mount_prefix_keeps_the_client_visible_path_space() {
     // a Destination outside the prefix is not ours
     let mv = req("MOVE", "/docs/a").header("destination", "/elsewhere/b");
     assert_eq!(send(svc, empty(mv)).await.status, StatusCode::BAD_GATEWAY);
+
+    // A refusal that names no root names the request URI as the client sees it, prefix
+    // included, in DAV:error and as the problem+json `instance`.
+    let store = Arc::new(MemoryLockStore::new());
+    xlock(&*store, "/dav/c/m", LockDepth::Zero).await;
+    let svc = LockLayer::new(store)
+        .disclose_lock_roots(tower_locks::Disclosure::Related)
+        .mount_prefix("/dav")
+        .unwrap()
+        .layer(Kv::with_files(&["/c/m"]));
+    let a = send(svc.clone(), empty(req("DELETE", "/c/"))).await;
+    assert_eq!(a.error_hrefs("lock-token-submitted"), ["/dav/c/"]);
+    let json = req("PATCH", "/c/m").header("accept", "application/problem+json");
+    let a = send(svc, empty(json)).await;
+    assert_eq!(a.status, StatusCode::LOCKED);
+    let problem: serde_json::Value = serde_json::from_str(&a.text()).unwrap();
+    assert_eq!(problem["instance"], "/dav/c/m", "{problem}");
 }
 
 #[tokio::test]

@@ -241,11 +241,11 @@ impl Ctx {
     }
 
     pub(crate) fn reject<B>(&self, rejection: Rejection) -> Response<ResponseBody<B>> {
-        reject_with(&self.cfg, &self.parts, rejection)
+        self.render(rejection).map(ResponseBody::full)
     }
 
     pub(crate) fn render(&self, rejection: Rejection) -> Response<Bytes> {
-        render_with(&self.cfg, &self.parts, rejection)
+        render_as(&self.cfg, &self.parts, || self.target.href(), rejection)
     }
 
     /// The 423 for `locks`, naming the roots the disclosure policy allows.
@@ -311,20 +311,35 @@ pub(crate) fn bad_request(reason: impl Into<String>) -> Rejection {
     }
 }
 
-pub(crate) fn reject_with<B>(
-    cfg: &Config,
-    parts: &request::Parts,
-    rejection: Rejection,
-) -> Response<ResponseBody<B>> {
-    render_with(cfg, parts, rejection).map(ResponseBody::full)
-}
-
+/// The refusal of a request the layer could not read far enough to know its resource: named
+/// by its path as the client sent it (under the mount prefix).
 pub(crate) fn render_with(
     cfg: &Config,
     parts: &request::Parts,
     rejection: Rejection,
 ) -> Response<Bytes> {
+    let path = parts.uri.path();
+    let instance = || match cfg.prefix.is_root() {
+        true => path.to_owned(),
+        false => format!("{}{path}", cfg.prefix.as_str()),
+    };
+    render_as(cfg, parts, instance, rejection)
+}
+
+/// The refusal of the request of `parts`, whose URI the client sees as `instance()`.
+fn render_as(
+    cfg: &Config,
+    parts: &request::Parts,
+    instance: impl Fn() -> String,
+    rejection: Rejection,
+) -> Response<Bytes> {
     #[cfg(feature = "tracing")]
     tracing::debug!(method = %parts.method, path = parts.uri.path(), ?rejection, "tower-locks: request refused");
-    render(rejection, parts, cfg.responder.as_ref(), &cfg.response)
+    render(
+        rejection,
+        parts,
+        instance,
+        cfg.responder.as_ref(),
+        &cfg.response,
+    )
 }

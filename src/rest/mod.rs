@@ -596,7 +596,8 @@ impl LockApi {
         detail: &str,
     ) -> Problem {
         let title = status.canonical_reason().unwrap_or("");
-        let obj = problem_object(&self.config.response, name, title, status, detail, parts);
+        let path = parts.uri.path();
+        let obj = problem_object(&self.config.response, name, title, status, detail, path);
         Problem {
             status,
             body: obj,
