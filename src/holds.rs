@@ -12,7 +12,10 @@
 //! under a write that is using it. Until the verdict that is every token the request
 //! submitted; from the verdict on, only the tokens of the locks the write was required to
 //! satisfy and did. A token that is merely mentioned (`Not <token>`, or a lock of another
-//! principal) pins nothing while the request body streams in.
+//! principal) pins nothing while the request body streams in. An UNLOCK (or a release or
+//! break through the lock API) marks its tokens first, if no write relies on them, and a write
+//! whose verdict would rely on a marked token is refused: whatever the interleaving, either
+//! the removal sees the write or the write sees the removal.
 //!
 //! Starting and ending a write costs the same however many other writes are in flight: each
 //! takes a slot of the table and gives it back. A new lock and an UNLOCK look at every
@@ -65,6 +68,9 @@ struct Inner {
     free: Vec<usize>,
     /// The slots of the writes in flight, in no order.
     live: Vec<usize>,
+    /// The tokens of the locks being removed (UNLOCK, a release or a break), once each per
+    /// removal under way.
+    removing: Vec<String>,
 }
 
 /// The rows of one in-flight write: each path with `true` when everything below it is
@@ -81,6 +87,13 @@ impl Inner {
     fn live(&self) -> impl Iterator<Item = &Slot> {
         self.live.iter().map(|&i| &self.slots[i])
     }
+}
+
+/// Unmarks the tokens of a removal when dropped.
+#[derive(Debug)]
+pub(crate) struct RemovalGuard {
+    holds: Arc<Holds>,
+    tokens: Vec<String>,
 }
 
 /// Ends its hold when dropped.
@@ -146,25 +159,53 @@ impl Holds {
         out
     }
 
-    /// Whether an in-flight write relies on `token`.
-    pub(crate) fn relies_on(&self, token: &str) -> bool {
-        let g = self.lock();
-        let relied = g.live().flat_map(|s| &s.tokens).any(|t| t == token);
-        relied
+    /// Mark the locks of `tokens` as being removed, unless an in-flight write relies on one
+    /// of them (`None`). Until the guard is dropped, no write's verdict relies on them.
+    pub(crate) fn begin_removal<'t>(
+        self: &Arc<Self>,
+        tokens: impl IntoIterator<Item = &'t str>,
+    ) -> Option<RemovalGuard> {
+        let tokens: Vec<String> = tokens.into_iter().map(str::to_owned).collect();
+        let mut g = self.lock();
+        if g.live().flat_map(|s| &s.tokens).any(|t| tokens.contains(t)) {
+            return None;
+        }
+        g.removing.extend(tokens.iter().cloned());
+        drop(g);
+        Some(RemovalGuard {
+            holds: Arc::clone(self),
+            tokens,
+        })
+    }
+}
+
+impl Drop for RemovalGuard {
+    fn drop(&mut self) {
+        let mut g = self.holds.lock();
+        for token in &self.tokens {
+            if let Some(i) = g.removing.iter().position(|t| t == token) {
+                g.removing.swap_remove(i);
+            }
+        }
     }
 }
 
 impl HoldGuard {
-    /// From now on the write relies on `tokens` only (the verdict's).
-    pub(crate) fn rely_on(&mut self, tokens: Vec<String>) {
+    /// From now on the write relies on `tokens` only (the verdict's); `false`, relying on
+    /// none, when one of them is being removed (the write must then be refused).
+    pub(crate) fn rely_on(&mut self, tokens: Vec<String>) -> bool {
         if !self.has_tokens && tokens.is_empty() {
-            return;
+            return true;
         }
-        self.has_tokens = !tokens.is_empty();
         let mut g = self.holds.lock();
+        let removed = tokens.iter().any(|t| g.removing.contains(t));
+        self.has_tokens = !removed && !tokens.is_empty();
         let rows = &mut g.slots[self.slot].tokens;
         rows.clear();
-        rows.extend(tokens);
+        if !removed {
+            rows.extend(tokens);
+        }
+        !removed
     }
 }
 
@@ -203,11 +244,11 @@ mod tests {
         assert!(holds.blocking(&on("/a", LockDepth::Zero)).is_empty());
         assert!(holds.blocking(&on("/a/b/c", LockDepth::Zero)).is_empty());
         assert_eq!(holds.blocking(&on("/d/e/f", LockDepth::Zero)), [p("/d")]);
-        assert!(holds.relies_on("urn:x"));
-        assert!(!holds.relies_on("urn:y"));
+        assert!(holds.begin_removal(["urn:x"]).is_none());
+        assert!(holds.begin_removal(["urn:y"]).is_some());
         drop(guard);
         assert!(holds.blocking(&on("/a/b", LockDepth::Zero)).is_empty());
-        assert!(!holds.relies_on("urn:x"));
+        assert!(holds.begin_removal(["urn:x"]).is_some());
     }
 
     #[test]
@@ -218,15 +259,36 @@ mod tests {
         let ga = holds.acquire([(&a, false)], ["urn:a", "urn:mentioned"]);
         let gb = holds.acquire([(&b, false)], ["urn:b"]);
         let mut ga = ga;
-        ga.rely_on(vec!["urn:a".into()]);
-        assert!(holds.relies_on("urn:a"));
-        assert!(!holds.relies_on("urn:mentioned"));
-        assert!(holds.relies_on("urn:b"));
+        assert!(ga.rely_on(vec!["urn:a".into()]));
+        assert!(holds.begin_removal(["urn:a"]).is_none());
+        assert!(holds.begin_removal(["urn:mentioned"]).is_some());
+        assert!(holds.begin_removal(["urn:b"]).is_none());
         drop(ga);
         assert!(holds.blocking(&on("/a")).is_empty());
         assert_eq!(holds.blocking(&on("/b")), [p("/b")]);
         drop(gb);
         assert!(holds.blocking(&on("/b")).is_empty());
+    }
+
+    #[test]
+    fn a_write_relies_on_no_lock_being_removed() {
+        let holds = Arc::new(Holds::default());
+        let a = p("/a");
+        let removal = holds
+            .begin_removal(["urn:a"])
+            .expect("no write relies on it");
+        // A write checked meanwhile may not rely on it, nor take it up again later.
+        let mut write = holds.acquire([(&a, false)], ["urn:a"]);
+        assert!(!write.rely_on(vec!["urn:a".into()]));
+        assert!(
+            holds.begin_removal(["urn:a"]).is_some(),
+            "the refused write relies on nothing"
+        );
+        drop(removal);
+        assert!(write.rely_on(vec!["urn:a".into()]));
+        assert!(holds.begin_removal(["urn:a", "urn:b"]).is_none());
+        drop(write);
+        assert!(holds.begin_removal(["urn:a", "urn:b"]).is_some());
     }
 
     #[test]
@@ -241,11 +303,11 @@ mod tests {
         assert_eq!(gc.slot, 0, "the first write's slot is taken again");
         assert!(holds.blocking(&on("/a")).is_empty());
         assert!(holds.blocking(&on("/a/x")).is_empty());
-        assert!(!holds.relies_on("urn:a"));
+        assert!(holds.begin_removal(["urn:a"]).is_some());
         assert_eq!(holds.blocking(&on("/c")), [p("/c")]);
         drop(gb);
         assert_eq!(holds.blocking(&on("/c")), [p("/c")]);
-        assert!(!holds.relies_on("urn:b"));
+        assert!(holds.begin_removal(["urn:b"]).is_some());
         drop(gc);
         assert!(holds.blocking(&on("/c")).is_empty());
     }

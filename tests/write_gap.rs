@@ -219,6 +219,89 @@ async fn the_lock_api_breaks_no_lock_a_write_relies_on() {
     assert!(store.get(&l.token).await.unwrap().is_none());
 }
 
+/// A memory store whose `unlock` waits for `gate` before it acts, as a remote store's round
+/// trip would.
+#[derive(Default)]
+struct SlowUnlock {
+    inner: MemoryLockStore,
+    entered: Notify,
+    gate: Notify,
+}
+
+impl LockStore for SlowUnlock {
+    async fn create(
+        &self,
+        lock: tower_locks::NewLock,
+    ) -> Result<tower_locks::CreateOutcome, tower_locks::LockStoreError> {
+        self.inner.create(lock).await
+    }
+    async fn refresh(
+        &self,
+        access: tower_locks::TokenAccess<'_>,
+        timeout: tower_locks::LockTimeout,
+    ) -> Result<tower_locks::TokenOutcome, tower_locks::LockStoreError> {
+        self.inner.refresh(access, timeout).await
+    }
+    async fn unlock(
+        &self,
+        access: tower_locks::TokenAccess<'_>,
+    ) -> Result<tower_locks::TokenOutcome, tower_locks::LockStoreError> {
+        self.entered.notify_one();
+        self.gate.notified().await;
+        self.inner.unlock(access).await
+    }
+    async fn remove_subtree(
+        &self,
+        path: &tower_locks::ResourcePath,
+    ) -> Result<usize, tower_locks::LockStoreError> {
+        self.inner.remove_subtree(path).await
+    }
+    async fn query(
+        &self,
+        query: &tower_locks::LockQuery,
+    ) -> Result<Vec<tower_locks::Lock>, tower_locks::LockStoreError> {
+        self.inner.query(query).await
+    }
+    async fn get(
+        &self,
+        token: &str,
+    ) -> Result<Option<tower_locks::Lock>, tower_locks::LockStoreError> {
+        self.inner.get(token).await
+    }
+}
+
+/// An UNLOCK under way (the store slow to answer) and a write relying on the same lock: the
+/// write checked meanwhile is refused and never reaches the service, so no lock vanishes under
+/// a write it let through, whichever comes first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_checked_during_an_unlock_does_not_rely_on_the_lock() {
+    let store = Arc::new(SlowUnlock::default());
+    let slow = Slow::default();
+    let svc = LockLayer::new(store.clone()).layer(slow.clone());
+    let l = xlock(&store.inner, "/a", LockDepth::Zero).await;
+    let unlock = tokio::spawn(send(
+        svc.clone(),
+        empty(req("UNLOCK", "/a").header("lock-token", format!("<{}>", l.token))),
+    ));
+    store.entered.notified().await; // the UNLOCK is at the store
+    let put = send(
+        svc.clone(),
+        empty(req("PUT", "/a").header("if", format!("(<{}>)", l.token))),
+    );
+    // A write let through would wait at the service's gate: bounded, it fails instead.
+    let put = tokio::time::timeout(Duration::from_secs(5), put)
+        .await
+        .expect("the write was let through while the lock was being unlocked");
+    assert_eq!(put.status, StatusCode::LOCKED, "{}", put.text());
+    assert!(
+        slow.fences.lock().unwrap().is_empty(),
+        "the write reached the service"
+    );
+    store.gate.notify_one();
+    assert_eq!(unlock.await.unwrap().status, StatusCode::NO_CONTENT);
+    assert!(store.inner.get(&l.token).await.unwrap().is_none());
+}
+
 /// A token a write merely mentions pins nothing: another principal's slow upload whose `If`
 /// header names the owner's token (negated, or next to a list that holds anyway) cannot keep
 /// the owner from unlocking.

@@ -46,12 +46,13 @@ where
         }
     }
     // A checked write relying on this token is in flight: the lock must not vanish under it.
-    if ctx.cfg.holds.relies_on(&token) {
+    // Marked as being removed, no write admitted meanwhile relies on it.
+    let Some(_removal) = ctx.cfg.holds.begin_removal([token.as_str()]) else {
         return Ok(ctx.reject(Rejection::Locked {
             roots: vec![ctx.target.href()],
             hidden: 0,
         }));
-    }
+    };
     let privileged = ctx
         .cfg
         .unlock_override

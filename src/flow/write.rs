@@ -165,7 +165,13 @@ fn admit(
 ) -> Result<Admitted, Rejection> {
     match decided {
         Ok(allowed) => {
-            hold.rely_on(allowed.relied);
+            // A lock it relies on is being removed (UNLOCK): it will not stand by this write.
+            if !hold.rely_on(allowed.relied) {
+                return Err(Rejection::Locked {
+                    roots: vec![ctx.target.href()],
+                    hidden: 0,
+                });
+            }
             Ok(Admitted {
                 fence: allowed.fence,
                 would_reject: None,

@@ -23,6 +23,7 @@ use crate::body::{read_limited, EmptyBody, ReadError, ResponseBody};
 use crate::config::{Config, Disclosure};
 use crate::events::LockEvent;
 use crate::headers::parse_lock_token;
+use crate::holds::RemovalGuard;
 use crate::response::{problem_object, Rejection};
 use crate::store::{
     Below, BoxError, BoxFuture, CreateOutcome, Lock, LockDepth, LockQuery, LockScope, LockTimeout,
@@ -289,7 +290,7 @@ impl LockApi {
                     if !takeover || broke {
                         return Err(self.conflict(call, &conflicts));
                     }
-                    let in_way = self
+                    let (in_way, _removal) = self
                         .to_take_over(call, &covering, &conflicts, scope, depth)
                         .await?;
                     for lock in &in_way {
@@ -329,7 +330,7 @@ impl LockApi {
         conflicts: &[Lock],
         scope: LockScope,
         depth: LockDepth,
-    ) -> Result<Vec<Lock>, Problem> {
+    ) -> Result<(Vec<Lock>, RemovalGuard), Problem> {
         let in_way = |l: &Lock| !l.scope.compatible_with(scope);
         let mut elsewhere = conflicts.iter().any(|l| l.root != call.path)
             || covering.iter().any(|l| l.root != call.path && in_way(l));
@@ -355,31 +356,28 @@ impl LockApi {
         if !here.iter().all(|l| self.may_remove(call, l, false)) {
             return Err(self.forbidden(call));
         }
-        self.none_in_flight(call, &here)?;
-        Ok(here)
+        let removal = self.begin_removal(call, &here)?;
+        Ok((here, removal))
     }
 
-    /// 423 when a checked write relying on one of `locks` is in flight: a lock never vanishes
-    /// under the write it let through ([decision D15](crate::decisions#d15)).
-    fn none_in_flight<'a>(
+    /// Mark `locks` as being removed, or 423 when a checked write relying on one of them is
+    /// in flight: a lock never vanishes under the write it let through ([decision
+    /// D15](crate::decisions#d15)). Keep the guard until they are removed.
+    fn begin_removal<'a>(
         &self,
         call: &Call,
         locks: impl IntoIterator<Item = &'a Lock>,
-    ) -> Result<(), Problem> {
-        if locks
-            .into_iter()
-            .any(|l| self.config.holds.relies_on(&l.token))
-        {
-            return Err(self
-                .problem(
-                    &call.parts,
-                    StatusCode::LOCKED,
-                    "write-in-flight",
-                    "a write relying on this lock is in flight; retry",
-                )
-                .retry_after(1));
-        }
-        Ok(())
+    ) -> Result<RemovalGuard, Problem> {
+        let tokens = locks.into_iter().map(|l| l.token.as_str());
+        self.config.holds.begin_removal(tokens).ok_or_else(|| {
+            self.problem(
+                &call.parts,
+                StatusCode::LOCKED,
+                "write-in-flight",
+                "a write relying on this lock is in flight; retry",
+            )
+            .retry_after(1)
+        })
     }
 
     /// Whether this request may remove `lock`: as its holder (the lock's principal, or for a
@@ -505,7 +503,7 @@ impl LockApi {
             Ok(None) => return Err(self.token_problem(call, &TokenOutcome::NotFound)),
             Err(_) => return Err(self.unavailable(call)),
         };
-        self.none_in_flight(call, [&lock])?;
+        let _removal = self.begin_removal(call, [&lock])?;
         self.remove(call, &lock, true).await?;
         Ok(empty(StatusCode::NO_CONTENT))
     }
@@ -527,7 +525,7 @@ impl LockApi {
         if !rooted.iter().all(|l| self.may_remove(call, l, false)) {
             return Err(self.forbidden(call));
         }
-        self.none_in_flight(call, rooted.iter().copied())?;
+        let _removal = self.begin_removal(call, rooted.iter().copied())?;
         for lock in rooted {
             self.remove(call, lock, false).await?;
         }
