@@ -9,6 +9,7 @@ use http::{request, Method};
 use crate::events::{Events, LockEvent};
 use crate::headers::IfLimits;
 use crate::holds::Holds;
+use crate::leftovers::Leftovers;
 use crate::principal::PrincipalSource;
 use crate::response::{Responder, ResponseConfig};
 use crate::space::Space;
@@ -116,6 +117,7 @@ pub(crate) struct Config {
     pub(crate) disclosure: Disclosure,
     pub(crate) dry_run: bool,
     pub(crate) holds: Arc<Holds>,
+    pub(crate) leftovers: Arc<Leftovers>,
 }
 
 impl Config {
@@ -143,7 +145,16 @@ impl Config {
             disclosure: Disclosure::All,
             dry_run: false,
             holds: Arc::default(),
+            leftovers: Arc::default(),
         }
+    }
+
+    /// Do the store work earlier requests left unfinished (see `crate::leftovers`), before
+    /// this one asks the store anything.
+    pub(crate) async fn finish_leftovers(&self) {
+        self.leftovers
+            .finish(&*self.store, self.events.as_deref())
+            .await;
     }
 
     /// A new lock on `root` for `principal`, with every quota of [`Limits`] set (the

@@ -144,6 +144,7 @@ mod headers;
 mod holds;
 mod hooks;
 mod layer;
+mod leftovers;
 mod path;
 mod principal;
 mod properties;

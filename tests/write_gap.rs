@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -219,21 +220,37 @@ async fn the_lock_api_breaks_no_lock_a_write_relies_on() {
     assert!(store.get(&l.token).await.unwrap().is_none());
 }
 
-/// A memory store whose `unlock` waits for `gate` before it acts, as a remote store's round
-/// trip would.
+/// A memory store that can be held up like a remote store's round trip: `unlock` and
+/// `remove_subtree` wait for `gate` before they act, `create` acts and then waits before it
+/// answers (each once, when its flag is set); `remove_subtree` can fail once.
 #[derive(Default)]
-struct SlowUnlock {
+struct Gated {
     inner: MemoryLockStore,
+    gate_unlock: AtomicBool,
+    gate_remove: AtomicBool,
+    gate_create_reply: AtomicBool,
+    fail_remove: AtomicBool,
     entered: Notify,
     gate: Notify,
 }
 
-impl LockStore for SlowUnlock {
+impl Gated {
+    async fn pause(&self, flag: &AtomicBool) {
+        if flag.swap(false, Ordering::SeqCst) {
+            self.entered.notify_one();
+            self.gate.notified().await;
+        }
+    }
+}
+
+impl LockStore for Gated {
     async fn create(
         &self,
         lock: tower_locks::NewLock,
     ) -> Result<tower_locks::CreateOutcome, tower_locks::LockStoreError> {
-        self.inner.create(lock).await
+        let created = self.inner.create(lock).await;
+        self.pause(&self.gate_create_reply).await;
+        created
     }
     async fn refresh(
         &self,
@@ -246,14 +263,17 @@ impl LockStore for SlowUnlock {
         &self,
         access: tower_locks::TokenAccess<'_>,
     ) -> Result<tower_locks::TokenOutcome, tower_locks::LockStoreError> {
-        self.entered.notify_one();
-        self.gate.notified().await;
+        self.pause(&self.gate_unlock).await;
         self.inner.unlock(access).await
     }
     async fn remove_subtree(
         &self,
         path: &tower_locks::ResourcePath,
     ) -> Result<usize, tower_locks::LockStoreError> {
+        self.pause(&self.gate_remove).await;
+        if self.fail_remove.swap(false, Ordering::SeqCst) {
+            return Err(tower_locks::LockStoreError::unavailable("down"));
+        }
         self.inner.remove_subtree(path).await
     }
     async fn query(
@@ -275,10 +295,11 @@ impl LockStore for SlowUnlock {
 /// a write it let through, whichever comes first.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_checked_during_an_unlock_does_not_rely_on_the_lock() {
-    let store = Arc::new(SlowUnlock::default());
+    let store = Arc::new(Gated::default());
     let slow = Slow::default();
     let svc = LockLayer::new(store.clone()).layer(slow.clone());
     let l = xlock(&store.inner, "/a", LockDepth::Zero).await;
+    store.gate_unlock.store(true, Ordering::SeqCst);
     let unlock = tokio::spawn(send(
         svc.clone(),
         empty(req("UNLOCK", "/a").header("lock-token", format!("<{}>", l.token))),
@@ -300,6 +321,72 @@ async fn a_write_checked_during_an_unlock_does_not_rely_on_the_lock() {
     store.gate.notify_one();
     assert_eq!(unlock.await.unwrap().status, StatusCode::NO_CONTENT);
     assert!(store.inner.get(&l.token).await.unwrap().is_none());
+}
+
+/// Work a request could not finish is done by the next one: the locks of a resource a DELETE
+/// removed, when the DELETE's future was dropped during their cleanup or the store failed it,
+/// and a lock created for a LOCK that was dropped before it answered, which nobody holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_next_request_finishes_what_a_dropped_one_left() {
+    let store = Arc::new(Gated::default());
+    let kv = Kv::with_files(&["/gone", "/failed", "/other"]);
+    let svc = LockLayer::new(store.clone())
+        .resource_space(kv.clone())
+        .layer(kv.clone());
+    let l = xlock(&store.inner, "/gone", LockDepth::Zero).await;
+    store.gate_remove.store(true, Ordering::SeqCst);
+    let delete = tokio::spawn(send(
+        svc.clone(),
+        empty(req("DELETE", "/gone").header("if", format!("(<{}>)", l.token))),
+    ));
+    store.entered.notified().await; // the service deleted it; the cleanup is at the store
+    delete.abort();
+    let _ = delete.await;
+    assert!(!kv.exists("/gone"));
+    assert!(
+        store.inner.get(&l.token).await.unwrap().is_some(),
+        "dropped mid-cleanup"
+    );
+    let a = send(svc.clone(), empty(req("PUT", "/other"))).await;
+    assert_eq!(a.status, StatusCode::NO_CONTENT);
+    assert!(
+        store.inner.get(&l.token).await.unwrap().is_none(),
+        "the next request removed it"
+    );
+
+    // The same when the store fails the cleanup.
+    let l = xlock(&store.inner, "/failed", LockDepth::Zero).await;
+    store.fail_remove.store(true, Ordering::SeqCst);
+    let a = send(
+        svc.clone(),
+        empty(req("DELETE", "/failed").header("if", format!("(<{}>)", l.token))),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::NO_CONTENT);
+    assert!(store.inner.get(&l.token).await.unwrap().is_some());
+    let a = send(svc.clone(), empty(req("PUT", "/other"))).await;
+    assert_eq!(a.status, StatusCode::NO_CONTENT);
+    assert!(store.inner.get(&l.token).await.unwrap().is_none());
+
+    // A LOCK dropped after the store created its lock, before it answered.
+    store.gate_create_reply.store(true, Ordering::SeqCst);
+    let lock = tokio::spawn(send(svc.clone(), lock_req("/other")));
+    store.entered.notified().await;
+    lock.abort();
+    let _ = lock.await;
+    let held = store
+        .inner
+        .query(
+            &tower_locks::LockQuery::new()
+                .covering(tower_locks::ResourcePath::parse("/other").unwrap()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(held.len(), 1, "the store created the lock");
+    // Nobody holds it: the next LOCK of the path removes it first, and gets the path.
+    let a = send(svc.clone(), lock_req("/other")).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text());
+    assert!(store.inner.get(&held[0].token).await.unwrap().is_none());
 }
 
 /// A token a write merely mentions pins nothing: another principal's slow upload whose `If`

@@ -19,6 +19,7 @@ use crate::headers::{
     LOCK_TOKEN,
 };
 use crate::hooks::{CreateResult, ResourceState};
+use crate::leftovers::Leftover;
 use crate::response::Rejection;
 use crate::store::{
     BoxError, CreateOutcome, Lock, LockDepth, LockQuery, TokenAccess, TokenOutcome,
@@ -32,6 +33,7 @@ where
     ReqBody: Body,
     ReqBody::Error: Into<BoxError>,
 {
+    ctx.cfg.finish_leftovers().await;
     let body = match read_body(&ctx, body).await {
         Ok(b) => b,
         Err(rejection) => return Ok(ctx.reject(rejection)),
@@ -171,6 +173,20 @@ async fn create<B>(
         .depth(depth)
         .timeout(timeout);
     new.owner = info.owner.map(Into::into);
+    // Should this future be dropped before it answers, the lock it may have created is held
+    // by nobody: the next request removes it.
+    let unheld = ctx.cfg.leftovers.guard(Leftover::Unheld {
+        token: new.token.to_string(),
+        root: new.root.clone(),
+    });
+    let res = grant(&ctx, new, create).await;
+    unheld.done();
+    res
+}
+
+/// Create the lock (conflicts, quotas, the in-flight writes), then the empty resource of an
+/// unmapped URL when `create`, and answer.
+async fn grant<B>(ctx: &Ctx, new: crate::NewLock, create: bool) -> Response<ResponseBody<B>> {
     let lock = match ctx.cfg.store.create_boxed(new).await {
         Ok(CreateOutcome::Created(lock)) => lock,
         Ok(CreateOutcome::Conflict(conflicts)) => {

@@ -20,6 +20,7 @@ where
     ReqBody: Body,
     ReqBody::Error: Into<BoxError>,
 {
+    ctx.cfg.finish_leftovers().await;
     // §8.4: a body the server would ignore must be refused; any byte of it is one, declared
     // or not (chunked).
     match read_limited(&ctx.parts.headers, body, 0).await {

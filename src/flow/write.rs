@@ -14,6 +14,7 @@ use super::Ctx;
 use crate::body::ResponseBody;
 use crate::config::Config;
 use crate::holds::{FencingToken, HoldGuard};
+use crate::leftovers::Leftover;
 use crate::response::{Rejection, WouldReject};
 use crate::store::{Lock, LockStoreError};
 
@@ -62,7 +63,8 @@ pub(crate) fn check_now(ctx: &Ctx) -> Now {
     // Registered before the store is asked, dropped when the inner service has answered: a
     // LOCK granted meanwhile sees it and is rolled back (see `crate::holds`).
     let mut hold = ctx.cfg.holds.acquire(plan.touched(), ctx.submitted());
-    let answer = if ctx.cfg.store_answers_now {
+    // Work an earlier request left unfinished goes first, in the future.
+    let answer = if ctx.cfg.store_answers_now && !ctx.cfg.leftovers.any() {
         ctx.cfg.store.query_now_dyn(&plan.query)
     } else {
         None
@@ -118,7 +120,10 @@ impl<B> Write<B> {
         } = self;
         let answer = match answer {
             Some(answer) => answer,
-            None => ctx.cfg.store.query_boxed(&plan.query).await,
+            None => {
+                ctx.cfg.finish_leftovers().await;
+                ctx.cfg.store.query_boxed(&plan.query).await
+            }
         };
         let decided = match &answer {
             Ok(locks) => {
@@ -227,16 +232,18 @@ async fn cleanup(cfg: &Config, plan: &Plan, status: StatusCode) {
         if when == CleanupWhen::Replaced && status != StatusCode::NO_CONTENT {
             continue;
         }
+        // Should this future be dropped, or the store fail, the next request does it.
+        let unfinished = cfg.leftovers.guard(Leftover::Removed(path.clone()));
         match cfg.store.remove_subtree_boxed(path).await {
-            Ok(0) => {}
-            Ok(_) => {
-                if let Some(events) = &cfg.events {
+            Ok(removed) => {
+                unfinished.done();
+                if let (true, Some(events)) = (removed > 0, &cfg.events) {
                     events.removed(path);
                 }
             }
             Err(_err) => {
                 #[cfg(feature = "tracing")]
-                tracing::error!(error = %_err, path = path.as_str(), "tower-locks: lock cleanup failed");
+                tracing::error!(error = %_err, path = path.as_str(), "tower-locks: lock cleanup failed; the next request retries it");
             }
         }
     }

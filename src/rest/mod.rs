@@ -185,6 +185,7 @@ impl LockApi {
         B: Body<Data = Bytes>,
         B::Error: Into<BoxError>,
     {
+        self.config.finish_leftovers().await;
         let (parts, body) = req.into_parts();
         let limits = &self.config.limits;
         let path = ResourcePath::parse_limited(
