@@ -152,9 +152,7 @@ impl Config {
     /// Do the store work earlier requests left unfinished (see `crate::leftovers`), before
     /// this one asks the store anything.
     pub(crate) async fn finish_leftovers(&self) {
-        self.leftovers
-            .finish(&*self.store, self.events.as_deref())
-            .await;
+        self.leftovers.finish(&*self.store).await;
     }
 
     /// A new lock on `root` for `principal`, with every quota of [`Limits`] set (the

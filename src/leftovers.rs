@@ -1,12 +1,13 @@
 //! Store work a request could not finish: its future was dropped (the client went away, a
-//! timeout layer fired) or the store failed. There are two kinds of leftover:
-//! - a lock the store created for a LOCK that never answered, which nobody holds;
-//! - the locks of a resource that a DELETE or MOVE removed.
+//! timeout layer fired) or the store failed. The work is always the removal of known locks:
+//! - the lock the store created for a LOCK that never answered, which nobody holds;
+//! - the locks of a resource that a DELETE or MOVE removed (an allowed removal's query reported
+//!   every lock at and below it, and the write's hold kept new ones out meanwhile).
 //!
 //! Such work runs under a guard. A guard dropped before the work is done queues it, and the
-//! next guarded request does the queued work before it asks the store anything. The work is
-//! idempotent: unlocking a lock that is gone, or removing locks twice, changes nothing, so
-//! work interrupted again is queued again.
+//! next guarded request does the queued work before it asks the store anything. Locks are
+//! named by token, so a lock granted since on the same path is never touched, and unlocking a
+//! lock that is gone changes nothing: work interrupted again is queued again.
 //!
 //! The core has no runtime to spawn on, so the work waits for the next request. Until then a
 //! lock nobody holds stands as any lock would. A request that would meet it does the work
@@ -15,21 +16,33 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crate::events::Events;
-use crate::store::{DynLockStore, TokenAccess};
+use crate::store::{DynLockStore, Lock, TokenAccess};
 use crate::ResourcePath;
 
 /// Most leftovers queued at once; past it, new ones are dropped (and their locks expire).
 const MAX_QUEUED: usize = 4096;
 
-/// Work left for the next request.
+/// A lock nobody may hold any more, to be removed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Leftover {
-    /// The lock of token `token` on `root`: created for a LOCK that never answered, so nobody
-    /// received its token.
-    Unheld { token: String, root: ResourcePath },
-    /// The locks at and below a path whose resource was removed (RFC 4918 §6.1 (8)).
-    Removed(ResourcePath),
+pub(crate) struct Leftover {
+    token: String,
+    root: ResourcePath,
+}
+
+impl Leftover {
+    /// The lock of `token` on `root`.
+    pub(crate) fn new(token: &str, root: &ResourcePath) -> Self {
+        Leftover {
+            token: token.to_owned(),
+            root: root.clone(),
+        }
+    }
+}
+
+impl From<&Lock> for Leftover {
+    fn from(lock: &Lock) -> Self {
+        Leftover::new(&lock.token, &lock.root)
+    }
 }
 
 /// The queue of one layer.
@@ -46,28 +59,27 @@ impl Leftovers {
         self.any.load(Ordering::Acquire)
     }
 
-    fn push(&self, leftover: Leftover) {
+    fn push(&self, leftovers: impl IntoIterator<Item = Leftover>) {
         let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
-        if queue.len() < MAX_QUEUED && !queue.contains(&leftover) {
-            queue.push(leftover);
+        for leftover in leftovers {
+            if queue.len() < MAX_QUEUED && !queue.contains(&leftover) {
+                queue.push(leftover);
+            }
         }
-        self.any.store(true, Ordering::Release);
+        self.any.store(!queue.is_empty(), Ordering::Release);
     }
 
-    /// `leftover`, queued unless [`Unfinished::done`] is called first.
-    pub(crate) fn guard(self: &Arc<Self>, leftover: Leftover) -> Unfinished {
+    /// The removal of `leftovers`, queued unless [`Unfinished::done`] is called first.
+    pub(crate) fn guard(self: &Arc<Self>, leftovers: Vec<Leftover>) -> Unfinished {
         Unfinished {
             leftovers: Arc::clone(self),
-            leftover: Some(leftover),
+            work: leftovers,
         }
     }
 
-    /// Do the queued work. What fails, or is interrupted again, stays queued.
-    pub(crate) async fn finish(
-        self: &Arc<Self>,
-        store: &dyn DynLockStore,
-        events: Option<&Events>,
-    ) {
+    /// Remove the queued locks. What the store fails, or what is interrupted again, stays
+    /// queued.
+    pub(crate) async fn finish(self: &Arc<Self>, store: &dyn DynLockStore) {
         if !self.any() {
             return;
         }
@@ -76,31 +88,17 @@ impl Leftovers {
             self.any.store(false, Ordering::Release);
             std::mem::take(&mut *queue)
         };
-        // Every item under its own guard from the start, so a drop requeues all not done.
-        let guards: Vec<Unfinished> = taken.into_iter().map(|l| self.guard(l)).collect();
-        for guard in guards {
-            let done = match guard.leftover.as_ref() {
-                Some(Leftover::Unheld { token, root }) => {
-                    let mut access = TokenAccess::new(token, root, None);
-                    access.privileged = true;
-                    // Gone already, or whatever else the store says of a lock nobody holds:
-                    // only a failed store leaves it for later.
-                    store.unlock_boxed(access).await.is_ok()
-                }
-                Some(Leftover::Removed(path)) => match store.remove_subtree_boxed(path).await {
-                    Ok(removed) => {
-                        if let (true, Some(events)) = (removed > 0, events) {
-                            events.removed(path);
-                        }
-                        true
-                    }
-                    Err(_) => false,
-                },
-                None => true,
-            };
-            if done {
-                guard.done();
+        // All of it under one guard from the start, so a drop queues whatever is not done.
+        let mut unfinished = self.guard(taken);
+        while let Some(leftover) = unfinished.work.last() {
+            let mut access = TokenAccess::new(&leftover.token, &leftover.root, None);
+            access.privileged = true;
+            // Gone already, or whatever else the store says of a lock nobody holds: only a
+            // failed store leaves it for later.
+            if store.unlock_boxed(access).await.is_err() {
+                break;
             }
+            unfinished.work.pop();
         }
     }
 }
@@ -109,20 +107,20 @@ impl Leftovers {
 #[derive(Debug)]
 pub(crate) struct Unfinished {
     leftovers: Arc<Leftovers>,
-    leftover: Option<Leftover>,
+    work: Vec<Leftover>,
 }
 
 impl Unfinished {
     /// The work is done (or there was none to do): nothing is queued.
     pub(crate) fn done(mut self) {
-        self.leftover = None;
+        self.work.clear();
     }
 }
 
 impl Drop for Unfinished {
     fn drop(&mut self) {
-        if let Some(leftover) = self.leftover.take() {
-            self.leftovers.push(leftover);
+        if !self.work.is_empty() {
+            self.leftovers.push(self.work.drain(..));
         }
     }
 }

@@ -347,6 +347,29 @@ async fn the_next_request_finishes_what_a_dropped_one_left() {
         store.inner.get(&l.token).await.unwrap().is_some(),
         "dropped mid-cleanup"
     );
+    // Another instance sharing the store removes the old lock and locks the path anew (its
+    // LOCK never saw this layer's queue): that lock is nobody's leftover.
+    store.inner.remove_subtree(&l.root).await.unwrap();
+    let fresh = xlock(&store.inner, "/gone", LockDepth::Zero).await;
+    let a = send(svc.clone(), empty(req("PUT", "/other"))).await;
+    assert_eq!(a.status, StatusCode::NO_CONTENT);
+    assert!(
+        store.inner.get(&fresh.token).await.unwrap().is_some(),
+        "a lock granted since was removed"
+    );
+    store.inner.remove_subtree(&fresh.root).await.unwrap();
+    // Otherwise the next request removes the lock the DELETE left.
+    let l = xlock(&store.inner, "/gone", LockDepth::Zero).await;
+    kv.put("/gone", "again");
+    store.gate_remove.store(true, Ordering::SeqCst);
+    let delete = tokio::spawn(send(
+        svc.clone(),
+        empty(req("DELETE", "/gone").header("if", format!("(<{}>)", l.token))),
+    ));
+    store.entered.notified().await;
+    delete.abort();
+    let _ = delete.await;
+    assert!(store.inner.get(&l.token).await.unwrap().is_some());
     let a = send(svc.clone(), empty(req("PUT", "/other"))).await;
     assert_eq!(a.status, StatusCode::NO_CONTENT);
     assert!(

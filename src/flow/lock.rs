@@ -175,10 +175,7 @@ async fn create<B>(
     new.owner = info.owner.map(Into::into);
     // Should this future be dropped before it answers, the lock it may have created is held
     // by nobody: the next request removes it.
-    let unheld = ctx.cfg.leftovers.guard(Leftover::Unheld {
-        token: new.token.to_string(),
-        root: new.root.clone(),
-    });
+    let unheld = (ctx.cfg.leftovers).guard(vec![Leftover::new(&new.token, &new.root)]);
     let res = grant(&ctx, new, create).await;
     unheld.done();
     res

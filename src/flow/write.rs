@@ -141,7 +141,8 @@ impl<B> Write<B> {
         let cfg = Arc::clone(&ctx.cfg);
         let res = call(request(*ctx, body, admitted)).await?;
         if plan.removes() {
-            cleanup(&cfg, &plan, res.status()).await;
+            let locks = answer.as_deref().unwrap_or_default();
+            cleanup(&cfg, &plan, locks, res.status()).await;
         }
         drop(hold);
         let mut res = res.map(ResponseBody::passthrough);
@@ -224,7 +225,10 @@ pub(crate) fn request<B>(ctx: Ctx, body: B, admitted: Admitted) -> Request<B> {
 }
 
 /// RFC 4918 §6.1 (8): a lock whose root became unmapped is deleted with it.
-async fn cleanup(cfg: &Config, plan: &Plan, status: StatusCode) {
+/// `locks`: what the store reported to the removal's check, which for an allowed removal is
+/// every lock at and below the removed paths (no new one was granted meanwhile: the write held
+/// them).
+async fn cleanup(cfg: &Config, plan: &Plan, locks: &[Lock], status: StatusCode) {
     if !status.is_success() || status == StatusCode::MULTI_STATUS {
         return;
     }
@@ -232,8 +236,10 @@ async fn cleanup(cfg: &Config, plan: &Plan, status: StatusCode) {
         if when == CleanupWhen::Replaced && status != StatusCode::NO_CONTENT {
             continue;
         }
-        // Should this future be dropped, or the store fail, the next request does it.
-        let unfinished = cfg.leftovers.guard(Leftover::Removed(path.clone()));
+        // Should this future be dropped, or the store fail, the next request removes these
+        // locks, by token: a lock granted on the path since is not touched.
+        let removed = locks.iter().filter(|l| path.contains(&l.root));
+        let unfinished = cfg.leftovers.guard(removed.map(Leftover::from).collect());
         match cfg.store.remove_subtree_boxed(path).await {
             Ok(removed) => {
                 unfinished.done();
