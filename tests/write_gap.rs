@@ -507,6 +507,8 @@ async fn dry_run_forwards_and_reports_what_it_would_have_refused() {
         hidden: 0,
     });
     assert_eq!(slow.would.lock().unwrap()[0].as_ref(), Some(&want));
+    // ... in the request and in the response, though the memory store answered at once
+    assert_eq!(a.would_reject.as_ref(), Some(&want));
     slow.gate.notify_one();
     let a = send(
         svc.clone(),
@@ -527,4 +529,5 @@ async fn dry_run_forwards_and_reports_what_it_would_have_refused() {
     .await;
     assert_eq!(a.status, StatusCode::NO_CONTENT);
     assert_eq!(slow.would.lock().unwrap()[2], None);
+    assert_eq!(a.would_reject, None);
 }

@@ -77,7 +77,11 @@ pub(crate) fn check_now(ctx: &Ctx) -> Now {
             Err(e) => Some(Err(store_failed(e))),
         };
         match decided.map(|d| admit(ctx, d, &mut hold)) {
-            Some(Ok(admitted)) => return Now::Forward(hold, admitted),
+            // A dry run's would-be refusal goes in the response too: the future puts it there.
+            Some(Ok(admitted)) if admitted.would_reject.is_none() => {
+                return Now::Forward(hold, admitted)
+            }
+            Some(Ok(_)) => {}
             Some(Err(rejection)) => return Now::Refuse(rejection),
             None => {}
         }

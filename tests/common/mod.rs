@@ -262,6 +262,8 @@ pub struct Answer {
     pub headers: HeaderMap,
     pub body: Bytes,
     pub rejection: Option<Rejection>,
+    /// In dry-run mode, the refusal the layer did not make.
+    pub would_reject: Option<tower_locks::WouldReject>,
 }
 
 impl Answer {
@@ -310,6 +312,7 @@ where
         status: parts.status,
         headers: parts.headers,
         rejection: parts.extensions.get::<Rejection>().cloned(),
+        would_reject: parts.extensions.get::<tower_locks::WouldReject>().cloned(),
         body,
     }
 }
