@@ -152,7 +152,8 @@ impl Config {
     /// Do the store work earlier requests left unfinished (see `crate::leftovers`), before
     /// this one asks the store anything.
     pub(crate) async fn finish_leftovers(&self) {
-        self.leftovers.finish(&*self.store).await;
+        let events = self.events.as_deref();
+        self.leftovers.finish(&*self.store, events).await;
     }
 
     /// A new lock on `root` for `principal`, with every quota of [`Limits`] set (the
@@ -198,8 +199,15 @@ impl Config {
     /// Whether `method` passes straight through: everything not on the safe list is a write,
     /// including unknown extension methods ([decision D2](crate::decisions#d2)).
     #[inline]
+    /// LOCK and UNLOCK are never safe (the layer answers them) and OPTIONS always is (it
+    /// changes nothing, and its answer is where the layer advertises class 2), whatever the
+    /// list says.
     pub(crate) fn is_safe(&self, method: &Method) -> bool {
-        self.safe_methods.iter().any(|m| m == method)
+        match method.as_str() {
+            "LOCK" | "UNLOCK" => false,
+            "OPTIONS" => true,
+            _ => self.safe_methods.iter().any(|m| m == method),
+        }
     }
 }
 

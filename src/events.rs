@@ -125,6 +125,10 @@ impl Events {
             .spawn(move || {
                 let mut tracked = Tracked::default();
                 loop {
+                    // Expiries that are due go before any later event.
+                    for lock in tracked.take_due(SystemTime::now()) {
+                        hook(&LockEvent::Expired { lock });
+                    }
                     let wait = tracked.next_due().map(|due| {
                         due.duration_since(SystemTime::now())
                             .unwrap_or(Duration::ZERO)
@@ -143,11 +147,8 @@ impl Events {
                                 hook(&LockEvent::Removed { lock });
                             }
                         }
-                        Err(RecvTimeoutError::Timeout) => {
-                            for lock in tracked.take_due(SystemTime::now()) {
-                                hook(&LockEvent::Expired { lock });
-                            }
-                        }
+                        // Due now: reported at the top of the loop.
+                        Err(RecvTimeoutError::Timeout) => {}
                         Err(RecvTimeoutError::Disconnected) => return,
                     }
                 }
@@ -196,11 +197,13 @@ impl Tracked {
         let lock = event.lock();
         let token = lock.token.to_string();
         self.forget(&token);
+        // Every live lock is tracked (a subtree's removal reports it); only one with an
+        // expiry is due.
         if let LockEvent::Granted { lock } | LockEvent::Refreshed { lock } = event {
             if let Some(at) = lock.expires_at {
                 self.due.insert((at, token.clone()));
-                self.locks.insert(token, lock.clone());
             }
+            self.locks.insert(token, lock.clone());
         }
     }
 

@@ -123,7 +123,9 @@ impl LockLayer {
         self
     }
 
-    /// Replace the list of methods that pass through without a lock check.
+    /// Replace the list of methods that pass through without a lock check. LOCK and UNLOCK
+    /// are the layer's whatever the list says, and OPTIONS always passes (its answer carries
+    /// the `DAV` header).
     ///
     /// ```
     /// # use tower_locks::{LockLayer, MemoryLockStore};
@@ -138,7 +140,8 @@ impl LockLayer {
         self.update(|c| c.safe_methods = methods)
     }
 
-    /// Add one method to the safe list (for example a custom read-only method).
+    /// Add one method to the safe list (for example a custom read-only method). LOCK and
+    /// UNLOCK stay the layer's.
     ///
     /// ```
     /// # use tower_locks::{LockLayer, MemoryLockStore};

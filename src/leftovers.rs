@@ -16,7 +16,8 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crate::store::{DynLockStore, Lock, TokenAccess};
+use crate::events::{Events, LockEvent};
+use crate::store::{DynLockStore, Lock, TokenAccess, TokenOutcome};
 use crate::ResourcePath;
 
 /// Most leftovers queued at once; past it, new ones are dropped (and their locks expire).
@@ -27,21 +28,28 @@ const MAX_QUEUED: usize = 4096;
 pub(crate) struct Leftover {
     token: String,
     root: ResourcePath,
+    /// Whether the event hook hears of the removal (`LockEvent::Removed`): yes for the locks
+    /// of a removed resource, no for a lock whose grant was never announced.
+    announce: bool,
 }
 
 impl Leftover {
-    /// The lock of `token` on `root`.
-    pub(crate) fn new(token: &str, root: &ResourcePath) -> Self {
+    /// The lock of `token` on `root`, created for a LOCK that never answered.
+    pub(crate) fn unheld(token: &str, root: &ResourcePath) -> Self {
         Leftover {
             token: token.to_owned(),
             root: root.clone(),
+            announce: false,
         }
     }
-}
 
-impl From<&Lock> for Leftover {
-    fn from(lock: &Lock) -> Self {
-        Leftover::new(&lock.token, &lock.root)
+    /// `lock`, whose resource was removed.
+    pub(crate) fn removed(lock: &Lock) -> Self {
+        Leftover {
+            token: lock.token.to_string(),
+            root: lock.root.clone(),
+            announce: true,
+        }
     }
 }
 
@@ -79,7 +87,11 @@ impl Leftovers {
 
     /// Remove the queued locks. What the store fails, or what is interrupted again, stays
     /// queued.
-    pub(crate) async fn finish(self: &Arc<Self>, store: &dyn DynLockStore) {
+    pub(crate) async fn finish(
+        self: &Arc<Self>,
+        store: &dyn DynLockStore,
+        events: Option<&Events>,
+    ) {
         if !self.any() {
             return;
         }
@@ -95,8 +107,13 @@ impl Leftovers {
             access.privileged = true;
             // Gone already, or whatever else the store says of a lock nobody holds: only a
             // failed store leaves it for later.
-            if store.unlock_boxed(access).await.is_err() {
+            let Ok(outcome) = store.unlock_boxed(access).await else {
                 break;
+            };
+            if let (TokenOutcome::Done(lock), true, Some(events)) =
+                (outcome, leftover.announce, events)
+            {
+                events.send(LockEvent::Removed { lock });
             }
             unfinished.work.pop();
         }

@@ -19,12 +19,15 @@ fn secs(d: Duration) -> u32 {
 
 impl TimeoutPolicy {
     pub(crate) fn new(default: Duration, min: Duration, max: Duration) -> Self {
-        let (default, min, max) = (secs(default), secs(min).max(1), secs(max));
         assert!(min <= max, "lock timeouts: min must not exceed max");
         assert!(
             (min..=max).contains(&default),
             "lock timeouts: default must be within min..=max"
         );
+        // Whole seconds, at least one (a lock of 0 s would be born expired): each bound
+        // rounded the same way, so their order holds.
+        let whole = |d: Duration| secs(d).max(1);
+        let (default, min, max) = (whole(default), whole(min), whole(max));
         Self {
             default,
             min,

@@ -330,8 +330,15 @@ async fn a_write_checked_during_an_unlock_does_not_rely_on_the_lock() {
 async fn the_next_request_finishes_what_a_dropped_one_left() {
     let store = Arc::new(Gated::default());
     let kv = Kv::with_files(&["/gone", "/failed", "/other"]);
+    let removed = Arc::new(Mutex::new(Vec::new()));
+    let heard = removed.clone();
     let svc = LockLayer::new(store.clone())
         .resource_space(kv.clone())
+        .on_lock_event(move |e| {
+            if let tower_locks::LockEvent::Removed { lock } = e {
+                heard.lock().unwrap().push(lock.token.to_string());
+            }
+        })
         .layer(kv.clone());
     let l = xlock(&store.inner, "/gone", LockDepth::Zero).await;
     store.gate_remove.store(true, Ordering::SeqCst);
@@ -376,6 +383,14 @@ async fn the_next_request_finishes_what_a_dropped_one_left() {
         store.inner.get(&l.token).await.unwrap().is_none(),
         "the next request removed it"
     );
+    // ... and the event hook hears of it, as of any lock removed with its resource.
+    for _ in 0..100 {
+        if removed.lock().unwrap().contains(&l.token.to_string()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(removed.lock().unwrap().contains(&l.token.to_string()));
 
     // The same when the store fails the cleanup.
     let l = xlock(&store.inner, "/failed", LockDepth::Zero).await;

@@ -175,7 +175,7 @@ async fn create<B>(
     new.owner = info.owner.map(Into::into);
     // Should this future be dropped before it answers, the lock it may have created is held
     // by nobody: the next request removes it.
-    let unheld = (ctx.cfg.leftovers).guard(vec![Leftover::new(&new.token, &new.root)]);
+    let unheld = (ctx.cfg.leftovers).guard(vec![Leftover::unheld(&new.token, &new.root)]);
     let res = grant(&ctx, new, create).await;
     unheld.done();
     res

@@ -243,7 +243,9 @@ async fn cleanup(cfg: &Config, plan: &Plan, locks: &[Lock], status: StatusCode) 
         // Should this future be dropped, or the store fail, the next request removes these
         // locks, by token: a lock granted on the path since is not touched.
         let removed = locks.iter().filter(|l| path.contains(&l.root));
-        let unfinished = cfg.leftovers.guard(removed.map(Leftover::from).collect());
+        let unfinished = cfg
+            .leftovers
+            .guard(removed.map(Leftover::removed).collect());
         match cfg.store.remove_subtree_boxed(path).await {
             Ok(removed) => {
                 unfinished.done();
