@@ -176,8 +176,9 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
-/// The upstream form of a `Destination` value, `None` to pass it unchanged: it names
-/// another server (an authority that is not the client's `Host`) or is no URI.
+/// The upstream form of a `Destination` value; `None` when it cannot be mapped (no URI, or an
+/// authority that is not the request's), which the proxy refuses with 400 rather than let the
+/// upstream read it otherwise than the layer did.
 fn map_destination(
     value: &HeaderValue,
     client_host: Option<&str>,
@@ -185,15 +186,29 @@ fn map_destination(
 ) -> Option<HeaderValue> {
     let uri: Uri = value.to_str().ok()?.parse().ok()?;
     if let (Some(authority), Some(host)) = (uri.authority(), client_host) {
-        if !authority.as_str().eq_ignore_ascii_case(host) {
+        if !same_authority(authority.as_str(), host) {
             return None;
         }
     }
     let path = uri.path_and_query()?.as_str();
-    if !path.starts_with('/') {
+    if !path.starts_with('/') || splits_otherwise(path) {
         return None;
     }
     HeaderValue::from_str(&format!("{}{}{path}", up.origin(), up.base)).ok()
+}
+
+/// Whether two authorities name the same server: case aside, and the default port written
+/// or not (as the layer compares them).
+fn same_authority(a: &str, b: &str) -> bool {
+    let plain = |s: &str| s.to_ascii_lowercase().trim_end_matches(":80").to_owned();
+    plain(a) == plain(b)
+}
+
+/// Whether the upstream may split a path into other segments than the layer did: the layer
+/// keeps `%2F` inside a segment, a server such as nginx decodes it into a `/`.
+fn splits_otherwise(path_and_query: &str) -> bool {
+    let path = path_and_query.split('?').next().unwrap_or("");
+    path.contains("%2F") || path.contains("%2f")
 }
 
 /// The client-visible form of an upstream `Location`, `None` to pass it unchanged (it points
@@ -223,11 +238,14 @@ fn map_location(
 /// starts with the upstream's origin and base path, or with the base path, loses them.
 /// Textual on purpose: the element may carry any namespace prefix.
 fn map_hrefs(body: &[u8], client_origin: &str, up: &Upstream) -> Vec<u8> {
-    let text = String::from_utf8_lossy(body);
+    // Not UTF-8 (another charset): passed unchanged rather than mangled.
+    let Ok(text) = std::str::from_utf8(body) else {
+        return body.to_vec();
+    };
     let absolute = format!(">{}{}", up.origin(), up.base);
     let relative = format!(">{}", up.base);
     let mut out = String::with_capacity(text.len());
-    let mut rest: &str = &text;
+    let mut rest: &str = text;
     while let Some(i) = rest.find('>') {
         out.push_str(&rest[..i]);
         rest = &rest[i..];
@@ -330,14 +348,24 @@ impl Forward {
     ) -> Pin<Box<dyn Future<Output = Result<Response<ProxyBody>, Infallible>> + Send>> {
         let (mut parts, body) = req.into_parts();
         let up = self.up.clone();
+        // The request's authority as the layer reads it: the target's, else `Host`.
         let client_host = parts
-            .headers
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .map(str::to_owned)
-            .or_else(|| parts.uri.authority().map(|a| a.as_str().to_owned()));
-        let Some(uri) = up.uri_for(parts.uri.path_and_query().map_or("/", |p| p.as_str())) else {
-            return Box::pin(async { Ok(status_response(StatusCode::BAD_REQUEST)) });
+            .uri
+            .authority()
+            .map(|a| a.as_str().to_owned())
+            .or_else(|| {
+                let host = parts.headers.get(header::HOST)?;
+                host.to_str().ok().map(str::to_owned)
+            });
+        let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        type Answer = Pin<Box<dyn Future<Output = Result<Response<ProxyBody>, Infallible>> + Send>>;
+        let bad_request =
+            || -> Answer { Box::pin(async { Ok(status_response(StatusCode::BAD_REQUEST)) }) };
+        if splits_otherwise(path_and_query) {
+            return bad_request();
+        }
+        let Some(uri) = up.uri_for(path_and_query) else {
+            return bad_request();
         };
         parts.uri = uri;
         parts.version = Version::HTTP_11;
@@ -345,11 +373,13 @@ impl Forward {
         strip_hop_by_hop(headers);
         headers.remove(header::EXPECT);
         headers.remove("if");
-        if let Some(mapped) = headers
-            .get("destination")
-            .and_then(|d| map_destination(d, client_host.as_deref(), &up))
-        {
-            headers.insert("destination", mapped);
+        if let Some(destination) = headers.get("destination") {
+            match map_destination(destination, client_host.as_deref(), &up) {
+                Some(mapped) => {
+                    headers.insert("destination", mapped);
+                }
+                None => return bad_request(),
+            }
         }
         if let Ok(host) = HeaderValue::from_str(up.authority.as_str()) {
             headers.insert(header::HOST, host);
@@ -380,7 +410,9 @@ impl Forward {
             parts
                 .headers
                 .append(header::VIA, HeaderValue::from_static(VIA));
-            if parts.status != StatusCode::MULTI_STATUS || up.base.is_empty() {
+            // Only a plain 207 is rewritten: an encoded one (gzip, …) passes as it came.
+            let encoded = parts.headers.contains_key(header::CONTENT_ENCODING);
+            if parts.status != StatusCode::MULTI_STATUS || up.base.is_empty() || encoded {
                 return Ok(Response::from_parts(
                     parts,
                     body.map_err(Into::into).boxed_unsync(),
@@ -904,6 +936,249 @@ mod tests {
         assert!(
             !seen.iter().any(|(p, _)| p.method == "PUT"),
             "nothing is created"
+        );
+    }
+}
+
+#[cfg(test)]
+mod layer_and_upstream_agree {
+    use super::*;
+    use hyper::body::Incoming;
+    use std::sync::Mutex;
+    use tower::ServiceExt;
+
+    type Seen = Arc<Mutex<Vec<(http::request::Parts, Bytes)>>>;
+    /// An answer of the upstream's: status, headers and body.
+    type Fixed = (StatusCode, Vec<(&'static str, &'static str)>, Vec<u8>);
+
+    /// An upstream on loopback that records what it gets: HEAD and PROPFIND get 404,
+    /// everything else 201 (or `fixed` for every request).
+    async fn upstream(fixed: Option<Fixed>) -> (SocketAddr, Seen) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let seen: Seen = Arc::default();
+        let record = seen.clone();
+        tokio::spawn(async move {
+            loop {
+                let (stream, _) = listener.accept().await.unwrap();
+                let record = record.clone();
+                let fixed = fixed.clone();
+                let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
+                    let record = record.clone();
+                    let fixed = fixed.clone();
+                    async move {
+                        let (parts, body) = req.into_parts();
+                        let body = body
+                            .collect()
+                            .await
+                            .map(|c| c.to_bytes())
+                            .unwrap_or_default();
+                        let mut b = Response::builder();
+                        let reply = if let Some((st, hs, body)) = fixed {
+                            b = b.status(st);
+                            for (k, v) in hs {
+                                b = b.header(k, v);
+                            }
+                            body
+                        } else {
+                            b = b.status(match parts.method.as_str() {
+                                "HEAD" | "PROPFIND" => StatusCode::NOT_FOUND,
+                                _ => StatusCode::CREATED,
+                            });
+                            Vec::new()
+                        };
+                        record.lock().unwrap().push((parts, body));
+                        b.body(Full::new(Bytes::from(reply)))
+                    }
+                });
+                tokio::spawn(
+                    hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), svc),
+                );
+            }
+        });
+        (addr, seen)
+    }
+
+    fn stack(
+        url: &str,
+    ) -> impl Service<
+        Request<Full<Bytes>>,
+        Response = Response<tower_locks::ResponseBody<ProxyBody>>,
+        Error = Infallible,
+    > + Clone {
+        let forward = Forward::new(Upstream::parse(url).unwrap(), Duration::from_secs(5));
+        ServiceBuilder::new()
+            .layer(lock_layer(
+                Arc::new(tower_locks::MemoryLockStore::new()),
+                forward.clone(),
+            ))
+            .service(forward)
+    }
+
+    const LOCKINFO: &str = r#"<?xml version="1.0"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockinfo>"#;
+
+    fn req(
+        method: &str,
+        uri: &str,
+        hs: &[(&str, &str)],
+        body: &'static str,
+    ) -> Request<Full<Bytes>> {
+        let mut b = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("host", "127.0.0.1:4918");
+        for (k, v) in hs {
+            b = b.header(*k, *v);
+        }
+        b.body(Full::new(Bytes::from_static(body.as_bytes())))
+            .unwrap()
+    }
+
+    /// A 207 that is encoded (gzip) or not UTF-8 reaches the client byte for byte: its hrefs
+    /// cannot be read, so they are not rewritten.
+    #[tokio::test]
+    async fn an_encoded_or_foreign_charset_207_passes_unchanged() {
+        let body: Vec<u8> = vec![
+            0x1f, 0x8b, 0x08, 0x00, 0xff, 0xfe, 0x3e, 0x2f, 0x64, 0x61, 0x76,
+        ];
+        let headers = vec![
+            ("content-encoding", "gzip"),
+            ("content-type", "application/xml"),
+        ];
+        let (addr, _) = upstream(Some((StatusCode::MULTI_STATUS, headers, body.clone()))).await;
+        let up = Upstream::parse(&format!("http://{addr}/dav/")).unwrap();
+        let forward = Forward::new(up.clone(), Duration::from_secs(5));
+        let propfind = req("PROPFIND", "/", &[("accept-encoding", "gzip")], "");
+        let res = forward.oneshot(propfind).await.unwrap();
+        assert_eq!(res.status(), StatusCode::MULTI_STATUS);
+        let got = res.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(&got[..], &body[..]);
+        // ISO-8859-1 text: left as it is.
+        let latin1 = b"<D:href>/dav/caf\xe9</D:href>";
+        assert_eq!(
+            map_hrefs(latin1, "http://127.0.0.1:4918", &up),
+            latin1.to_vec()
+        );
+    }
+
+    /// A `%2F` is one segment to the layer and a `/` to servers that decode it (nginx): such
+    /// a path is refused, never forwarded for the upstream to read as the locked path.
+    #[tokio::test]
+    async fn an_encoded_slash_is_refused() {
+        let (addr, seen) = upstream(None).await;
+        let svc = stack(&format!("http://{addr}/"));
+        let res = svc
+            .clone()
+            .oneshot(req("LOCK", "/dir/a.txt", &[], LOCKINFO))
+            .await
+            .unwrap();
+        assert!(res.status().is_success(), "{}", res.status());
+        let res = svc
+            .clone()
+            .oneshot(req("PUT", "/dir/a.txt", &[], "x"))
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::LOCKED);
+        seen.lock().unwrap().clear();
+        // nginx (and any server that decodes %2F) would write /dir/a.txt for this.
+        let res = svc
+            .clone()
+            .oneshot(req("PUT", "/dir%2Fa.txt", &[], "evil"))
+            .await
+            .unwrap();
+        let seen = seen.lock().unwrap();
+        eprintln!(
+            "status {} upstream saw {:?}",
+            res.status(),
+            seen.iter()
+                .map(|(p, _)| (p.method.clone(), p.uri.clone()))
+                .collect::<Vec<_>>()
+        );
+        assert!(
+            seen.iter().all(|(p, _)| p.method != "PUT"),
+            "PUT /dir%2Fa.txt reached the upstream unlocked"
+        );
+    }
+
+    /// A `Destination` the proxy cannot map is refused, never forwarded as it came for the
+    /// upstream to read otherwise than the layer did.
+    #[tokio::test]
+    async fn an_unmappable_destination_is_refused() {
+        let (addr, seen) = upstream(None).await;
+        let svc = stack(&format!("http://{addr}/dav/"));
+        let res = svc
+            .clone()
+            .oneshot(req("LOCK", "/locked", &[], LOCKINFO))
+            .await
+            .unwrap();
+        assert!(res.status().is_success(), "{}", res.status());
+        let res = svc
+            .clone()
+            .oneshot(req("MOVE", "/src", &[("destination", "/locked")], ""))
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::LOCKED);
+        seen.lock().unwrap().clear();
+        let res = svc
+            .clone()
+            .oneshot(req(
+                "MOVE",
+                "/src",
+                &[("destination", "/dav/locked?a\"b")],
+                "",
+            ))
+            .await
+            .unwrap();
+        let seen = seen.lock().unwrap();
+        let dests: Vec<_> = seen
+            .iter()
+            .filter_map(|(p, _)| p.headers.get("destination").cloned())
+            .collect();
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{dests:?}");
+        // The upstream resolves an unmapped `/dav/locked` to its /dav/locked = the client's locked /locked.
+        assert!(
+            dests
+                .iter()
+                .all(|d| d.to_str().unwrap().contains("/dav/dav/")),
+            "Destination forwarded unmapped: {dests:?}"
+        );
+    }
+
+    /// The proxy reads the request's authority where the layer does (the target's, else
+    /// `Host`), so the `Destination` the layer judged local is the one mapped.
+    #[tokio::test]
+    async fn the_destination_is_mapped_by_the_layer_s_authority() {
+        let (addr, seen) = upstream(None).await;
+        let svc = stack(&format!("http://{addr}/dav/"));
+        let res = svc
+            .clone()
+            .oneshot(req("LOCK", "/locked", &[], LOCKINFO))
+            .await
+            .unwrap();
+        assert!(res.status().is_success(), "{}", res.status());
+        seen.lock().unwrap().clear();
+        // The layer takes the authority from the absolute-form target, not from Host.
+        let mut r = req(
+            "MOVE",
+            "http://127.0.0.1:4918/src",
+            &[("destination", "http://127.0.0.1:4918/dav/locked")],
+            "",
+        );
+        r.headers_mut()
+            .insert("host", HeaderValue::from_static("elsewhere"));
+        let res = svc.clone().oneshot(r).await.unwrap();
+        let seen = seen.lock().unwrap();
+        let dests: Vec<_> = seen
+            .iter()
+            .filter_map(|(p, _)| p.headers.get("destination").cloned())
+            .collect();
+        assert!(res.status().is_success(), "{}", res.status());
+        assert!(
+            dests
+                .iter()
+                .all(|d| d.to_str().unwrap().contains("/dav/dav/")),
+            "Destination forwarded unmapped: {dests:?}"
         );
     }
 }
