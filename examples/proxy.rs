@@ -1066,6 +1066,28 @@ mod layer_and_upstream_agree {
 
     const LOCKINFO: &str = r#"<?xml version="1.0"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockinfo>"#;
 
+    /// The proxy in front of an upstream at `base`, with `path` locked by somebody else; the
+    /// upstream's record starts empty.
+    async fn locked_behind(
+        base: &str,
+        path: &str,
+    ) -> (
+        impl Service<
+                Request<Full<Bytes>>,
+                Response = Response<tower_locks::ResponseBody<ProxyBody>>,
+                Error = Infallible,
+            > + Clone,
+        Seen,
+    ) {
+        let (addr, seen) = upstream(None).await;
+        let svc = stack(&format!("http://{addr}{base}"));
+        let lock = req("LOCK", path, &[], LOCKINFO);
+        let res = svc.clone().oneshot(lock).await.unwrap();
+        assert!(res.status().is_success(), "{}", res.status());
+        seen.lock().unwrap().clear();
+        (svc, seen)
+    }
+
     fn req(
         method: &str,
         uri: &str,
@@ -1135,21 +1157,13 @@ mod layer_and_upstream_agree {
     /// a path is refused, never forwarded for the upstream to read as the locked path.
     #[tokio::test]
     async fn an_encoded_slash_is_refused() {
-        let (addr, seen) = upstream(None).await;
-        let svc = stack(&format!("http://{addr}/"));
-        let res = svc
-            .clone()
-            .oneshot(req("LOCK", "/dir/a.txt", &[], LOCKINFO))
-            .await
-            .unwrap();
-        assert!(res.status().is_success(), "{}", res.status());
+        let (svc, seen) = locked_behind("/", "/dir/a.txt").await;
         let res = svc
             .clone()
             .oneshot(req("PUT", "/dir/a.txt", &[], "x"))
             .await
             .unwrap();
         assert_eq!(res.status(), StatusCode::LOCKED);
-        seen.lock().unwrap().clear();
         // nginx (and any server that decodes %2F) would write /dir/a.txt for this.
         let res = svc
             .clone()
@@ -1157,13 +1171,7 @@ mod layer_and_upstream_agree {
             .await
             .unwrap();
         let seen = seen.lock().unwrap();
-        eprintln!(
-            "status {} upstream saw {:?}",
-            res.status(),
-            seen.iter()
-                .map(|(p, _)| (p.method.clone(), p.uri.clone()))
-                .collect::<Vec<_>>()
-        );
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
         assert!(
             seen.iter().all(|(p, _)| p.method != "PUT"),
             "PUT /dir%2Fa.txt reached the upstream unlocked"
@@ -1174,14 +1182,7 @@ mod layer_and_upstream_agree {
     /// upstream to read otherwise than the layer did.
     #[tokio::test]
     async fn an_unmappable_destination_is_refused() {
-        let (addr, seen) = upstream(None).await;
-        let svc = stack(&format!("http://{addr}/dav/"));
-        let res = svc
-            .clone()
-            .oneshot(req("LOCK", "/locked", &[], LOCKINFO))
-            .await
-            .unwrap();
-        assert!(res.status().is_success(), "{}", res.status());
+        let (svc, seen) = locked_behind("/dav/", "/locked").await;
         let res = svc
             .clone()
             .oneshot(req("MOVE", "/src", &[("destination", "/locked")], ""))
@@ -1205,7 +1206,7 @@ mod layer_and_upstream_agree {
             .filter_map(|(p, _)| p.headers.get("destination").cloned())
             .collect();
         assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{dests:?}");
-        // The upstream resolves an unmapped `/dav/locked` to its /dav/locked = the client's locked /locked.
+        // Unmapped, the upstream's `/dav/locked` is the client's locked `/locked`.
         assert!(
             dests
                 .iter()
@@ -1218,15 +1219,7 @@ mod layer_and_upstream_agree {
     /// `Host`), so the `Destination` the layer judged local is the one mapped.
     #[tokio::test]
     async fn the_destination_is_mapped_by_the_layer_s_authority() {
-        let (addr, seen) = upstream(None).await;
-        let svc = stack(&format!("http://{addr}/dav/"));
-        let res = svc
-            .clone()
-            .oneshot(req("LOCK", "/locked", &[], LOCKINFO))
-            .await
-            .unwrap();
-        assert!(res.status().is_success(), "{}", res.status());
-        seen.lock().unwrap().clear();
+        let (svc, seen) = locked_behind("/dav/", "/locked").await;
         // The layer takes the authority from the absolute-form target, not from Host.
         let mut r = req(
             "MOVE",
