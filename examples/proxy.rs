@@ -265,8 +265,9 @@ fn map_location(
     HeaderValue::from_str(&mapped).ok()
 }
 
-/// Map the hrefs of a 207 body from upstream to client-visible paths: an element text that
-/// starts with the upstream's origin and base path, or with the base path, loses them.
+/// Map the hrefs of a 207 body from upstream to client-visible paths: the text of an `href`
+/// element (any namespace prefix) that starts with the upstream's origin and base path, or
+/// with the base path, loses them. Other elements (property values) are left as they are.
 /// Textual on purpose: the element may carry any namespace prefix.
 fn map_hrefs(body: &[u8], client_origin: &str, up: &Upstream) -> Vec<u8> {
     // Not UTF-8 (another charset): passed unchanged rather than mangled.
@@ -280,7 +281,11 @@ fn map_hrefs(body: &[u8], client_origin: &str, up: &Upstream) -> Vec<u8> {
     while let Some(i) = rest.find('>') {
         out.push_str(&rest[..i]);
         rest = &rest[i..];
-        let (prefix, replacement) = if rest.starts_with(&absolute) {
+        let (prefix, replacement) = if !opens_href(&out) {
+            out.push('>');
+            rest = &rest[1..];
+            continue;
+        } else if rest.starts_with(&absolute) {
             (absolute.len(), format!(">{client_origin}"))
         } else if rest.starts_with(&relative) {
             (relative.len(), ">".to_owned())
@@ -304,6 +309,17 @@ fn map_hrefs(body: &[u8], client_origin: &str, up: &Upstream) -> Vec<u8> {
     }
     out.push_str(rest);
     out.into_bytes()
+}
+
+/// Whether `text` ends inside the start tag of an `href` element (`<D:href`, `<href`, with
+/// any attributes), whose `>` comes next.
+fn opens_href(text: &str) -> bool {
+    let Some(lt) = text.rfind('<') else {
+        return false;
+    };
+    let tag = &text[lt + 1..];
+    let name = tag.split([' ', '\t', '\r', '\n', '/']).next().unwrap_or("");
+    !tag.starts_with('/') && !tag.ends_with('/') && name.rsplit(':').next() == Some("href")
 }
 
 /// A body held whole.
@@ -785,10 +801,12 @@ mod tests {
         assert_eq!(map("http://elsewhere.example/dav/x"), None);
         assert_eq!(map("/other"), None);
 
-        let body = b"<D:href>/dav/a/</D:href><d:href>http://10.0.0.1:8080/dav</d:href><x>/davy</x>";
+        let body = b"<D:href>/dav/a/</D:href><d:href>http://10.0.0.1:8080/dav</d:href><x>/davy</x>\
+            <D:displayname>/dav/b</D:displayname>";
         assert_eq!(
             String::from_utf8(map_hrefs(body, "http://127.0.0.1:4918", &up)).unwrap(),
-            "<D:href>/a/</D:href><d:href>http://127.0.0.1:4918/</d:href><x>/davy</x>"
+            "<D:href>/a/</D:href><d:href>http://127.0.0.1:4918/</d:href><x>/davy</x>\
+             <D:displayname>/dav/b</D:displayname>"
         );
     }
 
