@@ -59,6 +59,12 @@ const DROPPED: &[&str] = &[
     "content-type",
     "content-encoding",
     "content-range",
+    "content-language",
+    "content-location",
+    "content-md5",
+    "content-digest",
+    "repr-digest",
+    "digest",
     "transfer-encoding",
     "expect",
     "destination",
@@ -67,6 +73,21 @@ const DROPPED: &[&str] = &[
     "timeout",
     "lock-token",
 ];
+
+/// An answer with several `ETag` fields.
+struct Ambiguous;
+
+/// The entity tag of an answer: `None` without one or with an invalid one.
+fn current_etag(headers: &http::HeaderMap) -> Result<Option<EntityTag>, Ambiguous> {
+    let mut etags = headers.get_all(header::ETAG).iter();
+    let Some(first) = etags.next() else {
+        return Ok(None);
+    };
+    if etags.next().is_some() {
+        return Err(Ambiguous);
+    }
+    Ok(first.to_str().ok().and_then(|v| EntityTag::parse(v.trim())))
+}
 
 /// The existence and creation sources of one layer.
 #[derive(Clone, Default)]
@@ -101,11 +122,10 @@ impl Space {
             return ResourceState::Unknown;
         };
         match service.send(req).await {
-            Some((status, headers)) if status.is_success() => ResourceState::Exists {
-                etag: headers
-                    .get(header::ETAG)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| EntityTag::parse(v.trim())),
+            // Several ETags name no single current one: nothing can be told (fail closed).
+            Some((status, headers)) if status.is_success() => match current_etag(&headers) {
+                Ok(etag) => ResourceState::Exists { etag },
+                Err(Ambiguous) => ResourceState::Unknown,
             },
             Some((StatusCode::NOT_FOUND | StatusCode::GONE, _)) => ResourceState::Missing,
             _ => ResourceState::Unknown,

@@ -287,14 +287,17 @@ fn write_children(el: &Element, depth: usize, out: &mut String) {
 }
 
 fn write_element(el: &Element, depth: usize, out: &mut String) {
+    // The XML namespace is bound to `xml:` and no other prefix may declare it.
     let name = if el.ns.is_empty() {
         el.local.clone()
+    } else if el.ns == XML_NS {
+        format!("xml:{}", el.local)
     } else {
         format!("v{depth}:{}", el.local)
     };
     out.push('<');
     out.push_str(&name);
-    if !el.ns.is_empty() {
+    if !el.ns.is_empty() && el.ns != XML_NS {
         out.push_str(&format!(" xmlns:v{depth}=\"{}\"", escape(&el.ns)));
     }
     for (i, (ns, local, value)) in el.attrs.iter().enumerate() {
@@ -429,6 +432,18 @@ mod tests {
                 ),
                 PatchOp::Remove(PropName::new("", "n")),
             ]
+        );
+        // An element in the XML namespace keeps the `xml:` prefix, which nothing may declare:
+        // the stored value stays well-formed wherever it is pasted.
+        let body = "<propertyupdate xmlns='DAV:'><set><prop>\
+             <z:p xmlns:z='urn:z'><xml:q/></z:p></prop></set></propertyupdate>";
+        let ops = parse_proppatch(body.as_bytes()).unwrap();
+        assert_eq!(
+            ops,
+            vec![PatchOp::Set(
+                PropName::new("urn:z", "p"),
+                "<xml:q/>".to_owned()
+            )]
         );
     }
 }

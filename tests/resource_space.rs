@@ -1,0 +1,123 @@
+//! Sub-requests to the declared resource space carry nothing that describes the original
+//! request's body, and an answer the layer cannot read one way is not read any way.
+mod common;
+
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+
+use axum::body::Body;
+use common::*;
+use http::{HeaderMap, Request, Response, StatusCode};
+use tower_locks::{LockLayer, MemoryLockStore};
+
+type Log = Arc<Mutex<Vec<(String, String, HeaderMap)>>>;
+
+/// A resource space that records every sub-request and answers with `answer`.
+fn space(
+    log: Log,
+    answer: fn(&str) -> Response<Body>,
+) -> impl tower::Service<
+    Request<tower_locks::EmptyBody>,
+    Response = Response<Body>,
+    Error = Infallible,
+    Future = impl Send,
+> + Clone
+       + Send
+       + 'static {
+    tower::service_fn(move |req: Request<tower_locks::EmptyBody>| {
+        let log = log.clone();
+        async move {
+            log.lock().unwrap().push((
+                req.method().to_string(),
+                req.uri().path().to_owned(),
+                req.headers().clone(),
+            ));
+            Ok::<_, Infallible>(answer(req.method().as_str()))
+        }
+    })
+}
+
+/// A LOCK on an unmapped URL carries headers describing the lockinfo body; the empty PUT does
+/// not carry them (they would describe a body it does not have).
+#[tokio::test]
+async fn empty_put_does_not_carry_body_describing_headers() {
+    let log: Log = Arc::default();
+    let sp = space(log.clone(), |m| {
+        let mut r = Response::new(Body::empty());
+        *r.status_mut() = if m == "HEAD" {
+            StatusCode::NOT_FOUND
+        } else {
+            StatusCode::CREATED
+        };
+        r
+    });
+    let kv = Kv::default();
+    let layer = LockLayer::new(Arc::new(MemoryLockStore::new())).resource_space(sp);
+    let svc = tower::Layer::layer(&layer, kv);
+    let r = req("LOCK", "/new")
+        .header("content-type", "application/xml")
+        .header("content-language", "de")
+        .header("content-location", "/lockinfo.xml")
+        .header("content-md5", "Q2hlY2sgSW50ZWdyaXR5IQ==")
+        .header(
+            "content-digest",
+            "sha-256=:X48E9qOokqqrvdts8nOJRJN3OWDUoyWxBf7kbu9DBPE=:",
+        )
+        .header(
+            "repr-digest",
+            "sha-256=:X48E9qOokqqrvdts8nOJRJN3OWDUoyWxBf7kbu9DBPE=:",
+        )
+        .header(
+            "digest",
+            "SHA-256=X48E9qOokqqrvdts8nOJRJN3OWDUoyWxBf7kbu9DBPE=",
+        )
+        .body(Body::from(LOCKINFO_EXCLUSIVE))
+        .unwrap();
+    let a = send(svc, r).await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.text());
+    let log = log.lock().unwrap();
+    let put = log
+        .iter()
+        .find(|(m, _, _)| m == "PUT")
+        .expect("an empty PUT");
+    let leaked: Vec<&str> = [
+        "content-language",
+        "content-location",
+        "content-md5",
+        "content-digest",
+        "repr-digest",
+        "digest",
+    ]
+    .into_iter()
+    .filter(|h| put.2.contains_key(*h))
+    .collect();
+    assert!(
+        leaked.is_empty(),
+        "empty PUT carried {leaked:?}: {:?}",
+        put.2
+    );
+}
+
+/// A HEAD answer with two ETag fields names no current tag: the layer picks neither, so an
+/// `If` list with either tag is false (412), as when nothing can tell (D13).
+#[tokio::test]
+async fn several_etag_headers_are_not_one_etag() {
+    let log: Log = Arc::default();
+    let sp = space(log.clone(), |_| {
+        let mut r = Response::new(Body::empty());
+        r.headers_mut().append("etag", "\"a\"".parse().unwrap());
+        r.headers_mut().append("etag", "\"b\"".parse().unwrap());
+        r
+    });
+    let kv = Kv::with_files(&["/f"]);
+    let layer = LockLayer::new(Arc::new(MemoryLockStore::new())).resource_space(sp);
+    let svc = tower::Layer::layer(&layer, kv);
+    let a = send(
+        svc.clone(),
+        empty(req("PUT", "/f").header("if", "([\"a\"])")),
+    )
+    .await;
+    let b = send(svc, empty(req("PUT", "/f").header("if", "([\"b\"])"))).await;
+    assert_eq!(a.status, StatusCode::PRECONDITION_FAILED);
+    assert_eq!(b.status, StatusCode::PRECONDITION_FAILED);
+}
