@@ -10,6 +10,7 @@ use crate::events::{Events, LockEvent};
 use crate::headers::IfLimits;
 use crate::holds::Holds;
 use crate::leftovers::Leftovers;
+use crate::path::Resolver;
 use crate::principal::PrincipalSource;
 use crate::response::{Responder, ResponseConfig};
 use crate::space::Space;
@@ -156,6 +157,18 @@ impl Config {
         self.leftovers.finish(&*self.store, events).await;
     }
 
+    /// How this layer reads references (`Destination`, `If` tags, 207 hrefs) of a request
+    /// that names itself by `authority`.
+    pub(crate) fn resolver<'a>(&'a self, authority: Option<&'a str>) -> Resolver<'a> {
+        Resolver {
+            authority,
+            any_authority: self.any_authority,
+            prefix: &self.prefix,
+            max_len: self.limits.max_path_bytes,
+            max_depth: self.limits.max_path_depth,
+        }
+    }
+
     /// A new lock on `root` for `principal`, with every quota of [`Limits`] set (the
     /// principal's, or the anonymous clients' when there is none).
     pub(crate) fn new_lock(&self, root: ResourcePath, principal: Option<&str>) -> NewLock {
@@ -197,11 +210,10 @@ impl Config {
     }
 
     /// Whether `method` passes straight through: everything not on the safe list is a write,
-    /// including unknown extension methods ([decision D2](crate::decisions#d2)).
+    /// including unknown extension methods ([decision D2](crate::decisions#d2)). LOCK and
+    /// UNLOCK are never safe (the layer answers them) and OPTIONS always is (it changes
+    /// nothing, and its answer is where the layer advertises class 2), whatever the list says.
     #[inline]
-    /// LOCK and UNLOCK are never safe (the layer answers them) and OPTIONS always is (it
-    /// changes nothing, and its answer is where the layer advertises class 2), whatever the
-    /// list says.
     pub(crate) fn is_safe(&self, method: &Method) -> bool {
         match method.as_str() {
             "LOCK" | "UNLOCK" => false,

@@ -687,6 +687,17 @@ pub(crate) enum Resolved {
     Foreign,
 }
 
+/// The authority a request names itself by: its target's (absolute form), else `Host`.
+pub(crate) fn request_authority<'a>(
+    uri: &'a http::Uri,
+    headers: &'a http::HeaderMap,
+) -> Option<&'a str> {
+    uri.authority().map(|a| a.as_str()).or_else(|| {
+        let host = headers.get(http::header::HOST)?;
+        host.to_str().ok()
+    })
+}
+
 /// How references are matched against the request (RFC 4918 §8.3, RFC 9110 §4.2.3).
 #[derive(Debug, Clone)]
 pub(crate) struct Resolver<'a> {

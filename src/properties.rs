@@ -18,7 +18,7 @@ use std::task::{ready, Context, Poll};
 use std::time::SystemTime;
 
 use bytes::{Bytes, BytesMut};
-use http::header::{CONTENT_LENGTH, HOST};
+use http::header::CONTENT_LENGTH;
 use http::HeaderMap;
 use http::{Request, Response, StatusCode};
 use http_body::{Body, Frame, SizeHint};
@@ -28,10 +28,10 @@ use tower_service::Service;
 
 use crate::config::Config;
 use crate::dav::{
-    lockdiscovery, multistatus_head, next_piece, parse_propfind, read_response, Piece,
+    lockdiscovery_of, multistatus_head, next_piece, parse_propfind, read_response, Piece,
     PropfindKind, ResponseElement,
 };
-use crate::path::{Resolved, Resolver};
+use crate::path::{request_authority, Resolved};
 use crate::store::{BoxError, BoxFuture, Lock, LockQuery, LockStoreError};
 use crate::ResourcePath;
 
@@ -195,12 +195,7 @@ where
         let mut ready = std::mem::replace(&mut self.inner, clone);
         let config = Arc::clone(&self.config);
         // The request's own authority, against which absolute hrefs are matched.
-        let authority = req
-            .uri()
-            .authority()
-            .map(|a| a.as_str())
-            .or_else(|| req.headers().get(HOST).and_then(|h| h.to_str().ok()))
-            .map(str::to_owned);
+        let authority = request_authority(req.uri(), req.headers()).map(str::to_owned);
         let future = Box::pin(async move {
             let (parts, body) = req.into_parts();
             let (body, kind) = read_propfind(body).await;
@@ -529,15 +524,11 @@ impl Augment {
     /// path, or an absolute URI of this request's authority), in the client-visible path
     /// space ([decision D10](crate::decisions#d10)).
     fn path_of(&self, href: &str) -> Option<ResourcePath> {
-        let cfg = &self.config;
-        let resolver = Resolver {
-            authority: self.authority.as_deref(),
-            any_authority: cfg.any_authority,
-            prefix: &cfg.prefix,
-            max_len: cfg.limits.max_path_bytes,
-            max_depth: cfg.limits.max_path_depth,
-        };
-        match resolver.resolve(href) {
+        match self
+            .config
+            .resolver(self.authority.as_deref())
+            .resolve(href)
+        {
             Ok(Resolved::Local(path)) => Some(path),
             _ => None,
         }
@@ -597,9 +588,8 @@ impl Augment {
                     },
                     Ok(locks),
                 ) => {
-                    let covering: Vec<Lock> =
-                        locks.iter().filter(|l| l.covers(&path)).cloned().collect();
-                    let discovery = lockdiscovery(&covering, now);
+                    let covering = locks.iter().filter(|l| l.covers(&path));
+                    let discovery = lockdiscovery_of(covering, now);
                     Bytes::from(element.rewrite(&fragment, self.kind, &discovery))
                 }
                 (Held::Response { fragment, .. }, Err(_)) => Bytes::from(fragment),

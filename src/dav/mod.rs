@@ -47,6 +47,7 @@ mod render;
 pub use lockinfo::{parse_lockinfo, LockInfo, LockInfoError};
 pub(crate) use multistatus::{multistatus_head, next_piece, read_response, Piece, ResponseElement};
 pub use multistatus::{parse_propfind, PropfindKind};
+pub(crate) use render::lockdiscovery_of;
 pub use render::{
     activelock, error_body, escape_href, lock_conflict_multistatus, lock_response_body,
     lockdiscovery, supportedlock,

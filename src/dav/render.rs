@@ -103,10 +103,19 @@ fn write_activelock(out: &mut String, lock: &Lock, now: SystemTime) {
 /// assert_eq!(xml.matches("<D:activelock>").count(), 2);
 /// ```
 pub fn lockdiscovery(locks: &[Lock], now: SystemTime) -> String {
-    if locks.is_empty() {
+    lockdiscovery_of(locks, now)
+}
+
+/// [`lockdiscovery`] of the locks `locks` yields, without gathering them first.
+pub(crate) fn lockdiscovery_of<'a>(
+    locks: impl IntoIterator<Item = &'a Lock>,
+    now: SystemTime,
+) -> String {
+    let mut locks = locks.into_iter().peekable();
+    if locks.peek().is_none() {
         return "<D:lockdiscovery/>".to_owned();
     }
-    let mut out = String::with_capacity(64 + 400 * locks.len());
+    let mut out = String::with_capacity(464);
     out.push_str("<D:lockdiscovery>");
     for lock in locks {
         write_activelock(&mut out, lock, now);

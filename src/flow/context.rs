@@ -3,7 +3,6 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::header::HOST;
 use http::{request, Response};
 
 use super::verdict::{States, Step};
@@ -12,7 +11,7 @@ use crate::config::{Config, Disclosure};
 use crate::headers::{
     destination, parse_depth, parse_if, parse_lock_token, ConditionKind, HeaderError, IfHeader,
 };
-use crate::path::{Resolved, Resolver};
+use crate::path::{request_authority, Resolved};
 use crate::response::{render, Rejection};
 use crate::store::{Below, Lock, LockQuery};
 use crate::ResourcePath;
@@ -134,20 +133,8 @@ impl Ctx {
 
     /// Resolve an absolute URI or absolute path against this request.
     pub(crate) fn resolve(&self, reference: &str) -> Result<Resolved, crate::PathError> {
-        let authority = self
-            .parts
-            .uri
-            .authority()
-            .map(|a| a.as_str())
-            .or_else(|| self.parts.headers.get(HOST).and_then(|h| h.to_str().ok()));
-        Resolver {
-            authority,
-            any_authority: self.cfg.any_authority,
-            prefix: &self.cfg.prefix,
-            max_len: self.cfg.limits.max_path_bytes,
-            max_depth: self.cfg.limits.max_path_depth,
-        }
-        .resolve(reference)
+        let authority = request_authority(&self.parts.uri, &self.parts.headers);
+        self.cfg.resolver(authority).resolve(reference)
     }
 
     /// Ask `query` for what the verdict needs to know of the submission, in the same store

@@ -1,6 +1,6 @@
 //! LOCK: create (RFC 4918 §9.10.1, §9.10.3–9.10.6) and refresh (§9.10.2).
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use http::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE, IF_MATCH, IF_NONE_MATCH};
@@ -22,7 +22,8 @@ use crate::hooks::{CreateResult, ResourceState};
 use crate::leftovers::Leftover;
 use crate::response::Rejection;
 use crate::store::{
-    BoxError, CreateOutcome, Lock, LockDepth, LockQuery, TokenAccess, TokenOutcome,
+    BoxError, CreateOutcome, Lock, LockDepth, LockQuery, LockTimeout, NewLock, TokenAccess,
+    TokenOutcome,
 };
 
 pub(super) async fn handle<ReqBody, ResBody, E>(
@@ -66,7 +67,7 @@ where
 }
 
 /// §9.10.2: no body, an `If` header naming exactly one lock token, any URL in its scope.
-async fn refresh<B>(ctx: Ctx, timeout: crate::LockTimeout) -> Response<ResponseBody<B>> {
+async fn refresh<B>(ctx: Ctx, timeout: LockTimeout) -> Response<ResponseBody<B>> {
     let token = {
         let Some(header) = &ctx.if_header else {
             return ctx.reject(bad_request(
@@ -115,11 +116,7 @@ async fn refresh<B>(ctx: Ctx, timeout: crate::LockTimeout) -> Response<ResponseB
 /// when the LOCK creates its target); then conflicts, quotas and creation in one store step;
 /// then the empty resource of an unmapped URL, through the resource space (the lock is rolled
 /// back if that fails).
-async fn create<B>(
-    ctx: Ctx,
-    body: &[u8],
-    timeout: crate::LockTimeout,
-) -> Response<ResponseBody<B>> {
+async fn create<B>(ctx: Ctx, body: &[u8], timeout: LockTimeout) -> Response<ResponseBody<B>> {
     let depth = match parse_depth(&ctx.parts.headers) {
         Ok(None | Some(Depth::Infinity)) => LockDepth::Infinity,
         Ok(Some(Depth::Zero)) => LockDepth::Zero,
@@ -175,7 +172,10 @@ async fn create<B>(
     new.owner = info.owner.map(Into::into);
     // Should this future be dropped before it answers, the lock it may have created is held
     // by nobody: the next request removes it.
-    let unheld = (ctx.cfg.leftovers).guard(vec![Leftover::unheld(&new.token, &new.root)]);
+    let unheld = ctx
+        .cfg
+        .leftovers
+        .guard(vec![Leftover::unheld(&new.token, &new.root)]);
     let res = grant(&ctx, new, create).await;
     unheld.done();
     res
@@ -183,7 +183,7 @@ async fn create<B>(
 
 /// Create the lock (conflicts, quotas, the in-flight writes), then the empty resource of an
 /// unmapped URL when `create`, and answer.
-async fn grant<B>(ctx: &Ctx, new: crate::NewLock, create: bool) -> Response<ResponseBody<B>> {
+async fn grant<B>(ctx: &Ctx, new: NewLock, create: bool) -> Response<ResponseBody<B>> {
     let lock = match ctx.cfg.store.create_boxed(new).await {
         Ok(CreateOutcome::Created(lock)) => lock,
         Ok(CreateOutcome::Conflict(conflicts)) => {
@@ -285,8 +285,8 @@ fn lock_response<B>(
     // The store's time of the grant (or refresh): the answer gives the whole timeout, whatever
     // the clock of this host says (Redis judges expiry by its own).
     let granted_at = match (lock.expires_at, lock.timeout) {
-        (Some(at), crate::LockTimeout::Seconds(secs)) => at
-            .checked_sub(std::time::Duration::from_secs(secs.into()))
+        (Some(at), LockTimeout::Seconds(secs)) => at
+            .checked_sub(Duration::from_secs(secs.into()))
             .unwrap_or(at),
         _ => SystemTime::now(),
     };

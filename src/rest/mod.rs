@@ -400,10 +400,10 @@ impl LockApi {
     /// Remove `lock`: its holder releases it, anybody else breaks it if the policy allows.
     /// `token_shown`: the request named the lock by its token.
     async fn remove(&self, call: &Call, lock: &Lock, token_shown: bool) -> Result<(), Problem> {
-        let holder = self.holds(call, lock, token_shown);
-        if !holder && !self.policy.may_break(&call.parts, lock) {
+        if !self.may_remove(call, lock, token_shown) {
             return Err(self.forbidden(call));
         }
+        let holder = self.holds(call, lock, token_shown);
         let mut access = TokenAccess::new(&lock.token, &lock.root, call.principal.as_deref());
         access.privileged = !holder;
         match self.config.store.unlock_boxed(access).await {
