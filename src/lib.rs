@@ -125,7 +125,7 @@
 //! | feature | enables |
 //! |---|---|
 //! | `redis` | `RedisLockStore`: locks shared by several app instances |
-//! | `tracing` | spans and events for grants, refusals, refreshes, unlocks, store errors |
+//! | `tracing` | a span per guarded request; events for grants, refusals, refreshes, unlocks, store errors and latency (never a lock token) |
 //! | `conformance` | `conformance`: the test kit every `LockStore` implementation can run |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

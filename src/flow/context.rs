@@ -13,7 +13,7 @@ use crate::headers::{
 };
 use crate::path::{request_authority, Resolved};
 use crate::response::{render, Rejection};
-use crate::store::{Below, Lock, LockQuery};
+use crate::store::{Below, Lock, LockQuery, LockStoreError};
 use crate::ResourcePath;
 
 pub(crate) struct Ctx {
@@ -296,6 +296,17 @@ pub(crate) fn bad_request(reason: impl Into<String>) -> Rejection {
     Rejection::BadRequest {
         reason: reason.into(),
     }
+}
+
+/// The store failed: 503 (fail closed; a write under fail-open is forwarded instead), with
+/// the store's error and its causes in an ERROR event.
+pub(crate) fn store_failed(_err: &LockStoreError) -> Rejection {
+    #[cfg(feature = "tracing")]
+    tracing::error!(
+        error = _err as &(dyn std::error::Error + 'static),
+        "tower-locks: lock store failed"
+    );
+    Rejection::StoreUnavailable
 }
 
 /// The refusal of a request the layer could not read far enough to know its resource: named

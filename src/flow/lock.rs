@@ -7,7 +7,7 @@ use http::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE, IF_MATCH, IF_NONE_M
 use http::{Response, StatusCode};
 use http_body::Body;
 
-use super::context::{bad_request, named};
+use super::context::{bad_request, named, store_failed};
 use super::plan::Plan;
 use super::verdict::{if_holds, verdict, States};
 use super::Ctx;
@@ -91,7 +91,7 @@ async fn refresh<B>(ctx: Ctx, timeout: LockTimeout) -> Response<ResponseBody<B>>
     ctx.add_submission(&mut query);
     let locks = match ctx.cfg.store.query_boxed(&query).await {
         Ok(l) => l,
-        Err(_) => return ctx.reject(Rejection::StoreUnavailable),
+        Err(e) => return ctx.reject(store_failed(&e)),
     };
     let mut states = States::default();
     if !ctx.settle(&mut states, |s| if_holds(&ctx, &locks, s)).await {
@@ -101,14 +101,19 @@ async fn refresh<B>(ctx: Ctx, timeout: LockTimeout) -> Response<ResponseBody<B>>
     match ctx.cfg.store.refresh_boxed(access, timeout).await {
         Ok(TokenOutcome::Done(lock)) => {
             #[cfg(feature = "tracing")]
-            tracing::info!(token = %lock.token, ?timeout, "tower-locks: lock refreshed");
+            tracing::info!(
+                root = lock.root.as_str(),
+                principal = lock.principal.as_deref(),
+                ?timeout,
+                "tower-locks: lock refreshed"
+            );
             ctx.cfg
                 .event(|| LockEvent::Refreshed { lock: lock.clone() });
             lock_response(&lock, StatusCode::OK, false)
         }
         Ok(TokenOutcome::Forbidden(_)) => ctx.reject(Rejection::Forbidden),
         Ok(_) => ctx.reject(mismatch),
-        Err(_) => ctx.reject(Rejection::StoreUnavailable),
+        Err(e) => ctx.reject(store_failed(&e)),
     }
 }
 
@@ -138,7 +143,7 @@ async fn create<B>(ctx: Ctx, body: &[u8], timeout: LockTimeout) -> Response<Resp
     ctx.add_submission(&mut plan.query);
     let locks = match ctx.cfg.store.query_boxed(&plan.query).await {
         Ok(l) => l,
-        Err(_) => return ctx.reject(Rejection::StoreUnavailable),
+        Err(e) => return ctx.reject(store_failed(&e)),
     };
     // Whether the LOCK creates its target decides the parent's part of the verdict.
     let state = ctx.probe(&ctx.target).await;
@@ -209,7 +214,7 @@ async fn grant<B>(ctx: &Ctx, new: NewLock, create: bool) -> Response<ResponseBod
         Ok(CreateOutcome::QuotaExceeded { quota, limit }) => {
             return ctx.reject(Rejection::quota(quota, limit))
         }
-        Err(_) => return ctx.reject(Rejection::StoreUnavailable),
+        Err(e) => return ctx.reject(store_failed(&e)),
     };
     // The lock exists now; a write checked before it is still in flight if it holds one of
     // the lock's paths. Roll back rather than grant a lock under a running write.
@@ -217,9 +222,6 @@ async fn grant<B>(ctx: &Ctx, new: NewLock, create: bool) -> Response<ResponseBod
         let (roots, hidden) = named(&in_flight, 0);
         return ctx.reject(Rejection::Conflict { roots, hidden });
     }
-    #[cfg(feature = "tracing")]
-    tracing::info!(token = %lock.token, root = lock.root.as_str(), scope = ?lock.scope, depth = ?lock.depth, "tower-locks: lock granted");
-
     let mut status = StatusCode::OK;
     if create {
         let created = ctx
@@ -239,6 +241,16 @@ async fn grant<B>(ctx: &Ctx, new: NewLock, create: bool) -> Response<ResponseBod
             }
         }
     }
+    // Logged once the lock stands: a lock rolled back above was never granted. Tokens stay
+    // out of the logs: whoever holds one may use an anonymous lock.
+    #[cfg(feature = "tracing")]
+    tracing::info!(
+        root = lock.root.as_str(),
+        scope = ?lock.scope,
+        depth = ?lock.depth,
+        principal = lock.principal.as_deref(),
+        "tower-locks: lock granted"
+    );
     ctx.cfg.event(|| LockEvent::Granted { lock: lock.clone() });
     lock_response(&lock, status, true)
 }

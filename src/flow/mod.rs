@@ -38,7 +38,14 @@ pub(crate) enum Started<B> {
 }
 
 /// A guarded request that needs the request's future.
-pub(crate) enum Later<B> {
+pub(crate) struct Later<B> {
+    work: Work<B>,
+    /// The request's span, entered again around the rest of its flow.
+    #[cfg(feature = "tracing")]
+    span: tracing::Span,
+}
+
+enum Work<B> {
     Write(write::Write<B>),
     Lock(Ctx, B),
     Unlock(Ctx, B),
@@ -51,17 +58,33 @@ pub(crate) fn start<B>(config: Arc<Config>, req: Request<B>) -> Started<B> {
         Ok(ctx) => ctx,
         Err(response) => return Started::Respond(*response),
     };
+    // One span per guarded request, around the layer's own work: what is decided here, and
+    // what the future does later.
+    #[cfg(feature = "tracing")]
+    let span = tracing::debug_span!(
+        "tower_locks",
+        method = %ctx.parts.method,
+        path = ctx.target.as_str(),
+        principal = ctx.principal.as_deref()
+    );
+    #[cfg(feature = "tracing")]
+    let _entered = span.enter();
+    let later = |work| {
+        Started::Later(Later {
+            work,
+            #[cfg(feature = "tracing")]
+            span: span.clone(),
+        })
+    };
     match ctx.parts.method.as_str() {
-        "LOCK" => Started::Later(Later::Lock(ctx, body)),
-        "UNLOCK" => Started::Later(Later::Unlock(ctx, body)),
+        "LOCK" => later(Work::Lock(ctx, body)),
+        "UNLOCK" => later(Work::Unlock(ctx, body)),
         _ => match write::check_now(&ctx) {
             write::Now::Forward(hold, admitted) => {
                 Started::Forward(write::request(ctx, body, admitted), hold)
             }
             write::Now::Refuse(rejection) => Started::Respond(ctx.render(rejection)),
-            write::Now::Later(check) => {
-                Started::Later(Later::Write(write::Write::new(ctx, body, check)))
-            }
+            write::Now::Later(check) => later(Work::Write(write::Write::new(ctx, body, check))),
         },
     }
 }
@@ -83,29 +106,16 @@ impl<B> Later<B> {
         B::Error: Into<BoxError>,
         ResBody: Send + 'static,
     {
-        #[cfg(feature = "tracing")]
-        let span = {
-            let ctx = match &self {
-                Later::Write(w) => w.ctx(),
-                Later::Lock(ctx, _) | Later::Unlock(ctx, _) => ctx,
-            };
-            tracing::debug_span!(
-                "tower_locks",
-                method = %ctx.parts.method,
-                path = ctx.target.as_str(),
-                principal = ctx.principal.as_deref()
-            )
-        };
-        let flow: BoxFuture<'static, _> = match self {
-            Later::Write(w) => {
+        let flow: BoxFuture<'static, _> = match self.work {
+            Work::Write(w) => {
                 let mut svc = ready();
                 Box::pin(w.run(move |req| svc.call(req)))
             }
-            Later::Lock(ctx, body) => Box::pin(lock::handle(ctx, body)),
-            Later::Unlock(ctx, body) => Box::pin(unlock::handle(ctx, body)),
+            Work::Lock(ctx, body) => Box::pin(lock::handle(ctx, body)),
+            Work::Unlock(ctx, body) => Box::pin(unlock::handle(ctx, body)),
         };
         #[cfg(feature = "tracing")]
-        let flow = Box::pin(tracing::Instrument::instrument(flow, span));
+        let flow = Box::pin(tracing::Instrument::instrument(flow, self.span));
         flow
     }
 }

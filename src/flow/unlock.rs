@@ -3,7 +3,7 @@
 use http::{Response, StatusCode};
 use http_body::Body;
 
-use super::context::bad_request;
+use super::context::{bad_request, store_failed};
 use super::verdict::{if_holds, States};
 use super::Ctx;
 use crate::body::{read_limited, ReadError, ResponseBody};
@@ -38,8 +38,9 @@ where
         // "when the If header is present, it has its normal meaning as a conditional header"
         let mut query = LockQuery::new().covering(ctx.target.clone());
         ctx.add_submission(&mut query);
-        let Ok(locks) = ctx.cfg.store.query_boxed(&query).await else {
-            return Ok(ctx.reject(Rejection::StoreUnavailable));
+        let locks = match ctx.cfg.store.query_boxed(&query).await {
+            Ok(locks) => locks,
+            Err(e) => return Ok(ctx.reject(store_failed(&e))),
         };
         let mut states = States::default();
         if !ctx.settle(&mut states, |s| if_holds(&ctx, &locks, s)).await {
@@ -69,7 +70,12 @@ where
     Ok(match outcome {
         Ok(TokenOutcome::Done(lock)) => {
             #[cfg(feature = "tracing")]
-            tracing::info!(token = %lock.token, root = lock.root.as_str(), "tower-locks: unlocked");
+            tracing::info!(
+                root = lock.root.as_str(),
+                principal = lock.principal.as_deref(),
+                by = ctx.principal.as_deref(),
+                "tower-locks: unlocked"
+            );
             let by = ctx.principal.clone();
             ctx.cfg.event(|| {
                 if lock.principal.is_some() && lock.principal.as_deref() != by.as_deref() {
@@ -86,6 +92,6 @@ where
         Ok(_) => ctx.reject(Rejection::LockTokenMismatch {
             status: StatusCode::CONFLICT,
         }),
-        Err(_) => ctx.reject(Rejection::StoreUnavailable),
+        Err(e) => ctx.reject(store_failed(&e)),
     })
 }

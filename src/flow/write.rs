@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use http::{Request, Response, StatusCode};
 
+use super::context::store_failed;
 use super::plan::{CleanupWhen, Plan};
 use super::verdict::{verdict, Allowed, States};
 use super::Ctx;
@@ -98,12 +99,6 @@ impl<B> Write<B> {
         }
     }
 
-    /// The request's context.
-    #[cfg(feature = "tracing")]
-    pub(crate) fn ctx(&self) -> &Ctx {
-        &self.ctx
-    }
-
     /// Finish the check, forward through `call`, clean up after a removal.
     pub(crate) async fn run<ResBody, E, Fut>(
         self,
@@ -155,13 +150,6 @@ impl<B> Write<B> {
         }
         Ok(res)
     }
-}
-
-/// The store failed: 503 (fail closed), unless fail-open says otherwise.
-fn store_failed(_err: &LockStoreError) -> Rejection {
-    #[cfg(feature = "tracing")]
-    tracing::error!(error = %_err, "tower-locks: lock store query failed");
-    Rejection::StoreUnavailable
 }
 
 /// Admit a write on the verdict, with the policies on top of it: a failed store forwards
@@ -255,7 +243,11 @@ async fn cleanup(cfg: &Config, plan: &Plan, locks: &[Lock], status: StatusCode) 
             }
             Err(_err) => {
                 #[cfg(feature = "tracing")]
-                tracing::error!(error = %_err, path = path.as_str(), "tower-locks: lock cleanup failed; the next request retries it");
+                tracing::error!(
+                    error = &_err as &(dyn std::error::Error + 'static),
+                    path = path.as_str(),
+                    "tower-locks: lock cleanup failed; the next request retries it"
+                );
             }
         }
     }

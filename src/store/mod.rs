@@ -298,47 +298,70 @@ pub trait DynLockStore: sealed::Sealed + Send + Sync + 'static {
     fn query_now_dyn(&self, query: &LockQuery) -> Option<Result<Vec<Lock>, LockStoreError>>;
 }
 
+/// A store call, boxed. With feature `tracing`, and DEBUG events enabled, its latency is
+/// reported once it answers (`operation`, `elapsed_us`, `ok`), inside the request's span.
+fn timed<'a, T: Send + 'a>(
+    _operation: &'static str,
+    call: impl Future<Output = Result<T, LockStoreError>> + Send + 'a,
+) -> BoxFuture<'a, Result<T, LockStoreError>> {
+    #[cfg(feature = "tracing")]
+    if tracing::enabled!(tracing::Level::DEBUG) {
+        return Box::pin(async move {
+            let started = std::time::Instant::now();
+            let answer = call.await;
+            tracing::debug!(
+                operation = _operation,
+                elapsed_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+                ok = answer.is_ok(),
+                "tower-locks: store answered"
+            );
+            answer
+        });
+    }
+    Box::pin(call)
+}
+
 impl<T: LockStore> DynLockStore for T {
     fn create_boxed(&self, lock: NewLock) -> BoxFuture<'_, Result<CreateOutcome, LockStoreError>> {
-        Box::pin(self.create(lock))
+        timed("create", self.create(lock))
     }
     fn refresh_boxed<'a>(
         &'a self,
         access: TokenAccess<'a>,
         timeout: LockTimeout,
     ) -> BoxFuture<'a, Result<TokenOutcome, LockStoreError>> {
-        Box::pin(self.refresh(access, timeout))
+        timed("refresh", self.refresh(access, timeout))
     }
     fn unlock_boxed<'a>(
         &'a self,
         access: TokenAccess<'a>,
     ) -> BoxFuture<'a, Result<TokenOutcome, LockStoreError>> {
-        Box::pin(self.unlock(access))
+        timed("unlock", self.unlock(access))
     }
     fn remove_subtree_boxed<'a>(
         &'a self,
         path: &'a ResourcePath,
     ) -> BoxFuture<'a, Result<usize, LockStoreError>> {
-        Box::pin(self.remove_subtree(path))
+        timed("remove_subtree", self.remove_subtree(path))
     }
     fn query_boxed<'a>(
         &'a self,
         query: &'a LockQuery,
     ) -> BoxFuture<'a, Result<Vec<Lock>, LockStoreError>> {
-        Box::pin(self.query(query))
+        timed("query", self.query(query))
     }
     fn get_boxed<'a>(
         &'a self,
         token: &'a str,
     ) -> BoxFuture<'a, Result<Option<Lock>, LockStoreError>> {
-        Box::pin(self.get(token))
+        timed("get", self.get(token))
     }
     fn check_boxed<'a>(
         &'a self,
         query: &'a LockQuery,
         submission: Submission<'a>,
     ) -> BoxFuture<'a, Result<CheckOutcome, LockStoreError>> {
-        Box::pin(self.check(query, submission))
+        timed("check", self.check(query, submission))
     }
     fn query_now_dyn(&self, query: &LockQuery) -> Option<Result<Vec<Lock>, LockStoreError>> {
         self.query_now(query)
