@@ -86,7 +86,13 @@ fn current_etag(headers: &http::HeaderMap) -> Result<Option<EntityTag>, Ambiguou
     if etags.next().is_some() {
         return Err(Ambiguous);
     }
-    Ok(first.to_str().ok().and_then(|v| EntityTag::parse(v.trim())))
+    // Read as the `If` parser reads entity tags (RFC 2616 quoted-string whitespace too); a
+    // value that is still not an entity tag names no known current one (D13): unknown.
+    let v = first.to_str().map_err(|_| Ambiguous)?.trim();
+    match crate::headers::parse_etag_at(v, 0, true) {
+        Some((tag, end)) if end == v.len() => Ok(Some(tag)),
+        _ => Err(Ambiguous),
+    }
 }
 
 /// The existence and creation sources of one layer.

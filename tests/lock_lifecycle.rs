@@ -654,3 +654,82 @@ async fn an_unplaceable_collection_is_locked_not_created() {
     }
     assert!(headers.contains_key("x-end-to-end"));
 }
+
+/// D7 and RFC 9110 §13.2.1: a LOCK that would create a member of a depth-0-locked collection
+/// without the collection's token is a 423 whatever its `If-Match` says; the preconditions
+/// are judged only after the locks, as for every other write.
+#[tokio::test]
+async fn a_missing_token_wins_over_if_match_on_lock() {
+    let (store, kv, svc) = setup(&["/c/"]);
+    xlock(&*store, "/c", LockDepth::Zero).await;
+    for if_match in [None, Some("*")] {
+        let mut r = lock_req("/c/new", Some("0"), LOCKINFO_EXCLUSIVE);
+        if let Some(v) = if_match {
+            r.headers_mut().insert("if-match", v.parse().unwrap());
+        }
+        let a = send(svc.clone(), r).await;
+        assert_eq!(
+            a.status,
+            StatusCode::LOCKED,
+            "If-Match {if_match:?}: {}",
+            a.text()
+        );
+    }
+    assert!(!kv.exists("/c/new"));
+    // A malformed If-Match is still a 400 before anything is judged.
+    let mut r = lock_req("/c/new", Some("0"), LOCKINFO_EXCLUSIVE);
+    r.headers_mut().insert("if-match", "nope".parse().unwrap());
+    assert_eq!(send(svc, r).await.status, StatusCode::BAD_REQUEST);
+}
+
+/// A refresh is a LOCK too, answered by the layer: its `If-Match` and `If-None-Match` are
+/// evaluated (412 when false, 400 when malformed), and a refresh whose `If` is false for a
+/// reason other than its token (a stale entity tag) is a plain 412, not a token mismatch.
+#[tokio::test]
+async fn a_refresh_evaluates_its_preconditions() {
+    let (store, kv, svc) = setup(&["/a"]);
+    let l = xlock(&*store, "/a", LockDepth::Zero).await;
+    let etag = kv.etag("/a").unwrap();
+    let refresh = |if_header: String, extra: Option<(&str, &str)>| {
+        let mut r = req("LOCK", "/a").header("if", if_header);
+        if let Some((name, value)) = extra {
+            r = r.header(name, value);
+        }
+        r.body(Body::empty()).unwrap()
+    };
+    let token = format!("(<{}>)", l.token);
+    let cases = [
+        (
+            Some(("if-match", "\"nope\"")),
+            StatusCode::PRECONDITION_FAILED,
+        ),
+        (
+            Some(("if-none-match", "*")),
+            StatusCode::PRECONDITION_FAILED,
+        ),
+        (Some(("if-match", "nope")), StatusCode::BAD_REQUEST),
+        (Some(("if-match", etag.as_str())), StatusCode::OK),
+        (None, StatusCode::OK),
+    ];
+    for (extra, status) in cases {
+        let a = send(svc.clone(), refresh(token.clone(), extra)).await;
+        assert_eq!(a.status, status, "refresh with {extra:?}: {}", a.text());
+    }
+    let stale = format!("(<{}> [\"stale\"])", l.token);
+    let a = send(svc.clone(), refresh(stale, None)).await;
+    assert_eq!(a.status, StatusCode::PRECONDITION_FAILED);
+    assert_eq!(
+        a.rejection,
+        Some(Rejection::PreconditionFailed),
+        "{}",
+        a.text()
+    );
+    // A token whose lock does not cover the request URI is the mismatch it always was.
+    let other = xlock(&*store, "/b", LockDepth::Zero).await;
+    let a = send(svc, refresh(format!("(<{}>)", other.token), None)).await;
+    assert!(
+        matches!(a.rejection, Some(Rejection::LockTokenMismatch { .. })),
+        "{:?}",
+        a.rejection
+    );
+}

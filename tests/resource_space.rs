@@ -121,3 +121,46 @@ async fn several_etag_headers_are_not_one_etag() {
     assert_eq!(a.status, StatusCode::PRECONDITION_FAILED);
     assert_eq!(b.status, StatusCode::PRECONDITION_FAILED);
 }
+
+/// An ETag is read from the resource space as the `If` parser reads one: `"I am an ETag"`
+/// (RFC 4918's own example, a quoted-string with spaces) matches the same tag sent back, and
+/// `Not` of it does not hold. A value that is no entity tag at all tells nothing: `Not` of any
+/// tag is false there too (D13), never "the resource has no ETag".
+#[tokio::test]
+async fn an_etag_is_read_as_if_lists_read_it() {
+    let log: Log = Arc::default();
+    let spaced = space(log.clone(), |_| {
+        let mut r = Response::new(Body::empty());
+        r.headers_mut()
+            .insert("etag", "\"I am an ETag\"".parse().unwrap());
+        r
+    });
+    let unreadable = space(log, |_| {
+        let mut r = Response::new(Body::empty());
+        r.headers_mut().insert("etag", "no-quotes".parse().unwrap());
+        r
+    });
+    let kv = Kv::with_files(&["/f"]);
+    let layer = LockLayer::new(Arc::new(MemoryLockStore::new())).resource_space(spaced);
+    let svc = tower::Layer::layer(&layer, kv.clone());
+    let put = |list: &str| empty(req("PUT", "/f").header("if", list));
+    let same = send(svc.clone(), put("([\"I am an ETag\"])")).await;
+    assert_eq!(same.status, StatusCode::NO_CONTENT, "{}", same.text());
+    let not = send(svc, put("(Not [\"I am an ETag\"])")).await;
+    assert_eq!(not.status, StatusCode::PRECONDITION_FAILED);
+
+    let layer = LockLayer::new(Arc::new(MemoryLockStore::new())).resource_space(unreadable);
+    let svc = tower::Layer::layer(&layer, kv.clone());
+    let not = send(svc, put("(Not [\"x\"])")).await;
+    assert_eq!(
+        not.status,
+        StatusCode::PRECONDITION_FAILED,
+        "{}",
+        not.text()
+    );
+    assert_eq!(
+        kv.forwarded().len(),
+        1,
+        "only the matching PUT went through"
+    );
+}

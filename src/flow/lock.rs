@@ -44,10 +44,14 @@ where
         Err(e) => return Ok(ctx.reject(bad_request(e.to_string()))),
     };
     let timeout = ctx.cfg.timeouts.resolve(requested.as_deref());
+    let preconditions = match Preconditions::parse(&ctx.parts.headers) {
+        Ok(p) => p,
+        Err(e) => return Ok(ctx.reject(bad_request(e.to_string()))),
+    };
     Ok(if body.is_empty() {
-        refresh(ctx, timeout).await
+        refresh(ctx, timeout, preconditions).await
     } else {
-        create(ctx, &body, timeout).await
+        create(ctx, &body, timeout, preconditions).await
     })
 }
 
@@ -67,7 +71,11 @@ where
 }
 
 /// §9.10.2: no body, an `If` header naming exactly one lock token, any URL in its scope.
-async fn refresh<B>(ctx: Ctx, timeout: LockTimeout) -> Response<ResponseBody<B>> {
+async fn refresh<B>(
+    ctx: Ctx,
+    timeout: LockTimeout,
+    preconditions: Preconditions,
+) -> Response<ResponseBody<B>> {
     let token = {
         let Some(header) = &ctx.if_header else {
             return ctx.reject(bad_request(
@@ -95,7 +103,18 @@ async fn refresh<B>(ctx: Ctx, timeout: LockTimeout) -> Response<ResponseBody<B>>
     };
     let mut states = States::default();
     if !ctx.settle(&mut states, |s| if_holds(&ctx, &locks, s)).await {
-        return ctx.reject(mismatch);
+        // The token's lock covers the request URI: something else in the header is false.
+        let in_scope = locks
+            .iter()
+            .any(|l| l.token == *token && l.covers(&ctx.target));
+        return ctx.reject(if in_scope {
+            Rejection::PreconditionFailed
+        } else {
+            mismatch
+        });
+    }
+    if !preconditions.is_empty() && !preconditions.hold(&ctx.probe(&ctx.target).await) {
+        return ctx.reject(Rejection::PreconditionFailed);
     }
     let access = TokenAccess::new(&token, &ctx.target, ctx.principal.as_deref());
     match ctx.cfg.store.refresh_boxed(access, timeout).await {
@@ -121,7 +140,12 @@ async fn refresh<B>(ctx: Ctx, timeout: LockTimeout) -> Response<ResponseBody<B>>
 /// when the LOCK creates its target); then conflicts, quotas and creation in one store step;
 /// then the empty resource of an unmapped URL, through the resource space (the lock is rolled
 /// back if that fails).
-async fn create<B>(ctx: Ctx, body: &[u8], timeout: LockTimeout) -> Response<ResponseBody<B>> {
+async fn create<B>(
+    ctx: Ctx,
+    body: &[u8],
+    timeout: LockTimeout,
+    preconditions: Preconditions,
+) -> Response<ResponseBody<B>> {
     let depth = match parse_depth(&ctx.parts.headers) {
         Ok(None | Some(Depth::Infinity)) => LockDepth::Infinity,
         Ok(Some(Depth::Zero)) => LockDepth::Zero,
@@ -147,11 +171,6 @@ async fn create<B>(ctx: Ctx, body: &[u8], timeout: LockTimeout) -> Response<Resp
     };
     // Whether the LOCK creates its target decides the parent's part of the verdict.
     let state = ctx.probe(&ctx.target).await;
-    match conditional_headers_hold(&ctx.parts.headers, &state) {
-        Ok(true) => {}
-        Ok(false) => return ctx.reject(Rejection::PreconditionFailed),
-        Err(e) => return ctx.reject(bad_request(e.to_string())),
-    }
     // An empty resource is never a collection (§7.3): a URL written as a collection that the
     // probe could not place is not created, only locked.
     let create = match state {
@@ -159,6 +178,7 @@ async fn create<B>(ctx: Ctx, body: &[u8], timeout: LockTimeout) -> Response<Resp
         ResourceState::Unknown => !ctx.target.has_trailing_slash(),
         _ => false,
     };
+    let preconditions_hold = preconditions.hold(&state);
     let mut states = States::default();
     states.insert(ctx.target.clone(), state);
     let verdict = ctx
@@ -166,6 +186,11 @@ async fn create<B>(ctx: Ctx, body: &[u8], timeout: LockTimeout) -> Response<Resp
         .await;
     if let Err(rejection) = verdict {
         return ctx.reject(rejection);
+    }
+    // The preconditions only after the lock verdict (D7; RFC 9110 §13.2.1: a request that
+    // fails anyway is not judged on them).
+    if !preconditions_hold {
+        return ctx.reject(Rejection::PreconditionFailed);
     }
 
     let mut new = ctx
@@ -257,36 +282,51 @@ async fn grant<B>(ctx: &Ctx, new: NewLock, create: bool) -> Response<ResponseBod
 
 /// `If-Match` and `If-None-Match` on a LOCK, which the layer answers itself, so no service
 /// evaluates them (RFC 9110 §13.1.1, §13.1.2; Appendix D.1 of RFC 4918: `If-Match: *` keeps a
-/// LOCK from creating its resource). `If-Match` holds when the resource exists with one of
-/// the listed entity tags (strong comparison), or at all for `*`; `If-None-Match` when it does
-/// not exist, or has none of the listed tags (weak comparison). A state the probe could not
-/// tell makes neither hold ([decision D13](crate::decisions#d13)).
-fn conditional_headers_hold(
-    headers: &http::HeaderMap,
-    state: &ResourceState,
-) -> Result<bool, HeaderError> {
-    let if_match = parse_entity_tags(headers, &IF_MATCH, "If-Match")?;
-    let if_none_match = parse_entity_tags(headers, &IF_NONE_MATCH, "If-None-Match")?;
-    let current = match state {
-        ResourceState::Exists { etag } => Some(etag.as_ref()),
-        ResourceState::Missing => None,
-        ResourceState::Unknown => return Ok(if_match.is_none() && if_none_match.is_none()),
-    };
-    let match_holds = match if_match {
-        None => true,
-        Some(EntityTags::Any) => current.is_some(),
-        Some(EntityTags::Listed(tags)) => current
-            .flatten()
-            .is_some_and(|e| tags.iter().any(|t| t.strong_eq(e))),
-    };
-    let none_match_holds = match if_none_match {
-        None => true,
-        Some(EntityTags::Any) => current.is_none(),
-        Some(EntityTags::Listed(tags)) => !current
-            .flatten()
-            .is_some_and(|e| tags.iter().any(|t| t.weak_eq(e))),
-    };
-    Ok(match_holds && none_match_holds)
+/// LOCK from creating its resource). Parsed with the other headers (400); evaluated after the
+/// lock verdict.
+struct Preconditions {
+    if_match: Option<EntityTags>,
+    if_none_match: Option<EntityTags>,
+}
+
+impl Preconditions {
+    fn parse(headers: &http::HeaderMap) -> Result<Self, HeaderError> {
+        Ok(Self {
+            if_match: parse_entity_tags(headers, &IF_MATCH, "If-Match")?,
+            if_none_match: parse_entity_tags(headers, &IF_NONE_MATCH, "If-None-Match")?,
+        })
+    }
+
+    fn is_empty(&self) -> bool {
+        self.if_match.is_none() && self.if_none_match.is_none()
+    }
+
+    /// `If-Match` holds when the resource exists with one of the listed entity tags (strong
+    /// comparison), or at all for `*`; `If-None-Match` when it does not exist, or has none of
+    /// the listed tags (weak comparison). A state the probe could not tell makes neither hold
+    /// ([decision D13](crate::decisions#d13)).
+    fn hold(&self, state: &ResourceState) -> bool {
+        let current = match state {
+            ResourceState::Exists { etag } => Some(etag.as_ref()),
+            ResourceState::Missing => None,
+            ResourceState::Unknown => return self.is_empty(),
+        };
+        let match_holds = match &self.if_match {
+            None => true,
+            Some(EntityTags::Any) => current.is_some(),
+            Some(EntityTags::Listed(tags)) => current
+                .flatten()
+                .is_some_and(|e| tags.iter().any(|t| t.strong_eq(e))),
+        };
+        let none_match_holds = match &self.if_none_match {
+            None => true,
+            Some(EntityTags::Any) => current.is_none(),
+            Some(EntityTags::Listed(tags)) => !current
+                .flatten()
+                .is_some_and(|e| tags.iter().any(|t| t.weak_eq(e))),
+        };
+        match_holds && none_match_holds
+    }
 }
 
 fn lock_response<B>(

@@ -27,6 +27,7 @@ mod timeout;
 pub(crate) use conditional::{parse_entity_tags, EntityTags};
 pub use depth::{parse_depth, Depth};
 pub use destination::destination;
+pub(crate) use if_header::parse_etag_at;
 pub use if_header::{
     Condition, ConditionKind, EntityTag, IfHeader, IfHeaderError, IfLimits, IfList,
 };
