@@ -19,7 +19,9 @@ use tower_service::Service;
 
 use crate::http_util::{check_preconditions, header, http_date, set_header, status};
 use crate::props::{is_protected, PropCtx};
-use crate::tree::{href, parse_destination, parse_path, Content, Key, Node, PropName, Tree};
+use crate::tree::{
+    dead_size, href, parse_destination, parse_path, Bounds, Content, Key, Node, PropName, Tree,
+};
 use crate::xml::{
     self, escape, multistatus, parse_propfind, parse_proppatch, prop_element, response_element,
     PatchOp, Propfind,
@@ -62,8 +64,13 @@ impl Service<Request<Body>> for MemDav {
 impl MemDav {
     /// An empty tree (just `/`) that reads lock properties from `locks`.
     pub(crate) fn new(locks: Arc<dyn DynLockStore>) -> Self {
+        Self::bounded(locks, Bounds::default())
+    }
+
+    /// A tree that holds at most `bounds`.
+    pub(crate) fn bounded(locks: Arc<dyn DynLockStore>, bounds: Bounds) -> Self {
         Self {
-            tree: Arc::new(Mutex::new(Tree::new())),
+            tree: Arc::new(Mutex::new(Tree::new(bounds))),
             locks,
         }
     }
@@ -178,6 +185,13 @@ impl MemDav {
         let etag_now = existing.and_then(Node::etag);
         check_preconditions(&parts.headers, existing.is_some(), etag_now, false)
             .map_err(|code| status(code, "precondition failed"))?;
+        let (added, freed) = match existing {
+            Some(node) => (0, node.size()),
+            None => (1, 0),
+        };
+        if !tree.has_room(added, bytes.len(), freed) {
+            return Err(full());
+        }
         let etag = tree.new_etag();
         let content = Content::File {
             body: bytes,
@@ -260,6 +274,9 @@ impl MemDav {
         }
         check_preconditions(&parts.headers, false, None, false)
             .map_err(|code| status(code, "precondition failed"))?;
+        if !tree.has_room(1, 0, 0) {
+            return Err(full());
+        }
         tree.insert(key.clone(), Node::collection(now));
         tree.touch_parent(&key, now);
         let mut resp = status(StatusCode::CREATED, "created");
@@ -328,6 +345,14 @@ impl MemDav {
                 StatusCode::PRECONDITION_FAILED,
                 "the destination exists and Overwrite is F",
             ));
+        }
+        if !is_move {
+            let copied = tree.subtree(key).take(if shallow { 1 } else { usize::MAX });
+            let (resources, bytes) =
+                copied.fold((0, 0), |(n, b), (_, node)| (n + 1, b + node.size()));
+            if !tree.has_room(resources, bytes, 0) {
+                return Err(full());
+            }
         }
         if replaced {
             tree.remove_subtree(&dest);
@@ -442,11 +467,12 @@ impl MemDav {
             )
         })?;
         let mut tree = self.tree();
-        let Some(node) = tree.get_mut(key) else {
+        let Some(node) = tree.get(key) else {
             return Err(status(StatusCode::NOT_FOUND, "no such resource"));
         };
         check_preconditions(&parts.headers, true, node.etag(), false)
             .map_err(|code| status(code, "precondition failed"))?;
+        let is_collection = node.is_collection();
         let mut dead = node.dead.clone();
         let mut outcome: Vec<(PropName, StatusCode)> = Vec::new();
         let mut failed = false;
@@ -476,9 +502,14 @@ impl MemDav {
                 }
             }
         } else {
-            node.dead = dead;
+            let freed = tree.get(key).map_or(0, |n| dead_size(&n.dead));
+            if !tree.has_room(0, dead_size(&dead), freed) {
+                return Err(full());
+            }
+            if let Some(node) = tree.get_mut(key) {
+                node.dead = dead;
+            }
         }
-        let is_collection = node.is_collection();
         drop(tree);
         let mut groups: Vec<(StatusCode, Vec<String>)> = Vec::new();
         for (name, code) in outcome {
@@ -519,6 +550,14 @@ fn finite_depth() -> Response<Body> {
     xml_response(
         StatusCode::FORBIDDEN,
         tower_locks::dav::error_body("propfind-finite-depth", &[]),
+    )
+}
+
+/// 507: the tree is at its [`Bounds`].
+fn full() -> Response<Body> {
+    status(
+        StatusCode::INSUFFICIENT_STORAGE,
+        "this server keeps everything in memory and is full",
     )
 }
 
@@ -733,5 +772,71 @@ mod tests {
         assert!(x.has_tag_name(("bar", "x")) && x.attribute("a") == Some("1"));
         assert!(body.contains("<D:displayname>Nice</D:displayname>"));
         assert_eq!(body.matches("displayname").count(), 2, "{body}");
+    }
+
+    /// Everything the service writes into a multistatus stays well-formed XML: a name or a
+    /// property value with a character XML cannot carry is refused (400), so one request
+    /// cannot make a collection unlistable.
+    #[tokio::test]
+    async fn names_and_values_stay_well_formed_xml() {
+        let dav = MemDav::new(Arc::new(MemoryLockStore::new()));
+        assert_eq!(send(&dav, "PUT", "/a%01b", "0", "x").await.0, 400);
+        assert_eq!(send(&dav, "PUT", "/a%0Ab", "0", "x").await.0, 400);
+        assert_eq!(send(&dav, "PUT", "/ok", "0", "x").await.0, 201);
+        for value in ["x&#1;y", "x&#xFFFE;y", "x\u{1}y"] {
+            let patch = format!(
+                "<D:propertyupdate xmlns:D='DAV:'><D:set><D:prop>\
+                 <D:displayname>{value}</D:displayname></D:prop></D:set></D:propertyupdate>"
+            );
+            assert_eq!(
+                send(&dav, "PROPPATCH", "/ok", "0", &patch).await.0,
+                400,
+                "{value:?}"
+            );
+        }
+        let (code, body) = send(&dav, "PROPFIND", "/", "1", "").await;
+        assert_eq!(code, 207);
+        roxmltree::Document::parse(&body).unwrap();
+    }
+
+    /// The tree is bounded: a PUT, MKCOL, COPY or PROPPATCH beyond its bounds is a 507 and
+    /// changes nothing; an overwrite counts only what it adds.
+    #[tokio::test]
+    async fn the_tree_is_bounded() {
+        let bounds = Bounds {
+            resources: 4,
+            bytes: 100,
+        };
+        let dav = MemDav::bounded(Arc::new(MemoryLockStore::new()), bounds);
+        let big = "x".repeat(60);
+        assert_eq!(send(&dav, "PUT", "/a", "0", &big).await.0, 201);
+        assert_eq!(send(&dav, "PUT", "/b", "0", &big).await.0, 507);
+        assert_eq!(send(&dav, "GET", "/b", "0", "").await.0, 404);
+        assert_eq!(send(&dav, "PUT", "/a", "0", &"y".repeat(90)).await.0, 204);
+        assert_eq!(
+            send(&dav, "COPY", "/a", "0", "").await.0,
+            400,
+            "no Destination"
+        );
+        let copy = Request::builder()
+            .method("COPY")
+            .uri("/a")
+            .header("destination", "/c")
+            .body(Body::empty())
+            .unwrap();
+        assert_eq!(dav.clone().oneshot(copy).await.unwrap().status(), 507);
+        let patch = format!(
+            "<D:propertyupdate xmlns:D='DAV:'><D:set><D:prop>\
+             <D:displayname>{big}</D:displayname></D:prop></D:set></D:propertyupdate>"
+        );
+        assert_eq!(send(&dav, "PROPPATCH", "/a", "0", &patch).await.0, 507);
+        assert_eq!(send(&dav, "MKCOL", "/d1", "0", "").await.0, 201);
+        assert_eq!(send(&dav, "MKCOL", "/d2", "0", "").await.0, 201);
+        assert_eq!(
+            send(&dav, "MKCOL", "/d3", "0", "").await.0,
+            507,
+            "a fifth resource"
+        );
+        assert_eq!(send(&dav, "GET", "/a", "0", "").await.1, "y".repeat(90));
     }
 }

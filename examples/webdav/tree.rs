@@ -78,6 +78,17 @@ impl Node {
         matches!(self.content, Content::Collection)
     }
 
+    /// The bytes this resource keeps: its body and type, and its dead properties.
+    pub(crate) fn size(&self) -> usize {
+        let content = match &self.content {
+            Content::File {
+                body, content_type, ..
+            } => body.len() + content_type.as_ref().map_or(0, String::len),
+            Content::Collection => 0,
+        };
+        content + dead_size(&self.dead)
+    }
+
     pub(crate) fn etag(&self) -> Option<&str> {
         match &self.content {
             Content::File { etag, .. } => Some(etag),
@@ -86,17 +97,43 @@ impl Node {
     }
 }
 
+/// The bytes a set of dead properties keeps.
+pub(crate) fn dead_size(dead: &BTreeMap<PropName, String>) -> usize {
+    dead.iter()
+        .map(|(n, v)| n.ns.len() + n.local.len() + v.len())
+        .sum()
+}
+
+/// Everything is kept in memory, so the tree is bounded: no client can grow the process
+/// without limit (a write beyond either bound is a 507).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Bounds {
+    pub(crate) resources: usize,
+    /// The bytes of bodies and dead properties.
+    pub(crate) bytes: usize,
+}
+
+impl Default for Bounds {
+    fn default() -> Self {
+        Self {
+            resources: 100_000,
+            bytes: 512 * 1024 * 1024,
+        }
+    }
+}
+
 /// The whole tree, behind one mutex in [`MemDav`](crate::service::MemDav).
 #[derive(Debug)]
 pub(crate) struct Tree {
     nodes: BTreeMap<Key, Node>,
+    bounds: Bounds,
     /// Distinguishes ETags of this process from those of an earlier run.
     epoch: u64,
     next_etag: u64,
 }
 
 impl Tree {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(bounds: Bounds) -> Self {
         let now = SystemTime::now();
         let epoch = now
             .duration_since(SystemTime::UNIX_EPOCH)
@@ -106,6 +143,7 @@ impl Tree {
         nodes.insert(Vec::new(), Node::collection(now));
         Self {
             nodes,
+            bounds,
             epoch,
             next_etag: 1,
         }
@@ -124,6 +162,14 @@ impl Tree {
 
     pub(crate) fn get_mut(&mut self, key: &[String]) -> Option<&mut Node> {
         self.nodes.get_mut(key)
+    }
+
+    /// Whether the tree can take `resources` more resources and `bytes` more bytes once
+    /// `freed` bytes are given back, within its [`Bounds`].
+    pub(crate) fn has_room(&self, resources: usize, bytes: usize, freed: usize) -> bool {
+        let used: usize = self.nodes.values().map(Node::size).sum();
+        self.nodes.len() + resources <= self.bounds.resources
+            && used.saturating_sub(freed).saturating_add(bytes) <= self.bounds.bytes
     }
 
     pub(crate) fn insert(&mut self, key: Key, node: Node) {
@@ -226,6 +272,14 @@ pub(crate) fn parse_path(raw: &str) -> Option<Key> {
     for segment in raw.split('/').filter(|s| !s.is_empty()) {
         let name = percent_decode(segment)?;
         if name == "." || name == ".." || name.is_empty() {
+            return None;
+        }
+        // A name is written into XML answers (`displayname`): no control characters, nothing
+        // XML cannot carry.
+        if name
+            .chars()
+            .any(|c| c.is_control() || !crate::xml::is_xml_char(c))
+        {
             return None;
         }
         key.push(name);

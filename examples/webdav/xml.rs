@@ -70,6 +70,9 @@ impl Element {
 /// Parse a whole document into its root element.
 pub(crate) fn parse_document(body: &[u8]) -> Result<Element, XmlError> {
     let text = std::str::from_utf8(body)?;
+    if text.chars().any(|c| !is_xml_char(c)) {
+        return fail("a character XML does not allow");
+    }
     let mut reader = NsReader::from_str(text);
     let mut stack: Vec<Element> = Vec::new();
     let mut root: Option<Element> = None;
@@ -106,7 +109,13 @@ pub(crate) fn parse_document(body: &[u8]) -> Result<Element, XmlError> {
             }
             Event::GeneralRef(r) => {
                 let resolved = match r.resolve_char_ref()? {
-                    Some(ch) => ch.to_string(),
+                    Some(ch) if is_xml_char(ch) => ch.to_string(),
+                    Some(ch) => {
+                        return fail(&format!(
+                            "&#x{:X}; is not a character XML allows",
+                            ch as u32
+                        ))
+                    }
                     None => {
                         let name = r.decode()?;
                         match quick_xml::escape::resolve_predefined_entity(&name) {
@@ -328,6 +337,11 @@ fn write_element(el: &Element, depth: usize, out: &mut String) {
 /// Escape text or an attribute value.
 pub(crate) fn escape(s: &str) -> std::borrow::Cow<'_, str> {
     quick_xml::escape::escape(s)
+}
+
+/// XML 1.0 `Char`: what a document, and so any value written into one, may contain.
+pub(crate) fn is_xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
 }
 
 /// The XML declaration every response body starts with.
