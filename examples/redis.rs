@@ -7,9 +7,9 @@
 //! REDIS_URL=redis://127.0.0.1:6379/ cargo run --features redis --example redis -- 127.0.0.1:3002
 //!
 //! LOCKINFO='<D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockinfo>'
-//! curl -i -X LOCK -H 'X-User: alice' -d "$LOCKINFO" http://127.0.0.1:3001/docs/plan  # 201, Lock-Token: <urn:uuid:…>
+//! curl -i -X LOCK -H 'X-User: alice' -d "$LOCKINFO" http://127.0.0.1:3001/docs/plan  # 201 (an empty plan), Lock-Token: <urn:uuid:…>
 //! curl -i -X PUT -H 'X-User: bob' -d hi http://127.0.0.1:3002/docs/plan             # 423: the other instance knows
-//! curl -i -X PUT -H 'X-User: alice' -H 'If: (<urn:uuid:…>)' -d v2 http://127.0.0.1:3002/docs/plan    # 201
+//! curl -i -X PUT -H 'X-User: alice' -H 'If: (<urn:uuid:…>)' -d v2 http://127.0.0.1:3002/docs/plan    # 201: its token opens the lock; documents live in each instance's memory
 //! curl -i -X UNLOCK -H 'X-User: alice' -H 'Lock-Token: <urn:uuid:…>' http://127.0.0.1:3001/docs/plan # 204
 //! ```
 //!
@@ -29,7 +29,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use tower::Layer;
 use tower_locks::{LockLayer, RedisLockStore};
 
 type Docs = Arc<Mutex<HashMap<String, String>>>;
@@ -41,8 +40,19 @@ async fn read_doc(State(docs): State<Docs>, Path(id): Path<String>) -> Response 
     }
 }
 
-async fn write_doc(State(docs): State<Docs>, Path(id): Path<String>, body: String) -> StatusCode {
-    match docs.lock().unwrap().insert(id, body) {
+/// Stores the body; `If-None-Match: *` (as on the layer's PUT that creates the resource of a
+/// LOCK) writes only a document that does not exist yet.
+async fn write_doc(
+    State(docs): State<Docs>,
+    Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
+    body: String,
+) -> StatusCode {
+    let mut docs = docs.lock().unwrap();
+    if headers.get("if-none-match").is_some_and(|v| v == "*") && docs.contains_key(&id) {
+        return StatusCode::PRECONDITION_FAILED;
+    }
+    match docs.insert(id, body) {
         Some(_) => StatusCode::NO_CONTENT,
         None => StatusCode::CREATED,
     }
@@ -78,15 +88,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             get(read_doc).put(write_doc).delete(delete_doc),
         )
         .with_state(Docs::default());
-    // The layer wraps the whole router (as its fallback service), not each route's method
-    // handlers: its own sub-requests (a HEAD probe, the PUT that creates the empty resource of
-    // a LOCK on an unmapped URL) must be routed by method like any request. It answers LOCK
-    // and UNLOCK itself and checks every write against Redis.
-    let locks = LockLayer::new(store).principal_from(|parts| {
-        let user = parts.headers.get("x-user")?.to_str().ok()?;
-        Some(user.to_owned())
-    });
-    let app = Router::new().fallback_service(locks.layer(docs));
+    // The layer answers LOCK and UNLOCK itself and checks every write against Redis. The
+    // router without it is the resource space: the layer asks it whether a document exists
+    // (HEAD) and creates the empty document of a LOCK on a new URL (PUT, If-None-Match: *).
+    let locks = LockLayer::new(store)
+        .principal_from(|parts| {
+            let user = parts.headers.get("x-user")?.to_str().ok()?;
+            Some(user.to_owned())
+        })
+        .resource_space(docs.clone());
+    let app = docs.layer(locks);
 
     let listener = tokio::net::TcpListener::bind(addr).await?;
     println!("listening on http://{}/", listener.local_addr()?);
