@@ -262,13 +262,22 @@ mod tests {
     #[tokio::test]
     async fn a_lock_taken_through_the_api_protects_that_exact_resource() {
         let app = app(Arc::new(MemoryLockStore::new()));
-        for id in ["a%2Fb", "%2541", "x%252Fy", "plain"] {
+        for id in ["a%2Cb", "%2541", "x%252Fy", "plain"] {
             let taken = send(&app, "POST", &format!("/locks/docs/{id}"), "alice").await;
             assert_eq!(taken, StatusCode::CREATED, "{id}");
             let put = send(&app, "PUT", &format!("/docs/{id}"), "bob").await;
             assert_eq!(put, StatusCode::LOCKED, "{id}: bob's write");
         }
-        // `/docs/a/b` is another resource (and no route here).
+        // An encoded slash is refused by both (D21); `/docs/a/b` is another resource (and no
+        // route here).
+        assert_eq!(
+            send(&app, "POST", "/locks/docs/a%2Fb", "alice").await,
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            send(&app, "PUT", "/docs/a%2Fb", "bob").await,
+            StatusCode::BAD_REQUEST
+        );
         assert_ne!(
             send(&app, "PUT", "/docs/a/b", "bob").await,
             StatusCode::LOCKED

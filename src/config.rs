@@ -101,6 +101,8 @@ pub(crate) struct Config {
     pub(crate) safe_methods: Vec<Method>,
     pub(crate) prefix: ResourcePath,
     pub(crate) any_authority: bool,
+    /// Whether a guarded path may hold `%2F` ([decision D21](crate::decisions#d21)).
+    pub(crate) encoded_slashes: bool,
     pub(crate) timeouts: TimeoutPolicy,
     pub(crate) principal: PrincipalSource,
     /// Where existence, ETags and creation come from (never from the wrapped service).
@@ -130,6 +132,7 @@ impl Config {
             safe_methods: default_safe_methods(),
             prefix: ResourcePath::root(),
             any_authority: false,
+            encoded_slashes: false,
             timeouts: TimeoutPolicy::default(),
             principal: PrincipalSource::Extension,
             space: Space::default(),
@@ -166,6 +169,7 @@ impl Config {
             prefix: &self.prefix,
             max_len: self.limits.max_path_bytes,
             max_depth: self.limits.max_path_depth,
+            encoded_slashes: self.encoded_slashes,
         }
     }
 
@@ -240,6 +244,7 @@ impl std::fmt::Debug for Config {
             .field("safe_methods", &self.safe_methods)
             .field("prefix", &self.prefix)
             .field("any_authority", &self.any_authority)
+            .field("encoded_slashes", &self.encoded_slashes)
             .field("timeouts", &self.timeouts)
             .field("resource_space", &self.space.can_probe())
             .field("fail_open", &self.fail_open)

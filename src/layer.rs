@@ -160,7 +160,7 @@ impl LockLayer {
     /// The client-visible path prefix under which the wrapped service is mounted, for when the
     /// layer sits inside a router that strips it ([decision D10](crate::decisions#d10)). Lock roots, `If` tags,
     /// `Destination` and every href stay in the client-visible path space; sub-requests to the
-    /// inner service use the stripped path. Default: none.
+    /// declared resource space use the stripped path. Default: none.
     ///
     /// # Errors
     /// [`PathError`](crate::PathError) when `prefix` is not a valid absolute path.
@@ -186,6 +186,21 @@ impl LockLayer {
     /// ```
     pub fn match_any_authority(self, yes: bool) -> Self {
         self.update(|c| c.any_authority = yes)
+    }
+
+    /// Accept an encoded slash (`%2F`) in the paths the layer guards (request path,
+    /// `Destination`, `If` tags). Default: `false`, they are a 400: axum's `Path` extractor,
+    /// nginx and most file servers decode `%2F` into a `/`, so `PUT /files/a%2Fb` would write
+    /// what the layer judges as the unlocked `/files/a/b` ([decision D21](crate::decisions#d21)).
+    /// Allow them only when everything behind the layer keeps `%2F` as part of a name.
+    ///
+    /// ```
+    /// # use tower_locks::{LockLayer, MemoryLockStore};
+    /// let layer = LockLayer::new(MemoryLockStore::new()).allow_encoded_slashes(true);
+    /// # let _ = layer;
+    /// ```
+    pub fn allow_encoded_slashes(self, yes: bool) -> Self {
+        self.update(|c| c.encoded_slashes = yes)
     }
 
     /// Lock timeout policy: the timeout granted when the client asks for none, and the

@@ -61,6 +61,12 @@ pub enum PathError {
     /// The path has more segments than the configured limit.
     #[error("path deeper than {0} segments")]
     TooDeep(usize),
+    /// An encoded slash (`%2F`) in a path the layer guards: one segment to the layer, a `/` to
+    /// an application or server that decodes it, so two resources would be taken for one
+    /// ([decision D21](crate::decisions#d21)). Allowed with
+    /// [`LockLayer::allow_encoded_slashes`](crate::LockLayer::allow_encoded_slashes).
+    #[error("an encoded slash (%2F) in a path is refused: a server that decodes it sees another resource")]
+    EncodedSlash,
 }
 
 /// A normalised, absolute resource path: the identity of a lockable resource.
@@ -709,9 +715,21 @@ pub(crate) struct Resolver<'a> {
     pub(crate) prefix: &'a ResourcePath,
     pub(crate) max_len: usize,
     pub(crate) max_depth: usize,
+    /// Whether `%2F` may stand in a path ([decision D21](crate::decisions#d21)).
+    pub(crate) encoded_slashes: bool,
 }
 
 impl Resolver<'_> {
+    /// A path as the layer reads every path it guards: normalised within the limits, and
+    /// without an encoded slash unless those are allowed.
+    pub(crate) fn path(&self, raw: &str) -> Result<ResourcePath, PathError> {
+        let p = ResourcePath::parse_limited(raw, self.max_len, self.max_depth)?;
+        if !self.encoded_slashes && p.as_str().contains("%2F") {
+            return Err(PathError::EncodedSlash);
+        }
+        Ok(p)
+    }
+
     /// Resolve a Simple-ref: `absolute-URI | path-absolute ["?" query]`.
     pub(crate) fn resolve(&self, reference: &str) -> Result<Resolved, PathError> {
         // `//host/path` is a network-path reference (RFC 3986 §4.2), not a path-absolute: a
@@ -758,7 +776,7 @@ impl Resolver<'_> {
     }
 
     fn local(&self, path: &str) -> Result<Resolved, PathError> {
-        let p = ResourcePath::parse_limited(path, self.max_len, self.max_depth)?;
+        let p = self.path(path)?;
         if self.prefix.contains(&p) {
             Ok(Resolved::Local(p))
         } else {
@@ -922,7 +940,15 @@ mod tests {
             prefix: &root,
             max_len: 4096,
             max_depth: 64,
+            encoded_slashes: false,
         };
+        assert_eq!(r.path("/a%2fb"), Err(PathError::EncodedSlash));
+        assert_eq!(r.resolve("/a%2Fb"), Err(PathError::EncodedSlash));
+        let lenient = Resolver {
+            encoded_slashes: true,
+            ..r
+        };
+        assert_eq!(lenient.path("/a%2fb").unwrap().as_str(), "/a%2Fb");
         assert_eq!(
             r.resolve("http://example.com/%7Ea/").unwrap(),
             Resolved::Local(p("/~a"))

@@ -39,11 +39,7 @@ impl Ctx {
         parts: request::Parts,
     ) -> Result<Self, Box<Response<Bytes>>> {
         let limits = &cfg.limits;
-        let target = match ResourcePath::parse_limited(
-            parts.uri.path(),
-            limits.max_path_bytes,
-            limits.max_path_depth,
-        ) {
+        let target = match cfg.resolver(None).path(parts.uri.path()) {
             Ok(p) if cfg.prefix.is_root() => p,
             Ok(p) => p.under_prefix(&cfg.prefix),
             Err(e) => {

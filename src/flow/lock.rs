@@ -171,12 +171,17 @@ async fn create<B>(
     };
     // Whether the LOCK creates its target decides the parent's part of the verdict.
     let state = ctx.probe(&ctx.target).await;
-    // An empty resource is never a collection (§7.3): a URL written as a collection that the
-    // probe could not place is not created, only locked.
+    // Only what is known to be missing is created through the resource space: its PUT reaches
+    // an application handler, which may ignore `If-None-Match: *` and empty an existing
+    // resource. When nothing could tell, only a creator hook (which never overwrites) is
+    // asked, and never for a URL written as a collection: an empty resource is never one
+    // (§7.3). Otherwise the URL is locked, nothing more (D3).
     let create = match state {
         ResourceState::Missing => true,
-        ResourceState::Unknown => !ctx.target.has_trailing_slash(),
-        _ => false,
+        ResourceState::Unknown => {
+            ctx.cfg.space.creator.is_some() && !ctx.target.has_trailing_slash()
+        }
+        ResourceState::Exists { .. } => false,
     };
     let preconditions_hold = preconditions.hold(&state);
     let mut states = States::default();

@@ -187,13 +187,13 @@ impl LockApi {
     {
         self.config.finish_leftovers().await;
         let (parts, body) = req.into_parts();
-        let limits = &self.config.limits;
-        let path = ResourcePath::parse_limited(
-            parts.uri.path(),
-            limits.max_path_bytes,
-            limits.max_path_depth,
-        )
-        .map_err(|e| self.problem(&parts, StatusCode::BAD_REQUEST, "bad-path", &e.to_string()))?;
+        let path = self
+            .config
+            .resolver(None)
+            .path(parts.uri.path())
+            .map_err(|e| {
+                self.problem(&parts, StatusCode::BAD_REQUEST, "bad-path", &e.to_string())
+            })?;
         let principal = self.config.principal.extract(&parts);
         let call = Call {
             parts,

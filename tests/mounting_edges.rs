@@ -1,0 +1,437 @@
+//! Mountings beyond the matrix of `tests/mounting.rs`, through axum's real `Router` on
+//! loopback: what the resource space must never be asked to do, encoded slashes under a
+//! wildcard route, creation under a mount prefix, failed removals, probes that fail, MOVE.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::routing::{get, put};
+use axum::Router;
+use bytes::Bytes;
+use http::{HeaderMap, Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tower::{Layer, Service, ServiceBuilder};
+use tower_locks::{
+    CreateOutcome, LockDepth, LockLayer, LockQuery, LockStore, MemoryLockStore, NewLock,
+    ResourcePath,
+};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+const LOCKINFO: &str = r#"<?xml version="1.0" encoding="utf-8"?>
+<D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockinfo>"#;
+
+/// Files by key, and every handler run as (handler, method, key).
+#[derive(Clone, Default)]
+struct Files {
+    data: Arc<Mutex<BTreeMap<String, String>>>,
+    log: Arc<Mutex<Vec<(&'static str, String, String)>>>,
+}
+
+impl Files {
+    fn with(entries: &[(&str, &str)]) -> Self {
+        let f = Files::default();
+        for (k, v) in entries {
+            f.data.lock().unwrap().insert((*k).into(), (*v).into());
+        }
+        f
+    }
+    fn get(&self, k: &str) -> Option<String> {
+        self.data.lock().unwrap().get(k).cloned()
+    }
+    fn runs(&self, handler: &str) -> usize {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(h, _, _)| *h == handler)
+            .count()
+    }
+}
+
+/// A PUT handler as most applications write it: it stores the body, it does not evaluate
+/// `If-None-Match`.
+async fn store_body(
+    State(f): State<Files>,
+    method: http::Method,
+    Path(key): Path<String>,
+    body: Bytes,
+) -> StatusCode {
+    f.log
+        .lock()
+        .unwrap()
+        .push(("PUT", method.to_string(), key.clone()));
+    let new = f
+        .data
+        .lock()
+        .unwrap()
+        .insert(key, String::from_utf8_lossy(&body).into_owned())
+        .is_none();
+    if new {
+        StatusCode::CREATED
+    } else {
+        StatusCode::NO_CONTENT
+    }
+}
+
+async fn read_body(
+    State(f): State<Files>,
+    method: http::Method,
+    Path(key): Path<String>,
+) -> Response<Body> {
+    f.log
+        .lock()
+        .unwrap()
+        .push(("GET", method.to_string(), key.clone()));
+    match f.get(&key) {
+        Some(v) => {
+            let mut r = Response::new(Body::from(v.clone()));
+            r.headers_mut()
+                .insert("etag", format!("\"{}\"", v.len()).parse().unwrap());
+            r
+        }
+        None => {
+            let mut r = Response::new(Body::empty());
+            *r.status_mut() = StatusCode::NOT_FOUND;
+            r
+        }
+    }
+}
+
+fn as_space(
+    router: Router,
+) -> impl Service<
+    Request<tower_locks::EmptyBody>,
+    Response = Response<Body>,
+    Error = std::convert::Infallible,
+    Future = impl Send,
+> + Clone
+       + Send
+       + 'static {
+    ServiceBuilder::new()
+        .map_request(|r: Request<tower_locks::EmptyBody>| r.map(Body::new))
+        .service(router)
+}
+
+async fn serve<S, B>(svc: S) -> SocketAddr
+where
+    S: Service<Request<hyper::body::Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let svc = hyper_util::service::TowerToHyperService::new(svc.clone());
+            tokio::spawn(async move {
+                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+async fn send(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, String)],
+    body: &str,
+) -> (StatusCode, HeaderMap, String) {
+    let client: Client<HttpConnector, Body> = Client::builder(TokioExecutor::new()).build_http();
+    let mut b = Request::builder()
+        .method(method)
+        .uri(format!("http://{addr}{path}"));
+    for (k, v) in headers {
+        b = b.header(*k, v);
+    }
+    let res = client
+        .request(b.body(Body::from(body.to_owned())).unwrap())
+        .await
+        .unwrap();
+    let (parts, body) = res.into_parts();
+    let body = body.collect().await.unwrap().to_bytes();
+    (
+        parts.status,
+        parts.headers,
+        String::from_utf8_lossy(&body).into_owned(),
+    )
+}
+
+fn p(s: &str) -> ResourcePath {
+    ResourcePath::parse(s).unwrap()
+}
+
+async fn take(store: &MemoryLockStore, root: &str, depth: LockDepth) -> String {
+    match store
+        .create(NewLock::new(p(root)).depth(depth))
+        .await
+        .unwrap()
+    {
+        CreateOutcome::Created(lock) => lock.token.to_string(),
+        other => panic!("{root}: {other:?}"),
+    }
+}
+
+/// A LOCK on an existing resource whose existence the declared resource space cannot tell
+/// (HEAD answered 405: the route has PUT but no GET) locks it and creates nothing: the empty
+/// PUT would reach a handler that, like most, ignores `If-None-Match` (D3).
+#[tokio::test]
+async fn lock_on_existing_resource_with_unknown_existence_does_not_overwrite_it() {
+    let files = Files::with(&[("a", "precious contents")]);
+    let routes = Router::new()
+        .route("/docs/{key}", put(store_body))
+        .with_state(files.clone());
+    let store = Arc::new(MemoryLockStore::new());
+    let app = routes
+        .clone()
+        .layer(LockLayer::new(store.clone()).resource_space(as_space(routes)));
+    let addr = serve(app).await;
+
+    let (status, _, body) = send(addr, "LOCK", "/docs/a", &[], LOCKINFO).await;
+    assert_eq!(status, StatusCode::OK, "LOCK: {body}");
+    assert_eq!(files.runs("PUT"), 0, "no handler was asked to write");
+    assert_eq!(
+        files.get("a").as_deref(),
+        Some("precious contents"),
+        "LOCK answered {status}; the PUT handler ran {} time(s)",
+        files.runs("PUT")
+    );
+}
+
+/// Under `Router::layer`, a wildcard route's `Path<String>` percent-decodes `%2F`, so
+/// `/files/a%2Fb` would write the file the application calls `a/b`, which the layer judges as
+/// `/files/a/b`'s lock would not cover: an encoded slash in a guarded path is a 400, in the
+/// request path, `Destination` and `If` tags (D21), unless allowed.
+#[tokio::test]
+async fn encoded_slash_does_not_bypass_the_lock_of_a_wildcard_route() {
+    let files = Files::with(&[("a/b", "v1")]);
+    let routes = Router::new()
+        .route("/files/{*key}", get(read_body).put(store_body))
+        .with_state(files.clone());
+    let store = Arc::new(MemoryLockStore::new());
+    let app = routes.layer(LockLayer::new(store.clone()));
+    let addr = serve(app).await;
+
+    let (status, _, _) = send(
+        addr,
+        "LOCK",
+        "/files/a/b",
+        &[("depth", "0".into())],
+        LOCKINFO,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _, _) = send(addr, "PUT", "/files/a/b", &[], "v2").await;
+    assert_eq!(status, StatusCode::LOCKED, "the plain path is guarded");
+
+    for (method, path, headers) in [
+        ("PUT", "/files/a%2Fb", vec![]),
+        ("PUT", "/files/a%2fb", vec![]),
+        (
+            "COPY",
+            "/files/x",
+            vec![("destination", "/files/a%2Fb".to_owned())],
+        ),
+        (
+            "PUT",
+            "/files/x",
+            vec![("if", "</files/a%2Fb> (Not <urn:x>)".to_owned())],
+        ),
+    ] {
+        let (status, _, _) = send(addr, method, path, &headers, "v2").await;
+        assert_eq!(
+            (status, files.get("a/b").as_deref()),
+            (StatusCode::BAD_REQUEST, Some("v1")),
+            "{method} {path} {headers:?}"
+        );
+    }
+    assert_eq!(files.runs("PUT"), 0, "no write reached a handler");
+    // Reads pass untouched; a layer told that `%2F` stays in a name judges it as one segment.
+    let (status, _, _) = send(addr, "GET", "/files/a%2Fb", &[], "").await;
+    assert_eq!(status, StatusCode::OK);
+    let routes = Router::new()
+        .route("/files/{*key}", get(read_body).put(store_body))
+        .with_state(files.clone());
+    let app = routes.layer(LockLayer::new(store).allow_encoded_slashes(true));
+    let addr = serve(app).await;
+    let (status, _, _) = send(addr, "PUT", "/files/c%2Fd", &[], "v3").await;
+    assert_eq!(status, StatusCode::CREATED);
+}
+
+/// Seen by `cond_put`: (path as the client sent it, `If-None-Match` it carried).
+type PutLog = Arc<Mutex<Vec<(String, Option<String>)>>>;
+
+/// A PUT handler that honours `If-None-Match: *` and logs what it saw.
+async fn cond_put(
+    State((f, log)): State<(Files, PutLog)>,
+    axum::extract::OriginalUri(uri): axum::extract::OriginalUri,
+    headers: HeaderMap,
+    Path(key): Path<String>,
+    body: Bytes,
+) -> StatusCode {
+    let inm = headers
+        .get("if-none-match")
+        .map(|v| v.to_str().unwrap().to_owned());
+    log.lock()
+        .unwrap()
+        .push((uri.path().to_owned(), inm.clone()));
+    let mut data = f.data.lock().unwrap();
+    if inm.as_deref() == Some("*") && data.contains_key(&key) {
+        return StatusCode::PRECONDITION_FAILED;
+    }
+    match data.insert(key, String::from_utf8_lossy(&body).into_owned()) {
+        None => StatusCode::CREATED,
+        Some(_) => StatusCode::NO_CONTENT,
+    }
+}
+
+async fn cond_get(
+    State((f, _)): State<(Files, PutLog)>,
+    Path(key): Path<String>,
+) -> Response<Body> {
+    let mut r = Response::new(Body::empty());
+    match f.get(&key) {
+        Some(v) => {
+            r.headers_mut()
+                .insert("etag", format!("\"{}\"", v.len()).parse().unwrap());
+        }
+        None => *r.status_mut() = StatusCode::NOT_FOUND,
+    }
+    r
+}
+
+async fn cond_delete(State((f, _)): State<(Files, PutLog)>, Path(key): Path<String>) -> StatusCode {
+    match f.data.lock().unwrap().remove(&key) {
+        Some(_) => StatusCode::NO_CONTENT,
+        None => StatusCode::NOT_FOUND,
+    }
+}
+
+fn cond_routes(f: &Files, log: &PutLog) -> Router {
+    Router::new()
+        .route(
+            "/docs/{key}",
+            get(cond_get).put(cond_put).delete(cond_delete),
+        )
+        .with_state((f.clone(), log.clone()))
+}
+
+/// A LOCK on a new, routed URL under `nest_service` with a resource space: 201, the
+/// PUT handler ran once, at the client-visible path (the creation PUT was stripped of the
+/// mount prefix), with `If-None-Match: *`.
+#[tokio::test]
+async fn lock_on_a_new_url_creates_it_through_the_space_under_a_prefix() {
+    let (files, log) = (Files::default(), PutLog::default());
+    let store = Arc::new(MemoryLockStore::new());
+    let layer = LockLayer::new(store.clone())
+        .mount_prefix("/api")
+        .unwrap()
+        .resource_space(as_space(cond_routes(&files, &log)));
+    let app = Router::new().nest_service("/api", layer.layer(cond_routes(&files, &log)));
+    let addr = serve(app).await;
+
+    let (status, _, body) = send(addr, "LOCK", "/api/docs/new", &[], LOCKINFO).await;
+    assert_eq!(status, StatusCode::CREATED, "LOCK on a new URL: {body}");
+    assert_eq!(files.get("new").as_deref(), Some(""));
+    assert_eq!(
+        *log.lock().unwrap(),
+        [("/docs/new".to_owned(), Some("*".to_owned()))],
+        "one creation PUT, stripped of the prefix, with If-None-Match: *"
+    );
+    let held = store
+        .query(&LockQuery::new().covering(p("/api/docs/new")))
+        .await
+        .unwrap();
+    assert_eq!(held.len(), 1);
+}
+
+/// A DELETE the handler refuses (404 here) leaves the locks alone.
+#[tokio::test]
+async fn a_failed_delete_keeps_the_locks() {
+    let (files, log) = (Files::default(), PutLog::default());
+    let store = Arc::new(MemoryLockStore::new());
+    let app = cond_routes(&files, &log).layer(LockLayer::new(store.clone()));
+    let addr = serve(app).await;
+
+    let token = take(&store, "/docs/ghost", LockDepth::Zero).await;
+    let (status, _, _) = send(
+        addr,
+        "DELETE",
+        "/docs/ghost",
+        &[("if", format!("(<{token}>)"))],
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let held = store
+        .query(&LockQuery::new().covering(p("/docs/ghost")))
+        .await
+        .unwrap();
+    assert_eq!(
+        held.len(),
+        1,
+        "the lock of a resource the DELETE did not remove"
+    );
+}
+
+/// A resource space that cannot tell (HEAD answered 500) leaves existence unknown: an
+/// `If` list with `Not [etag]` is not known to hold (412), never treated as "missing".
+#[tokio::test]
+async fn a_probe_answered_500_is_unknown_not_missing() {
+    let (files, log) = (Files::with(&[("a", "x")]), PutLog::default());
+    let store = Arc::new(MemoryLockStore::new());
+    let broken = Router::new().route(
+        "/docs/{key}",
+        get(|| async { StatusCode::INTERNAL_SERVER_ERROR }),
+    );
+    let app = cond_routes(&files, &log)
+        .layer(LockLayer::new(store.clone()).resource_space(as_space(broken)));
+    let addr = serve(app).await;
+
+    let (status, _, _) = send(
+        addr,
+        "PUT",
+        "/docs/a",
+        &[("if", "(Not [\"zz\"])".into())],
+        "y",
+    )
+    .await;
+    assert_eq!(status, StatusCode::PRECONDITION_FAILED);
+    assert!(log.lock().unwrap().is_empty(), "the PUT handler never ran");
+}
+
+/// MOVE onto a locked destination without its token: 423, in front of a router without
+/// a MOVE route (forwarded, it would be axum's 405).
+#[tokio::test]
+async fn move_onto_a_locked_destination_is_refused() {
+    let (files, log) = (Files::with(&[("a", "x")]), PutLog::default());
+    let store = Arc::new(MemoryLockStore::new());
+    let app = cond_routes(&files, &log).layer(LockLayer::new(store.clone()));
+    let addr = serve(app).await;
+
+    take(&store, "/docs/x", LockDepth::Zero).await;
+    let (status, _, _) = send(
+        addr,
+        "MOVE",
+        "/docs/a",
+        &[("destination", "/docs/x".into())],
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::LOCKED);
+}
