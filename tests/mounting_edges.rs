@@ -27,11 +27,14 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 const LOCKINFO: &str = r#"<?xml version="1.0" encoding="utf-8"?>
 <D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockinfo>"#;
 
+/// Every handler run: (handler, method, key).
+type HandlerLog = Arc<Mutex<Vec<(&'static str, String, String)>>>;
+
 /// Files by key, and every handler run as (handler, method, key).
 #[derive(Clone, Default)]
 struct Files {
     data: Arc<Mutex<BTreeMap<String, String>>>,
-    log: Arc<Mutex<Vec<(&'static str, String, String)>>>,
+    log: HandlerLog,
 }
 
 impl Files {
