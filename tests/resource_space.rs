@@ -164,3 +164,39 @@ async fn an_etag_is_read_as_if_lists_read_it() {
         "only the matching PUT went through"
     );
 }
+
+/// An `If` header naming many resources with entity tags does not turn one request into as
+/// many sub-requests: at most 8 probes, the rest unknown (so their lists are false, D13). A
+/// list among the first ones still decides.
+#[tokio::test]
+async fn one_request_sends_at_most_eight_probes() {
+    let log: Log = Arc::default();
+    let sp = space(log.clone(), |_| {
+        let mut r = Response::new(Body::empty());
+        r.headers_mut().insert("etag", "\"e\"".parse().unwrap());
+        r
+    });
+    let kv = Kv::with_files(&["/f"]);
+    let layer = LockLayer::new(Arc::new(MemoryLockStore::new())).resource_space(sp);
+    let svc = tower::Layer::layer(&layer, kv.clone());
+    let many = |matching_at: Option<usize>| {
+        (0..40)
+            .map(|i| match matching_at == Some(i) {
+                true => "</f> ([\"e\"])".to_owned(),
+                false => format!("</r{i}> ([\"x\"])"),
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let a = send(svc.clone(), empty(req("PUT", "/f").header("if", many(None)))).await;
+    assert_eq!(a.status, StatusCode::PRECONDITION_FAILED);
+    let probes = log.lock().unwrap().len();
+    assert_eq!(probes, 8, "one request sent {probes} probes");
+    log.lock().unwrap().clear();
+    let a = send(svc.clone(), empty(req("PUT", "/f").header("if", many(Some(3))))).await;
+    assert_eq!(a.status, StatusCode::NO_CONTENT, "{}", a.text());
+    // Past the eighth resource nothing is probed: the list cannot be known to hold.
+    let a = send(svc, empty(req("PUT", "/f").header("if", many(Some(30))))).await;
+    assert_eq!(a.status, StatusCode::PRECONDITION_FAILED);
+    assert_eq!(kv.forwarded().len(), 1);
+}

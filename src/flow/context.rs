@@ -16,6 +16,9 @@ use crate::response::{render, Rejection};
 use crate::store::{Below, Lock, LockQuery, LockStoreError};
 use crate::ResourcePath;
 
+/// The most probes one verdict may send.
+pub(crate) const MAX_PROBES: usize = 8;
+
 pub(crate) struct Ctx {
     pub(crate) cfg: Arc<Config>,
     pub(crate) parts: request::Parts,
@@ -198,7 +201,9 @@ impl Ctx {
         }
     }
 
-    /// Settle `step`, probing every state it asks for.
+    /// Settle `step`, probing the states it asks for: at most [`MAX_PROBES`], so an `If`
+    /// header naming many resources cannot turn one request into many; the states past that
+    /// are unknown, which fails closed (D13).
     pub(crate) async fn settle<T>(
         &self,
         states: &mut States,
@@ -208,7 +213,12 @@ impl Ctx {
             match step(states) {
                 Step::Done(t) => return t,
                 Step::Need(path) => {
-                    let state = self.probe(&path).await;
+                    let state = if states.probed < MAX_PROBES {
+                        states.probed += 1;
+                        self.probe(&path).await
+                    } else {
+                        crate::ResourceState::Unknown
+                    };
                     states.insert(path, state);
                 }
             }

@@ -34,17 +34,20 @@ pub(crate) enum Step<T> {
     Need(ResourcePath),
 }
 
-/// What is known about the resources the verdict asked for.
+/// What is known about the resources the verdict asked for, and how many probes asked.
 #[derive(Debug, Default)]
-pub(crate) struct States(Vec<(ResourcePath, ResourceState)>);
+pub(crate) struct States {
+    known: Vec<(ResourcePath, ResourceState)>,
+    pub(crate) probed: usize,
+}
 
 impl States {
     pub(crate) fn get(&self, path: &ResourcePath) -> Option<&ResourceState> {
-        self.0.iter().find(|(p, _)| p == path).map(|(_, s)| s)
+        self.known.iter().find(|(p, _)| p == path).map(|(_, s)| s)
     }
 
     pub(crate) fn insert(&mut self, path: ResourcePath, state: ResourceState) {
-        self.0.push((path, state));
+        self.known.push((path, state));
     }
 }
 
