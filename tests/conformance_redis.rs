@@ -24,6 +24,15 @@ async fn redis_store_passes_the_whole_kit() {
     conformance::run_all_real_time(|| store.clone()).await;
 }
 
+/// The case `run_all_real_time` leaves out, since it locks `/`: on a key prefix of its own,
+/// which nothing else uses meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_store_locks_the_root() {
+    let Some(url) = redis_url() else { return };
+    let store = store_with_prefix(&url, &unique_prefix()).await;
+    conformance::root_lock_covers_everything(&store).await;
+}
+
 /// Several application instances on one namespace: each call goes to the next of four
 /// stores, each with its own connection, so a lock taken through one connection is checked,
 /// refreshed and removed through others, and the concurrency cases race over four sockets.

@@ -188,12 +188,20 @@ async fn one_request_sends_at_most_eight_probes() {
             .collect::<Vec<_>>()
             .join(" ")
     };
-    let a = send(svc.clone(), empty(req("PUT", "/f").header("if", many(None)))).await;
+    let a = send(
+        svc.clone(),
+        empty(req("PUT", "/f").header("if", many(None))),
+    )
+    .await;
     assert_eq!(a.status, StatusCode::PRECONDITION_FAILED);
     let probes = log.lock().unwrap().len();
     assert_eq!(probes, 8, "one request sent {probes} probes");
     log.lock().unwrap().clear();
-    let a = send(svc.clone(), empty(req("PUT", "/f").header("if", many(Some(3))))).await;
+    let a = send(
+        svc.clone(),
+        empty(req("PUT", "/f").header("if", many(Some(3)))),
+    )
+    .await;
     assert_eq!(a.status, StatusCode::NO_CONTENT, "{}", a.text());
     // Past the eighth resource nothing is probed: the list cannot be known to hold.
     let a = send(svc, empty(req("PUT", "/f").header("if", many(Some(30))))).await;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::kit::{ok, query_tokens, tokens, Ns};
 use crate::{
-    CreateOutcome, Lock, LockDepth, LockQuery, LockScope, LockStore, LockStoreError, NewLock,
+    CreateOutcome, Lock, LockDepth, LockQuery, LockScope, LockStore, LockStoreError, NewLock, Quota,
 };
 
 /// 64 tasks race to lock one path exclusively: exactly one wins, the others see its lock.
@@ -143,6 +143,71 @@ pub async fn concurrent_parent_child_create<S: LockStore>(store: Arc<S>) {
             "conformance `{CASE}`: round {round}: {parents} parent and {children} child locks \
              granted: {granted:?}"
         );
+    }
+}
+
+/// Quotas hold under a race: 32 tasks of one principal lock 32 paths with a
+/// [`principal_quota`](NewLock::principal_quota) of 4, and 32 tasks lock one path shared with
+/// a [`resource_quota`](NewLock::resource_quota) of 4. Each time exactly 4 are granted and
+/// the others are refused with the quota: checking a quota and writing the lock is one atomic
+/// step.
+///
+/// # Panics
+/// When the store breaks the rule.
+///
+/// ```
+/// # #[tokio::main(flavor = "multi_thread")] async fn main() {
+/// use std::sync::Arc;
+/// tower_locks::conformance::concurrent_quota_create(Arc::new(tower_locks::MemoryLockStore::new()))
+///     .await;
+/// # }
+/// ```
+pub async fn concurrent_quota_create<S: LockStore>(store: Arc<S>) {
+    const CASE: &str = "concurrent_quota_create";
+    const LIMIT: u32 = 4;
+    let ns = Ns::new();
+    let alice = ns.principal("alice");
+    let by_principal = race(32, |i| {
+        let store = store.clone();
+        let req = NewLock::new(ns.p(&format!("/p{i:02}")))
+            .principal(alice.as_str())
+            .principal_quota(LIMIT);
+        async move { store.create(req).await }
+    })
+    .await;
+    let path = ns.p("/r");
+    let on_resource = race(32, |_| {
+        let store = store.clone();
+        let req = NewLock::new(path.clone())
+            .scope(LockScope::Shared)
+            .resource_quota(LIMIT);
+        async move { store.create(req).await }
+    })
+    .await;
+    for (quota, outs) in [
+        (Quota::Principal, by_principal),
+        (Quota::Resource, on_resource),
+    ] {
+        let granted = outs
+            .iter()
+            .filter(|o| matches!(o, CreateOutcome::Created(_)))
+            .count();
+        assert_eq!(
+            granted, LIMIT as usize,
+            "conformance `{CASE}`: {quota:?} quota of {LIMIT}, 32 racing creates: {granted} \
+             granted"
+        );
+        for o in &outs {
+            assert!(
+                matches!(o, CreateOutcome::Created(_))
+                    || *o
+                        == CreateOutcome::QuotaExceeded {
+                            quota,
+                            limit: LIMIT
+                        },
+                "conformance `{CASE}`: {quota:?} quota of {LIMIT}: {o:?}"
+            );
+        }
     }
 }
 

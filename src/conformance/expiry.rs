@@ -9,9 +9,10 @@ use crate::{
     TokenAccess, TokenOutcome,
 };
 
-/// Expiry with a [`ManualClock`] (the store must read time from `clock`): an expired lock is
-/// never reported, never blocks, cannot be refreshed or unlocked, is not counted by
-/// `remove_subtree` nor against a quota; infinite locks never expire.
+/// Expiry with a [`ManualClock`] (the store must read time from `clock`): a lock lives its
+/// whole timeout (10 s locks at 9 s, a 3600 s lock at 3599 s) and expires at its end; an
+/// expired lock is never reported, never blocks, cannot be refreshed or unlocked, is not
+/// counted by `remove_subtree` nor against a quota; infinite locks never expire.
 ///
 /// # Panics
 /// When the store breaks the rule.
@@ -30,6 +31,14 @@ pub async fn expiry_manual<S: LockStore>(store: &S, clock: &ManualClock) {
     let ns = Ns::new();
     let alice = ns.principal("alice");
     let held = expiry_setup(CASE, store, &ns, &alice, 10).await;
+    // A long lock, in a namespace of its own (the checks at 10 s list the first one).
+    let hour_ns = Ns::new();
+    let hour = create_ok(
+        CASE,
+        store,
+        NewLock::new(hour_ns.p("/hour")).timeout(LockTimeout::Seconds(3600)),
+    )
+    .await;
     clock.advance(Duration::from_secs(9));
     for l in &held.expiring {
         assert!(
@@ -44,6 +53,25 @@ pub async fn expiry_manual<S: LockStore>(store: &S, clock: &ManualClock) {
     );
     clock.advance(Duration::from_secs(1));
     expiry_check(CASE, store, &ns, &alice, &held).await;
+    // It lives its whole timeout, to the second.
+    clock.advance(Duration::from_secs(3589));
+    let covering = LockQuery::new().covering(hour_ns.p("/hour"));
+    assert!(
+        ok(CASE, store.get(&hour.token).await).is_some()
+            && query_tokens(CASE, store, &covering).await == tokens([&hour]),
+        "conformance `{CASE}`: a 3600 s lock is live at 3599 s"
+    );
+    let blocked = ok(CASE, store.create(NewLock::new(hour_ns.p("/hour"))).await);
+    assert!(
+        matches!(blocked, CreateOutcome::Conflict(_)),
+        "conformance `{CASE}`: a 3600 s lock still blocks at 3599 s: {blocked:?}"
+    );
+    clock.advance(Duration::from_secs(1));
+    assert!(
+        ok(CASE, store.get(&hour.token).await).is_none()
+            && query_tokens(CASE, store, &covering).await.is_empty(),
+        "conformance `{CASE}`: a 3600 s lock has expired at 3600 s"
+    );
     clock.advance(Duration::from_secs(100 * 365 * 24 * 3600));
     let forever = ok(CASE, store.get(&held.infinite.token).await);
     assert!(

@@ -5,11 +5,12 @@ use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime};
 
 use super::kit::{
-    assert_same_lock, close, create_conflict, create_ok, ok, query_tokens, tokens, Ns,
+    assert_same_lock, close, create_conflict, create_ok, ok, query, query_tokens, tokens,
+    unlock_ok, Ns,
 };
 use crate::{
-    CreateOutcome, LockDepth, LockQuery, LockScope, LockStore, LockTimeout, NewLock, TokenAccess,
-    TokenOutcome,
+    CreateOutcome, LockDepth, LockQuery, LockScope, LockStore, LockTimeout, NewLock, ResourcePath,
+    TokenAccess, TokenOutcome,
 };
 
 /// A granted lock comes back unchanged from `create`, `get` and `query`; owner, principal,
@@ -84,7 +85,7 @@ pub async fn create_get_query_round_trip<S: LockStore>(store: &S) {
         LockQuery::new().covering(ns.p("/coll/member/deep")),
         LockQuery::new().subtree(ns.p("")),
     ] {
-        let found = ok(CASE, store.query(&q).await);
+        let found = query(CASE, store, &q).await;
         assert_eq!(
             found.len(),
             1,
@@ -92,10 +93,7 @@ pub async fn create_get_query_round_trip<S: LockStore>(store: &S) {
         );
         assert_same_lock(CASE, &found[0], &lock);
     }
-    let none = ok(
-        CASE,
-        store.query(&LockQuery::new().covering(ns.p(""))).await,
-    );
+    let none = query(CASE, store, &LockQuery::new().covering(ns.p(""))).await;
     assert!(
         none.is_empty(),
         "conformance `{CASE}`: a lock below does not cover its parent"
@@ -457,7 +455,10 @@ pub async fn all_conflicts_reported<S: LockStore>(store: &S) {
     );
 }
 
-/// Ancestry works on segment boundaries: `/a` is not an ancestor of `/ab`.
+/// Ancestry works on segment boundaries: `/a` is not an ancestor of `/ab`, `/a-b` or `/a.b`.
+/// Paths compare byte by byte: `/Doc` and `/doc` are two resources (exclusive locks on both
+/// are granted, each covers only its own), and a root with capital letters and an escape
+/// (`/Caf/caf%C3%A9/`) comes back from `create`, `get` and `query` unchanged.
 ///
 /// # Panics
 /// When the store breaks the rule.
@@ -517,6 +518,115 @@ pub async fn segment_boundaries<S: LockStore>(store: &S) {
     assert!(
         ok(CASE, store.get(&ab.token).await).is_some(),
         "conformance `{CASE}`"
+    );
+
+    // Case matters, and names come back as they were given.
+    let upper = create_ok(CASE, store, NewLock::new(ns.p("/Doc"))).await;
+    let lower = create_ok(CASE, store, NewLock::new(ns.p("/doc"))).await;
+    for (path, lock) in [("/Doc", &upper), ("/doc", &lower)] {
+        let q = LockQuery::new().covering(ns.p(path));
+        assert_eq!(
+            query_tokens(CASE, store, &q).await,
+            tokens([lock]),
+            "conformance `{CASE}`: `/Doc` and `/doc` are two resources"
+        );
+    }
+    let root = ns.p("/Caf/caf%C3%A9/");
+    let lock = create_ok(CASE, store, NewLock::new(root.clone())).await;
+    let got = ok(CASE, store.get(&lock.token).await).map(|l| (l.root.clone(), l.root.href()));
+    let found = query(CASE, store, &LockQuery::new().covering(root.clone())).await;
+    for (what, got) in [
+        ("create", Some((lock.root.clone(), lock.root.href()))),
+        ("get", got),
+        (
+            "query",
+            found.first().map(|l| (l.root.clone(), l.root.href())),
+        ),
+    ] {
+        assert_eq!(
+            got,
+            Some((root.clone(), root.href())),
+            "conformance `{CASE}`: the root {} as `{what}` reports it",
+            root.href()
+        );
+    }
+}
+
+/// A shared depth-infinity lock on `/`, the root of every path, covers every resource: it is
+/// reported by `query` for `covering` and `subtree` targets anywhere, an exclusive lock below
+/// conflicts with it, a shared one below does not, and `remove_subtree` of a path below leaves it.
+///
+/// This is the one case that locks outside its namespace: run it on an empty store (or an
+/// empty namespace of a shared database, such as a key prefix) that no other test uses
+/// meanwhile, as [`run_all`] does (each case gets a fresh store): an exclusive lock anywhere
+/// would refuse the lock on `/`, and the lock on `/` refuses exclusive locks everywhere.
+/// [`run_all_real_time`] leaves it out, since its factory may hand out one shared store. The
+/// lock on `/` is removed when the case passes.
+///
+/// [`run_all`]: super::run_all
+/// [`run_all_real_time`]: super::run_all_real_time
+///
+/// # Panics
+/// When the store breaks the rule.
+///
+/// ```
+/// # tokio_test::block_on(async {
+/// tower_locks::conformance::root_lock_covers_everything(&tower_locks::MemoryLockStore::new())
+///     .await;
+/// # });
+/// ```
+pub async fn root_lock_covers_everything<S: LockStore>(store: &S) {
+    const CASE: &str = "root_lock_covers_everything";
+    let ns = Ns::new();
+    let top = ResourcePath::root();
+    let root = create_ok(
+        CASE,
+        store,
+        NewLock::new(top.clone())
+            .scope(LockScope::Shared)
+            .depth(LockDepth::Infinity),
+    )
+    .await;
+    for q in [
+        LockQuery::new().covering(ns.p("/a/b")),
+        LockQuery::new().subtree(ns.p("/a")),
+        LockQuery::new().covering(top.clone()),
+    ] {
+        assert_eq!(
+            query_tokens(CASE, store, &q).await,
+            tokens([&root]),
+            "conformance `{CASE}`: the lock on / answers {q:?}"
+        );
+    }
+    let c = create_conflict(CASE, store, NewLock::new(ns.p("/a"))).await;
+    assert_eq!(
+        tokens(&c),
+        tokens([&root]),
+        "conformance `{CASE}`: an exclusive lock below / conflicts with the lock on /"
+    );
+    let below = create_ok(
+        CASE,
+        store,
+        NewLock::new(ns.p("/a/b")).scope(LockScope::Shared),
+    )
+    .await;
+    let n = ok(CASE, store.remove_subtree(&ns.p("/a")).await);
+    assert_eq!(
+        n, 1,
+        "conformance `{CASE}`: remove_subtree(/a) removes the lock on /a/b, not the one on /"
+    );
+    assert!(
+        ok(CASE, store.get(&below.token).await).is_none(),
+        "conformance `{CASE}`: the lock on /a/b is gone"
+    );
+    assert!(
+        ok(CASE, store.get(&root.token).await).is_some(),
+        "conformance `{CASE}`: remove_subtree(/a) removed the lock on /"
+    );
+    unlock_ok(CASE, store, &root, &ns.p("/a/b"), None).await;
+    assert!(
+        ok(CASE, store.get(&root.token).await).is_none(),
+        "conformance `{CASE}`: unlocked"
     );
 }
 

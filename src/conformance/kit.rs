@@ -103,12 +103,28 @@ pub(super) fn tokens<'a>(locks: impl IntoIterator<Item = &'a Lock>) -> BTreeSet<
     locks.into_iter().map(|l| l.token.to_string()).collect()
 }
 
+/// `store.query(q)`, which must succeed. When the store also answers at once
+/// ([`LockStore::query_now`] gives `Some`), that answer must hold the same locks: the layer
+/// decides writes from it alone.
+pub(super) async fn query<S: LockStore>(case: &str, store: &S, q: &LockQuery) -> Vec<Lock> {
+    let now = store.query_now(q);
+    let found = ok(case, store.query(q).await);
+    if let Some(now) = now {
+        let now = ok(case, now);
+        assert!(
+            now.len() == found.len() && tokens(&now) == tokens(&found),
+            "conformance `{case}`: query_now {q:?} answered\n {now:?}\nbut query\n {found:?}"
+        );
+    }
+    found
+}
+
 pub(super) async fn query_tokens<S: LockStore>(
     case: &str,
     store: &S,
     q: &LockQuery,
 ) -> BTreeSet<String> {
-    let found = ok(case, store.query(q).await);
+    let found = query(case, store, q).await;
     let set = tokens(&found);
     assert_eq!(
         set.len(),

@@ -8,10 +8,19 @@
 //! [`run_all_real_time`] instead, which checks expiry with one-second locks and real sleeps
 //! (about five seconds in all).
 //!
-//! Every case also works **inside a shared store**: it only touches paths under its own
-//! namespace `/tower-locks-conformance/<uuid>` and principals with a unique suffix, so a
-//! factory may hand out the same Redis database every time. Such a store must not hold locks
-//! on `/` or on `/tower-locks-conformance` while the kit runs.
+//! Every case but one also works **inside a shared store**: it only touches paths under its
+//! own namespace `/tower-locks-conformance/<uuid>` and principals with a unique suffix, so the
+//! factory of [`run_all_real_time`] may hand out the same store (one Redis database) every
+//! time, and that store may hold other data. It must not hold locks on `/` or on
+//! `/tower-locks-conformance` while the kit runs. The exception is
+//! [`root_lock_covers_everything`], which locks `/` itself: [`run_all`] runs it on a fresh
+//! store, [`run_all_real_time`] leaves it out; run it yourself on an empty store (or key
+//! prefix) that no other test uses meanwhile.
+//!
+//! **One kit run at a time per store**: [`anonymous_quota`], [`store_quota`] and
+//! [`quota_expiry_manual`] measure counts that span the whole store (all anonymous locks, all
+//! locks), so two runs of the kit, or other tests that take locks, at the same time on one
+//! store make them fail. Give each concurrent run its own store, database or key prefix.
 //!
 //! Run the kit on a multi-threaded runtime: the concurrency cases spawn tasks that race.
 //! Don't pause tokio's clock (`start_paused`): the real-time cases need time to pass.
@@ -62,13 +71,15 @@ use std::sync::Arc;
 use crate::{LockStore, ManualClock};
 
 pub use concurrency::{
-    concurrent_exclusive_create, concurrent_parent_child_create, concurrent_shared_create,
+    concurrent_exclusive_create, concurrent_parent_child_create, concurrent_quota_create,
+    concurrent_shared_create,
 };
 pub use expiry::{expiry_manual, expiry_real_time, refresh_resets_timer_manual};
 pub use grants::{
     all_conflicts_reported, ancestor_depth_blocks_descendants, create_get_query_round_trip,
     depth_infinity_blocked_by_locks_below, exclusive_shared_compatibility,
-    fencing_numbers_increase, segment_boundaries, token_format, trailing_slash_equivalence,
+    fencing_numbers_increase, root_lock_covers_everything, segment_boundaries, token_format,
+    trailing_slash_equivalence,
 };
 pub use queries::{
     any_shared_lock_will_do, check_matches_reference, check_reports_enough,
@@ -81,7 +92,9 @@ pub use quotas::{
 pub use tokens::{refresh_outcomes, remove_subtree_counts, unlock_outcomes};
 
 /// Run every case, each on a fresh store from `make`, which must build a store whose time is
-/// the given [`ManualClock`].
+/// the given [`ManualClock`]. This includes [`root_lock_covers_everything`], which locks `/`
+/// itself: every store `make` builds must start empty (a fresh database or key prefix) and be
+/// used by nothing else while the kit runs.
 ///
 /// # Panics
 /// When a case fails, with a message naming it.
@@ -96,6 +109,7 @@ pub use tokens::{refresh_outcomes, remove_subtree_counts, unlock_outcomes};
 pub async fn run_all<S: LockStore>(make: impl Fn(Arc<ManualClock>) -> S) {
     let fresh = || make(Arc::new(ManualClock::new()));
     run_clockless(&fresh).await;
+    root_lock_covers_everything(&fresh()).await;
     let clock = Arc::new(ManualClock::new());
     expiry_manual(&make(clock.clone()), &clock).await;
     let clock = Arc::new(ManualClock::new());
@@ -106,6 +120,11 @@ pub async fn run_all<S: LockStore>(make: impl Fn(Arc<ManualClock>) -> S) {
 
 /// Run every case, each on a fresh store from `make`, checking expiry in real time (locks of
 /// one second and sleeps): for stores that expire locks on their own clock.
+///
+/// `make` may hand out the same store every time (one database shared with other data), as
+/// long as no other kit run uses it meanwhile (see the [module docs](self)). Therefore
+/// [`root_lock_covers_everything`], which locks `/`, is left out: run it on a store of its
+/// own.
 ///
 /// # Panics
 /// When a case fails, with a message naming it.
@@ -149,6 +168,7 @@ async fn run_clockless<S: LockStore>(make: &impl Fn() -> S) {
     concurrent_exclusive_create(Arc::new(make())).await;
     concurrent_shared_create(Arc::new(make())).await;
     concurrent_parent_child_create(Arc::new(make())).await;
+    concurrent_quota_create(Arc::new(make())).await;
 }
 
 /// The fewest unsatisfied locks [`LockStore::check`] may report when there are more: a store

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use super::kit::{create_ok, ok, query_tokens, random_query, tokens, Ns, Rng};
+use super::kit::{create_ok, ok, query, query_tokens, random_query, tokens, Ns, Rng};
 use super::MIN_REPORTED;
 use crate::store::by_root_then_token;
 use crate::{
@@ -233,7 +233,7 @@ pub async fn check_matches_reference<S: LockStore>(store: &S) {
                 got.fence
             );
         }
-        let queried = ok(CASE, store.query(&q).await);
+        let queried = query(CASE, store, &q).await;
         let mut in_order: Vec<&Lock> = queried
             .iter()
             .filter(|l| got_tokens.contains(l.token.as_str()))
@@ -280,7 +280,7 @@ pub async fn check_reports_enough<S: LockStore>(store: &S) {
         got_tokens.is_subset(&tokens(&held)),
         "conformance `{CASE}`: only held locks"
     );
-    let queried = ok(CASE, store.query(&q).await);
+    let queried = query(CASE, store, &q).await;
     let mut in_order: Vec<&Lock> = queried
         .iter()
         .filter(|l| got_tokens.contains(l.token.as_str()))
@@ -430,7 +430,10 @@ async fn assert_reports_enough<S: LockStore>(case: &str, store: &S, q: &LockQuer
 
 /// A listing read a page at a time ([`Below::Page`]) holds every lock below the target, each
 /// in exactly one page: a page reports every lock of the first resources after its cursor
-/// (never part of a resource's locks), and the next page starts after the last of them.
+/// (never part of a resource's locks), and the next page starts after the last of them. Every
+/// page also reports the locks covering the target (on the target itself, and depth-infinity
+/// locks on its ancestors), as [`LockQuery::matches`] requires. A store may report more than a
+/// page (all of it is correct): what it reports at or before the cursor is not counted.
 /// Checked with nested resources, shared locks sharing a resource, a name that sorts between
 /// a resource and its members, pages of 1 to 100 resources, and cursors outside the target
 /// (paths compare byte by byte).
@@ -448,18 +451,24 @@ pub async fn query_pages_list_everything<S: LockStore>(store: &S) {
     const CASE: &str = "query_pages_list_everything";
     let ns = Ns::new();
     let mut held = Vec::new();
+    // Shared locks, so that the target and an ancestor can hold depth-infinity locks too.
+    let shared = |rel: &str| NewLock::new(ns.p(rel)).scope(LockScope::Shared);
     for i in 0..30 {
-        let mut req = NewLock::new(ns.p(&format!("/l/r{:02}{}", i / 2, ["", "/in"][i % 2])));
+        let mut req = shared(&format!("/l/r{:02}{}", i / 2, ["", "/in"][i % 2]));
         if i % 6 == 3 {
             req = req.depth(LockDepth::Infinity);
         }
         held.push(create_ok(CASE, store, req).await);
     }
     for _ in 0..3 {
-        let shared = NewLock::new(ns.p("/l/r07!")).scope(LockScope::Shared);
-        held.push(create_ok(CASE, store, shared).await);
+        held.push(create_ok(CASE, store, shared("/l/r07!")).await);
     }
-    create_ok(CASE, store, NewLock::new(ns.p("/elsewhere"))).await;
+    create_ok(CASE, store, shared("/elsewhere")).await;
+    // Locks covering the target: on the target itself, and on an ancestor with depth infinity.
+    let covering = [
+        create_ok(CASE, store, shared("/l")).await,
+        create_ok(CASE, store, shared("").depth(LockDepth::Infinity)).await,
+    ];
     let target = ns.p("/l");
     let want: BTreeSet<String> = tokens(&held);
     for size in [1, 4, 7, 100] {
@@ -474,9 +483,22 @@ pub async fn query_pages_list_everything<S: LockStore>(store: &S) {
             let q = LockQuery::new()
                 .subtree(target.clone())
                 .page(after.clone(), size + 1);
-            let mut below: Vec<Lock> = ok(CASE, store.query(&q).await)
+            let found = query(CASE, store, &q).await;
+            let found_tokens = tokens(&found);
+            assert!(
+                covering
+                    .iter()
+                    .all(|l| found_tokens.contains(l.token.as_str())),
+                "conformance `{CASE}`: a page below /l after {after:?} leaves out a lock \
+                 covering /l (on /l itself or on an ancestor); it found {found:?}"
+            );
+            // A store may report more than the page: what lies at or before the cursor is
+            // the previous pages'.
+            let mut below: Vec<Lock> = found
                 .into_iter()
-                .filter(|l| target.is_ancestor_of(&l.root))
+                .filter(|l| {
+                    target.is_ancestor_of(&l.root) && after.as_ref().is_none_or(|a| l.root > *a)
+                })
                 .collect();
             below.sort_unstable_by(by_root_then_token);
             let roots: Vec<&ResourcePath> = below
@@ -506,49 +528,41 @@ pub async fn query_pages_list_everything<S: LockStore>(store: &S) {
         }
         assert_eq!(seen, want, "conformance `{CASE}`: pages of {size}");
     }
+    // The first resource below the target after the cursor that a page reports (a store may
+    // report more, at or before the cursor).
+    let first_after = async |cursor: &str| {
+        let cursor = ns.p(cursor);
+        let q = LockQuery::new()
+            .subtree(target.clone())
+            .page(Some(cursor.clone()), 1);
+        let found = query(CASE, store, &q).await;
+        let first = found
+            .iter()
+            .filter(|l| target.is_ancestor_of(&l.root) && l.root > cursor)
+            .min_by(|a, b| by_root_then_token(a, b))
+            .map(|l| l.root.clone());
+        (found, first)
+    };
     // The page after a resource starts right after it in path order.
-    let q = LockQuery::new()
-        .subtree(target.clone())
-        .page(Some(ns.p("/l/r07")), 1);
-    let found = ok(CASE, store.query(&q).await);
-    let first = found
-        .iter()
-        .filter(|l| target.is_ancestor_of(&l.root))
-        .min_by(|a, b| by_root_then_token(a, b))
-        .map(|l| l.root.clone());
+    let (_, first) = first_after("/l/r07").await;
     assert_eq!(
         first,
         Some(ns.p("/l/r07!")),
         "conformance `{CASE}`: the page after /l/r07 starts right after it (`!` sorts before \
          `/`)"
     );
-    // A cursor outside the target: one that sorts before its members in byte order (`-` is
-    // below `/`, whatever a locale's collation says) starts the page at the first member, and
-    // a locked sibling between the two is not below the target; one after them ends the list.
-    let sibling = create_ok(CASE, store, NewLock::new(ns.p("/l-b"))).await;
-    let page_after = |cursor: &str| {
-        LockQuery::new()
-            .subtree(target.clone())
-            .page(Some(ns.p(cursor)), 1)
-    };
-    let found = ok(CASE, store.query(&page_after("/l-a")).await);
+    // A cursor outside the target that sorts before its members in byte order (`-` is below
+    // `/`, whatever a locale's collation says) starts the page at the first member, and a
+    // locked sibling between the two is not below the target.
+    let sibling = create_ok(CASE, store, shared("/l-b")).await;
+    let (found, first) = first_after("/l-a").await;
     assert!(
         !found.iter().any(|l| l.token == sibling.token),
         "conformance `{CASE}`: a page below /l reports the lock of /l-b: {found:?}"
     );
-    let first = found
-        .iter()
-        .filter(|l| target.is_ancestor_of(&l.root))
-        .min_by(|a, b| by_root_then_token(a, b))
-        .map(|l| l.root.clone());
     assert_eq!(
         first,
         Some(ns.p("/l/r00")),
         "conformance `{CASE}`: the page below /l after /l-a starts at its first member"
-    );
-    let found = ok(CASE, store.query(&page_after("/l0")).await);
-    assert!(
-        !found.iter().any(|l| target.is_ancestor_of(&l.root)),
-        "conformance `{CASE}`: the page below /l after /l0 is empty: {found:?}"
     );
 }

@@ -3,11 +3,12 @@
 
 use std::time::Duration;
 
-use super::kit::{assert_same_lock, create_ok, ok, Ns};
+use super::kit::{assert_same_lock, create_conflict, create_ok, ok, Ns};
 use crate::{LockDepth, LockScope, LockStore, LockTimeout, NewLock, TokenAccess, TokenOutcome};
 
-/// `refresh`: in scope through a member of a depth-infinity lock, out of scope, another
-/// principal (even privileged), unknown token; only the timeout and expiry change.
+/// `refresh`: in scope through a member of a depth-infinity lock, out of scope (elsewhere, and
+/// through siblings such as `/cx`, `/c-x` and `/c.x` of a lock on `/c`), another principal (even
+/// privileged), unknown token; only the timeout and expiry change.
 ///
 /// # Panics
 /// When the store breaks the rule.
@@ -75,6 +76,24 @@ pub async fn refresh_outcomes<S: LockStore>(store: &S) {
         matches!(&out, TokenOutcome::OutOfScope(l) if l.token == lock.token && l.timeout == LockTimeout::Seconds(1200)),
         "conformance `{CASE}`: out of scope, unchanged: {out:?}"
     );
+    // Scope follows segments, not string prefixes: /cx, /c-x and /c.x are not in /c.
+    for sibling in ["/cx", "/c-x", "/c.x"] {
+        let sibling = ns.p(sibling);
+        let out = ok(
+            CASE,
+            store
+                .refresh(
+                    TokenAccess::new(&lock.token, &sibling, Some(&alice)),
+                    LockTimeout::Seconds(5),
+                )
+                .await,
+        );
+        assert!(
+            matches!(&out, TokenOutcome::OutOfScope(l) if l.token == lock.token && l.timeout == LockTimeout::Seconds(1200)),
+            "conformance `{CASE}`: refresh of the depth-infinity lock on /c through {sibling} is \
+             out of scope, unchanged: {out:?}"
+        );
+    }
     let zero = create_ok(CASE, store, NewLock::new(ns.p("/z"))).await;
     let zero_member = ns.p("/z/m");
     let out = ok(
@@ -143,8 +162,9 @@ pub async fn refresh_outcomes<S: LockStore>(store: &S) {
     );
 }
 
-/// `unlock`: the same outcomes as refresh, a privileged caller may remove another principal's
-/// lock, and a removed lock is gone.
+/// `unlock`: the same outcomes as refresh (a lock on `/c` is out of scope through `/cx`, `/c-x`
+/// and `/c.x`), a privileged caller may remove another principal's lock, and a removed lock is
+/// gone.
 ///
 /// # Panics
 /// When the store breaks the rule.
@@ -179,6 +199,20 @@ pub async fn unlock_outcomes<S: LockStore>(store: &S) {
         matches!(out, TokenOutcome::OutOfScope(_)),
         "conformance `{CASE}`: {out:?}"
     );
+    for sibling in ["/cx", "/c-x", "/c.x"] {
+        let sibling = ns.p(sibling);
+        let out = ok(
+            CASE,
+            store
+                .unlock(TokenAccess::new(&lock.token, &sibling, Some(&alice)))
+                .await,
+        );
+        assert!(
+            matches!(&out, TokenOutcome::OutOfScope(l) if l.token == lock.token),
+            "conformance `{CASE}`: unlock of the depth-infinity lock on /c through {sibling} is \
+             out of scope: {out:?}"
+        );
+    }
     let privileged_outside = TokenAccess {
         privileged: true,
         ..TokenAccess::new(&lock.token, &outside, Some(&bob))
@@ -255,7 +289,8 @@ pub async fn unlock_outcomes<S: LockStore>(store: &S) {
 }
 
 /// `remove_subtree` removes every lock rooted at the path or below, counts them, and leaves
-/// siblings such as `/ab` alone.
+/// siblings such as `/ab` alone, and the depth-infinity locks of ancestors that cover the path
+/// (shared or exclusive) too.
 ///
 /// # Panics
 /// When the store breaks the rule.
@@ -315,4 +350,47 @@ pub async fn remove_subtree_counts<S: LockStore>(store: &S) {
     .await;
     let n = ok(CASE, store.remove_subtree(&ns.p("/nothing/here")).await);
     assert_eq!(n, 0, "conformance `{CASE}`: empty subtree");
+
+    // Locks covering the path from above are not rooted in it: they stay.
+    let above = create_ok(CASE, store, shared("/s").depth(LockDepth::Infinity)).await;
+    let mut below = Vec::new();
+    for p in ["/s/x", "/s/x/y", "/s/x/y/z"] {
+        below.push(create_ok(CASE, store, shared(p)).await);
+    }
+    let beside = create_ok(CASE, store, shared("/s/xy")).await;
+    let n = ok(CASE, store.remove_subtree(&ns.p("/s/x")).await);
+    assert_eq!(
+        n,
+        below.len(),
+        "conformance `{CASE}`: remove_subtree(/s/x) counts the locks rooted at /s/x or below, \
+         not the depth-infinity lock on /s"
+    );
+    for l in &below {
+        assert!(
+            ok(CASE, store.get(&l.token).await).is_none(),
+            "conformance `{CASE}`: {l:?}"
+        );
+    }
+    for l in [&above, &beside] {
+        assert!(
+            ok(CASE, store.get(&l.token).await).is_some(),
+            "conformance `{CASE}`: remove_subtree(/s/x) removed {l:?}"
+        );
+    }
+    let parent = create_ok(
+        CASE,
+        store,
+        NewLock::new(ns.p("/p")).depth(LockDepth::Infinity),
+    )
+    .await;
+    let n = ok(CASE, store.remove_subtree(&ns.p("/p/child")).await);
+    assert_eq!(
+        n, 0,
+        "conformance `{CASE}`: remove_subtree(/p/child) under a depth-infinity lock on /p"
+    );
+    assert!(
+        ok(CASE, store.get(&parent.token).await).is_some(),
+        "conformance `{CASE}`: remove_subtree(/p/child) removed the lock on /p"
+    );
+    create_conflict(CASE, store, NewLock::new(ns.p("/p/child"))).await;
 }
