@@ -65,19 +65,23 @@ use crate::ResourcePath;
 /// collection with thousands of locked members is not walked to the end to say so.
 const MAX_REPORTED: usize = Below::BLOCKED;
 
+/// At most this many due heap entries are handled by a read (reads never rely on purging).
+const PURGE_ON_READ: usize = 64;
+
 /// The in-memory lock store: the default, for a single application instance.
 ///
 /// Cloning is cheap and clones share the same locks. Every verb works synchronously under one
 /// internal lock (never held across an `.await`); checks take it shared, changes exclusive.
 /// A covering check costs at most one hash lookup per path segment, however many locks are
 /// held; a subtree query one range search plus the locks in the subtree. Expired locks are
-/// never reported, never block, and are dropped from memory by the next change (or the next
-/// check, when it can do so without waiting).
+/// never reported, never block, and are dropped from memory by the next change (a read drops
+/// up to 64 of them, when it can do so without waiting). Memory is given back when the store
+/// empties or falls to a quarter of its table.
 ///
-/// [`check`](LockStore::check) stops at the 16th unsatisfied lock it meets (walking the paths
-/// from the root down, a subtree in root order) and reports those, by root then token, with
-/// `fence: None`: a refused write needs no fencing number, and a check of a collection holding
-/// thousands of locks stops early.
+/// [`check`](LockStore::check) stops at the 16th unsatisfied lock it meets for each target
+/// (walking the paths from the root down, a subtree in root order) and reports the first 16 of
+/// all, by root then token; when it stopped early the fencing number is `None`, so a check of
+/// a collection holding thousands of locks stays short.
 ///
 /// ```
 /// use tower_locks::{CreateOutcome, LockQuery, LockStore, MemoryLockStore, NewLock, ResourcePath};
@@ -289,36 +293,42 @@ impl MemoryLockStore {
                     }
             };
             let mut fence = None;
-            let (mut blocking, mut n) = ([NIL; MAX_REPORTED], 0);
+            // At most MAX_REPORTED per target: together they hold the first MAX_REPORTED
+            // in path order, whatever the order of the targets.
+            let (mut blocking, mut stopped) = (Vec::new(), false);
             for target in &query.targets {
                 let key = target.path.as_str();
+                let mut here = 0;
                 let more = g.visit(key, target.descendants, now, &mut |id, e| {
                     if e.satisfied_by(&submission) {
                         fence = fence.max(Some(e.fence));
-                    } else if !excused(e, key) && !blocking[..n].contains(&id) {
-                        blocking[n] = id;
-                        n += 1;
+                    } else if !excused(e, key) {
+                        here += 1;
+                        if !blocking.contains(&id) {
+                            blocking.push(id);
+                        }
                     }
-                    n < MAX_REPORTED
+                    here < MAX_REPORTED
                 });
-                if !more {
-                    break;
-                }
+                stopped |= !more;
             }
-            if n == 0 {
+            if blocking.is_empty() {
                 return CheckOutcome {
                     unsatisfied: Vec::new(),
                     fence,
                 };
             }
-            let mut unsatisfied: Vec<Lock> = blocking[..n]
+            let mut unsatisfied: Vec<Lock> = blocking
                 .iter()
                 .filter_map(|&id| g.entry(id).map(Entry::to_lock))
                 .collect();
             unsatisfied.sort_unstable_by(by_root_then_token);
+            if stopped {
+                unsatisfied.truncate(MAX_REPORTED);
+            }
             CheckOutcome {
                 unsatisfied,
-                fence: None,
+                fence: if stopped { None } else { fence },
             }
         })
     }
@@ -341,7 +351,7 @@ impl MemoryLockStore {
         };
         if due {
             if let Ok(mut g) = self.inner.try_write() {
-                g.purge(now);
+                g.purge_at_most(now, PURGE_ON_READ);
             }
         }
         out
@@ -1054,10 +1064,16 @@ impl Inner {
 
     /// Drop every lock whose expiry has passed.
     fn purge(&mut self, now: SystemTime) {
+        self.purge_at_most(now, usize::MAX);
+    }
+
+    /// Drop at most `budget` heap entries that are due.
+    fn purge_at_most(&mut self, now: SystemTime, mut budget: usize) {
         while let Some(&Reverse((at, id))) = self.due.peek() {
-            if at > now {
+            if at > now || budget == 0 {
                 break;
             }
+            budget -= 1;
             self.due.pop();
             // Only if the slot still holds a lock expiring at exactly this instant: the other
             // heap entries were left behind by a refresh, an unlock or a reused slot.
@@ -1070,7 +1086,8 @@ impl Inner {
         self.tidy();
     }
 
-    /// Give memory back when the store empties, and drop the heap entries left behind once
+    /// Give memory back when the store empties or holds fewer live locks than a quarter of its
+    /// slots (rebuilt: amortised O(1) per lock), and drop the heap entries left behind once
     /// they outnumber the live locks (amortised O(1) per change).
     fn tidy(&mut self) {
         if self.live == 0 && !self.slots.is_empty() {
@@ -1080,12 +1097,30 @@ impl Inner {
                 hasher,
                 ..Inner::default()
             };
+        } else if self.slots.len() >= 1024 && self.live * 4 < self.slots.len() {
+            let (fence, hasher) = (self.fence, self.hasher.clone());
+            let old = std::mem::replace(
+                self,
+                Inner {
+                    fence,
+                    hasher,
+                    ..Inner::default()
+                },
+            );
+            for mut e in old.slots.into_iter().flatten() {
+                e.count = 0;
+                self.insert(e);
+            }
         } else if self.due.len() > 2 * self.live + 64 {
             let slots = &self.slots;
-            self.due.retain(|Reverse((at, id))| {
+            let mut due = std::mem::take(&mut self.due).into_vec();
+            due.retain(|Reverse((at, id))| {
                 slot(slots, *id).is_some_and(|e| e.expires_at == Some(*at))
             });
-            self.due.shrink_to_fit();
+            due.sort_unstable();
+            due.dedup();
+            due.shrink_to_fit();
+            self.due = BinaryHeap::from(due);
         }
     }
 
