@@ -417,19 +417,34 @@ fn problem_json(rejection: &Rejection, instance: &str, cfg: &ResponseConfig) -> 
     serde_json::Value::Object(obj).to_string()
 }
 
+/// The media types a refusal can be written in: JSON ones first, then XML ones.
+const JSON_TYPES: usize = 2;
+const ANSWER_TYPES: [(&str, &str); 5] = [
+    ("application", "problem+json"),
+    ("application", "json"),
+    ("application", "xml"),
+    ("text", "xml"),
+    ("application", "problem+xml"),
+];
+
 /// WebDAV methods always get DAV:error; others get JSON when `Accept` ranks
-/// `application/problem+json` or `application/json` above every XML type.
+/// `application/problem+json` or `application/json` above every XML type. Each type takes
+/// the q-value of the most specific range that matches it (RFC 9110 §12.5.1): `*/*` and
+/// `application/*` rank XML types too.
 fn prefers_json(parts: &request::Parts) -> bool {
     if is_webdav_method(&parts.method) {
         return false;
     }
-    let mut best_json = 0u16;
-    let mut best_xml = 0u16;
+    // (specificity, q) per answer type: 3 exact, 2 `type/*`, 1 `*/*`.
+    let mut score = [(0u8, 0u16); ANSWER_TYPES.len()];
     for value in parts.headers.get_all(ACCEPT) {
         let Ok(value) = value.to_str() else { continue };
         for range in value.split(',') {
             let mut pieces = range.split(';');
             let media = pieces.next().unwrap_or("").trim().to_ascii_lowercase();
+            let Some((kind, sub)) = media.split_once('/') else {
+                continue;
+            };
             let q = pieces
                 .filter_map(|p| {
                     p.trim()
@@ -438,16 +453,21 @@ fn prefers_json(parts: &request::Parts) -> bool {
                 })
                 .find_map(parse_qvalue)
                 .unwrap_or(1000);
-            match media.as_str() {
-                "application/problem+json" | "application/json" => best_json = best_json.max(q),
-                "application/xml" | "text/xml" | "application/problem+xml" => {
-                    best_xml = best_xml.max(q)
-                }
-                _ => {}
+            for (i, (t_kind, t_sub)) in ANSWER_TYPES.iter().enumerate() {
+                let specificity = match (kind, sub) {
+                    (k, s) if k == *t_kind && s == *t_sub => 3,
+                    (k, "*") if k == *t_kind => 2,
+                    ("*", "*") => 1,
+                    _ => continue,
+                };
+                score[i] = score[i].max((specificity, q));
             }
         }
     }
-    best_json > 0 && best_json > best_xml
+    let best = |scores: &[(u8, u16)]| scores.iter().map(|&(_, q)| q).max().unwrap_or(0);
+    let (json, xml) = score.split_at(JSON_TYPES);
+    let best_json = best(json);
+    best_json > 0 && best_json > best(xml)
 }
 
 /// `q` values in thousandths (RFC 9110 §12.4.2); `None` when malformed.
@@ -506,6 +526,23 @@ mod tests {
             Some("application/xml;q=0.2, application/json;q=0.9")
         )));
         assert!(!prefers_json(&parts("PUT", Some("application/json;q=0"))));
+        // A wildcard ranks the XML types too; the most specific range decides (RFC 9110
+        // §12.5.1).
+        for xml in [
+            "application/json;q=0.5, */*",
+            "application/json;q=0.5, application/*",
+            "application/json;q=0.5, text/*",
+            "application/*;q=0.9, application/json;q=0.5",
+        ] {
+            assert!(!prefers_json(&parts("PUT", Some(xml))), "{xml}");
+        }
+        for json in [
+            "*/*;q=0.1, application/json",
+            "application/json, application/*;q=0.5",
+            "application/*, application/xml;q=0.1, application/problem+xml;q=0",
+        ] {
+            assert!(prefers_json(&parts("PUT", Some(json))), "{json}");
+        }
     }
 
     #[test]
