@@ -426,7 +426,8 @@ fn malformed_bodies_are_not_well_formed() {
         b"<lockinfo xmlns='DAV:'>]]></lockinfo>",
         b"<lockinfo xmlns='DAV:'>\x01</lockinfo>",
         b"<lockinfo xmlns='DAV:'>\xff\xfe</lockinfo>",
-        b"\xFF\xFE<\0l\0o\0c\0k\0i\0n\0f\0o\0/\0>\0",
+        b"\xFF\xFE<\0l\0o\0c\0k\0i\0n\0f\0o\0/\0>\0\0",
+        b"\xFF\xFE\x00\xD8<\0/\0>\0",
         b"<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><lockinfo xmlns='DAV:'/>",
         b"<lockinfo xmlns='DAV:'/><?xml version=\"1.0\"?>",
         b" <?xml version=\"1.0\"?><lockinfo xmlns='DAV:'/>",
@@ -509,4 +510,36 @@ fn duplicate_attributes_are_still_refused() {
     assert_not_wf(
         br#"<D:lockinfo xmlns:D="DAV:" xmlns:x="urn:a" xmlns:y="urn:a" x:a="1" y:a="2"/>"#,
     );
+}
+
+/// XML 1.0 §4.3.3 (RFC 4918 §19): a UTF-16 body with its byte order mark, either byte order,
+/// reads as its UTF-8 twin, owner included; a declaration naming another encoding than the
+/// body's is refused.
+#[test]
+fn utf16_bodies_read_as_their_utf8_twins() {
+    let utf8 = parse(RFC_EXAMPLE_EXCLUSIVE).unwrap();
+    let text = RFC_EXAMPLE_EXCLUSIVE.replace("encoding=\"utf-8\"", "encoding=\"UTF-16\"");
+    for little_endian in [true, false] {
+        let mut body = if little_endian {
+            vec![0xFF, 0xFE]
+        } else {
+            vec![0xFE, 0xFF]
+        };
+        for unit in text.encode_utf16() {
+            body.extend(if little_endian {
+                unit.to_le_bytes()
+            } else {
+                unit.to_be_bytes()
+            });
+        }
+        let info = parse_lockinfo(&body, LIMIT).unwrap();
+        assert_eq!(info.scope, utf8.scope);
+        assert_eq!(info.owner, utf8.owner, "little endian: {little_endian}");
+    }
+    let mut mislabelled = vec![0xFF, 0xFE];
+    for unit in RFC_EXAMPLE_EXCLUSIVE.encode_utf16() {
+        mislabelled.extend(unit.to_le_bytes());
+    }
+    assert_not_wf(&mislabelled);
+    assert_not_wf(text.as_bytes());
 }

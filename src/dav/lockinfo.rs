@@ -102,8 +102,8 @@ pub enum LockInfoError {
 /// - A document type declaration is refused ([`LockInfoError::DoctypeNotAllowed`]): no DTD is
 ///   read and no entity is ever expanded. Only the five predefined entities and character
 ///   references are accepted.
-/// - The body must be UTF-8 (a leading byte order mark is accepted); an XML declaration naming
-///   another encoding is refused.
+/// - The body is UTF-8 (a leading byte order mark is accepted) or UTF-16 with its byte order
+///   mark (XML 1.0 §4.3.3); an XML declaration naming another encoding is refused.
 /// - The `DAV:owner` content is kept verbatim (§14.17: the server "MUST NOT alter the value"),
 ///   except that the namespace declarations it relies on from its ancestors are added to each
 ///   of its top-level child elements, so the value can be written back inside any document. An
@@ -132,8 +132,24 @@ pub enum LockInfoError {
 /// );
 /// ```
 pub fn parse_lockinfo(body: &[u8], max_owner_bytes: usize) -> Result<LockInfo, LockInfoError> {
-    let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
-    let src = std::str::from_utf8(body).map_err(|_| not_wf("body is not UTF-8"))?;
+    // XML 1.0 §4.3.3: every processor reads UTF-8 and UTF-16, told apart by the byte order
+    // mark (RFC 4918 §19 requires the XML specification's encoding support).
+    let decoded;
+    let (src, utf16) = match body {
+        [0xFF, 0xFE, rest @ ..] => {
+            decoded = from_utf16(rest, u16::from_le_bytes)?;
+            (decoded.as_str(), true)
+        }
+        [0xFE, 0xFF, rest @ ..] => {
+            decoded = from_utf16(rest, u16::from_be_bytes)?;
+            (decoded.as_str(), true)
+        }
+        _ => {
+            let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
+            let src = std::str::from_utf8(body).map_err(|_| not_wf("body is not UTF-8"))?;
+            (src, false)
+        }
+    };
     if let Some(c) = src.chars().find(|&c| !is_xml_char(c)) {
         return Err(not_wf(&format!(
             "character U+{:04X} is not allowed in XML",
@@ -181,8 +197,15 @@ pub fn parse_lockinfo(body: &[u8], max_owner_bytes: usize) -> Result<LockInfo, L
                 }
                 if let Some(encoding) = decl.encoding() {
                     let encoding = encoding.map_err(|e| not_wf(&e.to_string()))?;
-                    if !encoding.eq_ignore_ascii_case(b"utf-8") {
-                        return Err(not_wf("unsupported encoding (only UTF-8 is accepted)"));
+                    let named_utf16 = [&b"utf-16"[..], b"utf-16le", b"utf-16be"]
+                        .iter()
+                        .any(|e| encoding.eq_ignore_ascii_case(e));
+                    if !(utf16 && named_utf16 || !utf16 && encoding.eq_ignore_ascii_case(b"utf-8"))
+                    {
+                        return Err(not_wf(
+                            "the XML declaration names another encoding than the body's \
+                             (UTF-8, or UTF-16 with a byte order mark)",
+                        ));
                     }
                 }
             }
@@ -716,6 +739,19 @@ fn is_dav_namespace(ns: &ResolveResult<'_>) -> bool {
         }
         _ => false,
     }
+}
+
+/// A UTF-16 body (after its byte order mark), decoded; unpaired surrogates and an odd length
+/// are not well-formed.
+fn from_utf16(bytes: &[u8], unit: fn([u8; 2]) -> u16) -> Result<String, LockInfoError> {
+    if bytes.len() % 2 != 0 {
+        return Err(not_wf("a UTF-16 body of an odd number of bytes"));
+    }
+    let units: Vec<u16> = bytes
+        .chunks_exact(2)
+        .map(|pair| unit([pair[0], pair[1]]))
+        .collect();
+    String::from_utf16(&units).map_err(|_| not_wf("body is not valid UTF-16"))
 }
 
 /// XML 1.0 `Char`.
