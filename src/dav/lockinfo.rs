@@ -744,7 +744,7 @@ fn is_dav_namespace(ns: &ResolveResult<'_>) -> bool {
 /// A UTF-16 body (after its byte order mark), decoded; unpaired surrogates and an odd length
 /// are not well-formed.
 fn from_utf16(bytes: &[u8], unit: fn([u8; 2]) -> u16) -> Result<String, LockInfoError> {
-    if bytes.len() % 2 != 0 {
+    if !bytes.len().is_multiple_of(2) {
         return Err(not_wf("a UTF-16 body of an odd number of bytes"));
     }
     let units: Vec<u16> = bytes
