@@ -12,6 +12,8 @@
 //! nothing can check it); and no handler ever sees a method it was not routed for.
 
 mod common;
+#[path = "common/loopback.rs"]
+mod loopback;
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -29,14 +31,10 @@ use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::BodyExt;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioExecutor;
+use loopback::{p, serve, take, BoxError, Loopback};
 use tower::{Layer, Service, ServiceBuilder};
-use tower_locks::{
-    CreateOutcome, EmptyBody, LockDepth, LockLayer, LockQuery, LockStore, MemoryLockStore, NewLock,
-    ResourcePath,
-};
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+use tower_locks::{EmptyBody, LockDepth, LockLayer, LockQuery, LockStore, MemoryLockStore};
 
 /// One handler run: the method its route was for, the method that came, the path.
 type Run = (&'static str, String, String);
@@ -182,32 +180,6 @@ fn space(
 }
 
 /// Serve `svc` on a loopback port.
-async fn serve<S, B>(svc: S) -> SocketAddr
-where
-    S: Service<Request<hyper::body::Incoming>, Response = Response<B>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
-    B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<BoxError>,
-{
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                return;
-            };
-            let svc = hyper_util::service::TowerToHyperService::new(svc.clone());
-            tokio::spawn(async move {
-                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(stream), svc)
-                    .await;
-            });
-        }
-    });
-    addr
-}
-
 /// A small reverse proxy: every request goes to `upstream` with the same path.
 #[derive(Clone)]
 struct Proxy {
@@ -415,63 +387,11 @@ async fn forms() -> Vec<Form> {
     forms
 }
 
-struct Client2 {
-    client: Client<HttpConnector, Body>,
-    addr: SocketAddr,
-}
-
-impl Client2 {
-    async fn send(
-        &self,
-        method: &str,
-        path: &str,
-        headers: &[(&str, String)],
-        body: &str,
-    ) -> (StatusCode, HeaderMap, String) {
-        let mut b = Request::builder()
-            .method(method)
-            .uri(format!("http://{}{path}", self.addr));
-        for (k, v) in headers {
-            b = b.header(*k, v);
-        }
-        let res = self
-            .client
-            .request(b.body(Body::from(body.to_owned())).unwrap())
-            .await
-            .unwrap();
-        let (parts, body) = res.into_parts();
-        let body = body.collect().await.unwrap().to_bytes();
-        (
-            parts.status,
-            parts.headers,
-            String::from_utf8_lossy(&body).into_owned(),
-        )
-    }
-}
-
-fn p(s: &str) -> ResourcePath {
-    ResourcePath::parse(s).unwrap()
-}
-
-async fn take(store: &MemoryLockStore, root: &str, depth: LockDepth) -> String {
-    match store
-        .create(NewLock::new(p(root)).depth(depth))
-        .await
-        .unwrap()
-    {
-        CreateOutcome::Created(lock) => lock.token.to_string(),
-        other => panic!("{root}: {other:?}"),
-    }
-}
-
 #[tokio::test]
 async fn every_mounting_form_keeps_every_rule() {
     for form in forms().await {
         let name = form.name;
-        let c = Client2 {
-            client: Client::builder(TokioExecutor::new()).build_http(),
-            addr: form.addr,
-        };
+        let c = Loopback::new(form.addr);
         let doc = |id: &str| format!("{}{id}", form.base);
 
         // A locked write without its token: 423, and the handler never runs.

@@ -2,6 +2,9 @@
 //! loopback: what the resource space must never be asked to do, encoded slashes under a
 //! wildcard route, creation under a mount prefix, failed removals, probes that fail, MOVE.
 
+#[path = "common/loopback.rs"]
+mod loopback;
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -12,17 +15,9 @@ use axum::routing::{get, put};
 use axum::Router;
 use bytes::Bytes;
 use http::{HeaderMap, Request, Response, StatusCode};
-use http_body_util::BodyExt;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use loopback::{p, serve, take};
 use tower::{Layer, Service, ServiceBuilder};
-use tower_locks::{
-    CreateOutcome, LockDepth, LockLayer, LockQuery, LockStore, MemoryLockStore, NewLock,
-    ResourcePath,
-};
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+use tower_locks::{LockDepth, LockLayer, LockQuery, LockStore, MemoryLockStore};
 
 const LOCKINFO: &str = r#"<?xml version="1.0" encoding="utf-8"?>
 <D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockinfo>"#;
@@ -122,32 +117,6 @@ fn as_space(
         .service(router)
 }
 
-async fn serve<S, B>(svc: S) -> SocketAddr
-where
-    S: Service<Request<hyper::body::Incoming>, Response = Response<B>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
-    B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<BoxError>,
-{
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                return;
-            };
-            let svc = hyper_util::service::TowerToHyperService::new(svc.clone());
-            tokio::spawn(async move {
-                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(stream), svc)
-                    .await;
-            });
-        }
-    });
-    addr
-}
-
 async fn send(
     addr: SocketAddr,
     method: &str,
@@ -155,39 +124,9 @@ async fn send(
     headers: &[(&str, String)],
     body: &str,
 ) -> (StatusCode, HeaderMap, String) {
-    let client: Client<HttpConnector, Body> = Client::builder(TokioExecutor::new()).build_http();
-    let mut b = Request::builder()
-        .method(method)
-        .uri(format!("http://{addr}{path}"));
-    for (k, v) in headers {
-        b = b.header(*k, v);
-    }
-    let res = client
-        .request(b.body(Body::from(body.to_owned())).unwrap())
+    loopback::Loopback::new(addr)
+        .send(method, path, headers, body)
         .await
-        .unwrap();
-    let (parts, body) = res.into_parts();
-    let body = body.collect().await.unwrap().to_bytes();
-    (
-        parts.status,
-        parts.headers,
-        String::from_utf8_lossy(&body).into_owned(),
-    )
-}
-
-fn p(s: &str) -> ResourcePath {
-    ResourcePath::parse(s).unwrap()
-}
-
-async fn take(store: &MemoryLockStore, root: &str, depth: LockDepth) -> String {
-    match store
-        .create(NewLock::new(p(root)).depth(depth))
-        .await
-        .unwrap()
-    {
-        CreateOutcome::Created(lock) => lock.token.to_string(),
-        other => panic!("{root}: {other:?}"),
-    }
 }
 
 /// A LOCK on an existing resource whose existence the declared resource space cannot tell
