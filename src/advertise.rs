@@ -36,22 +36,23 @@ fn advertise_class_2<B>(res: &mut Response<B>) {
         return;
     }
     let headers = res.headers_mut();
-    let mut classes: Vec<String> = headers
+    // Byte-wise (a field value may carry obs-text), split outside Coded-URLs (`<...>` may
+    // hold commas).
+    let mut classes: Vec<Vec<u8>> = headers
         .get_all(&DAV)
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|c| c.trim().to_owned())
+        .flat_map(|v| split_classes(v.as_bytes()))
+        .map(|c| c.trim_ascii().to_vec())
         .filter(|c| !c.is_empty())
         .collect();
-    if !classes.iter().any(|c| c == "1") {
-        classes.insert(0, "1".to_owned());
+    if !classes.iter().any(|c| c == b"1") {
+        classes.insert(0, b"1".to_vec());
     }
-    if !classes.iter().any(|c| c == "2") {
-        let after_1 = classes.iter().position(|c| c == "1").map_or(0, |i| i + 1);
-        classes.insert(after_1, "2".to_owned());
+    if !classes.iter().any(|c| c == b"2") {
+        let after_1 = classes.iter().position(|c| c == b"1").map_or(0, |i| i + 1);
+        classes.insert(after_1, b"2".to_vec());
     }
-    if let Ok(v) = HeaderValue::from_str(&classes.join(", ")) {
+    if let Ok(v) = HeaderValue::from_bytes(&classes.join(&b", "[..])) {
         headers.insert(DAV.clone(), v);
     }
     let allowed: Vec<String> = headers
@@ -74,6 +75,24 @@ fn advertise_class_2<B>(res: &mut Response<B>) {
     if let Ok(v) = HeaderValue::from_str(&methods.join(", ")) {
         headers.insert(ALLOW, v);
     }
+}
+
+/// The compliance classes of one `DAV` line: split at the commas outside a Coded-URL.
+fn split_classes(v: &[u8]) -> Vec<&[u8]> {
+    let (mut out, mut start, mut in_url) = (Vec::new(), 0, false);
+    for (i, b) in v.iter().enumerate() {
+        match b {
+            b'<' => in_url = true,
+            b'>' => in_url = false,
+            b',' if !in_url => {
+                out.push(&v[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(&v[start..]);
+    out
 }
 
 #[cfg(test)]

@@ -24,6 +24,8 @@ pin_project! {
     pub struct ResponseBody<B> {
         #[pin]
         inner: Inner<B>,
+        // The hold of the write this answers: ends with the body (its end, error or drop).
+        hold: Option<crate::holds::HoldGuard>,
     }
 }
 
@@ -55,6 +57,15 @@ impl<B> ResponseBody<B> {
     pub fn passthrough(body: B) -> Self {
         Self {
             inner: Inner::Passthrough { body },
+            hold: None,
+        }
+    }
+
+    /// The inner service's body, keeping `hold` until the body ends or is dropped.
+    pub(crate) fn held(body: B, hold: Option<crate::holds::HoldGuard>) -> Self {
+        Self {
+            inner: Inner::Passthrough { body },
+            hold,
         }
     }
 
@@ -80,6 +91,7 @@ impl<B> ResponseBody<B> {
             inner: Inner::Full {
                 data: (!data.is_empty()).then_some(data),
             },
+            hold: None,
         }
     }
 
@@ -96,6 +108,7 @@ impl<B> ResponseBody<B> {
     pub fn empty() -> Self {
         Self {
             inner: Inner::Full { data: None },
+            hold: None,
         }
     }
 }
@@ -117,8 +130,15 @@ where
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        match self.project().inner.project() {
-            InnerProj::Passthrough { body } => body.poll_frame(cx),
+        let this = self.project();
+        match this.inner.project() {
+            InnerProj::Passthrough { body } => {
+                let frame = std::task::ready!(body.poll_frame(cx));
+                if !matches!(frame, Some(Ok(_))) {
+                    this.hold.take();
+                }
+                Poll::Ready(frame)
+            }
             InnerProj::Full { data } => Poll::Ready(data.take().map(|d| Ok(Frame::data(d)))),
         }
     }

@@ -130,8 +130,8 @@ where
             }
             KindProj::Held { future, hold } => {
                 let res = ready!(future.poll(cx));
-                drop(hold.take());
-                Poll::Ready(res.map(|res| res.map(ResponseBody::passthrough)))
+                let hold = hold.take();
+                Poll::Ready(res.map(|res| res.map(|b| ResponseBody::held(b, hold))))
             }
             KindProj::Ready { response } => match response.take() {
                 Some(res) => Poll::Ready(Ok(res)),

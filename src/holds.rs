@@ -3,7 +3,9 @@
 //! A write is checked against the store and then forwarded; without more, a LOCK could be
 //! granted between the two, and the write would land under somebody else's fresh lock. So
 //! every checked write registers a *hold* — the paths it touches — **before** it asks the
-//! store, and drops it when the inner service has answered (or the request is cancelled). A
+//! store, and drops it when the inner service's answer is over: its body has ended, failed or
+//! been dropped, or the request was cancelled (a handler may keep writing while its answer
+//! streams). A
 //! new lock is created in the store **first** and then compared with the holds; if it touches
 //! an in-flight write it is rolled back and refused. Whatever the interleaving, either the
 //! write sees the new lock (and is refused) or the LOCK sees the hold (and is refused).

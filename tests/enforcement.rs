@@ -848,6 +848,36 @@ async fn options_advertises_class_2() {
     assert_eq!(a.headers["dav"], "1");
 }
 
+/// The inner service's own `DAV` classes survive the merge byte for byte: a Coded-URL class
+/// may hold a comma (RFC 4918 §10.1), and a field value may carry obs-text.
+#[tokio::test]
+async fn options_keeps_the_inner_services_classes() {
+    let inner = tower::service_fn(|_req: http::Request<axum::body::Body>| async {
+        let mut res = http::Response::new(axum::body::Body::empty());
+        let h = res.headers_mut();
+        h.append("dav", "1, <http://example.com/ns/a,b>".parse().unwrap());
+        h.append(
+            "dav",
+            http::HeaderValue::from_bytes(b"<http://example.com/caf\xc3\xa9>").unwrap(),
+        );
+        Ok::<_, std::convert::Infallible>(res)
+    });
+    let svc = LockLayer::new(MemoryLockStore::new()).layer(inner);
+    let a = send(svc, empty(req("OPTIONS", "/"))).await;
+    let dav: Vec<&[u8]> = a
+        .headers
+        .get_all("dav")
+        .iter()
+        .map(|v| v.as_bytes())
+        .collect();
+    assert_eq!(
+        dav,
+        [&b"1, 2, <http://example.com/ns/a,b>, <http://example.com/caf\xc3\xa9>"[..]],
+        "{:?}",
+        a.headers
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn many_tasks_racing_for_one_exclusive_lock_one_wins() {
     let (_store, _kv, svc) = setup(&["/race"]);

@@ -13,8 +13,8 @@ use http::{Request, Response, StatusCode};
 use tokio::sync::Notify;
 use tower::Layer;
 use tower_locks::{
-    FencingToken, LockDepth, LockLayer, LockScope, LockStore, MemoryLockStore, Rejection,
-    WouldReject,
+    CreateOutcome, FencingToken, LockDepth, LockLayer, LockScope, LockStore, MemoryLockStore,
+    NewLock, Rejection, ResourcePath, WouldReject,
 };
 
 /// An inner service whose PUTs wait for `gate` (HEAD answers 200 at once).
@@ -545,4 +545,105 @@ async fn dry_run_forwards_and_reports_what_it_would_have_refused() {
     assert_eq!(a.status, StatusCode::NO_CONTENT);
     assert_eq!(slow.would.lock().unwrap()[2], None);
     assert_eq!(a.would_reject, None);
+}
+
+/// A response body the handler feeds as it writes (a 207 produced while a collection's DELETE
+/// proceeds, a proxy relaying its upstream's answer).
+struct Streamed(tokio::sync::mpsc::UnboundedReceiver<bytes::Bytes>);
+
+impl http_body::Body for Streamed {
+    type Data = bytes::Bytes;
+    type Error = std::convert::Infallible;
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, Self::Error>>> {
+        self.0
+            .poll_recv(cx)
+            .map(|o| o.map(|b| Ok(http_body::Frame::data(b))))
+    }
+}
+
+/// A handler whose one answer, of `status`, streams from `rx`.
+fn streaming(
+    status: StatusCode,
+    rx: tokio::sync::mpsc::UnboundedReceiver<bytes::Bytes>,
+) -> impl tower::Service<
+    Request<Body>,
+    Response = Response<Streamed>,
+    Error = std::convert::Infallible,
+    Future = impl Send + 'static,
+> + Clone
+       + Send
+       + 'static {
+    let rx = Arc::new(Mutex::new(Some(rx)));
+    tower::service_fn(move |_req: Request<Body>| {
+        let rx = rx.lock().unwrap().take().expect("one write");
+        let mut res = Response::new(Streamed(rx));
+        *res.status_mut() = status;
+        async move { Ok::<_, std::convert::Infallible>(res) }
+    })
+}
+
+/// A write is in flight until its answer is over, body included (D15): while the handler's
+/// answer still streams, a LOCK of its path is refused (even a shared one, compatible with
+/// the lock the write relies on) and that lock cannot be unlocked; once the body has ended,
+/// both go through. PUT is decided in `call`, DELETE (a 207: nothing to clean up) in the
+/// future.
+#[tokio::test]
+async fn a_write_is_in_flight_until_its_answer_has_streamed() {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    for (method, status) in [
+        ("PUT", StatusCode::OK),
+        ("DELETE", StatusCode::MULTI_STATUS),
+    ] {
+        let store = Arc::new(MemoryLockStore::new());
+        let shared = NewLock::new(ResourcePath::parse("/doc").unwrap()).scope(LockScope::Shared);
+        let CreateOutcome::Created(relied) = store.create(shared).await.unwrap() else {
+            panic!("lock")
+        };
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let svc = LockLayer::new(store.clone()).layer(streaming(status, rx));
+        let write = req(method, "/doc")
+            .header("if", format!("(<{}>)", relied.token))
+            .body(Body::from("x"))
+            .unwrap();
+        let res = svc.clone().oneshot(write).await.unwrap();
+        assert_eq!(res.status(), status);
+        let mut body = res.into_body();
+        tx.send(bytes::Bytes::from("part 1")).unwrap();
+        assert!(body.frame().await.is_some());
+
+        let lock = || {
+            req("LOCK", "/doc")
+                .header("depth", "0")
+                .body(Body::from(LOCKINFO_SHARED))
+                .unwrap()
+        };
+        let unlock =
+            || empty(req("UNLOCK", "/doc").header("lock-token", format!("<{}>", relied.token)));
+        let a = send(svc.clone(), lock()).await;
+        assert_eq!(
+            a.status,
+            StatusCode::LOCKED,
+            "{method}: LOCK while it streams"
+        );
+        let a = send(svc.clone(), unlock()).await;
+        assert_eq!(
+            a.status,
+            StatusCode::LOCKED,
+            "{method}: UNLOCK while it streams"
+        );
+
+        drop(tx);
+        assert!(body.frame().await.is_none(), "the answer has ended");
+        assert_eq!(send(svc.clone(), lock()).await.status, StatusCode::OK);
+        let a = send(svc.clone(), unlock()).await;
+        assert_eq!(
+            a.status,
+            StatusCode::NO_CONTENT,
+            "{method}: UNLOCK after it"
+        );
+    }
 }

@@ -29,7 +29,7 @@ pub(crate) use context::Ctx;
 
 /// What `call` decides for a guarded request.
 pub(crate) enum Started<B> {
-    /// Forward the request now, holding its paths until the inner service has answered.
+    /// Forward the request now, holding its paths until its answer is over (body included).
     Forward(Request<B>, HoldGuard),
     /// The layer answers at once (a refusal).
     Respond(Response<Bytes>),

@@ -45,7 +45,7 @@ pub(crate) struct Admitted {
 
 /// What `call` decides for a write.
 pub(crate) enum Now {
-    /// Forward the request, holding its paths until the inner service has answered.
+    /// Forward the request, holding its paths until its answer is over (body included).
     Forward(HoldGuard, Admitted),
     /// Refuse it.
     Refuse(Rejection),
@@ -61,7 +61,7 @@ pub(crate) fn check_now(ctx: &Ctx) -> Now {
         ctx.destination.as_ref(),
     );
     ctx.add_submission(&mut plan.query);
-    // Registered before the store is asked, dropped when the inner service has answered: a
+    // Registered before the store is asked, dropped when its answer is over (body included): a
     // LOCK granted meanwhile sees it and is rolled back (see `crate::holds`).
     let mut hold = ctx.cfg.holds.acquire(plan.touched(), ctx.submitted());
     // Work an earlier request left unfinished goes first, in the future.
@@ -143,8 +143,7 @@ impl<B> Write<B> {
             let locks = answer.as_deref().unwrap_or_default();
             cleanup(&cfg, &plan, locks, res.status()).await;
         }
-        drop(hold);
-        let mut res = res.map(ResponseBody::passthrough);
+        let mut res = res.map(|b| ResponseBody::held(b, Some(hold)));
         if let Some(w) = would_reject {
             res.extensions_mut().insert(w);
         }
