@@ -1254,6 +1254,11 @@ mod layer_and_upstream_agree {
             .filter_map(|(p, _)| p.headers.get("destination").cloned())
             .collect();
         assert!(res.status().is_success(), "{}", res.status());
+        assert_eq!(
+            dests.len(),
+            1,
+            "the MOVE reached the upstream with one Destination"
+        );
         assert!(
             dests
                 .iter()

@@ -191,6 +191,8 @@ run_suite() {
     local re='of ([0-9]+) tests run: ([0-9]+) passed, ([0-9]+) failed'
     if [[ $summary =~ $re ]]; then
         run=${BASH_REMATCH[1]} pass=${BASH_REMATCH[2]} failed=${BASH_REMATCH[3]}
+    else
+        fail "$label $suite: litmus gave no summary (suite missing, crashed or timed out): $(head -n 1 "$dir/raw.txt")"
     fi
     skipped=$(grep -ac 'SKIPPED' "$dir/out.txt" || true)
     warned=$(grep -ac 'WARNING:' "$dir/out.txt" || true)

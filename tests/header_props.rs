@@ -69,16 +69,21 @@ proptest! {
 
     #[test]
     fn if_parse_respects_small_limits(
-        s in grammar_soup(),
-        max_len in 0usize..64,
-        max_lists in 0usize..4,
-        max_conditions in 0usize..6,
+        (header, rendered) in if_header_and_rendering(),
+        max_len in 0usize..128,
+        max_lists in 0usize..6,
+        max_conditions in 0usize..12,
     ) {
         let limits = IfLimits { max_len, max_lists, max_conditions };
-        if let Ok(h) = IfHeader::parse_with_limits(&s, &limits) {
-            prop_assert!(s.len() <= max_len);
-            prop_assert!(h.lists.len() <= max_lists);
-            prop_assert!(h.lists.iter().map(|l| l.conditions.len()).sum::<usize>() <= max_conditions);
+        let lists = header.lists.len();
+        let conditions: usize = header.lists.iter().map(|l| l.conditions.len()).sum();
+        let within = rendered.len() <= max_len && lists <= max_lists && conditions <= max_conditions;
+        match IfHeader::parse_with_limits(&rendered, &limits) {
+            Ok(h) => {
+                prop_assert!(within, "accepted beyond {:?}: {:?}", limits, rendered);
+                prop_assert_eq!(h, header);
+            }
+            Err(e) => prop_assert!(!within, "refused within {:?}: {:?}: {}", limits, rendered, e),
         }
     }
 

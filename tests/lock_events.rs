@@ -45,6 +45,16 @@ fn lock_req(path: &str, timeout: &str, who: Option<&str>) -> http::Request<axum:
     r
 }
 
+/// Wait, at most 10 s, until `done` holds (the events thread runs when it is scheduled).
+async fn eventually(mut done: impl FnMut() -> bool) {
+    for _ in 0..1000 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 fn token(a: &Answer) -> String {
     let t = a.headers["lock-token"].to_str().unwrap();
     t.trim_start_matches('<').trim_end_matches('>').to_owned()
@@ -75,7 +85,7 @@ async fn infinite_lock_removed_with_resource_is_reported() {
         assert_eq!(a.status, StatusCode::NO_CONTENT);
     }
     assert!(store.is_empty(), "both locks gone from the store");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    eventually(|| log.lock().unwrap().len() >= 4).await;
     let got = log.lock().unwrap().clone();
     assert_eq!(
         got,
@@ -150,7 +160,7 @@ async fn thread_ends_when_layer_dropped() {
     assert_eq!(a.status, StatusCode::OK);
     drop(svc);
     drop(layer);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    eventually(|| Arc::strong_count(&marker) == 1).await;
     assert_eq!(Arc::strong_count(&marker), 1);
 }
 

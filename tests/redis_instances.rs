@@ -8,6 +8,7 @@ mod common;
 #[path = "common/redis.rs"]
 mod redis_env;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
@@ -15,7 +16,8 @@ use common::{empty, req, send, Answer, Kv, LOCKINFO_EXCLUSIVE};
 use http::{Request, StatusCode};
 use tower::Layer;
 use tower_locks::{
-    LockLayer, LockQuery, LockService, LockStore, Principal, RedisLockStore, ResourcePath,
+    LockLayer, LockQuery, LockService, LockStore, ManualClock, Principal, RedisLockStore,
+    ResourcePath,
 };
 
 /// One application instance: its store (own connection), its service and the layer stack.
@@ -40,13 +42,24 @@ impl Instance {
 /// Two instances on one namespace of the Redis at `REDIS_URL`; `None` when skipped. `files`
 /// exist in the shared storage.
 async fn two_instances(files: &[&str]) -> Option<(Instance, Instance)> {
+    two_instances_on(files, None).await
+}
+
+/// [`two_instances`], both stores judging expiry by `clock` when given.
+async fn two_instances_on(
+    files: &[&str],
+    clock: Option<Arc<ManualClock>>,
+) -> Option<(Instance, Instance)> {
     let url = redis_env::redis_url()?;
     let prefix = redis_env::unique_prefix();
     let kv_a = Kv::with_files(files);
     let kv_b = kv_a.sharing_files();
     let mut out = Vec::new();
     for kv in [kv_a, kv_b] {
-        let store = redis_env::store_with_prefix(&url, &prefix).await;
+        let mut store = redis_env::store_with_prefix(&url, &prefix).await;
+        if let Some(clock) = &clock {
+            store = store.with_clock(clock.clone());
+        }
         // One lock policy everywhere, with a 1 s minimum so the expiry test need not wait.
         let layer = LockLayer::new(store.clone())
             .lock_timeouts(
@@ -220,20 +233,19 @@ async fn racing_lock_requests_have_exactly_one_winner() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expiry_is_seen_by_both_instances() {
-    let (a, b) = instances_or_skip!(&["/short"]);
-    let granted = a.send(lock_req("/short", "ann", Some("Second-1"))).await;
+    let clock = Arc::new(ManualClock::new());
+    let Some((a, b)) = two_instances_on(&["/short"], Some(clock.clone())).await else {
+        return;
+    };
+    // Expiry by the shared clock, not real time: a lock long enough that no Redis TTL fires.
+    let granted = a.send(lock_req("/short", "ann", Some("Second-600"))).await;
     assert_eq!(granted.status, StatusCode::OK, "{}", granted.text());
-    assert!(granted.text().contains("Second-1"), "{}", granted.text());
+    assert!(granted.text().contains("Second-600"), "{}", granted.text());
     let token = token_of(&granted);
-    let taken = Instant::now();
     let refused = b.send(put("/short", "bob", None)).await;
     assert_eq!(refused.status, StatusCode::LOCKED, "{}", refused.text());
-    assert!(
-        taken.elapsed() < Duration::from_millis(900),
-        "too slow to observe the lock before it expired"
-    );
 
-    tokio::time::sleep(Duration::from_millis(1100).saturating_sub(taken.elapsed())).await;
+    clock.advance(Duration::from_secs(601));
     // Both instances agree the lock is gone: writes without a token pass on both...
     let via_b = b.send(put("/short", "bob", None)).await;
     assert_eq!(via_b.status, StatusCode::NO_CONTENT, "{}", via_b.text());

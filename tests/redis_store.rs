@@ -808,16 +808,16 @@ async fn locks_expire_with_real_ttls() {
     granted(&store, excl("/z")).await;
     // a refreshed lock outlives its first timeout
     let r = granted(&store, excl("/r").timeout(LockTimeout::Seconds(1))).await;
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    // Refreshed at once (no sleep racing the first timeout), to a timeout far past the check.
     let out = store
         .refresh(
             TokenAccess::new(&r.token, &p("/r"), None),
-            LockTimeout::Seconds(2),
+            LockTimeout::Seconds(5),
         )
         .await
         .unwrap();
     assert!(matches!(out, TokenOutcome::Done(_)));
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
     assert!(store.get(&r.token).await.unwrap().is_some());
 }
 

@@ -156,8 +156,9 @@ fn clock_now(clock: &ManualClock) -> SystemTime {
     crate::Clock::now(clock)
 }
 
-/// Expiry in real time, for stores with their own clock: one-second locks, checked after
-/// sleeping about 1.5 s. Same rules as [`expiry_manual`].
+/// Expiry in real time, for stores with their own clock: one-second locks, gone after 1.5 s,
+/// and a lock refreshed at once to three seconds, live at 1.5 s and gone at 3.5 s. Same rules
+/// as [`expiry_manual`].
 ///
 /// # Panics
 /// When the store breaks the rule.
@@ -180,13 +181,14 @@ pub async fn expiry_real_time<S: LockStore>(store: &S) {
         NewLock::new(path.clone()).timeout(LockTimeout::Seconds(1)),
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Refreshed at once, so that no pause of a loaded machine races its first timeout; every
+    // wait below errs on the side a slow machine only makes safer.
     let out = ok(
         CASE,
         store
             .refresh(
                 TokenAccess::new(&kept.token, &path, None),
-                LockTimeout::Seconds(2),
+                LockTimeout::Seconds(3),
             )
             .await,
     );
@@ -194,13 +196,13 @@ pub async fn expiry_real_time<S: LockStore>(store: &S) {
         matches!(out, TokenOutcome::Done(_)),
         "conformance `{CASE}`: refresh: {out:?}"
     );
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     expiry_check(CASE, store, &ns, &alice, &held).await;
     assert!(
         ok(CASE, store.get(&kept.token).await).is_some(),
         "conformance `{CASE}`: a refreshed lock outlives its first timeout"
     );
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    tokio::time::sleep(Duration::from_millis(2000)).await;
     assert!(
         ok(CASE, store.get(&kept.token).await).is_none(),
         "conformance `{CASE}`: the refreshed lock expires after its new timeout"

@@ -6,7 +6,7 @@
 //! gets the [`ManualClock`] the store must read time from, so expiry is checked without
 //! waiting. Stores that expire locks on their own clock (Redis, a database with TTLs) use
 //! [`run_all_real_time`] instead, which checks expiry with one-second locks and real sleeps
-//! (about five seconds in all).
+//! (about four seconds in all).
 //!
 //! Every case but one also works **inside a shared store**: it only touches paths under its
 //! own namespace `/tower-locks-conformance/<uuid>` and principals with a unique suffix, so the
