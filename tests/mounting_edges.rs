@@ -377,3 +377,42 @@ async fn move_onto_a_locked_destination_is_refused() {
     .await;
     assert_eq!(status, StatusCode::LOCKED);
 }
+
+/// `MethodRouter::route_layer` wraps one route's methods only: a write of that route is judged
+/// (423 without the token, forwarded once with it), while LOCK and UNLOCK get axum's 405 and
+/// lock nothing, as the README's table says: it fails closed, never silently.
+#[tokio::test]
+async fn a_method_router_layer_guards_its_methods_and_cannot_lock() {
+    let files = Files::with(&[("a", "v1")]);
+    let store = Arc::new(MemoryLockStore::new());
+    let app = Router::new()
+        .route(
+            "/docs/{key}",
+            get(read_body)
+                .put(store_body)
+                .route_layer(LockLayer::new(store.clone())),
+        )
+        .with_state(files.clone());
+    let addr = serve(app).await;
+
+    let (status, _, _) = send(addr, "LOCK", "/docs/a", &[], LOCKINFO).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert!(store
+        .query(&LockQuery::new().covering(p("/docs/a")))
+        .await
+        .unwrap()
+        .is_empty());
+    let token = take(&store, "/docs/a", LockDepth::Zero).await;
+    let (status, _, _) = send(addr, "PUT", "/docs/a", &[], "v2").await;
+    assert_eq!(
+        (status, files.get("a").as_deref()),
+        (StatusCode::LOCKED, Some("v1"))
+    );
+    let if_token = [("if", format!("(<{token}>)"))];
+    let (status, _, _) = send(addr, "PUT", "/docs/a", &if_token, "v2").await;
+    assert_eq!(
+        (status, files.get("a").as_deref()),
+        (StatusCode::NO_CONTENT, Some("v2"))
+    );
+    assert_eq!(files.runs("PUT"), 1);
+}
