@@ -61,6 +61,10 @@ pub enum ResourceState {
         /// The current ETag.
         etag: Option<EntityTag>,
     },
+    /// Mapped, but its entity tag could not be read (several `ETag` fields, or a value that
+    /// is no entity tag): it exists for every rule, and an `If` list with an entity tag is
+    /// false there, `Not` included ([decision D13](crate::decisions#d13)).
+    ExistsWithUnreadableEtag,
     /// The probe could not tell. Treated as "may be created" (fail closed) and as having no
     /// ETag.
     Unknown,

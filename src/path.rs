@@ -724,12 +724,18 @@ impl Resolver<'_> {
     /// without an encoded slash unless those are allowed.
     pub(crate) fn path(&self, raw: &str) -> Result<ResourcePath, PathError> {
         let p = ResourcePath::parse_limited(raw, self.max_len, self.max_depth)?;
-        // Escapes are upper-case in a canonical key; most paths have none to look at.
-        let key = p.as_str();
-        if !self.encoded_slashes && key.find('%').is_some_and(|i| key[i..].contains("%2F")) {
-            return Err(PathError::EncodedSlash);
-        }
+        self.no_encoded_slash(p.as_str())?;
         Ok(p)
+    }
+
+    /// [`PathError::EncodedSlash`] when `key` (a canonical key, or its part below the mount
+    /// prefix) holds `%2F` and those are not allowed.
+    fn no_encoded_slash(&self, key: &str) -> Result<(), PathError> {
+        // Escapes are upper-case in a canonical key; most paths have none to look at.
+        match !self.encoded_slashes && key.find('%').is_some_and(|i| key[i..].contains("%2F")) {
+            true => Err(PathError::EncodedSlash),
+            false => Ok(()),
+        }
     }
 
     /// Resolve a Simple-ref: `absolute-URI | path-absolute ["?" query]`.
@@ -778,12 +784,13 @@ impl Resolver<'_> {
     }
 
     fn local(&self, path: &str) -> Result<Resolved, PathError> {
-        let p = self.path(path)?;
-        if self.prefix.contains(&p) {
-            Ok(Resolved::Local(p))
-        } else {
-            Ok(Resolved::Foreign)
+        let p = ResourcePath::parse_limited(path, self.max_len, self.max_depth)?;
+        if !self.prefix.contains(&p) {
+            return Ok(Resolved::Foreign);
         }
+        // Judged below the mount prefix, as the request path is: the prefix is the router's.
+        self.no_encoded_slash(&p.as_str()[self.prefix.as_str().len()..])?;
+        Ok(Resolved::Local(p))
     }
 
     fn same_authority(&self, scheme: &str, authority: &str) -> bool {

@@ -430,7 +430,7 @@ const ANSWER_TYPES: [(&str, &str); 5] = [
 /// WebDAV methods always get DAV:error; others get JSON when `Accept` ranks
 /// `application/problem+json` or `application/json` above every XML type. Each type takes
 /// the q-value of the most specific range that matches it (RFC 9110 §12.5.1): `*/*` and
-/// `application/*` rank XML types too.
+/// `application/*` rank XML types too; at equal q, the type named more specifically wins.
 fn prefers_json(parts: &request::Parts) -> bool {
     if is_webdav_method(&parts.method) {
         return false;
@@ -464,10 +464,19 @@ fn prefers_json(parts: &request::Parts) -> bool {
             }
         }
     }
-    let best = |scores: &[(u8, u16)]| scores.iter().map(|&(_, q)| q).max().unwrap_or(0);
+    // Ranked by q, then by how specifically the client named the type: `application/json,
+    // */*` names JSON and only admits XML, so it gets JSON; an exact tie is XML's.
+    let best = |scores: &[(u8, u16)]| {
+        let (specificity, q) = scores
+            .iter()
+            .max_by_key(|&&(s, q)| (q, s))
+            .copied()
+            .unwrap_or_default();
+        (q, specificity)
+    };
     let (json, xml) = score.split_at(JSON_TYPES);
     let best_json = best(json);
-    best_json > 0 && best_json > best(xml)
+    best_json.0 > 0 && best_json > best(xml)
 }
 
 /// `q` values in thousandths (RFC 9110 §12.4.2); `None` when malformed.
@@ -537,6 +546,7 @@ mod tests {
             assert!(!prefers_json(&parts("PUT", Some(xml))), "{xml}");
         }
         for json in [
+            "application/json, text/plain, */*",
             "*/*;q=0.1, application/json",
             "application/json, application/*;q=0.5",
             "application/*, application/xml;q=0.1, application/problem+xml;q=0",

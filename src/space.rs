@@ -128,10 +128,11 @@ impl Space {
             return ResourceState::Unknown;
         };
         match service.send(req).await {
-            // Several ETags name no single current one: nothing can be told (fail closed).
+            // Several ETags, or one that is no entity tag, name no current one: the resource
+            // exists, its entity tag is unknown (fail closed for `If` lists).
             Some((status, headers)) if status.is_success() => match current_etag(&headers) {
                 Ok(etag) => ResourceState::Exists { etag },
-                Err(Ambiguous) => ResourceState::Unknown,
+                Err(Ambiguous) => ResourceState::ExistsWithUnreadableEtag,
             },
             Some((StatusCode::NOT_FOUND | StatusCode::GONE, _)) => ResourceState::Missing,
             _ => ResourceState::Unknown,

@@ -905,3 +905,31 @@ async fn many_tasks_racing_for_one_exclusive_lock_one_wins() {
     }
     assert_eq!((won, lost), (1, 63));
 }
+
+/// An encoded slash is judged below the mount prefix, in the request path, `Destination` and
+/// `If` tags alike: a prefix holding `%2F` is the router's, and a path outside the mount is
+/// foreign whatever it holds (D21).
+#[tokio::test]
+async fn encoded_slashes_are_judged_below_the_mount_prefix() {
+    let store = Arc::new(MemoryLockStore::new());
+    let kv = Kv::with_files(&["/x"]);
+    let svc = LockLayer::new(store)
+        .mount_prefix("/t%2Fu")
+        .unwrap()
+        .layer(kv.clone());
+    let a = send(svc.clone(), empty(req("PUT", "/x"))).await;
+    assert_eq!(a.status, StatusCode::NO_CONTENT, "{}", a.text());
+    let mv = req("MOVE", "/x").header("destination", "http://example.com/t%2Fu/y");
+    let a = send(svc.clone(), empty(mv)).await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.text());
+    let tagged = req("PUT", "/y").header("if", "</elsewhere/a%2Fb> (Not <urn:x>)");
+    assert!(send(svc.clone(), empty(tagged)).await.status.is_success());
+    for bad in [
+        req("PUT", "/a%2Fb"),
+        req("MOVE", "/y").header("destination", "/t%2Fu/a%2Fb"),
+        req("PUT", "/y").header("if", "</t%2Fu/a%2Fb> (Not <urn:x>)"),
+    ] {
+        let a = send(svc.clone(), empty(bad)).await;
+        assert_eq!(a.status, StatusCode::BAD_REQUEST, "{}", a.text());
+    }
+}

@@ -736,3 +736,40 @@ async fn a_refresh_evaluates_its_preconditions() {
         a.rejection
     );
 }
+
+/// RFC 9110 §13.2.1: preconditions are not judged on a request that fails anyway. A refresh
+/// of another principal's lock is a 403 and a LOCK that conflicts with a lock on its target a
+/// 423, whatever their `If-Match` says (a 412 would tell a non-holder about the resource).
+#[tokio::test]
+async fn requests_that_fail_anyway_are_not_judged_on_if_match() {
+    let (store, _kv, svc) = setup(&["/doc", "/other"]);
+    let l = lock(
+        &*store,
+        "/doc",
+        LockScope::Exclusive,
+        LockDepth::Zero,
+        Some("ann"),
+    )
+    .await;
+    let mut r = req("LOCK", "/doc")
+        .header("if", format!("(<{}>)", l.token))
+        .header("if-match", "\"stale\"")
+        .body(Body::empty())
+        .unwrap();
+    r.extensions_mut().insert(Principal::new("bob"));
+    let a = send(svc.clone(), r).await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN, "{}", a.text());
+
+    let mut r = lock_req("/doc", Some("0"), LOCKINFO_EXCLUSIVE);
+    r.headers_mut()
+        .insert("if-match", "\"stale\"".parse().unwrap());
+    let a = send(svc.clone(), r).await;
+    assert_eq!(a.status, StatusCode::LOCKED, "{}", a.text());
+    assert_eq!(a.error_hrefs("no-conflicting-lock"), ["/doc"]);
+    // Without a conflict, the false precondition is what answers.
+    let mut r = lock_req("/other", Some("0"), LOCKINFO_EXCLUSIVE);
+    r.headers_mut()
+        .insert("if-match", "\"stale\"".parse().unwrap());
+    let a = send(svc, r).await;
+    assert_eq!(a.status, StatusCode::PRECONDITION_FAILED, "{}", a.text());
+}

@@ -208,3 +208,31 @@ async fn one_request_sends_at_most_eight_probes() {
     assert_eq!(a.status, StatusCode::PRECONDITION_FAILED);
     assert_eq!(kv.forwarded().len(), 1);
 }
+
+/// A HEAD answered 200 with an ETag that is no entity tag (`abc123`, unquoted): the resource
+/// exists, for the parent rule and for LOCK, while an `If` list with an entity tag is false
+/// there (D13): its ETag is the one thing unknown.
+#[tokio::test]
+async fn an_unreadable_etag_leaves_the_resource_existing() {
+    let log: Log = Arc::default();
+    let sp = space(log, |m| {
+        let mut r = Response::new(Body::empty());
+        if m == "HEAD" {
+            r.headers_mut().insert("etag", "abc123".parse().unwrap());
+        }
+        r
+    });
+    let store = Arc::new(MemoryLockStore::new());
+    xlock(&*store, "/c", tower_locks::LockDepth::Zero).await;
+    let kv = Kv::with_files(&["/c/", "/c/r"]);
+    let layer = LockLayer::new(store).resource_space(sp);
+    let svc = tower::Layer::layer(&layer, kv.clone());
+    // Changing an existing member of a depth-0-locked collection needs no collection token.
+    let a = send(svc.clone(), empty(req("PUT", "/c/r"))).await;
+    assert_eq!(a.status, StatusCode::NO_CONTENT, "{}", a.text());
+    for list in ["([\"abc123\"])", "(Not [\"x\"])"] {
+        let a = send(svc.clone(), empty(req("PUT", "/c/r").header("if", list))).await;
+        assert_eq!(a.status, StatusCode::PRECONDITION_FAILED, "{list}");
+    }
+    assert_eq!(kv.forwarded().len(), 1);
+}

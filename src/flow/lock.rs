@@ -23,7 +23,7 @@ use crate::leftovers::Leftover;
 use crate::response::Rejection;
 use crate::store::{
     BoxError, CreateOutcome, Lock, LockDepth, LockQuery, LockTimeout, NewLock, TokenAccess,
-    TokenOutcome,
+    TokenOutcome, TokenVerdict,
 };
 
 pub(super) async fn handle<ReqBody, ResBody, E>(
@@ -113,10 +113,20 @@ async fn refresh<B>(
             mismatch
         });
     }
-    if !preconditions.is_empty() && !preconditions.hold(&ctx.probe(&ctx.target).await) {
-        return ctx.reject(Rejection::PreconditionFailed);
-    }
     let access = TokenAccess::new(&token, &ctx.target, ctx.principal.as_deref());
+    if !preconditions.is_empty() {
+        // A refresh the store would refuse anyway (another principal's lock) is not judged on
+        // its preconditions (RFC 9110 §13.2.1); nor does a 412 tell a non-holder anything.
+        let forbidden = locks
+            .iter()
+            .any(|l| l.token == *token && access.judge(l) == TokenVerdict::Forbidden);
+        if forbidden {
+            return ctx.reject(Rejection::Forbidden);
+        }
+        if !preconditions.hold(&ctx.probe(&ctx.target).await) {
+            return ctx.reject(Rejection::PreconditionFailed);
+        }
+    }
     match ctx.cfg.store.refresh_boxed(access, timeout).await {
         Ok(TokenOutcome::Done(lock)) => {
             #[cfg(feature = "tracing")]
@@ -181,7 +191,7 @@ async fn create<B>(
         ResourceState::Unknown => {
             ctx.cfg.space.creator.is_some() && !ctx.target.has_trailing_slash()
         }
-        ResourceState::Exists { .. } => false,
+        _ => false,
     };
     let preconditions_hold = preconditions.hold(&state);
     let mut states = States::default();
@@ -192,10 +202,18 @@ async fn create<B>(
     if let Err(rejection) = verdict {
         return ctx.reject(rejection);
     }
-    // The preconditions only after the lock verdict (D7; RFC 9110 §13.2.1: a request that
-    // fails anyway is not judged on them).
+    // The preconditions only after the lock verdict and the conflicts on the target that the
+    // query already shows (D7; RFC 9110 §13.2.1: a request that fails anyway is not judged on
+    // them).
     if !preconditions_hold {
-        return ctx.reject(Rejection::PreconditionFailed);
+        let conflicting = locks
+            .iter()
+            .filter(|l| l.covers(&ctx.target) && !l.scope.compatible_with(info.scope));
+        let (roots, hidden) = ctx.disclose(&conflicting.collect::<Vec<_>>());
+        if roots.is_empty() && hidden == 0 {
+            return ctx.reject(Rejection::PreconditionFailed);
+        }
+        return ctx.reject(Rejection::Conflict { roots, hidden });
     }
 
     let mut new = ctx
@@ -314,7 +332,12 @@ impl Preconditions {
         let current = match state {
             ResourceState::Exists { etag } => Some(etag.as_ref()),
             ResourceState::Missing => None,
-            ResourceState::Unknown => return self.is_empty(),
+            // Exists, tag unknown: only `If-Match: *` can be told.
+            ResourceState::ExistsWithUnreadableEtag => {
+                return matches!(self.if_match, None | Some(EntityTags::Any))
+                    && self.if_none_match.is_none()
+            }
+            _ => return self.is_empty(),
         };
         let match_holds = match &self.if_match {
             None => true,

@@ -109,7 +109,7 @@ pub(crate) fn verdict(
         // not known counts as creating (fail closed, decision D4 in `crate::decisions`).
         match states.get(target) {
             None => return Step::Need(target.clone()),
-            Some(ResourceState::Exists { .. }) => {}
+            Some(ResourceState::Exists { .. } | ResourceState::ExistsWithUnreadableEtag) => {}
             Some(_) => return Step::Done(Err(ctx.locked(&missing))),
         }
     }
@@ -139,7 +139,7 @@ pub(crate) fn if_holds(ctx: &Ctx, locks: &[Lock], states: &States) -> Step<bool>
                 None => return Step::Need(path.clone()),
                 Some(ResourceState::Exists { etag }) => etags_hold(list, etag.as_ref()),
                 Some(ResourceState::Missing) => etags_hold(list, None),
-                Some(ResourceState::Unknown) => false,
+                Some(ResourceState::Unknown | ResourceState::ExistsWithUnreadableEtag) => false,
             },
         };
         if holds {
