@@ -502,8 +502,8 @@ const PROBE_PROPFIND: &str = r#"<?xml version="1.0" encoding="utf-8"?><D:propfin
 /// upstream refuses (403 or 405, as nginx without `autoindex` and WsgiDAV without its
 /// directory browser answer for a collection) is asked again as a PROPFIND with Depth 0: 207
 /// means the resource exists (with the ETag it lists), 404 or 410 that it does not. Without
-/// this, the layer could not tell that a collection exists and would try to create it on a
-/// LOCK (an empty PUT, which the upstream refuses).
+/// this, a collection's existence would be unknown: a LOCK on it would lock it without
+/// creating anything, and writes into a depth-0-locked collection would need its token.
 #[derive(Clone, Debug)]
 struct Space {
     forward: Forward,

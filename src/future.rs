@@ -64,7 +64,8 @@ pin_project! {
         // advertise class 2, has its own variant, so this one carries no flag to test.
         Passthrough { #[pin] future: F },
         Advertise { #[pin] future: F, what: Advertise },
-        // A write decided in `call` and forwarded; the hold goes when the answer comes.
+        // A write decided in `call` and forwarded; the hold moves into the answer's body and
+        // ends with it (D15).
         Held { #[pin] future: F, hold: Option<HoldGuard> },
         // The layer's own answer, decided in `call` (a refusal).
         Ready { response: Option<Response<ResponseBody<B>>> },

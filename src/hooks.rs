@@ -4,8 +4,10 @@
 //! A hook is asked only when the answer matters (an `If` header with ETag conditions, a write
 //! that may create a member of a depth-0-locked collection, a LOCK). Without hooks, a service
 //! declared with [`LockLayer::resource_space`](crate::LockLayer::resource_space) answers a
-//! `HEAD` and an empty `PUT` with `If-None-Match: *` (which never overwrites a resource
-//! created concurrently); without either, existence is unknown and the layer fails closed.
+//! `HEAD` and an empty `PUT` with `If-None-Match: *`, the latter only for a URL its `HEAD`
+//! answered 404 or 410 (a handler may ignore `If-None-Match`,
+//! [decision D3](crate::decisions#d3)); without either, existence is unknown and the layer
+//! fails closed.
 //! Services where a HEAD is expensive or has side effects, or that cannot create resources
 //! with an empty PUT, plug in their own.
 
@@ -65,8 +67,9 @@ pub enum ResourceState {
     /// is no entity tag): it exists for every rule, and an `If` list with an entity tag is
     /// false there, `Not` included ([decision D13](crate::decisions#d13)).
     ExistsWithUnreadableEtag,
-    /// The probe could not tell. Treated as "may be created" (fail closed) and as having no
-    /// ETag.
+    /// The probe could not tell. Treated as "may be created" (fail closed); an `If` list
+    /// with an entity tag is false there, `Not` included
+    /// ([decision D13](crate::decisions#d13)).
     Unknown,
 }
 

@@ -372,7 +372,8 @@ impl LockLayer {
     /// a `HEAD` to learn whether a resource exists and its ETag (only when the answer matters:
     /// an `If` header with entity tags, a write that may create a member of a locked
     /// collection, a LOCK), and an empty `PUT` with `If-None-Match: *` to create the resource
-    /// of a LOCK on an unmapped URL. Sub-requests carry the original request's headers (minus
+    /// of a LOCK on a URL its `HEAD` answered 404 or 410 (never when existence is unknown,
+    /// [decision D3](crate::decisions#d3)). Sub-requests carry the original request's headers (minus
     /// its body, conditions and WebDAV headers, so authentication layers in front of `service`
     /// see the same credentials), its [`Principal`](crate::Principal) and a
     /// [`SubRequest`](crate::SubRequest) marker, but no other extension (they may hold the state
@@ -676,7 +677,9 @@ impl LockLayer {
     }
 
     /// Dry-run mode, for a safe rollout in front of an existing app: writes that would be
-    /// refused with 412 or 423 are logged (feature `tracing`) and **forwarded anyway**, with
+    /// refused with 412, 423 or 503 (the store failed) are logged (feature `tracing`) and
+    /// **forwarded anyway** (a write relying on a lock an UNLOCK is removing is still refused
+    /// with 423), with
     /// a [`WouldReject`](crate::WouldReject) in the request and response extensions. LOCK
     /// and UNLOCK still work normally, so clients can start taking locks before they are
     /// enforced. Default: `false`.

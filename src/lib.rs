@@ -85,6 +85,7 @@
 //! |---|---|
 //! | `Router::layer` | every route, the router's fallback, LOCK and UNLOCK on any path |
 //! | `Router::route_layer` | the routes; a request to a path no route matches gets axum's 404 (a LOCK there locks nothing) |
+//! | `MethodRouter::route_layer` (`get(..).put(..).route_layer(..)`) | that route's methods; LOCK and UNLOCK get axum's 405 and lock nothing: take locks through the JSON lock API or a mounting above |
 //! | `tower::ServiceBuilder` around the `Router`, `fallback_service` | everything the router serves |
 //! | `Router::nest` / `nest_service` under a prefix | the nested routes; name the prefix with [`LockLayer::mount_prefix`] ([decision D10](crate::decisions#d10)). With `nest` and `Router::layer` inside, a path no nested route matches gets the outer 404 |
 //! | a bare hyper 1 service, a reverse proxy | everything |

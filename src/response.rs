@@ -1,5 +1,7 @@
 //! Why the layer answered a request itself, and the bodies it sends: RFC 4918 `DAV:error` XML
-//! by default, RFC 9457 `application/problem+json` for clients that prefer JSON.
+//! by default, RFC 9457 `application/problem+json` for clients that prefer JSON, and
+//! `text/plain` for refusals RFC 4918 names no precondition for
+//! ([decision D11](crate::decisions#d11)).
 
 use std::sync::Arc;
 
@@ -51,7 +53,7 @@ pub enum Rejection {
         /// How many more blocking lock roots, not named.
         hidden: usize,
     },
-    /// 412: the `If` header (or `If-Match: *` on a LOCK) evaluated to false.
+    /// 412: the `If` header, or `If-Match` / `If-None-Match` on a LOCK, evaluated to false.
     PreconditionFailed,
     /// 409 (UNLOCK) or 412 (LOCK refresh): the token does not name a lock whose scope holds
     /// the request URI (`DAV:lock-token-matches-request-uri`).

@@ -1,5 +1,5 @@
 //! `LockService`: the dispatch. Safe methods pass straight through; everything else goes
-//! through the guarded flow in [`crate::methods`].
+//! through the guarded flow in [`crate::flow`].
 
 use std::fmt;
 use std::sync::Arc;

@@ -74,10 +74,11 @@ const DROPPED: &[&str] = &[
     "lock-token",
 ];
 
-/// An answer with several `ETag` fields.
+/// An answer whose entity tag cannot be read: several `ETag` fields, or a value that is no
+/// entity tag.
 struct Ambiguous;
 
-/// The entity tag of an answer: `None` without one or with an invalid one.
+/// The entity tag of an answer: `None` without one.
 fn current_etag(headers: &http::HeaderMap) -> Result<Option<EntityTag>, Ambiguous> {
     let mut etags = headers.get_all(header::ETAG).iter();
     let Some(first) = etags.next() else {
@@ -87,7 +88,8 @@ fn current_etag(headers: &http::HeaderMap) -> Result<Option<EntityTag>, Ambiguou
         return Err(Ambiguous);
     }
     // Read as the `If` parser reads entity tags (RFC 2616 quoted-string whitespace too); a
-    // value that is still not an entity tag names no known current one (D13): unknown.
+    // value that is still not an entity tag names no known current one (D13): the resource
+    // exists, its entity tag is unreadable.
     let v = first.to_str().map_err(|_| Ambiguous)?.trim();
     match crate::headers::parse_etag_at(v, 0, true) {
         Some((tag, end)) if end == v.len() => Ok(Some(tag)),

@@ -204,9 +204,24 @@ async fn one_request_sends_at_most_eight_probes() {
     .await;
     assert_eq!(a.status, StatusCode::NO_CONTENT, "{}", a.text());
     // Past the eighth resource nothing is probed: the list cannot be known to hold.
-    let a = send(svc, empty(req("PUT", "/f").header("if", many(Some(30))))).await;
+    let a = send(
+        svc.clone(),
+        empty(req("PUT", "/f").header("if", many(Some(30)))),
+    )
+    .await;
     assert_eq!(a.status, StatusCode::PRECONDITION_FAILED);
     assert_eq!(kv.forwarded().len(), 1);
+    // A LOCK's own target counts too.
+    log.lock().unwrap().clear();
+    let lock = req("LOCK", "/f")
+        .header("if", many(None))
+        .header("if-match", "*")
+        .body(Body::from(LOCKINFO_EXCLUSIVE))
+        .unwrap();
+    let a = send(svc, lock).await;
+    assert_eq!(a.status, StatusCode::PRECONDITION_FAILED, "{}", a.text());
+    let probes = log.lock().unwrap().len();
+    assert_eq!(probes, 8, "one LOCK sent {probes} probes");
 }
 
 /// A HEAD answered 200 with an ETag that is no entity tag (`abc123`, unquoted): the resource

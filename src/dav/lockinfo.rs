@@ -58,8 +58,9 @@ pub struct LockInfo {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum LockInfoError {
-    /// The body is not well-formed, namespace-well-formed UTF-8 XML (includes an empty body,
-    /// undefined entity references and a declared encoding other than UTF-8).
+    /// The body is not well-formed, namespace-well-formed XML in UTF-8, or UTF-16 with a byte
+    /// order mark (includes an empty body, undefined entity references and an XML declaration
+    /// naming another encoding than the body's).
     #[error("request body is not well-formed XML: {0}")]
     NotWellFormed(String),
     /// The root element is not `DAV:lockinfo`.

@@ -213,24 +213,32 @@ impl Ctx {
             match step(states) {
                 Step::Done(t) => return t,
                 Step::Need(path) => {
-                    let state = if states.probed < MAX_PROBES {
-                        states.probed += 1;
-                        self.probe(&path).await
-                    } else {
-                        crate::ResourceState::Unknown
-                    };
-                    states.insert(path, state);
+                    self.state_of(states, &path).await;
                 }
             }
         }
     }
 
-    /// Whether `path` exists, and its ETag (unknown when nothing can tell).
-    pub(crate) async fn probe(&self, path: &ResourcePath) -> crate::ResourceState {
-        self.cfg
-            .space
-            .probe(path, &self.cfg.prefix, &self.parts)
-            .await
+    /// Whether `path` exists, and its ETag: known in `states`, or probed and kept there (at
+    /// most [`MAX_PROBES`] probes for one `states`; past that, and when nothing can tell,
+    /// unknown).
+    pub(crate) async fn state_of(
+        &self,
+        states: &mut States,
+        path: &ResourcePath,
+    ) -> crate::ResourceState {
+        if let Some(known) = states.get(path) {
+            return known.clone();
+        }
+        let state = if states.probed < MAX_PROBES {
+            states.probed += 1;
+            let space = &self.cfg.space;
+            space.probe(path, &self.cfg.prefix, &self.parts).await
+        } else {
+            crate::ResourceState::Unknown
+        };
+        states.insert(path.clone(), state.clone());
+        state
     }
 
     pub(crate) fn reject<B>(&self, rejection: Rejection) -> Response<ResponseBody<B>> {

@@ -123,7 +123,7 @@ async fn refresh<B>(
         if forbidden {
             return ctx.reject(Rejection::Forbidden);
         }
-        if !preconditions.hold(&ctx.probe(&ctx.target).await) {
+        if !preconditions.hold(&ctx.state_of(&mut states, &ctx.target).await) {
             return ctx.reject(Rejection::PreconditionFailed);
         }
     }
@@ -180,7 +180,8 @@ async fn create<B>(
         Err(e) => return ctx.reject(store_failed(&e)),
     };
     // Whether the LOCK creates its target decides the parent's part of the verdict.
-    let state = ctx.probe(&ctx.target).await;
+    let mut states = States::default();
+    let state = ctx.state_of(&mut states, &ctx.target).await;
     // Only what is known to be missing is created through the resource space: its PUT reaches
     // an application handler, which may ignore `If-None-Match: *` and empty an existing
     // resource. When nothing could tell, only a creator hook (which never overwrites) is
@@ -194,8 +195,6 @@ async fn create<B>(
         _ => false,
     };
     let preconditions_hold = preconditions.hold(&state);
-    let mut states = States::default();
-    states.insert(ctx.target.clone(), state);
     let verdict = ctx
         .settle(&mut states, |s| verdict(&ctx, &plan, &locks, s))
         .await;

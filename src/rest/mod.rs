@@ -40,7 +40,9 @@ const MAX_BODY: usize = 16 * 1024;
 ///
 /// Mounted under a path of the application's choosing (axum: `nest_service("/locks", api)`),
 /// every request path below it names a resource, normalised exactly as the
-/// [`LockLayer`](crate::LockLayer) normalises request paths (a `%2F` stays a `%2F`):
+/// [`LockLayer`](crate::LockLayer) normalises request paths (an encoded slash `%2F` is a 400
+/// unless [`LockLayer::allow_encoded_slashes`](crate::LockLayer::allow_encoded_slashes),
+/// [decision D21](crate::decisions#d21)):
 ///
 /// | request | does |
 /// |---|---|
