@@ -128,6 +128,7 @@
 //! | `redis` | `RedisLockStore`: locks shared by several app instances |
 //! | `tracing` | a span per guarded request; events for grants, refusals, refreshes, unlocks, store errors and latency (never a lock token) |
 //! | `conformance` | `conformance`: the test kit every `LockStore` implementation can run |
+//! | `axum` | [`RouterLocksExt::with_locks`]: `router.with_locks(layer)` mounts the layer with `Router::layer` and declares the router the resource space |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod advertise;
@@ -151,6 +152,8 @@ mod principal;
 mod properties;
 mod response;
 mod rest;
+#[cfg(feature = "axum")]
+mod router;
 mod service;
 mod space;
 mod store;
@@ -178,6 +181,9 @@ pub use rest::{
     AcquireRequest, ApiDepth, ApiScope, HolderOnly, LockApi, LockList, LockPolicy, LockView,
     RefreshRequest,
 };
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub use router::RouterLocksExt;
 pub use service::LockService;
 pub use space::SubRequest;
 pub use store::{

@@ -416,3 +416,45 @@ async fn a_method_router_layer_guards_its_methods_and_cannot_lock() {
     );
     assert_eq!(files.runs("PUT"), 1);
 }
+
+/// With feature `axum`, `router.with_locks(layer)` is the idiomatic mounting with the router
+/// as resource space: an existing member of a depth-0-locked collection is written without
+/// the collection's token (the router's HEAD says it exists), a new one needs it, an `If`
+/// list's entity tag is judged, and a LOCK on a URL the router answers 404 for creates it
+/// through the PUT handler, with `If-None-Match: *`.
+#[cfg(feature = "axum")]
+#[tokio::test]
+async fn with_locks_mounts_the_layer_with_the_router_as_resource_space() {
+    use tower_locks::RouterLocksExt;
+    let (files, log) = (Files::with(&[("a", "x")]), PutLog::default());
+    let store = Arc::new(MemoryLockStore::new());
+    let app = cond_routes(&files, &log).with_locks(LockLayer::new(store.clone()));
+    let addr = serve(app).await;
+
+    take(&store, "/docs", LockDepth::Zero).await;
+    let (status, _, _) = send(addr, "PUT", "/docs/a", &[], "y").await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "an existing member");
+    let (status, _, _) = send(addr, "PUT", "/docs/new", &[], "y").await;
+    assert_eq!(status, StatusCode::LOCKED, "a new member");
+    let stale = [("if", "([\"0\"])".to_owned())];
+    let (status, _, _) = send(addr, "PUT", "/docs/a", &stale, "z").await;
+    assert_eq!(
+        status,
+        StatusCode::PRECONDITION_FAILED,
+        "a stale entity tag"
+    );
+    let current = [("if", "([\"1\"])".to_owned())];
+    let (status, _, _) = send(addr, "PUT", "/docs/a", &current, "z").await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "the current entity tag");
+
+    let free = Arc::new(MemoryLockStore::new());
+    let (files, log) = (Files::default(), PutLog::default());
+    let app = cond_routes(&files, &log).with_locks(LockLayer::new(free));
+    let addr = serve(app).await;
+    let (status, _, body) = send(addr, "LOCK", "/docs/fresh", &[], LOCKINFO).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(
+        *log.lock().unwrap(),
+        [("/docs/fresh".to_owned(), Some("*".to_owned()))]
+    );
+}
