@@ -731,8 +731,8 @@ impl Resolver<'_> {
     /// [`PathError::EncodedSlash`] when `key` (a canonical key, or its part below the mount
     /// prefix) holds `%2F` and those are not allowed.
     fn no_encoded_slash(&self, key: &str) -> Result<(), PathError> {
-        // Escapes are upper-case in a canonical key; most paths have none to look at.
-        match !self.encoded_slashes && key.find('%').is_some_and(|i| key[i..].contains("%2F")) {
+        // Escapes are upper-case in a canonical key.
+        match !self.encoded_slashes && key.as_bytes().windows(3).any(|w| w == b"%2F") {
             true => Err(PathError::EncodedSlash),
             false => Ok(()),
         }
