@@ -223,7 +223,7 @@ async fn lock_tokens_stay_out_of_the_logs() {
 }
 
 /// A write the memory store decides at once is logged inside its request's span, as one
-/// the future decides is.
+/// the future decides is, and so is the 400 of a request too malformed to plan.
 #[tokio::test(flavor = "current_thread")]
 async fn a_write_decided_at_once_is_logged_inside_its_span() {
     let cap = Capture::default();
@@ -233,21 +233,24 @@ async fn a_write_decided_at_once_is_logged_inside_its_span() {
         send(svc.clone(), lock_req("/a")).await.status,
         StatusCode::OK
     );
-    let from = cap.all().len();
-    assert_eq!(
-        send(svc, empty(req("PUT", "/a"))).await.status,
-        StatusCode::LOCKED
-    );
-    let refused: Vec<Seen> = cap
-        .since(from)
-        .into_iter()
-        .filter(|e| e.text.contains("request refused"))
-        .collect();
-    assert_eq!(refused.len(), 1, "{:#?}", cap.since(from));
-    assert!(
-        refused[0].inside.iter().any(|s| s == "tower_locks"),
-        "{refused:#?}"
-    );
+    let malformed = empty(req("DELETE", "/a").header("depth", "banana"));
+    for (request, status) in [
+        (empty(req("PUT", "/a")), StatusCode::LOCKED),
+        (malformed, StatusCode::BAD_REQUEST),
+    ] {
+        let from = cap.all().len();
+        assert_eq!(send(svc.clone(), request).await.status, status);
+        let refused: Vec<Seen> = cap
+            .since(from)
+            .into_iter()
+            .filter(|e| e.text.contains("request refused"))
+            .collect();
+        assert_eq!(refused.len(), 1, "{status}: {:#?}", cap.since(from));
+        assert!(
+            refused[0].inside.iter().any(|s| s == "tower_locks"),
+            "{status}: {refused:#?}"
+        );
+    }
 }
 
 /// A failing store is an ERROR event that carries the store's own reason, whichever request

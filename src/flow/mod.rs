@@ -54,21 +54,26 @@ enum Work<B> {
 /// Parse the request, plan it and, where the store answers at once, decide it.
 pub(crate) fn start<B>(config: Arc<Config>, req: Request<B>) -> Started<B> {
     let (parts, body) = req.into_parts();
+    // One span per guarded request, around the layer's own work: what is decided here, a
+    // malformed request's 400 included, and what the future does later. The path is the one
+    // the client sent.
+    #[cfg(feature = "tracing")]
+    let span = tracing::debug_span!(
+        "tower_locks",
+        method = %parts.method,
+        path = parts.uri.path(),
+        principal = tracing::field::Empty
+    );
+    #[cfg(feature = "tracing")]
+    let _entered = span.enter();
     let ctx = match Ctx::new(config, parts) {
         Ok(ctx) => ctx,
         Err(response) => return Started::Respond(*response),
     };
-    // One span per guarded request, around the layer's own work: what is decided here, and
-    // what the future does later.
     #[cfg(feature = "tracing")]
-    let span = tracing::debug_span!(
-        "tower_locks",
-        method = %ctx.parts.method,
-        path = ctx.target.as_str(),
-        principal = ctx.principal.as_deref()
-    );
-    #[cfg(feature = "tracing")]
-    let _entered = span.enter();
+    if let Some(principal) = ctx.principal.as_deref() {
+        span.record("principal", principal);
+    }
     let later = |work| {
         Started::Later(Later {
             work,
