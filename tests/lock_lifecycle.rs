@@ -773,3 +773,35 @@ async fn requests_that_fail_anyway_are_not_judged_on_if_match() {
     let a = send(svc, r).await;
     assert_eq!(a.status, StatusCode::PRECONDITION_FAILED, "{}", a.text());
 }
+
+/// A refresh's `If-None-Match: *` is judged on the request URI as written: `/a` exists (the
+/// router answers its HEAD), `/a/` is another URL (404), and an `If` list tagged `</a/>` that
+/// probed `/a/` does not stand in for it.
+#[tokio::test]
+async fn a_refresh_judges_its_preconditions_on_its_own_url() {
+    use axum::routing::get;
+    let store = Arc::new(MemoryLockStore::new());
+    let app: axum::Router =
+        axum::Router::new().route("/a", get(|| async { ([("etag", "\"v1\"")], "doc") }));
+    let svc = app
+        .clone()
+        .layer(LockLayer::new(store.clone()).resource_space(app));
+    let l = xlock(&*store, "/a", LockDepth::Zero).await;
+    for if_header in [
+        format!("(<{}>)", l.token),
+        format!("</a/> (<{}> Not [\"zzz\"])", l.token),
+    ] {
+        let r = req("LOCK", "/a")
+            .header("if", &if_header)
+            .header("if-none-match", "*")
+            .body(Body::empty())
+            .unwrap();
+        let a = send(svc.clone(), r).await;
+        assert_eq!(
+            a.status,
+            StatusCode::PRECONDITION_FAILED,
+            "If: {if_header}: {}",
+            a.text()
+        );
+    }
+}

@@ -42,8 +42,13 @@ pub(crate) struct States {
 }
 
 impl States {
+    /// The state of `path` as written: a probe asks for the URL with its trailing slash, and
+    /// a server may answer `/a` and `/a/` differently.
     pub(crate) fn get(&self, path: &ResourcePath) -> Option<&ResourceState> {
-        self.known.iter().find(|(p, _)| p == path).map(|(_, s)| s)
+        self.known
+            .iter()
+            .find(|(p, _)| p == path && p.has_trailing_slash() == path.has_trailing_slash())
+            .map(|(_, s)| s)
     }
 
     pub(crate) fn insert(&mut self, path: ResourcePath, state: ResourceState) {
