@@ -5,25 +5,22 @@
 #[path = "common/adjusted.rs"]
 mod adjusted;
 #[cfg(feature = "redis")]
+#[path = "common/loopback.rs"]
+mod loopback;
 #[path = "common/redis.rs"]
 mod redis_env;
 
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use adjusted::Adjusted;
-use axum::body::Body;
 use axum::extract::Request;
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::put;
 use axum::Router;
 use http::{HeaderMap, StatusCode};
-use http_body_util::BodyExt;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use loopback::Loopback;
 use serde_json::Value;
 use tower_locks::{
     CreateOutcome, DynLockStore, Limits, Lock, LockEvent, LockLayer, LockPolicy, LockView,
@@ -61,8 +58,7 @@ async fn authenticate(mut req: Request, next: Next) -> Response {
 type Heard = Arc<Mutex<Vec<(String, String, Option<String>, Option<String>)>>>;
 
 struct App {
-    addr: SocketAddr,
-    client: Client<HttpConnector, Body>,
+    client: Loopback,
     heard: Heard,
 }
 
@@ -100,8 +96,7 @@ async fn app(store: Arc<dyn DynLockStore>, owner_writes: bool, limits: Limits) -
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, router).await });
     App {
-        addr,
-        client: Client::builder(TokioExecutor::new()).build_http(),
+        client: Loopback::new(addr),
         heard,
     }
 }
@@ -121,26 +116,14 @@ impl App {
         headers: &[(&str, &str)],
         body: &str,
     ) -> Answer {
-        let mut b = http::Request::builder()
-            .method(method)
-            .uri(format!("http://{}{path}", self.addr));
-        if let Some(u) = user {
-            b = b.header("x-user", u);
-        }
-        for (k, v) in headers {
-            b = b.header(*k, *v);
-        }
-        let res = self
-            .client
-            .request(b.body(Body::from(body.to_owned())).unwrap())
-            .await
-            .unwrap();
-        let (parts, body) = res.into_parts();
-        let bytes = body.collect().await.unwrap().to_bytes();
+        let mut all: Vec<(&str, String)> =
+            user.map(|u| ("x-user", u.to_owned())).into_iter().collect();
+        all.extend(headers.iter().map(|(k, v)| (*k, (*v).to_owned())));
+        let (status, headers, text) = self.client.send(method, path, &all, body).await;
         Answer {
-            status: parts.status,
-            headers: parts.headers,
-            json: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+            status,
+            headers,
+            json: serde_json::from_str(&text).unwrap_or(Value::Null),
         }
     }
 

@@ -222,23 +222,22 @@ impl Ctx {
     /// Whether `path` exists, and its ETag: known in `states`, or probed and kept there (at
     /// most [`MAX_PROBES`] probes for one `states`; past that, and when nothing can tell,
     /// unknown).
-    pub(crate) async fn state_of(
+    pub(crate) async fn state_of<'s>(
         &self,
-        states: &mut States,
+        states: &'s mut States,
         path: &ResourcePath,
-    ) -> crate::ResourceState {
-        if let Some(known) = states.get(path) {
-            return known.clone();
+    ) -> &'s crate::ResourceState {
+        if states.get(path).is_none() {
+            let state = if states.probed < MAX_PROBES {
+                states.probed += 1;
+                let space = &self.cfg.space;
+                space.probe(path, &self.cfg.prefix, &self.parts).await
+            } else {
+                crate::ResourceState::Unknown
+            };
+            states.insert(path.clone(), state);
         }
-        let state = if states.probed < MAX_PROBES {
-            states.probed += 1;
-            let space = &self.cfg.space;
-            space.probe(path, &self.cfg.prefix, &self.parts).await
-        } else {
-            crate::ResourceState::Unknown
-        };
-        states.insert(path.clone(), state.clone());
-        state
+        states.get(path).unwrap_or(&crate::ResourceState::Unknown)
     }
 
     pub(crate) fn reject<B>(&self, rejection: Rejection) -> Response<ResponseBody<B>> {

@@ -123,7 +123,7 @@ async fn refresh<B>(
         if forbidden {
             return ctx.reject(Rejection::Forbidden);
         }
-        if !preconditions.hold(&ctx.state_of(&mut states, &ctx.target).await) {
+        if !preconditions.hold(ctx.state_of(&mut states, &ctx.target).await) {
             return ctx.reject(Rejection::PreconditionFailed);
         }
     }
@@ -194,7 +194,7 @@ async fn create<B>(
         }
         _ => false,
     };
-    let preconditions_hold = preconditions.hold(&state);
+    let preconditions_hold = preconditions.hold(state);
     let verdict = ctx
         .settle(&mut states, |s| verdict(&ctx, &plan, &locks, s))
         .await;
