@@ -183,6 +183,14 @@ impl ResourcePath {
     /// assert_eq!(ResourcePath::parse_limited("/a/b", 100, 2).unwrap().depth(), 2);
     /// ```
     pub fn parse_limited(raw: &str, max_len: usize, max_depth: usize) -> Result<Self, PathError> {
+        match Self::canonical_as_sent(raw, max_len, max_depth) {
+            Some(p) => Ok(p),
+            None => Self::rewritten(raw, max_len, max_depth),
+        }
+    }
+
+    /// The normalising loop of [`parse_limited`](Self::parse_limited).
+    fn rewritten(raw: &str, max_len: usize, max_depth: usize) -> Result<Self, PathError> {
         let bytes = raw.as_bytes();
         if bytes.first() != Some(&b'/') {
             return Err(PathError::NotAbsolute);
@@ -215,6 +223,32 @@ impl ResourcePath {
             return Ok(Self::root());
         }
         Ok(Self::owned(key.as_str(), raw.ends_with('/')))
+    }
+
+    /// `raw` itself when the client sent it in canonical form, as most do: segment-safe bytes
+    /// between single slashes (one more may end it), no dot segment, within the limits. The
+    /// rewriting loop of [`parse_limited`](Self::parse_limited) would return the same path;
+    /// `None` leaves every other input, and every error, to that loop.
+    fn canonical_as_sent(raw: &str, max_len: usize, max_depth: usize) -> Option<Self> {
+        let trailing_slash = raw.len() > 1 && raw.ends_with('/');
+        let key = raw.get(..raw.len() - usize::from(trailing_slash))?;
+        // One pass over the bytes: a segment ends at each slash and at the end of the key.
+        let (mut depth, mut len, mut dots) = (0usize, 0usize, 0usize);
+        for &b in key.strip_prefix('/')?.as_bytes().iter().chain(b"/") {
+            if b == b'/' {
+                let dot_segment = dots == len && len <= 2;
+                if len == 0 || dot_segment {
+                    return None;
+                }
+                (depth, len, dots) = (depth + 1, 0, 0);
+            } else if is_segment_safe(b) {
+                len += 1;
+                dots += usize::from(b == b'.');
+            } else {
+                return None;
+            }
+        }
+        (depth <= max_depth && key.len() <= max_len).then(|| Self::owned(key, trailing_slash))
     }
 
     /// Rebuild a path from a key that is already canonical (as returned by
@@ -732,7 +766,9 @@ impl Resolver<'_> {
     /// prefix) holds `%2F` and those are not allowed.
     fn no_encoded_slash(&self, key: &str) -> Result<(), PathError> {
         // Escapes are upper-case in a canonical key.
-        match !self.encoded_slashes && key.as_bytes().windows(3).any(|w| w == b"%2F") {
+        let bytes = key.as_bytes();
+        let escaped = bytes.contains(&b'%') && bytes.windows(3).any(|w| w == b"%2F");
+        match !self.encoded_slashes && escaped {
             true => Err(PathError::EncodedSlash),
             false => Ok(()),
         }
@@ -832,6 +868,32 @@ fn normalise_authority(authority: &str, default_port: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// The shortcut for canonical input answers exactly as the loop would, and takes
+        /// every path the loop leaves unchanged.
+        #[test]
+        fn the_canonical_shortcut_is_the_loop(
+            raw in "(/|//|[a-z.%~]|%2[fF]|%7[eE]|\\.\\.|\\.){0,12}",
+            max_len in 0usize..16,
+            max_depth in 0usize..5,
+        ) {
+            let looped = ResourcePath::rewritten(&raw, max_len, max_depth);
+            match ResourcePath::canonical_as_sent(&raw, max_len, max_depth) {
+                Some(p) => {
+                    let looped = looped.expect("the loop accepts what the shortcut takes");
+                    proptest::prop_assert_eq!(p.as_str(), looped.as_str());
+                    proptest::prop_assert_eq!(p.has_trailing_slash(), looped.has_trailing_slash());
+                }
+                None => {
+                    let unchanged = looped.as_ref().is_ok_and(|p| {
+                        !p.is_root() && p.href() == raw
+                    });
+                    proptest::prop_assert!(!unchanged, "{raw:?} is canonical");
+                }
+            }
+        }
+    }
 
     #[test]
     fn the_segment_safe_table_is_unreserved_sub_delims_colon_and_at() {
