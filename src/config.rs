@@ -201,9 +201,19 @@ impl Config {
 
     /// Remove a lock this layer just created (privileged: it is ours).
     pub(crate) async fn roll_back(&self, lock: &Lock) {
+        // Nobody received the token: a roll-back the store fails (or that is dropped) is left
+        // to the next guarded request (D20).
+        let guard = self
+            .leftovers
+            .guard(vec![crate::leftovers::Leftover::unheld(
+                &lock.token,
+                &lock.root,
+            )]);
         let mut access = TokenAccess::new(&lock.token, &lock.root, None);
         access.privileged = true;
-        let _ = self.store.unlock_boxed(access).await;
+        if self.store.unlock_boxed(access).await.is_ok() {
+            guard.done();
+        }
     }
 
     /// Tell the application's event hook, if there is one.

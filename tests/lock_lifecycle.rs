@@ -805,3 +805,160 @@ async fn a_refresh_judges_its_preconditions_on_its_own_url() {
         );
     }
 }
+
+/// RFC 4918 §8.5 ("authorization checks before checking any HTTP conditional header"): an
+/// UNLOCK or a refresh of another principal's lock is a 403 whatever its `If` header says.
+#[tokio::test]
+async fn another_principals_lock_is_a_403_before_any_if() {
+    let store = Arc::new(MemoryLockStore::new());
+    let l = lock(
+        &*store,
+        "/a",
+        LockScope::Exclusive,
+        LockDepth::Zero,
+        Some("alice"),
+    )
+    .await;
+    let svc = LockLayer::new(store.clone()).layer(Kv::with_files(&["/a"]));
+    // Without an If header: 403.
+    let unlock = req("UNLOCK", "/a")
+        .header("lock-token", format!("<{}>", l.token))
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(
+        send(svc.clone(), as_user(unlock, Some("bob"))).await.status,
+        StatusCode::FORBIDDEN
+    );
+    // With a false one.
+    let unlock = req("UNLOCK", "/a")
+        .header("lock-token", format!("<{}>", l.token))
+        .header(
+            "if",
+            "(Not <DAV:no-lock> <urn:uuid:00000000-0000-0000-0000-000000000000>)",
+        )
+        .body(Body::empty())
+        .unwrap();
+    let a = send(svc.clone(), as_user(unlock, Some("bob"))).await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN, "{}", a.text());
+    // A refresh naming alice's lock with a stale entity tag.
+    let refresh = req("LOCK", "/a")
+        .header("if", format!("(<{}> [\"stale\"])", l.token))
+        .body(Body::empty())
+        .unwrap();
+    let a = send(svc, as_user(refresh, Some("bob"))).await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN, "{}", a.text());
+}
+
+/// A memory store whose next `unlock` fails (a store outage of one call).
+#[derive(Default)]
+struct FailNextUnlock {
+    inner: MemoryLockStore,
+    fail: std::sync::atomic::AtomicBool,
+}
+
+impl LockStore for FailNextUnlock {
+    async fn create(
+        &self,
+        lock: tower_locks::NewLock,
+    ) -> Result<tower_locks::CreateOutcome, tower_locks::LockStoreError> {
+        self.inner.create(lock).await
+    }
+    async fn refresh(
+        &self,
+        access: tower_locks::TokenAccess<'_>,
+        timeout: tower_locks::LockTimeout,
+    ) -> Result<tower_locks::TokenOutcome, tower_locks::LockStoreError> {
+        self.inner.refresh(access, timeout).await
+    }
+    async fn unlock(
+        &self,
+        access: tower_locks::TokenAccess<'_>,
+    ) -> Result<tower_locks::TokenOutcome, tower_locks::LockStoreError> {
+        if self.fail.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            return Err(tower_locks::LockStoreError::unavailable("down"));
+        }
+        self.inner.unlock(access).await
+    }
+    async fn remove_subtree(
+        &self,
+        path: &tower_locks::ResourcePath,
+    ) -> Result<usize, tower_locks::LockStoreError> {
+        self.inner.remove_subtree(path).await
+    }
+    async fn query(
+        &self,
+        query: &tower_locks::LockQuery,
+    ) -> Result<Vec<tower_locks::Lock>, tower_locks::LockStoreError> {
+        self.inner.query(query).await
+    }
+    async fn get(
+        &self,
+        token: &str,
+    ) -> Result<Option<tower_locks::Lock>, tower_locks::LockStoreError> {
+        self.inner.get(token).await
+    }
+}
+
+/// A creator that always fails with 409 (a missing parent collection).
+struct NoParent;
+
+impl tower_locks::ResourceCreator for NoParent {
+    fn create_empty<'a>(
+        &'a self,
+        _path: &'a tower_locks::ResourcePath,
+        _request: &'a http::request::Parts,
+    ) -> tower_locks::BoxFuture<'a, tower_locks::CreateResult> {
+        Box::pin(async { tower_locks::CreateResult::Failed(StatusCode::CONFLICT) })
+    }
+}
+
+/// D20: a LOCK whose resource cannot be created rolls its lock back; when the store fails the
+/// roll-back, the lock, whose token nobody received, is removed by the next guarded request.
+#[tokio::test]
+async fn a_failed_roll_back_is_left_to_the_next_request() {
+    let store = Arc::new(FailNextUnlock::default());
+    let svc = LockLayer::from_arc(store.clone())
+        .with_resource_creator(NoParent)
+        .layer(Kv::default());
+    store.fail.store(true, std::sync::atomic::Ordering::SeqCst);
+    let lock_req = || {
+        req("LOCK", "/missing/new.txt")
+            .header("timeout", "Second-86400")
+            .body(Body::from(LOCKINFO_EXCLUSIVE))
+            .unwrap()
+    };
+    let a = send(svc.clone(), as_user(lock_req(), Some("ann"))).await;
+    assert_eq!(
+        a.status,
+        StatusCode::CONFLICT,
+        "creation failed: rolled back"
+    );
+    assert!(!a.headers.contains_key("lock-token"));
+    let held = store
+        .inner
+        .query(&tower_locks::LockQuery::new().covering(p("/missing/new.txt")))
+        .await
+        .unwrap();
+    assert_eq!(held.len(), 1, "the roll-back failed");
+    // The next guarded request (any write) removes the lock nobody holds.
+    let put = req("PUT", "/elsewhere").body(Body::from("x")).unwrap();
+    let _ = send(svc.clone(), as_user(put, Some("bob"))).await;
+    let still = store
+        .inner
+        .query(&tower_locks::LockQuery::new().covering(p("/missing/new.txt")))
+        .await
+        .unwrap();
+    assert!(
+        still.is_empty(),
+        "a lock nobody holds stands after its LOCK failed (held before: {}, now: {})",
+        held.len(),
+        still.len()
+    );
+}
+
+fn as_user(mut r: http::Request<Body>, user: Option<&str>) -> http::Request<Body> {
+    if let Some(u) = user {
+        r.extensions_mut().insert(Principal::new(u));
+    }
+    r
+}

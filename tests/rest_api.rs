@@ -391,8 +391,8 @@ async fn owner_writes_and_quotas(store: Arc<dyn DynLockStore>) {
     let a = app.send("POST", "/locks/docs/anon1", None, &[], "").await;
     assert_eq!(a.status, StatusCode::CREATED);
     assert!(
-        view(&a).token.is_none(),
-        "nobody holds an anonymous lock's token but its taker"
+        view(&a).token.is_some(),
+        "the taker of an anonymous lock gets its token: nothing else holds the lock"
     );
     let a = app.send("POST", "/locks/docs/anon2", None, &[], "").await;
     assert_eq!(a.status, StatusCode::TOO_MANY_REQUESTS);

@@ -101,6 +101,16 @@ async fn refresh<B>(
         Ok(l) => l,
         Err(e) => return ctx.reject(store_failed(&e)),
     };
+    // Authorization before any conditional header (RFC 4918 §8.5): a refresh of another
+    // principal's lock is a 403 whatever its `If` header or preconditions say, and a 412 tells
+    // a non-holder nothing.
+    let access = TokenAccess::new(&token, &ctx.target, ctx.principal.as_deref());
+    let forbidden = locks
+        .iter()
+        .any(|l| l.token == *token && access.judge(l) == TokenVerdict::Forbidden);
+    if forbidden {
+        return ctx.reject(Rejection::Forbidden);
+    }
     let mut states = States::default();
     if !ctx.settle(&mut states, |s| if_holds(&ctx, &locks, s)).await {
         // The token's lock covers the request URI: something else in the header is false.
@@ -113,19 +123,10 @@ async fn refresh<B>(
             mismatch
         });
     }
-    let access = TokenAccess::new(&token, &ctx.target, ctx.principal.as_deref());
-    if !preconditions.is_empty() {
-        // A refresh the store would refuse anyway (another principal's lock) is not judged on
-        // its preconditions (RFC 9110 §13.2.1); nor does a 412 tell a non-holder anything.
-        let forbidden = locks
-            .iter()
-            .any(|l| l.token == *token && access.judge(l) == TokenVerdict::Forbidden);
-        if forbidden {
-            return ctx.reject(Rejection::Forbidden);
-        }
-        if !preconditions.hold(ctx.state_of(&mut states, &ctx.target).await) {
-            return ctx.reject(Rejection::PreconditionFailed);
-        }
+    if !preconditions.is_empty()
+        && !preconditions.hold(ctx.state_of(&mut states, &ctx.target).await)
+    {
+        return ctx.reject(Rejection::PreconditionFailed);
     }
     match ctx.cfg.store.refresh_boxed(access, timeout).await {
         Ok(TokenOutcome::Done(lock)) => {

@@ -10,7 +10,7 @@ use crate::body::{read_limited, ReadError, ResponseBody};
 use crate::events::LockEvent;
 use crate::headers::parse_lock_token;
 use crate::response::Rejection;
-use crate::store::{BoxError, LockQuery, TokenAccess, TokenOutcome};
+use crate::store::{BoxError, LockQuery, TokenAccess, TokenOutcome, TokenVerdict};
 
 pub(super) async fn handle<ReqBody, ResBody, E>(
     ctx: Ctx,
@@ -34,6 +34,12 @@ where
         Ok(t) => t,
         Err(e) => return Ok(ctx.reject(bad_request(e.to_string()))),
     };
+    let access = TokenAccess {
+        token: &token,
+        path: &ctx.target,
+        principal: ctx.principal.as_deref(),
+        privileged: (ctx.cfg.unlock_override.as_ref()).is_some_and(|f| f(&ctx.parts)),
+    };
     if ctx.if_header.is_some() {
         // "when the If header is present, it has its normal meaning as a conditional header"
         let mut query = LockQuery::new().covering(ctx.target.clone());
@@ -42,6 +48,14 @@ where
             Ok(locks) => locks,
             Err(e) => return Ok(ctx.reject(store_failed(&e))),
         };
+        // Authorization before any conditional header (RFC 4918 §8.5): another principal's
+        // lock is a 403 whatever the header says.
+        let forbidden = locks
+            .iter()
+            .any(|l| l.token == *token && access.judge(l) == TokenVerdict::Forbidden);
+        if forbidden {
+            return Ok(ctx.reject(Rejection::Forbidden));
+        }
         let mut states = States::default();
         if !ctx.settle(&mut states, |s| if_holds(&ctx, &locks, s)).await {
             return Ok(ctx.reject(Rejection::PreconditionFailed));
@@ -54,17 +68,6 @@ where
             roots: vec![ctx.target.href()],
             hidden: 0,
         }));
-    };
-    let privileged = ctx
-        .cfg
-        .unlock_override
-        .as_ref()
-        .is_some_and(|f| f(&ctx.parts));
-    let access = TokenAccess {
-        token: &token,
-        path: &ctx.target,
-        principal: ctx.principal.as_deref(),
-        privileged,
     };
     let outcome = ctx.cfg.store.unlock_boxed(access).await;
     Ok(match outcome {

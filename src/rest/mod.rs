@@ -226,12 +226,16 @@ impl LockApi {
             Method::PUT => self.refresh(&call, &body).await,
             Method::DELETE if flag("break")? => self.break_all(&call).await,
             Method::DELETE => self.release(&call).await,
-            _ => Err(self.problem(
-                &call.parts,
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method-not-allowed",
-                "the lock API answers POST, GET, PUT and DELETE",
-            )),
+            _ => {
+                let mut p = self.problem(
+                    &call.parts,
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "method-not-allowed",
+                    "the lock API answers POST, GET, PUT and DELETE",
+                );
+                p.allow = Some("POST, GET, PUT, DELETE");
+                Err(p)
+            }
         }
     }
 
@@ -271,10 +275,14 @@ impl LockApi {
             .scope(scope)
             .depth(depth)
             .timeout(timeout);
-        new.owner = request
-            .owner
-            .as_ref()
-            .map(|o| types::stored_owner(o).into());
+        if let Some(owner) = &request.owner {
+            let stored = types::stored_owner(owner);
+            let limit = cfg.limits.max_owner_bytes;
+            if stored.len() > limit {
+                return Err(self.rejected(call, &Rejection::PayloadTooLarge { limit }));
+            }
+            new.owner = Some(stored.into());
+        }
         // A takeover breaks what stands in the way, then asks once more.
         let mut broke = false;
         let lock = loop {
@@ -318,7 +326,11 @@ impl LockApi {
                 .retry_after(1));
         }
         cfg.event(|| LockEvent::Granted { lock: lock.clone() });
-        Ok(self.view(call, &lock, StatusCode::CREATED))
+        // The taker gets its token, with a principal or without (then the token is all that
+        // holds the lock).
+        let mut view = LockView::of(&lock, call.principal.as_deref(), SystemTime::now());
+        view.token = Some(lock.token.to_string());
+        Ok(json_response(StatusCode::CREATED, &view))
     }
 
     /// What a takeover breaks, decided before it breaks anything: the locks rooted at the path
@@ -603,6 +615,7 @@ impl LockApi {
             status,
             body: obj,
             retry_after: None,
+            allow: None,
         }
     }
 
@@ -618,12 +631,14 @@ impl LockApi {
     /// The problem for one of the layer's own refusals, named and worded as the layer does.
     fn rejected(&self, call: &Call, rejection: &Rejection) -> Problem {
         let status = rejection.status();
-        self.problem(
+        let mut p = self.problem(
             &call.parts,
             status,
             rejection.short_name(),
             &rejection.detail(),
-        )
+        );
+        p.body.insert("title".into(), rejection.title().into());
+        p
     }
 
     fn forbidden(&self, call: &Call) -> Problem {
@@ -704,6 +719,7 @@ struct Problem {
     status: StatusCode,
     body: serde_json::Map<String, serde_json::Value>,
     retry_after: Option<u64>,
+    allow: Option<&'static str>,
 }
 
 impl Problem {
@@ -724,6 +740,9 @@ impl Problem {
         h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
         if let Some(secs) = self.retry_after {
             h.insert(RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if let Some(allow) = self.allow {
+            h.insert(http::header::ALLOW, HeaderValue::from_static(allow));
         }
         res
     }

@@ -195,7 +195,13 @@ pub struct LockList {
 /// The owner as stored: JSON text, escaped as XML character data, so a WebDAV client reading
 /// `DAV:lockdiscovery` sees it as text.
 pub(crate) fn stored_owner(owner: &serde_json::Value) -> String {
-    quick_xml::escape::escape(owner.to_string()).into_owned()
+    // U+FFFE and U+FFFF are no XML characters; outside strings JSON text is ASCII, so their
+    // JSON escapes stand for them.
+    let json = owner
+        .to_string()
+        .replace('\u{FFFE}', "\\ufffe")
+        .replace('\u{FFFF}', "\\uffff");
+    quick_xml::escape::escape(json).into_owned()
 }
 
 /// A stored owner as JSON: what [`stored_owner`] wrote, or a WebDAV client's owner XML as a
