@@ -41,7 +41,17 @@ local out = { 'conflict' }
 local function report(raw)
   out[#out + 1] = raw
 end
-each_record(entries, true, report)
+-- a chunk at a time, no further once enough conflicts are known (as below)
+for first = 1, #entries, MAX_CONFLICTS do
+  if #out > MAX_CONFLICTS then
+    break
+  end
+  local chunk = {}
+  for i = first, math.min(first + MAX_CONFLICTS - 1, #entries) do
+    chunk[#chunk + 1] = entries[i]
+  end
+  each_record(chunk, true, report)
+end
 if depth == 'infinity' then
   for _, tree in ipairs(trees) do
     if #out > MAX_CONFLICTS then

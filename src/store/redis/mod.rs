@@ -156,9 +156,11 @@ const DEEP_KINDS: [&str; 2] = ["xinf", "sinf"];
 ///   lock and sweeps up to 64, so expired entries cannot pile up under churn;
 /// - mutating scripts remove an expired record they meet; a create that meets the root entry
 ///   of a lock whose record has gone behind the store's back (eviction, manual `DEL`) takes it
-///   out (with its tree entry), `remove_subtree` takes out every entry of its subtree; queries
-///   only read; a subtree query reads the records of expired locks not yet swept, and skips
-///   them;
+///   out (with its tree entry), `remove_subtree` takes out every entry of its subtree; a
+///   subtree query (a removal's check, a page of a listing) takes out the root and tree
+///   entries of the locks whose record has expired, so a walk below a collection reads each
+///   expired lock once, not on every request until a sweep reaches it; a covering check only
+///   reads;
 /// - unlocking and `remove_subtree` delete the record and all its entries.
 ///
 /// # Failed creates leave no lock

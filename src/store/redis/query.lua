@@ -51,6 +51,10 @@ local function roots_below(tree, path, after, holder, more)
       if raw then
         local exp = exp_of(raw)
         live = live or not (exp and exp <= now())
+      else
+        -- gone by its TTL (or behind the store's back): take the entry out, so that the
+        -- next walk does not read it again
+        unroot(e[2], e[1], e[3], false)
       end
       open = open or asked[e[3]] ~= nil
         or (holder ~= nil and redis.call('ZSCORE', holder_key(holder), e[3]) ~= false)
