@@ -56,8 +56,12 @@ const MAX_HELD_BYTES: usize = 256 * 1024;
 /// [`ReplayBody`]. Memory stays bounded: a PROPFIND body is read up to 16 KiB, and of an
 /// answer only what has arrived is held while its resources' locks are asked for (a `response`
 /// element of more than 256 KiB, or anything that is not a `DAV:multistatus` it can follow,
-/// passes through unchanged). The store is asked once for the elements at hand, up to 64, so a
-/// `Depth: 1` PROPFIND of a thousand members costs a few round trips to Redis, not a thousand.
+/// passes through unchanged), and the elements are written out with their properties one at a
+/// time, as the answer is read. The store is asked once for the elements at hand, up to 64, so
+/// a `Depth: 1` PROPFIND of a thousand members costs a few round trips to Redis, not a
+/// thousand. Each element lists every lock that covers its resource (RFC 4918 §15.8), owners
+/// included: what the answer grows by is bounded by the quotas (`Limits`) and
+/// `max_owner_bytes`.
 ///
 /// ```
 /// use std::convert::Infallible;
@@ -484,6 +488,11 @@ pub(crate) struct Augment {
     /// chunks then costs linear time, not a rescan per chunk.
     rescan_at: usize,
     out: VecDeque<Bytes>,
+    /// The pieces of a batch whose locks are known, rendered one at a time as the answer is
+    /// read (so a batch never sits in memory rendered all at once).
+    pending: VecDeque<Held>,
+    /// The store's answer for the pending pieces' batch.
+    answer: Option<Result<Vec<Lock>, LockStoreError>>,
     inner_done: bool,
     /// The inner body's trailers, sent after everything held.
     trailers: Option<Frame<Bytes>>,
@@ -500,6 +509,8 @@ impl Augment {
             buf: BytesMut::new(),
             rescan_at: 0,
             out: VecDeque::new(),
+            pending: VecDeque::new(),
+            answer: None,
             inner_done: false,
             trailers: None,
         }
@@ -573,31 +584,41 @@ impl Augment {
         (held, None)
     }
 
-    /// The held pieces, with the lock properties of `locks` (each element gets the locks that
-    /// cover its resource) or, without the store's answer, as they came.
+    /// Let the held pieces go, with the store's answer: [`render_next`](Self::render_next)
+    /// writes them out one at a time.
     fn release(&mut self, held: Vec<Held>, locks: Result<Vec<Lock>, LockStoreError>) {
-        let now = SystemTime::now();
-        for piece in held {
-            let bytes = match (piece, &locks) {
-                (Held::Unchanged(bytes), _) => bytes,
-                (
-                    Held::Response {
-                        fragment,
-                        element,
-                        path,
-                    },
-                    Ok(locks),
-                ) => {
-                    let covering = locks.iter().filter(|l| l.covers(&path));
-                    let discovery = lockdiscovery_of(covering, now);
-                    Bytes::from(element.rewrite(&fragment, self.kind, &discovery))
-                }
-                (Held::Response { fragment, .. }, Err(_)) => Bytes::from(fragment),
-            };
-            if !bytes.is_empty() {
-                self.out.push_back(bytes);
+        self.pending = held.into();
+        self.answer = Some(locks);
+    }
+
+    /// Render the next pending piece into `out`, an element with the lock properties of the
+    /// answer's locks that cover its resource (or as it came, without an answer); `false`
+    /// when none is left.
+    fn render_next(&mut self) -> bool {
+        let Some(piece) = self.pending.pop_front() else {
+            self.answer = None;
+            return false;
+        };
+        let bytes = match (piece, self.answer.as_ref()) {
+            (Held::Unchanged(bytes), _) => bytes,
+            (
+                Held::Response {
+                    fragment,
+                    element,
+                    path,
+                },
+                Some(Ok(locks)),
+            ) => {
+                let covering = locks.iter().filter(|l| l.covers(&path));
+                let discovery = lockdiscovery_of(covering, SystemTime::now());
+                Bytes::from(element.rewrite(&fragment, self.kind, &discovery))
             }
+            (Held::Response { fragment, .. }, _) => Bytes::from(fragment),
+        };
+        if !bytes.is_empty() {
+            self.out.push_back(bytes);
         }
+        true
     }
 
     /// The piece at the start of the buffer is incomplete: read it again once the buffer has
@@ -614,6 +635,9 @@ impl Augment {
         loop {
             if !self.out.is_empty() {
                 return Poll::Ready(true);
+            }
+            if self.render_next() {
+                continue;
             }
             let reading = matches!(self.stage, Stage::Head | Stage::Content);
             if reading && !self.inner_done && self.buf.len() < self.rescan_at {
@@ -777,7 +801,13 @@ where
     fn is_end_stream(&self) -> bool {
         match &self.augment {
             None => self.body.is_end_stream(),
-            Some(a) => a.inner_done && a.out.is_empty() && a.buf.is_empty() && a.trailers.is_none(),
+            Some(a) => {
+                a.inner_done
+                    && a.out.is_empty()
+                    && a.pending.is_empty()
+                    && a.buf.is_empty()
+                    && a.trailers.is_none()
+            }
         }
     }
 
@@ -786,5 +816,73 @@ where
             None => self.body.size_hint(),
             Some(_) => SizeHint::default(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+
+    use http::{Request, Response};
+    use http_body_util::{BodyExt, Full};
+    use tower::{service_fn, Layer, ServiceExt};
+
+    use crate::store::{LockDepth, LockScope, NewLock};
+    use crate::{LockLayer, LockStore, MemoryLockStore, ResourcePath};
+
+    /// The elements of a batch are written out one at a time as the answer is read: however
+    /// many locks cover each, the body never holds more than one element rendered (64 members
+    /// under 64 shared locks with 4 KiB owners would otherwise sit in memory as 17 MB at once).
+    #[tokio::test]
+    async fn a_batch_is_rendered_one_element_at_a_time() {
+        let store = MemoryLockStore::new();
+        for _ in 0..4 {
+            let lock = NewLock::new(ResourcePath::parse("/dir").unwrap())
+                .scope(LockScope::Shared)
+                .depth(LockDepth::Infinity)
+                .owner("o".repeat(1024));
+            store.create(lock).await.unwrap();
+        }
+        let members: String = (0..16)
+            .map(|i| {
+                format!(
+                    "<D:response><D:href>/dir/m{i}</D:href><D:propstat><D:prop/>\
+                     <D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response>"
+                )
+            })
+            .collect();
+        let answer = format!("<D:multistatus xmlns:D=\"DAV:\">{members}</D:multistatus>");
+        let class_1 = service_fn(move |_: Request<super::ReplayBody<Full<bytes::Bytes>>>| {
+            let answer = answer.clone();
+            async move {
+                let mut res = Response::new(Full::new(bytes::Bytes::from(answer)));
+                *res.status_mut() = http::StatusCode::MULTI_STATUS;
+                Ok::<_, Infallible>(res)
+            }
+        });
+        let svc = LockLayer::new(store).lock_properties().layer(class_1);
+        let propfind = Request::builder()
+            .method("PROPFIND")
+            .uri("/dir")
+            .header("depth", "1")
+            .body(Full::new(bytes::Bytes::from(
+                r#"<D:propfind xmlns:D="DAV:"><D:allprop/></D:propfind>"#,
+            )))
+            .unwrap();
+        let mut body = svc.oneshot(propfind).await.unwrap().into_body();
+        let mut activelocks = 0;
+        while let Some(frame) = body.frame().await {
+            let data = frame.unwrap().into_data().unwrap();
+            activelocks += String::from_utf8_lossy(&data)
+                .matches("<D:activelock>")
+                .count();
+            let held = body.augment.as_ref().map_or(0, |a| a.out.len());
+            assert!(held <= 1, "{held} rendered pieces held at once");
+        }
+        assert_eq!(
+            activelocks,
+            16 * 4,
+            "every member lists every covering lock"
+        );
     }
 }

@@ -427,6 +427,34 @@ async fn the_next_request_finishes_what_a_dropped_one_left() {
     assert!(store.inner.get(&held[0].token).await.unwrap().is_none());
 }
 
+/// The same for the lock API: an acquire dropped after the store created its lock, before it
+/// answered, leaves a lock nobody holds, which the next request removes (D20).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_next_request_removes_the_lock_of_a_dropped_acquire() {
+    let store = Arc::new(Gated::default());
+    let layer = LockLayer::new(store.clone());
+    let api = layer.lock_api();
+    let svc = layer.layer(Kv::default());
+    store.gate_create_reply.store(true, Ordering::SeqCst);
+    let acquire = req("POST", "/doc").body(Body::from("{}")).unwrap();
+    let acquire = tokio::spawn(send(api, acquire));
+    store.entered.notified().await;
+    acquire.abort();
+    let _ = acquire.await;
+    let doc =
+        tower_locks::LockQuery::new().covering(tower_locks::ResourcePath::parse("/doc").unwrap());
+    let held = store.inner.query(&doc).await.unwrap();
+    assert_eq!(held.len(), 1, "the store created the lock");
+    assert_eq!(
+        send(svc, empty(req("PUT", "/other"))).await.status,
+        StatusCode::CREATED
+    );
+    assert!(
+        store.inner.get(&held[0].token).await.unwrap().is_none(),
+        "the next request removed the lock nobody holds"
+    );
+}
+
 /// A token a write merely mentions pins nothing: another principal's slow upload whose `If`
 /// header names the owner's token (negated, or next to a list that holds anyway) cannot keep
 /// the owner from unlocking.

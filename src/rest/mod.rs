@@ -286,11 +286,14 @@ impl LockApi {
         // A takeover breaks what stands in the way, then asks once more.
         let mut broke = false;
         let lock = loop {
-            let outcome = cfg
-                .store
-                .create_boxed(new.clone())
-                .await
-                .map_err(|_| self.unavailable(call))?;
+            // Dropped before the store answers, the lock it may have created is held by
+            // nobody: the next request removes it (D20), as for a DAV LOCK.
+            let unheld = cfg.leftovers.guard(vec![crate::leftovers::Leftover::unheld(
+                &new.token, &new.root,
+            )]);
+            let outcome = cfg.store.create_boxed(new.clone()).await;
+            unheld.done();
+            let outcome = outcome.map_err(|_| self.unavailable(call))?;
             match outcome {
                 CreateOutcome::Created(lock) => break lock,
                 CreateOutcome::Conflict(conflicts) => {
