@@ -8,7 +8,8 @@
 //! # locks in Redis, shared by every proxy started like this (see `lock_store`)
 //! REDIS_URL=redis://127.0.0.1:6379/ LOCK_PREFIX=dav cargo run --features redis --example proxy -- …
 //!
-//! # how long the upstream may do nothing (seconds, default 60; 504 after it)
+//! # how long the upstream may do nothing (seconds, default 60): 504 before its response
+//! # head, a body that ends in an error after it
 //! UPSTREAM_TIMEOUT=30 cargo run --example proxy -- …
 //! ```
 //!
@@ -19,8 +20,9 @@
 //!   service is also the layer's resource space, so the layer's own HEAD probes and the empty
 //!   `PUT` (`If-None-Match: *`) of a LOCK on an unmapped URL reach the upstream.
 //! - Bodies stream both ways: an upload reaches the upstream while the client still sends it, a
-//!   download reaches the client while the upstream still sends it. Only 207 bodies are read
-//!   whole, and only when the upstream's base path is not `/` (their hrefs are mapped).
+//!   download reaches the client while the upstream still sends it, 207 answers too: their
+//!   hrefs are mapped as they pass, and only the text after the last `<` of a piece waits
+//!   for the next piece.
 //! - Hop-by-hop headers (RFC 9110 §7.6.1: `Connection` and every header it names,
 //!   `Keep-Alive`, `Proxy-Connection`, `TE`, `Trailer`, `Transfer-Encoding`, `Upgrade`,
 //!   `Proxy-Authenticate`, `Proxy-Authorization`) are dropped in both directions; `Via` is
@@ -32,10 +34,13 @@
 //!   upstream URL's path (`http://127.0.0.1:8080/dav/` serves `/x` from `/dav/x`): the request
 //!   path, the `Destination` header (when it names this proxy or no authority; a `Destination`
 //!   on another server is passed unchanged and the upstream refuses it), and, back, `Location`
-//!   and the hrefs of 207 bodies (when the base path is not `/`).
+//!   and the hrefs of 207 bodies (absolute ones written with the upstream's authority too:
+//!   servers that build them from `Host` see the upstream's).
 //! - An upstream that cannot be reached gives 502, one that takes no upload piece and sends no
 //!   response head for `UPSTREAM_TIMEOUT` gives 504 (each piece of an upload that goes out
-//!   starts the time again, so a big PUT is never cut off while it streams).
+//!   starts the time again, so a big PUT is never cut off while it streams). A response body
+//!   from which nothing arrives for `UPSTREAM_TIMEOUT` ends in an error, so a stalled upstream
+//!   holds neither the client nor the layer's hold on the written paths.
 //!
 //! `match_any_authority` is not needed: the layer sits in front of the proxy and sees the
 //! requests as the client sent them, so the authorities of `If` tags and `Destination` are
@@ -57,7 +62,7 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::uri::{Authority, Scheme};
 use http::{Request, Response, StatusCode, Uri, Version};
 use http_body_util::combinators::UnsyncBoxBody;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -72,8 +77,9 @@ type ProxyBody = UnsyncBoxBody<Bytes, BoxError>;
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// The largest 207 body read whole to map its hrefs (only when the base path is not `/`).
-const MAX_MULTISTATUS: usize = 64 << 20;
+/// The most text a 207 body may hold back while its hrefs are mapped (one piece without a
+/// `<`): past it, what is held passes as it is.
+const MAX_HELD: usize = 1 << 20;
 const VIA: &str = "1.1 tower-locks-proxy";
 
 /// The hop-by-hop headers of RFC 9110 §7.6.1 (and the obsolete `Keep-Alive` and
@@ -187,6 +193,153 @@ impl http_body::Body for Sending {
 
     fn size_hint(&self) -> http_body::SizeHint {
         self.body.size_hint()
+    }
+}
+
+/// The upstream sent nothing of a response body for the time limit.
+#[derive(Debug)]
+struct Stalled;
+
+impl std::fmt::Display for Stalled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the upstream sent nothing for the time limit")
+    }
+}
+
+impl std::error::Error for Stalled {}
+
+/// A response body that fails with [`Stalled`] when the upstream keeps it waiting for `limit`.
+/// The time runs from the moment it first has nothing to give after a piece, so a client that
+/// reads slowly never trips it.
+struct Idle {
+    body: ProxyBody,
+    limit: Duration,
+    waiting: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl http_body::Body for Idle {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        if let Poll::Ready(frame) = Pin::new(&mut this.body).poll_frame(cx) {
+            this.waiting = None;
+            return Poll::Ready(frame);
+        }
+        let limit = this.limit;
+        let waiting = this
+            .waiting
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+        match waiting.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(Stalled)))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// A 207 body with its hrefs mapped as it streams: [`map_hrefs`] on each run of text up to
+/// the last `<` that has arrived. What follows that `<` waits for the next piece, which tells
+/// whether it starts an `href` element and what its text begins with.
+struct MapHrefs {
+    body: ProxyBody,
+    client_origin: String,
+    up: Arc<Upstream>,
+    /// What arrived from the last `<` on.
+    held: Vec<u8>,
+    /// Frames ready to go: the rest of `held` and the trailers, once the body has ended.
+    ready: std::collections::VecDeque<http_body::Frame<Bytes>>,
+    ended: bool,
+}
+
+impl MapHrefs {
+    fn new(body: ProxyBody, client_origin: String, up: Arc<Upstream>) -> Self {
+        MapHrefs {
+            body,
+            client_origin,
+            up,
+            held: Vec::new(),
+            ready: std::collections::VecDeque::new(),
+            ended: false,
+        }
+    }
+
+    /// The mapped text of `held` up to `end`, which leaves `held`. When `end` is a `<` that
+    /// stays, it is mapped with the text before it (an href's text ends where it starts) and
+    /// left out of the result: [`map_hrefs`] passes a `<` as it is.
+    fn map_until(&mut self, end: usize) -> Bytes {
+        let with_next = (end + 1).min(self.held.len());
+        let mut mapped = map_hrefs(&self.held[..with_next], &self.client_origin, &self.up);
+        if with_next > end {
+            mapped.pop();
+        }
+        self.held.drain(..end);
+        Bytes::from(mapped)
+    }
+}
+
+impl http_body::Body for MapHrefs {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        loop {
+            if let Some(frame) = this.ready.pop_front() {
+                return Poll::Ready(Some(Ok(frame)));
+            }
+            if this.ended {
+                return Poll::Ready(None);
+            }
+            let frame = match std::task::ready!(Pin::new(&mut this.body).poll_frame(cx)) {
+                Some(Ok(frame)) => frame,
+                Some(Err(e)) => return Poll::Ready(Some(Err(e))),
+                None => {
+                    this.ended = true;
+                    let rest = this.map_until(this.held.len());
+                    this.ready.push_back(http_body::Frame::data(rest));
+                    continue;
+                }
+            };
+            match frame.into_data() {
+                Ok(data) => {
+                    this.held.extend_from_slice(&data);
+                    let end = match this.held.iter().rposition(|&b| b == b'<') {
+                        _ if this.held.len() > MAX_HELD => this.held.len(),
+                        Some(last) => last,
+                        None => continue,
+                    };
+                    let mapped = this.map_until(end);
+                    if !mapped.is_empty() {
+                        return Poll::Ready(Some(Ok(http_body::Frame::data(mapped))));
+                    }
+                }
+                Err(trailers) => {
+                    this.ended = true;
+                    let rest = this.map_until(this.held.len());
+                    this.ready.push_back(http_body::Frame::data(rest));
+                    this.ready.push_back(trailers);
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.ended && self.ready.is_empty()
     }
 }
 
@@ -474,23 +627,22 @@ impl Forward {
             parts
                 .headers
                 .append(header::VIA, HeaderValue::from_static(VIA));
+            let body = Idle {
+                body: body.map_err(Into::into).boxed_unsync(),
+                limit: timeout,
+                waiting: None,
+            }
+            .boxed_unsync();
             // Only a plain 207 is rewritten: an encoded one (gzip, …) passes as it came.
             let encoded = parts.headers.contains_key(header::CONTENT_ENCODING);
-            if parts.status != StatusCode::MULTI_STATUS || up.base.is_empty() || encoded {
-                return Ok(Response::from_parts(
-                    parts,
-                    body.map_err(Into::into).boxed_unsync(),
-                ));
+            if parts.status != StatusCode::MULTI_STATUS || encoded {
+                return Ok(Response::from_parts(parts, body));
             }
-            // A 207 from an upstream with a base path: read it whole to map its hrefs.
-            let bytes = match Limited::new(body, MAX_MULTISTATUS).collect().await {
-                Ok(collected) => collected.to_bytes(),
-                Err(_) => return Ok(status_response(StatusCode::BAD_GATEWAY)),
-            };
-            let mapped = map_hrefs(&bytes, client_origin.as_deref().unwrap_or(""), &up);
             parts.headers.remove(header::CONTENT_LENGTH);
             parts.headers.remove(header::ETAG);
-            Ok(Response::from_parts(parts, full(mapped)))
+            let origin = client_origin.unwrap_or_default();
+            let body = MapHrefs::new(body, origin, up).boxed_unsync();
+            Ok(Response::from_parts(parts, body))
         })
     }
 }
@@ -1265,5 +1417,140 @@ mod layer_and_upstream_agree {
                 .all(|d| d.to_str().unwrap().contains("/dav/dav/")),
             "Destination forwarded unmapped: {dests:?}"
         );
+    }
+}
+
+#[cfg(test)]
+mod streaming {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tower::ServiceExt;
+
+    /// An upstream that answers every request with `head` (and the start of a body), then
+    /// sends nothing more while keeping the connection open.
+    async fn stalling_upstream(head: &'static str) -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            loop {
+                let (mut s, _) = listener.accept().await.unwrap();
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    let _ = s.read(&mut buf).await;
+                    s.write_all(head.as_bytes()).await.unwrap();
+                    tokio::time::sleep(Duration::from_secs(3600)).await;
+                    drop(s);
+                });
+            }
+        });
+        addr
+    }
+
+    /// A response body the upstream stops sending ends in an error once it has sent nothing
+    /// for the time limit: the client is not held, nor the layer's hold on the written path.
+    /// A 207 (hrefs mapped as it streams) the same.
+    #[tokio::test]
+    async fn a_stalled_response_body_ends_in_an_error() {
+        let heads = [
+            "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 100\r\n\r\npartial",
+            "HTTP/1.1 207 Multi-Status\r\ncontent-type: application/xml\r\n\
+             content-length: 1000\r\n\r\n<D:multistatus xmlns:D=\"DAV:\">",
+        ];
+        for head in heads {
+            let addr = stalling_upstream(head).await;
+            let up = Upstream::parse(&format!("http://{addr}/dav/")).unwrap();
+            let forward = Forward::new(up, Duration::from_millis(300));
+            let propfind = Request::builder()
+                .method("PROPFIND")
+                .uri("/x")
+                .body(empty())
+                .unwrap();
+            let res = forward.oneshot(propfind).await.unwrap();
+            let body = tokio::time::timeout(Duration::from_secs(5), res.into_body().collect());
+            let body = body.await.expect("the body ends within the limit");
+            let err = body.expect_err("a body cut short ends in an error");
+            assert!(err.is::<Stalled>(), "{err}");
+        }
+    }
+
+    /// Servers that build absolute hrefs from `Host` get the upstream's authority: the 207's
+    /// hrefs are mapped back with the root as base path too.
+    #[tokio::test]
+    async fn absolute_hrefs_are_mapped_with_a_root_base_too() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf).await;
+            let body = format!(
+                "<D:multistatus xmlns:D=\"DAV:\"><D:response><D:href>http://{addr}/doc.txt\
+                 </D:href><D:status>HTTP/1.1 200 OK</D:status></D:response></D:multistatus>"
+            );
+            let head = format!(
+                "HTTP/1.1 207 Multi-Status\r\ncontent-type: application/xml\r\n\
+                 content-length: {}\r\n\r\n",
+                body.len()
+            );
+            s.write_all(head.as_bytes()).await.unwrap();
+            s.write_all(body.as_bytes()).await.unwrap();
+        });
+        let up = Upstream::parse(&format!("http://{addr}/")).unwrap();
+        let forward = Forward::new(up, Duration::from_secs(5));
+        let propfind = Request::builder()
+            .method("PROPFIND")
+            .uri("/doc.txt")
+            .header("host", "127.0.0.1:4918")
+            .body(empty())
+            .unwrap();
+        let res = forward.oneshot(propfind).await.unwrap();
+        assert_eq!(res.status(), StatusCode::MULTI_STATUS);
+        let body = res.into_body().collect().await.unwrap().to_bytes();
+        let body = String::from_utf8(body.to_vec()).unwrap();
+        assert!(
+            body.contains("<D:href>http://127.0.0.1:4918/doc.txt</D:href>"),
+            "{body}"
+        );
+    }
+
+    /// Mapped as it streams, a 207 comes out as it would mapped whole, however it is cut into
+    /// pieces (an href's start tag, its text or a multi-byte character split between two).
+    #[tokio::test]
+    async fn hrefs_are_mapped_as_they_stream_whatever_the_pieces() {
+        let up = Arc::new(Upstream::parse("http://10.0.0.1:8080/dav/").unwrap());
+        let origin = "http://127.0.0.1:4918";
+        let answer = "<?xml version=\"1.0\"?><D:multistatus xmlns:D=\"DAV:\"><D:response>\
+            <D:href>/dav/caf\u{e9}/</D:href><D:propstat><D:prop><D:displayname>/dav/x\
+            </D:displayname></D:prop></D:propstat></D:response><D:response>\
+            <D:href>http://10.0.0.1:8080/dav/a%20b</D:href></D:response><D:response>\
+            <lp1:href xmlns:lp1=\"DAV:\">/dav</lp1:href></D:response></D:multistatus>";
+        let whole = map_hrefs(answer.as_bytes(), origin, &up);
+        assert_ne!(whole, answer.as_bytes(), "something to map");
+        let bytes = answer.as_bytes();
+        for size in [1, 2, 3, 5, 7, 11, 64, bytes.len()] {
+            let pieces = Pieces(bytes.chunks(size).map(Bytes::copy_from_slice).collect());
+            let mapped = MapHrefs::new(pieces.boxed_unsync(), origin.to_owned(), up.clone());
+            let got = mapped.collect().await.unwrap().to_bytes();
+            assert_eq!(
+                String::from_utf8_lossy(&got),
+                String::from_utf8_lossy(&whole),
+                "pieces of {size}"
+            );
+        }
+    }
+
+    /// A body that gives its pieces one frame each.
+    struct Pieces(std::collections::VecDeque<Bytes>);
+
+    impl http_body::Body for Pieces {
+        type Data = Bytes;
+        type Error = BoxError;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<http_body::Frame<Bytes>, BoxError>>> {
+            Poll::Ready(self.0.pop_front().map(|b| Ok(http_body::Frame::data(b))))
+        }
     }
 }

@@ -80,6 +80,44 @@ pub(crate) type UnlockOverride = Arc<dyn Fn(&request::Parts) -> bool + Send + Sy
 
 /// Which lock roots a refusal may name. Either way a refusal names at most 16 and counts the
 /// others it found ([decision D17](crate::decisions#d17)).
+///
+/// ```
+/// use http::{Request, StatusCode};
+/// use tower::{service_fn, Layer, ServiceExt};
+/// use tower_locks::{
+///     Disclosure, LockLayer, LockStore, MemoryLockStore, NewLock, Principal, Rejection,
+///     ResourcePath,
+/// };
+///
+/// # tokio_test::block_on(async {
+/// let store = MemoryLockStore::new();
+/// // Alice's depth-infinity lock on her folder covers everything in it.
+/// let alice = NewLock::new(ResourcePath::parse("/home/alice").unwrap()).principal("alice");
+/// store.create(alice).await.unwrap();
+/// let svc = LockLayer::new(store)
+///     .disclose_lock_roots(Disclosure::Related)
+///     .layer(service_fn(|_req: Request<String>| async {
+///         Ok::<_, std::convert::Infallible>(http::Response::new(String::new()))
+///     }));
+/// // Bob writes in it: the root stands above his request URI, so it is named.
+/// let mut put = Request::put("/home/alice/notes").body(String::new()).unwrap();
+/// put.extensions_mut().insert(Principal::new("bob"));
+/// let res = svc.clone().oneshot(put).await.unwrap();
+/// assert_eq!(res.status(), StatusCode::LOCKED);
+/// let Some(Rejection::Locked { roots, hidden }) = res.extensions().get::<Rejection>() else {
+///     panic!("refused for the lock");
+/// };
+/// assert_eq!((roots.as_slice(), *hidden), (&["/home/alice".to_owned()][..], 0));
+/// // Deleting the whole of /home: Alice's lock is below, neither his nor related: counted.
+/// let mut delete = Request::delete("/home").body(String::new()).unwrap();
+/// delete.extensions_mut().insert(Principal::new("bob"));
+/// let res = svc.oneshot(delete).await.unwrap();
+/// let Some(Rejection::Locked { roots, hidden }) = res.extensions().get::<Rejection>() else {
+///     panic!("refused for the lock below");
+/// };
+/// assert_eq!((roots.len(), *hidden), (0, 1));
+/// # });
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Disclosure {
     /// Every lock root that stands in the way (the RFC 4918 default).

@@ -329,3 +329,31 @@ async fn store_latency_is_reported() {
         cap.all()
     );
 }
+
+/// The memory store reports each lock it drops as expired, by root and principal (never by
+/// token), when its next change purges it.
+#[tokio::test(flavor = "current_thread")]
+async fn expiries_name_the_lock_by_root_and_principal() {
+    let cap = Capture::default();
+    let _guard = tracing::subscriber::set_default(cap.clone());
+    let clock = Arc::new(tower_locks::ManualClock::new());
+    let store = MemoryLockStore::with_clock(clock.clone());
+    let lock = NewLock::new(p("/a"))
+        .principal("ann")
+        .timeout(LockTimeout::Seconds(10));
+    let CreateOutcome::Created(lock) = store.create(lock).await.unwrap() else {
+        panic!("the store is empty");
+    };
+    clock.advance(std::time::Duration::from_secs(11));
+    store.create(NewLock::new(p("/b"))).await.unwrap();
+    let expired: Vec<Seen> = (cap.all().into_iter())
+        .filter(|e| e.text.contains("lock expired"))
+        .collect();
+    assert_eq!(expired.len(), 1, "{:?}", cap.all());
+    assert!(
+        expired[0].text.contains("root=\"/a\"") && expired[0].text.contains("principal=\"ann\""),
+        "{:?}",
+        expired[0]
+    );
+    assert!(!expired[0].text.contains(&*lock.token), "{:?}", expired[0]);
+}

@@ -173,4 +173,12 @@ async fn run_clockless<S: LockStore>(make: &impl Fn() -> S) {
 
 /// The fewest unsatisfied locks [`LockStore::check`] may report when there are more: a store
 /// may stop there instead of building every blocking lock.
+///
+/// ```
+/// use tower_locks::{conformance::MIN_REPORTED, Below};
+///
+/// // As many as a removal's check asks for below its target before it may stop.
+/// assert_eq!(MIN_REPORTED, Below::BLOCKED);
+/// assert_eq!(MIN_REPORTED, 16);
+/// ```
 pub const MIN_REPORTED: usize = crate::Below::BLOCKED;

@@ -1077,10 +1077,14 @@ impl Inner {
             self.due.pop();
             // Only if the slot still holds a lock expiring at exactly this instant: the other
             // heap entries were left behind by a refresh, an unlock or a reused slot.
-            if slot(&self.slots, id).is_some_and(|e| e.expires_at == Some(at)) {
-                self.remove(id);
+            if let Some(_e) = slot(&self.slots, id).filter(|e| e.expires_at == Some(at)) {
                 #[cfg(feature = "tracing")]
-                tracing::debug!(lock_id = id, "tower-locks: lock expired");
+                tracing::debug!(
+                    root = &*_e.root,
+                    principal = _e.principal.as_deref(),
+                    "tower-locks: lock expired"
+                );
+                self.remove(id);
             }
         }
         self.tidy();
