@@ -871,7 +871,7 @@ mod tests {
 
     proptest::proptest! {
         /// The shortcut for canonical input answers exactly as the loop would, and takes
-        /// every path the loop leaves unchanged.
+        /// every path without escapes that the loop leaves unchanged.
         #[test]
         fn the_canonical_shortcut_is_the_loop(
             raw in "(/|//|[a-z.%~]|%2[fF]|%7[eE]|\\.\\.|\\.){0,12}",
@@ -887,7 +887,7 @@ mod tests {
                 }
                 None => {
                     let unchanged = looped.as_ref().is_ok_and(|p| {
-                        !p.is_root() && p.href() == raw
+                        !p.is_root() && p.href() == raw && !raw.contains('%')
                     });
                     proptest::prop_assert!(!unchanged, "{raw:?} is canonical");
                 }

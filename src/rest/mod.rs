@@ -49,7 +49,7 @@ const MAX_BODY: usize = 16 * 1024;
 /// | `POST /{path}` with an optional [`AcquireRequest`] | acquire: 201 and the lock (with its token); the same principal acquiring the same lock again refreshes it: 200, same token |
 /// | `POST /{path}?takeover` | break the locks rooted at `{path}` that stand in the way, then acquire: when the policy lets the requester break every one of them (403 otherwise) and nothing else stands in the way (423 otherwise); a refused takeover breaks nothing |
 /// | `GET /{path}` | the locks covering `{path}` ([`LockList`]) |
-/// | `GET /{path}?list` | the locks at or below `{path}`: the requester's own, or all when the policy allows; a page of 100 locked resources at a time, with the reference of the next page in `next` (`?list&after=…`) |
+/// | `GET /{path}?list` | the locks at or below `{path}`: the requester's own, or all when the policy allows; a page of 100 locked resources at a time, with the reference of the next page in `next` (`?list&after=…`, naming the last locked resource of the page, whoever holds its lock) |
 /// | `PUT /{path}` with `Lock-Token` and an optional [`RefreshRequest`] | refresh |
 /// | `DELETE /{path}` with `Lock-Token` | release (the holder; others when the policy allows) |
 /// | `DELETE /{path}?break` | break every lock rooted at `{path}`, or none (403) when the policy refuses one |
