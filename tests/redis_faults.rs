@@ -251,3 +251,46 @@ async fn a_create_that_fails_leaves_no_lock() {
         store.remove_subtree(&path).await.unwrap();
     }
 }
+
+/// A subtree query (a removal's check, a listing page) only reads what callers rely on: where
+/// Redis refuses writes (here `min-replicas-to-write` without replicas; a failed save or a
+/// demoted master do the same), the entries of a lock whose record expired stay, and the query
+/// still answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subtree_query_answers_while_redis_refuses_writes() {
+    let Some(server) = OwnServer::start("refusing-writes") else {
+        return;
+    };
+    let store = redis_env::store_with_prefix(&server.url, &unique_prefix()).await;
+    let mut raw = redis_env::raw_connection(&server.url).await;
+    let short = NewLock::new(p("/c/gone")).timeout(LockTimeout::Seconds(1));
+    assert!(matches!(
+        store.create(short).await.unwrap(),
+        CreateOutcome::Created(_)
+    ));
+    let live = NewLock::new(p("/c/live"));
+    assert!(matches!(
+        store.create(live).await.unwrap(),
+        CreateOutcome::Created(_)
+    ));
+    // The first lock's record goes with its TTL, on the server's clock; no change sweeps it.
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    let refuse = |n: &str| {
+        redis::cmd("CONFIG")
+            .arg("SET")
+            .arg("min-replicas-to-write")
+            .arg(n)
+            .to_owned()
+    };
+    let _: () = refuse("1").query_async(&mut raw).await.unwrap();
+    let answer = store
+        .query(&LockQuery::new().subtree(p("/c")).until_blocked(None))
+        .await;
+    let _: () = refuse("0").query_async(&mut raw).await.unwrap();
+    let roots: Vec<String> = answer
+        .expect("a subtree query answers while Redis refuses writes")
+        .iter()
+        .map(|l| l.root.to_string())
+        .collect();
+    assert_eq!(roots, ["/c/live"]);
+}

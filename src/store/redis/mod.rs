@@ -159,8 +159,8 @@ const DEEP_KINDS: [&str; 2] = ["xinf", "sinf"];
 ///   out (with its tree entry), `remove_subtree` takes out every entry of its subtree; a
 ///   subtree query (a removal's check, a page of a listing) takes out the root and tree
 ///   entries of the locks whose record has expired, so a walk below a collection reads each
-///   expired lock once, not on every request until a sweep reaches it; a covering check only
-///   reads;
+///   expired lock once, not on every request until a sweep reaches it (where Redis refuses
+///   writes, it leaves them and still answers); a covering check only reads;
 /// - unlocking and `remove_subtree` delete the record and all its entries.
 ///
 /// # Failed creates leave no lock

@@ -54,7 +54,12 @@ local function roots_below(tree, path, after, holder, more)
       else
         -- gone by its TTL (or behind the store's back): take the entry out, so that the
         -- next walk does not read it again
-        unroot(e[2], e[1], e[3], false)
+        -- a cleanup only: where Redis refuses writes (NOREPLICAS, MISCONF, a read-only
+        -- replica) the entry stays and the query still answers
+        local removed = redis.pcall('ZREM', root_key(e[2], e[1]), e[3])
+        if type(removed) ~= 'table' then
+          redis.pcall('ZREM', tree_key(e[2]), tree_member(e[1], e[2], e[3]))
+        end
       end
       open = open or asked[e[3]] ~= nil
         or (holder ~= nil and redis.call('ZSCORE', holder_key(holder), e[3]) ~= false)
