@@ -251,7 +251,8 @@ impl http_body::Body for Idle {
 
 /// A 207 body with its hrefs mapped as it streams: [`map_hrefs`] on each run of text up to
 /// the last `<` that has arrived. What follows that `<` waits for the next piece, which tells
-/// whether it starts an `href` element and what its text begins with.
+/// whether it starts an `href` element and what its text begins with. A body whose XML
+/// declaration names another encoding than UTF-8 passes as it is.
 struct MapHrefs {
     body: ProxyBody,
     client_origin: String,
@@ -261,6 +262,10 @@ struct MapHrefs {
     /// Frames ready to go: the rest of `held` and the trailers, once the body has ended.
     ready: std::collections::VecDeque<http_body::Frame<Bytes>>,
     ended: bool,
+    /// Whether the body's start (and its XML declaration, if any) has been read.
+    started: bool,
+    /// The body is in another encoding than UTF-8: it passes unchanged.
+    foreign: bool,
 }
 
 impl MapHrefs {
@@ -272,6 +277,8 @@ impl MapHrefs {
             held: Vec::new(),
             ready: std::collections::VecDeque::new(),
             ended: false,
+            started: false,
+            foreign: false,
         }
     }
 
@@ -279,14 +286,68 @@ impl MapHrefs {
     /// stays, it is mapped with the text before it (an href's text ends where it starts) and
     /// left out of the result: [`map_hrefs`] passes a `<` as it is.
     fn map_until(&mut self, end: usize) -> Bytes {
-        let with_next = (end + 1).min(self.held.len());
+        if !self.started {
+            self.started = true;
+            self.foreign = declared_encoding(&self.held).is_some_and(|e| {
+                !e.eq_ignore_ascii_case("utf-8") && !e.eq_ignore_ascii_case("utf8")
+            });
+        }
+        if self.foreign {
+            return Bytes::from(self.held.drain(..end).collect::<Vec<u8>>());
+        }
+        let look = self.held.get(end) == Some(&b'<');
+        let with_next = end + usize::from(look);
         let mut mapped = map_hrefs(&self.held[..with_next], &self.client_origin, &self.up);
-        if with_next > end {
+        if look {
             mapped.pop();
         }
         self.held.drain(..end);
         Bytes::from(mapped)
     }
+
+    /// Where to cut `held` once a piece has arrived: at its last `<` past the first byte;
+    /// without one, nowhere (`None`: wait for more) until it holds more than [`MAX_HELD`],
+    /// then at its end, short of a character the piece cut in two.
+    fn cut(&self) -> Option<usize> {
+        match self.held.iter().rposition(|&b| b == b'<') {
+            Some(last) if last > 0 => Some(last),
+            _ if self.held.len() > MAX_HELD => Some(match std::str::from_utf8(&self.held) {
+                Err(e) if e.error_len().is_none() => e.valid_up_to(),
+                _ => self.held.len(),
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// Whether `Content-Type` names a charset other than UTF-8.
+fn foreign_charset(headers: &HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    value.split(';').skip(1).any(|param| {
+        let (name, charset) = param.split_once('=').unwrap_or((param, ""));
+        let charset = charset.trim().trim_matches('"');
+        name.trim().eq_ignore_ascii_case("charset")
+            && !charset.eq_ignore_ascii_case("utf-8")
+            && !charset.eq_ignore_ascii_case("utf8")
+    })
+}
+
+/// The encoding an XML declaration at the start of `text` names (after a UTF-8 byte order
+/// mark, if any).
+fn declared_encoding(text: &[u8]) -> Option<&str> {
+    let text = text.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(text);
+    let declaration = text.strip_prefix(b"<?xml")?;
+    let declaration = &declaration[..declaration.windows(2).position(|w| w == b"?>")?];
+    let declaration = std::str::from_utf8(declaration).ok()?;
+    let value = declaration.split_once("encoding")?.1.trim_start();
+    let value = value.strip_prefix('=')?.trim_start();
+    let quote = value.chars().next().filter(|q| *q == '"' || *q == '\'')?;
+    value[1..].split(quote).next()
 }
 
 impl http_body::Body for MapHrefs {
@@ -318,10 +379,8 @@ impl http_body::Body for MapHrefs {
             match frame.into_data() {
                 Ok(data) => {
                     this.held.extend_from_slice(&data);
-                    let end = match this.held.iter().rposition(|&b| b == b'<') {
-                        _ if this.held.len() > MAX_HELD => this.held.len(),
-                        Some(last) => last,
-                        None => continue,
+                    let Some(end) = this.cut() else {
+                        continue;
                     };
                     let mapped = this.map_until(end);
                     if !mapped.is_empty() {
@@ -423,7 +482,8 @@ fn map_location(
 /// with the base path, loses them. Other elements (property values) are left as they are.
 /// Textual on purpose: the element may carry any namespace prefix.
 fn map_hrefs(body: &[u8], client_origin: &str, up: &Upstream) -> Vec<u8> {
-    // Not UTF-8 (another charset): passed unchanged rather than mangled.
+    // Not UTF-8 (a body in another charset that did not say so): passed unchanged rather than
+    // mangled.
     let Ok(text) = std::str::from_utf8(body) else {
         return body.to_vec();
     };
@@ -440,7 +500,7 @@ fn map_hrefs(body: &[u8], client_origin: &str, up: &Upstream) -> Vec<u8> {
             continue;
         } else if rest.starts_with(&absolute) {
             (absolute.len(), format!(">{client_origin}"))
-        } else if rest.starts_with(&relative) {
+        } else if !up.base.is_empty() && rest.starts_with(&relative) {
             (relative.len(), ">".to_owned())
         } else {
             out.push('>');
@@ -633,9 +693,13 @@ impl Forward {
                 waiting: None,
             }
             .boxed_unsync();
-            // Only a plain 207 is rewritten: an encoded one (gzip, …) passes as it came.
+            // Only a plain UTF-8 207 is rewritten: an encoded one (gzip, …), or one in another
+            // charset, passes as it came.
             let encoded = parts.headers.contains_key(header::CONTENT_ENCODING);
-            if parts.status != StatusCode::MULTI_STATUS || encoded {
+            if parts.status != StatusCode::MULTI_STATUS
+                || encoded
+                || foreign_charset(&parts.headers)
+            {
                 return Ok(Response::from_parts(parts, body));
             }
             parts.headers.remove(header::CONTENT_LENGTH);
@@ -1537,6 +1601,75 @@ mod streaming {
                 "pieces of {size}"
             );
         }
+    }
+
+    /// `frames` through [`MapHrefs`].
+    async fn streamed(frames: Vec<Vec<u8>>, up: &Arc<Upstream>, origin: &str) -> Vec<u8> {
+        let body = Pieces(frames.into_iter().map(Bytes::from).collect()).boxed_unsync();
+        let mapped = MapHrefs::new(body, origin.to_owned(), up.clone());
+        mapped.collect().await.unwrap().to_bytes().to_vec()
+    }
+
+    /// With the root as base path, only absolute hrefs change: an empty href stays empty.
+    #[tokio::test]
+    async fn an_empty_href_stays_empty_with_a_root_base() {
+        let up = Arc::new(Upstream::parse("http://10.0.0.1:8080/").unwrap());
+        let answer = "<D:multistatus xmlns:D=\"DAV:\"><D:response><D:href></D:href>\
+            <D:status>HTTP/1.1 200 OK</D:status></D:response></D:multistatus>";
+        let got = streamed(vec![answer.into()], &up, "http://127.0.0.1:4918").await;
+        assert_eq!(String::from_utf8_lossy(&got), answer);
+    }
+
+    /// A property value longer than what is held back, arriving in big pieces: the href after
+    /// it is mapped, whether a piece ends inside that href or inside a character of the value.
+    #[tokio::test]
+    async fn an_href_after_a_big_property_value_is_mapped() {
+        let up = Arc::new(Upstream::parse("http://10.0.0.1:8080/dav/").unwrap());
+        let origin = "http://127.0.0.1:4918";
+        for filler in ["b", "\u{e9}"] {
+            let head = "<D:multistatus xmlns:D=\"DAV:\"><D:response><D:href>/dav/a</D:href>\
+                <D:propstat><D:prop><x:big xmlns:x=\"urn:x\">";
+            let big = filler.repeat(MAX_HELD / filler.len() + 7);
+            let tail = "</x:big></D:prop></D:propstat></D:response><D:response>\
+                <D:href>/dav/y</D:href></D:response></D:multistatus>";
+            let whole = format!("{head}{big}{tail}");
+            let bytes = whole.as_bytes();
+            // 400 kB pieces, one of them ending in the middle of the last href, and (for the
+            // two-byte filler) pieces of an odd length that cut characters in two.
+            let cut = whole.find("/dav/y").unwrap() + 3;
+            let mut frames = Vec::new();
+            let mut at = 0;
+            while at < cut {
+                let end = (at + 400_001).min(cut);
+                frames.push(bytes[at..end].to_vec());
+                at = end;
+            }
+            frames.push(bytes[cut..].to_vec());
+            let got = streamed(frames, &up, origin).await;
+            assert_eq!(got, map_hrefs(bytes, origin, &up), "filler {filler:?}");
+            assert!(String::from_utf8_lossy(&got).contains("<D:href>/y</D:href>"));
+        }
+    }
+
+    /// A 207 whose XML declaration, or whose `Content-Type`, names another charset than UTF-8
+    /// passes byte for byte, however it is cut.
+    #[tokio::test]
+    async fn a_207_in_another_charset_passes_unchanged() {
+        let up = Arc::new(Upstream::parse("http://10.0.0.1:8080/dav/").unwrap());
+        let first = b"<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><D:multistatus \
+            xmlns:D=\"DAV:\"><D:response><D:href>/dav/a</D:href></D:response>"
+            .to_vec();
+        let second = b"<D:response><D:href>/dav/caf\xe9</D:href></D:response></D:multistatus>";
+        let whole = [first.clone(), second.to_vec()].concat();
+        let got = streamed(vec![first, second.to_vec()], &up, "http://127.0.0.1:4918").await;
+        assert_eq!(got, whole);
+        let mut headers = HeaderMap::new();
+        let latin1 = HeaderValue::from_static("application/xml; charset=\"ISO-8859-1\"");
+        headers.insert(header::CONTENT_TYPE, latin1);
+        assert!(foreign_charset(&headers));
+        let utf8 = HeaderValue::from_static("text/xml; Charset=UTF-8");
+        headers.insert(header::CONTENT_TYPE, utf8);
+        assert!(!foreign_charset(&headers));
     }
 
     /// A body that gives its pieces one frame each.
