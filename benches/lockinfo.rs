@@ -49,6 +49,18 @@ fn attributes_6000() -> String {
     format!("{HEAD}>{BODY}<D:ignored{attrs}/></D:lockinfo>")
 }
 
+/// An owner whose one child holds thousands of elements, each with a prefix of its own (an
+/// owner's children keep the prefixes they use, to declare them when the owner is stored).
+fn owner_prefixes() -> String {
+    let mut s = format!("{HEAD}>{BODY}<D:owner><c>");
+    let mut i = 0;
+    while s.len() < SIZE {
+        s.push_str(&format!(r#"<p{i}:a xmlns:p{i}="u"/>"#));
+        i += 1;
+    }
+    s + "</c></D:owner></D:lockinfo>"
+}
+
 fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("lockinfo");
     let cases = [
@@ -57,6 +69,7 @@ fn bench(c: &mut Criterion) {
         ("elements", elements(0, "<D:ignored/>")),
         ("deep-ns", elements(31, "<n30:ignored n30:a=\"v\"/>")),
         ("6000-attributes", attributes_6000()),
+        ("owner-prefixes", owner_prefixes()),
     ];
     for (name, body) in &cases {
         g.throughput(Throughput::Bytes(body.len() as u64));
