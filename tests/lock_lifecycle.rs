@@ -1,9 +1,13 @@
 //! LOCK (create, refresh), UNLOCK and discovery answered by the layer (RFC 4918 §9.10, §9.11).
 
+#[path = "common/adjusted.rs"]
+mod adjusted;
 mod common;
 
 use std::sync::Arc;
 use std::time::Duration;
+
+use adjusted::Adjusted;
 
 use axum::body::Body;
 use common::*;
@@ -849,56 +853,6 @@ async fn another_principals_lock_is_a_403_before_any_if() {
     assert_eq!(a.status, StatusCode::FORBIDDEN, "{}", a.text());
 }
 
-/// A memory store whose next `unlock` fails (a store outage of one call).
-#[derive(Default)]
-struct FailNextUnlock {
-    inner: MemoryLockStore,
-    fail: std::sync::atomic::AtomicBool,
-}
-
-impl LockStore for FailNextUnlock {
-    async fn create(
-        &self,
-        lock: tower_locks::NewLock,
-    ) -> Result<tower_locks::CreateOutcome, tower_locks::LockStoreError> {
-        self.inner.create(lock).await
-    }
-    async fn refresh(
-        &self,
-        access: tower_locks::TokenAccess<'_>,
-        timeout: tower_locks::LockTimeout,
-    ) -> Result<tower_locks::TokenOutcome, tower_locks::LockStoreError> {
-        self.inner.refresh(access, timeout).await
-    }
-    async fn unlock(
-        &self,
-        access: tower_locks::TokenAccess<'_>,
-    ) -> Result<tower_locks::TokenOutcome, tower_locks::LockStoreError> {
-        if self.fail.swap(false, std::sync::atomic::Ordering::SeqCst) {
-            return Err(tower_locks::LockStoreError::unavailable("down"));
-        }
-        self.inner.unlock(access).await
-    }
-    async fn remove_subtree(
-        &self,
-        path: &tower_locks::ResourcePath,
-    ) -> Result<usize, tower_locks::LockStoreError> {
-        self.inner.remove_subtree(path).await
-    }
-    async fn query(
-        &self,
-        query: &tower_locks::LockQuery,
-    ) -> Result<Vec<tower_locks::Lock>, tower_locks::LockStoreError> {
-        self.inner.query(query).await
-    }
-    async fn get(
-        &self,
-        token: &str,
-    ) -> Result<Option<tower_locks::Lock>, tower_locks::LockStoreError> {
-        self.inner.get(token).await
-    }
-}
-
 /// A creator that always fails with 409 (a missing parent collection).
 struct NoParent;
 
@@ -916,11 +870,13 @@ impl tower_locks::ResourceCreator for NoParent {
 /// roll-back, the lock, whose token nobody received, is removed by the next guarded request.
 #[tokio::test]
 async fn a_failed_roll_back_is_left_to_the_next_request() {
-    let store = Arc::new(FailNextUnlock::default());
+    let store = Arc::new(Adjusted::new(MemoryLockStore::new()));
     let svc = LockLayer::from_arc(store.clone())
         .with_resource_creator(NoParent)
         .layer(Kv::default());
-    store.fail.store(true, std::sync::atomic::Ordering::SeqCst);
+    store
+        .failing_unlocks
+        .store(1, std::sync::atomic::Ordering::SeqCst);
     let lock_req = || {
         req("LOCK", "/missing/new.txt")
             .header("timeout", "Second-86400")

@@ -1,7 +1,11 @@
 //! A store wrapper for tests that need a store behaving as its contract allows but the
 //! stores at hand do not: it changes what the wrapped store is asked (`query`) or what it
-//! answers (`created`), and passes everything else on.
+//! answers (`created`), fails the next `unlock` calls as a store outage would
+//! (`failing_unlocks`), and passes everything else on.
 #![allow(dead_code, unreachable_pub)]
+
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::Arc;
 
 use tower_locks::{
     CreateOutcome, Lock, LockQuery, LockStore, LockStoreError, LockTimeout, NewLock, ResourcePath,
@@ -15,6 +19,8 @@ pub struct Adjusted<S> {
     pub inner: S,
     pub query: fn(&LockQuery) -> LockQuery,
     pub created: fn(&ResourcePath, CreateOutcome) -> CreateOutcome,
+    /// How many of the next `unlock` calls fail with [`LockStoreError::unavailable`].
+    pub failing_unlocks: Arc<AtomicUsize>,
 }
 
 impl<S> Adjusted<S> {
@@ -24,6 +30,7 @@ impl<S> Adjusted<S> {
             inner,
             query: LockQuery::clone,
             created: |_, outcome| outcome,
+            failing_unlocks: Arc::default(),
         }
     }
 }
@@ -41,6 +48,14 @@ impl<S: LockStore> LockStore for Adjusted<S> {
         self.inner.refresh(access, timeout).await
     }
     async fn unlock(&self, access: TokenAccess<'_>) -> Result<TokenOutcome, LockStoreError> {
+        let fail = |n: usize| n.checked_sub(1);
+        if self
+            .failing_unlocks
+            .fetch_update(SeqCst, SeqCst, fail)
+            .is_ok()
+        {
+            return Err(LockStoreError::unavailable("the store is down"));
+        }
         self.inner.unlock(access).await
     }
     async fn remove_subtree(&self, path: &ResourcePath) -> Result<usize, LockStoreError> {
