@@ -251,3 +251,65 @@ async fn an_unreadable_etag_leaves_the_resource_existing() {
     }
     assert_eq!(kv.forwarded().len(), 1);
 }
+
+/// D3: the resource space's PUT goes only to a URL that is missing once the lock stands. A
+/// client's PUT checked between the LOCK's first HEAD and its grant (no lock yet, so it is
+/// allowed) creates the resource; the LOCK asks again after the grant and leaves it as it is,
+/// even with a PUT handler that ignores `If-None-Match`.
+#[tokio::test]
+async fn a_lock_never_empties_a_resource_written_after_its_first_head() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::OnceLock;
+    use tower_locks::{EmptyBody, LockService};
+
+    let kv = Kv::default();
+    let app: Arc<OnceLock<LockService<Kv>>> = Arc::default();
+    let raced = Arc::new(AtomicBool::new(false));
+    let space = {
+        let (kv, app) = (kv.clone(), app.clone());
+        tower::service_fn(move |sub: Request<EmptyBody>| {
+            let (kv, app) = (kv.clone(), app.clone());
+            let first = !raced.swap(true, Ordering::SeqCst);
+            async move {
+                let path = sub.uri().path().to_owned();
+                let mut res = Response::new(Body::empty());
+                match sub.method().as_str() {
+                    "HEAD" => {
+                        let missing = !kv.exists(&path);
+                        // While the first answer travels back, another client writes.
+                        if first {
+                            let other = app.get().unwrap().clone();
+                            let put = req("PUT", &path).body(Body::from("important")).unwrap();
+                            assert_eq!(send(other, put).await.status, StatusCode::CREATED);
+                        }
+                        if missing {
+                            *res.status_mut() = StatusCode::NOT_FOUND;
+                        }
+                    }
+                    // A handler that ignores `If-None-Match`.
+                    "PUT" => {
+                        kv.put(&path, "");
+                        *res.status_mut() = StatusCode::CREATED;
+                    }
+                    _ => *res.status_mut() = StatusCode::METHOD_NOT_ALLOWED,
+                }
+                Ok::<_, Infallible>(res)
+            }
+        })
+    };
+    let layer = LockLayer::new(MemoryLockStore::new()).resource_space(space);
+    let svc = tower::Layer::layer(&layer, kv.clone());
+    let _ = app.set(svc.clone());
+    let lock = req("LOCK", "/report")
+        .body(Body::from(LOCKINFO_EXCLUSIVE))
+        .unwrap();
+    let a = send(svc, lock).await;
+    assert_eq!(a.status, StatusCode::OK, "a lock on what exists now");
+    let content = kv
+        .files
+        .lock()
+        .unwrap()
+        .get("/report")
+        .map(|(b, _)| b.clone());
+    assert_eq!(content.as_deref(), Some(&b"important"[..]));
+}

@@ -270,6 +270,17 @@ async fn grant<B>(ctx: &Ctx, new: NewLock, create: bool) -> Response<ResponseBod
         let (roots, hidden) = named(&in_flight, 0);
         return ctx.reject(Rejection::Conflict { roots, hidden });
     }
+    // Ask again now that the lock stands and no checked write is in flight: the HEAD before
+    // the grant may be stale (another client's PUT may have created the resource since), and
+    // the resource space's PUT may ignore `If-None-Match` (D3).
+    let create = create
+        && (ctx.cfg.space.creator.is_some()
+            || ctx
+                .cfg
+                .space
+                .probe(&ctx.target, &ctx.cfg.prefix, &ctx.parts)
+                .await
+                == ResourceState::Missing);
     let mut status = StatusCode::OK;
     if create {
         let created = ctx
