@@ -458,3 +458,51 @@ async fn with_locks_mounts_the_layer_with_the_router_as_resource_space() {
         [("/docs/fresh".to_owned(), Some("*".to_owned()))]
     );
 }
+
+/// `with_locks` declares the router as it stands as the resource space, so its probes pass
+/// none of the layers added around it afterwards, authorization included. A client refused
+/// `/secret/plan` names it in an `If` list with an entity tag: the layer does not probe it (the
+/// request does not act on it), so the handler never runs and a right guess of its entity tag
+/// is answered as a wrong one.
+#[tokio::test]
+async fn an_if_header_is_no_oracle_for_resources_behind_authorization() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use axum::extract::Request as AxumRequest;
+    use axum::middleware::{from_fn, Next};
+    use axum::response::IntoResponse;
+    use tower_locks::RouterLocksExt;
+
+    let secret_runs = Arc::new(AtomicUsize::new(0));
+    let runs = secret_runs.clone();
+    let secret = move || {
+        runs.fetch_add(1, Ordering::SeqCst);
+        async { ([("etag", "\"v1\"")], "the board's salary plan") }
+    };
+    let routes: Router = Router::new()
+        .route("/secret/{id}", get(secret))
+        .route("/public/{id}", put(|| async { StatusCode::NO_CONTENT }));
+    async fn authorize(req: AxumRequest, next: Next) -> axum::response::Response {
+        match req.uri().path().starts_with("/secret") {
+            true => StatusCode::FORBIDDEN.into_response(),
+            false => next.run(req).await,
+        }
+    }
+    let app: Router = routes
+        .with_locks(LockLayer::new(MemoryLockStore::new()))
+        .layer(from_fn(authorize));
+    let addr = serve(app).await;
+    assert_eq!(
+        send(addr, "GET", "/secret/plan", &[], "").await.0,
+        StatusCode::FORBIDDEN
+    );
+    let guess = |tag: &str| [("if", format!("</secret/plan> ([\"{tag}\"])"))];
+    let right = send(addr, "PUT", "/public/a", &guess("v1"), "").await.0;
+    let wrong = send(addr, "PUT", "/public/a", &guess("v9"), "").await.0;
+    assert_eq!((right, wrong), (wrong, StatusCode::PRECONDITION_FAILED));
+    assert_eq!(
+        secret_runs.load(Ordering::SeqCst),
+        0,
+        "the secret handler ran"
+    );
+}

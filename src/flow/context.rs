@@ -16,9 +16,6 @@ use crate::response::{render, Rejection};
 use crate::store::{Below, Lock, LockQuery, LockStoreError};
 use crate::ResourcePath;
 
-/// The most probes one verdict may send.
-pub(crate) const MAX_PROBES: usize = 8;
-
 pub(crate) struct Ctx {
     pub(crate) cfg: Arc<Config>,
     pub(crate) parts: request::Parts,
@@ -130,6 +127,12 @@ impl Ctx {
         }
     }
 
+    /// Whether `path` is the request URI or its `Destination`: the resources whose state the
+    /// layer may ask the resource space for.
+    pub(crate) fn acts_on(&self, path: &ResourcePath) -> bool {
+        *path == self.target || self.destination.as_ref() == Some(path)
+    }
+
     /// Resolve an absolute URI or absolute path against this request.
     pub(crate) fn resolve(&self, reference: &str) -> Result<Resolved, crate::PathError> {
         let authority = request_authority(&self.parts.uri, &self.parts.headers);
@@ -201,9 +204,9 @@ impl Ctx {
         }
     }
 
-    /// Settle `step`, probing the states it asks for: at most [`MAX_PROBES`], so an `If`
-    /// header naming many resources cannot turn one request into many; the states past that
-    /// are unknown, which fails closed (D13).
+    /// Settle `step`, probing the states it asks for (only ever of the request's own
+    /// resources, see `verdict::if_holds`: an `If` header naming many resources cannot turn
+    /// one request into many).
     pub(crate) async fn settle<T>(
         &self,
         states: &mut States,
@@ -219,22 +222,16 @@ impl Ctx {
         }
     }
 
-    /// Whether `path` exists, and its ETag: known in `states`, or probed and kept there (at
-    /// most [`MAX_PROBES`] probes for one `states`; past that, and when nothing can tell,
-    /// unknown).
+    /// Whether `path` exists, and its ETag: known in `states`, or probed and kept there
+    /// (unknown when nothing can tell).
     pub(crate) async fn state_of<'s>(
         &self,
         states: &'s mut States,
         path: &ResourcePath,
     ) -> &'s crate::ResourceState {
         if states.get(path).is_none() {
-            let state = if states.probed < MAX_PROBES {
-                states.probed += 1;
-                let space = &self.cfg.space;
-                space.probe(path, &self.cfg.prefix, &self.parts).await
-            } else {
-                crate::ResourceState::Unknown
-            };
+            let space = &self.cfg.space;
+            let state = space.probe(path, &self.cfg.prefix, &self.parts).await;
             states.insert(path.clone(), state);
         }
         states.get(path).unwrap_or(&crate::ResourceState::Unknown)

@@ -17,7 +17,9 @@
 //! false for it (and `Not …` true). A resource whose state cannot be learned (no probe, or a
 //! probe that could not tell) makes every list with an entity-tag condition on it false,
 //! `Not` included: the layer never claims a condition holds that it could not check
-//! ([decision D13](crate::decisions#d13)). States are asked for lazily: only for lists whose
+//! ([decision D13](crate::decisions#d13)). So does a resource the request does not act on
+//! (neither its URI nor its `Destination`), which is never probed
+//! ([decision D6](crate::decisions#d6)). States are asked for lazily: only for lists whose
 //! token conditions already hold, once per resource.
 
 use super::plan::{Plan, When};
@@ -34,11 +36,10 @@ pub(crate) enum Step<T> {
     Need(ResourcePath),
 }
 
-/// What is known about the resources the verdict asked for, and how many probes asked.
+/// What is known about the resources the verdict asked for.
 #[derive(Debug, Default)]
 pub(crate) struct States {
     known: Vec<(ResourcePath, ResourceState)>,
-    pub(crate) probed: usize,
 }
 
 impl States {
@@ -140,6 +141,9 @@ pub(crate) fn if_holds(ctx: &Ctx, locks: &[Lock], states: &States) -> Step<bool>
             (false, _) => true,
             // A foreign resource: no state, so no current ETag.
             (true, None) => etags_hold(list, None),
+            // A resource the request does not act on is not probed: its handlers would run
+            // for a client that may not read it, and tell it the resource's entity tag (D6).
+            (true, Some(path)) if !ctx.acts_on(path) => false,
             (true, Some(path)) => match states.get(path) {
                 None => return Step::Need(path.clone()),
                 Some(ResourceState::Exists { etag }) => etags_hold(list, etag.as_ref()),
