@@ -11,10 +11,12 @@
 //! write sees the new lock (and is refused) or the LOCK sees the hold (and is refused).
 //!
 //! A hold also names the tokens its write relies on, so an UNLOCK cannot pull a lock from
-//! under a write that is using it. Until the verdict that is every token the request
-//! submitted; from the verdict on, only the tokens of the locks the write was required to
-//! satisfy and did. A token that is merely mentioned (`Not <token>`, or a lock of another
-//! principal) pins nothing while the request body streams in. An UNLOCK (or a release or
+//! under a write that is using it. Until the store has answered that is every token the
+//! request submitted; then only those of the locks the write is required to satisfy, while
+//! its verdict may wait for a probe; from the verdict on, only the tokens of the locks it did
+//! satisfy. A token that is merely mentioned (`Not <token>`, or a lock of another principal)
+//! pins nothing while the request body streams in, nor while a probe keeps the verdict
+//! waiting. An UNLOCK (or a release or
 //! break through the lock API) marks its tokens first, if no write relies on them, and a write
 //! whose verdict would rely on a marked token is refused: whatever the interleaving, either
 //! the removal sees the write or the write sees the removal.

@@ -675,3 +675,37 @@ async fn a_write_is_in_flight_until_its_answer_has_streamed() {
         );
     }
 }
+
+/// A write whose verdict waits for a probe (here one that never answers: a HEAD that hangs)
+/// pins only the tokens its verdict may rely on: another principal's token it merely mentions
+/// can be unlocked by its owner meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_waiting_for_a_probe_pins_no_mentioned_token() {
+    let entered = Arc::new(Notify::new());
+    let space = {
+        let entered = entered.clone();
+        tower::service_fn(move |_: Request<tower_locks::EmptyBody>| {
+            let entered = entered.clone();
+            async move {
+                entered.notify_one();
+                std::future::pending::<()>().await;
+                Ok::<_, std::convert::Infallible>(Response::new(Body::empty()))
+            }
+        })
+    };
+    let store = Arc::new(MemoryLockStore::new());
+    let svc = LockLayer::new(store.clone())
+        .resource_space(space)
+        .layer(Kv::default());
+    let ann = xlock(&*store, "/doc", LockDepth::Zero).await;
+    let header = format!("([\"x\"]) (<{}>)", ann.token);
+    let put = tokio::spawn(send(
+        svc.clone(),
+        empty(req("PUT", "/slow").header("if", header)),
+    ));
+    entered.notified().await; // its verdict waits for the HEAD of /slow
+    let unlock = req("UNLOCK", "/doc").header("lock-token", format!("<{}>", ann.token));
+    let a = send(svc, empty(unlock)).await;
+    assert_eq!(a.status, StatusCode::NO_CONTENT, "{}", a.text());
+    put.abort();
+}

@@ -124,6 +124,31 @@ pub(crate) fn verdict(
     Step::Done(Ok(allowed))
 }
 
+/// The tokens the verdict of `plan` may rely on, given the store's `locks`: those of the
+/// locks it requires that the request submitted (or, where owners write without their tokens,
+/// that its principal holds). A write's hold names only these while its verdict waits for a
+/// probe: a token the request merely mentions is pinned by no wait.
+pub(crate) fn reliable(ctx: &Ctx, plan: &Plan, locks: &[Lock]) -> Vec<String> {
+    let submitted: Vec<&str> = ctx.submitted().collect();
+    let own = |l: &Lock| {
+        ctx.cfg.owner_writes
+            && ctx.principal.is_some()
+            && l.principal.as_deref() == ctx.principal.as_deref()
+    };
+    let mut tokens = Vec::new();
+    for when in [When::Always, When::Creating] {
+        plan.for_each_group(locks, when, |group| {
+            let usable = group
+                .iter()
+                .filter(|l| submitted.contains(&l.token.as_str()) || own(l));
+            tokens.extend(usable.map(|l| l.token.as_str().to_owned()));
+        });
+    }
+    tokens.sort_unstable();
+    tokens.dedup();
+    tokens
+}
+
 /// Whether the request's `If` header holds (`true` when there is none).
 pub(crate) fn if_holds(ctx: &Ctx, locks: &[Lock], states: &States) -> Step<bool> {
     let Some(header) = &ctx.if_header else {

@@ -10,7 +10,7 @@ use http::{Request, Response, StatusCode};
 
 use super::context::store_failed;
 use super::plan::{CleanupWhen, Plan};
-use super::verdict::{verdict, Allowed, States};
+use super::verdict::{reliable, verdict, Allowed, States};
 use super::Ctx;
 use crate::body::ResponseBody;
 use crate::config::Config;
@@ -126,6 +126,9 @@ impl<B> Write<B> {
         };
         let decided = match &answer {
             Ok(locks) => {
+                // A probe may keep the verdict waiting: meanwhile the hold names only what the
+                // verdict may rely on (a lock being removed refuses the write at `admit`).
+                hold.rely_on(reliable(&ctx, &plan, locks));
                 let mut states = States::default();
                 ctx.settle(&mut states, |s| verdict(&ctx, &plan, locks, s))
                     .await
