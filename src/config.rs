@@ -303,6 +303,7 @@ impl std::fmt::Debug for Config {
             .field("limits", &self.limits)
             .field("disclosure", &self.disclosure)
             .field("dry_run", &self.dry_run)
+            .field("events", &self.events)
             .finish_non_exhaustive()
     }
 }

@@ -3,20 +3,22 @@
 //!
 //! Requests never run the application's hook: they put the event in a bounded queue (an event
 //! that finds the queue full is dropped and counted) and one thread per layer calls the hook,
-//! in order. The same thread reports expiries: it knows when each lock it heard of is due, and
-//! reports it expired unless it heard of a refresh, release, break or removal first. With
-//! several instances on one store, each reports what passed through it; a lock refreshed
-//! through another instance is reported expired by this one when its old timeout passes.
+//! in order. The same thread reports expiries: a lock it heard granted or refreshed is due a
+//! whole timeout after that event was sent (on this host's monotonic clock, whatever the
+//! store's clock says), and is reported expired unless the thread hears of a refresh, release,
+//! break or removal first; an expiry goes before every event sent after it was due. A hook
+//! that panics loses that one event, not the ones after it. With several instances on one
+//! store, each reports what passed through it; a lock refreshed through another instance is
+//! reported expired by this one when its old timeout passes.
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, RecvTimeoutError, SyncSender};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Instant;
 
 use crate::store::Lock;
-use crate::ResourcePath;
 
 /// Something that happened to a lock, as the hook registered with
 /// [`LockLayer::on_lock_event`](crate::LockLayer::on_lock_event) hears of it.
@@ -53,7 +55,8 @@ pub enum LockEvent {
         /// Who broke it.
         by: Option<String>,
     },
-    /// A lock went with its resource (a successful DELETE or MOVE).
+    /// A lock went with its resource (a successful DELETE or MOVE through this layer, whoever
+    /// granted the lock), or its resource could not be created (a LOCK on an unmapped URL).
     Removed {
         /// The lock that is gone.
         lock: Lock,
@@ -89,19 +92,12 @@ impl LockEvent {
 /// The application's hook.
 pub(crate) type Hook = Arc<dyn Fn(&LockEvent) + Send + Sync>;
 
-/// What requests send the events thread.
-enum Message {
-    Event(LockEvent),
-    /// The locks at and below this path went with their resource.
-    Removed(ResourcePath),
-}
-
 /// Events waiting for the thread: beyond this many, new ones are dropped (and counted).
 const QUEUE: usize = 4096;
 
 /// The sending side, shared by every request of a layer.
 pub(crate) struct Events {
-    tx: SyncSender<Message>,
+    tx: SyncSender<(Instant, LockEvent)>,
     dropped: Arc<AtomicU64>,
 }
 
@@ -116,7 +112,7 @@ impl fmt::Debug for Events {
 impl Events {
     /// Start the thread that calls `hook`; it ends when the layer (every sender) is gone.
     pub(crate) fn start(hook: Hook) -> Self {
-        let (tx, rx) = sync_channel::<Message>(QUEUE);
+        let (tx, rx) = sync_channel::<(Instant, LockEvent)>(QUEUE);
         let dropped = Arc::new(AtomicU64::new(0));
         // Should the thread not start, the receiver goes with it and every event is counted as
         // dropped: requests never notice.
@@ -124,30 +120,36 @@ impl Events {
             .name("tower-locks-events".into())
             .spawn(move || {
                 let mut tracked = Tracked::default();
+                // A panicking hook loses that one event, not every later one.
+                let call = |event: &LockEvent| {
+                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook(event)));
+                };
                 loop {
-                    // Expiries that are due go before any later event.
-                    for lock in tracked.take_due(SystemTime::now()) {
-                        hook(&LockEvent::Expired { lock });
-                    }
-                    let wait = tracked.next_due().map(|due| {
-                        due.duration_since(SystemTime::now())
-                            .unwrap_or(Duration::ZERO)
-                    });
-                    let message = match wait {
-                        Some(wait) => rx.recv_timeout(wait),
-                        None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
-                    };
-                    match message {
-                        Ok(Message::Event(event)) => {
-                            tracked.note(&event);
-                            hook(&event);
-                        }
-                        Ok(Message::Removed(path)) => {
-                            for lock in tracked.remove_below(&path) {
-                                hook(&LockEvent::Removed { lock });
+                    // Expiries due by now go before anything sent later.
+                    let message = match rx.try_recv() {
+                        Ok(m) => Ok(m),
+                        Err(std::sync::mpsc::TryRecvError::Disconnected) => return,
+                        Err(std::sync::mpsc::TryRecvError::Empty) => {
+                            for lock in tracked.take_due(Instant::now()) {
+                                call(&LockEvent::Expired { lock });
+                            }
+                            match tracked.next_due() {
+                                Some(due) => {
+                                    rx.recv_timeout(due.saturating_duration_since(Instant::now()))
+                                }
+                                None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
                             }
                         }
-                        // Due now: reported at the top of the loop.
+                    };
+                    match message {
+                        Ok((sent, event)) => {
+                            // Only expiries due before this event was sent go before it.
+                            for lock in tracked.take_due(sent) {
+                                call(&LockEvent::Expired { lock });
+                            }
+                            tracked.note(&event, sent);
+                            call(&event);
+                        }
                         Err(RecvTimeoutError::Timeout) => {}
                         Err(RecvTimeoutError::Disconnected) => return,
                     }
@@ -156,18 +158,9 @@ impl Events {
         Events { tx, dropped }
     }
 
-    /// Hand `event` to the thread, never waiting.
+    /// Hand `event` to the thread, never waiting, stamped with the moment it happened.
     pub(crate) fn send(&self, event: LockEvent) {
-        self.post(Message::Event(event));
-    }
-
-    /// The locks at and below `path` went with their resource.
-    pub(crate) fn removed(&self, path: &ResourcePath) {
-        self.post(Message::Removed(path.clone()));
-    }
-
-    fn post(&self, message: Message) {
-        if self.tx.try_send(message).is_err() {
+        if self.tx.try_send((Instant::now(), event)).is_err() {
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -176,48 +169,40 @@ impl Events {
 /// The locks the thread heard of, by token, with their due times.
 #[derive(Default)]
 struct Tracked {
-    locks: HashMap<String, Lock>,
-    due: BTreeSet<(SystemTime, String)>,
+    /// By token: when the lock is due, and the lock.
+    locks: HashMap<String, (Instant, Lock)>,
+    due: BTreeSet<(Instant, String)>,
 }
 
 impl Tracked {
-    fn next_due(&self) -> Option<SystemTime> {
+    fn next_due(&self) -> Option<Instant> {
         self.due.first().map(|(at, _)| *at)
     }
 
     fn forget(&mut self, token: &str) -> Option<Lock> {
-        let lock = self.locks.remove(token)?;
-        if let Some(at) = lock.expires_at {
-            self.due.remove(&(at, token.to_owned()));
-        }
+        let (at, lock) = self.locks.remove(token)?;
+        self.due.remove(&(at, token.to_owned()));
         Some(lock)
     }
 
-    fn note(&mut self, event: &LockEvent) {
+    /// Track the lock of `event`, sent at `sent` (just after the store answered, on this
+    /// host's monotonic clock): a grant or refresh with a finite timeout is due a whole timeout
+    /// later, whatever the store's clock says; anything else ends its tracking. A lock removed
+    /// with its resource is reported by the request that removed it.
+    fn note(&mut self, event: &LockEvent, sent: Instant) {
         let lock = event.lock();
         let token = lock.token.to_string();
         self.forget(&token);
-        // Every live lock is tracked (a subtree's removal reports it); only one with an
-        // expiry is due.
         if let LockEvent::Granted { lock } | LockEvent::Refreshed { lock } = event {
-            if let Some(at) = lock.expires_at {
+            if let Some(timeout) = lock.timeout.as_duration() {
+                let at = sent + timeout;
                 self.due.insert((at, token.clone()));
+                self.locks.insert(token, (at, lock.clone()));
             }
-            self.locks.insert(token, lock.clone());
         }
     }
 
-    fn remove_below(&mut self, path: &ResourcePath) -> Vec<Lock> {
-        let gone: Vec<String> = self
-            .locks
-            .iter()
-            .filter(|(_, l)| path.contains(&l.root))
-            .map(|(t, _)| t.clone())
-            .collect();
-        gone.iter().filter_map(|t| self.forget(t)).collect()
-    }
-
-    fn take_due(&mut self, now: SystemTime) -> Vec<Lock> {
+    fn take_due(&mut self, now: Instant) -> Vec<Lock> {
         let due: Vec<String> = self
             .due
             .iter()

@@ -586,9 +586,10 @@ impl LockLayer {
     /// and breaks made through this layer (LOCK, UNLOCK, the [`LockApi`](crate::LockApi)),
     /// locks removed with their resource, and expiries. For audit logs and notifications.
     ///
-    /// The hook never runs on a request: events queue (at most 4096 waiting; more are dropped)
-    /// and one thread per layer calls `hook` in order, so a slow hook delays only other events.
-    /// Expiries are those of the locks this layer heard of (see the [`LockEvent`] docs).
+    /// The hook never runs on a request: events queue (at most 4096 waiting; more are dropped,
+    /// and counted in the layer's `Debug` output) and one thread per layer calls `hook` in
+    /// order, so a slow hook delays only other events; a hook that panics loses that event
+    /// only. Expiries are those of the locks this layer heard of (see the [`LockEvent`] docs).
     ///
     /// ```
     /// use std::sync::{Arc, Mutex};

@@ -270,6 +270,9 @@ async fn grant<B>(ctx: &Ctx, new: NewLock, create: bool) -> Response<ResponseBod
         let (roots, hidden) = named(&in_flight, 0);
         return ctx.reject(Rejection::Conflict { roots, hidden });
     }
+    // Announced as soon as it stands: anything that happens to it from now on (a release, a
+    // break, the removal of its parent) is heard of after its grant.
+    ctx.cfg.event(|| LockEvent::Granted { lock: lock.clone() });
     // Ask again now that the lock stands and no checked write is in flight: the HEAD before
     // the grant may be stale (another client's PUT may have created the resource since), and
     // the resource space's PUT may ignore `If-None-Match` (D3).
@@ -294,6 +297,8 @@ async fn grant<B>(ctx: &Ctx, new: NewLock, create: bool) -> Response<ResponseBod
             Some(CreateResult::Created) => status = StatusCode::CREATED,
             Some(CreateResult::Failed(code)) => {
                 ctx.cfg.roll_back(&lock).await;
+                // Its resource was never created: the lock went with it.
+                ctx.cfg.event(|| LockEvent::Removed { lock: lock.clone() });
                 let mut res = Response::new(ResponseBody::empty());
                 *res.status_mut() = code;
                 return res;
@@ -310,7 +315,6 @@ async fn grant<B>(ctx: &Ctx, new: NewLock, create: bool) -> Response<ResponseBod
         principal = lock.principal.as_deref(),
         "tower-locks: lock granted"
     );
-    ctx.cfg.event(|| LockEvent::Granted { lock: lock.clone() });
     lock_response(&lock, status, true)
 }
 

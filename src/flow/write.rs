@@ -14,6 +14,7 @@ use super::verdict::{reliable, verdict, Allowed, States};
 use super::Ctx;
 use crate::body::ResponseBody;
 use crate::config::Config;
+use crate::events::LockEvent;
 use crate::holds::{FencingToken, HoldGuard};
 use crate::leftovers::Leftover;
 use crate::response::{Rejection, WouldReject};
@@ -232,15 +233,19 @@ async fn cleanup(cfg: &Config, plan: &Plan, locks: &[Lock], status: StatusCode) 
         }
         // Should this future be dropped, or the store fail, the next request removes these
         // locks, by token: a lock granted on the path since is not touched.
-        let removed = locks.iter().filter(|l| path.contains(&l.root));
+        let removed: Vec<&Lock> = locks.iter().filter(|l| path.contains(&l.root)).collect();
         let unfinished = cfg
             .leftovers
-            .guard(removed.map(Leftover::removed).collect());
+            .guard(removed.iter().map(|l| Leftover::removed(l)).collect());
         match cfg.store.remove_subtree_boxed(path).await {
-            Ok(removed) => {
+            Ok(count) => {
                 unfinished.done();
-                if let (true, Some(events)) = (removed > 0, &cfg.events) {
-                    events.removed(path);
+                // The locks the removal's check found are the ones it removed: each is
+                // reported, wherever it was granted.
+                if count > 0 {
+                    for lock in removed {
+                        cfg.event(|| LockEvent::Removed { lock: lock.clone() });
+                    }
                 }
             }
             Err(_err) => {
