@@ -89,11 +89,7 @@ fn app(locks: Arc<MemoryLockStore>) -> Router {
                 "   [audit] {by:?} broke {:?}'s lock on {}",
                 lock.principal, lock.root
             ),
-            other => println!(
-                "   [audit] {:?} {}",
-                discriminant_name(other),
-                other.lock().root
-            ),
+            other => println!("   [audit] {:?} {}", other.kind(), other.lock().root),
         });
     Router::new()
         .route("/docs/{id}", get(read_doc).put(write_doc))
@@ -102,18 +98,6 @@ fn app(locks: Arc<MemoryLockStore>) -> Router {
         .nest_service("/locks", locks.lock_api().with_policy(Admins))
         // Authentication runs first, outside the lock layer (RFC 4918 §8.1).
         .layer(middleware::from_fn(authenticate))
-}
-
-fn discriminant_name(event: &LockEvent) -> &'static str {
-    match event {
-        LockEvent::Granted { .. } => "granted",
-        LockEvent::Refreshed { .. } => "refreshed",
-        LockEvent::Released { .. } => "released",
-        LockEvent::Broken { .. } => "broken",
-        LockEvent::Removed { .. } => "removed",
-        LockEvent::Expired { .. } => "expired",
-        _ => "event",
-    }
 }
 
 fn expect(got: StatusCode, want: StatusCode) -> Result<(), Box<dyn std::error::Error>> {

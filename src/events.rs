@@ -87,6 +87,26 @@ impl LockEvent {
             | LockEvent::Expired { lock } => lock,
         }
     }
+
+    /// What happened, as one lower-case word (`"granted"`, `"refreshed"`, `"released"`,
+    /// `"broken"`, `"removed"`, `"expired"`): for log lines and metric labels.
+    ///
+    /// ```
+    /// use tower_locks::{Lock, LockEvent, ResourcePath};
+    ///
+    /// let lock = Lock::builder(ResourcePath::parse("/doc").unwrap()).build_unstored();
+    /// assert_eq!(LockEvent::Expired { lock }.kind(), "expired");
+    /// ```
+    pub fn kind(&self) -> &'static str {
+        match self {
+            LockEvent::Granted { .. } => "granted",
+            LockEvent::Refreshed { .. } => "refreshed",
+            LockEvent::Released { .. } => "released",
+            LockEvent::Broken { .. } => "broken",
+            LockEvent::Removed { .. } => "removed",
+            LockEvent::Expired { .. } => "expired",
+        }
+    }
 }
 
 /// The application's hook.

@@ -16,17 +16,9 @@ fn recorder() -> (Log, impl Fn(&LockEvent) + Send + Sync + 'static) {
     let log: Log = Arc::default();
     let l = log.clone();
     (log, move |e: &LockEvent| {
-        let kind = match e {
-            LockEvent::Granted { .. } => "granted",
-            LockEvent::Refreshed { .. } => "refreshed",
-            LockEvent::Released { .. } => "released",
-            LockEvent::Broken { .. } => "broken",
-            LockEvent::Removed { .. } => "removed",
-            LockEvent::Expired { .. } => "expired",
-            _ => "other",
-        };
         l.lock().unwrap().push(format!(
-            "{kind} {} {}",
+            "{} {} {}",
+            e.kind(),
             e.lock().root.href(),
             e.lock().principal.as_deref().unwrap_or("-")
         ));
@@ -116,13 +108,9 @@ async fn expiry_is_reported_before_later_events() {
             Duration::from_secs(60),
         )
         .on_lock_event(move |e| {
-            let kind = match e {
-                LockEvent::Granted { .. } => "granted",
-                LockEvent::Expired { .. } => "expired",
-                _ => "other",
-            };
             l.lock().unwrap().push(format!(
-                "{kind} {}",
+                "{} {}",
+                e.kind(),
                 e.lock().principal.as_deref().unwrap_or("-")
             ));
             // A hook that is slow once (an audit log write that stalls).

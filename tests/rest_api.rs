@@ -69,14 +69,10 @@ async fn app(store: Arc<dyn DynLockStore>, owner_writes: bool, limits: Limits) -
         .owner_writes(owner_writes)
         .limits(limits)
         .on_lock_event(move |e| {
-            let (kind, by) = match e {
-                LockEvent::Granted { .. } => ("granted", None),
-                LockEvent::Refreshed { .. } => ("refreshed", None),
-                LockEvent::Released { .. } => ("released", None),
-                LockEvent::Broken { by, .. } => ("broken", by.clone()),
-                LockEvent::Removed { .. } => ("removed", None),
-                LockEvent::Expired { .. } => ("expired", None),
-                _ => ("other", None),
+            let kind = e.kind();
+            let by = match e {
+                LockEvent::Broken { by, .. } => by.clone(),
+                _ => None,
             };
             let lock = e.lock();
             let holder = lock.principal.as_deref().map(str::to_owned);
