@@ -89,7 +89,7 @@ fn app(locks: Arc<MemoryLockStore>) -> Router {
                 "   [audit] {by:?} broke {:?}'s lock on {}",
                 lock.principal, lock.root
             ),
-            other => println!("   [audit] {:?} {}", other.kind(), other.lock().root),
+            other => println!("   [audit] {} {}", other.kind(), other.lock().root),
         });
     Router::new()
         .route("/docs/{id}", get(read_doc).put(write_doc))
