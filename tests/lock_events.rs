@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::*;
 use http::{Method, StatusCode};
-use tower_locks::{LockEvent, LockLayer, MemoryLockStore, Principal};
+use tower_locks::{LockEvent, LockLayer, MemoryLockStore};
 
 type Log = Arc<Mutex<Vec<String>>>;
 
@@ -23,18 +23,6 @@ fn recorder() -> (Log, impl Fn(&LockEvent) + Send + Sync + 'static) {
             e.lock().principal.as_deref().unwrap_or("-")
         ));
     })
-}
-
-fn lock_req(path: &str, timeout: &str, who: Option<&str>) -> http::Request<axum::body::Body> {
-    let mut r = req("LOCK", path)
-        .header("timeout", timeout)
-        .header("content-type", "application/xml")
-        .body(axum::body::Body::from(LOCKINFO_EXCLUSIVE))
-        .unwrap();
-    if let Some(w) = who {
-        r.extensions_mut().insert(Principal::new(w));
-    }
-    r
 }
 
 /// Wait, at most 10 s, until `done` holds (the events thread runs when it is scheduled).
@@ -66,7 +54,7 @@ async fn infinite_lock_removed_with_resource_is_reported() {
     let svc = tower::Layer::layer(&layer, kv.clone());
 
     for (path, timeout) in [("/fin", "Second-600"), ("/inf", "Infinite")] {
-        let a = send(svc.clone(), lock_req(path, timeout, None)).await;
+        let a = send(svc.clone(), timed_lock(path, timeout, None)).await;
         assert_eq!(a.status, StatusCode::OK, "{}", a.text());
         let t = token(&a);
         let del = req("DELETE", path)
@@ -120,11 +108,11 @@ async fn expiry_is_reported_before_later_events() {
         });
     let svc = tower::Layer::layer(&layer, kv.clone());
 
-    let a = send(svc.clone(), lock_req("/doc", "Second-1", Some("ann"))).await;
+    let a = send(svc.clone(), timed_lock("/doc", "Second-1", Some("ann"))).await;
     assert_eq!(a.status, StatusCode::OK);
     // ann's lock expires after 1 s; bob locks the same resource after that.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let b = send(svc.clone(), lock_req("/doc", "Second-60", Some("bob"))).await;
+    let b = send(svc.clone(), timed_lock("/doc", "Second-60", Some("bob"))).await;
     assert_eq!(b.status, StatusCode::OK, "ann's lock has expired");
     tokio::time::sleep(Duration::from_millis(2000)).await;
     let got = log.lock().unwrap().clone();
@@ -144,7 +132,7 @@ async fn thread_ends_when_layer_dropped() {
             let _ = &m;
         });
     let svc = tower::Layer::layer(&layer, kv.clone());
-    let a = send(svc.clone(), lock_req("/doc", "Second-600", None)).await;
+    let a = send(svc.clone(), timed_lock("/doc", "Second-600", None)).await;
     assert_eq!(a.status, StatusCode::OK);
     drop(svc);
     drop(layer);
@@ -163,7 +151,7 @@ async fn lock_configured_safe_bypasses_layer() {
         .add_safe_method(Method::from_bytes(b"LOCK").unwrap())
         .add_safe_method(Method::from_bytes(b"UNLOCK").unwrap());
     let svc = tower::Layer::layer(&layer, kv.clone());
-    let a = send(svc.clone(), lock_req("/doc", "Second-600", None)).await;
+    let a = send(svc.clone(), timed_lock("/doc", "Second-600", None)).await;
     let forwarded: Vec<String> = kv.all_seen().iter().map(|s| s.method.clone()).collect();
     assert!(
         !forwarded.contains(&"LOCK".to_owned()),

@@ -38,18 +38,6 @@ impl Gate {
     }
 }
 
-fn lock_req(path: &str, timeout: &str, who: Option<&str>) -> http::Request<axum::body::Body> {
-    let mut r = req("LOCK", path)
-        .header("timeout", timeout)
-        .header("content-type", "application/xml")
-        .body(axum::body::Body::from(LOCKINFO_EXCLUSIVE))
-        .unwrap();
-    if let Some(w) = who {
-        r.extensions_mut().insert(Principal::new(w));
-    }
-    r
-}
-
 fn with_principal(
     mut r: http::Request<axum::body::Body>,
     who: &str,
@@ -118,7 +106,7 @@ async fn heard_while_the_hook_lags(
         )
         .on_lock_event(hook);
     let svc = tower::Layer::layer(&layer, kv.clone());
-    let a = send(svc.clone(), lock_req("/doc", "Second-1", Some("ann"))).await;
+    let a = send(svc.clone(), timed_lock("/doc", "Second-1", Some("ann"))).await;
     assert_eq!(a.status, StatusCode::OK);
     let done = send(svc.clone(), with_principal(then(&token(&a)), "ann")).await;
     // 2xx: the store still had the lock, before its timeout.
@@ -127,7 +115,7 @@ async fn heard_while_the_hook_lags(
     let expires_at = due.lock().unwrap().unwrap();
     until_past(expires_at).await; // the hook is still busy with the grant
     gate.open();
-    let b = send(svc, lock_req("/other", "Second-60", Some("bob"))).await;
+    let b = send(svc, timed_lock("/other", "Second-60", Some("bob"))).await;
     assert_eq!(b.status, StatusCode::OK);
     eventually(|| log.lock().unwrap().iter().any(|l| l == "granted /other")).await;
     let heard = log.lock().unwrap().clone();
@@ -177,7 +165,7 @@ async fn expiry_does_not_depend_on_the_store_clock() {
         .resource_space(kv.clone())
         .on_lock_event(move |e| l.lock().unwrap().push(line(e)));
     let svc = tower::Layer::layer(&layer, kv.clone());
-    let a = send(svc.clone(), lock_req("/doc", "Second-600", Some("ann"))).await;
+    let a = send(svc.clone(), timed_lock("/doc", "Second-600", Some("ann"))).await;
     assert_eq!(a.status, StatusCode::OK);
     let t = token(&a);
     // The store's clock has not moved: the lock stands, and its holder releases it.
@@ -212,13 +200,13 @@ async fn a_panicking_hook_does_not_stop_delivery() {
         });
     let svc = tower::Layer::layer(&layer, kv.clone());
     assert_eq!(
-        send(svc.clone(), lock_req("/boom", "Second-60", None))
+        send(svc.clone(), timed_lock("/boom", "Second-60", None))
             .await
             .status,
         StatusCode::OK
     );
     assert_eq!(
-        send(svc.clone(), lock_req("/ok", "Second-60", None))
+        send(svc.clone(), timed_lock("/ok", "Second-60", None))
             .await
             .status,
         StatusCode::OK
@@ -261,7 +249,7 @@ async fn a_grant_is_heard_before_what_follows_it() {
 
     let lock = tokio::spawn(send(
         svc.clone(),
-        lock_req("/new", "Second-600", Some("ann")),
+        timed_lock("/new", "Second-600", Some("ann")),
     ));
     locked.notified().await;
     let brk = with_principal(
@@ -299,7 +287,7 @@ async fn a_removal_reports_what_the_delete_removed() {
     let b = tower::Layer::layer(&b_layer, kv.clone());
 
     // ann's infinite lock: granted through A, released through B.
-    let x = send(a.clone(), lock_req("/d/a", "Infinite", Some("ann"))).await;
+    let x = send(a.clone(), timed_lock("/d/a", "Infinite", Some("ann"))).await;
     assert_eq!(x.status, StatusCode::OK);
     let t = token(&x);
     let unlock = with_principal(
@@ -311,7 +299,7 @@ async fn a_removal_reports_what_the_delete_removed() {
     );
     assert_eq!(send(b.clone(), unlock).await.status, StatusCode::NO_CONTENT);
     // bob's lock through B; bob deletes /d/ through A.
-    let y = send(b.clone(), lock_req("/d/b", "Second-600", Some("bob"))).await;
+    let y = send(b.clone(), timed_lock("/d/b", "Second-600", Some("bob"))).await;
     assert_eq!(y.status, StatusCode::OK);
     let ty = token(&y);
     let del = with_principal(
@@ -325,7 +313,7 @@ async fn a_removal_reports_what_the_delete_removed() {
     assert!(store.is_empty(), "the DELETE removed bob's lock");
     // Sentinel through A.
     assert_eq!(
-        send(a.clone(), lock_req("/x", "Second-600", None))
+        send(a.clone(), timed_lock("/x", "Second-600", None))
             .await
             .status,
         StatusCode::OK
@@ -354,7 +342,7 @@ async fn dropped_events_are_counted_where_they_can_be_read() {
     for i in 0..(1 + 4096 + 10) {
         let a = send(
             svc.clone(),
-            lock_req(&format!("/f{i}"), "Second-600", Some(&format!("u{i}"))),
+            timed_lock(&format!("/f{i}"), "Second-600", Some(&format!("u{i}"))),
         )
         .await;
         assert_eq!(a.status, StatusCode::OK);

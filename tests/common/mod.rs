@@ -362,3 +362,16 @@ pub fn setup(files: &[&str]) -> (Arc<MemoryLockStore>, Kv, tower_locks::LockServ
 
 pub const LOCKINFO_EXCLUSIVE: &str = r#"<?xml version="1.0" encoding="utf-8"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype><D:owner><D:href>mailto:ann@example.com</D:href></D:owner></D:lockinfo>"#;
 pub const LOCKINFO_SHARED: &str = r#"<?xml version="1.0" encoding="utf-8"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:shared/></D:lockscope><D:locktype><D:write/></D:locktype><D:owner>shared owner</D:owner></D:lockinfo>"#;
+
+/// An exclusive LOCK of `path` with `Timeout: {timeout}`, by principal `who` when given.
+pub fn timed_lock(path: &str, timeout: &str, who: Option<&str>) -> Request<Body> {
+    let mut r = req("LOCK", path)
+        .header("timeout", timeout)
+        .header("content-type", "application/xml")
+        .body(Body::from(LOCKINFO_EXCLUSIVE))
+        .unwrap();
+    if let Some(w) = who {
+        r.extensions_mut().insert(tower_locks::Principal::new(w));
+    }
+    r
+}
