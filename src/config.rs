@@ -241,12 +241,7 @@ impl Config {
     pub(crate) async fn roll_back(&self, lock: &Lock) {
         // Nobody received the token: a roll-back the store fails (or that is dropped) is left
         // to the next guarded request (D20).
-        let guard = self
-            .leftovers
-            .guard(vec![crate::leftovers::Leftover::unheld(
-                &lock.token,
-                &lock.root,
-            )]);
+        let guard = self.leftovers.guard_unheld(&lock.token, &lock.root);
         let mut access = TokenAccess::new(&lock.token, &lock.root, None);
         access.privileged = true;
         if self.store.unlock_boxed(access).await.is_ok() {

@@ -85,6 +85,12 @@ impl Leftovers {
         }
     }
 
+    /// The removal of the lock of `token` on `root`, which nobody holds until its taker has
+    /// the answer: queued unless [`Unfinished::done`] is called first.
+    pub(crate) fn guard_unheld(self: &Arc<Self>, token: &str, root: &ResourcePath) -> Unfinished {
+        self.guard(vec![Leftover::unheld(token, root)])
+    }
+
     /// Remove the queued locks. What the store fails, or what is interrupted again, stays
     /// queued.
     pub(crate) async fn finish(

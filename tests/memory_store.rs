@@ -26,9 +26,9 @@ fn sorted(mut v: Vec<Lock>) -> Vec<Lock> {
     v
 }
 
-/// LEAK/COST: refreshing a lock several times at one clock reading leaves one expiry-heap
-/// entry per refresh, all "valid" (same slot, same instant), so `tidy`'s compaction never
-/// drops them: the heap grows with every refresh until the lock expires.
+/// Refreshing a lock many times at one clock reading leaves one expiry-heap entry, not one
+/// per refresh (they would all look valid, same slot and same instant, and `tidy` would keep
+/// them until the lock expires).
 #[tokio::test]
 async fn refreshes_at_one_instant_do_not_grow_the_store() {
     let clock = Arc::new(ManualClock::new());
@@ -55,7 +55,8 @@ async fn refreshes_at_one_instant_do_not_grow_the_store() {
     );
 }
 
-/// LEAK: memory taken by a burst of locks is never given back while any lock lives.
+/// Memory taken by a burst of locks is given back once they are gone, while another lock
+/// lives on.
 #[tokio::test]
 async fn memory_is_given_back_after_a_burst() {
     let store = MemoryLockStore::new();
@@ -87,8 +88,8 @@ async fn memory_is_given_back_after_a_burst() {
     );
 }
 
-/// COST: one read on the layer's hot path (`query_now`, for an unrelated path) purges every
-/// expired lock of the store inline, under the write lock: O(n) work in one request.
+/// One read on the layer's hot path (`query_now`, for an unrelated path) drops a bounded
+/// number of expired locks, not every expired lock of the store under the write lock.
 #[tokio::test]
 async fn one_read_does_not_sweep_the_whole_store() {
     let clock = Arc::new(ManualClock::new());
@@ -117,7 +118,7 @@ async fn one_read_does_not_sweep_the_whole_store() {
     assert_eq!(store.len(), 1);
 }
 
-/// CONTRACT (LockStore::check): "a store may stop at 16 of them (the first in path order)".
+/// `LockStore::check`'s contract: "a store may stop at 16 of them (the first in path order)".
 #[tokio::test]
 async fn check_stops_at_the_first_blockers_in_path_order() {
     let store = MemoryLockStore::new();
@@ -150,7 +151,7 @@ async fn check_stops_at_the_first_blockers_in_path_order() {
     );
 }
 
-/// CONTRACT (LockStore::check): the answer "must equal CheckOutcome::judge over query's"
+/// `LockStore::check`'s contract: the answer "must equal CheckOutcome::judge over query's"
 /// except when more than 16 locks stand in the way.
 #[tokio::test]
 async fn check_fence_equals_judge_with_few_blockers() {

@@ -19,7 +19,6 @@ use crate::headers::{
     LOCK_TOKEN,
 };
 use crate::hooks::{CreateResult, ResourceState};
-use crate::leftovers::Leftover;
 use crate::response::Rejection;
 use crate::store::{
     BoxError, CreateOutcome, Lock, LockDepth, LockQuery, LockTimeout, NewLock, TokenAccess,
@@ -225,10 +224,7 @@ async fn create<B>(
     new.owner = info.owner.map(Into::into);
     // Should this future be dropped before it answers, the lock it may have created is held
     // by nobody: the next request removes it.
-    let unheld = ctx
-        .cfg
-        .leftovers
-        .guard(vec![Leftover::unheld(&new.token, &new.root)]);
+    let unheld = ctx.cfg.leftovers.guard_unheld(&new.token, &new.root);
     let res = grant(&ctx, new, create).await;
     unheld.done();
     res

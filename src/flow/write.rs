@@ -129,7 +129,9 @@ impl<B> Write<B> {
             Ok(locks) => {
                 // A probe may keep the verdict waiting: meanwhile the hold names only what the
                 // verdict may rely on (a lock being removed refuses the write at `admit`).
-                hold.rely_on(reliable(&ctx, &plan, locks));
+                if ctx.cfg.space.can_probe() {
+                    hold.rely_on(reliable(&ctx, &plan, locks));
+                }
                 let mut states = States::default();
                 ctx.settle(&mut states, |s| verdict(&ctx, &plan, locks, s))
                     .await

@@ -288,9 +288,7 @@ impl LockApi {
         let lock = loop {
             // Dropped before the store answers, the lock it may have created is held by
             // nobody: the next request removes it (D20), as for a DAV LOCK.
-            let unheld = cfg.leftovers.guard(vec![crate::leftovers::Leftover::unheld(
-                &new.token, &new.root,
-            )]);
+            let unheld = cfg.leftovers.guard_unheld(&new.token, &new.root);
             let outcome = cfg.store.create_boxed(new.clone()).await;
             unheld.done();
             let outcome = outcome.map_err(|_| self.unavailable(call))?;
