@@ -8,13 +8,15 @@
 //! ```
 //!
 //! Lock paths look like `/docs/d123/f123456.txt` (16 per collection); default timeout, no
-//! owner, no principal.
+//! owner; no principal, then each lock held by one of 1 000 principals (a principal's locks
+//! are also indexed by root, for listings of its own locks).
 
 use std::process::Command;
 
 use tower_locks::{LockStore, MemoryLockStore, NewLock, ResourcePath};
 
 const CHILD: &str = "TOWER_LOCKS_MEMORY_BENCH_N";
+const PRINCIPALS: &str = "TOWER_LOCKS_MEMORY_BENCH_PRINCIPALS";
 
 fn rss_bytes() -> usize {
     let statm = std::fs::read_to_string("/proc/self/statm").expect("/proc/self/statm");
@@ -23,7 +25,7 @@ fn rss_bytes() -> usize {
     pages * 4096
 }
 
-fn child(n: usize) {
+fn child(n: usize, principals: usize) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
@@ -35,14 +37,18 @@ fn child(n: usize) {
         // freed before the next.
         for i in 0..n {
             let path = ResourcePath::parse(&format!("/docs/d{}/f{i}.txt", i / 16)).unwrap();
-            store.create(NewLock::new(path)).await.unwrap();
+            let mut lock = NewLock::new(path);
+            if principals > 0 {
+                lock = lock.principal(format!("user{}", i % principals));
+            }
+            store.create(lock).await.unwrap();
         }
     });
     let after = rss_bytes();
     assert_eq!(store.len(), n);
     let approx = store.approx_memory_bytes();
     println!(
-        "| {n:>9} | {:>12} | {:>13.1} | {:>12} | {:>13.1} |",
+        "| {n:>9} | {principals:>10} | {:>12} | {:>13.1} | {:>12} | {:>13.1} |",
         after.saturating_sub(before),
         after.saturating_sub(before) as f64 / n as f64,
         approx,
@@ -52,21 +58,29 @@ fn child(n: usize) {
 
 fn main() {
     if let Ok(n) = std::env::var(CHILD) {
-        child(n.parse().unwrap());
+        let principals = std::env::var(PRINCIPALS).map_or(0, |p| p.parse().unwrap());
+        child(n.parse().unwrap(), principals);
         return;
     }
     if std::env::args().any(|a| a == "--list") {
         return; // `cargo bench -- --list` and friends: nothing to list.
     }
     println!("memory per held lock (MemoryLockStore)");
-    println!("| locks     | RSS delta B  | RSS B / lock  | approx B     | approx B/lock |");
-    println!("|-----------|--------------|---------------|--------------|---------------|");
+    println!(
+        "| locks     | principals | RSS delta B  | RSS B / lock  | approx B     | approx B/lock |"
+    );
+    println!(
+        "|-----------|------------|--------------|---------------|--------------|---------------|"
+    );
     let exe = std::env::current_exe().unwrap();
-    for n in [100_000usize, 1_000_000] {
-        let status = Command::new(&exe)
-            .env(CHILD, n.to_string())
-            .status()
-            .unwrap();
-        assert!(status.success());
+    for principals in [0usize, 1_000] {
+        for n in [100_000usize, 1_000_000] {
+            let status = Command::new(&exe)
+                .env(CHILD, n.to_string())
+                .env(PRINCIPALS, principals.to_string())
+                .status()
+                .unwrap();
+            assert!(status.success());
+        }
     }
 }

@@ -312,7 +312,7 @@ async fn main() {
         "  check of the subtree: {us} µs ({} unsatisfied reported)",
         out.unwrap().unsatisfied.len()
     );
-    let page = all.clone().page(None, 101);
+    let page = all.clone().page(None, 101, None);
     let (out, us) = redis_usec(&mut info, store.query(&page)).await;
     println!(
         "  a page of the lock API's list: {us} µs ({} locks)",

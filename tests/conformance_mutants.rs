@@ -34,6 +34,8 @@ enum Bug {
     RootLockIgnored,
     /// A listing page reports only locks rooted strictly below its targets.
     PageOmitsCovering,
+    /// A listing of one principal's locks counts everybody's resources.
+    PageIgnoresHolder,
     /// Refresh and unlock decide the scope of a depth-infinity lock by string prefix.
     PrefixScope,
     /// Locks count as expired 5% of their timeout early (their `expires_at` is right).
@@ -164,6 +166,9 @@ impl LockStore for Mutant {
         if self.bug == Bug::ReportsEverything {
             q.below = Below::All;
         }
+        if let (Bug::PageIgnoresHolder, Below::Page { holder, .. }) = (&self.bug, &mut q.below) {
+            *holder = None;
+        }
         let mut found = self.inner.query(&q).await?;
         found.retain(|l| self.live(l));
         match self.bug {
@@ -280,6 +285,11 @@ async fn root_lock_ignored_fails() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn page_omitting_covering_locks_fails() {
     caught(Bug::PageOmitsCovering, "query_pages_list_everything").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_holders_page_counting_everybodys_resources_fails() {
+    caught(Bug::PageIgnoresHolder, "query_pages_of_a_holder").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

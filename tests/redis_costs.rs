@@ -344,7 +344,7 @@ async fn a_refused_removal_over_many_members_reads_a_bounded_number_of_keys() {
     // A page of a listing reads its own resources, not the whole collection.
     let (found, lookups) = cost(
         &mut raw,
-        store.query(&LockQuery::new().subtree(p("/big")).page(None, 20)),
+        store.query(&LockQuery::new().subtree(p("/big")).page(None, 20, None)),
     )
     .await;
     assert!(found.unwrap().len() >= 20);
@@ -355,6 +355,40 @@ async fn a_refused_removal_over_many_members_reads_a_bounded_number_of_keys() {
     assert!(
         everything[1] > everything[0] + 400,
         "every lock below: {everything:?} key lookups"
+    );
+}
+
+/// A page of one principal's locks reads that principal's own index: with 100 or 1 000 locks
+/// of somebody else's between its resources, it costs Redis the same key lookups.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_of_ones_own_locks_reads_none_of_the_others() {
+    let Some((_server, store, mut raw)) = counted("own-pages").await else {
+        return;
+    };
+    let ann = |i: usize| NewLock::new(p(&format!("/big/m{i:04}/ann"))).principal("ann");
+    for i in (0..1000).step_by(200) {
+        granted(&store, ann(i)).await;
+    }
+    let mut costs = Vec::new();
+    let mut held = 0;
+    for others in [100, 1000] {
+        while held < others {
+            let bob = NewLock::new(p(&format!("/big/m{held:04}"))).principal("bob");
+            granted(&store, bob.principal_quota(10_000)).await;
+            held += 1;
+        }
+        let page = LockQuery::new()
+            .subtree(p("/big"))
+            .page(None, 10, Some("ann"));
+        let (found, lookups) = cost(&mut raw, store.query(&page)).await;
+        let found = found.unwrap();
+        assert_eq!(found.len(), 5, "{found:?}");
+        assert!(found.iter().all(|l| l.principal.as_deref() == Some("ann")));
+        costs.push(lookups);
+    }
+    assert!(
+        costs[1] <= costs[0] + 2 && costs[0] < 40,
+        "key lookups of a page of ann's locks with 100, then 1 000 of bob's: {costs:?}"
     );
 }
 

@@ -76,6 +76,7 @@ async fn pages_follow_byte_order_under_any_collation() {
     );
     let store = store_with_prefix(&server.url, &unique_prefix()).await;
     conformance::query_pages_list_everything(&store).await;
+    conformance::query_pages_of_a_holder(&store).await;
     conformance::query_until_blocked_reports_enough(&store).await;
     conformance::query_matches_reference(&store).await;
 }

@@ -921,6 +921,42 @@ async fn dangling_entries_are_removed_when_met() {
         .is_empty());
 }
 
+/// A principal's own index (its locks by root, read by a listing of its locks) follows them:
+/// an unlock takes its entry out, a listing page takes out the entry of a lock whose record
+/// has gone behind the store's back, and `remove_subtree` the rest.
+#[tokio::test]
+async fn a_principals_index_follows_its_locks() {
+    let Some(url) = redis_url() else { return };
+    let prefix = unique_prefix();
+    let store = store_with_prefix(&url, &prefix).await;
+    let mut raw = raw_connection(&url).await;
+    let anns = format!("{{{prefix}}}:htree:ann");
+    let ann = |path: &str| excl(path).principal("ann").timeout(LockTimeout::Infinite);
+    let a = granted(&store, ann("/h/a")).await;
+    let b = granted(&store, ann("/h/b")).await;
+    let d = granted(&store, ann("/h/c/d")).await;
+    granted(&store, excl("/h/b2").principal("bob")).await;
+    assert_eq!(zcard(&mut raw, &anns).await, 3);
+    let outcome = store
+        .unlock(TokenAccess::new(&a.token, &a.root, Some("ann")))
+        .await
+        .unwrap();
+    assert!(matches!(outcome, TokenOutcome::Done(_)), "{outcome:?}");
+    assert_eq!(zcard(&mut raw, &anns).await, 2);
+    let _: () = raw
+        .del(format!("{{{prefix}}}:lock:{}", b.token))
+        .await
+        .unwrap();
+    let page = LockQuery::new()
+        .subtree(p("/h"))
+        .page(None, 10, Some("ann"));
+    let found = store.query(&page).await.unwrap();
+    assert_eq!(found, vec![d]);
+    assert_eq!(zcard(&mut raw, &anns).await, 1, "the page took out /h/b");
+    assert_eq!(store.remove_subtree(&p("/h")).await.unwrap(), 2);
+    assert_eq!(zcard(&mut raw, &anns).await, 0);
+}
+
 /// Two stores with separate connections race for the same exclusive lock: one winner a round.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn racing_instances_never_both_win() {

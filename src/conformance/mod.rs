@@ -83,7 +83,8 @@ pub use grants::{
 };
 pub use queries::{
     any_shared_lock_will_do, check_matches_reference, check_reports_enough,
-    query_matches_reference, query_pages_list_everything, query_until_blocked_reports_enough,
+    query_matches_reference, query_pages_list_everything, query_pages_of_a_holder,
+    query_until_blocked_reports_enough,
 };
 pub use quotas::{
     anonymous_quota, conflict_before_quota, principal_quota, quota_expiry_manual, resource_quota,
@@ -156,6 +157,7 @@ async fn run_clockless<S: LockStore>(make: &impl Fn() -> S) {
     check_reports_enough(&make()).await;
     query_until_blocked_reports_enough(&make()).await;
     query_pages_list_everything(&make()).await;
+    query_pages_of_a_holder(&make()).await;
     refresh_outcomes(&make()).await;
     unlock_outcomes(&make()).await;
     remove_subtree_counts(&make()).await;

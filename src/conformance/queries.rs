@@ -8,7 +8,7 @@ use super::MIN_REPORTED;
 use crate::store::by_root_then_token;
 use crate::{
     Below, CheckOutcome, CreateOutcome, Lock, LockDepth, LockQuery, LockScope, LockStore, NewLock,
-    ResourcePath, Submission,
+    ResourcePath, Submission, TokenAccess,
 };
 
 /// `query` answers exactly what [`LockQuery::matches`] says, each lock once, for a randomised
@@ -482,7 +482,7 @@ pub async fn query_pages_list_everything<S: LockStore>(store: &S) {
             // One resource more than the page holds tells whether another page follows.
             let q = LockQuery::new()
                 .subtree(target.clone())
-                .page(after.clone(), size + 1);
+                .page(after.clone(), size + 1, None);
             let found = query(CASE, store, &q).await;
             let found_tokens = tokens(&found);
             assert!(
@@ -534,7 +534,7 @@ pub async fn query_pages_list_everything<S: LockStore>(store: &S) {
         let cursor = ns.p(cursor);
         let q = LockQuery::new()
             .subtree(target.clone())
-            .page(Some(cursor.clone()), 1);
+            .page(Some(cursor.clone()), 1, None);
         let found = query(CASE, store, &q).await;
         let first = found
             .iter()
@@ -565,4 +565,114 @@ pub async fn query_pages_list_everything<S: LockStore>(store: &S) {
         Some(ns.p("/l/r00")),
         "conformance `{CASE}`: the page below /l after /l-a starts at its first member"
     );
+}
+
+/// A listing of one principal's locks ([`Below::Page`] with a `holder`) pages through the
+/// resources holding that principal's live locks only: a page of `n` reports the holder's
+/// locks of the first `n` of them after its cursor, however many resources locked by others
+/// lie between, so that following the pages from the holder's own resources visits every
+/// lock of the holder below the target once (a listing whose cursor names only the holder's
+/// resources). Checked with others' locks on every resource between and beside the holder's,
+/// shared locks of both on one resource, nested resources, a released lock of the holder's,
+/// pages of 1, 2 and 100 resources; every page still reports the locks
+/// covering the target, whoever holds them.
+///
+/// # Panics
+/// When the store breaks the rule.
+///
+/// ```
+/// # tokio_test::block_on(async {
+/// tower_locks::conformance::query_pages_of_a_holder(&tower_locks::MemoryLockStore::new()).await;
+/// # });
+/// ```
+pub async fn query_pages_of_a_holder<S: LockStore>(store: &S) {
+    const CASE: &str = "query_pages_of_a_holder";
+    let ns = Ns::new();
+    let (ann, bob) = (ns.principal("ann"), ns.principal("bob"));
+    let shared = |rel: &str, who: &str| {
+        NewLock::new(ns.p(rel))
+            .scope(LockScope::Shared)
+            .principal(who)
+            .principal_quota(10_000)
+    };
+    let mut anns = Vec::new();
+    for i in 0..60 {
+        let rel = format!("/h/r{i:02}");
+        create_ok(CASE, store, shared(&rel, &bob)).await;
+        if i % 7 == 3 {
+            anns.push(create_ok(CASE, store, shared(&rel, &ann)).await);
+            let nested = shared(&format!("{rel}/in"), &ann).depth(LockDepth::Infinity);
+            anns.push(create_ok(CASE, store, nested).await);
+        }
+    }
+    // Locks of ann's that no page may report: a released one, one outside the target.
+    let released = create_ok(CASE, store, shared("/h/r60", &ann)).await;
+    let access = TokenAccess::new(&released.token, &released.root, Some(ann.as_str()));
+    ok(CASE, store.unlock(access).await);
+    create_ok(CASE, store, shared("/elsewhere", &ann)).await;
+    // Locks covering the target, every page reports them: bob's on /h, and on the namespace.
+    let covering = [
+        create_ok(CASE, store, shared("/h", &bob)).await,
+        create_ok(CASE, store, shared("", &bob).depth(LockDepth::Infinity)).await,
+    ];
+    let target = ns.p("/h");
+    let want = tokens(&anns);
+    for size in [1, 2, 100] {
+        let (mut seen, mut after, mut pages) = (BTreeSet::new(), None, 0);
+        loop {
+            pages += 1;
+            assert!(
+                pages <= 40,
+                "conformance `{CASE}`: pages of {size} never end"
+            );
+            // One resource more than the page holds tells whether another page follows.
+            let q = (LockQuery::new().subtree(target.clone())).page(
+                after.clone(),
+                size + 1,
+                Some(ann.as_str()),
+            );
+            let found = query(CASE, store, &q).await;
+            let found_tokens = tokens(&found);
+            assert!(
+                covering
+                    .iter()
+                    .all(|l| found_tokens.contains(l.token.as_str())),
+                "conformance `{CASE}`: a page of ann's locks below /h leaves out a lock \
+                 covering /h; it found {found:?}"
+            );
+            let mut below: Vec<Lock> = found
+                .into_iter()
+                .filter(|l| {
+                    target.is_ancestor_of(&l.root)
+                        && after.as_ref().is_none_or(|a| l.root > *a)
+                        && l.principal.as_deref() == Some(ann.as_str())
+                })
+                .collect();
+            below.sort_unstable_by(by_root_then_token);
+            let roots: Vec<&ResourcePath> = below
+                .chunk_by(|a, b| a.root == b.root)
+                .map(|same| &same[0].root)
+                .collect();
+            let page = &roots[..roots.len().min(size)];
+            for l in below.iter().filter(|l| page.contains(&&l.root)) {
+                assert!(
+                    want.contains(l.token.as_str()),
+                    "conformance `{CASE}`: a page of ann's locks reports {l:?}, released"
+                );
+                assert!(
+                    seen.insert(l.token.to_string()),
+                    "conformance `{CASE}`: {l:?} in two pages of {size}"
+                );
+            }
+            if roots.len() <= size {
+                break;
+            }
+            after = page.last().map(|r| (*r).clone());
+        }
+        assert_eq!(
+            seen, want,
+            "conformance `{CASE}`: pages of {size} of ann's locks, with bob's locks on every \
+             resource between them"
+        );
+    }
 }

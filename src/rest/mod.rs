@@ -49,7 +49,7 @@ const MAX_BODY: usize = 16 * 1024;
 /// | `POST /{path}` with an optional [`AcquireRequest`] | acquire: 201 and the lock (with its token); the same principal acquiring the same lock again refreshes it: 200, same token |
 /// | `POST /{path}?takeover` | break the locks rooted at `{path}` that stand in the way, then acquire: when the policy lets the requester break every one of them (403 otherwise) and nothing else stands in the way (423 otherwise); a refused takeover breaks nothing |
 /// | `GET /{path}` | the locks covering `{path}` ([`LockList`]) |
-/// | `GET /{path}?list` | the locks at or below `{path}`: the requester's own, or all when the policy allows; a page of 100 locked resources at a time, with the reference of the next page in `next` (`?list&after=…`, naming the last locked resource of the page, whoever holds its lock) |
+/// | `GET /{path}?list` | the locks at or below `{path}`: the requester's own, or all when the policy allows; a page of 100 locked resources at a time (of the requester's own resources when it lists its own), with the reference of the next page in `next` (`?list&after=…`, naming the last resource of the page) |
 /// | `PUT /{path}` with `Lock-Token` and an optional [`RefreshRequest`] | refresh |
 /// | `DELETE /{path}` with `Lock-Token` | release (the holder; others when the policy allows) |
 /// | `DELETE /{path}?break` | break every lock rooted at `{path}`, or none (403) when the policy refuses one |
@@ -454,15 +454,21 @@ impl LockApi {
                 let detail = format!("after: {e}");
                 self.problem(&call.parts, StatusCode::BAD_REQUEST, "bad-cursor", &detail)
             })?;
-        let query = listing::query(&call.path, after.clone());
+        // Who may not list everything lists their own locks, and pages through their own
+        // resources only: a page's `next` names one of them, never somebody else's.
+        let holder = match (
+            self.policy.may_list_all(&call.parts, &call.path),
+            &call.principal,
+        ) {
+            (true, _) => None,
+            (false, Some(principal)) => Some(principal.as_str()),
+            (false, None) => return Ok(self.list_response(call, [].iter(), None)),
+        };
+        let query = listing::query(&call.path, after.clone(), holder);
         let found = self.query(call, query).await?;
-        let (locks, next) = listing::page(&call.path, after.as_ref(), found);
-        let all = self.policy.may_list_all(&call.parts, &call.path);
-        let visible = locks.iter().filter(|l| {
-            all || (call.principal.is_some() && l.principal.as_deref() == call.principal.as_deref())
-        });
+        let (locks, next) = listing::page(&call.path, after.as_ref(), holder, found);
         let next = next.as_ref().map(listing::next_link);
-        Ok(self.list_response(call, visible, next))
+        Ok(self.list_response(call, locks.iter(), next))
     }
 
     async fn refresh(

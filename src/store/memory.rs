@@ -31,11 +31,15 @@
 //!   instant, so the ones a refresh or an unlock leaves behind are harmless; the heap is
 //!   rebuilt when they outnumber the live locks.
 //! - **counters** for the quotas: live locks, per principal, and anonymous ones.
+//! - **a principal's roots** `BTreeMap<Arc<str>, u32>` per principal: the roots of its locks
+//!   in byte order, with how many it holds there, so that a listing of one principal's locks
+//!   ([`Below::Page`] with a holder) reads its own roots, never the others' between them.
 //!
 //! Costs, with `d` the depth of a path and `n` the locks held: a covering `query` is at most
 //! `d + 1` hash lookups; `subtree` adds a range search (`O(log n)`) and the locks below (as
 //! far as [`Below`](crate::Below) asks: a removal's query stops after 16 blocked roots, a
-//! page after its roots, both starting from one range search); `get`,
+//! page after its roots, both starting from one range search; a page of one principal's
+//! locks reads that principal's roots only, one hash lookup each); `get`,
 //! `refresh`, `unlock` and expiring a lock are O(1) hash work, plus `O(log n)` when a root's
 //! head changes; `create` is a covering check plus the same, and for depth infinity the locks
 //! below. None of them reads the locks sharing a root or a principal, except to report them.
@@ -536,7 +540,7 @@ struct Inner {
     /// Depth-infinity locks per root depth, without trailing zeros.
     infinity_at_depth: Vec<u32>,
     due: BinaryHeap<Reverse<(SystemTime, u32)>>,
-    principals: HashMap<Arc<str>, u32>,
+    principals: HashMap<Arc<str>, Holding>,
     anonymous: u32,
     fence: u64,
     /// Bytes of the strings the store owns (roots once, owners, custom tokens, principals).
@@ -544,6 +548,14 @@ struct Inner {
     /// Entries looked at (tests assert that costs stay local).
     #[cfg(test)]
     visits: std::sync::atomic::AtomicUsize,
+}
+
+/// A principal's live locks: how many (its quota's counter), and their roots.
+#[derive(Debug, Default)]
+struct Holding {
+    locks: u32,
+    /// Root → how many of the principal's locks it holds, in byte order (as `shared_roots`).
+    roots: BTreeMap<Arc<str>, u32>,
 }
 
 /// Rough heap cost of a shared string besides its bytes: the `Arc`'s two counts.
@@ -570,8 +582,19 @@ fn ancestors(key: &str) -> impl Iterator<Item = &str> {
     root.into_iter().chain(slashes.map(|(i, _)| &key[..i]))
 }
 
+/// What every key strictly below `key` starts with: `key` and a `/` (`/` for the root).
+fn members_prefix(key: &str) -> String {
+    let mut prefix = String::with_capacity(key.len() + 1);
+    if key != "/" {
+        prefix.push_str(key);
+    }
+    prefix.push('/');
+    prefix
+}
+
 /// The roots of `roots` strictly below `key` (`prefix` is `key` with a `/` after it) and
-/// after `after`, in order, with the heads of their chains.
+/// after `after`, in order, with their values (the heads of their chains in the root maps,
+/// the principal's lock counts in a [`Holding`]).
 fn roots_below<'a>(
     roots: &'a BTreeMap<Arc<str>, u32>,
     key: &'a str,
@@ -678,7 +701,7 @@ impl Inner {
     /// when it is not [`Below::All`] (which `visit` answers): a removal's
     /// ([`Below::UntilBlocked`]: every lock of a root with an asked token's lock or one of the
     /// holder's, and those of the first [`Below::BLOCKED`] other roots) or a page's
-    /// ([`Below::Page`]).
+    /// ([`Below::Page`]; with a holder, only that principal's locks, read off its own roots).
     fn visit_below_as_asked(
         &self,
         key: &str,
@@ -704,7 +727,39 @@ impl Inner {
                     blocked < Below::BLOCKED
                 });
             }
-            Below::Page { after, resources } => {
+            Below::Page {
+                after,
+                resources,
+                holder: Some(holder),
+            } => {
+                let Some(holding) = self.principals.get(holder.as_str()) else {
+                    return;
+                };
+                let prefix = members_prefix(key);
+                let after = after.as_ref().map(ResourcePath::as_str);
+                let mut n = 0;
+                for (root, _) in roots_below(&holding.roots, key, &prefix, after) {
+                    let Some(head) = self.head(root) else {
+                        continue;
+                    };
+                    let mut live = false;
+                    for (id, e) in self.chain(head).filter(|(_, e)| {
+                        e.is_live(now) && e.principal.as_deref() == Some(holder.as_str())
+                    }) {
+                        live = true;
+                        visit(id, e);
+                    }
+                    n += usize::from(live);
+                    if n >= *resources {
+                        return;
+                    }
+                }
+            }
+            Below::Page {
+                after,
+                resources,
+                holder: None,
+            } => {
                 let after = after.as_ref().map(ResourcePath::as_str);
                 let mut n = 0;
                 self.visit_below_while(
@@ -785,11 +840,7 @@ impl Inner {
         if self.exclusive_roots.is_empty() && (exclusive_only || self.shared_roots.is_empty()) {
             return true;
         }
-        let mut prefix = String::with_capacity(key.len() + 1);
-        if key != "/" {
-            prefix.push_str(key);
-        }
-        prefix.push('/');
+        let prefix = members_prefix(key);
         let mut exclusive = roots_below(&self.exclusive_roots, key, &prefix, after).peekable();
         if exclusive_only {
             return exclusive.all(|(_, head)| f(head));
@@ -858,7 +909,7 @@ impl Inner {
         let mine = match &new.principal {
             Some(p) => (
                 Quota::Principal,
-                self.principals.get(&**p).copied().unwrap_or(0),
+                self.principals.get(&**p).map_or(0, |h| h.locks),
             ),
             None => (Quota::Anonymous, self.anonymous),
         };
@@ -919,14 +970,16 @@ impl Inner {
             Some(h) => (e.prev, e.next) = (h.prev, NIL),
         }
         if let Some(p) = e.principal.take() {
-            let (key, n) = match self.principals.get_key_value(&*p) {
-                Some((k, &n)) => (k.clone(), n),
+            let key = match self.principals.get_key_value(&*p) {
+                Some((k, _)) => k.clone(),
                 None => {
                     self.string_bytes += p.len() + ARC_HEADER;
-                    (p, 0)
+                    p
                 }
             };
-            self.principals.insert(key.clone(), n + 1);
+            let holding = self.principals.entry(key.clone()).or_default();
+            holding.locks += 1;
+            *holding.roots.entry(e.root.clone()).or_insert(0) += 1;
             e.principal = Some(key);
         } else {
             self.anonymous += 1;
@@ -1041,9 +1094,15 @@ impl Inner {
         }
         match &e.principal {
             Some(p) => {
-                if let Some(n) = self.principals.get_mut(&**p) {
-                    *n -= 1;
-                    if *n == 0 {
+                if let Some(h) = self.principals.get_mut(&**p) {
+                    h.locks -= 1;
+                    if let Some(n) = h.roots.get_mut(&*e.root) {
+                        *n -= 1;
+                        if *n == 0 {
+                            h.roots.remove(&*e.root);
+                        }
+                    }
+                    if h.locks == 0 {
                         self.principals.remove(&**p);
                         self.string_bytes -= p.len() + ARC_HEADER;
                     }
@@ -1139,7 +1198,9 @@ impl Inner {
             * (size_of::<Arc<str>>() + size_of::<u32>())
             * 3
             / 2;
-        let principals = self.principals.capacity() * (size_of::<(Arc<str>, u32)>() + 1);
+        let held_roots: usize = self.principals.values().map(|h| h.roots.len()).sum();
+        let principals = self.principals.capacity() * (size_of::<(Arc<str>, Holding)>() + 1)
+            + held_roots * (size_of::<Arc<str>>() + size_of::<u32>()) * 3 / 2;
         self.slots.capacity() * size_of::<Option<Entry>>()
             + self.free.capacity() * size_of::<u32>()
             + table(&self.by_token)
@@ -1217,8 +1278,19 @@ mod tests {
         let counted: u32 = g.infinity_at_depth.iter().sum();
         assert_eq!(counted as usize, infinity);
         assert_ne!(g.infinity_at_depth.last(), Some(&0));
-        let with_principal: u32 = g.principals.values().sum();
+        let with_principal: u32 = g.principals.values().map(|h| h.locks).sum();
         assert_eq!((with_principal + g.anonymous) as usize, g.live);
+        for (p, h) in &g.principals {
+            let by_root: u32 = h.roots.values().sum();
+            assert_eq!(by_root, h.locks, "{p}'s roots count its locks");
+            for (root, &n) in &h.roots {
+                let held = live
+                    .iter()
+                    .filter_map(|&i| slot(&g.slots, i))
+                    .filter(|e| e.root == *root && e.principal.as_deref() == Some(&**p));
+                assert_eq!(held.count(), n as usize, "{p}'s locks on {root}");
+            }
+        }
     }
 
     fn visits(store: &MemoryLockStore) -> usize {
@@ -1230,6 +1302,66 @@ mod tests {
         let before = visits(store);
         let out = f.await;
         (visits(store) - before, out)
+    }
+
+    /// A page of one principal's locks looks at that principal's locks only, however many
+    /// locks of others lie between its resources; unlocks and expiries keep its index right.
+    #[tokio::test]
+    async fn a_page_of_ones_own_locks_looks_at_none_of_the_others() {
+        let clock = Arc::new(ManualClock::new());
+        let store = MemoryLockStore::with_clock(clock.clone());
+        let ann = |i: usize| NewLock::new(p(&format!("/big/m{i:04}/ann"))).principal("ann");
+        for i in (0..1000).step_by(200) {
+            created(store.create(ann(i)).await.unwrap());
+        }
+        let mut costs = Vec::new();
+        let mut held = 0;
+        for others in [100, 1000] {
+            while held < others {
+                let bob = NewLock::new(p(&format!("/big/m{held:04}"))).principal("bob");
+                created(store.create(bob.principal_quota(10_000)).await.unwrap());
+                held += 1;
+            }
+            let page = LockQuery::new()
+                .subtree(p("/big"))
+                .page(None, 10, Some("ann"));
+            let (visits, found) = visited(&store, store.query(&page)).await;
+            let found = found.unwrap();
+            assert_eq!(found.len(), 5, "{found:?}");
+            assert!(found.iter().all(|l| l.principal.as_deref() == Some("ann")));
+            costs.push(visits);
+        }
+        assert!(costs[1] == costs[0] && costs[0] <= 10, "{costs:?}");
+        // A page of 2 after the second resource; then one lock released, one expired.
+        let after = Some(p("/big/m0200/ann"));
+        let page = LockQuery::new()
+            .subtree(p("/big"))
+            .page(after, 2, Some("ann"));
+        let roots = |found: Vec<Lock>| found.into_iter().map(|l| l.root).collect::<Vec<_>>();
+        let found = roots(store.query(&page).await.unwrap());
+        assert_eq!(found, [p("/big/m0400/ann"), p("/big/m0600/ann")]);
+        let m0400 = store
+            .query(&LockQuery::new().covering(p("/big/m0400/ann")))
+            .await;
+        let token = m0400
+            .unwrap()
+            .into_iter()
+            .find(|l| l.principal.as_deref() == Some("ann"));
+        let token = token.unwrap().token;
+        let m0400 = p("/big/m0400/ann");
+        let access = TokenAccess::new(&token, &m0400, Some("ann"));
+        assert!(matches!(
+            store.unlock(access).await.unwrap(),
+            TokenOutcome::Done(_)
+        ));
+        let short = ann(500).timeout(LockTimeout::Seconds(5));
+        created(store.create(short).await.unwrap());
+        let found = roots(store.query(&page).await.unwrap());
+        assert_eq!(found, [p("/big/m0500/ann"), p("/big/m0600/ann")]);
+        clock.advance(Duration::from_secs(5));
+        let found = roots(store.query(&page).await.unwrap());
+        assert_eq!(found, [p("/big/m0600/ann"), p("/big/m0800/ann")]);
+        check_consistent(&store.read());
     }
 
     /// Security: what many locks on one path, or of one principal, cost the others. Creating,

@@ -109,12 +109,16 @@ pub enum Below {
     /// A page of a listing: every live lock of the first `resources` locked resources below
     /// the target in path order, counting only those after `after` when it is given (the
     /// last resource of the page before; its own locks and those of the resources before it
-    /// are not reported). A store may report more.
+    /// are not reported). With a `holder`, the page lists that principal's locks: it counts
+    /// only the resources holding a live lock of `holder`, however many others lie between
+    /// them, and of those it must report the holder's locks. A store may report more.
     Page {
         /// Where the page starts: after this resource and before its members' locks.
         after: Option<ResourcePath>,
         /// How many locked resources the page holds, at least when there are that many.
         resources: usize,
+        /// The principal whose locks are listed, or `None` for everybody's.
+        holder: Option<String>,
     },
 }
 
@@ -235,7 +239,8 @@ impl LockQuery {
 
     /// Ask, below the targets asking for descendants, for one page of a listing
     /// ([`Below::Page`]): the locks of `resources` locked resources in path order, after
-    /// `after` when given.
+    /// `after` when given; with a `holder`, of the resources holding that principal's locks
+    /// (a listing of one's own locks then never names a resource locked by somebody else).
     ///
     /// ```
     /// use tower_locks::{LockQuery, LockStore, MemoryLockStore, NewLock, ResourcePath};
@@ -246,17 +251,38 @@ impl LockQuery {
     /// for name in ["a", "b", "c"] {
     ///     store.create(NewLock::new(p(&format!("/docs/{name}")))).await.unwrap();
     /// }
-    /// let page = |after| LockQuery::new().subtree(p("/docs")).page(after, 2);
+    /// let page = |after| LockQuery::new().subtree(p("/docs")).page(after, 2, None);
     /// let first = store.query(&page(None)).await.unwrap();
     /// assert_eq!(first.len(), 2);
     /// let next = store.query(&page(Some(first[1].root.clone()))).await.unwrap();
     /// assert_eq!(next.len(), 1);
     /// assert_eq!(next[0].root, p("/docs/c"));
+    ///
+    /// // Ann's locks only, a resource at a time: bob's lock on /docs/b is not counted.
+    /// for name in ["a", "c"] {
+    ///     store.create(NewLock::new(p(&format!("/docs/{name}/x"))).principal("ann")).await.unwrap();
+    /// }
+    /// store.create(NewLock::new(p("/docs/b/x")).principal("bob")).await.unwrap();
+    /// let anns = |after| LockQuery::new().subtree(p("/docs")).page(after, 1, Some("ann"));
+    /// let first = store.query(&anns(None)).await.unwrap();
+    /// let first: Vec<_> = first.iter().filter(|l| l.principal.as_deref() == Some("ann")).collect();
+    /// assert_eq!(first[0].root, p("/docs/a/x"));
+    /// let next = store.query(&anns(Some(first[0].root.clone()))).await.unwrap();
+    /// assert!(next.iter().any(|l| l.root == p("/docs/c/x")));
     /// # });
     /// ```
     #[must_use]
-    pub fn page(mut self, after: Option<ResourcePath>, resources: usize) -> Self {
-        self.below = Below::Page { after, resources };
+    pub fn page(
+        mut self,
+        after: Option<ResourcePath>,
+        resources: usize,
+        holder: Option<&str>,
+    ) -> Self {
+        self.below = Below::Page {
+            after,
+            resources,
+            holder: holder.map(str::to_owned),
+        };
         self
     }
 

@@ -55,8 +55,8 @@ const DEEP_KINDS: [&str; 2] = ["xinf", "sinf"];
 /// # Key layout
 ///
 /// Every key of a namespace starts with the hash tag `{prefix}` (default prefix
-/// `tower-locks`). Each lock has **one record, in a key of its own**, and four index entries;
-/// no key holds the records of several locks:
+/// `tower-locks`). Each lock has **one record, in a key of its own**, and four index entries
+/// (five with a principal); no key holds the records of several locks:
 ///
 /// | key | type | content |
 /// | --- | --- | --- |
@@ -66,6 +66,7 @@ const DEEP_KINDS: [&str; 2] = ["xinf", "sinf"];
 /// | `{prefix}:anon` | ZSET, score = expiry | the token of every lock without a principal |
 /// | `{prefix}:locks` | ZSET, score = expiry | the `ref` of every lock of the namespace |
 /// | `{prefix}:xtree`, `{prefix}:stree` | ZSET, score 0 | one member `"<path> <kind> <token>"` per exclusive (`xtree`) or shared (`stree`) lock: the lexicographic index of the locks by root |
+/// | `{prefix}:htree:<principal>` | ZSET, score 0 | the same member for every lock of that principal: its locks by root, for a listing of its own locks |
 /// | `{prefix}:fence` | STRING | the fencing counter (`INCR`) |
 ///
 /// Scores are the expiry in ms since the epoch, `+inf` for an infinite lock. A `ref` is
@@ -131,7 +132,9 @@ const DEEP_KINDS: [&str; 2] = ["xinf", "sinf"];
 ///   returns (locks at the target, depth-infinity locks above it, and expired ones not yet
 ///   swept there); descendants add O(log N) plus O(1) per lock below: every lock below with
 ///   [`Below::All`]; with [`Below::UntilBlocked`], those of the resources the asked tokens or
-///   the holder open and of 16 others; with [`Below::Page`], those of the page's resources;
+///   the holder open and of 16 others; with [`Below::Page`], those of the page's resources
+///   (with a holder, read from the holder's own tree: others' locks between them cost
+///   nothing);
 /// - `remove_subtree` is O(log N) per lock removed;
 /// - the sweep at the start of every mutation is O(log N) per expired lock, at most
 ///   [`sweep_batch`](RedisLockStoreBuilder::sweep_batch) of them.
@@ -141,7 +144,9 @@ const DEEP_KINDS: [&str; 2] = ["xinf", "sinf"];
 /// own or all share one: the record, about 260 bytes plus the owner XML; about 135, 180 and
 /// 165 bytes in the holder's key, `locks` and the tree; the root key (about 140 bytes while
 /// it holds one lock, about 100 per lock beyond 128); the rest is Redis's own per-key
-/// overhead.
+/// overhead. A lock with a principal adds about 100 bytes to its principal's tree, and each
+/// principal's tree costs about 1 KB of its own (its members are over 64 bytes, so Redis
+/// keeps it as a skiplist).
 ///
 /// # Expiry and cleanup
 ///
@@ -1102,18 +1107,26 @@ impl LockStore for RedisLockStore {
         for token in &query.tokens {
             inv.arg(token.as_str());
         }
-        let (count, given) = match &query.below {
-            Below::All => (0, None),
-            Below::UntilBlocked { holder } => (Below::BLOCKED, holder.as_deref()),
-            Below::Page { after, resources } => {
-                (*resources, after.as_ref().map(ResourcePath::as_str))
-            }
+        let (count, given, lister) = match &query.below {
+            Below::All => (0, None, None),
+            Below::UntilBlocked { holder } => (Below::BLOCKED, holder.as_deref(), None),
+            Below::Page {
+                after,
+                resources,
+                holder,
+            } => (
+                *resources,
+                after.as_ref().map(ResourcePath::as_str),
+                holder.as_deref(),
+            ),
         };
         inv.arg(count);
-        match given {
-            Some(given) => inv.arg("1").arg(given),
-            None => inv.arg("0"),
-        };
+        for value in [given, lister] {
+            match value {
+                Some(value) => inv.arg("1").arg(value),
+                None => inv.arg("0"),
+            };
+        }
         let reply: Vec<Vec<u8>> = self.run(inv).await?;
         let bad = || LockStoreError::backend("unexpected reply from lock script");
         let (now, rest) = reply.split_first().ok_or_else(bad)?;

@@ -13,6 +13,8 @@
 --                                 <path>, one key per kind ("x0", "xinf", "s0", "sinf": scope
 --                                 and depth), so a check reads only the kinds that matter to it
 --   {prefix}:owner:<principal>    ZSET, score = expiry, member = token: a principal's locks
+--   {prefix}:htree:<principal>    ZSET, score 0, member "<path> <kind> <token>": the same
+--                                 locks by root, for listings of one principal's locks
 --   {prefix}:anon                 ZSET, score = expiry, member = token: locks without principal
 -- Every key shares the hash tag {prefix}, so a namespace lives in one Cluster slot.
 --
@@ -81,6 +83,11 @@ local function holder_key(principal)
     return BASE .. 'owner:' .. principal
   end
   return BASE .. 'anon'
+end
+
+-- the lexicographic index of a principal's locks by root (anonymous locks have none)
+local function held_tree_key(principal)
+  return BASE .. 'htree:' .. principal
 end
 
 -- a ZADD score: the expiry, "+inf" for an infinite lock
@@ -318,12 +325,16 @@ local function unroot(k, path, token, only_expired)
 end
 
 -- A lock has four index entries: its token in its root key and in its holder's key, and its
--- `ref` in `locks`, each scored by its expiry; and its tree member.
+-- `ref` in `locks`, each scored by its expiry; and its tree member, in its principal's tree
+-- too when it has one.
 local function index(token, k, path, principal, exp)
   redis.call('ZADD', root_key(k, path), score(exp), token)
   redis.call('ZADD', tree_key(k), 0, tree_member(path, k, token))
   redis.call('ZADD', holder_key(principal), score(exp), token)
   redis.call('ZADD', LOCKS, score(exp), ref(token, k, path, principal))
+  if principal then
+    redis.call('ZADD', held_tree_key(principal), 0, tree_member(path, k, token))
+  end
 end
 
 -- remove a lock's index entries (only expired ones when `only_expired`)
@@ -336,6 +347,10 @@ local function unindex(token, k, path, principal, only_expired)
   else
     redis.call('ZREM', holder_key(principal), token)
     redis.call('ZREM', LOCKS, m)
+  end
+  -- the principal's tree member goes with its holder entry
+  if principal and not (only_expired and redis.call('ZSCORE', holder_key(principal), token)) then
+    redis.call('ZREM', held_tree_key(principal), tree_member(path, k, token))
   end
 end
 

@@ -2,7 +2,8 @@
 -- nothing, "1": every lock, "2": what judging a removal needs, "3": a page of a listing);
 -- then the number of tokens m, then m tokens; then for "2", how many blocked roots are
 -- enough, and "1" followed by the holder whose locks count as open, or "0"; for "3", how
--- many roots a page holds, and "1" followed by the root it starts after, or "0".
+-- many roots a page holds, and "1" followed by the root it starts after, or "0"; last, "1"
+-- followed by the principal whose locks a page lists (only theirs), or "0".
 -- Reads, never judges: returns the time (ms), then for every live lock that may match, three
 -- items: "1" when it is rooted at a target or below one ("0": at an ancestor, where only
 -- depth-infinity kinds are read) followed by its root, or "t" followed by its token when it
@@ -16,8 +17,16 @@ for i = 1, m do
 end
 local count = tonumber(ARGV[4 + 2 * n + m])
 local given = nil
-if ARGV[5 + 2 * n + m] == '1' then
-  given = ARGV[6 + 2 * n + m]
+local at = 5 + 2 * n + m
+if ARGV[at] == '1' then
+  given = ARGV[at + 1]
+  at = at + 2
+else
+  at = at + 1
+end
+local lister = nil
+if ARGV[at] == '1' then
+  lister = ARGV[at + 1]
 end
 
 -- Call more(entries, open) with the entries of each root strictly below `path` in `tree`
@@ -58,7 +67,11 @@ local function roots_below(tree, path, after, holder, more)
         -- replica) the entry stays and the query still answers
         local removed = redis.pcall('ZREM', root_key(e[2], e[1]), e[3])
         if type(removed) ~= 'table' then
-          redis.pcall('ZREM', tree_key(e[2]), tree_member(e[1], e[2], e[3]))
+          local member = tree_member(e[1], e[2], e[3])
+          redis.pcall('ZREM', tree_key(e[2]), member)
+          if tree ~= tree_key(e[2]) then
+            redis.pcall('ZREM', tree, member)
+          end
         end
       end
       open = open or asked[e[3]] ~= nil
@@ -88,7 +101,8 @@ local function until_blocked(tree, path)
   return out
 end
 
--- The entries of the first `count` roots below `path` after root `given` (`Below::Page`).
+-- The entries of the first `count` roots below `path` in `tree` after root `given`
+-- (`Below::Page`).
 local function page(tree, path)
   local out, roots = {}, 0
   roots_below(tree, path, given, nil, function(group)
@@ -131,6 +145,9 @@ for i = 0, n - 1 do
   elseif below == '2' then
     add(until_blocked(XTREE, path), '1')
     add(until_blocked(STREE, path), '1')
+  elseif below == '3' and lister then
+    -- one principal's locks: its own tree holds both kinds, and no one else's roots
+    add(page(held_tree_key(lister), path), '1')
   elseif below == '3' then
     add(page(XTREE, path), '1')
     add(page(STREE, path), '1')
