@@ -29,7 +29,8 @@ pub(crate) struct Leftover {
     token: String,
     root: ResourcePath,
     /// Whether the event hook hears of the removal (`LockEvent::Removed`): yes for the locks
-    /// of a removed resource, no for a lock whose grant was never announced.
+    /// of a removed resource and for an unheld lock whose grant was announced, no for one
+    /// whose grant never was.
     announce: bool,
 }
 
@@ -134,6 +135,15 @@ pub(crate) struct Unfinished {
 }
 
 impl Unfinished {
+    /// The event hook has heard of the grant of the locks this work removes: should it be
+    /// queued, it reports their removal too, so that the hook never hears of them expiring
+    /// after they are gone.
+    pub(crate) fn announce(&mut self) {
+        for leftover in &mut self.work {
+            leftover.announce = true;
+        }
+    }
+
     /// The work is done (or there was none to do): nothing is queued.
     pub(crate) fn done(mut self) {
         self.work.clear();

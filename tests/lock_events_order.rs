@@ -266,6 +266,49 @@ async fn a_grant_is_heard_before_what_follows_it() {
     assert_eq!(*log.lock().unwrap(), ["granted /new", "released /new"]);
 }
 
+/// A LOCK dropped after its grant was heard (here while it creates the empty resource): the
+/// next request removes the lock nobody holds, and the hook hears it removed, never expired.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_lock_heard_granted_is_heard_removed() {
+    let log: Log = Arc::default();
+    let l = log.clone();
+    let (go, locked) = (Arc::default(), Arc::new(tokio::sync::Notify::new()));
+    let kv = Kv::with_files(&[]);
+    let layer = LockLayer::new(MemoryLockStore::new())
+        .with_resource_creator(SlowCreator(go, locked.clone()))
+        .on_lock_event(move |e| l.lock().unwrap().push(line(e)));
+    let svc = tower::Layer::layer(&layer, kv.clone());
+    let api = layer.lock_api();
+    let lock = tokio::spawn(send(
+        svc.clone(),
+        timed_lock("/new", "Second-1", Some("ann")),
+    ));
+    locked.notified().await;
+    lock.abort();
+    assert!(lock.await.unwrap_err().is_cancelled());
+    let expiry = SystemTime::now() + Duration::from_secs(1);
+    // The next guarded request removes the lock its taker never received.
+    let put = req("PUT", "/other")
+        .body(axum::body::Body::from("x"))
+        .unwrap();
+    assert_eq!(send(svc.clone(), put).await.status, StatusCode::CREATED);
+    eventually(|| log.lock().unwrap().len() >= 2).await;
+    // Past its timeout, a grant elsewhere (through the lock API, which creates no resource)
+    // is heard after whatever was due before it.
+    until_past(expiry + Duration::from_millis(200)).await;
+    let take = with_principal(
+        req("POST", "/end").body(axum::body::Body::empty()).unwrap(),
+        "ann",
+    );
+    let other = send(api.clone(), take).await;
+    assert_eq!(other.status, StatusCode::CREATED, "{}", other.text());
+    eventually(|| log.lock().unwrap().len() >= 3).await;
+    assert_eq!(
+        *log.lock().unwrap(),
+        ["granted /new", "removed /new", "granted /end"]
+    );
+}
+
 /// Two instances on one store: a DELETE through A reports the locks it removed, bob's on
 /// `/d/b` granted through B, and not ann's infinite lock on `/d/a`, granted through A and
 /// released through B before.

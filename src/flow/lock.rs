@@ -19,6 +19,7 @@ use crate::headers::{
     LOCK_TOKEN,
 };
 use crate::hooks::{CreateResult, ResourceState};
+use crate::leftovers::Unfinished;
 use crate::response::Rejection;
 use crate::store::{
     BoxError, CreateOutcome, Lock, LockDepth, LockQuery, LockTimeout, NewLock, TokenAccess,
@@ -224,15 +225,21 @@ async fn create<B>(
     new.owner = info.owner.map(Into::into);
     // Should this future be dropped before it answers, the lock it may have created is held
     // by nobody: the next request removes it.
-    let unheld = ctx.cfg.leftovers.guard_unheld(&new.token, &new.root);
-    let res = grant(&ctx, new, create).await;
+    let mut unheld = ctx.cfg.leftovers.guard_unheld(&new.token, &new.root);
+    let res = grant(&ctx, new, create, &mut unheld).await;
     unheld.done();
     res
 }
 
 /// Create the lock (conflicts, quotas, the in-flight writes), then the empty resource of an
-/// unmapped URL when `create`, and answer.
-async fn grant<B>(ctx: &Ctx, new: NewLock, create: bool) -> Response<ResponseBody<B>> {
+/// unmapped URL when `create`, and answer. `unheld` removes the lock should this future be
+/// dropped.
+async fn grant<B>(
+    ctx: &Ctx,
+    new: NewLock,
+    create: bool,
+    unheld: &mut Unfinished,
+) -> Response<ResponseBody<B>> {
     let lock = match ctx.cfg.store.create_boxed(new).await {
         Ok(CreateOutcome::Created(lock)) => lock,
         Ok(CreateOutcome::Conflict(conflicts)) => {
@@ -269,6 +276,7 @@ async fn grant<B>(ctx: &Ctx, new: NewLock, create: bool) -> Response<ResponseBod
     // Announced as soon as it stands: anything that happens to it from now on (a release, a
     // break, the removal of its parent) is heard of after its grant.
     ctx.cfg.event(|| LockEvent::Granted { lock: lock.clone() });
+    unheld.announce();
     // Ask again now that the lock stands and no checked write is in flight: the HEAD before
     // the grant may be stale (another client's PUT may have created the resource since), and
     // the resource space's PUT may ignore `If-None-Match` (D3).
