@@ -8,8 +8,8 @@
 //! ```
 //!
 //! Lock paths look like `/docs/d123/f123456.txt` (16 per collection); default timeout, no
-//! owner; no principal, then each lock held by one of 1 000 principals (a principal's locks
-//! are also indexed by root, for listings of its own locks).
+//! owner; no principal, then each lock held by one of 1 000 principals, then by a principal
+//! of its own (a principal's locks are also indexed by root, for listings of its own locks).
 
 use std::process::Command;
 
@@ -73,8 +73,9 @@ fn main() {
         "|-----------|------------|--------------|---------------|--------------|---------------|"
     );
     let exe = std::env::current_exe().unwrap();
-    for principals in [0usize, 1_000] {
+    for principals in [Some(0usize), Some(1_000), None] {
         for n in [100_000usize, 1_000_000] {
+            let principals = principals.unwrap_or(n);
             let status = Command::new(&exe)
                 .env(CHILD, n.to_string())
                 .env(PRINCIPALS, principals.to_string())

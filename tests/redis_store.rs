@@ -957,6 +957,60 @@ async fn a_principals_index_follows_its_locks() {
     assert_eq!(zcard(&mut raw, &anns).await, 0);
 }
 
+/// A custom token used again by the same principal, at another path, leaves no entry of the
+/// first lock in the principal's index for its listing to trip over: not after the first
+/// lock expired and a bounded sweep reached it late, nor after its record vanished and
+/// `remove_subtree` took out what was left of it.
+#[tokio::test]
+async fn a_token_used_again_elsewhere_keeps_its_principals_listing_right() {
+    let Some(url) = redis_url() else { return };
+    let prefix = unique_prefix();
+    let store = RedisLockStore::builder(&url)
+        .prefix(&prefix)
+        .sweep_batch(1)
+        .connect()
+        .await
+        .unwrap();
+    let mut raw = raw_connection(&url).await;
+    let ann = |path: &str, token: &str, timeout| {
+        let mut lock = excl(path).principal("ann").timeout(timeout);
+        lock.token = token.into();
+        lock
+    };
+    let anns = |path: &str| {
+        LockQuery::new()
+            .subtree(p(path))
+            .page(None, 10, Some("ann"))
+    };
+    // Expired, swept late: one lock expires first, so the sweep of one reaches it first.
+    granted(&store, ann("/x", "urn:x:first", LockTimeout::Seconds(1))).await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    granted(&store, ann("/h/a", "urn:x:again", LockTimeout::Seconds(1))).await;
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    let again = granted(&store, ann("/h/b", "urn:x:again", LockTimeout::Infinite)).await;
+    granted(&store, excl("/y").principal("bob")).await;
+    granted(&store, excl("/z").principal("bob")).await;
+    let members = |mut raw: redis::aio::MultiplexedConnection| {
+        let key = format!("{{{prefix}}}:htree:ann");
+        async move { raw.zrange::<_, Vec<String>>(key, 0, -1).await.unwrap() }
+    };
+    // The sweep took the first lock's entry out: the index no longer names it.
+    assert_eq!(members(raw.clone()).await, ["/h/b x0 urn:x:again"]);
+    assert_eq!(store.query(&anns("/h")).await.unwrap(), vec![again]);
+    // Vanished behind the store's back, then the subtree removed.
+    granted(&store, ann("/k/a", "urn:x:third", LockTimeout::Infinite)).await;
+    let _: () = raw
+        .del(format!("{{{prefix}}}:lock:urn:x:third"))
+        .await
+        .unwrap();
+    let third = granted(&store, ann("/k/b", "urn:x:third", LockTimeout::Infinite)).await;
+    store.remove_subtree(&p("/k/a")).await.unwrap();
+    assert_eq!(store.query(&anns("/k")).await.unwrap(), vec![third]);
+    // The listing took out the entry `remove_subtree` could not attribute.
+    let left = members(raw.clone()).await;
+    assert_eq!(left, ["/h/b x0 urn:x:again", "/k/b x0 urn:x:third"]);
+}
+
 /// Two stores with separate connections race for the same exclusive lock: one winner a round.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn racing_instances_never_both_win() {

@@ -31,9 +31,11 @@
 //!   instant, so the ones a refresh or an unlock leaves behind are harmless; the heap is
 //!   rebuilt when they outnumber the live locks.
 //! - **counters** for the quotas: live locks, per principal, and anonymous ones.
-//! - **a principal's roots** `BTreeMap<Arc<str>, u32>` per principal: the roots of its locks
-//!   in byte order, with how many it holds there, so that a listing of one principal's locks
-//!   ([`Below::Page`] with a holder) reads its own roots, never the others' between them.
+//! - **held** `BTreeSet<(Arc<str>, Arc<str>, u32)>`: (principal, root, slot) of every lock
+//!   with a principal, so that one principal's locks below a path are one range, in root
+//!   order: a listing of one principal's locks ([`Below::Page`] with a holder) reads its own
+//!   locks only, never the others' between or beside them. One set for all principals, so a
+//!   principal holding one lock costs one entry, not a tree of its own.
 //!
 //! Costs, with `d` the depth of a path and `n` the locks held: a covering `query` is at most
 //! `d + 1` hash lookups; `subtree` adds a range search (`O(log n)`) and the locks below (as
@@ -45,7 +47,7 @@
 //! below. None of them reads the locks sharing a root or a principal, except to report them.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
 use std::fmt;
 use std::hash::{BuildHasher, Hash, RandomState};
 use std::ops::Bound;
@@ -540,7 +542,8 @@ struct Inner {
     /// Depth-infinity locks per root depth, without trailing zeros.
     infinity_at_depth: Vec<u32>,
     due: BinaryHeap<Reverse<(SystemTime, u32)>>,
-    principals: HashMap<Arc<str>, Holding>,
+    principals: HashMap<Arc<str>, u32>,
+    held: BTreeSet<(Arc<str>, Arc<str>, u32)>,
     anonymous: u32,
     fence: u64,
     /// Bytes of the strings the store owns (roots once, owners, custom tokens, principals).
@@ -548,14 +551,6 @@ struct Inner {
     /// Entries looked at (tests assert that costs stay local).
     #[cfg(test)]
     visits: std::sync::atomic::AtomicUsize,
-}
-
-/// A principal's live locks: how many (its quota's counter), and their roots.
-#[derive(Debug, Default)]
-struct Holding {
-    locks: u32,
-    /// Root → how many of the principal's locks it holds, in byte order (as `shared_roots`).
-    roots: BTreeMap<Arc<str>, u32>,
 }
 
 /// Rough heap cost of a shared string besides its bytes: the `Arc`'s two counts.
@@ -593,8 +588,7 @@ fn members_prefix(key: &str) -> String {
 }
 
 /// The roots of `roots` strictly below `key` (`prefix` is `key` with a `/` after it) and
-/// after `after`, in order, with their values (the heads of their chains in the root maps,
-/// the principal's lock counts in a [`Holding`]).
+/// after `after`, in order, with the heads of their chains.
 fn roots_below<'a>(
     roots: &'a BTreeMap<Arc<str>, u32>,
     key: &'a str,
@@ -732,27 +726,32 @@ impl Inner {
                 resources,
                 holder: Some(holder),
             } => {
-                let Some(holding) = self.principals.get(holder.as_str()) else {
+                let Some((holder, _)) = self.principals.get_key_value(holder.as_str()) else {
                     return;
                 };
                 let prefix = members_prefix(key);
-                let after = after.as_ref().map(ResourcePath::as_str);
-                let mut n = 0;
-                for (root, _) in roots_below(&holding.roots, key, &prefix, after) {
-                    let Some(head) = self.head(root) else {
+                let start = match after.as_ref().map(ResourcePath::as_str) {
+                    Some(after) if after >= prefix.as_str() => {
+                        Bound::Excluded((holder.clone(), Arc::from(after), u32::MAX))
+                    }
+                    _ => Bound::Included((holder.clone(), Arc::from(prefix.as_str()), 0)),
+                };
+                let below = (self.held.range((start, Bound::Unbounded)))
+                    .take_while(|(p, root, _)| p == holder && root.starts_with(prefix.as_str()))
+                    .filter(|(_, root, _)| &**root != key);
+                // Counted by root: a page holds every live lock of the holder's on each.
+                let (mut n, mut last) = (0, None);
+                for (_, root, id) in below {
+                    let Some(e) = self.entry(*id).filter(|e| e.is_live(now)) else {
                         continue;
                     };
-                    let mut live = false;
-                    for (id, e) in self.chain(head).filter(|(_, e)| {
-                        e.is_live(now) && e.principal.as_deref() == Some(holder.as_str())
-                    }) {
-                        live = true;
-                        visit(id, e);
+                    if last != Some(root) {
+                        if n == *resources {
+                            return;
+                        }
+                        (n, last) = (n + 1, Some(root));
                     }
-                    n += usize::from(live);
-                    if n >= *resources {
-                        return;
-                    }
+                    visit(*id, e);
                 }
             }
             Below::Page {
@@ -909,7 +908,7 @@ impl Inner {
         let mine = match &new.principal {
             Some(p) => (
                 Quota::Principal,
-                self.principals.get(&**p).map_or(0, |h| h.locks),
+                self.principals.get(&**p).copied().unwrap_or(0),
             ),
             None => (Quota::Anonymous, self.anonymous),
         };
@@ -977,9 +976,8 @@ impl Inner {
                     p
                 }
             };
-            let holding = self.principals.entry(key.clone()).or_default();
-            holding.locks += 1;
-            *holding.roots.entry(e.root.clone()).or_insert(0) += 1;
+            *self.principals.entry(key.clone()).or_insert(0) += 1;
+            self.held.insert((key.clone(), e.root.clone(), id));
             e.principal = Some(key);
         } else {
             self.anonymous += 1;
@@ -1094,15 +1092,10 @@ impl Inner {
         }
         match &e.principal {
             Some(p) => {
-                if let Some(h) = self.principals.get_mut(&**p) {
-                    h.locks -= 1;
-                    if let Some(n) = h.roots.get_mut(&*e.root) {
-                        *n -= 1;
-                        if *n == 0 {
-                            h.roots.remove(&*e.root);
-                        }
-                    }
-                    if h.locks == 0 {
+                self.held.remove(&(p.clone(), e.root.clone(), id));
+                if let Some(n) = self.principals.get_mut(&**p) {
+                    *n -= 1;
+                    if *n == 0 {
                         self.principals.remove(&**p);
                         self.string_bytes -= p.len() + ARC_HEADER;
                     }
@@ -1198,9 +1191,8 @@ impl Inner {
             * (size_of::<Arc<str>>() + size_of::<u32>())
             * 3
             / 2;
-        let held_roots: usize = self.principals.values().map(|h| h.roots.len()).sum();
-        let principals = self.principals.capacity() * (size_of::<(Arc<str>, Holding)>() + 1)
-            + held_roots * (size_of::<Arc<str>>() + size_of::<u32>()) * 3 / 2;
+        let principals = self.principals.capacity() * (size_of::<(Arc<str>, u32)>() + 1);
+        let held = self.held.len() * size_of::<(Arc<str>, Arc<str>, u32)>() * 3 / 2;
         self.slots.capacity() * size_of::<Option<Entry>>()
             + self.free.capacity() * size_of::<u32>()
             + table(&self.by_token)
@@ -1208,6 +1200,7 @@ impl Inner {
             + roots
             + self.due.capacity() * size_of::<Reverse<(SystemTime, u32)>>()
             + principals
+            + held
             + self.string_bytes
     }
 }
@@ -1278,18 +1271,16 @@ mod tests {
         let counted: u32 = g.infinity_at_depth.iter().sum();
         assert_eq!(counted as usize, infinity);
         assert_ne!(g.infinity_at_depth.last(), Some(&0));
-        let with_principal: u32 = g.principals.values().map(|h| h.locks).sum();
+        let with_principal: u32 = g.principals.values().sum();
         assert_eq!((with_principal + g.anonymous) as usize, g.live);
-        for (p, h) in &g.principals {
-            let by_root: u32 = h.roots.values().sum();
-            assert_eq!(by_root, h.locks, "{p}'s roots count its locks");
-            for (root, &n) in &h.roots {
-                let held = live
-                    .iter()
-                    .filter_map(|&i| slot(&g.slots, i))
-                    .filter(|e| e.root == *root && e.principal.as_deref() == Some(&**p));
-                assert_eq!(held.count(), n as usize, "{p}'s locks on {root}");
-            }
+        assert_eq!(
+            g.held.len(),
+            with_principal as usize,
+            "every lock with a principal held"
+        );
+        for (p, root, id) in &g.held {
+            let e = slot(&g.slots, *id).expect("a held lock is stored");
+            assert_eq!((&e.root, e.principal.as_deref()), (root, Some(&**p)));
         }
     }
 
@@ -1305,12 +1296,17 @@ mod tests {
     }
 
     /// A page of one principal's locks looks at that principal's locks only, however many
-    /// locks of others lie between its resources; unlocks and expiries keep its index right.
+    /// locks of others lie between its resources or share them; unlocks and expiries keep
+    /// its index right.
     #[tokio::test]
     async fn a_page_of_ones_own_locks_looks_at_none_of_the_others() {
         let clock = Arc::new(ManualClock::new());
         let store = MemoryLockStore::with_clock(clock.clone());
-        let ann = |i: usize| NewLock::new(p(&format!("/big/m{i:04}/ann"))).principal("ann");
+        let shared = |path: &str, who: &str| {
+            let lock = NewLock::new(p(path)).scope(LockScope::Shared);
+            lock.principal(who).principal_quota(10_000)
+        };
+        let ann = |i: usize| shared(&format!("/big/m{i:04}/ann"), "ann");
         for i in (0..1000).step_by(200) {
             created(store.create(ann(i)).await.unwrap());
         }
@@ -1318,8 +1314,12 @@ mod tests {
         let mut held = 0;
         for others in [100, 1000] {
             while held < others {
-                let bob = NewLock::new(p(&format!("/big/m{held:04}"))).principal("bob");
-                created(store.create(bob.principal_quota(10_000)).await.unwrap());
+                let bob = shared(&format!("/big/m{held:04}"), "bob");
+                created(store.create(bob).await.unwrap());
+                // Every tenth, a lock of bob's beside one of ann's.
+                if held % 10 == 0 {
+                    created(store.create(shared("/big/m0200/ann", "bob")).await.unwrap());
+                }
                 held += 1;
             }
             let page = LockQuery::new()

@@ -165,7 +165,9 @@ const DEEP_KINDS: [&str; 2] = ["xinf", "sinf"];
 ///   subtree query (a removal's check, a page of a listing) takes out the root and tree
 ///   entries of the locks whose record has expired, so a walk below a collection reads each
 ///   expired lock once, not on every request until a sweep reaches it (where Redis refuses
-///   writes, it leaves them and still answers); a covering check only reads;
+///   writes, it leaves them and still answers); a page of one principal's locks also takes
+///   out the entries of its tree whose token now names a lock elsewhere or another
+///   principal's (a custom token used again); a covering check only reads;
 /// - unlocking and `remove_subtree` delete the record and all its entries.
 ///
 /// # Failed creates leave no lock

@@ -348,8 +348,10 @@ local function unindex(token, k, path, principal, only_expired)
     redis.call('ZREM', holder_key(principal), token)
     redis.call('ZREM', LOCKS, m)
   end
-  -- the principal's tree member goes with its holder entry
-  if principal and not (only_expired and redis.call('ZSCORE', holder_key(principal), token)) then
+  -- the principal's tree member goes with the lock: once its holder entry or its root entry
+  -- has gone (a custom token used again elsewhere keeps one of them alive)
+  if principal and not (only_expired and redis.call('ZSCORE', holder_key(principal), token)
+      and redis.call('ZSCORE', root_key(k, path), token)) then
     redis.call('ZREM', held_tree_key(principal), tree_member(path, k, token))
   end
 end

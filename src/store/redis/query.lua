@@ -29,11 +29,25 @@ if ARGV[at] == '1' then
   lister = ARGV[at + 1]
 end
 
+-- Whether the entry {root, kind, token} of `owner`'s tree is stale: its token's record (`raw`)
+-- names a lock elsewhere now, or another principal's (a custom token used again). A record
+-- that does not parse is no reason: the client reports it (fail closed).
+local function stale(raw, e, owner)
+  if not (raw and owner) then
+    return false
+  end
+  local rec = parse(raw)
+  return rec.good == true
+    and (rec.path ~= e[1] or kind(rec.scope, rec.depth) ~= e[2] or rec.principal ~= owner)
+end
+
 -- Call more(entries, open) with the entries of each root strictly below `path` in `tree`
 -- with a live lock (after root `after`, when given), in tree order, until it returns false:
 -- `open` when one of them has an asked token or is held by `holder`. A root's entries are
--- adjacent in the tree (its path, then a space), so each root comes whole.
-local function roots_below(tree, path, after, holder, more)
+-- adjacent in the tree (its path, then a space), so each root comes whole. With `owner`,
+-- `tree` is that principal's: an entry whose token names a lock elsewhere now, or another
+-- principal's (a custom token used again), is taken out of it, not reported.
+local function roots_below(tree, path, after, holder, more, owner)
   local group, live, open = {}, false, false
   local stop = false
   local function close()
@@ -55,27 +69,31 @@ local function roots_below(tree, path, after, holder, more)
           return false
         end
       end
-      group[#group + 1] = e
       local raw = records[i]
-      if raw then
-        local exp = exp_of(raw)
-        live = live or not (exp and exp <= now())
+      if stale(raw, e, owner) then
+        redis.pcall('ZREM', tree, tree_member(e[1], e[2], e[3]))
       else
-        -- gone by its TTL (or behind the store's back): take the entry out, so that the
-        -- next walk does not read it again
-        -- a cleanup only: where Redis refuses writes (NOREPLICAS, MISCONF, a read-only
-        -- replica) the entry stays and the query still answers
-        local removed = redis.pcall('ZREM', root_key(e[2], e[1]), e[3])
-        if type(removed) ~= 'table' then
-          local member = tree_member(e[1], e[2], e[3])
-          redis.pcall('ZREM', tree_key(e[2]), member)
-          if tree ~= tree_key(e[2]) then
-            redis.pcall('ZREM', tree, member)
+        group[#group + 1] = e
+        if raw then
+          local exp = exp_of(raw)
+          live = live or not (exp and exp <= now())
+        else
+          -- gone by its TTL (or behind the store's back): take the entry out, so that the
+          -- next walk does not read it again
+          -- a cleanup only: where Redis refuses writes (NOREPLICAS, MISCONF, a read-only
+          -- replica) the entry stays and the query still answers
+          local removed = redis.pcall('ZREM', root_key(e[2], e[1]), e[3])
+          if type(removed) ~= 'table' then
+            local member = tree_member(e[1], e[2], e[3])
+            redis.pcall('ZREM', tree_key(e[2]), member)
+            if tree ~= tree_key(e[2]) then
+              redis.pcall('ZREM', tree, member)
+            end
           end
         end
+        open = open or asked[e[3]] ~= nil
+          or (holder ~= nil and redis.call('ZSCORE', holder_key(holder), e[3]) ~= false)
       end
-      open = open or asked[e[3]] ~= nil
-        or (holder ~= nil and redis.call('ZSCORE', holder_key(holder), e[3]) ~= false)
     end
     return true
   end, after)
@@ -102,8 +120,8 @@ local function until_blocked(tree, path)
 end
 
 -- The entries of the first `count` roots below `path` in `tree` after root `given`
--- (`Below::Page`).
-local function page(tree, path)
+-- (`Below::Page`); `owner` when `tree` is that principal's.
+local function page(tree, path, owner)
   local out, roots = {}, 0
   roots_below(tree, path, given, nil, function(group)
     for _, e in ipairs(group) do
@@ -111,7 +129,7 @@ local function page(tree, path)
     end
     roots = roots + 1
     return roots < count
-  end)
+  end, owner)
   return out
 end
 
@@ -147,7 +165,7 @@ for i = 0, n - 1 do
     add(until_blocked(STREE, path), '1')
   elseif below == '3' and lister then
     -- one principal's locks: its own tree holds both kinds, and no one else's roots
-    add(page(held_tree_key(lister), path), '1')
+    add(page(held_tree_key(lister), path, lister), '1')
   elseif below == '3' then
     add(page(XTREE, path), '1')
     add(page(STREE, path), '1')
