@@ -47,6 +47,7 @@ const MEMORY_TIMEOUTS: &[LockTimeout] = &[
     LockTimeout::Infinite,
 ];
 /// Timeouts for Redis, whose clock we cannot move: nothing expires by surprise.
+#[cfg_attr(not(feature = "redis"), allow(dead_code))]
 const REDIS_TIMEOUTS: &[LockTimeout] = &[
     LockTimeout::Seconds(0),
     LockTimeout::Seconds(3600),
@@ -95,6 +96,7 @@ enum Op {
     },
     /// Redis only: create (`token == None`) or refresh a lock with `Second-1`, then sleep
     /// until it has expired.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     ExpireShort {
         create: Option<usize>,
         token: usize,
@@ -352,6 +354,7 @@ fn same_token_outcome(
 enum Time<'a> {
     Manual(&'a ManualClock),
     /// The real clock (Redis); `Precision` says how far the server may be off.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     Real,
 }
 

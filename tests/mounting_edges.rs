@@ -464,6 +464,7 @@ async fn with_locks_mounts_the_layer_with_the_router_as_resource_space() {
 /// `/secret/plan` names it in an `If` list with an entity tag: the layer does not probe it (the
 /// request does not act on it), so the handler never runs and a right guess of its entity tag
 /// is answered as a wrong one.
+#[cfg(feature = "axum")]
 #[tokio::test]
 async fn an_if_header_is_no_oracle_for_resources_behind_authorization() {
     use std::sync::atomic::{AtomicUsize, Ordering};

@@ -4,9 +4,9 @@
 
 #[path = "common/adjusted.rs"]
 mod adjusted;
-#[cfg(feature = "redis")]
 #[path = "common/loopback.rs"]
 mod loopback;
+#[cfg(feature = "redis")]
 #[path = "common/redis.rs"]
 mod redis_env;
 
