@@ -79,6 +79,9 @@ pub enum Rejection {
     UnsupportedMediaType,
     /// 502: the `Destination` names another server.
     ForeignDestination,
+    /// 403: a COPY or MOVE whose `Destination` is its own source (RFC 4918 §9.8.5, §9.9.4;
+    /// [decision D22](crate::decisions#d22)).
+    DestinationIsSource,
     /// 429: the principal (or, without one, all anonymous clients together) already holds its
     /// quota of locks.
     TooManyLocks {
@@ -125,7 +128,9 @@ impl Rejection {
             Rejection::ConflictBelow { .. } => StatusCode::MULTI_STATUS,
             Rejection::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             Rejection::LockTokenMismatch { status } => *status,
-            Rejection::Forbidden | Rejection::ExternalEntities => StatusCode::FORBIDDEN,
+            Rejection::Forbidden | Rejection::ExternalEntities | Rejection::DestinationIsSource => {
+                StatusCode::FORBIDDEN
+            }
             Rejection::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Rejection::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Rejection::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -189,6 +194,7 @@ impl Rejection {
             Rejection::PayloadTooLarge { .. } => "payload-too-large",
             Rejection::UnsupportedMediaType => "unsupported-media-type",
             Rejection::ForeignDestination => "foreign-destination",
+            Rejection::DestinationIsSource => "destination-is-source",
             Rejection::TooManyLocks { .. } => "too-many-locks",
             Rejection::InsufficientStorage { .. } => "insufficient-storage",
             Rejection::StoreUnavailable => "lock-store-unavailable",
@@ -204,7 +210,9 @@ impl Rejection {
                 "Conflict"
             }
             Rejection::LockTokenMismatch { .. } => "Precondition Failed",
-            Rejection::Forbidden | Rejection::ExternalEntities => "Forbidden",
+            Rejection::Forbidden | Rejection::ExternalEntities | Rejection::DestinationIsSource => {
+                "Forbidden"
+            }
             Rejection::BadRequest { .. } => "Bad Request",
             Rejection::PayloadTooLarge { .. } => "Content Too Large",
             Rejection::UnsupportedMediaType => "Unsupported Media Type",
@@ -252,6 +260,9 @@ impl Rejection {
             }
             Rejection::UnsupportedMediaType => "this method takes no request body".to_owned(),
             Rejection::ForeignDestination => "the Destination names another server".to_owned(),
+            Rejection::DestinationIsSource => {
+                "the Destination is the resource the request acts on".to_owned()
+            }
             Rejection::TooManyLocks { limit } => {
                 format!("the principal already holds {limit} locks")
             }

@@ -530,6 +530,36 @@ async fn delete_and_move_check_descendants_copy_only_the_destination() {
     assert!(kv.exists("/dst") && !kv.exists("/src/deep/f"));
 }
 
+/// A COPY or MOVE onto its own source, however the `Destination` spells it, is a 403 the
+/// layer answers (RFC 4918 §9.8.5, §9.9.4; D22): the inner service never sees it (`Kv` would
+/// answer it with a success, a MOVE removing the resource, and nginx deletes the resource and
+/// answers 404), and the lock on the source stays.
+#[tokio::test]
+async fn a_copy_or_move_onto_itself_is_a_403() {
+    for (method, destination) in [
+        ("COPY", "/a"),
+        ("COPY", "http://example.com/%61/"),
+        ("MOVE", "/a"),
+        ("MOVE", "http://example.com/a"),
+    ] {
+        let (store, kv, svc) = setup(&["/a"]);
+        let held = xlock(&*store, "/a", LockDepth::Zero).await;
+        let r = req(method, "/a")
+            .header("destination", destination)
+            .header("if", if_token(&held));
+        let a = send(svc, empty(r)).await;
+        assert_eq!(a.status, StatusCode::FORBIDDEN, "{method} {destination}");
+        assert!(
+            a.text().contains("Destination is the resource"),
+            "{}",
+            a.text()
+        );
+        assert!(kv.forwarded().is_empty(), "{method} {destination}");
+        assert!(kv.exists("/a"));
+        assert_eq!(store.get(&held.token).await.unwrap(), Some(held));
+    }
+}
+
 #[tokio::test]
 async fn foreign_destination_is_502() {
     let (_store, kv, svc) = setup(&["/a"]);

@@ -115,12 +115,14 @@ impl Ctx {
         Ok(ctx)
     }
 
-    /// The `Destination` of a COPY or MOVE, normalised like the request path.
+    /// The `Destination` of a COPY or MOVE, normalised like the request path; never the
+    /// request's own resource (D22).
     fn destination_path(&self) -> Result<ResourcePath, Rejection> {
         let raw = destination(&self.parts.headers)
             .map_err(|e| bad_request(e.to_string()))?
             .ok_or_else(|| bad_request("COPY and MOVE need a Destination header"))?;
         match self.resolve(raw) {
+            Ok(Resolved::Local(p)) if p == self.target => Err(Rejection::DestinationIsSource),
             Ok(Resolved::Local(p)) => Ok(p),
             Ok(_) => Err(Rejection::ForeignDestination),
             Err(e) => Err(bad_request(format!("Destination: {e}"))),
