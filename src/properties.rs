@@ -6,8 +6,9 @@
 //! the `response` elements that have arrived (up to 64) are held, the locks of their resources
 //! are asked of the store in one query, and each element goes on with the lock properties of
 //! its own resource added (and the inner service's own versions of them, or its "404 not
-//! found" for them, taken out). Anything the filter cannot follow passes through unchanged
-//! from that point.
+//! found" for them, taken out). A `response` in which the inner service refuses this client a
+//! lock property (401 or 403) passes unchanged: the refusal stands (RFC 4918 §20.4). Anything
+//! the filter cannot follow passes through unchanged from that point.
 
 use std::collections::VecDeque;
 use std::fmt;

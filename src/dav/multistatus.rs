@@ -299,11 +299,13 @@ pub(crate) fn read_response(fragment: &str, decls: &str) -> Option<ResponseEleme
     let mut href: Option<String> = None;
     let mut in_href = false;
     let mut closed = false;
-    // The current propstat: its start, whether its status is 2xx, the prop's content end,
-    // the lock properties in it, and the other children of its prop.
+    // The current propstat: its start, whether its status is 2xx, whether it is a refusal
+    // (401, 403), the prop's content end, the lock properties in it, and the other children
+    // of its prop.
     struct Propstat {
         start: usize,
         ok: Option<bool>,
+        refused: bool,
         prop_end: Option<usize>,
         prop_empty: Option<(usize, usize, String, String)>,
         ours: Vec<(usize, usize)>,
@@ -333,6 +335,7 @@ pub(crate) fn read_response(fragment: &str, decls: &str) -> Option<ResponseEleme
                     (2, true, b"propstat") => propstats.push(Propstat {
                         start: before - off,
                         ok: None,
+                        refused: false,
                         prop_end: None,
                         prop_empty: None,
                         ours: Vec::new(),
@@ -394,7 +397,9 @@ pub(crate) fn read_response(fragment: &str, decls: &str) -> Option<ResponseEleme
                     (3, Tag::Status) if in_propstat(&stack) => {
                         in_status = false;
                         let code = status_text.split_whitespace().nth(1).unwrap_or("");
-                        propstats.last_mut()?.ok = Some(code.starts_with('2'));
+                        let p = propstats.last_mut()?;
+                        p.ok = Some(code.starts_with('2'));
+                        p.refused = matches!(code, "401" | "403");
                         status_text.clear();
                     }
                     (3, Tag::Prop) if in_propstat(&stack) => {
@@ -416,6 +421,11 @@ pub(crate) fn read_response(fragment: &str, decls: &str) -> Option<ResponseEleme
     // A response of the status form (hrefs and a status, no propstat) says nothing about
     // properties: it passes unchanged.
     let propstats_end = propstats_end?;
+    // The inner service refuses this client a lock property (RFC 4918 §20.4 lets a server
+    // keep `lockdiscovery` to itself): the refusal stands, the response passes unchanged.
+    if propstats.iter().any(|p| p.refused && !p.ours.is_empty()) {
+        return None;
+    }
     let mut edits = Vec::new();
     // Properties the inner service wrote itself, or reported missing, give way to ours.
     for p in &propstats {
