@@ -7,8 +7,10 @@
 //! are asked of the store in one query, and each element goes on with the lock properties of
 //! its own resource added (and the inner service's own versions of them, or its "404 not
 //! found" for them, taken out). A `response` in which the inner service refuses this client a
-//! lock property (401 or 403) passes unchanged: the refusal stands (RFC 4918 §20.4). Anything
-//! the filter cannot follow passes through unchanged from that point.
+//! lock property (401 or 403) passes unchanged: the refusal stands (RFC 4918 §20.4). So does
+//! an answer declared in another encoding than UTF-8 (its `Content-Type` charset or its XML
+//! declaration), in which the UTF-8 text of an owner would be misread. Anything the filter
+//! cannot follow passes through unchanged from that point.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -19,7 +21,7 @@ use std::task::{ready, Context, Poll};
 use std::time::SystemTime;
 
 use bytes::{Bytes, BytesMut};
-use http::header::CONTENT_LENGTH;
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use http::HeaderMap;
 use http::{Request, Response, StatusCode};
 use http_body::{Body, Frame, SizeHint};
@@ -29,8 +31,8 @@ use tower_service::Service;
 
 use crate::config::Config;
 use crate::dav::{
-    lockdiscovery_of, multistatus_head, next_piece, parse_propfind, read_response, Piece,
-    PropfindKind, ResponseElement,
+    is_utf8_name, lockdiscovery_of, multistatus_head, next_piece, parse_propfind, read_response,
+    Piece, PropfindKind, ResponseElement,
 };
 use crate::path::{request_authority, Resolved};
 use crate::store::{BoxError, BoxFuture, Lock, LockQuery, LockStoreError};
@@ -205,10 +207,12 @@ where
             let (parts, body) = req.into_parts();
             let (body, kind) = read_propfind(body).await;
             let res = ready.call(Request::from_parts(parts, body)).await?;
-            // Only a 207 answer to a PROPFIND that asks for a lock property is rewritten.
+            // Only a 207 answer to a PROPFIND that asks for a lock property is rewritten, and
+            // only in UTF-8, the encoding of what goes into it.
             let Some(kind) = kind
                 .filter(|k| k.wants() != (false, false))
                 .filter(|_| res.status() == StatusCode::MULTI_STATUS)
+                .filter(|_| charset_is_utf8(res.headers()))
             else {
                 return Ok(res.map(PropertiesBody::passthrough));
             };
@@ -221,6 +225,23 @@ where
             kind: FutureKind::Propfind { future },
         }
     }
+}
+
+/// Whether the `Content-Type` of an answer leaves its body in UTF-8: no `charset` parameter
+/// (XML then declares its own, which the body's reader checks), or one naming UTF-8.
+fn charset_is_utf8(headers: &HeaderMap) -> bool {
+    let Some(value) = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+        return true;
+    };
+    value
+        .split(';')
+        .skip(1)
+        .all(|param| match param.split_once('=') {
+            Some((name, charset)) if name.trim().eq_ignore_ascii_case("charset") => {
+                is_utf8_name(charset.trim().trim_matches('"').as_bytes())
+            }
+            _ => true,
+        })
 }
 
 pin_project! {

@@ -60,6 +60,7 @@ impl Body for WithTrailers {
 struct Class1 {
     answer: String,
     status: StatusCode,
+    content_type: Option<&'static str>,
     chunk: usize,
     bodies: Arc<Mutex<Vec<Bytes>>>,
     trailers: Arc<Mutex<Vec<Option<HeaderMap>>>>,
@@ -70,6 +71,7 @@ impl Class1 {
         Class1 {
             answer: answer.to_owned(),
             status: StatusCode::MULTI_STATUS,
+            content_type: None,
             chunk: usize::MAX,
             bodies: Arc::default(),
             trailers: Arc::default(),
@@ -107,6 +109,10 @@ where
             *res.status_mut() = this.status;
             res.headers_mut()
                 .insert("content-length", bytes.len().to_string().parse().unwrap());
+            if let Some(content_type) = this.content_type {
+                res.headers_mut()
+                    .insert("content-type", content_type.parse().unwrap());
+            }
             Ok(res)
         })
     }
@@ -280,6 +286,40 @@ async fn a_refused_lock_property_stays_refused() {
             );
             assert_eq!(run.text, answer, "{props}, chunks of {chunk}");
         }
+    }
+}
+
+/// An answer in another encoding than UTF-8, declared by its XML declaration or by the
+/// `charset` of its `Content-Type`, passes unchanged: an owner written into it in UTF-8 would
+/// be misread (XML 1.0 §4.3.3). Declared UTF-8, in any case, it gets the lock properties.
+#[tokio::test]
+async fn an_answer_in_another_encoding_passes_unchanged() {
+    let store = Arc::new(MemoryLockStore::new());
+    let root = ResourcePath::parse("/dir/locked.txt").unwrap();
+    store.create(NewLock::new(root).owner("José")).await.unwrap();
+    let body = |encoding: &str| {
+        NGINX_404.replacen(r#"encoding="utf-8""#, &format!(r#"encoding="{encoding}""#), 1)
+    };
+    for (encoding, content_type) in [
+        ("ISO-8859-1", None),
+        ("utf-8", Some("application/xml; charset=iso-8859-1")),
+        ("utf-8", Some("text/xml;charset=\"windows-1252\"")),
+    ] {
+        let answer = body(encoding);
+        let mut server = Class1::new(&answer);
+        server.content_type = content_type;
+        let run = propfind(&store, server, "/dir/", PROP_LOCKDISCOVERY).await;
+        assert_eq!(run.text, answer, "{encoding} {content_type:?}");
+    }
+    for (encoding, content_type) in [
+        ("UTF-8", None),
+        ("utf-8", Some("application/xml; charset=\"UTF-8\"")),
+        ("utf-8", Some("text/xml")),
+    ] {
+        let mut server = Class1::new(&body(encoding));
+        server.content_type = content_type;
+        let run = propfind(&store, server, "/dir/", PROP_LOCKDISCOVERY).await;
+        assert!(run.text.contains("José"), "{encoding} {content_type:?}: {}", run.text);
     }
 }
 

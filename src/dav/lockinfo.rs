@@ -6,6 +6,7 @@ use quick_xml::events::{BytesStart, Event};
 use quick_xml::name::{PrefixDeclaration, QName, ResolveResult};
 use quick_xml::NsReader;
 
+use super::multistatus::is_utf8_name;
 use crate::LockScope;
 
 /// The WebDAV namespace name.
@@ -203,8 +204,7 @@ pub fn parse_lockinfo(body: &[u8], max_owner_bytes: usize) -> Result<LockInfo, L
                     let named_utf16 = [&b"utf-16"[..], b"utf-16le", b"utf-16be"]
                         .iter()
                         .any(|e| encoding.eq_ignore_ascii_case(e));
-                    if !(utf16 && named_utf16 || !utf16 && encoding.eq_ignore_ascii_case(b"utf-8"))
-                    {
+                    if !(utf16 && named_utf16 || !utf16 && is_utf8_name(&encoding)) {
                         return Err(not_wf(
                             "the XML declaration names another encoding than the body's \
                              (UTF-8, or UTF-16 with a byte order mark)",

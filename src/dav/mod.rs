@@ -45,7 +45,9 @@ mod multistatus;
 mod render;
 
 pub use lockinfo::{parse_lockinfo, LockInfo, LockInfoError};
-pub(crate) use multistatus::{multistatus_head, next_piece, read_response, Piece, ResponseElement};
+pub(crate) use multistatus::{
+    is_utf8_name, multistatus_head, next_piece, read_response, Piece, ResponseElement,
+};
 pub use multistatus::{parse_propfind, PropfindKind};
 pub(crate) use render::lockdiscovery_of;
 pub use render::{

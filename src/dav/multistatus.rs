@@ -121,7 +121,8 @@ pub fn parse_propfind(body: &[u8]) -> Option<PropfindKind> {
 
 /// Where the start tag of a multistatus body's root element ends, and the namespace
 /// declarations it carries (as attribute text, to re-declare around each `response`).
-/// `Ok(None)`: more input is needed; `Err(())`: not a `DAV:multistatus` body.
+/// `Ok(None)`: more input is needed; `Err(())`: not a `DAV:multistatus` body, or one whose XML
+/// declaration names an encoding other than UTF-8 (text written into it would be misread).
 pub(crate) fn multistatus_head(buf: &[u8]) -> Result<Option<(usize, String)>, ()> {
     let mut pos = 0;
     loop {
@@ -129,6 +130,7 @@ pub(crate) fn multistatus_head(buf: &[u8]) -> Result<Option<(usize, String)>, ()
             return Ok(None);
         };
         match buf.get(lt + 1) {
+            Some(b'?') if !utf8_or_undeclared(&buf[lt..end]) => return Err(()),
             Some(b'?' | b'!') => pos = end,
             _ => {
                 let tag = std::str::from_utf8(&buf[lt..end]).map_err(|_| ())?;
@@ -145,6 +147,26 @@ pub(crate) fn multistatus_head(buf: &[u8]) -> Result<Option<(usize, String)>, ()
             }
         }
     }
+}
+
+/// Whether `markup`, a processing instruction, leaves the document in UTF-8: anything but an
+/// XML declaration naming another encoding (or one that cannot be read).
+fn utf8_or_undeclared(markup: &[u8]) -> bool {
+    match quick_xml::Reader::from_reader(markup).read_event() {
+        Ok(Event::Decl(decl)) => match decl.encoding() {
+            None => true,
+            Some(Ok(name)) => is_utf8_name(&name),
+            Some(Err(_)) => false,
+        },
+        Ok(_) => true,
+        Err(_) => false,
+    }
+}
+
+/// Whether `name` (an XML `encoding` or a `charset` parameter) names UTF-8 (its IANA name,
+/// in any case).
+pub(crate) fn is_utf8_name(name: &[u8]) -> bool {
+    name.eq_ignore_ascii_case(b"utf-8")
 }
 
 /// The `xmlns` attributes of `start`, as attribute text.
