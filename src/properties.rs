@@ -3,10 +3,10 @@
 //!
 //! The request body of a PROPFIND (small, bounded) is read to learn what the client asked for,
 //! then replayed to the inner service. A `207 Multi-Status` answer is rewritten as it streams:
-//! the `response` elements that have arrived (up to 64) are held, the locks of their resources
-//! are asked of the store in one query, and each element goes on with the lock properties of
-//! its own resource added (and the inner service's own versions of them, or its "404 not
-//! found" for them, taken out). A `response` in which the inner service refuses this client a
+//! the `response` elements are held, up to 64 while the answer arrives without a pause, the
+//! locks of their resources are asked of the store in one query, and each element goes on
+//! with the lock properties of its own resource added (and the inner service's own versions
+//! of them, or its "404 not found" for them, taken out). A `response` in which the inner service refuses this client a
 //! lock property (401 or 403) passes unchanged: the refusal stands (RFC 4918 §20.4). So does
 //! an answer declared in another encoding than UTF-8 (its `Content-Type` charset or its XML
 //! declaration), in which the UTF-8 text of an owner would be misread. Anything the filter
@@ -60,9 +60,10 @@ const MAX_HELD_BYTES: usize = 256 * 1024;
 /// answer only what has arrived is held while its resources' locks are asked for (a `response`
 /// element of more than 256 KiB, or anything that is not a `DAV:multistatus` it can follow,
 /// passes through unchanged), and the elements are written out with their properties one at a
-/// time, as the answer is read. The store is asked once for the elements at hand, up to 64, so
-/// a `Depth: 1` PROPFIND of a thousand members costs a few round trips to Redis, not a
-/// thousand. Each element lists every lock that covers its resource (RFC 4918 §15.8), owners
+/// time, as the answer is read. The store is asked once for up to 64 elements (fewer when the
+/// answer pauses: what has arrived is not held back), so a `Depth: 1` PROPFIND of a thousand
+/// members costs a few round trips to Redis, not a thousand, also from a service that writes
+/// one element at a time. Each element lists every lock that covers its resource (RFC 4918 §15.8), owners
 /// included: what the answer grows by is bounded by the quotas (`Limits`) and
 /// `max_owner_bytes`.
 ///
@@ -462,8 +463,10 @@ where
 }
 
 /// Most `response` elements whose locks one store query asks for. The elements of an answer
-/// that have arrived are asked about together, so a `Depth: 1` PROPFIND of a collection of a
-/// thousand members costs a handful of store round trips, not a thousand.
+/// are asked about together, so a `Depth: 1` PROPFIND of a collection of a thousand members
+/// costs a handful of store round trips, not a thousand: a batch that is not full waits for
+/// more of the answer as long as the answer arrives without a pause (an inner service that
+/// writes one element per frame), and is asked about as soon as the answer pauses or ends.
 const BATCH: usize = 64;
 
 /// Where the rewriting of one answer stands.
@@ -495,6 +498,19 @@ enum Held {
     },
 }
 
+impl Held {
+    fn is_response(&self) -> bool {
+        matches!(self, Held::Response { .. })
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Held::Unchanged(bytes) => bytes.len(),
+            Held::Response { fragment, .. } => fragment.len(),
+        }
+    }
+}
+
 /// The rewriting state of one PROPFIND answer.
 pub(crate) struct Augment {
     config: Arc<Config>,
@@ -515,6 +531,10 @@ pub(crate) struct Augment {
     pending: VecDeque<Held>,
     /// The store's answer for the pending pieces' batch.
     answer: Option<Result<Vec<Lock>, LockStoreError>>,
+    /// Complete pieces of a batch that is not full, waiting for more of the answer.
+    waiting: Vec<Held>,
+    /// The answer paused (the inner body was not ready): a waiting batch is asked about now.
+    paused: bool,
     inner_done: bool,
     /// The inner body's trailers, sent after everything held.
     trailers: Option<Frame<Bytes>>,
@@ -532,6 +552,8 @@ impl Augment {
             rescan_at: 0,
             out: VecDeque::new(),
             pending: VecDeque::new(),
+            waiting: Vec::new(),
+            paused: false,
             answer: None,
             inner_done: false,
             trailers: None,
@@ -548,6 +570,15 @@ impl Augment {
 
     /// Give up on this answer: what is held, and the rest, pass as they are.
     fn pass(&mut self) {
+        for piece in std::mem::take(&mut self.waiting) {
+            let bytes = match piece {
+                Held::Unchanged(bytes) => bytes,
+                Held::Response { fragment, .. } => Bytes::from(fragment),
+            };
+            if !bytes.is_empty() {
+                self.out.push_back(bytes);
+            }
+        }
         let n = self.buf.len();
         self.emit(n);
         self.stage = Stage::Pass;
@@ -586,18 +617,19 @@ impl Augment {
         }
     }
 
-    /// Take the complete pieces at the start of the buffer, up to [`BATCH`] `response`
-    /// elements: what they are, and the piece that stopped the batch (`None` when it is full).
+    /// The waiting pieces and the complete ones at the start of the buffer, up to [`BATCH`]
+    /// `response` elements: what they are, and the piece that stopped the batch (`None` when
+    /// it is full).
     fn take_batch(&mut self) -> (Vec<Held>, Option<Result<Piece, ()>>) {
-        let mut held = Vec::new();
-        let mut responses = 0;
+        let mut held = std::mem::take(&mut self.waiting);
+        let mut responses = held.iter().filter(|p| p.is_response()).count();
         while responses < BATCH {
             match next_piece(&self.buf, 0) {
                 Ok(Piece::Text(end)) => held.push(Held::Unchanged(self.buf.split_to(end).freeze())),
                 Ok(Piece::Child(end)) => {
                     let fragment = self.buf.split_to(end).freeze();
                     let piece = self.hold(fragment);
-                    responses += usize::from(matches!(piece, Held::Response { .. }));
+                    responses += usize::from(piece.is_response());
                     held.push(piece);
                 }
                 stop => return (held, Some(stop)),
@@ -684,7 +716,21 @@ impl Augment {
                     _ => self.pass(),
                 },
                 Stage::Content => {
+                    // `propname` and `supportedlock` alone need no locks.
+                    let needs_locks = self.kind.wants().0 && self.kind != PropfindKind::PropName;
                     let (held, stop) = self.take_batch();
+                    // Not full, and the answer is still arriving: wait for more of it.
+                    let arriving = !self.paused && !self.inner_done;
+                    let held_bytes: usize = held.iter().map(Held::len).sum();
+                    if needs_locks
+                        && arriving
+                        && matches!(stop, Some(Ok(Piece::More)))
+                        && held.iter().any(Held::is_response)
+                        && held_bytes + self.buf.len() <= MAX_HELD_BYTES
+                    {
+                        self.waiting = held;
+                        return Poll::Ready(self.more_needed());
+                    }
                     if !held.is_empty() {
                         self.rescan_at = 0;
                     }
@@ -695,8 +741,6 @@ impl Augment {
                             Held::Unchanged(_) => None,
                         })
                         .collect();
-                    // `propname` and `supportedlock` alone need no locks.
-                    let needs_locks = self.kind.wants().0 && self.kind != PropfindKind::PropName;
                     if needs_locks && !paths.is_empty() {
                         let store = Arc::clone(&self.config.store);
                         let query = paths
@@ -804,9 +848,21 @@ where
             if augment.inner_done {
                 return Poll::Ready(augment.trailers.take().map(Ok));
             }
-            match ready!(this.body.as_mut().poll_frame(cx)) {
+            let frame = match this.body.as_mut().poll_frame(cx) {
+                // The answer pauses: a batch waiting for more of it is asked about now.
+                Poll::Pending if !augment.waiting.is_empty() => {
+                    (augment.paused, augment.rescan_at) = (true, 0);
+                    continue;
+                }
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(frame) => frame,
+            };
+            match frame {
                 Some(Ok(frame)) => match frame.into_data() {
-                    Ok(data) => augment.buf.extend_from_slice(&data),
+                    Ok(data) => {
+                        augment.paused = false;
+                        augment.buf.extend_from_slice(&data);
+                    }
                     // Trailers end the body: what is held goes first, as it is.
                     Err(trailers) => {
                         augment.inner_done = true;
@@ -827,6 +883,7 @@ where
                 a.inner_done
                     && a.out.is_empty()
                     && a.pending.is_empty()
+                    && a.waiting.is_empty()
                     && a.buf.is_empty()
                     && a.trailers.is_none()
             }

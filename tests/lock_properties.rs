@@ -296,9 +296,16 @@ async fn a_refused_lock_property_stays_refused() {
 async fn an_answer_in_another_encoding_passes_unchanged() {
     let store = Arc::new(MemoryLockStore::new());
     let root = ResourcePath::parse("/dir/locked.txt").unwrap();
-    store.create(NewLock::new(root).owner("José")).await.unwrap();
+    store
+        .create(NewLock::new(root).owner("José"))
+        .await
+        .unwrap();
     let body = |encoding: &str| {
-        NGINX_404.replacen(r#"encoding="utf-8""#, &format!(r#"encoding="{encoding}""#), 1)
+        NGINX_404.replacen(
+            r#"encoding="utf-8""#,
+            &format!(r#"encoding="{encoding}""#),
+            1,
+        )
     };
     for (encoding, content_type) in [
         ("ISO-8859-1", None),
@@ -319,7 +326,11 @@ async fn an_answer_in_another_encoding_passes_unchanged() {
         let mut server = Class1::new(&body(encoding));
         server.content_type = content_type;
         let run = propfind(&store, server, "/dir/", PROP_LOCKDISCOVERY).await;
-        assert!(run.text.contains("José"), "{encoding} {content_type:?}: {}", run.text);
+        assert!(
+            run.text.contains("José"),
+            "{encoding} {content_type:?}: {}",
+            run.text
+        );
     }
 }
 
@@ -687,7 +698,10 @@ async fn members_are_asked_about_together<S: LockStore>(
         ));
     }
     answer.push_str("</D:multistatus>");
-    for (chunk, most_queries) in [(usize::MAX, 3), (4096, 40)] {
+    // One element per frame (an inner service that writes each as it goes) or less: the
+    // elements still wait for one another while the answer arrives without a pause.
+    let one = answer.find("</D:response>").unwrap() + "</D:response>\n".len();
+    for (chunk, most_queries) in [(usize::MAX, 3), (4096, 40), (one, 4), (16, 4)] {
         let mut server = Class1::new(&answer);
         server.chunk = chunk;
         let before = store.counts().0;
@@ -726,6 +740,76 @@ async fn the_members_of_an_answer_are_asked_about_together_on_redis() {
     };
     let store = redis_env::store_with_prefix(&url, &redis_env::unique_prefix()).await;
     members_are_asked_about_together(Arc::new(counting::Counting::over(store)), "/props").await;
+}
+
+/// A body whose frames the test sends one at a time: between them, it is not ready.
+struct Fed(tokio::sync::mpsc::UnboundedReceiver<Bytes>);
+impl Body for Fed {
+    type Data = Bytes;
+    type Error = Infallible;
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        self.0.poll_recv(cx).map(|b| b.map(|b| Ok(Frame::data(b))))
+    }
+}
+
+/// Elements waiting for a full batch go out, with their lock properties, as soon as the
+/// answer pauses: a slow inner service never holds back what it has already written.
+#[tokio::test]
+async fn a_batch_goes_out_when_the_answer_pauses() {
+    let store = store_with_lock().await;
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let rx = Arc::new(Mutex::new(Some(rx)));
+    let server = tower::service_fn(move |req: Request<ReplayBody<Full<Bytes>>>| {
+        let rx = rx.lock().unwrap().take().unwrap();
+        async move {
+            drop(req);
+            let mut res = Response::new(Fed(rx));
+            *res.status_mut() = StatusCode::MULTI_STATUS;
+            Ok::<_, Infallible>(res)
+        }
+    });
+    let locks = LockLayer::new(store.clone());
+    let app = ServiceBuilder::new()
+        .layer(locks.lock_properties())
+        .service(server);
+    let req = Request::builder()
+        .method("PROPFIND")
+        .uri("/dir/")
+        .header("depth", "1")
+        .body(Full::new(Bytes::from(PROP_LOCKDISCOVERY)))
+        .unwrap();
+    let member = |name: &str| {
+        format!(
+            "<D:response><D:href>/dir/{name}</D:href><D:propstat><D:prop><D:lockdiscovery/>\
+             </D:prop><D:status>HTTP/1.1 404 Not Found</D:status></D:propstat></D:response>"
+        )
+    };
+    tx.send(Bytes::from(r#"<D:multistatus xmlns:D="DAV:">"#))
+        .unwrap();
+    for name in ["a.txt", "locked.txt"] {
+        tx.send(Bytes::from(member(name))).unwrap();
+    }
+    let mut body = app.oneshot(req).await.unwrap().into_body();
+    let mut seen = String::new();
+    let wait = std::time::Duration::from_secs(10);
+    while seen.matches("</D:response>").count() < 2 {
+        let frame = tokio::time::timeout(wait, body.frame()).await;
+        let frame = frame
+            .expect("the elements written so far went out")
+            .unwrap()
+            .unwrap();
+        seen.push_str(std::str::from_utf8(&frame.into_data().unwrap()).unwrap());
+    }
+    assert!(seen.contains("<D:activelock>"), "{seen}");
+    tx.send(Bytes::from(member("b.txt") + "</D:multistatus>"))
+        .unwrap();
+    drop(tx);
+    let rest = body.collect().await.unwrap().to_bytes();
+    seen.push_str(std::str::from_utf8(&rest).unwrap());
+    assert_eq!(shape(&seen).len(), 3, "{seen}");
 }
 
 /// Whatever multistatus the inner service answers, cut into whatever chunks: a well-formed
