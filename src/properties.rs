@@ -18,7 +18,6 @@ use std::future::{poll_fn, Future};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
-use std::time::SystemTime;
 
 use bytes::{Bytes, BytesMut};
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
@@ -664,7 +663,7 @@ impl Augment {
                 Some(Ok(locks)),
             ) => {
                 let covering = locks.iter().filter(|l| l.covers(&path));
-                let discovery = lockdiscovery_of(covering, SystemTime::now());
+                let discovery = lockdiscovery_of(covering, self.config.store.now_dyn());
                 Bytes::from(element.rewrite(&fragment, self.kind, &discovery))
             }
             (Held::Response { fragment, .. }, _) => Bytes::from(fragment),

@@ -182,3 +182,32 @@ async fn one_problem_type_has_one_title() {
     let v = json(&a);
     assert_eq!(v["title"], "Content Too Large", "{v}");
 }
+
+/// The lock API counts the time a lock has left on the store's clock: with a store whose
+/// clock is far from this host's (an injected one here; a Redis server's may be off too), a
+/// 600-second lock taken and then read 100 seconds on has 600, then 500 seconds left.
+#[tokio::test]
+async fn seconds_left_are_counted_on_the_stores_clock() {
+    use std::time::{Duration, UNIX_EPOCH};
+    let clock = Arc::new(tower_locks::ManualClock::starting_at(
+        UNIX_EPOCH + Duration::from_secs(1_000_000),
+    ));
+    let store = Arc::new(MemoryLockStore::with_clock(clock.clone()));
+    let api = LockLayer::new(store).lock_api();
+    let taken = send(
+        api.clone(),
+        api_req("POST", "/docs/a", Some("ann"), r#"{"timeoutSeconds": 600}"#),
+    )
+    .await;
+    assert_eq!(taken.status, StatusCode::CREATED);
+    assert_eq!(json(&taken)["secondsLeft"], 600, "{}", json(&taken));
+    clock.advance(Duration::from_secs(100));
+    let read = send(api, api_req("GET", "/docs/a", Some("ann"), "")).await;
+    assert_eq!(read.status, StatusCode::OK);
+    assert_eq!(
+        json(&read)["locks"][0]["secondsLeft"],
+        500,
+        "{}",
+        json(&read)
+    );
+}

@@ -742,6 +742,28 @@ async fn the_members_of_an_answer_are_asked_about_together_on_redis() {
     members_are_asked_about_together(Arc::new(counting::Counting::over(store)), "/props").await;
 }
 
+/// The time a lock has left is counted on the store's clock, not this host's: a store whose
+/// clock is far from the host's (here an injected one, 11 days after the epoch; a Redis
+/// server's may differ too) reports a 600-second lock 100 seconds on as having 500 left.
+#[tokio::test]
+async fn the_time_left_is_the_stores() {
+    use std::time::{Duration, UNIX_EPOCH};
+    let clock = Arc::new(tower_locks::ManualClock::starting_at(
+        UNIX_EPOCH + Duration::from_secs(1_000_000),
+    ));
+    let store = Arc::new(MemoryLockStore::with_clock(clock.clone()));
+    let root = ResourcePath::parse("/dir/locked.txt").unwrap();
+    let lock = NewLock::new(root).timeout(tower_locks::LockTimeout::Seconds(600));
+    store.create(lock).await.unwrap();
+    clock.advance(Duration::from_secs(100));
+    let run = propfind(&store, Class1::new(NGINX_404), "/dir/", PROP_LOCKDISCOVERY).await;
+    assert!(
+        run.text.contains("<D:timeout>Second-500</D:timeout>"),
+        "{}",
+        run.text
+    );
+}
+
 /// A body whose frames the test sends one at a time: between them, it is not ready.
 struct Fed(tokio::sync::mpsc::UnboundedReceiver<Bytes>);
 impl Body for Fed {

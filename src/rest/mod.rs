@@ -8,7 +8,6 @@ use std::convert::Infallible;
 use std::fmt;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::SystemTime;
 
 use bytes::Bytes;
 use http::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
@@ -329,7 +328,7 @@ impl LockApi {
         cfg.event(|| LockEvent::Granted { lock: lock.clone() });
         // The taker gets its token, with a principal or without (then the token is all that
         // holds the lock).
-        let mut view = LockView::of(&lock, call.principal.as_deref(), SystemTime::now());
+        let mut view = LockView::of(&lock, call.principal.as_deref(), cfg.store.now_dyn());
         view.token = Some(lock.token.to_string());
         Ok(json_response(StatusCode::CREATED, &view))
     }
@@ -591,7 +590,7 @@ impl LockApi {
         lock: &Lock,
         status: StatusCode,
     ) -> Response<ResponseBody<EmptyBody>> {
-        let view = LockView::of(lock, call.principal.as_deref(), SystemTime::now());
+        let view = LockView::of(lock, call.principal.as_deref(), self.config.store.now_dyn());
         json_response(status, &view)
     }
 
@@ -601,7 +600,7 @@ impl LockApi {
         locks: impl Iterator<Item = &'a Lock>,
         next: Option<String>,
     ) -> Response<ResponseBody<EmptyBody>> {
-        let now = SystemTime::now();
+        let now = self.config.store.now_dyn();
         let locks = locks
             .map(|l| LockView::of(l, call.principal.as_deref(), now))
             .collect();
@@ -708,7 +707,7 @@ impl LockApi {
         if hidden > 0 {
             p.body.insert("otherLocks".into(), hidden.into());
         }
-        let now = SystemTime::now();
+        let now = self.config.store.now_dyn();
         let first = conflicts
             .iter()
             .filter_map(|l| l.expires_at)

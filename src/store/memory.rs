@@ -454,6 +454,10 @@ impl LockStore for MemoryLockStore {
         Some(Ok(self.found(query)))
     }
 
+    fn now(&self) -> SystemTime {
+        self.clock.now()
+    }
+
     async fn check(
         &self,
         query: &LockQuery,

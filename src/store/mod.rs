@@ -18,6 +18,7 @@ mod token;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
@@ -240,6 +241,25 @@ pub trait LockStore: Send + Sync + 'static {
         let _ = query;
         None
     }
+
+    /// The time as this store judges expiry: a lock whose
+    /// [`expires_at`](Lock::expires_at) has passed on this clock is gone. The layer reports
+    /// the time a lock has left (`DAV:timeout` in `DAV:lockdiscovery`, the lock API's
+    /// `secondsLeft`) against it, so a store whose clock is not the host's (a Redis server's,
+    /// an injected [`Clock`]) is reported as it counts. Default: this host's clock.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::time::{Duration, UNIX_EPOCH};
+    /// use tower_locks::{LockStore, ManualClock, MemoryLockStore};
+    ///
+    /// let clock = Arc::new(ManualClock::starting_at(UNIX_EPOCH + Duration::from_secs(1000)));
+    /// let store = MemoryLockStore::with_clock(clock.clone());
+    /// assert_eq!(store.now(), UNIX_EPOCH + Duration::from_secs(1000));
+    /// ```
+    fn now(&self) -> SystemTime {
+        SystemTime::now()
+    }
 }
 
 mod sealed {
@@ -296,6 +316,8 @@ pub trait DynLockStore: sealed::Sealed + Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<CheckOutcome, LockStoreError>>;
     /// [`LockStore::query_now`].
     fn query_now_dyn(&self, query: &LockQuery) -> Option<Result<Vec<Lock>, LockStoreError>>;
+    /// [`LockStore::now`].
+    fn now_dyn(&self) -> SystemTime;
 }
 
 /// A store call, boxed. With feature `tracing`, and DEBUG events enabled, its latency is
@@ -366,6 +388,9 @@ impl<T: LockStore> DynLockStore for T {
     fn query_now_dyn(&self, query: &LockQuery) -> Option<Result<Vec<Lock>, LockStoreError>> {
         self.query_now(query)
     }
+    fn now_dyn(&self) -> SystemTime {
+        self.now()
+    }
 }
 
 impl<T: LockStore> LockStore for Arc<T> {
@@ -415,5 +440,8 @@ impl<T: LockStore> LockStore for Arc<T> {
     }
     fn query_now(&self, query: &LockQuery) -> Option<Result<Vec<Lock>, LockStoreError>> {
         T::query_now(self, query)
+    }
+    fn now(&self) -> SystemTime {
+        T::now(self)
     }
 }

@@ -5,9 +5,9 @@
 
 use std::collections::HashSet;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, LazyLock};
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use ::redis::{Client, ErrorKind, FromRedisValue, RedisError, Script, ServerErrorKind};
@@ -113,7 +113,9 @@ const DEEP_KINDS: [&str; 2] = ["xinf", "sinf"];
 /// entries of those keys and the locks below each target (`ZRANGEBYLEX` per tree), and their
 /// records with `MGET`; with [`Below::UntilBlocked`] or [`Below::Page`] it reads the trees 64
 /// entries at a time and stops where those allow. Expiry is judged by the server's `TIME`,
-/// so every instance agrees on it; `get` is one script as well.
+/// so every instance agrees on it; `get` is one script as well. [`LockStore::now`] is the
+/// server's time as the last reply that carried it showed it against this host's clock, so
+/// the time a lock has left is reported as the server counts it.
 ///
 /// # Costs
 ///
@@ -242,6 +244,9 @@ pub struct RedisLockStore {
     /// Set once Redis refused the `SORT_RO` of a covering check (an ACL without read access
     /// to every key, or a Redis before 7.0): checks run the query script from then on.
     sort_refused: Arc<AtomicBool>,
+    /// The server's clock minus this host's (ms), as the last reply carrying the server's
+    /// time showed: [`LockStore::now`] is the server's time without a round trip.
+    server_offset_ms: Arc<AtomicI64>,
 }
 
 #[derive(Debug)]
@@ -430,6 +435,7 @@ impl RedisLockStoreBuilder {
             sweep_batch: self.sweep_batch,
             clock: None,
             sort_refused: Arc::default(),
+            server_offset_ms: Arc::default(),
         })
     }
 }
@@ -496,6 +502,7 @@ impl RedisLockStore {
             sweep_batch: DEFAULT_SWEEP_BATCH,
             clock: None,
             sort_refused: Arc::default(),
+            server_offset_ms: Arc::default(),
         })
     }
 
@@ -550,6 +557,17 @@ impl RedisLockStore {
     /// ```
     pub fn prefix(&self) -> &str {
         &self.keys.prefix
+    }
+
+    /// Learn the server's offset from this host's clock from `server_ms`, its time in a reply.
+    fn saw_server_time(&self, server_ms: u128) {
+        let host_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        let offset = i128::try_from(server_ms).unwrap_or(i128::MAX)
+            - i128::try_from(host_ms).unwrap_or(i128::MAX);
+        let offset = i64::try_from(offset).unwrap_or(if offset < 0 { i64::MIN } else { i64::MAX });
+        self.server_offset_ms.store(offset, Ordering::Relaxed);
     }
 
     fn invocation(&self, script: &'static Script) -> ::redis::ScriptInvocation<'static> {
@@ -661,7 +679,9 @@ impl RedisLockStore {
                 let value = reply.next().ok_or_else(unexpected)?;
                 let (secs, micros): (u64, u64) =
                     ::redis::from_redis_value(value).map_err(convert)?;
-                u128::from(secs) * 1000 + u128::from(micros / 1000)
+                let ms = u128::from(secs) * 1000 + u128::from(micros / 1000);
+                self.saw_server_time(ms);
+                ms
             }
         };
         // a record gone since its entry was read (`None`) is no lock
@@ -731,8 +751,10 @@ impl RedisLockStore {
         let (secs, micros): (u64, u64) = self
             .bounded(::redis::cmd("TIME").query_async(&mut self.conn.clone()))
             .await?;
+        let server_ms = u128::from(secs) * 1000 + u128::from(micros / 1000);
+        self.saw_server_time(server_ms);
         let left = budget.saturating_sub(started.elapsed());
-        Ok(u128::from(secs) * 1000 + u128::from(micros / 1000) + left.as_millis() / 2)
+        Ok(server_ms + left.as_millis() / 2)
     }
 
     async fn run<T: FromRedisValue>(
@@ -1136,6 +1158,9 @@ impl LockStore for RedisLockStore {
             .ok()
             .and_then(|n| n.parse().ok())
             .ok_or_else(bad)?;
+        if self.clock.is_none() {
+            self.saw_server_time(now_ms);
+        }
         if rest.len() % 3 != 0 {
             return Err(bad());
         }
@@ -1149,6 +1174,23 @@ impl LockStore for RedisLockStore {
             found.push((stored, chunk[2].as_slice()));
         }
         judge_records(found.into_iter(), now_ms)
+    }
+
+    /// The server's time (as the last reply that carried it showed it against this host's
+    /// clock), or the injected clock's.
+    fn now(&self) -> SystemTime {
+        if let Some(clock) = &self.clock {
+            return clock.now();
+        }
+        let offset = self.server_offset_ms.load(Ordering::Relaxed);
+        let host = SystemTime::now();
+        let by = Duration::from_millis(offset.unsigned_abs());
+        let server = if offset < 0 {
+            host.checked_sub(by)
+        } else {
+            host.checked_add(by)
+        };
+        server.unwrap_or(host)
     }
 
     async fn get(&self, token: &str) -> Result<Option<Lock>, LockStoreError> {
