@@ -492,28 +492,15 @@ pub async fn query_pages_list_everything<S: LockStore>(store: &S) {
                 "conformance `{CASE}`: a page below /l after {after:?} leaves out a lock \
                  covering /l (on /l itself or on an ancestor); it found {found:?}"
             );
-            // A store may report more than the page: what lies at or before the cursor is
-            // the previous pages'.
-            let mut below: Vec<Lock> = found
-                .into_iter()
-                .filter(|l| {
-                    target.is_ancestor_of(&l.root) && after.as_ref().is_none_or(|a| l.root > *a)
-                })
-                .collect();
-            below.sort_unstable_by(by_root_then_token);
-            let roots: Vec<&ResourcePath> = below
-                .chunk_by(|a, b| a.root == b.root)
-                .map(|same| &same[0].root)
-                .collect();
-            let page = &roots[..roots.len().min(size)];
-            for l in below.iter().filter(|l| page.contains(&&l.root)) {
+            let (on_page, page, more) = read_page(found, &target, after.as_ref(), None, size);
+            for l in &on_page {
                 assert!(
                     seen.insert(l.token.to_string()),
                     "conformance `{CASE}`: {l:?} in two pages of {size}"
                 );
             }
             if let Some(first) = page.first() {
-                let all_of_first = held.iter().filter(|l| l.root == **first);
+                let all_of_first = held.iter().filter(|l| l.root == *first);
                 assert!(
                     all_of_first
                         .into_iter()
@@ -521,10 +508,10 @@ pub async fn query_pages_list_everything<S: LockStore>(store: &S) {
                     "conformance `{CASE}`: a page of {size} split the locks of {first}"
                 );
             }
-            if roots.len() <= size {
+            if !more {
                 break;
             }
-            after = page.last().map(|r| (*r).clone());
+            after = page.last().cloned();
         }
         assert_eq!(seen, want, "conformance `{CASE}`: pages of {size}");
     }
@@ -640,21 +627,9 @@ pub async fn query_pages_of_a_holder<S: LockStore>(store: &S) {
                 "conformance `{CASE}`: a page of ann's locks below /h leaves out a lock \
                  covering /h; it found {found:?}"
             );
-            let mut below: Vec<Lock> = found
-                .into_iter()
-                .filter(|l| {
-                    target.is_ancestor_of(&l.root)
-                        && after.as_ref().is_none_or(|a| l.root > *a)
-                        && l.principal.as_deref() == Some(ann.as_str())
-                })
-                .collect();
-            below.sort_unstable_by(by_root_then_token);
-            let roots: Vec<&ResourcePath> = below
-                .chunk_by(|a, b| a.root == b.root)
-                .map(|same| &same[0].root)
-                .collect();
-            let page = &roots[..roots.len().min(size)];
-            for l in below.iter().filter(|l| page.contains(&&l.root)) {
+            let (on_page, page, more) =
+                read_page(found, &target, after.as_ref(), Some(ann.as_str()), size);
+            for l in &on_page {
                 assert!(
                     want.contains(l.token.as_str()),
                     "conformance `{CASE}`: a page of ann's locks reports {l:?}, released"
@@ -664,10 +639,10 @@ pub async fn query_pages_of_a_holder<S: LockStore>(store: &S) {
                     "conformance `{CASE}`: {l:?} in two pages of {size}"
                 );
             }
-            if roots.len() <= size {
+            if !more {
                 break;
             }
-            after = page.last().map(|r| (*r).clone());
+            after = page.last().cloned();
         }
         assert_eq!(
             seen, want,
@@ -675,4 +650,33 @@ pub async fn query_pages_of_a_holder<S: LockStore>(store: &S) {
              resource between them"
         );
     }
+}
+
+/// A page as a listing reads it from what a store reported for a query asking for one more
+/// resource than `size` (a store may report more): the locks below `target` after the cursor
+/// `after` (`holder`'s only, when given) of the first `size` resources in path order, those
+/// resources, and whether another page follows.
+fn read_page(
+    found: Vec<Lock>,
+    target: &ResourcePath,
+    after: Option<&ResourcePath>,
+    holder: Option<&str>,
+    size: usize,
+) -> (Vec<Lock>, Vec<ResourcePath>, bool) {
+    let mut below: Vec<Lock> = found
+        .into_iter()
+        .filter(|l| {
+            target.is_ancestor_of(&l.root)
+                && after.is_none_or(|a| l.root > *a)
+                && holder.is_none_or(|h| l.principal.as_deref() == Some(h))
+        })
+        .collect();
+    below.sort_unstable_by(by_root_then_token);
+    let mut roots: Vec<ResourcePath> = (below.chunk_by(|a, b| a.root == b.root))
+        .map(|same| same[0].root.clone())
+        .collect();
+    let more = roots.len() > size;
+    roots.truncate(size);
+    below.retain(|l| roots.contains(&l.root));
+    (below, roots, more)
 }
