@@ -144,6 +144,14 @@ impl Unfinished {
         }
     }
 
+    /// The event hook has heard of the removal of the locks this work removes: should it be
+    /// queued, it reports nothing more of them.
+    pub(crate) fn heard_removed(&mut self) {
+        for leftover in &mut self.work {
+            leftover.announce = false;
+        }
+    }
+
     /// The work is done (or there was none to do): nothing is queued.
     pub(crate) fn done(mut self) {
         self.work.clear();

@@ -468,6 +468,11 @@ where
 /// writes one element per frame), and is asked about as soon as the answer pauses or ends.
 const BATCH: usize = 64;
 
+/// Most pieces (elements and the text between them) a batch that is not full holds while it
+/// waits for more of the answer: each frame takes them up again, so this bounds the work per
+/// frame, however small the frames.
+const MAX_WAITING_PIECES: usize = 4 * BATCH;
+
 /// Where the rewriting of one answer stands.
 enum Stage {
     /// Before the end of the multistatus start tag.
@@ -537,6 +542,11 @@ pub(crate) struct Augment {
     inner_done: bool,
     /// The inner body's trailers, sent after everything held.
     trailers: Option<Frame<Bytes>>,
+    /// The inner body's error, sent once what arrived before it has gone out.
+    error: Option<BoxError>,
+    /// `Held` pieces taken into batches (tests assert the work stays linear).
+    #[cfg(test)]
+    taken: usize,
 }
 
 impl Augment {
@@ -556,6 +566,9 @@ impl Augment {
             answer: None,
             inner_done: false,
             trailers: None,
+            error: None,
+            #[cfg(test)]
+            taken: 0,
         }
     }
 
@@ -621,6 +634,10 @@ impl Augment {
     /// it is full).
     fn take_batch(&mut self) -> (Vec<Held>, Option<Result<Piece, ()>>) {
         let mut held = std::mem::take(&mut self.waiting);
+        #[cfg(test)]
+        {
+            self.taken += held.len();
+        }
         let mut responses = held.iter().filter(|p| p.is_response()).count();
         while responses < BATCH {
             match next_piece(&self.buf, 0) {
@@ -718,13 +735,15 @@ impl Augment {
                     // `propname` and `supportedlock` alone need no locks.
                     let needs_locks = self.kind.wants().0 && self.kind != PropfindKind::PropName;
                     let (held, stop) = self.take_batch();
-                    // Not full, and the answer is still arriving: wait for more of it.
+                    // Not full, and the answer is still arriving: wait for more of it (at most
+                    // a few batches' worth of pieces, each taken again with every frame).
                     let arriving = !self.paused && !self.inner_done;
                     let held_bytes: usize = held.iter().map(Held::len).sum();
                     if needs_locks
                         && arriving
                         && matches!(stop, Some(Ok(Piece::More)))
                         && held.iter().any(Held::is_response)
+                        && held.len() < MAX_WAITING_PIECES
                         && held_bytes + self.buf.len() <= MAX_HELD_BYTES
                     {
                         self.waiting = held;
@@ -844,6 +863,9 @@ where
             if ready!(augment.step(cx)) {
                 continue;
             }
+            if let Some(e) = augment.error.take() {
+                return Poll::Ready(Some(Err(e)));
+            }
             if augment.inner_done {
                 return Poll::Ready(augment.trailers.take().map(Ok));
             }
@@ -869,6 +891,11 @@ where
                         augment.pass();
                     }
                 },
+                // What arrived before the error goes out before it: a waiting batch first.
+                Some(Err(e)) if !augment.waiting.is_empty() => {
+                    augment.error = Some(e.into());
+                    (augment.paused, augment.rescan_at) = (true, 0);
+                }
                 Some(Err(e)) => return Poll::Ready(Some(Err(e.into()))),
                 None => augment.inner_done = true,
             }
@@ -907,6 +934,65 @@ mod tests {
 
     use crate::store::{LockDepth, LockScope, NewLock};
     use crate::{LockLayer, LockStore, MemoryLockStore, ResourcePath};
+
+    /// An answer in tiny frames while a batch waits to fill costs work linear in the frames:
+    /// the pieces a waiting batch holds, taken up again with every frame, are bounded.
+    #[tokio::test]
+    async fn tiny_frames_while_a_batch_waits_cost_linear_work() {
+        use std::collections::VecDeque;
+        use std::pin::Pin;
+        use std::task::{Context, Poll};
+
+        use http_body::Frame;
+
+        struct Frames(VecDeque<bytes::Bytes>);
+        impl http_body::Body for Frames {
+            type Data = bytes::Bytes;
+            type Error = Infallible;
+            fn poll_frame(
+                mut self: Pin<&mut Self>,
+                _: &mut Context<'_>,
+            ) -> Poll<Option<Result<Frame<bytes::Bytes>, Infallible>>> {
+                Poll::Ready(self.0.pop_front().map(|b| Ok(Frame::data(b))))
+            }
+        }
+        const FRAMES: usize = 4_000;
+        let class_1 = service_fn(move |_: Request<super::ReplayBody<Full<bytes::Bytes>>>| {
+            let mut frames = VecDeque::from([bytes::Bytes::from(
+                "<D:multistatus xmlns:D=\"DAV:\"><D:response><D:href>/dir/a</D:href>\
+                 <D:propstat><D:prop/><D:status>HTTP/1.1 200 OK</D:status></D:propstat>\
+                 </D:response>",
+            )]);
+            frames.extend((0..FRAMES).map(|_| bytes::Bytes::from_static(b" <!-- -->")));
+            frames.push_back(bytes::Bytes::from_static(b"</D:multistatus>"));
+            async move {
+                let mut res = Response::new(Frames(frames));
+                *res.status_mut() = http::StatusCode::MULTI_STATUS;
+                Ok::<_, Infallible>(res)
+            }
+        });
+        let svc = LockLayer::new(MemoryLockStore::new())
+            .lock_properties()
+            .layer(class_1);
+        let propfind = Request::builder()
+            .method("PROPFIND")
+            .uri("/dir")
+            .header("depth", "1")
+            .body(Full::new(bytes::Bytes::from(
+                r#"<D:propfind xmlns:D="DAV:"><D:allprop/></D:propfind>"#,
+            )))
+            .unwrap();
+        let mut body = svc.oneshot(propfind).await.unwrap().into_body();
+        let mut taken = 0;
+        while let Some(frame) = body.frame().await {
+            frame.unwrap();
+            taken = body.augment.as_ref().map_or(taken, |a| a.taken);
+        }
+        assert!(
+            taken <= super::MAX_WAITING_PIECES * FRAMES,
+            "{taken} pieces taken up for {FRAMES} frames"
+        );
+    }
 
     /// The elements of a batch are written out one at a time as the answer is read: however
     /// many locks cover each, the body never holds more than one element rendered (64 members

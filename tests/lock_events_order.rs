@@ -1,11 +1,14 @@
 //! The lock event hook's order and completeness: expiries judged by when events happened, on
 //! this host's monotonic clock; a grant heard before anything that follows it; removals as the
 //! removing request found them; a panicking hook; the dropped-event count.
+#[path = "common/adjusted.rs"]
+mod adjusted;
 mod common;
 
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, SystemTime};
 
+use adjusted::Adjusted;
 use common::*;
 use http::StatusCode;
 use tower_locks::{
@@ -302,6 +305,68 @@ async fn a_dropped_lock_heard_granted_is_heard_removed() {
     );
     let other = send(api.clone(), take).await;
     assert_eq!(other.status, StatusCode::CREATED, "{}", other.text());
+    eventually(|| log.lock().unwrap().len() >= 3).await;
+    assert_eq!(
+        *log.lock().unwrap(),
+        ["granted /new", "removed /new", "granted /end"]
+    );
+}
+
+/// A creator that fails.
+struct FailingCreator;
+impl ResourceCreator for FailingCreator {
+    fn create_empty<'a>(
+        &'a self,
+        _path: &'a ResourcePath,
+        _request: &'a http::request::Parts,
+    ) -> BoxFuture<'a, CreateResult> {
+        Box::pin(async { CreateResult::Failed(StatusCode::CONFLICT) })
+    }
+}
+
+/// A LOCK whose resource could not be created rolls its lock back, and the hook hears the
+/// lock removed, also when the LOCK is dropped after the store removed it but before the
+/// store's answer came (a lost reply): never expired later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_roll_back_cut_short_is_heard_removed() {
+    let log: Log = Arc::default();
+    let l = log.clone();
+    let inner = Arc::new(MemoryLockStore::new());
+    let store = Adjusted::new(inner.clone());
+    store
+        .hanging_unlocks
+        .store(1, std::sync::atomic::Ordering::SeqCst);
+    let layer = LockLayer::new(store)
+        .with_resource_creator(FailingCreator)
+        .on_lock_event(move |e| l.lock().unwrap().push(line(e)));
+    let svc = tower::Layer::layer(&layer, Kv::with_files(&[]));
+    let api = layer.lock_api();
+    let lock = tokio::spawn(send(
+        svc.clone(),
+        timed_lock("/new", "Second-1", Some("ann")),
+    ));
+    // Granted, then removed by the roll-back, whose answer never comes.
+    let on_new = tower_locks::LockQuery::new().covering(p("/new"));
+    let gone = || {
+        tower_locks::LockStore::query_now(&*inner, &on_new)
+            .unwrap()
+            .unwrap()
+            .is_empty()
+    };
+    eventually(|| !log.lock().unwrap().is_empty() && gone()).await;
+    lock.abort();
+    assert!(lock.await.unwrap_err().is_cancelled());
+    let expiry = SystemTime::now() + Duration::from_secs(1);
+    let put = req("PUT", "/other")
+        .body(axum::body::Body::from("x"))
+        .unwrap();
+    assert_eq!(send(svc.clone(), put).await.status, StatusCode::CREATED);
+    until_past(expiry + Duration::from_millis(200)).await;
+    let take = with_principal(
+        req("POST", "/end").body(axum::body::Body::empty()).unwrap(),
+        "ann",
+    );
+    assert_eq!(send(api, take).await.status, StatusCode::CREATED);
     eventually(|| log.lock().unwrap().len() >= 3).await;
     assert_eq!(
         *log.lock().unwrap(),

@@ -834,6 +834,63 @@ async fn a_batch_goes_out_when_the_answer_pauses() {
     assert_eq!(shape(&seen).len(), 3, "{seen}");
 }
 
+/// A body of data frames, then an error, then more data.
+struct Failing(VecDeque<Result<Bytes, &'static str>>);
+impl Body for Failing {
+    type Data = Bytes;
+    type Error = &'static str;
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, &'static str>>> {
+        Poll::Ready(self.0.pop_front().map(|r| r.map(Frame::data)))
+    }
+}
+
+/// An error from the inner body comes after what arrived before it: an element waiting for
+/// its batch to fill goes out, with its lock properties, before the error.
+#[tokio::test]
+async fn what_came_before_an_error_goes_out_before_it() {
+    let store = store_with_lock().await;
+    let server = tower::service_fn(|_: Request<ReplayBody<Full<Bytes>>>| async {
+        let frames = VecDeque::from([
+            Ok(Bytes::from(
+                r#"<D:multistatus xmlns:D="DAV:"><D:response><D:href>/dir/locked.txt</D:href><D:propstat><D:prop/><D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response>"#,
+            )),
+            Err("backend went away"),
+        ]);
+        let mut res = Response::new(Failing(frames));
+        *res.status_mut() = StatusCode::MULTI_STATUS;
+        Ok::<_, Infallible>(res)
+    });
+    let locks = LockLayer::new(store.clone());
+    let app = ServiceBuilder::new()
+        .layer(locks.lock_properties())
+        .service(server);
+    let req = Request::builder()
+        .method("PROPFIND")
+        .uri("/dir/")
+        .header("depth", "1")
+        .body(Full::new(Bytes::from(PROP_LOCKDISCOVERY)))
+        .unwrap();
+    let mut body = app.oneshot(req).await.unwrap().into_body();
+    let mut before = String::new();
+    let error = loop {
+        match body.frame().await {
+            Some(Ok(frame)) => {
+                before.push_str(std::str::from_utf8(frame.data_ref().unwrap()).unwrap())
+            }
+            Some(Err(e)) => break e.to_string(),
+            None => panic!("no error: {before}"),
+        }
+    };
+    assert_eq!(error, "backend went away");
+    assert!(
+        before.contains("<D:activelock>"),
+        "before the error: {before}"
+    );
+}
+
 /// Whatever multistatus the inner service answers, cut into whatever chunks: a well-formed
 /// answer stays well-formed and every response with a propstat gets the lock properties in a
 /// 2xx propstat (none left in another one), one without gets none; and no answer at all

@@ -300,9 +300,11 @@ async fn grant<B>(
             None | Some(CreateResult::AlreadyExists) => {}
             Some(CreateResult::Created) => status = StatusCode::CREATED,
             Some(CreateResult::Failed(code)) => {
-                ctx.cfg.roll_back(&lock).await;
-                // Its resource was never created: the lock went with it.
+                // Its resource was never created: the lock goes with it, heard removed before
+                // the roll-back, which may be dropped after the store has done it.
                 ctx.cfg.event(|| LockEvent::Removed { lock: lock.clone() });
+                unheld.heard_removed();
+                ctx.cfg.roll_back(&lock).await;
                 let mut res = Response::new(ResponseBody::empty());
                 *res.status_mut() = code;
                 return res;

@@ -1,7 +1,8 @@
 //! A store wrapper for tests that need a store behaving as its contract allows but the
 //! stores at hand do not: it changes what the wrapped store is asked (`query`) or what it
 //! answers (`created`), fails the next `unlock` calls as a store outage would
-//! (`failing_unlocks`), and passes everything else on.
+//! (`failing_unlocks`) or does them and never answers, as a lost reply would
+//! (`hanging_unlocks`), and passes everything else on.
 #![allow(dead_code, unreachable_pub)]
 
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
@@ -21,6 +22,8 @@ pub struct Adjusted<S> {
     pub created: fn(&ResourcePath, CreateOutcome) -> CreateOutcome,
     /// How many of the next `unlock` calls fail with [`LockStoreError::unavailable`].
     pub failing_unlocks: Arc<AtomicUsize>,
+    /// How many of the next `unlock` calls unlock, then never answer.
+    pub hanging_unlocks: Arc<AtomicUsize>,
 }
 
 impl<S> Adjusted<S> {
@@ -31,6 +34,7 @@ impl<S> Adjusted<S> {
             query: LockQuery::clone,
             created: |_, outcome| outcome,
             failing_unlocks: Arc::default(),
+            hanging_unlocks: Arc::default(),
         }
     }
 }
@@ -56,7 +60,15 @@ impl<S: LockStore> LockStore for Adjusted<S> {
         {
             return Err(LockStoreError::unavailable("the store is down"));
         }
-        self.inner.unlock(access).await
+        let outcome = self.inner.unlock(access).await;
+        if self
+            .hanging_unlocks
+            .fetch_update(SeqCst, SeqCst, fail)
+            .is_ok()
+        {
+            std::future::pending::<()>().await;
+        }
+        outcome
     }
     async fn remove_subtree(&self, path: &ResourcePath) -> Result<usize, LockStoreError> {
         self.inner.remove_subtree(path).await
