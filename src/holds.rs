@@ -107,6 +107,9 @@ pub(crate) struct HoldGuard {
     slot: usize,
     /// Whether the hold names tokens (a write without an `If` header names none).
     has_tokens: bool,
+    /// Tokens seen being removed since the hold began: the store's answer may still show
+    /// their locks after the removal has ended, so the write never relies on them.
+    lost: Vec<String>,
 }
 
 impl Holds {
@@ -139,11 +142,13 @@ impl Holds {
         );
         rows.tokens.extend(tokens.into_iter().map(str::to_owned));
         let has_tokens = !rows.tokens.is_empty();
+        let lost = g.removing.clone();
         drop(g);
         HoldGuard {
             holds: Arc::clone(self),
             slot,
             has_tokens,
+            lost,
         }
     }
 
@@ -196,13 +201,20 @@ impl Drop for RemovalGuard {
 
 impl HoldGuard {
     /// From now on the write relies on `tokens` only (the verdict's); `false`, relying on
-    /// none, when one of them is being removed (the write must then be refused).
+    /// none, when one of them is being removed or was at any time since the hold began (the
+    /// store's answer the verdict read may predate the removal): the write must then be
+    /// refused.
     pub(crate) fn rely_on(&mut self, tokens: Vec<String>) -> bool {
         if !self.has_tokens && tokens.is_empty() {
             return true;
         }
         let mut g = self.holds.lock();
-        let removed = tokens.iter().any(|t| g.removing.contains(t));
+        for token in &tokens {
+            if g.removing.contains(token) && !self.lost.contains(token) {
+                self.lost.push(token.clone());
+            }
+        }
+        let removed = tokens.iter().any(|t| self.lost.contains(t));
         self.has_tokens = !removed && !tokens.is_empty();
         let rows = &mut g.slots[self.slot].tokens;
         rows.clear();
@@ -289,6 +301,10 @@ mod tests {
             "the refused write relies on nothing"
         );
         drop(removal);
+        // Nor once the removal has ended: its store answer may predate the removal.
+        assert!(!write.rely_on(vec!["urn:a".into()]));
+        drop(write);
+        let mut write = holds.acquire([(&a, false)], ["urn:a"]);
         assert!(write.rely_on(vec!["urn:a".into()]));
         assert!(holds.begin_removal(["urn:a", "urn:b"]).is_none());
         drop(write);
