@@ -935,6 +935,18 @@ mod tests {
     use crate::store::{LockDepth, LockScope, NewLock};
     use crate::{LockLayer, LockStore, MemoryLockStore, ResourcePath};
 
+    /// A `Depth: 1` `allprop` PROPFIND of `path`.
+    fn allprop(path: &str) -> Request<Full<bytes::Bytes>> {
+        Request::builder()
+            .method("PROPFIND")
+            .uri(path)
+            .header("depth", "1")
+            .body(Full::new(bytes::Bytes::from(
+                r#"<D:propfind xmlns:D="DAV:"><D:allprop/></D:propfind>"#,
+            )))
+            .unwrap()
+    }
+
     /// An answer in tiny frames while a batch waits to fill costs work linear in the frames:
     /// the pieces a waiting batch holds, taken up again with every frame, are bounded.
     #[tokio::test]
@@ -974,14 +986,7 @@ mod tests {
         let svc = LockLayer::new(MemoryLockStore::new())
             .lock_properties()
             .layer(class_1);
-        let propfind = Request::builder()
-            .method("PROPFIND")
-            .uri("/dir")
-            .header("depth", "1")
-            .body(Full::new(bytes::Bytes::from(
-                r#"<D:propfind xmlns:D="DAV:"><D:allprop/></D:propfind>"#,
-            )))
-            .unwrap();
+        let propfind = allprop("/dir");
         let mut body = svc.oneshot(propfind).await.unwrap().into_body();
         let mut taken = 0;
         while let Some(frame) = body.frame().await {
@@ -1025,14 +1030,7 @@ mod tests {
             }
         });
         let svc = LockLayer::new(store).lock_properties().layer(class_1);
-        let propfind = Request::builder()
-            .method("PROPFIND")
-            .uri("/dir")
-            .header("depth", "1")
-            .body(Full::new(bytes::Bytes::from(
-                r#"<D:propfind xmlns:D="DAV:"><D:allprop/></D:propfind>"#,
-            )))
-            .unwrap();
+        let propfind = allprop("/dir");
         let mut body = svc.oneshot(propfind).await.unwrap().into_body();
         let mut activelocks = 0;
         while let Some(frame) = body.frame().await {

@@ -218,6 +218,20 @@ async fn a_panicking_hook_does_not_stop_delivery() {
     assert_eq!(*log.lock().unwrap(), ["granted /ok"]);
 }
 
+/// What the hook has heard once `expiry` is past and a grant elsewhere (on `/end`, through the
+/// lock API, which creates no resource) is heard after whatever was due before it.
+async fn heard_past(api: tower_locks::LockApi, log: &Log, expiry: SystemTime) -> Vec<String> {
+    until_past(expiry + Duration::from_millis(200)).await;
+    let take = with_principal(
+        req("POST", "/end").body(axum::body::Body::empty()).unwrap(),
+        "ann",
+    );
+    let other = send(api, take).await;
+    assert_eq!(other.status, StatusCode::CREATED, "{}", other.text());
+    eventually(|| log.lock().unwrap().len() >= 3).await;
+    log.lock().unwrap().clone()
+}
+
 /// A creator that waits until told to create.
 struct SlowCreator(Arc<tokio::sync::Notify>, Arc<tokio::sync::Notify>);
 impl ResourceCreator for SlowCreator {
@@ -296,18 +310,8 @@ async fn a_dropped_lock_heard_granted_is_heard_removed() {
         .unwrap();
     assert_eq!(send(svc.clone(), put).await.status, StatusCode::CREATED);
     eventually(|| log.lock().unwrap().len() >= 2).await;
-    // Past its timeout, a grant elsewhere (through the lock API, which creates no resource)
-    // is heard after whatever was due before it.
-    until_past(expiry + Duration::from_millis(200)).await;
-    let take = with_principal(
-        req("POST", "/end").body(axum::body::Body::empty()).unwrap(),
-        "ann",
-    );
-    let other = send(api.clone(), take).await;
-    assert_eq!(other.status, StatusCode::CREATED, "{}", other.text());
-    eventually(|| log.lock().unwrap().len() >= 3).await;
     assert_eq!(
-        *log.lock().unwrap(),
+        heard_past(api, &log, expiry).await,
         ["granted /new", "removed /new", "granted /end"]
     );
 }
@@ -361,15 +365,8 @@ async fn a_roll_back_cut_short_is_heard_removed() {
         .body(axum::body::Body::from("x"))
         .unwrap();
     assert_eq!(send(svc.clone(), put).await.status, StatusCode::CREATED);
-    until_past(expiry + Duration::from_millis(200)).await;
-    let take = with_principal(
-        req("POST", "/end").body(axum::body::Body::empty()).unwrap(),
-        "ann",
-    );
-    assert_eq!(send(api, take).await.status, StatusCode::CREATED);
-    eventually(|| log.lock().unwrap().len() >= 3).await;
     assert_eq!(
-        *log.lock().unwrap(),
+        heard_past(api, &log, expiry).await,
         ["granted /new", "removed /new", "granted /end"]
     );
 }

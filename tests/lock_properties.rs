@@ -128,19 +128,23 @@ async fn propfind<S: LockStore>(store: &Arc<S>, server: Class1, path: &str, body
     propfind_through(LockLayer::new(store.clone()), server, path, body).await
 }
 
+/// A `Depth: 1` PROPFIND of `path` with `body`.
+fn propfind_request(path: &str, body: &str) -> Request<Full<Bytes>> {
+    Request::builder()
+        .method("PROPFIND")
+        .uri(path)
+        .header("depth", "1")
+        .body(Full::new(Bytes::from(body.to_owned())))
+        .unwrap()
+}
+
 /// A PROPFIND through `locks` and its lock properties, to `server`.
 async fn propfind_through(locks: LockLayer, server: Class1, path: &str, body: &str) -> Run {
     let app = ServiceBuilder::new()
         .layer(locks.clone())
         .layer(locks.lock_properties())
         .service(server);
-    let req = Request::builder()
-        .method("PROPFIND")
-        .uri(path)
-        .header("depth", "1")
-        .body(Full::new(Bytes::from(body.to_owned())))
-        .unwrap();
-    let res = app.oneshot(req).await.unwrap();
+    let res = app.oneshot(propfind_request(path, body)).await.unwrap();
     let status = res.status();
     let content_length = res.headers().contains_key("content-length");
     let text =
@@ -797,12 +801,7 @@ async fn a_batch_goes_out_when_the_answer_pauses() {
     let app = ServiceBuilder::new()
         .layer(locks.lock_properties())
         .service(server);
-    let req = Request::builder()
-        .method("PROPFIND")
-        .uri("/dir/")
-        .header("depth", "1")
-        .body(Full::new(Bytes::from(PROP_LOCKDISCOVERY)))
-        .unwrap();
+    let req = propfind_request("/dir/", PROP_LOCKDISCOVERY);
     let member = |name: &str| {
         format!(
             "<D:response><D:href>/dir/{name}</D:href><D:propstat><D:prop><D:lockdiscovery/>\
@@ -867,12 +866,7 @@ async fn what_came_before_an_error_goes_out_before_it() {
     let app = ServiceBuilder::new()
         .layer(locks.lock_properties())
         .service(server);
-    let req = Request::builder()
-        .method("PROPFIND")
-        .uri("/dir/")
-        .header("depth", "1")
-        .body(Full::new(Bytes::from(PROP_LOCKDISCOVERY)))
-        .unwrap();
+    let req = propfind_request("/dir/", PROP_LOCKDISCOVERY);
     let mut body = app.oneshot(req).await.unwrap().into_body();
     let mut before = String::new();
     let error = loop {
