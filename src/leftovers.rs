@@ -135,20 +135,12 @@ pub(crate) struct Unfinished {
 }
 
 impl Unfinished {
-    /// The event hook has heard of the grant of the locks this work removes: should it be
-    /// queued, it reports their removal too, so that the hook never hears of them expiring
-    /// after they are gone.
-    pub(crate) fn announce(&mut self) {
+    /// Whether the work, should it be queued, reports its removals to the event hook: yes
+    /// once the hook has heard of the grant of the locks it removes (so it never hears of them
+    /// expiring after they are gone), no again once it has heard of their removal.
+    pub(crate) fn announce(&mut self, announce: bool) {
         for leftover in &mut self.work {
-            leftover.announce = true;
-        }
-    }
-
-    /// The event hook has heard of the removal of the locks this work removes: should it be
-    /// queued, it reports nothing more of them.
-    pub(crate) fn heard_removed(&mut self) {
-        for leftover in &mut self.work {
-            leftover.announce = false;
+            leftover.announce = announce;
         }
     }
 

@@ -49,6 +49,14 @@ fn with_principal(
     r
 }
 
+/// An UNLOCK of `path` with the lock token `t`.
+fn unlock(path: &str, t: &str) -> http::Request<axum::body::Body> {
+    req("UNLOCK", path)
+        .header("lock-token", format!("<{t}>"))
+        .body(axum::body::Body::empty())
+        .unwrap()
+}
+
 fn token(a: &Answer) -> String {
     let t = a.headers["lock-token"].to_str().unwrap();
     t.trim_start_matches('<').trim_end_matches('>').to_owned()
@@ -129,12 +137,7 @@ async fn heard_while_the_hook_lags(
 /// timeout is reported released or refreshed, not expired.
 #[tokio::test]
 async fn a_lock_changed_while_the_hook_lags_is_not_reported_expired() {
-    let unlock = |t: &str| {
-        req("UNLOCK", "/doc")
-            .header("lock-token", format!("<{t}>"))
-            .body(axum::body::Body::empty())
-            .unwrap()
-    };
+    let unlock = |t: &str| unlock("/doc", t);
     assert_eq!(
         heard_while_the_hook_lags(unlock).await,
         ["granted /doc", "released /doc", "granted /other"]
@@ -172,13 +175,7 @@ async fn expiry_does_not_depend_on_the_store_clock() {
     assert_eq!(a.status, StatusCode::OK);
     let t = token(&a);
     // The store's clock has not moved: the lock stands, and its holder releases it.
-    let unlock = with_principal(
-        req("UNLOCK", "/doc")
-            .header("lock-token", format!("<{t}>"))
-            .body(axum::body::Body::empty())
-            .unwrap(),
-        "ann",
-    );
+    let unlock = with_principal(unlock("/doc", &t), "ann");
     assert_eq!(
         send(svc.clone(), unlock).await.status,
         StatusCode::NO_CONTENT
@@ -395,13 +392,7 @@ async fn a_removal_reports_what_the_delete_removed() {
     let x = send(a.clone(), timed_lock("/d/a", "Infinite", Some("ann"))).await;
     assert_eq!(x.status, StatusCode::OK);
     let t = token(&x);
-    let unlock = with_principal(
-        req("UNLOCK", "/d/a")
-            .header("lock-token", format!("<{t}>"))
-            .body(axum::body::Body::empty())
-            .unwrap(),
-        "ann",
-    );
+    let unlock = with_principal(unlock("/d/a", &t), "ann");
     assert_eq!(send(b.clone(), unlock).await.status, StatusCode::NO_CONTENT);
     // bob's lock through B; bob deletes /d/ through A.
     let y = send(b.clone(), timed_lock("/d/b", "Second-600", Some("bob"))).await;

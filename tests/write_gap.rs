@@ -1,21 +1,23 @@
 //! No check-then-write gap: while a checked write is in flight no conflicting lock is
 //! granted and the lock it relies on cannot be unlocked; fencing tokens; dry-run mode.
 
+#[path = "common/adjusted.rs"]
+mod adjusted;
 mod common;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use adjusted::Adjusted;
 use axum::body::Body;
 use common::*;
 use http::{Request, Response, StatusCode};
 use tokio::sync::Notify;
 use tower::Layer;
 use tower_locks::{
-    CreateOutcome, FencingToken, Lock, LockDepth, LockLayer, LockQuery, LockScope, LockStore,
-    LockStoreError, LockTimeout, MemoryLockStore, NewLock, Rejection, ResourcePath, TokenAccess,
-    TokenOutcome, WouldReject,
+    CreateOutcome, FencingToken, LockDepth, LockLayer, LockScope, LockStore, MemoryLockStore,
+    NewLock, Rejection, ResourcePath, WouldReject,
 };
 
 /// An inner service whose PUTs wait for `gate` (HEAD answers 200 at once).
@@ -711,74 +713,32 @@ async fn a_write_waiting_for_a_probe_pins_no_mentioned_token() {
     put.abort();
 }
 
-/// A memory store whose next `unlock` waits for a gate before it acts, and whose `query`,
-/// once armed, answers only when a second gate opens, after it has read (no `query_now`: every
-/// check takes the asynchronous path).
-#[derive(Default)]
-struct Staged {
-    inner: MemoryLockStore,
-    unlock_waiting: Notify,
-    unlock_gate: Notify,
-    query_armed: AtomicBool,
-    query_read: Notify,
-    query_gate: Notify,
-}
-
-impl LockStore for Staged {
-    async fn create(&self, lock: NewLock) -> Result<CreateOutcome, LockStoreError> {
-        self.inner.create(lock).await
-    }
-    async fn refresh(
-        &self,
-        access: TokenAccess<'_>,
-        timeout: LockTimeout,
-    ) -> Result<TokenOutcome, LockStoreError> {
-        self.inner.refresh(access, timeout).await
-    }
-    async fn unlock(&self, access: TokenAccess<'_>) -> Result<TokenOutcome, LockStoreError> {
-        self.unlock_waiting.notify_one();
-        self.unlock_gate.notified().await;
-        self.inner.unlock(access).await
-    }
-    async fn remove_subtree(&self, path: &ResourcePath) -> Result<usize, LockStoreError> {
-        self.inner.remove_subtree(path).await
-    }
-    async fn query(&self, query: &LockQuery) -> Result<Vec<Lock>, LockStoreError> {
-        let found = self.inner.query(query).await;
-        if self.query_armed.swap(false, Ordering::SeqCst) {
-            self.query_read.notify_one();
-            self.query_gate.notified().await;
-        }
-        found
-    }
-    async fn get(&self, token: &str) -> Result<Option<Lock>, LockStoreError> {
-        self.inner.get(token).await
-    }
-}
-
 /// D15, whichever comes first: an UNLOCK under way when a write is checked, which removes the
 /// lock after the write has read it and answers before the write's verdict, leaves the write
 /// nothing to rely on. The write is refused with 423, never forwarded on the strength of a
 /// lock that is gone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_that_read_a_lock_being_unlocked_is_not_let_through() {
-    let store = Arc::new(Staged::default());
+    // Every check asks `query` (no `query_now`), which the test holds after it has read.
+    let store = Adjusted::new(MemoryLockStore::new());
+    let gates = store.gates.clone();
+    gates.unlock_armed.store(true, Ordering::SeqCst);
     let held = xlock(&store.inner, "/doc", LockDepth::Zero).await;
     let kv = Kv::with_files(&["/doc"]);
-    let svc = LockLayer::new(store.clone()).layer(kv.clone());
+    let svc = LockLayer::new(store).layer(kv.clone());
     let unlock = req("UNLOCK", "/doc").header("lock-token", format!("<{}>", held.token));
     let unlock = tokio::spawn(send(svc.clone(), empty(unlock)));
-    store.unlock_waiting.notified().await;
-    store.query_armed.store(true, Ordering::SeqCst);
+    gates.unlock_waiting.notified().await;
+    gates.query_armed.store(true, Ordering::SeqCst);
     let put = req("PUT", "/doc")
         .header("if", format!("(<{}>)", held.token))
         .body(Body::from("new"))
         .unwrap();
     let put = tokio::spawn(send(svc.clone(), put));
-    store.query_read.notified().await;
-    store.unlock_gate.notify_one();
+    gates.query_read.notified().await;
+    gates.unlock_gate.notify_one();
     assert_eq!(unlock.await.unwrap().status, StatusCode::NO_CONTENT);
-    store.query_gate.notify_one();
+    gates.query_gate.notify_one();
     assert_eq!(put.await.unwrap().status, StatusCode::LOCKED);
     assert!(
         kv.forwarded().iter().all(|m| m.method != "PUT"),

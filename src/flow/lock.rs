@@ -276,7 +276,7 @@ async fn grant<B>(
     // Announced as soon as it stands: anything that happens to it from now on (a release, a
     // break, the removal of its parent) is heard of after its grant.
     ctx.cfg.event(|| LockEvent::Granted { lock: lock.clone() });
-    unheld.announce();
+    unheld.announce(true);
     // Ask again now that the lock stands and no checked write is in flight: the HEAD before
     // the grant may be stale (another client's PUT may have created the resource since), and
     // the resource space's PUT may ignore `If-None-Match` (D3).
@@ -303,7 +303,7 @@ async fn grant<B>(
                 // Its resource was never created: the lock goes with it, heard removed before
                 // the roll-back, which may be dropped after the store has done it.
                 ctx.cfg.event(|| LockEvent::Removed { lock: lock.clone() });
-                unheld.heard_removed();
+                unheld.announce(false);
                 ctx.cfg.roll_back(&lock).await;
                 let mut res = Response::new(ResponseBody::empty());
                 *res.status_mut() = code;
