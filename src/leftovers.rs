@@ -1,8 +1,8 @@
 //! Store work a request could not finish: its future was dropped (the client went away, a
 //! timeout layer fired) or the store failed. The work is always the removal of known locks:
 //! - the lock the store created for a LOCK that never answered, which nobody holds;
-//! - the locks of a resource that a DELETE or MOVE removed (an allowed removal's query reported
-//!   every lock at and below it, and the write's hold kept new ones out meanwhile).
+//! - the locks of a resource that a DELETE or MOVE removed: the ones its check found at and
+//!   below it (the write's hold kept this layer from granting others meanwhile).
 //!
 //! Such work runs under a guard. A guard dropped before the work is done queues it, and the
 //! next guarded request does the queued work before it asks the store anything. Locks are
@@ -13,15 +13,20 @@
 //! lock nobody holds stands as any lock would. A request that would meet it does the work
 //! first ([decision D20](crate::decisions#d20)).
 
+use std::future::poll_fn;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 
 use crate::events::{Events, LockEvent};
-use crate::store::{DynLockStore, Lock, TokenAccess, TokenOutcome};
+use crate::store::{BoxFuture, DynLockStore, Lock, TokenAccess, TokenOutcome};
 use crate::ResourcePath;
 
 /// Most leftovers queued at once; past it, new ones are dropped (and their locks expire).
 const MAX_QUEUED: usize = 4096;
+
+/// Most removals sent to the store at once.
+const IN_FLIGHT: usize = 32;
 
 /// A lock nobody may hold any more, to be removed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,22 +113,7 @@ impl Leftovers {
             std::mem::take(&mut *queue)
         };
         // All of it under one guard from the start, so a drop queues whatever is not done.
-        let mut unfinished = self.guard(taken);
-        while let Some(leftover) = unfinished.work.last() {
-            let mut access = TokenAccess::new(&leftover.token, &leftover.root, None);
-            access.privileged = true;
-            // Gone already, or whatever else the store says of a lock nobody holds: only a
-            // failed store leaves it for later.
-            let Ok(outcome) = store.unlock_boxed(access).await else {
-                break;
-            };
-            if let (TokenOutcome::Done(lock), true, Some(events)) =
-                (outcome, leftover.announce, events)
-            {
-                events.send(LockEvent::Removed { lock });
-            }
-            unfinished.work.pop();
-        }
+        self.guard(taken).finish(store, events).await;
     }
 }
 
@@ -141,6 +131,67 @@ impl Unfinished {
     pub(crate) fn announce(&mut self, announce: bool) {
         for leftover in &mut self.work {
             leftover.announce = announce;
+        }
+    }
+
+    /// Do the work: remove each lock by token (privileged: nobody may hold it any more), and
+    /// tell `events` of the removals to announce. A lock that is gone already, or that the
+    /// store refuses to remove, is done with; on a failed store, the rest is queued.
+    ///
+    /// Up to [`IN_FLIGHT`] removals are sent at once, so a remote store's round trips overlap:
+    /// a DELETE of a collection holding a thousand locks costs milliseconds, not a thousand
+    /// round trips in turn.
+    pub(crate) async fn finish(mut self, store: &dyn DynLockStore, events: Option<&Events>) {
+        while !self.work.is_empty() {
+            let from = self.work.len().saturating_sub(IN_FLIGHT);
+            let batch = self.work[from..].to_vec();
+            let mut removals: Vec<Option<BoxFuture<'_, _>>> = batch
+                .iter()
+                .map(|leftover| {
+                    let mut access = TokenAccess::new(&leftover.token, &leftover.root, None);
+                    access.privileged = true;
+                    Some(store.unlock_boxed(access))
+                })
+                .collect();
+            let mut failed = false;
+            poll_fn(|cx| {
+                let mut waiting = false;
+                for (removal, leftover) in removals.iter_mut().zip(&batch) {
+                    let Some(Poll::Ready(outcome)) = removal.as_mut().map(|r| r.as_mut().poll(cx))
+                    else {
+                        waiting |= removal.is_some();
+                        continue;
+                    };
+                    *removal = None;
+                    match outcome {
+                        Ok(TokenOutcome::Done(lock)) if leftover.announce => {
+                            if let Some(events) = events {
+                                events.send(LockEvent::Removed { lock });
+                            }
+                        }
+                        Ok(_) => {}
+                        Err(_err) => {
+                            failed = true;
+                            #[cfg(feature = "tracing")]
+                            tracing::error!(
+                                error = &_err as &(dyn std::error::Error + 'static),
+                                path = leftover.root.as_str(),
+                                "tower-locks: removing a lock nobody may hold failed; the next request retries it"
+                            );
+                        }
+                    }
+                }
+                if waiting {
+                    Poll::Pending
+                } else {
+                    Poll::Ready(())
+                }
+            })
+            .await;
+            if failed {
+                return;
+            }
+            self.work.truncate(from);
         }
     }
 

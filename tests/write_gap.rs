@@ -223,16 +223,15 @@ async fn the_lock_api_breaks_no_lock_a_write_relies_on() {
     assert!(store.get(&l.token).await.unwrap().is_none());
 }
 
-/// A memory store that can be held up like a remote store's round trip: `unlock` and
-/// `remove_subtree` wait for `gate` before they act, `create` acts and then waits before it
-/// answers (each once, when its flag is set); `remove_subtree` can fail once.
+/// A memory store that can be held up like a remote store's round trip: `unlock` waits for
+/// `gate` before it acts, `create` acts and then waits before it answers (each once, when its
+/// flag is set); `unlock` can fail once.
 #[derive(Default)]
 struct Gated {
     inner: MemoryLockStore,
     gate_unlock: AtomicBool,
-    gate_remove: AtomicBool,
     gate_create_reply: AtomicBool,
-    fail_remove: AtomicBool,
+    fail_unlock: AtomicBool,
     entered: Notify,
     gate: Notify,
 }
@@ -267,16 +266,15 @@ impl LockStore for Gated {
         access: tower_locks::TokenAccess<'_>,
     ) -> Result<tower_locks::TokenOutcome, tower_locks::LockStoreError> {
         self.pause(&self.gate_unlock).await;
+        if self.fail_unlock.swap(false, Ordering::SeqCst) {
+            return Err(tower_locks::LockStoreError::unavailable("down"));
+        }
         self.inner.unlock(access).await
     }
     async fn remove_subtree(
         &self,
         path: &tower_locks::ResourcePath,
     ) -> Result<usize, tower_locks::LockStoreError> {
-        self.pause(&self.gate_remove).await;
-        if self.fail_remove.swap(false, Ordering::SeqCst) {
-            return Err(tower_locks::LockStoreError::unavailable("down"));
-        }
         self.inner.remove_subtree(path).await
     }
     async fn query(
@@ -344,7 +342,7 @@ async fn the_next_request_finishes_what_a_dropped_one_left() {
         })
         .layer(kv.clone());
     let l = xlock(&store.inner, "/gone", LockDepth::Zero).await;
-    store.gate_remove.store(true, Ordering::SeqCst);
+    store.gate_unlock.store(true, Ordering::SeqCst);
     let delete = tokio::spawn(send(
         svc.clone(),
         empty(req("DELETE", "/gone").header("if", format!("(<{}>)", l.token))),
@@ -371,7 +369,7 @@ async fn the_next_request_finishes_what_a_dropped_one_left() {
     // Otherwise the next request removes the lock the DELETE left.
     let l = xlock(&store.inner, "/gone", LockDepth::Zero).await;
     kv.put("/gone", "again");
-    store.gate_remove.store(true, Ordering::SeqCst);
+    store.gate_unlock.store(true, Ordering::SeqCst);
     let delete = tokio::spawn(send(
         svc.clone(),
         empty(req("DELETE", "/gone").header("if", format!("(<{}>)", l.token))),
@@ -397,7 +395,7 @@ async fn the_next_request_finishes_what_a_dropped_one_left() {
 
     // The same when the store fails the cleanup.
     let l = xlock(&store.inner, "/failed", LockDepth::Zero).await;
-    store.fail_remove.store(true, Ordering::SeqCst);
+    store.fail_unlock.store(true, Ordering::SeqCst);
     let a = send(
         svc.clone(),
         empty(req("DELETE", "/failed").header("if", format!("(<{}>)", l.token))),
@@ -428,6 +426,58 @@ async fn the_next_request_finishes_what_a_dropped_one_left() {
     let a = send(svc.clone(), lock_req("/other")).await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.text());
     assert!(store.inner.get(&held[0].token).await.unwrap().is_none());
+}
+
+/// A DELETE removes the locks its check found, not whatever stands on the path by the time the
+/// service has answered: a lock another instance on the same store granted on the resource
+/// created anew is kept, and this layer's hook hears only of the locks it removed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removal_takes_only_the_locks_it_checked() {
+    let store = Arc::new(Gated::default());
+    let kv = Kv::with_files(&["/d", "/d/f"]);
+    let removed = Arc::new(Mutex::new(Vec::new()));
+    let heard = removed.clone();
+    let a = LockLayer::new(store.clone())
+        .resource_space(kv.clone())
+        .on_lock_event(move |e| {
+            if let tower_locks::LockEvent::Removed { lock } = e {
+                heard.lock().unwrap().push(lock.token.to_string());
+            }
+        })
+        .layer(kv.clone());
+    let b = LockLayer::new(store.clone())
+        .resource_space(kv.clone())
+        .layer(kv.clone());
+    let old = xlock(&store.inner, "/d/f", LockDepth::Zero).await;
+    store.gate_unlock.store(true, Ordering::SeqCst);
+    let delete = tokio::spawn(send(
+        a.clone(),
+        empty(req("DELETE", "/d").header("if", format!("</d/f> (<{}>)", old.token))),
+    ));
+    store.entered.notified().await; // the service deleted /d; its cleanup is at the store
+    assert!(!kv.exists("/d"));
+    let fresh = send(b, lock_req("/d")).await;
+    assert_eq!(fresh.status, StatusCode::CREATED, "{}", fresh.text());
+    store.gate.notify_one();
+    assert_eq!(delete.await.unwrap().status, StatusCode::NO_CONTENT);
+    assert!(store.inner.get(&old.token).await.unwrap().is_none());
+    let standing = store
+        .inner
+        .query(
+            &tower_locks::LockQuery::new()
+                .covering(tower_locks::ResourcePath::parse("/d").unwrap()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(standing.len(), 1, "the other instance's lock was removed");
+    assert_ne!(standing[0].token, old.token);
+    for _ in 0..100 {
+        if !removed.lock().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(*removed.lock().unwrap(), vec![old.token.to_string()]);
 }
 
 /// The same for the lock API: an acquire dropped after the store created its lock, before it
@@ -533,6 +583,93 @@ async fn fencing_numbers_grow_with_every_grant() {
         StatusCode::NO_CONTENT
     );
     assert_eq!(slow.fences.lock().unwrap()[0], None);
+}
+
+/// An allowed DELETE over more locks than go to the store at once removes every one of them,
+/// and the hook hears of each once, also when the store fails one of the removals: the rest is
+/// left to the next request.
+#[tokio::test]
+async fn a_removal_over_many_locks_takes_each_once() {
+    let store = Arc::new(Gated::default());
+    let names: Vec<String> = (0..70).map(|i| format!("/big/m{i:02}")).collect();
+    let files: Vec<&str> = names.iter().map(String::as_str).collect();
+    let kv = Kv::with_files(&files);
+    let removed = Arc::new(Mutex::new(Vec::new()));
+    let heard = removed.clone();
+    let svc = LockLayer::new(store.clone())
+        .owner_writes(true)
+        .principal_from(|_| Some("alice".into()))
+        .resource_space(kv.clone())
+        .on_lock_event(move |e| {
+            if let tower_locks::LockEvent::Removed { lock } = e {
+                heard.lock().unwrap().push(lock.token.to_string());
+            }
+        })
+        .layer(kv.clone());
+    let mut tokens = Vec::new();
+    for name in &names {
+        let lock = tower_locks::NewLock::new(tower_locks::ResourcePath::parse(name).unwrap())
+            .principal("alice");
+        match store.inner.create(lock).await.unwrap() {
+            tower_locks::CreateOutcome::Created(l) => tokens.push(l.token.to_string()),
+            other => panic!("{other:?}"),
+        }
+    }
+    let below =
+        tower_locks::LockQuery::new().subtree(tower_locks::ResourcePath::parse("/big").unwrap());
+    store.fail_unlock.store(true, Ordering::SeqCst);
+    let a = send(svc.clone(), empty(req("DELETE", "/big"))).await;
+    assert_eq!(a.status, StatusCode::NO_CONTENT, "{}", a.text());
+    let left = store.inner.query(&below).await.unwrap().len();
+    assert!(
+        left > 0 && left < 70,
+        "{left} locks left after a failed removal"
+    );
+    let a = send(svc, empty(req("PUT", "/other"))).await;
+    assert_eq!(a.status, StatusCode::CREATED);
+    assert!(store.inner.query(&below).await.unwrap().is_empty());
+    for _ in 0..100 {
+        if removed.lock().unwrap().len() >= 70 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut heard = removed.lock().unwrap().clone();
+    heard.sort();
+    tokens.sort();
+    assert_eq!(heard, tokens, "each removal heard once");
+}
+
+/// A dry run forwards a DELETE it would have refused, whose check stopped reading once enough
+/// blocked members were known: the removal still takes every lock below with the resource.
+#[tokio::test]
+async fn a_dry_runs_removal_takes_every_lock_below() {
+    let store = Arc::new(MemoryLockStore::new());
+    let names: Vec<String> = (0..40).map(|i| format!("/big/m{i:02}")).collect();
+    let files: Vec<&str> = names.iter().map(String::as_str).collect();
+    let kv = Kv::with_files(&files);
+    for name in &names {
+        xlock(&*store, name, LockDepth::Zero).await;
+    }
+    let svc = LockLayer::new(store.clone())
+        .dry_run(true)
+        .resource_space(kv.clone())
+        .layer(kv.clone());
+    let a = send(svc, empty(req("DELETE", "/big"))).await;
+    assert_eq!(
+        a.status,
+        StatusCode::NO_CONTENT,
+        "forwarded despite the locks"
+    );
+    assert!(a.would_reject.is_some());
+    let below =
+        tower_locks::LockQuery::new().subtree(tower_locks::ResourcePath::parse("/big").unwrap());
+    let left = store.query(&below).await.unwrap();
+    assert!(
+        left.is_empty(),
+        "{} locks left on removed resources",
+        left.len()
+    );
 }
 
 #[tokio::test]

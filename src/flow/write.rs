@@ -14,7 +14,6 @@ use super::verdict::{reliable, verdict, Allowed, States};
 use super::Ctx;
 use crate::body::ResponseBody;
 use crate::config::Config;
-use crate::events::LockEvent;
 use crate::holds::{FencingToken, HoldGuard};
 use crate::leftovers::Leftover;
 use crate::response::{Rejection, WouldReject};
@@ -146,8 +145,10 @@ impl<B> Write<B> {
         let cfg = Arc::clone(&ctx.cfg);
         let res = call(request(*ctx, body, admitted)).await?;
         if plan.removes() {
-            let locks = answer.as_deref().unwrap_or_default();
-            cleanup(&cfg, &plan, locks, res.status()).await;
+            // An allowed removal's check reported every lock below it; a dry run's refused
+            // one may have stopped early (`Below::UntilBlocked`).
+            let checked = answer.as_deref().ok().filter(|_| would_reject.is_none());
+            cleanup(&cfg, &plan, checked, res.status()).await;
         }
         let mut res = res.map(|b| ResponseBody::held(b, Some(hold)));
         if let Some(w) = would_reject {
@@ -222,10 +223,12 @@ pub(crate) fn request<B>(ctx: Ctx, body: B, admitted: Admitted) -> Request<B> {
 }
 
 /// RFC 4918 §6.1 (8): a lock whose root became unmapped is deleted with it.
-/// `locks`: what the store reported to the removal's check, which for an allowed removal is
-/// every lock at and below the removed paths (no new one was granted meanwhile: the write held
-/// them).
-async fn cleanup(cfg: &Config, plan: &Plan, locks: &[Lock], status: StatusCode) {
+/// `checked`: the store's answer to the removal's check. The locks it reported at and below a
+/// removed path are removed by token, so a lock granted since (by another layer on the same
+/// store, on the resource created anew, say) is not touched ([decision D20](crate::decisions#d20)).
+/// Without a full answer (a failed store forwarded under fail-open, a dry run's refusal) every
+/// lock below the path goes.
+async fn cleanup(cfg: &Config, plan: &Plan, checked: Option<&[Lock]>, status: StatusCode) {
     if !status.is_success() || status == StatusCode::MULTI_STATUS {
         return;
     }
@@ -233,31 +236,26 @@ async fn cleanup(cfg: &Config, plan: &Plan, locks: &[Lock], status: StatusCode) 
         if when == CleanupWhen::Replaced && status != StatusCode::NO_CONTENT {
             continue;
         }
-        // Should this future be dropped, or the store fail, the next request removes these
-        // locks, by token: a lock granted on the path since is not touched.
-        let removed: Vec<&Lock> = locks.iter().filter(|l| path.contains(&l.root)).collect();
-        let unfinished = cfg
-            .leftovers
-            .guard(removed.iter().map(|l| Leftover::removed(l)).collect());
-        match cfg.store.remove_subtree_boxed(path).await {
-            Ok(count) => {
-                unfinished.done();
-                // The locks the removal's check found are the ones it removed: each is
-                // reported, wherever it was granted.
-                if count > 0 {
-                    for lock in removed {
-                        cfg.event(|| LockEvent::Removed { lock: lock.clone() });
-                    }
-                }
-            }
-            Err(_err) => {
+        let Some(locks) = checked else {
+            if let Err(_err) = cfg.store.remove_subtree_boxed(path).await {
                 #[cfg(feature = "tracing")]
                 tracing::error!(
                     error = &_err as &(dyn std::error::Error + 'static),
                     path = path.as_str(),
-                    "tower-locks: lock cleanup failed; the next request retries it"
+                    "tower-locks: lock cleanup after an unchecked removal failed"
                 );
             }
-        }
+            continue;
+        };
+        let removed = locks
+            .iter()
+            .filter(|l| path.contains(&l.root))
+            .map(Leftover::removed)
+            .collect();
+        // Should this future be dropped, or the store fail, the next request finishes it.
+        cfg.leftovers
+            .guard(removed)
+            .finish(&*cfg.store, cfg.events.as_deref())
+            .await;
     }
 }
