@@ -291,6 +291,36 @@ impl LockStore for Gated {
     }
 }
 
+/// The tokens of the locks an event hook heard removed.
+#[derive(Clone, Default)]
+struct Removals(Arc<Mutex<Vec<String>>>);
+
+impl Removals {
+    fn hook(&self) -> impl Fn(&tower_locks::LockEvent) + Send + Sync + 'static {
+        let heard = self.0.clone();
+        move |e| {
+            if let tower_locks::LockEvent::Removed { lock } = e {
+                heard.lock().unwrap().push(lock.token.to_string());
+            }
+        }
+    }
+
+    /// The tokens heard, sorted, once there are at least `n` (waiting at most 2 s for the
+    /// hook's thread), and a little longer, so that one heard twice shows.
+    async fn heard(&self, n: usize) -> Vec<String> {
+        for _ in 0..100 {
+            if self.0.lock().unwrap().len() >= n {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let mut heard = self.0.lock().unwrap().clone();
+        heard.sort();
+        heard
+    }
+}
+
 /// An UNLOCK under way (the store slow to answer) and a write relying on the same lock: the
 /// write checked meanwhile is refused and never reaches the service, so no lock vanishes under
 /// a write it let through, whichever comes first.
@@ -331,15 +361,10 @@ async fn a_write_checked_during_an_unlock_does_not_rely_on_the_lock() {
 async fn the_next_request_finishes_what_a_dropped_one_left() {
     let store = Arc::new(Gated::default());
     let kv = Kv::with_files(&["/gone", "/failed", "/other"]);
-    let removed = Arc::new(Mutex::new(Vec::new()));
-    let heard = removed.clone();
+    let removed = Removals::default();
     let svc = LockLayer::new(store.clone())
         .resource_space(kv.clone())
-        .on_lock_event(move |e| {
-            if let tower_locks::LockEvent::Removed { lock } = e {
-                heard.lock().unwrap().push(lock.token.to_string());
-            }
-        })
+        .on_lock_event(removed.hook())
         .layer(kv.clone());
     let l = xlock(&store.inner, "/gone", LockDepth::Zero).await;
     store.gate_unlock.store(true, Ordering::SeqCst);
@@ -385,13 +410,7 @@ async fn the_next_request_finishes_what_a_dropped_one_left() {
         "the next request removed it"
     );
     // ... and the event hook hears of it, as of any lock removed with its resource.
-    for _ in 0..100 {
-        if removed.lock().unwrap().contains(&l.token.to_string()) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(removed.lock().unwrap().contains(&l.token.to_string()));
+    assert_eq!(removed.heard(1).await, vec![l.token.to_string()]);
 
     // The same when the store fails the cleanup.
     let l = xlock(&store.inner, "/failed", LockDepth::Zero).await;
@@ -435,15 +454,10 @@ async fn the_next_request_finishes_what_a_dropped_one_left() {
 async fn a_removal_takes_only_the_locks_it_checked() {
     let store = Arc::new(Gated::default());
     let kv = Kv::with_files(&["/d", "/d/f"]);
-    let removed = Arc::new(Mutex::new(Vec::new()));
-    let heard = removed.clone();
+    let removed = Removals::default();
     let a = LockLayer::new(store.clone())
         .resource_space(kv.clone())
-        .on_lock_event(move |e| {
-            if let tower_locks::LockEvent::Removed { lock } = e {
-                heard.lock().unwrap().push(lock.token.to_string());
-            }
-        })
+        .on_lock_event(removed.hook())
         .layer(kv.clone());
     let b = LockLayer::new(store.clone())
         .resource_space(kv.clone())
@@ -471,13 +485,7 @@ async fn a_removal_takes_only_the_locks_it_checked() {
         .unwrap();
     assert_eq!(standing.len(), 1, "the other instance's lock was removed");
     assert_ne!(standing[0].token, old.token);
-    for _ in 0..100 {
-        if !removed.lock().unwrap().is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert_eq!(*removed.lock().unwrap(), vec![old.token.to_string()]);
+    assert_eq!(removed.heard(1).await, vec![old.token.to_string()]);
 }
 
 /// The same for the lock API: an acquire dropped after the store created its lock, before it
@@ -594,17 +602,12 @@ async fn a_removal_over_many_locks_takes_each_once() {
     let names: Vec<String> = (0..70).map(|i| format!("/big/m{i:02}")).collect();
     let files: Vec<&str> = names.iter().map(String::as_str).collect();
     let kv = Kv::with_files(&files);
-    let removed = Arc::new(Mutex::new(Vec::new()));
-    let heard = removed.clone();
+    let removed = Removals::default();
     let svc = LockLayer::new(store.clone())
         .owner_writes(true)
         .principal_from(|_| Some("alice".into()))
         .resource_space(kv.clone())
-        .on_lock_event(move |e| {
-            if let tower_locks::LockEvent::Removed { lock } = e {
-                heard.lock().unwrap().push(lock.token.to_string());
-            }
-        })
+        .on_lock_event(removed.hook())
         .layer(kv.clone());
     let mut tokens = Vec::new();
     for name in &names {
@@ -628,16 +631,8 @@ async fn a_removal_over_many_locks_takes_each_once() {
     let a = send(svc, empty(req("PUT", "/other"))).await;
     assert_eq!(a.status, StatusCode::CREATED);
     assert!(store.inner.query(&below).await.unwrap().is_empty());
-    for _ in 0..100 {
-        if removed.lock().unwrap().len() >= 70 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let mut heard = removed.lock().unwrap().clone();
-    heard.sort();
     tokens.sort();
-    assert_eq!(heard, tokens, "each removal heard once");
+    assert_eq!(removed.heard(70).await, tokens, "each removal heard once");
 }
 
 /// A dry run forwards a DELETE it would have refused, whose check stopped reading once enough
