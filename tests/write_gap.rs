@@ -291,6 +291,20 @@ impl LockStore for Gated {
     }
 }
 
+/// The locks standing on `path` and its ancestors.
+async fn covering(store: &impl LockStore, path: &str) -> Vec<tower_locks::Lock> {
+    let path = tower_locks::ResourcePath::parse(path).unwrap();
+    let query = tower_locks::LockQuery::new().covering(path);
+    store.query(&query).await.unwrap()
+}
+
+/// The locks standing at and below `path`.
+async fn below(store: &impl LockStore, path: &str) -> Vec<tower_locks::Lock> {
+    let path = tower_locks::ResourcePath::parse(path).unwrap();
+    let query = tower_locks::LockQuery::new().subtree(path);
+    store.query(&query).await.unwrap()
+}
+
 /// The tokens of the locks an event hook heard removed.
 #[derive(Clone, Default)]
 struct Removals(Arc<Mutex<Vec<String>>>);
@@ -432,14 +446,7 @@ async fn the_next_request_finishes_what_a_dropped_one_left() {
     store.entered.notified().await;
     lock.abort();
     let _ = lock.await;
-    let held = store
-        .inner
-        .query(
-            &tower_locks::LockQuery::new()
-                .covering(tower_locks::ResourcePath::parse("/other").unwrap()),
-        )
-        .await
-        .unwrap();
+    let held = covering(&store.inner, "/other").await;
     assert_eq!(held.len(), 1, "the store created the lock");
     // Nobody holds it: the next LOCK of the path removes it first, and gets the path.
     let a = send(svc.clone(), lock_req("/other")).await;
@@ -475,14 +482,7 @@ async fn a_removal_takes_only_the_locks_it_checked() {
     store.gate.notify_one();
     assert_eq!(delete.await.unwrap().status, StatusCode::NO_CONTENT);
     assert!(store.inner.get(&old.token).await.unwrap().is_none());
-    let standing = store
-        .inner
-        .query(
-            &tower_locks::LockQuery::new()
-                .covering(tower_locks::ResourcePath::parse("/d").unwrap()),
-        )
-        .await
-        .unwrap();
+    let standing = covering(&store.inner, "/d").await;
     assert_eq!(standing.len(), 1, "the other instance's lock was removed");
     assert_ne!(standing[0].token, old.token);
     assert_eq!(removed.heard(1).await, vec![old.token.to_string()]);
@@ -502,9 +502,7 @@ async fn the_next_request_removes_the_lock_of_a_dropped_acquire() {
     store.entered.notified().await;
     acquire.abort();
     let _ = acquire.await;
-    let doc =
-        tower_locks::LockQuery::new().covering(tower_locks::ResourcePath::parse("/doc").unwrap());
-    let held = store.inner.query(&doc).await.unwrap();
+    let held = covering(&store.inner, "/doc").await;
     assert_eq!(held.len(), 1, "the store created the lock");
     assert_eq!(
         send(svc, empty(req("PUT", "/other"))).await.status,
@@ -618,19 +616,17 @@ async fn a_removal_over_many_locks_takes_each_once() {
             other => panic!("{other:?}"),
         }
     }
-    let below =
-        tower_locks::LockQuery::new().subtree(tower_locks::ResourcePath::parse("/big").unwrap());
     store.fail_unlock.store(true, Ordering::SeqCst);
     let a = send(svc.clone(), empty(req("DELETE", "/big"))).await;
     assert_eq!(a.status, StatusCode::NO_CONTENT, "{}", a.text());
-    let left = store.inner.query(&below).await.unwrap().len();
+    let left = below(&store.inner, "/big").await.len();
     assert!(
         left > 0 && left < 70,
         "{left} locks left after a failed removal"
     );
     let a = send(svc, empty(req("PUT", "/other"))).await;
     assert_eq!(a.status, StatusCode::CREATED);
-    assert!(store.inner.query(&below).await.unwrap().is_empty());
+    assert!(below(&store.inner, "/big").await.is_empty());
     tokens.sort();
     assert_eq!(removed.heard(70).await, tokens, "each removal heard once");
 }
@@ -657,9 +653,7 @@ async fn a_dry_runs_removal_takes_every_lock_below() {
         "forwarded despite the locks"
     );
     assert!(a.would_reject.is_some());
-    let below =
-        tower_locks::LockQuery::new().subtree(tower_locks::ResourcePath::parse("/big").unwrap());
-    let left = store.query(&below).await.unwrap();
+    let left = below(&*store, "/big").await;
     assert!(
         left.is_empty(),
         "{} locks left on removed resources",
