@@ -9,7 +9,7 @@ use http::{request, Method};
 use crate::events::{Events, LockEvent};
 use crate::headers::IfLimits;
 use crate::holds::Holds;
-use crate::leftovers::Leftovers;
+use crate::leftovers::{Leftovers, Remover};
 use crate::path::Resolver;
 use crate::principal::PrincipalSource;
 use crate::response::{Responder, ResponseConfig};
@@ -194,8 +194,16 @@ impl Config {
     /// Do the store work earlier requests left unfinished (see `crate::leftovers`), before
     /// this one asks the store anything.
     pub(crate) async fn finish_leftovers(&self) {
-        let events = self.events.as_deref();
-        self.leftovers.finish(&*self.store, events).await;
+        self.leftovers.finish(self.remover()).await;
+    }
+
+    /// What removing known locks takes (see `crate::leftovers`).
+    pub(crate) fn remover(&self) -> Remover<'_> {
+        Remover {
+            store: &*self.store,
+            events: self.events.as_deref(),
+            holds: &self.holds,
+        }
     }
 
     /// How this layer reads references (`Destination`, `If` tags, 207 hrefs) of a request

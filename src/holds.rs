@@ -19,7 +19,11 @@
 //! waiting. An UNLOCK (or a release or
 //! break through the lock API) marks its tokens first, if no write relies on them, and a write
 //! whose verdict would rely on a marked token is refused: whatever the interleaving, either
-//! the removal sees the write or the write sees the removal.
+//! the removal sees the write or the write sees the removal. Locks that go whatever happens
+//! are marked without asking: those of a resource a DELETE or MOVE removes, from the moment
+//! the removal is let through until they are gone, and those left for the next request to
+//! remove (`crate::leftovers`). So is a new lock until its LOCK has answered: no write relies
+//! on a lock whose grant may still be rolled back.
 //!
 //! Starting and ending a write costs the same however many other writes are in flight: each
 //! takes a slot of the table and gives it back. A new lock and an UNLOCK look at every
@@ -72,8 +76,8 @@ struct Inner {
     free: Vec<usize>,
     /// The slots of the writes in flight, in no order.
     live: Vec<usize>,
-    /// The tokens of the locks being removed (UNLOCK, a release or a break), once each per
-    /// removal under way.
+    /// The tokens of the locks being removed (UNLOCK, a release or a break, the locks of a
+    /// removed resource) or not yet granted, once each per mark under way.
     removing: Vec<String>,
 }
 
@@ -179,12 +183,28 @@ impl Holds {
         if g.live().flat_map(|s| &s.tokens).any(|t| tokens.contains(t)) {
             return None;
         }
+        Some(self.mark(&mut g, tokens))
+    }
+
+    /// Mark the locks of `tokens` as being removed whoever relies on them now: locks that go
+    /// whatever happens (those of a resource a DELETE or MOVE removed, a lock nobody holds),
+    /// and a lock not yet granted, which no write may rely on before its LOCK has answered.
+    /// Until the guard is dropped, no write's verdict relies on them.
+    pub(crate) fn withhold<'t>(
+        self: &Arc<Self>,
+        tokens: impl IntoIterator<Item = &'t str>,
+    ) -> RemovalGuard {
+        let tokens: Vec<String> = tokens.into_iter().map(str::to_owned).collect();
+        let mut g = self.lock();
+        self.mark(&mut g, tokens)
+    }
+
+    fn mark(self: &Arc<Self>, g: &mut MutexGuard<'_, Inner>, tokens: Vec<String>) -> RemovalGuard {
         g.removing.extend(tokens.iter().cloned());
-        drop(g);
-        Some(RemovalGuard {
+        RemovalGuard {
             holds: Arc::clone(self),
             tokens,
-        })
+        }
     }
 }
 

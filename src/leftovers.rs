@@ -2,12 +2,16 @@
 //! timeout layer fired) or the store failed. The work is always the removal of known locks:
 //! - the lock the store created for a LOCK that never answered, which nobody holds;
 //! - the locks of a resource that a DELETE or MOVE removed: the ones its check found at and
-//!   below it (the write's hold kept this layer from granting others meanwhile).
+//!   below it (the write's hold kept this layer from granting others meanwhile), or, without
+//!   a full check answer, the ones standing below it once the service has answered.
 //!
 //! Such work runs under a guard. A guard dropped before the work is done queues it, and the
-//! next guarded request does the queued work before it asks the store anything. Locks are
-//! named by token, so a lock granted since on the same path is never touched, and unlocking a
-//! lock that is gone changes nothing: work interrupted again is queued again.
+//! next guarded request does the queued work before it asks the store anything; work stays
+//! queued until it is done, and every request that finds work does it, so requests running
+//! side by side never meet those locks. Locks are named by token, so a lock granted since on
+//! the same path is never touched, and unlocking a lock that is gone changes nothing: work
+//! interrupted again is queued again. While a lock is being removed, no write relies on it
+//! (its token is marked in `crate::holds`).
 //!
 //! The core has no runtime to spawn on, so the work waits for the next request. Until then a
 //! lock nobody holds stands as any lock would. A request that would meet it does the work
@@ -15,10 +19,11 @@
 
 use std::future::poll_fn;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Poll;
 
 use crate::events::{Events, LockEvent};
+use crate::holds::Holds;
 use crate::store::{BoxFuture, DynLockStore, Lock, TokenAccess, TokenOutcome};
 use crate::ResourcePath;
 
@@ -59,6 +64,70 @@ impl Leftover {
     }
 }
 
+/// What removing leftovers takes: the store, the event hook, and the holds, where the tokens
+/// being removed are marked so that no write relies on them meanwhile (D15).
+#[derive(Clone, Copy)]
+pub(crate) struct Remover<'a> {
+    pub(crate) store: &'a dyn DynLockStore,
+    pub(crate) events: Option<&'a Events>,
+    pub(crate) holds: &'a Arc<Holds>,
+}
+
+impl Remover<'_> {
+    /// Remove the locks of `batch` by token, all at once, so a remote store's round trips
+    /// overlap, and tell the event hook of the removals to announce. Returns, for each, whether
+    /// it is done with: removed, gone already, or refused by the store (nobody may hold it
+    /// either way); not when the store failed.
+    async fn remove(self, batch: &[Leftover]) -> Vec<bool> {
+        let _marked = self.holds.withhold(batch.iter().map(|l| l.token.as_str()));
+        let mut removals: Vec<Option<BoxFuture<'_, _>>> = batch
+            .iter()
+            .map(|leftover| {
+                let mut access = TokenAccess::new(&leftover.token, &leftover.root, None);
+                access.privileged = true;
+                Some(self.store.unlock_boxed(access))
+            })
+            .collect();
+        let mut done = vec![false; batch.len()];
+        poll_fn(|cx| {
+            let mut waiting = false;
+            for ((removal, leftover), done) in removals.iter_mut().zip(batch).zip(&mut done) {
+                let Some(Poll::Ready(outcome)) = removal.as_mut().map(|r| r.as_mut().poll(cx))
+                else {
+                    waiting |= removal.is_some();
+                    continue;
+                };
+                *removal = None;
+                match outcome {
+                    Ok(outcome) => {
+                        *done = true;
+                        if let (TokenOutcome::Done(lock), true, Some(events)) =
+                            (outcome, leftover.announce, self.events)
+                        {
+                            events.send(LockEvent::Removed { lock });
+                        }
+                    }
+                    Err(_err) => {
+                        #[cfg(feature = "tracing")]
+                        tracing::error!(
+                            error = &_err as &(dyn std::error::Error + 'static),
+                            path = leftover.root.as_str(),
+                            "tower-locks: removing a lock nobody may hold failed; the next request retries it"
+                        );
+                    }
+                }
+            }
+            if waiting {
+                Poll::Pending
+            } else {
+                Poll::Ready(())
+            }
+        })
+        .await;
+        done
+    }
+}
+
 /// The queue of one layer.
 #[derive(Debug, Default)]
 pub(crate) struct Leftovers {
@@ -73,8 +142,12 @@ impl Leftovers {
         self.any.load(Ordering::Acquire)
     }
 
+    fn queue(&self) -> MutexGuard<'_, Vec<Leftover>> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn push(&self, leftovers: impl IntoIterator<Item = Leftover>) {
-        let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        let mut queue = self.queue();
         for leftover in leftovers {
             if queue.len() < MAX_QUEUED && !queue.contains(&leftover) {
                 queue.push(leftover);
@@ -97,23 +170,30 @@ impl Leftovers {
         self.guard(vec![Leftover::unheld(token, root)])
     }
 
-    /// Remove the queued locks. What the store fails, or what is interrupted again, stays
-    /// queued.
-    pub(crate) async fn finish(
-        self: &Arc<Self>,
-        store: &dyn DynLockStore,
-        events: Option<&Events>,
-    ) {
+    /// Remove the queued locks, a batch at a time from the front. Queued work stays queued
+    /// until it is done: every request that finds work does it, so a request running beside
+    /// another that is removing these locks never meets them (unlocking a lock that is gone
+    /// changes nothing, and only the removal the store did is announced). A failed store ends
+    /// the attempt; the rest waits for the next request.
+    pub(crate) async fn finish(&self, remover: Remover<'_>) {
         if !self.any() {
             return;
         }
-        let taken = {
-            let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
-            self.any.store(false, Ordering::Release);
-            std::mem::take(&mut *queue)
-        };
-        // All of it under one guard from the start, so a drop queues whatever is not done.
-        self.guard(taken).finish(store, events).await;
+        let rounds = self.queue().len().div_ceil(IN_FLIGHT);
+        for _ in 0..rounds {
+            let batch: Vec<Leftover> = self.queue().iter().take(IN_FLIGHT).cloned().collect();
+            if batch.is_empty() {
+                return;
+            }
+            let done = remover.remove(&batch).await;
+            let mut queue = self.queue();
+            let finished = |l: &Leftover| batch.iter().zip(&done).any(|(b, d)| *d && b == l);
+            queue.retain(|l| !finished(l));
+            self.any.store(!queue.is_empty(), Ordering::Release);
+            if done.contains(&false) {
+                return;
+            }
+        }
     }
 }
 
@@ -134,64 +214,25 @@ impl Unfinished {
         }
     }
 
-    /// Do the work: remove each lock by token (privileged: nobody may hold it any more), and
-    /// tell `events` of the removals to announce. A lock that is gone already, or that the
-    /// store refuses to remove, is done with; on a failed store, the rest is queued.
-    ///
-    /// Up to [`IN_FLIGHT`] removals are sent at once, so a remote store's round trips overlap:
-    /// a DELETE of a collection holding a thousand locks costs milliseconds, not a thousand
-    /// round trips in turn.
-    pub(crate) async fn finish(mut self, store: &dyn DynLockStore, events: Option<&Events>) {
+    /// Do the work: remove each lock by token (privileged: nobody may hold it any more), up to
+    /// [`IN_FLIGHT`] at once, so that a DELETE of a collection holding a thousand locks costs
+    /// milliseconds on a remote store, not a thousand round trips in turn. What the store
+    /// fails, or what is interrupted, is queued.
+    pub(crate) async fn finish(mut self, remover: Remover<'_>) {
         while !self.work.is_empty() {
             let from = self.work.len().saturating_sub(IN_FLIGHT);
-            let batch = self.work[from..].to_vec();
-            let mut removals: Vec<Option<BoxFuture<'_, _>>> = batch
-                .iter()
-                .map(|leftover| {
-                    let mut access = TokenAccess::new(&leftover.token, &leftover.root, None);
-                    access.privileged = true;
-                    Some(store.unlock_boxed(access))
-                })
+            let done = remover.remove(&self.work[from..]).await;
+            let failed = done.contains(&false);
+            let rest: Vec<Leftover> = self
+                .work
+                .drain(from..)
+                .zip(done)
+                .filter_map(|(leftover, done)| (!done).then_some(leftover))
                 .collect();
-            let mut failed = false;
-            poll_fn(|cx| {
-                let mut waiting = false;
-                for (removal, leftover) in removals.iter_mut().zip(&batch) {
-                    let Some(Poll::Ready(outcome)) = removal.as_mut().map(|r| r.as_mut().poll(cx))
-                    else {
-                        waiting |= removal.is_some();
-                        continue;
-                    };
-                    *removal = None;
-                    match outcome {
-                        Ok(TokenOutcome::Done(lock)) if leftover.announce => {
-                            if let Some(events) = events {
-                                events.send(LockEvent::Removed { lock });
-                            }
-                        }
-                        Ok(_) => {}
-                        Err(_err) => {
-                            failed = true;
-                            #[cfg(feature = "tracing")]
-                            tracing::error!(
-                                error = &_err as &(dyn std::error::Error + 'static),
-                                path = leftover.root.as_str(),
-                                "tower-locks: removing a lock nobody may hold failed; the next request retries it"
-                            );
-                        }
-                    }
-                }
-                if waiting {
-                    Poll::Pending
-                } else {
-                    Poll::Ready(())
-                }
-            })
-            .await;
+            self.work.extend(rest);
             if failed {
                 return;
             }
-            self.work.truncate(from);
         }
     }
 

@@ -4,14 +4,17 @@
 #[path = "common/adjusted.rs"]
 mod adjusted;
 mod common;
+#[path = "common/faulty.rs"]
+mod faulty;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use adjusted::Adjusted;
 use axum::body::Body;
 use common::*;
+use faulty::Faulty;
 use http::{Request, Response, StatusCode};
 use tokio::sync::Notify;
 use tower::Layer;
@@ -223,74 +226,6 @@ async fn the_lock_api_breaks_no_lock_a_write_relies_on() {
     assert!(store.get(&l.token).await.unwrap().is_none());
 }
 
-/// A memory store that can be held up like a remote store's round trip: `unlock` waits for
-/// `gate` before it acts, `create` acts and then waits before it answers (each once, when its
-/// flag is set); `unlock` can fail once.
-#[derive(Default)]
-struct Gated {
-    inner: MemoryLockStore,
-    gate_unlock: AtomicBool,
-    gate_create_reply: AtomicBool,
-    fail_unlock: AtomicBool,
-    entered: Notify,
-    gate: Notify,
-}
-
-impl Gated {
-    async fn pause(&self, flag: &AtomicBool) {
-        if flag.swap(false, Ordering::SeqCst) {
-            self.entered.notify_one();
-            self.gate.notified().await;
-        }
-    }
-}
-
-impl LockStore for Gated {
-    async fn create(
-        &self,
-        lock: tower_locks::NewLock,
-    ) -> Result<tower_locks::CreateOutcome, tower_locks::LockStoreError> {
-        let created = self.inner.create(lock).await;
-        self.pause(&self.gate_create_reply).await;
-        created
-    }
-    async fn refresh(
-        &self,
-        access: tower_locks::TokenAccess<'_>,
-        timeout: tower_locks::LockTimeout,
-    ) -> Result<tower_locks::TokenOutcome, tower_locks::LockStoreError> {
-        self.inner.refresh(access, timeout).await
-    }
-    async fn unlock(
-        &self,
-        access: tower_locks::TokenAccess<'_>,
-    ) -> Result<tower_locks::TokenOutcome, tower_locks::LockStoreError> {
-        self.pause(&self.gate_unlock).await;
-        if self.fail_unlock.swap(false, Ordering::SeqCst) {
-            return Err(tower_locks::LockStoreError::unavailable("down"));
-        }
-        self.inner.unlock(access).await
-    }
-    async fn remove_subtree(
-        &self,
-        path: &tower_locks::ResourcePath,
-    ) -> Result<usize, tower_locks::LockStoreError> {
-        self.inner.remove_subtree(path).await
-    }
-    async fn query(
-        &self,
-        query: &tower_locks::LockQuery,
-    ) -> Result<Vec<tower_locks::Lock>, tower_locks::LockStoreError> {
-        self.inner.query(query).await
-    }
-    async fn get(
-        &self,
-        token: &str,
-    ) -> Result<Option<tower_locks::Lock>, tower_locks::LockStoreError> {
-        self.inner.get(token).await
-    }
-}
-
 /// The locks standing on `path` and its ancestors.
 async fn covering(store: &impl LockStore, path: &str) -> Vec<tower_locks::Lock> {
     let path = tower_locks::ResourcePath::parse(path).unwrap();
@@ -340,11 +275,11 @@ impl Removals {
 /// a write it let through, whichever comes first.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_checked_during_an_unlock_does_not_rely_on_the_lock() {
-    let store = Arc::new(Gated::default());
+    let store = Arc::new(Faulty::default());
     let slow = Slow::default();
     let svc = LockLayer::new(store.clone()).layer(slow.clone());
     let l = xlock(&store.inner, "/a", LockDepth::Zero).await;
-    store.gate_unlock.store(true, Ordering::SeqCst);
+    store.pause_unlock.store(true, Ordering::SeqCst);
     let unlock = tokio::spawn(send(
         svc.clone(),
         empty(req("UNLOCK", "/a").header("lock-token", format!("<{}>", l.token))),
@@ -373,7 +308,7 @@ async fn a_write_checked_during_an_unlock_does_not_rely_on_the_lock() {
 /// and a lock created for a LOCK that was dropped before it answered, which nobody holds.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_next_request_finishes_what_a_dropped_one_left() {
-    let store = Arc::new(Gated::default());
+    let store = Arc::new(Faulty::default());
     let kv = Kv::with_files(&["/gone", "/failed", "/other"]);
     let removed = Removals::default();
     let svc = LockLayer::new(store.clone())
@@ -381,7 +316,7 @@ async fn the_next_request_finishes_what_a_dropped_one_left() {
         .on_lock_event(removed.hook())
         .layer(kv.clone());
     let l = xlock(&store.inner, "/gone", LockDepth::Zero).await;
-    store.gate_unlock.store(true, Ordering::SeqCst);
+    store.pause_unlock.store(true, Ordering::SeqCst);
     let delete = tokio::spawn(send(
         svc.clone(),
         empty(req("DELETE", "/gone").header("if", format!("(<{}>)", l.token))),
@@ -408,7 +343,7 @@ async fn the_next_request_finishes_what_a_dropped_one_left() {
     // Otherwise the next request removes the lock the DELETE left.
     let l = xlock(&store.inner, "/gone", LockDepth::Zero).await;
     kv.put("/gone", "again");
-    store.gate_unlock.store(true, Ordering::SeqCst);
+    store.pause_unlock.store(true, Ordering::SeqCst);
     let delete = tokio::spawn(send(
         svc.clone(),
         empty(req("DELETE", "/gone").header("if", format!("(<{}>)", l.token))),
@@ -428,7 +363,7 @@ async fn the_next_request_finishes_what_a_dropped_one_left() {
 
     // The same when the store fails the cleanup.
     let l = xlock(&store.inner, "/failed", LockDepth::Zero).await;
-    store.fail_unlock.store(true, Ordering::SeqCst);
+    store.fail_unlock.store(1, Ordering::SeqCst);
     let a = send(
         svc.clone(),
         empty(req("DELETE", "/failed").header("if", format!("(<{}>)", l.token))),
@@ -441,7 +376,7 @@ async fn the_next_request_finishes_what_a_dropped_one_left() {
     assert!(store.inner.get(&l.token).await.unwrap().is_none());
 
     // A LOCK dropped after the store created its lock, before it answered.
-    store.gate_create_reply.store(true, Ordering::SeqCst);
+    store.pause_create_reply.store(true, Ordering::SeqCst);
     let lock = tokio::spawn(send(svc.clone(), lock_req("/other")));
     store.entered.notified().await;
     lock.abort();
@@ -459,7 +394,7 @@ async fn the_next_request_finishes_what_a_dropped_one_left() {
 /// created anew is kept, and this layer's hook hears only of the locks it removed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_removal_takes_only_the_locks_it_checked() {
-    let store = Arc::new(Gated::default());
+    let store = Arc::new(Faulty::default());
     let kv = Kv::with_files(&["/d", "/d/f"]);
     let removed = Removals::default();
     let a = LockLayer::new(store.clone())
@@ -470,7 +405,7 @@ async fn a_removal_takes_only_the_locks_it_checked() {
         .resource_space(kv.clone())
         .layer(kv.clone());
     let old = xlock(&store.inner, "/d/f", LockDepth::Zero).await;
-    store.gate_unlock.store(true, Ordering::SeqCst);
+    store.pause_unlock.store(true, Ordering::SeqCst);
     let delete = tokio::spawn(send(
         a.clone(),
         empty(req("DELETE", "/d").header("if", format!("</d/f> (<{}>)", old.token))),
@@ -492,11 +427,11 @@ async fn a_removal_takes_only_the_locks_it_checked() {
 /// answered, leaves a lock nobody holds, which the next request removes (D20).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_next_request_removes_the_lock_of_a_dropped_acquire() {
-    let store = Arc::new(Gated::default());
+    let store = Arc::new(Faulty::default());
     let layer = LockLayer::new(store.clone());
     let api = layer.lock_api();
     let svc = layer.layer(Kv::default());
-    store.gate_create_reply.store(true, Ordering::SeqCst);
+    store.pause_create_reply.store(true, Ordering::SeqCst);
     let acquire = req("POST", "/doc").body(Body::from("{}")).unwrap();
     let acquire = tokio::spawn(send(api, acquire));
     store.entered.notified().await;
@@ -596,7 +531,7 @@ async fn fencing_numbers_grow_with_every_grant() {
 /// left to the next request.
 #[tokio::test]
 async fn a_removal_over_many_locks_takes_each_once() {
-    let store = Arc::new(Gated::default());
+    let store = Arc::new(Faulty::default());
     let names: Vec<String> = (0..70).map(|i| format!("/big/m{i:02}")).collect();
     let files: Vec<&str> = names.iter().map(String::as_str).collect();
     let kv = Kv::with_files(&files);
@@ -616,7 +551,7 @@ async fn a_removal_over_many_locks_takes_each_once() {
             other => panic!("{other:?}"),
         }
     }
-    store.fail_unlock.store(true, Ordering::SeqCst);
+    store.fail_unlock.store(1, Ordering::SeqCst);
     let a = send(svc.clone(), empty(req("DELETE", "/big"))).await;
     assert_eq!(a.status, StatusCode::NO_CONTENT, "{}", a.text());
     let left = below(&store.inner, "/big").await.len();

@@ -22,8 +22,8 @@ use crate::hooks::{CreateResult, ResourceState};
 use crate::leftovers::Unfinished;
 use crate::response::Rejection;
 use crate::store::{
-    BoxError, CreateOutcome, Lock, LockDepth, LockQuery, LockTimeout, NewLock, TokenAccess,
-    TokenOutcome, TokenVerdict,
+    BoxError, CreateOutcome, Lock, LockDepth, LockQuery, LockTimeout, TokenAccess, TokenOutcome,
+    TokenVerdict,
 };
 
 pub(super) async fn handle<ReqBody, ResBody, E>(
@@ -223,26 +223,32 @@ async fn create<B>(
         .depth(depth)
         .timeout(timeout);
     new.owner = info.owner.map(Into::into);
-    // Should this future be dropped before it answers, the lock it may have created is held
-    // by nobody: the next request removes it.
+    // Should this future be dropped before it answers, or the store fail to say what it did,
+    // the lock it may have created is held by nobody: the next request removes it. Until the
+    // LOCK has answered, no write relies on it (it may still be rolled back).
     let mut unheld = ctx.cfg.leftovers.guard_unheld(&new.token, &new.root);
-    let res = grant(&ctx, new, create, &mut unheld).await;
+    let _pending = ctx.cfg.holds.withhold([new.token.as_str()]);
+    let created = match ctx.cfg.store.create_boxed(new).await {
+        Ok(created) => created,
+        Err(e) => return ctx.reject(store_failed(&e)),
+    };
+    let res = grant(&ctx, created, create, &mut unheld).await;
     unheld.done();
     res
 }
 
-/// Create the lock (conflicts, quotas, the in-flight writes), then the empty resource of an
-/// unmapped URL when `create`, and answer. `unheld` removes the lock should this future be
-/// dropped.
+/// Take the store's answer to the lock's creation (conflicts, quotas), check the in-flight
+/// writes, create the empty resource of an unmapped URL when `create`, and answer. `unheld`
+/// removes the lock should this future be dropped.
 async fn grant<B>(
     ctx: &Ctx,
-    new: NewLock,
+    created: CreateOutcome,
     create: bool,
     unheld: &mut Unfinished,
 ) -> Response<ResponseBody<B>> {
-    let lock = match ctx.cfg.store.create_boxed(new).await {
-        Ok(CreateOutcome::Created(lock)) => lock,
-        Ok(CreateOutcome::Conflict(conflicts)) => {
+    let lock = match created {
+        CreateOutcome::Created(lock) => lock,
+        CreateOutcome::Conflict(conflicts) => {
             let on_target: Vec<&Lock> =
                 conflicts.iter().filter(|l| l.covers(&ctx.target)).collect();
             let rejection = if on_target.is_empty() {
@@ -262,10 +268,9 @@ async fn grant<B>(
             };
             return ctx.reject(rejection);
         }
-        Ok(CreateOutcome::QuotaExceeded { quota, limit }) => {
+        CreateOutcome::QuotaExceeded { quota, limit } => {
             return ctx.reject(Rejection::quota(quota, limit))
         }
-        Err(e) => return ctx.reject(store_failed(&e)),
     };
     // The lock exists now; a write checked before it is still in flight if it holds one of
     // the lock's paths. Roll back rather than grant a lock under a running write.

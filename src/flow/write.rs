@@ -17,7 +17,8 @@ use crate::config::Config;
 use crate::holds::{FencingToken, HoldGuard};
 use crate::leftovers::Leftover;
 use crate::response::{Rejection, WouldReject};
-use crate::store::{Lock, LockStoreError};
+use crate::store::{Lock, LockQuery, LockStoreError};
+use crate::ResourcePath;
 
 /// A write whose check goes on in the request's future: what `call` found out.
 pub(crate) struct Write<B> {
@@ -143,11 +144,18 @@ impl<B> Write<B> {
         };
         let would_reject = admitted.would_reject.clone();
         let cfg = Arc::clone(&ctx.cfg);
+        // An allowed removal's check reported every lock below it; a dry run's refused one may
+        // have stopped early (`Below::UntilBlocked`), and a failed store reported nothing.
+        let checked = match (&answer, &would_reject, plan.removes()) {
+            (Ok(locks), None, true) => Some(removed_with(&plan, locks)),
+            _ => None,
+        };
+        // From here on, no write relies on a lock going with the resource (D15).
+        let _marked = checked
+            .as_ref()
+            .map(|locks| cfg.holds.withhold(locks.iter().map(|l| l.token.as_str())));
         let res = call(request(*ctx, body, admitted)).await?;
         if plan.removes() {
-            // An allowed removal's check reported every lock below it; a dry run's refused
-            // one may have stopped early (`Below::UntilBlocked`).
-            let checked = answer.as_deref().ok().filter(|_| would_reject.is_none());
             cleanup(&cfg, &plan, checked, res.status()).await;
         }
         let mut res = res.map(|b| ResponseBody::held(b, Some(hold)));
@@ -222,40 +230,70 @@ pub(crate) fn request<B>(ctx: Ctx, body: B, admitted: Admitted) -> Request<B> {
     Request::from_parts(parts, body)
 }
 
+/// The locks at or below a path a removal may take away (`plan.cleanup()`), once each.
+fn removed_with<'a>(plan: &Plan, locks: &'a [Lock]) -> Vec<&'a Lock> {
+    let mut removed: Vec<&Lock> = locks
+        .iter()
+        .filter(|l| plan.cleanup().any(|(path, _)| path.contains(&l.root)))
+        .collect();
+    removed.sort_unstable_by(|a, b| a.token.cmp(&b.token));
+    removed.dedup_by(|a, b| a.token == b.token);
+    removed
+}
+
 /// RFC 4918 §6.1 (8): a lock whose root became unmapped is deleted with it.
-/// `checked`: the store's answer to the removal's check. The locks it reported at and below a
-/// removed path are removed by token, so a lock granted since (by another layer on the same
-/// store, on the resource created anew, say) is not touched ([decision D20](crate::decisions#d20)).
-/// Without a full answer (a failed store forwarded under fail-open, a dry run's refusal) every
-/// lock below the path goes.
-async fn cleanup(cfg: &Config, plan: &Plan, checked: Option<&[Lock]>, status: StatusCode) {
+/// `checked`: the locks the removal's check reported below the paths it may remove. They are
+/// removed by token, so a lock granted since (by another layer on the same store, on the
+/// resource created anew, say) is not touched ([decision D20](crate::decisions#d20)). Without
+/// a full check answer (a failed store forwarded under fail-open, a dry run's refusal), the
+/// locks standing below the removed paths once the service has answered are read and removed
+/// the same way. All of it under one guard: dropped or failed, the rest is queued.
+async fn cleanup(cfg: &Config, plan: &Plan, checked: Option<Vec<&Lock>>, status: StatusCode) {
     if !status.is_success() || status == StatusCode::MULTI_STATUS {
         return;
     }
-    for (path, when) in plan.cleanup() {
-        if when == CleanupWhen::Replaced && status != StatusCode::NO_CONTENT {
-            continue;
-        }
-        let Some(locks) = checked else {
-            if let Err(_err) = cfg.store.remove_subtree_boxed(path).await {
-                #[cfg(feature = "tracing")]
-                tracing::error!(
-                    error = &_err as &(dyn std::error::Error + 'static),
-                    path = path.as_str(),
-                    "tower-locks: lock cleanup after an unchecked removal failed"
-                );
-            }
-            continue;
-        };
-        let removed = locks
-            .iter()
-            .filter(|l| path.contains(&l.root))
-            .map(Leftover::removed)
-            .collect();
-        // Should this future be dropped, or the store fail, the next request finishes it.
-        cfg.leftovers
-            .guard(removed)
-            .finish(&*cfg.store, cfg.events.as_deref())
-            .await;
+    let paths: Vec<&ResourcePath> = plan
+        .cleanup()
+        .filter(|(_, when)| path_removed(*when, status))
+        .map(|(path, _)| path)
+        .collect();
+    if paths.is_empty() {
+        return;
     }
+    let read;
+    let locks = match checked {
+        Some(locks) => locks,
+        None => {
+            let below = paths
+                .iter()
+                .fold(LockQuery::new(), |q, path| q.subtree((*path).clone()));
+            match cfg.store.query_boxed(&below).await {
+                Ok(found) => {
+                    read = found;
+                    read.iter().collect()
+                }
+                Err(_err) => {
+                    #[cfg(feature = "tracing")]
+                    tracing::error!(
+                        error = &_err as &(dyn std::error::Error + 'static),
+                        path = paths[0].as_str(),
+                        "tower-locks: the locks of a resource removed unchecked stay until they expire"
+                    );
+                    return;
+                }
+            }
+        }
+    };
+    let removed = locks
+        .into_iter()
+        .filter(|l| paths.iter().any(|path| path.contains(&l.root)))
+        .map(Leftover::removed)
+        .collect();
+    cfg.leftovers.guard(removed).finish(cfg.remover()).await;
+}
+
+/// Whether a path of `plan.cleanup()` was removed by an answer of `status` (2xx, not 207): a
+/// replaced destination only when the answer says so (204).
+fn path_removed(when: CleanupWhen, status: StatusCode) -> bool {
+    when != CleanupWhen::Replaced || status == StatusCode::NO_CONTENT
 }
