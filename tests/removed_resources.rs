@@ -50,6 +50,27 @@ async fn until_heard(heard: &Heard, n: usize) {
     }
 }
 
+/// Send `req` through `svc` and drop it once it has reached the store's pause.
+async fn dropped_at_the_store(svc: &Svc, store: &Faulty, req: http::Request<Body>) {
+    let sent = tokio::spawn(send(svc.clone(), req));
+    store.entered.notified().await;
+    sent.abort();
+    let _ = sent.await;
+}
+
+/// An unrelated write, which does the work left before anything else: afterwards, none of the
+/// locks of `tokens` stands.
+async fn the_next_request_removes(svc: &Svc, store: &Faulty, tokens: &[&str]) {
+    let a = send(svc.clone(), empty(req("PUT", "/other"))).await;
+    assert_eq!(a.status, StatusCode::CREATED);
+    for token in tokens {
+        let left = store.inner.get(token).await.unwrap();
+        assert!(left.is_none(), "left behind: {left:?}");
+    }
+}
+
+type Svc = tower_locks::LockService<Kv>;
+
 /// A MOVE onto an existing destination (204) removes the locks of the source and of the
 /// replaced destination. Dropped while the source's locks are being removed, the work left is
 /// queued and done by the next request: the destination's lock must not be lost.
@@ -69,19 +90,10 @@ async fn a_move_dropped_mid_cleanup_still_removes_the_destinations_locks() {
             "if",
             format!("</src> (<{}>) </dst> (<{}>)", on_src.token, on_dst.token),
         );
-    let mv = tokio::spawn(send(svc.clone(), empty(mv)));
-    store.entered.notified().await; // moved (204); the source's lock is at the store
-    mv.abort();
-    let _ = mv.await;
+    // Moved (204); dropped while the source's lock is at the store.
+    dropped_at_the_store(&svc, &store, empty(mv)).await;
     assert!(!kv.exists("/src") && kv.exists("/dst"), "the MOVE was done");
-    // The next guarded request finishes what the MOVE left.
-    let a = send(svc.clone(), empty(req("PUT", "/other"))).await;
-    assert_eq!(a.status, StatusCode::CREATED);
-    assert!(store.inner.get(&on_src.token).await.unwrap().is_none());
-    assert!(
-        store.inner.get(&on_dst.token).await.unwrap().is_none(),
-        "the lock of the replaced destination was left behind"
-    );
+    the_next_request_removes(&svc, &store, &[&on_src.token, &on_dst.token]).await;
 }
 
 /// Fail-open: the store is down for the DELETE's check, which is forwarded unchecked. Once
@@ -102,12 +114,7 @@ async fn an_unchecked_removals_failed_cleanup_is_not_lost() {
     assert_eq!(a.status, StatusCode::NO_CONTENT, "forwarded unchecked");
     assert!(!kv.exists("/gone"));
     // The store is back.
-    let a = send(svc.clone(), empty(req("PUT", "/other"))).await;
-    assert_eq!(a.status, StatusCode::CREATED);
-    assert!(
-        store.inner.get(&l.token).await.unwrap().is_none(),
-        "the lock of the removed resource was left behind (nothing was queued)"
-    );
+    the_next_request_removes(&svc, &store, &[&l.token]).await;
 }
 
 /// A dry run's DELETE (forwarded though refused) dropped during its cleanup: the next request
@@ -122,17 +129,10 @@ async fn a_dry_run_removal_dropped_mid_cleanup_is_not_lost() {
         .layer(kv.clone());
     let l = xlock(&store.inner, "/gone", LockDepth::Zero).await;
     store.pause_unlock.store(true, Ordering::SeqCst);
-    let delete = tokio::spawn(send(svc.clone(), empty(req("DELETE", "/gone"))));
-    store.entered.notified().await; // deleted; the cleanup is at the store
-    delete.abort();
-    let _ = delete.await;
+    // Deleted; dropped while the cleanup is at the store.
+    dropped_at_the_store(&svc, &store, empty(req("DELETE", "/gone"))).await;
     assert!(!kv.exists("/gone"));
-    let a = send(svc.clone(), empty(req("PUT", "/other"))).await;
-    assert_eq!(a.status, StatusCode::CREATED);
-    assert!(
-        store.inner.get(&l.token).await.unwrap().is_none(),
-        "the lock of the removed resource was left behind (nothing was queued)"
-    );
+    the_next_request_removes(&svc, &store, &[&l.token]).await;
 }
 
 /// A lock that goes with its resource after a successful DELETE through the layer is heard
@@ -208,10 +208,7 @@ async fn a_request_meeting_a_leftover_lock_waits_for_its_removal() {
     let svc = LockLayer::new(store.clone()).layer(Kv::default());
     // A LOCK dropped after the store created its lock: nobody holds it.
     store.pause_create_reply.store(true, Ordering::SeqCst);
-    let dropped = tokio::spawn(send(svc.clone(), lock_req("/x")));
-    store.entered.notified().await;
-    dropped.abort();
-    let _ = dropped.await;
+    dropped_at_the_store(&svc, &store, lock_req("/x")).await;
     // The next request takes the work up; its removal is slow.
     store.pause_unlock.store(true, Ordering::SeqCst);
     let first = tokio::spawn(send(svc.clone(), empty(req("PUT", "/other"))));
