@@ -162,6 +162,16 @@ impl LockLayer {
     /// `Destination` and every href stay in the client-visible path space; sub-requests to the
     /// declared resource space use the stripped path. Default: none.
     ///
+    /// With feature `axum`, a layer inside an axum `nest` or `nest_service` checks that this is
+    /// exactly the prefix the router strips (nested nests joined: `/v1` and `/api` give
+    /// `/v1/api`), and otherwise refuses every guarded request with a 500
+    /// ([`Rejection::MountPrefixMismatch`](crate::Rejection::MountPrefixMismatch)); safe
+    /// methods pass. A prefix with a path parameter (`/t/{tenant}`) can be no mount prefix: put
+    /// the layer outside that nest. Without feature `axum`, or under another router that
+    /// strips a prefix, the layer cannot see the prefix, and a forgotten one goes unnoticed: the
+    /// layer then judges the stripped request path against the client's `Destination` and `If`
+    /// tags.
+    ///
     /// # Errors
     /// [`PathError`](crate::PathError) when `prefix` is not a valid absolute path.
     ///

@@ -128,7 +128,7 @@
 //! | `redis` | `RedisLockStore`: locks shared by several app instances |
 //! | `tracing` | a span per guarded request; events for grants, refusals, refreshes, unlocks, store errors and latency (never a lock token) |
 //! | `conformance` | `conformance`: the test kit every `LockStore` implementation can run |
-//! | `axum` | [`RouterLocksExt::with_locks`]: `router.with_locks(layer)` mounts the layer with `Router::layer` and declares the router the resource space |
+//! | `axum` | [`RouterLocksExt::with_locks`]: `router.with_locks(layer)` mounts the layer with `Router::layer` and declares the router the resource space; a layer inside an axum `nest` or `nest_service` whose prefix is not its mount prefix refuses guarded requests with a 500 ([decision D10](crate::decisions#d10)) |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod advertise;

@@ -96,6 +96,18 @@ pub enum Rejection {
     },
     /// 503: the lock store failed; nothing was forwarded (fail closed).
     StoreUnavailable,
+    /// 500 (feature `axum`): the layer sits inside an axum `nest` or `nest_service` whose
+    /// prefix is not its [`mount_prefix`](crate::LockLayer::mount_prefix), so it would judge
+    /// the stripped request path and the client-visible `Destination` and `If` tags as one
+    /// path space. Every guarded request gets it; safe methods pass
+    /// ([decision D10](crate::decisions#d10)).
+    MountPrefixMismatch {
+        /// The prefix the layer is nested at, as written in the router (`/api`,
+        /// `/t/{tenant}`).
+        nested_at: String,
+        /// The configured mount prefix, `None` when there is none.
+        mount_prefix: Option<String>,
+    },
 }
 
 impl Rejection {
@@ -138,6 +150,7 @@ impl Rejection {
             Rejection::TooManyLocks { .. } => StatusCode::TOO_MANY_REQUESTS,
             Rejection::InsufficientStorage { .. } => StatusCode::INSUFFICIENT_STORAGE,
             Rejection::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Rejection::MountPrefixMismatch { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -198,6 +211,7 @@ impl Rejection {
             Rejection::TooManyLocks { .. } => "too-many-locks",
             Rejection::InsufficientStorage { .. } => "insufficient-storage",
             Rejection::StoreUnavailable => "lock-store-unavailable",
+            Rejection::MountPrefixMismatch { .. } => "mount-prefix-mismatch",
         }
     }
 
@@ -220,6 +234,7 @@ impl Rejection {
             Rejection::TooManyLocks { .. } => "Too Many Requests",
             Rejection::InsufficientStorage { .. } => "Insufficient Storage",
             Rejection::StoreUnavailable => "Service Unavailable",
+            Rejection::MountPrefixMismatch { .. } => "Internal Server Error",
         }
     }
 
@@ -271,6 +286,29 @@ impl Rejection {
             }
             Rejection::StoreUnavailable => {
                 "the lock store did not answer in time; retry later".to_owned()
+            }
+            Rejection::MountPrefixMismatch {
+                nested_at,
+                mount_prefix,
+            } => {
+                let told = match mount_prefix {
+                    Some(p) => format!("its mount prefix is {p}"),
+                    None => "it has no mount prefix".to_owned(),
+                };
+                let fix = match nested_at.contains('{') {
+                    true => "a prefix with path parameters can be no mount prefix: put the \
+                             layer outside the nest (Router::layer on the router that calls \
+                             nest)"
+                        .to_owned(),
+                    false => format!(
+                        "set LockLayer::mount_prefix(\"{nested_at}\"), or put the layer \
+                         outside the nest"
+                    ),
+                };
+                format!(
+                    "the lock layer is mounted under a nest it was not told about \
+                     (nested at {nested_at}, {told}), so it refuses every write, LOCK and UNLOCK; {fix}"
+                )
             }
         }
     }

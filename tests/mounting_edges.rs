@@ -507,3 +507,286 @@ async fn an_if_header_is_no_oracle_for_resources_behind_authorization() {
         "the secret handler ran"
     );
 }
+
+/// Files by the path the client sent (`OriginalUri`), for routers nested under a prefix: GET
+/// and HEAD read, PUT writes, and the route's fallback (axum has no `MethodFilter` for COPY or
+/// MOVE) copies or moves to the `Destination` path. Every run is logged as (handler, method,
+/// path).
+fn uri_routes(files: &Files) -> Router {
+    Router::new()
+        .route("/docs/{id}", uri_methods())
+        .with_state(files.clone())
+}
+
+/// The methods of [`uri_routes`]'s route.
+fn uri_methods() -> axum::routing::MethodRouter<Files> {
+    use axum::extract::OriginalUri;
+    async fn read(
+        State(f): State<Files>,
+        m: http::Method,
+        OriginalUri(uri): OriginalUri,
+    ) -> Response<Body> {
+        f.log
+            .lock()
+            .unwrap()
+            .push(("GET", m.to_string(), uri.path().to_owned()));
+        match f.get(uri.path()) {
+            Some(v) => Response::new(Body::from(v)),
+            None => {
+                let mut r = Response::new(Body::empty());
+                *r.status_mut() = StatusCode::NOT_FOUND;
+                r
+            }
+        }
+    }
+    async fn write(
+        State(f): State<Files>,
+        m: http::Method,
+        OriginalUri(uri): OriginalUri,
+        body: Bytes,
+    ) -> StatusCode {
+        f.log
+            .lock()
+            .unwrap()
+            .push(("PUT", m.to_string(), uri.path().to_owned()));
+        let body = String::from_utf8_lossy(&body).into_owned();
+        match f.data.lock().unwrap().insert(uri.path().to_owned(), body) {
+            None => StatusCode::CREATED,
+            Some(_) => StatusCode::NO_CONTENT,
+        }
+    }
+    async fn copy_or_move(
+        State(f): State<Files>,
+        m: http::Method,
+        OriginalUri(uri): OriginalUri,
+        headers: HeaderMap,
+    ) -> StatusCode {
+        f.log
+            .lock()
+            .unwrap()
+            .push(("DAV", m.to_string(), uri.path().to_owned()));
+        let dest = headers.get("destination").and_then(|v| v.to_str().ok());
+        let mut data = f.data.lock().unwrap();
+        match (m.as_str(), dest) {
+            ("COPY" | "MOVE", Some(dest)) => {
+                let Some(v) = data.get(uri.path()).cloned() else {
+                    return StatusCode::NOT_FOUND;
+                };
+                if m.as_str() == "MOVE" {
+                    data.remove(uri.path());
+                }
+                match data.insert(dest.to_owned(), v) {
+                    None => StatusCode::CREATED,
+                    Some(_) => StatusCode::NO_CONTENT,
+                }
+            }
+            _ => StatusCode::METHOD_NOT_ALLOWED,
+        }
+    }
+    get(read).put(write).fallback(copy_or_move)
+}
+
+/// The lock roots a LOCK answer names (`DAV:lockroot` hrefs).
+fn lockroots(body: &str) -> Vec<String> {
+    body.split("<D:lockroot><D:href>")
+        .skip(1)
+        .filter_map(|s| s.split("</D:href>").next())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Every lock the store holds, by root href.
+#[cfg(feature = "axum")]
+async fn all_roots(store: &MemoryLockStore) -> Vec<String> {
+    let all = store
+        .query(&LockQuery::new().subtree(p("/")))
+        .await
+        .unwrap();
+    let mut roots: Vec<String> = all.iter().map(|l| l.root.href()).collect();
+    roots.sort();
+    roots
+}
+
+/// With feature `axum`, a layer inside `nest` under a prefix with a path parameter
+/// (`/t/{tenant}`): the router strips the prefix from the path the layer sees, `Destination`
+/// and `If` tags keep it, and no mount prefix can name it. Every guarded request, a COPY onto
+/// another tenant's file included, gets a 500 saying so; reads pass.
+#[cfg(feature = "axum")]
+#[tokio::test]
+async fn a_layer_inside_a_nest_under_a_path_parameter_refuses_every_guarded_request() {
+    let files = Files::with(&[
+        ("/t/alice/docs/x", "scratch"),
+        ("/t/alice/docs/a", "precious"),
+    ]);
+    let store = Arc::new(MemoryLockStore::new());
+    // The pattern itself as a mount prefix names a literal path, not the nest.
+    let literal = LockLayer::new(store.clone())
+        .mount_prefix("/t/{tenant}")
+        .unwrap();
+    for layer in [LockLayer::new(store.clone()), literal] {
+        let app = Router::new().nest("/t/{tenant}", uri_routes(&files).layer(layer));
+        let addr = serve(app).await;
+        let to_a = vec![("destination", "/t/alice/docs/a".to_owned())];
+        let token = vec![("lock-token", "<urn:uuid:0>".to_owned())];
+        for (method, path, headers, body) in [
+            ("LOCK", "/t/alice/docs/a", vec![], LOCKINFO),
+            ("PUT", "/t/bob/docs/a", vec![], "bob's"),
+            ("COPY", "/t/alice/docs/x", to_a, ""),
+            ("UNLOCK", "/t/alice/docs/a", token, ""),
+        ] {
+            let (status, _, text) = send(addr, method, path, &headers, body).await;
+            assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{method} {path}");
+            assert!(
+                text.contains("mounted under a nest it was not told about")
+                    && text.contains("/t/{tenant}")
+                    && text.contains("outside the nest"),
+                "{method} {path}: {text}"
+            );
+        }
+    }
+    let app = Router::new().nest(
+        "/t/{tenant}",
+        uri_routes(&files).layer(LockLayer::new(store.clone())),
+    );
+    let addr = serve(app).await;
+    assert_eq!(files.get("/t/alice/docs/a").as_deref(), Some("precious"));
+    assert_eq!(
+        files.runs("PUT") + files.runs("DAV"),
+        0,
+        "no write reached a handler"
+    );
+    assert!(all_roots(&store).await.is_empty(), "nothing was locked");
+    let (status, _, text) = send(addr, "GET", "/t/alice/docs/a", &[], "").await;
+    assert_eq!((status, text.as_str()), (StatusCode::OK, "precious"));
+}
+
+/// With feature `axum`, a layer inside `nest("/api", ..)` whose `mount_prefix` was forgotten,
+/// or names another prefix, or only the outer one of two nested nests, fails closed: every
+/// guarded request gets a 500 telling which `mount_prefix` to set; reads pass.
+#[cfg(feature = "axum")]
+#[tokio::test]
+async fn a_layer_inside_a_nest_it_was_not_told_about_refuses_every_guarded_request() {
+    let files = Files::with(&[("/api/docs/x", "scratch"), ("/api/docs/a", "precious")]);
+    let store = Arc::new(MemoryLockStore::new());
+    let forgotten = LockLayer::new(store.clone());
+    let other = LockLayer::new(store.clone()).mount_prefix("/dav").unwrap();
+    let outer_only = LockLayer::new(store.clone()).mount_prefix("/v1").unwrap();
+    let apps = [
+        (
+            "no mount prefix",
+            Router::new().nest("/api", uri_routes(&files).layer(forgotten)),
+            "/api",
+        ),
+        (
+            "another prefix",
+            Router::new().nest("/api", uri_routes(&files).layer(other)),
+            "/api",
+        ),
+        (
+            "the outer nest only",
+            Router::new().nest(
+                "/v1",
+                Router::new().nest("/api", uri_routes(&files).layer(outer_only)),
+            ),
+            "/v1/api",
+        ),
+    ];
+    for (name, app, prefix) in apps {
+        let addr = serve(app).await;
+        let to_a = [("destination", format!("{prefix}/docs/a"))];
+        let (status, _, text) = send(addr, "COPY", &format!("{prefix}/docs/x"), &to_a, "").await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{name}: {text}");
+        assert!(
+            text.contains("mounted under a nest it was not told about")
+                && text.contains(&format!("mount_prefix(\"{prefix}\")")),
+            "{name}: {text}"
+        );
+        let (status, _, _) = send(addr, "LOCK", &format!("{prefix}/docs/a"), &[], LOCKINFO).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{name}");
+        let (status, _, _) = send(addr, "GET", &format!("{prefix}/docs/x"), &[], "").await;
+        assert_ne!(
+            status,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "{name}: reads pass"
+        );
+    }
+    assert_eq!(files.get("/api/docs/a").as_deref(), Some("precious"));
+    assert_eq!(files.runs("DAV"), 0, "no COPY reached a handler");
+    assert!(all_roots(&store).await.is_empty(), "nothing was locked");
+}
+
+/// With feature `axum`, a layer inside `nest` told the prefix with `mount_prefix` (the one
+/// nest, or the two nested nests joined) guards in the client's path space: a LOCK is rooted
+/// at the path the client sent, and a COPY onto the locked resource needs its token.
+#[cfg(feature = "axum")]
+#[tokio::test]
+async fn a_layer_inside_a_nest_named_by_its_mount_prefix_guards_in_client_space() {
+    for (prefix, nests) in [("/api", &["/api"][..]), ("/v1/api", &["/v1", "/api"][..])] {
+        let files = Files::with(&[
+            (&*format!("{prefix}/docs/x"), "scratch"),
+            (&*format!("{prefix}/docs/a"), "precious"),
+        ]);
+        let store = Arc::new(MemoryLockStore::new());
+        let layer = LockLayer::new(store.clone()).mount_prefix(prefix).unwrap();
+        let mut app = uri_routes(&files).layer(layer);
+        for nest in nests.iter().rev() {
+            app = Router::new().nest(nest, app);
+        }
+        let addr = serve(app).await;
+        let a = format!("{prefix}/docs/a");
+        let (status, headers, body) = send(addr, "LOCK", &a, &[], LOCKINFO).await;
+        assert_eq!(status, StatusCode::OK, "{prefix}: {body}");
+        assert_eq!(lockroots(&body), [a.as_str()], "{prefix}");
+        assert_eq!(all_roots(&store).await, [a.as_str()], "{prefix}");
+        let token = headers["lock-token"].to_str().unwrap().to_owned();
+
+        let x = format!("{prefix}/docs/x");
+        let to_a = [("destination", a.clone())];
+        let (status, _, _) = send(addr, "COPY", &x, &to_a, "").await;
+        assert_eq!(
+            status,
+            StatusCode::LOCKED,
+            "{prefix}: COPY without the token"
+        );
+        assert_eq!(files.get(&a).as_deref(), Some("precious"));
+        let with_token = [
+            ("destination", a.clone()),
+            ("if", format!("<{a}> ({token})")),
+        ];
+        let (status, _, _) = send(addr, "COPY", &x, &with_token, "").await;
+        assert_eq!(
+            status,
+            StatusCode::NO_CONTENT,
+            "{prefix}: COPY with the token"
+        );
+        assert_eq!(files.get(&a).as_deref(), Some("scratch"));
+    }
+}
+
+/// A layer outside `nest` (`Router::layer` on the router that calls it, which wraps the nested
+/// routes before they strip their prefix) sees the client's path, a prefix with a path
+/// parameter included: alice's lock is rooted at her path, bob's file is not in its way, and a
+/// COPY onto alice's locked file needs her token.
+#[tokio::test]
+async fn a_layer_outside_a_nest_under_a_path_parameter_guards_in_client_space() {
+    let files = Files::with(&[
+        ("/t/alice/docs/x", "scratch"),
+        ("/t/alice/docs/a", "precious"),
+        ("/t/bob/docs/a", "bob's"),
+    ]);
+    let store = Arc::new(MemoryLockStore::new());
+    let app = Router::new()
+        .nest("/t/{tenant}", uri_routes(&files))
+        .layer(LockLayer::new(store.clone()));
+    let addr = serve(app).await;
+
+    let (status, _, body) = send(addr, "LOCK", "/t/alice/docs/a", &[], LOCKINFO).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(lockroots(&body), ["/t/alice/docs/a"]);
+    let (status, _, _) = send(addr, "PUT", "/t/bob/docs/a", &[], "bob v2").await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "bob's file is not locked");
+    let to_a = [("destination", "/t/alice/docs/a".to_owned())];
+    let (status, _, _) = send(addr, "COPY", "/t/alice/docs/x", &to_a, "").await;
+    assert_eq!(status, StatusCode::LOCKED);
+    assert_eq!(files.get("/t/alice/docs/a").as_deref(), Some("precious"));
+}

@@ -38,6 +38,10 @@ impl Ctx {
         cfg: Arc<Config>,
         parts: request::Parts,
     ) -> Result<Self, Box<Response<Bytes>>> {
+        #[cfg(feature = "axum")]
+        if let Some(rejection) = unknown_nest(&cfg, &parts) {
+            return Err(Box::new(render_with(&cfg, &parts, rejection)));
+        }
         let limits = &cfg.limits;
         let target = match cfg.resolver(None).path(parts.uri.path()) {
             Ok(p) if cfg.prefix.is_root() => p,
@@ -302,6 +306,36 @@ pub(crate) fn named<'a>(
         .map(|r| r.href())
         .collect();
     (hrefs, hidden + more)
+}
+
+/// With feature `axum`: the refusal of every guarded request when the layer sits inside an axum
+/// `nest` or `nest_service` ([`NestedPath`](axum::extract::NestedPath) in the request, the
+/// prefix as written, nested nests joined) whose prefix is not exactly the configured mount
+/// prefix. Such a router strips its prefix from the path the layer sees, while `Destination`
+/// and `If` tags keep it: the layer would judge two path spaces as one, and a COPY onto a
+/// locked resource would pass without its token ([decision D10](crate::decisions#d10)). A
+/// prefix with a path parameter (`/t/{tenant}`) matches no mount prefix.
+#[cfg(feature = "axum")]
+fn unknown_nest(cfg: &Config, parts: &request::Parts) -> Option<Rejection> {
+    let nested_at = parts
+        .extensions
+        .get::<axum::extract::NestedPath>()?
+        .as_str();
+    let named =
+        !nested_at.contains('{') && ResourcePath::parse(nested_at).is_ok_and(|p| p == cfg.prefix);
+    if named {
+        return None;
+    }
+    #[cfg(feature = "tracing")]
+    tracing::error!(
+        nested_at,
+        mount_prefix = cfg.prefix.as_str(),
+        "tower-locks: the layer is inside a nest it was not told about; guarded requests get 500"
+    );
+    Some(Rejection::MountPrefixMismatch {
+        nested_at: nested_at.to_owned(),
+        mount_prefix: (!cfg.prefix.is_root()).then(|| cfg.prefix.as_str().to_owned()),
+    })
 }
 
 pub(crate) fn bad_request(reason: impl Into<String>) -> Rejection {
