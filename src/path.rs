@@ -10,7 +10,8 @@
 //!   must see one resource), while `/a%2Fb` stays one segment and never becomes `/a/b`;
 //! - bytes that a URI may not carry raw (space, non-ASCII, …) are percent-encoded;
 //! - `.` and `..` segments are rejected ([decision D8](crate::decisions#d8)), also when written as `%2E`;
-//! - duplicate slashes are collapsed;
+//! - duplicate slashes are collapsed (the layer never probes the existence of what a guarded
+//!   request sent with one acts on: [decision D23](crate::decisions#d23));
 //! - a trailing slash is remembered for rendering hrefs but ignored for identity, so `/coll`
 //!   and `/coll/` are the same resource;
 //! - ancestor tests work on segment boundaries: `/a` is an ancestor of `/a/b`, not of `/ab`.
@@ -627,6 +628,14 @@ fn segments(path: &str) -> impl Iterator<Item = &str> {
     })
 }
 
+/// Whether `raw`, a path as sent, has an empty segment (a duplicate slash).
+/// [`ResourcePath::parse`] collapses it; a service behind the layer may not (axum's `{*key}`
+/// gives `/files//a` the key `/a`), so the layer never probes the collapsed path for the
+/// existence of what such a request acts on ([decision D23](crate::decisions#d23)).
+pub(crate) fn has_empty_segment(raw: &str) -> bool {
+    raw.contains("//")
+}
+
 fn push_escaped(out: &mut String, b: u8) {
     out.push('%');
     out.push(char::from(HEX[usize::from(b >> 4)]));
@@ -776,6 +785,14 @@ impl Resolver<'_> {
 
     /// Resolve a Simple-ref: `absolute-URI | path-absolute ["?" query]`.
     pub(crate) fn resolve(&self, reference: &str) -> Result<Resolved, PathError> {
+        self.resolve_as_sent(reference)
+            .map(|(resolved, _)| resolved)
+    }
+
+    /// [`resolve`](Self::resolve), and whether the path of a local reference was sent with an
+    /// empty segment ([`has_empty_segment`]).
+    pub(crate) fn resolve_as_sent(&self, reference: &str) -> Result<(Resolved, bool), PathError> {
+        let local = |path: &str| Ok((self.local(path)?, has_empty_segment(path)));
         // `//host/path` is a network-path reference (RFC 3986 §4.2), not a path-absolute: a
         // server that resolves it as a URI reference would act on another resource.
         if reference.starts_with("//") {
@@ -783,7 +800,7 @@ impl Resolver<'_> {
         }
         if reference.starts_with('/') {
             let path = reference.split(['?', '#']).next().unwrap_or("");
-            return self.local(path);
+            return local(path);
         }
         let Some(colon) = reference.find(':') else {
             return Err(PathError::BadReference);
@@ -803,10 +820,10 @@ impl Resolver<'_> {
         let scheme_lc = scheme.to_ascii_lowercase();
         let Some(after) = rest.strip_prefix("//") else {
             // e.g. `urn:…`: a valid absolute URI, but not an HTTP resource of ours.
-            return Ok(Resolved::Foreign);
+            return Ok((Resolved::Foreign, false));
         };
         if scheme_lc != "http" && scheme_lc != "https" {
-            return Ok(Resolved::Foreign);
+            return Ok((Resolved::Foreign, false));
         }
         let end = after.find(['/', '?', '#']).unwrap_or(after.len());
         let authority = &after[..end];
@@ -814,9 +831,9 @@ impl Resolver<'_> {
         let path = tail.split(['?', '#']).next().unwrap_or("");
         let path = if path.is_empty() { "/" } else { path };
         if !self.any_authority && !self.same_authority(&scheme_lc, authority) {
-            return Ok(Resolved::Foreign);
+            return Ok((Resolved::Foreign, false));
         }
-        self.local(path)
+        local(path)
     }
 
     fn local(&self, path: &str) -> Result<Resolved, PathError> {

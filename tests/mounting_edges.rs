@@ -790,3 +790,75 @@ async fn a_layer_outside_a_nest_under_a_path_parameter_guards_in_client_space() 
     assert_eq!(status, StatusCode::LOCKED);
     assert_eq!(files.get("/t/alice/docs/a").as_deref(), Some("precious"));
 }
+
+/// With the router as resource space, `/files//a` is `/files/a` to the layer but the key `/a`
+/// to the wildcard route: a request path or `Destination` sent with an empty segment is never
+/// probed as the path it collapses to (D23), its existence and entity tag are unknown. So
+/// under a depth-0 lock on `/files/`, `PUT /files//a` is judged as the new member it may be
+/// (423 without the collection's token), and a COPY onto `/files//a` on the condition of
+/// `/files/a`'s entity tag is a 412, not a copy to a new key. A canonical path is probed as
+/// before: an existing member is written without the collection's token.
+#[cfg(feature = "axum")]
+#[tokio::test]
+async fn a_duplicate_slash_is_never_probed_as_the_path_it_collapses_to() {
+    use tower_locks::RouterLocksExt;
+    async fn copy(
+        State(f): State<Files>,
+        Path(key): Path<String>,
+        headers: HeaderMap,
+    ) -> StatusCode {
+        f.log
+            .lock()
+            .unwrap()
+            .push(("DAV", "COPY".into(), key.clone()));
+        let dest = headers["destination"].to_str().unwrap();
+        let dest = dest.strip_prefix("/files/").unwrap().to_owned();
+        let mut data = f.data.lock().unwrap();
+        let Some(v) = data.get(&key).cloned() else {
+            return StatusCode::NOT_FOUND;
+        };
+        match data.insert(dest, v) {
+            None => StatusCode::CREATED,
+            Some(_) => StatusCode::NO_CONTENT,
+        }
+    }
+    let files = Files::with(&[("a", "v1"), ("x", "scratch")]);
+    let routes = Router::new()
+        .route(
+            "/files/{*key}",
+            get(read_body).put(store_body).fallback(copy),
+        )
+        .with_state(files.clone());
+    let app = routes.with_locks(LockLayer::new(MemoryLockStore::new()));
+    let addr = serve(app).await;
+    let tagged = [
+        ("destination", "/files//a".to_owned()),
+        ("if", "</files//a> ([\"2\"])".to_owned()),
+    ];
+    let (status, _, _) = send(addr, "COPY", "/files/x", &tagged, "").await;
+    assert_eq!(
+        status,
+        StatusCode::PRECONDITION_FAILED,
+        "the entity tag of /files//a is unknown"
+    );
+
+    let store = Arc::new(MemoryLockStore::new());
+    let routes = Router::new()
+        .route(
+            "/files/{*key}",
+            get(read_body).put(store_body).fallback(copy),
+        )
+        .with_state(files.clone());
+    let app = routes.with_locks(LockLayer::new(store.clone()));
+    let addr = serve(app).await;
+    take(&store, "/files/", LockDepth::Zero).await;
+    let (status, _, _) = send(addr, "PUT", "/files//a", &[], "x").await;
+    assert_eq!(status, StatusCode::LOCKED, "a member that may be new");
+    let keys: Vec<String> = files.data.lock().unwrap().keys().cloned().collect();
+    assert_eq!(keys, ["a", "x"], "no new member");
+    assert_eq!(files.runs("GET"), 0, "nothing was probed");
+
+    let (status, _, _) = send(addr, "PUT", "/files/a", &[], "v2").await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "an existing member, probed");
+    assert_eq!(files.runs("GET"), 1);
+}

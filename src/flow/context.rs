@@ -11,7 +11,7 @@ use crate::config::{Config, Disclosure};
 use crate::headers::{
     destination, parse_depth, parse_if, parse_lock_token, ConditionKind, HeaderError, IfHeader,
 };
-use crate::path::{request_authority, Resolved};
+use crate::path::{has_empty_segment, request_authority, Resolved};
 use crate::response::{render, Rejection};
 use crate::store::{Below, Lock, LockQuery, LockStoreError};
 use crate::ResourcePath;
@@ -21,8 +21,12 @@ pub(crate) struct Ctx {
     pub(crate) parts: request::Parts,
     /// The request path in the client-visible space (mount prefix included).
     pub(crate) target: ResourcePath,
+    /// Whether the request path was sent with an empty segment (D23).
+    target_collapsed: bool,
     /// The `Destination` of a COPY or MOVE, normalised like the request path.
     pub(crate) destination: Option<ResourcePath>,
+    /// Whether the `Destination` was sent with an empty segment (D23).
+    destination_collapsed: bool,
     pub(crate) principal: Option<String>,
     pub(crate) if_header: Option<IfHeader>,
     /// A token in a `Lock-Token` header of a write other than UNLOCK, when the layer accepts
@@ -74,11 +78,14 @@ impl Ctx {
             )));
         }
         let principal = cfg.principal.extract(&parts);
+        let target_collapsed = has_empty_segment(parts.uri.path());
         let mut ctx = Self {
             cfg,
             parts,
             target,
+            target_collapsed,
             destination: None,
+            destination_collapsed: false,
             principal,
             if_header,
             lock_token: None,
@@ -112,22 +119,26 @@ impl Ctx {
         }
         if matches!(ctx.parts.method.as_str(), "COPY" | "MOVE") {
             match ctx.destination_path() {
-                Ok(d) => ctx.destination = Some(d),
+                Ok((d, collapsed)) => {
+                    ctx.destination = Some(d);
+                    ctx.destination_collapsed = collapsed;
+                }
                 Err(rejection) => return Err(Box::new(ctx.render(rejection))),
             }
         }
         Ok(ctx)
     }
 
-    /// The `Destination` of a COPY or MOVE, normalised like the request path; never the
-    /// request's own resource (D22).
-    fn destination_path(&self) -> Result<ResourcePath, Rejection> {
+    /// The `Destination` of a COPY or MOVE, normalised like the request path, and whether it
+    /// was sent with an empty segment; never the request's own resource (D22).
+    fn destination_path(&self) -> Result<(ResourcePath, bool), Rejection> {
         let raw = destination(&self.parts.headers)
             .map_err(|e| bad_request(e.to_string()))?
             .ok_or_else(|| bad_request("COPY and MOVE need a Destination header"))?;
-        match self.resolve(raw) {
-            Ok(Resolved::Local(p)) if p == self.target => Err(Rejection::DestinationIsSource),
-            Ok(Resolved::Local(p)) => Ok(p),
+        let authority = request_authority(&self.parts.uri, &self.parts.headers);
+        match self.cfg.resolver(authority).resolve_as_sent(raw) {
+            Ok((Resolved::Local(p), _)) if p == self.target => Err(Rejection::DestinationIsSource),
+            Ok((Resolved::Local(p), collapsed)) => Ok((p, collapsed)),
             Ok(_) => Err(Rejection::ForeignDestination),
             Err(e) => Err(bad_request(format!("Destination: {e}"))),
         }
@@ -137,6 +148,16 @@ impl Ctx {
     /// layer may ask the resource space for.
     pub(crate) fn acts_on(&self, path: &ResourcePath) -> bool {
         *path == self.target || self.destination.as_ref() == Some(path)
+    }
+
+    /// Whether the resource space may be asked about `path`: not when it is the request URI or
+    /// the `Destination` sent with an empty segment, whose collapsed path the service behind
+    /// may not act on ([decision D23](crate::decisions#d23)). Its state is then unknown.
+    fn may_probe(&self, path: &ResourcePath) -> bool {
+        let collapsed_target = self.target_collapsed && *path == self.target;
+        let collapsed_destination =
+            self.destination_collapsed && self.destination.as_ref() == Some(path);
+        !(collapsed_target || collapsed_destination)
     }
 
     /// Resolve an absolute URI or absolute path against this request.
@@ -236,8 +257,13 @@ impl Ctx {
         path: &ResourcePath,
     ) -> &'s crate::ResourceState {
         if states.get(path).is_none() {
-            let space = &self.cfg.space;
-            let state = space.probe(path, &self.cfg.prefix, &self.parts).await;
+            let state = match self.may_probe(path) {
+                true => {
+                    let space = &self.cfg.space;
+                    space.probe(path, &self.cfg.prefix, &self.parts).await
+                }
+                false => crate::ResourceState::Unknown,
+            };
             states.insert(path.clone(), state);
         }
         states.get(path).unwrap_or(&crate::ResourceState::Unknown)
