@@ -542,7 +542,8 @@ impl LockLayer {
     }
 
     /// Add `DAV: 1, 2` and `LOCK, UNLOCK` (in an existing `Allow`) to successful OPTIONS
-    /// responses. Default: `true`.
+    /// responses. Default: `true`. Set it to `false` where LOCK cannot reach the layer, as
+    /// under axum's `MethodRouter::route_layer` (LOCK gets axum's 405 there).
     ///
     /// ```
     /// # use tower_locks::{LockLayer, MemoryLockStore};

@@ -79,15 +79,17 @@
 //! the request extensions (or see [`LockLayer::principal_from`]).
 //!
 //! The layer calls the service it wraps only with the request it was given
-//! ([decision D18](crate::decisions#d18)), so every way of mounting it is safe:
+//! ([decision D18](crate::decisions#d18)), so every way of mounting it is safe for what that
+//! mounting covers:
 //!
 //! | mounting | what it covers |
 //! |---|---|
 //! | `Router::layer` | every route, the router's fallback, LOCK and UNLOCK on any path |
-//! | `Router::route_layer` | the routes; a request to a path no route matches gets axum's 404 (a LOCK there locks nothing) |
-//! | `MethodRouter::route_layer` (`get(..).put(..).route_layer(..)`) | that route's methods; LOCK and UNLOCK get axum's 405 and lock nothing: take locks through the JSON lock API or a mounting above |
+//! | `Router::route_layer` | the routes, each route's own `.fallback(..)` included; **not** the router's `.fallback(..)`: a write to a path no route matches that the router's fallback serves is unguarded (use `Router::layer` for such a router); without one, such a path gets axum's 404 (a LOCK there locks nothing) |
+//! | `MethodRouter::route_layer` (`get(..).put(..).route_layer(..)`) | that route's listed methods only; **not** its `.fallback(..)` (or `any`), through which axum routes COPY, MOVE, LOCK and every method it has no `MethodFilter` for: writes served there are unguarded, so give such a route `.layer(..)` instead. Without a fallback, LOCK and UNLOCK get axum's 405 and lock nothing (take locks through the JSON lock API or a mounting above), yet the layer still advertises class 2 on the OPTIONS answers it sees: set [`advertise_dav(false)`](LockLayer::advertise_dav) for this mounting |
+//! | `MethodRouter::layer` (`get(..).put(..).fallback(..).layer(..)`) | that route, its fallback included: LOCK and UNLOCK on its path |
 //! | `tower::ServiceBuilder` around the `Router`, `fallback_service` | everything the router serves |
-//! | `Router::nest` / `nest_service` under a prefix | the nested routes; name the prefix with [`LockLayer::mount_prefix`] ([decision D10](crate::decisions#d10)). With `nest` and `Router::layer` inside, a path no nested route matches gets the outer 404 |
+//! | `Router::nest` / `nest_service` under a prefix | the nested routes; name the prefix with [`LockLayer::mount_prefix`] ([decision D10](crate::decisions#d10)). With feature `axum`, a layer inside a nest it was not told about (no or another mount prefix) refuses every guarded request with a 500 saying so ([`Rejection::MountPrefixMismatch`]); without it the layer cannot tell, and judges the stripped path against the client's `Destination` and `If` tags. A prefix with a path parameter (`nest("/t/{tenant}", ..)`) can be no mount prefix: put the layer outside the nest (`Router::layer` on the router that calls `nest`). With `nest` and `Router::layer` inside, a path no nested route matches gets the outer 404 |
 //! | a bare hyper 1 service, a reverse proxy | everything |
 //!
 //! # Existence and ETags

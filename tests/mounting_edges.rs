@@ -791,6 +791,60 @@ async fn a_layer_outside_a_nest_under_a_path_parameter_guards_in_client_space() 
     assert_eq!(files.get("/t/alice/docs/a").as_deref(), Some("precious"));
 }
 
+/// `MethodRouter::layer` wraps the route's fallback too, through which axum routes COPY, MOVE
+/// and LOCK (it has no `MethodFilter` for them): COPY onto and MOVE of a locked resource are
+/// refused without its token, and LOCK is answered by the layer. (`MethodRouter::route_layer`
+/// does not wrap the fallback: the README's mounting table says to use `layer` for such
+/// routes.)
+#[tokio::test]
+async fn a_method_router_layer_guards_what_its_fallback_serves() {
+    let files = Files::with(&[("/docs/x", "scratch"), ("/docs/a", "precious")]);
+    let store = Arc::new(MemoryLockStore::new());
+    let app = Router::new()
+        .route(
+            "/docs/{id}",
+            uri_methods().layer(LockLayer::new(store.clone())),
+        )
+        .with_state(files.clone());
+    let addr = serve(app).await;
+    let (status, _, body) = send(addr, "LOCK", "/docs/a", &[], LOCKINFO).await;
+    assert_eq!(
+        (status, lockroots(&body)),
+        (StatusCode::OK, vec!["/docs/a".to_owned()])
+    );
+
+    let to_a = [("destination", "/docs/a".to_owned())];
+    let (copy, _, _) = send(addr, "COPY", "/docs/x", &to_a, "").await;
+    let to_b = [("destination", "/docs/b".to_owned())];
+    let (mv, _, _) = send(addr, "MOVE", "/docs/a", &to_b, "").await;
+    assert_eq!((copy, mv), (StatusCode::LOCKED, StatusCode::LOCKED));
+    assert_eq!(files.get("/docs/a").as_deref(), Some("precious"));
+    assert_eq!(files.runs("DAV"), 0);
+}
+
+/// Under `MethodRouter::route_layer`, LOCK gets axum's 405, so the README recommends
+/// `advertise_dav(false)` there: the route's OPTIONS answer then names neither class 2 nor
+/// LOCK.
+#[tokio::test]
+async fn advertise_dav_false_under_a_method_router_route_layer_advertises_no_locking() {
+    let files = Files::with(&[("a", "v1")]);
+    let store = Arc::new(MemoryLockStore::new());
+    let app = Router::new()
+        .route(
+            "/docs/{key}",
+            get(read_body)
+                .put(store_body)
+                .options(|| async { ([("allow", "GET, HEAD, PUT, OPTIONS")], "") })
+                .route_layer(LockLayer::new(store).advertise_dav(false)),
+        )
+        .with_state(files);
+    let addr = serve(app).await;
+    let (status, headers, _) = send(addr, "OPTIONS", "/docs/a", &[], "").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["allow"], "GET, HEAD, PUT, OPTIONS");
+    assert!(headers.get("dav").is_none(), "{headers:?}");
+}
+
 /// With the router as resource space, `/files//a` is `/files/a` to the layer but the key `/a`
 /// to the wildcard route: a request path or `Destination` sent with an empty segment is never
 /// probed as the path it collapses to (D23), its existence and entity tag are unknown. So
