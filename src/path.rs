@@ -771,6 +771,17 @@ impl Resolver<'_> {
         Ok(p)
     }
 
+    /// A request path as the layer places it in the client-visible path space: read as
+    /// [`path`](Self::path) reads it, under the mount prefix. The lock API places its paths
+    /// the same way, so that it locks what the layer guards.
+    pub(crate) fn request_path(&self, raw: &str) -> Result<ResourcePath, PathError> {
+        let p = self.path(raw)?;
+        Ok(match self.prefix.is_root() {
+            true => p,
+            false => p.under_prefix(self.prefix),
+        })
+    }
+
     /// [`PathError::EncodedSlash`] when `key` (a canonical key, or its part below the mount
     /// prefix) holds `%2F` and those are not allowed.
     fn no_encoded_slash(&self, key: &str) -> Result<(), PathError> {

@@ -47,9 +47,8 @@ impl Ctx {
             return Err(Box::new(render_with(&cfg, &parts, rejection)));
         }
         let limits = &cfg.limits;
-        let target = match cfg.resolver(None).path(parts.uri.path()) {
-            Ok(p) if cfg.prefix.is_root() => p,
-            Ok(p) => p.under_prefix(&cfg.prefix),
+        let target = match cfg.resolver(None).request_path(parts.uri.path()) {
+            Ok(p) => p,
             Err(e) => {
                 return Err(Box::new(render_with(
                     &cfg,
