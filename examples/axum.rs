@@ -144,7 +144,7 @@ async fn walkthrough(base: &str) -> Result<(), Box<dyn std::error::Error>> {
         "POST",
         "/locks/docs/plan",
         "alice",
-        &[],
+        &[("content-type", "application/json".to_owned())],
         r#"{"owner": "Alice (editing the plan)", "timeoutSeconds": 300}"#,
     )
     .await?;

@@ -20,11 +20,11 @@ use axum::response::Response;
 use axum::routing::put;
 use axum::Router;
 use http::{HeaderMap, StatusCode};
-use loopback::Loopback;
+use loopback::{serve, Loopback};
 use serde_json::Value;
 use tower_locks::{
-    CreateOutcome, DynLockStore, Limits, Lock, LockEvent, LockLayer, LockPolicy, LockView,
-    MemoryLockStore, NewLock, Principal, ResourcePath,
+    CreateOutcome, DynLockStore, Limits, Lock, LockEvent, LockLayer, LockPolicy, LockStore,
+    LockView, MemoryLockStore, NewLock, Principal, ResourcePath,
 };
 
 /// "admin" may list every lock and break every lock but carol's (a legal hold, say).
@@ -115,6 +115,13 @@ impl App {
         let mut all: Vec<(&str, String)> =
             user.map(|u| ("x-user", u.to_owned())).into_iter().collect();
         all.extend(headers.iter().map(|(k, v)| (*k, (*v).to_owned())));
+        // The lock API reads a body declared as JSON.
+        let declared = headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("content-type"));
+        if path.starts_with("/locks") && !body.is_empty() && !declared {
+            all.push(("content-type", "application/json".to_owned()));
+        }
         let (status, headers, text) = self.client.send(method, path, &all, body).await;
         Answer {
             status,
@@ -747,4 +754,83 @@ async fn owner_writes_quotas_and_expiry_on_redis() {
         return;
     };
     owner_writes_and_quotas(Arc::new(store)).await;
+}
+
+/// Under a mount prefix (the application nested under `/api`, `mount_prefix("/api")`), the
+/// lock API places its paths as the layer does: alice's lock is rooted at `/api/docs/plan`,
+/// the resource the layer guards for `PUT /api/docs/plan`, and answers name that root; a
+/// list's `next` cursors name client-visible roots and lead through every lock once.
+#[tokio::test]
+async fn the_lock_api_locks_what_the_layer_guards_under_a_mount_prefix() {
+    let store = Arc::new(MemoryLockStore::new());
+    let locks = LockLayer::new(store.clone())
+        .mount_prefix("/api")
+        .unwrap()
+        .principal_from(|parts| {
+            let user = parts.headers.get("x-user")?.to_str().ok()?;
+            Some(user.to_owned())
+        });
+    let api = Router::new()
+        .route(
+            "/docs/{id}",
+            put(|| async { StatusCode::NO_CONTENT }).get(|| async { "doc" }),
+        )
+        .layer(locks.clone())
+        .nest_service("/locks", locks.lock_api());
+    let client = Loopback::new(serve(Router::new().nest("/api", api)).await);
+    let as_user = |user: &str| [("x-user", user.to_owned())];
+
+    let (status, _, body) = client
+        .send("POST", "/api/locks/docs/plan", &as_user("alice"), "")
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let view: LockView = serde_json::from_str(&body).unwrap();
+    assert_eq!(view.root, "/api/docs/plan");
+    let roots: Vec<String> = store
+        .query(&tower_locks::LockQuery::new().subtree(ResourcePath::root()))
+        .await
+        .unwrap()
+        .iter()
+        .map(|l| l.root.href())
+        .collect();
+    assert_eq!(roots, ["/api/docs/plan"]);
+    let (status, ..) = client
+        .send("PUT", "/api/docs/plan", &as_user("bob"), "bob's")
+        .await;
+    assert_eq!(status, StatusCode::LOCKED, "bob overwrote alice's document");
+    let (status, _, body) = client
+        .send("POST", "/api/locks/docs/plan", &as_user("bob"), "")
+        .await;
+    assert_eq!(status, StatusCode::LOCKED);
+    let conflict: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(conflict["lockRoots"], serde_json::json!(["/api/docs/plan"]));
+
+    // 150 more of alice's locks: two pages, every lock once.
+    for i in 0..150 {
+        let lock = NewLock::new(ResourcePath::parse(&format!("/api/docs/m{i:03}")).unwrap())
+            .principal("alice");
+        assert!(matches!(
+            store.create(lock).await.unwrap(),
+            CreateOutcome::Created(_)
+        ));
+    }
+    let mut link = "/api/locks/docs/?list".to_owned();
+    let mut seen = Vec::new();
+    loop {
+        let (status, _, body) = client.send("GET", &link, &as_user("alice"), "").await;
+        assert_eq!(status, StatusCode::OK, "{link}: {body}");
+        let page: Value = serde_json::from_str(&body).unwrap();
+        let locks = page["locks"].as_array().unwrap();
+        seen.extend(locks.iter().map(|l| l["root"].as_str().unwrap().to_owned()));
+        match page["next"].as_str() {
+            Some(next) => {
+                assert!(next.starts_with("?list&after=/api/docs/"), "{next}");
+                link = format!("/api/locks/docs/{next}");
+            }
+            None => break,
+        }
+    }
+    let mut want: Vec<String> = (0..150).map(|i| format!("/api/docs/m{i:03}")).collect();
+    want.push("/api/docs/plan".to_owned());
+    assert_eq!(seen, want);
 }

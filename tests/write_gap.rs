@@ -432,7 +432,10 @@ async fn the_next_request_removes_the_lock_of_a_dropped_acquire() {
     let api = layer.lock_api();
     let svc = layer.layer(Kv::default());
     store.pause_create_reply.store(true, Ordering::SeqCst);
-    let acquire = req("POST", "/doc").body(Body::from("{}")).unwrap();
+    let acquire = req("POST", "/doc")
+        .header("content-type", "application/json")
+        .body(Body::from("{}"))
+        .unwrap();
     let acquire = tokio::spawn(send(api, acquire));
     store.entered.notified().await;
     acquire.abort();

@@ -2,6 +2,7 @@
 
 mod listing;
 mod policy;
+mod removal;
 mod types;
 
 use std::convert::Infallible;
@@ -26,9 +27,10 @@ use crate::holds::RemovalGuard;
 use crate::response::{problem_object, Rejection};
 use crate::store::{
     Below, BoxError, BoxFuture, CreateOutcome, Lock, LockDepth, LockQuery, LockScope, LockTimeout,
-    TokenAccess, TokenOutcome,
+    NewLock, TokenAccess, TokenOutcome,
 };
 use crate::ResourcePath;
+use removal::Removal;
 
 /// Largest accepted request body, in bytes (413 above).
 const MAX_BODY: usize = 16 * 1024;
@@ -41,14 +43,19 @@ const MAX_BODY: usize = 16 * 1024;
 /// every request path below it names a resource, normalised exactly as the
 /// [`LockLayer`](crate::LockLayer) normalises request paths (an encoded slash `%2F` is a 400
 /// unless [`LockLayer::allow_encoded_slashes`](crate::LockLayer::allow_encoded_slashes),
-/// [decision D21](crate::decisions#d21)):
+/// [decision D21](crate::decisions#d21)) and placed under the layer's
+/// [`mount_prefix`](crate::LockLayer::mount_prefix) as the layer places them: with
+/// `mount_prefix("/api")`, `POST /api/locks/docs/a` (the API seeing `/docs/a`) locks
+/// `/api/docs/a`, what the layer guards for `PUT /api/docs/a`. Lock roots in answers (`root`,
+/// `lockRoots`) and the `after` of a list's `next` are client-visible paths, prefix included:
 ///
 /// | request | does |
 /// |---|---|
 /// | `POST /{path}` with an optional [`AcquireRequest`] | acquire: 201 and the lock (with its token); the same principal acquiring the same lock again refreshes it: 200, same token |
-/// | `POST /{path}?takeover` | break the locks rooted at `{path}` that stand in the way, then acquire: when the policy lets the requester break every one of them (403 otherwise) and nothing else stands in the way (423 otherwise); a refused takeover breaks nothing |
+/// | `POST /{path}?takeover` | break the locks rooted at `{path}` that stand in the way, then acquire: when the policy lets the requester break every one of them (403 otherwise) and nothing else stands in the way (423 otherwise); a refused or failed takeover breaks nothing |
 /// | `GET /{path}` | the locks covering `{path}` ([`LockList`]) |
 /// | `GET /{path}?list` | the locks at or below `{path}`: the requester's own, or all when the policy allows; a page of 100 locked resources at a time (of the requester's own resources when it lists its own), with the reference of the next page in `next` (`?list&after=…`, naming the last resource of the page) |
+/// | `HEAD /{path}`, `HEAD /{path}?list` | the same as `GET`, without the body |
 /// | `PUT /{path}` with `Lock-Token` and an optional [`RefreshRequest`] | refresh |
 /// | `DELETE /{path}` with `Lock-Token` | release (the holder; others when the policy allows) |
 /// | `DELETE /{path}?break` | break every lock rooted at `{path}`, or none (403) when the policy refuses one |
@@ -60,10 +67,36 @@ const MAX_BODY: usize = 16 * 1024;
 /// source), and tokens are shown only to their holder. A lock taken without a principal is
 /// held by whoever shows its token: it is released with `Lock-Token`, and broken or taken over
 /// only as the policy allows. A flag (`list`, `break`, `takeover`) takes no value:
-/// `?break=false` is a 400. Errors are RFC 9457 problem+json: 400,
-/// 413, 403 (a foreign principal), 404 (no such lock), 409 (a token whose lock does not cover
-/// the path), 423 (a conflict: the roots, and holders and expiries where the disclosure policy
-/// allows, with `Retry-After`), 429 and 507 (quotas), 503 (the store, with `Retry-After`).
+/// `?break=false` is a 400.
+///
+/// A body is JSON, declared so (`Content-Type: application/json` or `application/*+json`);
+/// an empty body may come without `Content-Type`. A browser sends a form or `text/plain`
+/// cross-site without asking first, with the user's cookies; such a request is a 415, and a
+/// POST, PUT or DELETE the browser marks as cross-site (`Sec-Fetch-Site: cross-site`) is a
+/// 403 ([decision D24](crate::decisions#d24)).
+///
+/// Errors are RFC 9457 problem+json:
+///
+/// | status | when |
+/// |---|---|
+/// | 400 | a malformed path, query, `Lock-Token` or JSON body |
+/// | 403 | a foreign principal's lock, or a policy refusing a break or takeover; a cross-site request that would change a lock (`cross-site`) |
+/// | 404 | no such lock |
+/// | 405 | another method; `Allow: POST, GET, HEAD, PUT, DELETE` |
+/// | 409 | a token whose lock does not cover the path |
+/// | 413 | a body or owner too large |
+/// | 415 | a `Content-Type` other than JSON, or a body without one |
+/// | 423 | a conflict: the roots, and holders and expiries where the disclosure policy allows, with `Retry-After` (seconds, rounded up) until the first shown lock expires, none when none is shown; or a write in flight (`write-in-flight`, `Retry-After: 1`) |
+/// | 429, 507 | quotas |
+/// | 503 | the store, with `Retry-After` |
+///
+/// A release, break or takeover removes its locks all or nothing: a request that fails after
+/// removing some (the store failing half way, a quota or conflict refusing a takeover's new
+/// lock, a write in flight) puts them back as they were, for the time they had left, and they
+/// are announced ([`LockEvent::Released`](crate::LockEvent::Released),
+/// [`LockEvent::Broken`](crate::LockEvent::Broken)) only once the request has gone through.
+/// A lock that cannot be put back (the resource was locked since, the store fails) stays
+/// removed and is announced.
 ///
 /// ```
 /// use axum::Router;
@@ -145,8 +178,20 @@ where
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let api = self.clone();
-        Box::pin(async move { Ok(api.handle(req).await.unwrap_or_else(|p| p.response())) })
+        let head = req.method() == Method::HEAD;
+        Box::pin(async move {
+            let res = api.handle(req).await.unwrap_or_else(|p| p.response());
+            Ok(if head { without_body(res) } else { res })
+        })
     }
+}
+
+/// What an acquire's create came to.
+enum Taken {
+    /// The new lock, granted.
+    Created(Lock),
+    /// The requester's own identical lock, which a concurrent acquire created: refresh it.
+    Held(Lock),
 }
 
 /// A request, parsed.
@@ -188,10 +233,11 @@ impl LockApi {
     {
         self.config.finish_leftovers().await;
         let (parts, body) = req.into_parts();
+        // Placed under the mount prefix as the layer places the paths it guards.
         let path = self
             .config
             .resolver(None)
-            .path(parts.uri.path())
+            .request_path(parts.uri.path())
             .map_err(|e| {
                 self.problem(&parts, StatusCode::BAD_REQUEST, "bad-path", &e.to_string())
             })?;
@@ -201,6 +247,27 @@ impl LockApi {
             path,
             principal,
         };
+        let method = call.parts.method.clone();
+        if ![
+            Method::POST,
+            Method::GET,
+            Method::HEAD,
+            Method::PUT,
+            Method::DELETE,
+        ]
+        .contains(&method)
+        {
+            let mut p = self.problem(
+                &call.parts,
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                "the lock API answers POST, GET, HEAD, PUT and DELETE",
+            );
+            p.allow = Some("POST, GET, HEAD, PUT, DELETE");
+            return Err(p);
+        }
+        self.same_site(&call)?;
+        let declared = self.json_declared(&call)?;
         let body = read_limited(&call.parts.headers, body, MAX_BODY)
             .await
             .map_err(|e| match e {
@@ -214,28 +281,80 @@ impl LockApi {
                     &format!("the request body could not be read: {e}"),
                 ),
             })?;
+        if !body.is_empty() && !declared {
+            return Err(self.unsupported_media_type(&call, "a request body without Content-Type"));
+        }
         let flag = |name| {
             call.flag(name)
                 .map_err(|e| self.problem(&call.parts, StatusCode::BAD_REQUEST, "bad-query", &e))
         };
-        match call.parts.method.clone() {
+        match method {
             Method::POST => self.acquire(&call, &body, flag("takeover")?).await,
-            Method::GET if flag("list")? => self.list(&call).await,
-            Method::GET => self.read(&call).await,
+            Method::GET | Method::HEAD if flag("list")? => self.list(&call).await,
+            Method::GET | Method::HEAD => self.read(&call).await,
             Method::PUT => self.refresh(&call, &body).await,
             Method::DELETE if flag("break")? => self.break_all(&call).await,
-            Method::DELETE => self.release(&call).await,
-            _ => {
-                let mut p = self.problem(
-                    &call.parts,
-                    StatusCode::METHOD_NOT_ALLOWED,
-                    "method-not-allowed",
-                    "the lock API answers POST, GET, PUT and DELETE",
-                );
-                p.allow = Some("POST, GET, PUT, DELETE");
-                Err(p)
-            }
+            _ => self.release(&call).await,
         }
+    }
+
+    /// 403 for a request a browser marks as sent by another site (`Sec-Fetch-Site:
+    /// cross-site`) that would change a lock: a cross-site page must not use the user's
+    /// cookies to take, break or release locks ([decision D24](crate::decisions#d24)).
+    fn same_site(&self, call: &Call) -> Result<(), Problem> {
+        let changes = matches!(
+            call.parts.method,
+            Method::POST | Method::PUT | Method::DELETE
+        );
+        let cross_site = call
+            .parts
+            .headers
+            .get("sec-fetch-site")
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"cross-site"));
+        match changes && cross_site {
+            true => Err(self.problem(
+                &call.parts,
+                StatusCode::FORBIDDEN,
+                "cross-site",
+                "the lock API does not change locks for a request another site sent",
+            )),
+            false => Ok(()),
+        }
+    }
+
+    /// Whether the request declares a JSON body (`application/json` or `application/*+json`,
+    /// parameters allowed); `false` without `Content-Type`; 415 for any other declared type,
+    /// which a browser may send cross-site without asking first ([decision
+    /// D24](crate::decisions#d24)).
+    fn json_declared(&self, call: &Call) -> Result<bool, Problem> {
+        let Some(value) = call.parts.headers.get(CONTENT_TYPE) else {
+            return Ok(false);
+        };
+        let essence = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.split(';').next())
+            .map(|v| v.trim().to_ascii_lowercase());
+        let json = essence.as_deref().is_some_and(|e| {
+            e == "application/json"
+                || e.strip_prefix("application/")
+                    .and_then(|sub| sub.strip_suffix("+json"))
+                    .is_some_and(|sub| !sub.is_empty() && !sub.contains('/'))
+        });
+        match json {
+            true => Ok(true),
+            false => Err(self.unsupported_media_type(call, "a Content-Type other than JSON")),
+        }
+    }
+
+    fn unsupported_media_type(&self, call: &Call, what: &str) -> Problem {
+        let detail = format!("the lock API reads application/json; it got {what}");
+        self.problem(
+            &call.parts,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            &detail,
+        )
     }
 
     async fn acquire(
@@ -282,30 +401,79 @@ impl LockApi {
             }
             new.owner = Some(stored.into());
         }
-        // A takeover breaks what stands in the way, then asks once more.
+        // A takeover breaks what stands in the way, then asks once more; all or nothing: what
+        // it broke is put back when it fails after all.
+        let mut broken = Removal::new(cfg, call.principal.clone());
+        let taken = self
+            .take(call, &new, takeover, &covering, &mine, &mut broken)
+            .await;
+        let lock = match taken {
+            Ok(Taken::Created(lock)) => lock,
+            // A concurrent acquire of the same lock by the same holder won the race.
+            Ok(Taken::Held(lock)) => {
+                let refreshed = self.refreshed(call, &lock, timeout, StatusCode::OK).await;
+                match refreshed.is_ok() {
+                    true => broken.done(),
+                    false => broken.undo().await,
+                }
+                return refreshed;
+            }
+            Err(problem) => {
+                broken.undo().await;
+                return Err(problem);
+            }
+        };
+        broken.done();
+        cfg.event(|| LockEvent::Granted { lock: lock.clone() });
+        // The taker gets its token, with a principal or without (then the token is all that
+        // holds the lock).
+        let mut view = LockView::of(&lock, call.principal.as_deref(), cfg.store.now_dyn());
+        view.token = Some(lock.token.to_string());
+        Ok(json_response(StatusCode::CREATED, &view))
+    }
+
+    /// Create `new`; with `takeover`, break the locks in its way (into `broken`) and create it
+    /// then. The lock created, kept only when no write checked before it existed is in
+    /// flight; or the requester's own lock (`mine`) that a concurrent acquire created.
+    async fn take(
+        &self,
+        call: &Call,
+        new: &NewLock,
+        takeover: bool,
+        covering: &[Lock],
+        mine: &(dyn Fn(&Lock) -> bool + Sync),
+        broken: &mut Removal<'_>,
+    ) -> Result<Taken, Problem> {
+        let cfg = &self.config;
         let mut broke = false;
         let lock = loop {
-            // Dropped before the store answers, the lock it may have created is held by
-            // nobody: the next request removes it (D20), as for a DAV LOCK.
+            // Dropped before the store answers, or the store failing to answer, the lock it
+            // may have created is held by nobody: the next request removes it (D20), as for a
+            // DAV LOCK.
             let unheld = cfg.leftovers.guard_unheld(&new.token, &new.root);
             let outcome = cfg.store.create_boxed(new.clone()).await;
-            unheld.done();
-            let outcome = outcome.map_err(|_| self.unavailable(call))?;
+            let outcome = match outcome {
+                Ok(outcome) => {
+                    unheld.done();
+                    outcome
+                }
+                Err(_) => return Err(self.unavailable(call)),
+            };
             match outcome {
                 CreateOutcome::Created(lock) => break lock,
                 CreateOutcome::Conflict(conflicts) => {
-                    // A concurrent acquire of the same lock by the same holder won the race.
                     if let Some(lock) = conflicts.iter().find(|l| mine(l)) {
-                        return self.refreshed(call, lock, timeout, StatusCode::OK).await;
+                        return Ok(Taken::Held(lock.clone()));
                     }
                     if !takeover || broke {
                         return Err(self.conflict(call, &conflicts));
                     }
-                    let (in_way, _removal) = self
-                        .to_take_over(call, &covering, &conflicts, scope, depth)
+                    let (in_way, removal) = self
+                        .to_take_over(call, covering, &conflicts, new.scope, new.depth)
                         .await?;
+                    broken.mark(removal);
                     for lock in &in_way {
-                        self.remove(call, lock, false).await?;
+                        self.remove(call, broken, lock, false).await?;
                     }
                     broke = true;
                 }
@@ -325,12 +493,7 @@ impl LockApi {
                 )
                 .retry_after(1));
         }
-        cfg.event(|| LockEvent::Granted { lock: lock.clone() });
-        // The taker gets its token, with a principal or without (then the token is all that
-        // holds the lock).
-        let mut view = LockView::of(&lock, call.principal.as_deref(), cfg.store.now_dyn());
-        view.token = Some(lock.token.to_string());
-        Ok(json_response(StatusCode::CREATED, &view))
+        Ok(Taken::Created(lock))
     }
 
     /// What a takeover breaks, decided before it breaks anything: the locks rooted at the path
@@ -411,28 +574,47 @@ impl LockApi {
         }
     }
 
-    /// Remove `lock`: its holder releases it, anybody else breaks it if the policy allows.
-    /// `token_shown`: the request named the lock by its token.
-    async fn remove(&self, call: &Call, lock: &Lock, token_shown: bool) -> Result<(), Problem> {
+    /// Remove `lock` into `removal`: its holder releases it, anybody else breaks it if the
+    /// policy allows. `token_shown`: the request named the lock by its token.
+    async fn remove(
+        &self,
+        call: &Call,
+        removal: &mut Removal<'_>,
+        lock: &Lock,
+        token_shown: bool,
+    ) -> Result<(), Problem> {
         if !self.may_remove(call, lock, token_shown) {
             return Err(self.forbidden(call));
         }
         let holder = self.holds(call, lock, token_shown);
         let mut access = TokenAccess::new(&lock.token, &lock.root, call.principal.as_deref());
         access.privileged = !holder;
-        match self.config.store.unlock_boxed(access).await {
-            Ok(TokenOutcome::Done(lock)) => {
-                let by = call.principal.clone();
-                self.config.event(|| match holder {
-                    true => LockEvent::Released { lock },
-                    false => LockEvent::Broken { lock, by },
-                });
-                Ok(())
-            }
-            Ok(TokenOutcome::NotFound) => Ok(()),
+        match removal.unlock(access, holder).await {
+            Ok(TokenOutcome::Done(_) | TokenOutcome::NotFound) => Ok(()),
             Ok(_) => Err(self.forbidden(call)),
             Err(_) => Err(self.unavailable(call)),
         }
+    }
+
+    /// Remove `locks` all or nothing, under their removal mark `guard`: when one cannot be
+    /// removed, those removed before it are put back.
+    async fn remove_all<'a>(
+        &self,
+        call: &Call,
+        guard: RemovalGuard,
+        locks: impl IntoIterator<Item = &'a Lock>,
+        token_shown: bool,
+    ) -> Result<(), Problem> {
+        let mut removal = Removal::new(&self.config, call.principal.clone());
+        removal.mark(guard);
+        for lock in locks {
+            if let Err(problem) = self.remove(call, &mut removal, lock, token_shown).await {
+                removal.undo().await;
+                return Err(problem);
+            }
+        }
+        removal.done();
+        Ok(())
     }
 
     async fn read(&self, call: &Call) -> Result<Response<ResponseBody<EmptyBody>>, Problem> {
@@ -524,8 +706,8 @@ impl LockApi {
             Ok(None) => return Err(self.token_problem(call, &TokenOutcome::NotFound)),
             Err(_) => return Err(self.unavailable(call)),
         };
-        let _removal = self.begin_removal(call, [&lock])?;
-        self.remove(call, &lock, true).await?;
+        let guard = self.begin_removal(call, [&lock])?;
+        self.remove_all(call, guard, [&lock], true).await?;
         Ok(empty(StatusCode::NO_CONTENT))
     }
 
@@ -546,10 +728,8 @@ impl LockApi {
         if !rooted.iter().all(|l| self.may_remove(call, l, false)) {
             return Err(self.forbidden(call));
         }
-        let _removal = self.begin_removal(call, rooted.iter().copied())?;
-        for lock in rooted {
-            self.remove(call, lock, false).await?;
-        }
+        let guard = self.begin_removal(call, rooted.iter().copied())?;
+        self.remove_all(call, guard, rooted, false).await?;
         Ok(empty(StatusCode::NO_CONTENT))
     }
 
@@ -676,7 +856,8 @@ impl LockApi {
     }
 
     /// 423 for a conflict: the roots the disclosure policy allows, with their holders and
-    /// expiries, and `Retry-After` until the first of them expires.
+    /// expiries, and `Retry-After` until the first of those expires (none when none is shown
+    /// or none expires).
     fn conflict(&self, call: &Call, conflicts: &[Lock]) -> Problem {
         let shown: Vec<&Lock> = conflicts
             .iter()
@@ -707,12 +888,16 @@ impl LockApi {
         if hidden > 0 {
             p.body.insert("otherLocks".into(), hidden.into());
         }
+        // Only what is shown: the expiry of a hidden lock is not disclosed this way either.
+        // Rounded up, so that a client waiting as told does not find the lock still there.
         let now = self.config.store.now_dyn();
-        let first = conflicts
+        let first = shown
             .iter()
-            .filter_map(|l| l.expires_at)
-            .min()
-            .map(|at| at.duration_since(now).map_or(1, |d| d.as_secs().max(1)));
+            .filter_map(|l| match l.remaining_at(now) {
+                LockTimeout::Seconds(secs) => Some(u64::from(secs.max(1))),
+                LockTimeout::Infinite => None,
+            })
+            .min();
         match first {
             Some(secs) => p.retry_after(secs),
             None => p,
@@ -765,6 +950,17 @@ fn json_response<T: serde::Serialize>(
     h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res
+}
+
+/// The answer to a HEAD: the GET's, with its length and without its body.
+fn without_body(res: Response<ResponseBody<EmptyBody>>) -> Response<ResponseBody<EmptyBody>> {
+    let (mut parts, body) = res.into_parts();
+    if let Some(len) = body.size_hint().exact() {
+        parts
+            .headers
+            .insert(http::header::CONTENT_LENGTH, HeaderValue::from(len));
+    }
+    Response::from_parts(parts, ResponseBody::empty())
 }
 
 fn empty(status: StatusCode) -> Response<ResponseBody<EmptyBody>> {

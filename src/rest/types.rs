@@ -133,7 +133,7 @@ pub struct LockView {
     pub timeout_seconds: Option<u32>,
     /// When the lock expires (RFC 3339, UTC); `None` for an infinite lock.
     pub expires_at: Option<String>,
-    /// Seconds until it expires; `None` for an infinite lock.
+    /// Seconds until it expires, rounded up; `None` for an infinite lock.
     pub seconds_left: Option<u64>,
 }
 
@@ -160,9 +160,10 @@ impl LockView {
                 LockTimeout::Infinite => None,
             },
             expires_at: lock.expires_at.map(rfc3339),
-            seconds_left: lock
-                .expires_at
-                .map(|at| at.duration_since(now).map_or(0, |d| d.as_secs())),
+            seconds_left: match lock.remaining_at(now) {
+                LockTimeout::Seconds(secs) => Some(u64::from(secs)),
+                LockTimeout::Infinite => None,
+            },
         }
     }
 }
