@@ -430,3 +430,30 @@ async fn no_write_relies_on_a_lock_before_its_lock_answered() {
     let kinds: Vec<&str> = heard.lock().unwrap().iter().map(|(k, _)| *k).collect();
     assert_eq!(kinds, ["granted"]);
 }
+
+/// The same for a lock the JSON lock API is acquiring.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_write_relies_on_a_lock_before_its_acquire_answered() {
+    let store = Arc::new(Faulty::default());
+    let kv = Kv::with_files(&["/d", "/d/x"]);
+    let layer = LockLayer::new(store.clone())
+        .owner_writes(true)
+        .principal_from(|_| Some("alice".into()))
+        .resource_space(kv.clone());
+    let api = layer.lock_api();
+    let svc = layer.layer(kv.clone());
+    store.pause_create_reply.store(true, Ordering::SeqCst);
+    let acquire = tokio::spawn(send(api, empty(req("POST", "/d/x"))));
+    store.entered.notified().await; // the store created the lock; the API has not answered
+    let a = send(svc.clone(), empty(req("DELETE", "/d"))).await;
+    assert_eq!(a.status, StatusCode::LOCKED, "{}", a.text());
+    assert!(kv.exists("/d/x"));
+    store.gate.notify_one();
+    let acquired = acquire.await.unwrap();
+    assert_eq!(acquired.status, StatusCode::CREATED, "{}", acquired.text());
+    let held = store
+        .inner
+        .query(&LockQuery::new().covering(p("/d/x")))
+        .await;
+    assert_eq!(held.unwrap().len(), 1);
+}

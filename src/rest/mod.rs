@@ -404,6 +404,8 @@ impl LockApi {
         // A takeover breaks what stands in the way, then asks once more; all or nothing: what
         // it broke is put back when it fails after all.
         let mut broken = Removal::new(cfg, call.principal.clone());
+        // No write relies on the new lock before this request has answered (D15).
+        let _pending = cfg.holds.withhold([new.token.as_str()]);
         let taken = self
             .take(call, &new, takeover, &covering, &mine, &mut broken)
             .await;
