@@ -23,7 +23,10 @@
 //! are marked without asking: those of a resource a DELETE or MOVE removes, from the moment
 //! the removal is let through until they are gone, and those left for the next request to
 //! remove (`crate::leftovers`). So is a new lock until its LOCK has answered: no write relies
-//! on a lock whose grant may still be rolled back.
+//! on a lock whose grant may still be rolled back. A mark that ended while a write was being
+//! checked counts too (the store's answer the write judges may predate the removal): the
+//! marks that ended while writes were in flight are remembered, the last 4 096 of them, and a
+//! write checked for longer than that relies on no lock at all.
 //!
 //! Starting and ending a write costs the same however many other writes are in flight: each
 //! takes a slot of the table and gives it back. A new lock and an UNLOCK look at every
@@ -35,6 +38,7 @@
 //! storage that remembers the highest fence it has seen per resource can reject a stale
 //! writer.
 
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::store::{Lock, LockDepth};
@@ -77,9 +81,21 @@ struct Inner {
     /// The slots of the writes in flight, in no order.
     live: Vec<usize>,
     /// The tokens of the locks being removed (UNLOCK, a release or a break, the locks of a
-    /// removed resource) or not yet granted, once each per mark under way.
-    removing: Vec<String>,
+    /// removed resource) or not yet granted, each with the number of its marks under way.
+    removing: HashMap<String, u32>,
+    /// Marks that ended while writes were in flight, oldest first, each with the moment it
+    /// ended: a write checked before then may have read the lock the store no longer has
+    /// (see [`HoldGuard::rely_on`]). At most [`MAX_ENDED`]; emptied when no write is in flight.
+    ended: VecDeque<(u64, String)>,
+    /// The moment the newest mark that `ended` no longer holds ended: a write checked before
+    /// then cannot tell which of its tokens were removed meanwhile.
+    forgotten: u64,
+    /// The count of marks ended so far: the clock of `ended`.
+    clock: u64,
 }
+
+/// Most ended marks remembered (about 80 bytes each).
+const MAX_ENDED: usize = 4096;
 
 /// The rows of one in-flight write: each path with `true` when everything below it is
 /// touched too, and the tokens it relies on.
@@ -111,9 +127,9 @@ pub(crate) struct HoldGuard {
     slot: usize,
     /// Whether the hold names tokens (a write without an `If` header names none).
     has_tokens: bool,
-    /// Tokens seen being removed since the hold began: the store's answer may still show
-    /// their locks after the removal has ended, so the write never relies on them.
-    lost: Vec<String>,
+    /// The `clock` when the hold began: a mark that ended after it may have ended after the
+    /// store answered this write, with the lock gone.
+    since: u64,
 }
 
 impl Holds {
@@ -146,13 +162,13 @@ impl Holds {
         );
         rows.tokens.extend(tokens.into_iter().map(str::to_owned));
         let has_tokens = !rows.tokens.is_empty();
-        let lost = g.removing.clone();
+        let since = g.clock;
         drop(g);
         HoldGuard {
             holds: Arc::clone(self),
             slot,
             has_tokens,
-            lost,
+            since,
         }
     }
 
@@ -200,7 +216,9 @@ impl Holds {
     }
 
     fn mark(self: &Arc<Self>, g: &mut MutexGuard<'_, Inner>, tokens: Vec<String>) -> RemovalGuard {
-        g.removing.extend(tokens.iter().cloned());
+        for token in &tokens {
+            *g.removing.entry(token.clone()).or_default() += 1;
+        }
         RemovalGuard {
             holds: Arc::clone(self),
             tokens,
@@ -211,9 +229,23 @@ impl Holds {
 impl Drop for RemovalGuard {
     fn drop(&mut self) {
         let mut g = self.holds.lock();
-        for token in &self.tokens {
-            if let Some(i) = g.removing.iter().position(|t| t == token) {
-                g.removing.swap_remove(i);
+        g.clock += 1;
+        let now = g.clock;
+        let remembered = !g.live.is_empty();
+        for token in self.tokens.drain(..) {
+            if let Some(marks) = g.removing.get_mut(&token) {
+                *marks -= 1;
+                if *marks == 0 {
+                    g.removing.remove(&token);
+                }
+            }
+            if remembered {
+                g.ended.push_back((now, token));
+            }
+        }
+        while g.ended.len() > MAX_ENDED {
+            if let Some((at, _)) = g.ended.pop_front() {
+                g.forgotten = at;
             }
         }
     }
@@ -229,12 +261,15 @@ impl HoldGuard {
             return true;
         }
         let mut g = self.holds.lock();
-        for token in &tokens {
-            if g.removing.contains(token) && !self.lost.contains(token) {
-                self.lost.push(token.clone());
-            }
-        }
-        let removed = tokens.iter().any(|t| self.lost.contains(t));
+        let since = self.since;
+        let lost = |t: &String| {
+            g.removing.contains_key(t)
+                || since < g.forgotten
+                || (g.ended.iter().rev())
+                    .take_while(|(at, _)| *at > since)
+                    .any(|(_, ended)| ended == t)
+        };
+        let removed = tokens.iter().any(lost);
         self.has_tokens = !removed && !tokens.is_empty();
         let rows = &mut g.slots[self.slot].tokens;
         rows.clear();
@@ -257,6 +292,9 @@ impl Drop for HoldGuard {
             g.slots[moved].at = at;
         }
         g.free.push(self.slot);
+        if g.live.is_empty() {
+            g.ended.clear();
+        }
     }
 }
 
@@ -329,6 +367,37 @@ mod tests {
         assert!(holds.begin_removal(["urn:a", "urn:b"]).is_none());
         drop(write);
         assert!(holds.begin_removal(["urn:a", "urn:b"]).is_some());
+    }
+
+    #[test]
+    fn a_write_relies_on_no_lock_marked_while_it_was_checked() {
+        let holds = Arc::new(Holds::default());
+        let a = p("/a");
+        let mut write = holds.acquire([(&a, false)], ["urn:a"]);
+        // Marked and unmarked between the write's store answer and its verdict.
+        drop(holds.withhold(["urn:a"]));
+        assert!(!write.rely_on(vec!["urn:a".into()]));
+        // A write checked afterwards is not concerned.
+        let mut later = holds.acquire([(&a, false)], ["urn:a"]);
+        assert!(later.rely_on(vec!["urn:a".into()]));
+        drop((write, later));
+        // With no write in flight, nothing is remembered.
+        drop(holds.withhold(["urn:a"]));
+        assert!(holds.lock().ended.is_empty());
+    }
+
+    #[test]
+    fn past_the_marks_it_remembers_an_old_write_relies_on_nothing() {
+        let holds = Arc::new(Holds::default());
+        let (a, b) = (p("/a"), p("/b"));
+        let mut old = holds.acquire([(&a, false)], ["urn:a"]);
+        for i in 0..=MAX_ENDED {
+            drop(holds.withhold([format!("urn:other{i}").as_str()]));
+        }
+        assert_eq!(holds.lock().ended.len(), MAX_ENDED);
+        assert!(!old.rely_on(vec!["urn:a".into()]), "cannot tell: refused");
+        let mut new = holds.acquire([(&b, false)], ["urn:a"]);
+        assert!(new.rely_on(vec!["urn:a".into()]));
     }
 
     #[test]

@@ -633,7 +633,7 @@ fn segments(path: &str) -> impl Iterator<Item = &str> {
 /// gives `/files//a` the key `/a`), so the layer never probes the collapsed path for the
 /// existence of what such a request acts on ([decision D23](crate::decisions#d23)).
 pub(crate) fn has_empty_segment(raw: &str) -> bool {
-    raw.contains("//")
+    raw.as_bytes().windows(2).any(|pair| pair == b"//")
 }
 
 fn push_escaped(out: &mut String, b: u8) {

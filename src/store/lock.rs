@@ -210,7 +210,9 @@ impl Lock {
         self.expires_at.is_some_and(|at| at <= now)
     }
 
-    /// The timeout left at `now`, rounded up to whole seconds (`Second-0` once expired).
+    /// The timeout left at `now`, rounded up to whole seconds (`Second-0` once expired), never
+    /// more than the timeout granted (a `now` read a little before the store's own clock would
+    /// say more).
     ///
     /// ```
     /// use std::time::{Duration, SystemTime};
@@ -223,6 +225,8 @@ impl Lock {
     /// let later = granted + Duration::from_millis(10_500);
     /// assert_eq!(lock.remaining_at(later), LockTimeout::Seconds(50)); // 49.5 s, rounded up
     /// assert_eq!(lock.remaining_at(granted + Duration::from_secs(90)), LockTimeout::Seconds(0));
+    /// let early = granted - Duration::from_millis(300);
+    /// assert_eq!(lock.remaining_at(early), LockTimeout::Seconds(60));
     /// ```
     pub fn remaining_at(&self, now: SystemTime) -> LockTimeout {
         match self.expires_at {
@@ -230,7 +234,11 @@ impl Lock {
             Some(at) => {
                 let left = at.duration_since(now).unwrap_or_default();
                 let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
-                LockTimeout::Seconds(u32::try_from(secs).unwrap_or(u32::MAX))
+                let secs = u32::try_from(secs).unwrap_or(u32::MAX);
+                match self.timeout {
+                    LockTimeout::Seconds(granted) => LockTimeout::Seconds(secs.min(granted)),
+                    LockTimeout::Infinite => LockTimeout::Seconds(secs),
+                }
             }
         }
     }
