@@ -164,6 +164,7 @@ pub(crate) struct Config {
 impl Config {
     pub(crate) fn new(store: Arc<dyn DynLockStore>) -> Self {
         let store_answers_now = store.query_now_dyn(&crate::LockQuery::new()).is_some();
+        let holds = Arc::<Holds>::default();
         Self {
             store,
             store_answers_now,
@@ -186,8 +187,8 @@ impl Config {
             limits: Limits::default(),
             disclosure: Disclosure::All,
             dry_run: false,
-            holds: Arc::default(),
-            leftovers: Arc::default(),
+            leftovers: Arc::new(Leftovers::new(Arc::clone(&holds))),
+            holds,
         }
     }
 

@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Poll;
 
 use crate::events::{Events, LockEvent};
-use crate::holds::Holds;
+use crate::holds::{Holds, RemovalGuard};
 use crate::store::{BoxFuture, DynLockStore, Lock, TokenAccess, TokenOutcome};
 use crate::ResourcePath;
 
@@ -129,28 +129,48 @@ impl Remover<'_> {
 }
 
 /// The queue of one layer.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Leftovers {
-    queue: Mutex<Vec<Leftover>>,
+    queue: Mutex<Vec<Queued>>,
     /// Whether the queue may hold something: one load on every request's path.
     any: AtomicBool,
+    /// Where a queued lock's token is marked, so that no write relies on it while it waits
+    /// (D15).
+    holds: Arc<Holds>,
+}
+
+/// A queued leftover, its token marked for as long as it is queued.
+#[derive(Debug)]
+struct Queued {
+    leftover: Leftover,
+    _marked: RemovalGuard,
 }
 
 impl Leftovers {
+    /// An empty queue, marking the tokens it holds in `holds`.
+    pub(crate) fn new(holds: Arc<Holds>) -> Self {
+        Leftovers {
+            queue: Mutex::default(),
+            any: AtomicBool::new(false),
+            holds,
+        }
+    }
+
     /// Whether work is waiting.
     pub(crate) fn any(&self) -> bool {
         self.any.load(Ordering::Acquire)
     }
 
-    fn queue(&self) -> MutexGuard<'_, Vec<Leftover>> {
+    fn queue(&self) -> MutexGuard<'_, Vec<Queued>> {
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn push(&self, leftovers: impl IntoIterator<Item = Leftover>) {
         let mut queue = self.queue();
         for leftover in leftovers {
-            if queue.len() < MAX_QUEUED && !queue.contains(&leftover) {
-                queue.push(leftover);
+            if queue.len() < MAX_QUEUED && !queue.iter().any(|q| q.leftover == leftover) {
+                let _marked = self.holds.withhold([leftover.token.as_str()]);
+                queue.push(Queued { leftover, _marked });
             }
         }
         self.any.store(!queue.is_empty(), Ordering::Release);
@@ -181,14 +201,16 @@ impl Leftovers {
         }
         let rounds = self.queue().len().div_ceil(IN_FLIGHT);
         for _ in 0..rounds {
-            let batch: Vec<Leftover> = self.queue().iter().take(IN_FLIGHT).cloned().collect();
+            let batch: Vec<Leftover> = (self.queue().iter().take(IN_FLIGHT))
+                .map(|q| q.leftover.clone())
+                .collect();
             if batch.is_empty() {
                 return;
             }
             let done = remover.remove(&batch).await;
             let mut queue = self.queue();
             let finished = |l: &Leftover| batch.iter().zip(&done).any(|(b, d)| *d && b == l);
-            queue.retain(|l| !finished(l));
+            queue.retain(|q| !finished(&q.leftover));
             self.any.store(!queue.is_empty(), Ordering::Release);
             if done.contains(&false) {
                 return;

@@ -5,6 +5,8 @@
 //! nobody holds.
 
 mod common;
+#[path = "common/faulty.rs"]
+mod faulty;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
@@ -382,4 +384,49 @@ async fn an_acquire_the_store_fails_to_answer_leaves_no_lock() {
     store.lose_creates.store(false, SeqCst);
     let a = send(api.clone(), api_req("POST", "/doc", Some("bob"), "")).await;
     assert_eq!(a.status, StatusCode::CREATED, "{}", a.text());
+}
+
+/// A lock put back is granted like any new lock: not over a write checked while it was gone.
+/// Bob holds /d; an admin's takeover breaks it, and before the new lock is created a PUT /d
+/// without a token is checked (nothing stands) and forwarded. The new lock sees the PUT and
+/// is rolled back; bob's lock is not put back over the PUT either: it stays broken, and is
+/// heard so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_put_back_never_lands_over_a_write_in_flight() {
+    let store = Arc::new(faulty::Faulty::default());
+    let slow = Slow::default();
+    let (layer, events) = heard_by(LockLayer::new(store.clone()));
+    let svc = layer.clone().layer(slow.clone());
+    let api = layer.lock_api().with_policy(Anybody);
+    let a = send(api.clone(), api_req("POST", "/d", Some("bob"), "")).await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.text());
+    let bobs = token_of(&a);
+    // The takeover's first create meets bob's lock; the second, after the break, waits.
+    store.pause_create_in.store(2, SeqCst);
+    let takeover = tokio::spawn(send(
+        api.clone(),
+        api_req("POST", "/d?takeover", Some("admin"), ""),
+    ));
+    store.entered.notified().await;
+    assert!(store.inner.get(&bobs).await.unwrap().is_none(), "broken");
+    let put = tokio::spawn(send(svc, empty(req("PUT", "/d"))));
+    slow.entered.notified().await; // checked with nothing standing, forwarded
+    store.gate.notify_one();
+    let a = takeover.await.unwrap();
+    assert_eq!(a.status, StatusCode::LOCKED, "{}", a.text());
+    let standing = store
+        .inner
+        .query(&LockQuery::new().covering(ResourcePath::parse("/d").unwrap()))
+        .await
+        .unwrap();
+    slow.gate.notify_one();
+    assert_eq!(put.await.unwrap().status, StatusCode::CREATED);
+    assert!(
+        standing.is_empty(),
+        "granted over the PUT in flight: {standing:?}"
+    );
+    assert_eq!(
+        heard(&events, 2).await,
+        ["granted /d bob", "broken /d bob by admin"]
+    );
 }

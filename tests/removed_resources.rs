@@ -3,6 +3,8 @@
 //! takes exactly the locks it should, once, announced once, whatever is dropped or fails on
 //! the way, and no write relies on a lock while it goes.
 
+#[path = "common/adjusted.rs"]
+mod adjusted;
 mod common;
 #[path = "common/faulty.rs"]
 mod faulty;
@@ -18,7 +20,9 @@ use common::*;
 use faulty::Faulty;
 use http::StatusCode;
 use tower::Layer;
-use tower_locks::{LockDepth, LockEvent, LockLayer, LockQuery, LockStore, MemoryLockStore};
+use tower_locks::{
+    LockDepth, LockEvent, LockLayer, LockQuery, LockScope, LockStore, MemoryLockStore,
+};
 
 fn lock_req(path: &str) -> http::Request<Body> {
     req("LOCK", path)
@@ -456,4 +460,68 @@ async fn no_write_relies_on_a_lock_before_its_acquire_answered() {
         .query(&LockQuery::new().covering(p("/d/x")))
         .await;
     assert_eq!(held.unwrap().len(), 1);
+}
+
+/// A lock queued for removal is marked while it waits: a write is never let through relying
+/// on it, only to lose it to the next request doing the work. Ann's DELETE of /c, holding 33
+/// of her locks (owners write without their tokens), has its removals failed by the store: all
+/// queued. Her PUT onto the last of them, with the store failing once more, cannot finish the
+/// queue first; it is refused rather than let through on a lock about to go.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_never_relies_on_a_queued_lock() {
+    let mem = Arc::new(MemoryLockStore::new());
+    let store = adjusted::Adjusted::new(mem.clone());
+    let inner = tower::service_fn(move |req: http::Request<Body>| {
+        let status = match req.method().as_str() {
+            "DELETE" => StatusCode::NO_CONTENT,
+            _ => StatusCode::CREATED,
+        };
+        let mut res = http::Response::new(Body::empty());
+        *res.status_mut() = status;
+        async move { Ok::<_, std::convert::Infallible>(res) }
+    });
+    let svc = LockLayer::new(store.clone())
+        .owner_writes(true)
+        .principal_from(|_| Some("ann".into()))
+        .layer(inner);
+    let mut locks = Vec::new();
+    for i in 0..33 {
+        let root = format!("/c/x{i:02}");
+        let l = lock(
+            &*mem,
+            &root,
+            LockScope::Exclusive,
+            LockDepth::Zero,
+            Some("ann"),
+        );
+        locks.push(l.await);
+    }
+    store.failing_unlocks.store(64, Ordering::SeqCst);
+    let a = send(svc.clone(), empty(req("DELETE", "/c"))).await;
+    assert_eq!(a.status, StatusCode::NO_CONTENT, "{}", a.text());
+    store.failing_unlocks.store(1, Ordering::SeqCst);
+    for l in &locks {
+        assert!(
+            mem.get(&l.token).await.unwrap().is_some(),
+            "queued, standing"
+        );
+    }
+    // Queued in token order; the last lies beyond the first batch of removals, which the
+    // store fails once more: the PUT cannot finish the queue before it is checked.
+    locks.sort_by(|a, b| a.token.cmp(&b.token));
+    let last = locks.last().unwrap();
+    let a = send(svc.clone(), empty(req("PUT", last.root.as_str()))).await;
+    assert!(
+        mem.get(&last.token).await.unwrap().is_some(),
+        "still queued"
+    );
+    assert_eq!(a.status, StatusCode::LOCKED, "let through on a queued lock");
+    // Once the store answers, the queue empties and ann writes as before.
+    let a = send(svc.clone(), empty(req("PUT", "/other"))).await;
+    assert_eq!(a.status, StatusCode::CREATED);
+    for l in &locks {
+        assert!(mem.get(&l.token).await.unwrap().is_none());
+    }
+    let a = send(svc, empty(req("PUT", last.root.as_str()))).await;
+    assert_eq!(a.status, StatusCode::CREATED);
 }

@@ -226,8 +226,8 @@ async fn create<B>(
     // Should this future be dropped before it answers, or the store fail to say what it did,
     // the lock it may have created is held by nobody: the next request removes it. Until the
     // LOCK has answered, no write relies on it (it may still be rolled back).
-    let mut unheld = ctx.cfg.leftovers.guard_unheld(&new.token, &new.root);
     let _pending = ctx.cfg.holds.withhold([new.token.as_str()]);
+    let mut unheld = ctx.cfg.leftovers.guard_unheld(&new.token, &new.root);
     let created = match ctx.cfg.store.create_boxed(new).await {
         Ok(created) => created,
         Err(e) => return ctx.reject(store_failed(&e)),

@@ -61,7 +61,8 @@ impl<'a> Removal<'a> {
     /// The request failed: put every removed lock back, with the same token, root, scope,
     /// depth, owner and principal, for the time it had left (no quota applies: the lock was
     /// there). A lock that cannot be put back (its time is up, somebody locked the resource
-    /// since, the store fails) stays removed, and is announced.
+    /// since, a write checked meanwhile is in flight there, the store fails) stays removed, and is
+    /// announced.
     pub(super) async fn undo(mut self) {
         // A lock this request's create may have left behind (the store failed to answer)
         // goes first, so it stands in no put-back's way.
@@ -89,10 +90,17 @@ impl<'a> Removal<'a> {
         new.principal = lock.principal.clone();
         new.timeout = timeout;
         let outcome = store.create_boxed(new).await;
-        let back = matches!(outcome, Ok(CreateOutcome::Created(_)));
+        // Put back like any new lock: not over a write checked while it was gone.
+        let back = match &outcome {
+            Ok(CreateOutcome::Created(lock)) => {
+                self.config.keep_unless_in_flight(lock).await.is_ok()
+            }
+            _ => false,
+        };
         #[cfg(feature = "tracing")]
         if !back {
             let why = match &outcome {
+                Ok(CreateOutcome::Created(_)) => "a write is in flight there".to_owned(),
                 Ok(CreateOutcome::Conflict(_)) => "the resource was locked since".to_owned(),
                 Ok(_) => "the store refused it".to_owned(),
                 Err(e) => format!("the store failed: {e}"),

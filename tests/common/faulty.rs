@@ -21,6 +21,8 @@ pub struct Faulty {
     pub pause_unlock_reply: AtomicBool,
     /// `remove_subtree` waits for `gate` before it acts.
     pub pause_remove_subtree: AtomicBool,
+    /// The how-manieth next `create` waits for `gate` before it acts (1: the next; 0: none).
+    pub pause_create_in: AtomicUsize,
     /// `create` waits for `gate` after it acted, before it answers.
     pub pause_create_reply: AtomicBool,
     /// How many of the next `query` calls fail.
@@ -51,6 +53,14 @@ impl Faulty {
 
 impl LockStore for Faulty {
     async fn create(&self, lock: NewLock) -> Result<CreateOutcome, LockStoreError> {
+        let countdown = |n: usize| n.checked_sub(1);
+        let was = self
+            .pause_create_in
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, countdown);
+        if was == Ok(1) {
+            self.entered.notify_one();
+            self.gate.notified().await;
+        }
         let created = self.inner.create(lock).await;
         self.pause(&self.pause_create_reply).await;
         if self.create_then_fail.swap(false, Ordering::SeqCst) {
