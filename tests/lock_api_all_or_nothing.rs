@@ -7,6 +7,8 @@
 mod common;
 #[path = "common/faulty.rs"]
 mod faulty;
+#[path = "common/slow.rs"]
+mod slow;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
@@ -14,8 +16,7 @@ use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use common::*;
-use http::{Request, Response, StatusCode};
-use tokio::sync::Notify;
+use http::{Request, StatusCode};
 use tower::Layer;
 use tower_locks::{
     CreateOutcome, Limits, Lock, LockLayer, LockPolicy, LockQuery, LockStore, LockStoreError,
@@ -208,51 +209,12 @@ async fn a_takeover_refused_by_a_quota_puts_the_broken_lock_back() {
     );
 }
 
-/// An inner service whose PUTs wait at `gate`.
-#[derive(Clone, Default)]
-struct Slow {
-    gate: Arc<Notify>,
-    entered: Arc<Notify>,
-}
-
-impl tower::Service<Request<Body>> for Slow {
-    type Response = Response<Body>;
-    type Error = std::convert::Infallible;
-    type Future = std::pin::Pin<
-        Box<dyn std::future::Future<Output = Result<Response<Body>, Self::Error>> + Send>,
-    >;
-
-    fn poll_ready(
-        &mut self,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Result<(), Self::Error>> {
-        std::task::Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, req: Request<Body>) -> Self::Future {
-        let this = self.clone();
-        Box::pin(async move {
-            let real = req.extensions().get::<tower_locks::SubRequest>().is_none();
-            if req.method() == "PUT" && real {
-                this.entered.notify_one();
-                this.gate.notified().await;
-            }
-            let mut res = Response::new(Body::empty());
-            *res.status_mut() = match req.method().as_str() {
-                "PUT" => StatusCode::CREATED,
-                _ => StatusCode::OK,
-            };
-            Ok(res)
-        })
-    }
-}
-
 /// A takeover whose new lock is rolled back for a write in flight: bob's depth-0 lock on /d
 /// is broken, the depth-infinity lock that would replace it covers /d/sub/y, where a write
 /// checked before it is in flight. 423 "retry", and bob's lock is back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_takeover_rolled_back_for_a_write_in_flight_puts_the_broken_lock_back() {
-    let slow = Slow::default();
+    let slow = slow::Slow::default();
     let store = Arc::new(MemoryLockStore::new());
     let layer = LockLayer::new(store.clone());
     let svc = layer.clone().layer(slow.clone());
@@ -394,7 +356,7 @@ async fn an_acquire_the_store_fails_to_answer_leaves_no_lock() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_put_back_never_lands_over_a_write_in_flight() {
     let store = Arc::new(faulty::Faulty::default());
-    let slow = Slow::default();
+    let slow = slow::Slow::default();
     let (layer, events) = heard_by(LockLayer::new(store.clone()));
     let svc = layer.clone().layer(slow.clone());
     let api = layer.lock_api().with_policy(Anybody);
@@ -420,7 +382,7 @@ async fn a_put_back_never_lands_over_a_write_in_flight() {
         .await
         .unwrap();
     slow.gate.notify_one();
-    assert_eq!(put.await.unwrap().status, StatusCode::CREATED);
+    assert_eq!(put.await.unwrap().status, StatusCode::NO_CONTENT);
     assert!(
         standing.is_empty(),
         "granted over the PUT in flight: {standing:?}"

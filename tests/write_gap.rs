@@ -6,6 +6,8 @@ mod adjusted;
 mod common;
 #[path = "common/faulty.rs"]
 mod faulty;
+#[path = "common/slow.rs"]
+mod slow;
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -16,62 +18,13 @@ use axum::body::Body;
 use common::*;
 use faulty::Faulty;
 use http::{Request, Response, StatusCode};
+use slow::Slow;
 use tokio::sync::Notify;
 use tower::Layer;
 use tower_locks::{
     CreateOutcome, FencingToken, LockDepth, LockLayer, LockScope, LockStore, MemoryLockStore,
     NewLock, Rejection, ResourcePath, WouldReject,
 };
-
-/// An inner service whose PUTs wait for `gate` (HEAD answers 200 at once).
-#[derive(Clone, Default)]
-struct Slow {
-    gate: Arc<Notify>,
-    entered: Arc<Notify>,
-    fences: Arc<Mutex<Vec<Option<FencingToken>>>>,
-    would: Arc<Mutex<Vec<Option<WouldReject>>>>,
-}
-
-impl tower::Service<Request<Body>> for Slow {
-    type Response = Response<Body>;
-    type Error = std::convert::Infallible;
-    type Future = std::pin::Pin<
-        Box<dyn std::future::Future<Output = Result<Response<Body>, Self::Error>> + Send>,
-    >;
-
-    fn poll_ready(
-        &mut self,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Result<(), Self::Error>> {
-        std::task::Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, req: Request<Body>) -> Self::Future {
-        let this = self.clone();
-        Box::pin(async move {
-            if req.method() == "PUT" && req.extensions().get::<tower_locks::SubRequest>().is_none()
-            {
-                this.fences
-                    .lock()
-                    .unwrap()
-                    .push(req.extensions().get::<FencingToken>().copied());
-                this.would
-                    .lock()
-                    .unwrap()
-                    .push(req.extensions().get::<WouldReject>().cloned());
-                this.entered.notify_one();
-                this.gate.notified().await;
-            }
-            let mut res = Response::new(Body::empty());
-            *res.status_mut() = if req.method() == "PUT" {
-                StatusCode::NO_CONTENT
-            } else {
-                StatusCode::OK
-            };
-            Ok(res)
-        })
-    }
-}
 
 fn lock_req(path: &str) -> Request<Body> {
     req("LOCK", path)
