@@ -139,8 +139,10 @@ pub trait LockStore: Send + Sync + 'static {
         access: TokenAccess<'_>,
     ) -> impl Future<Output = Result<TokenOutcome, LockStoreError>> + Send;
 
-    /// Remove every lock rooted at `path` or below it (after a DELETE or MOVE, RFC 4918 §6.1
-    /// (8)); returns how many live locks were removed.
+    /// Remove every lock rooted at `path` or below it, whoever holds it; returns how many live
+    /// locks were removed. For applications (wiping what a resource tree holds, say): the layer
+    /// itself removes the locks of a resource a DELETE or MOVE removed by token, the ones its
+    /// check found (RFC 4918 §6.1 (8), [decision D20](crate::decisions#d20)).
     fn remove_subtree(
         &self,
         path: &ResourcePath,
