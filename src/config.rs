@@ -203,7 +203,6 @@ impl Config {
         Remover {
             store: &*self.store,
             events: self.events.as_deref(),
-            holds: &self.holds,
         }
     }
 

@@ -10,8 +10,9 @@
 //! queued until it is done, and every request that finds work does it, so requests running
 //! side by side never meet those locks. Locks are named by token, so a lock granted since on
 //! the same path is never touched, and unlocking a lock that is gone changes nothing: work
-//! interrupted again is queued again. While a lock is being removed, no write relies on it
-//! (its token is marked in `crate::holds`).
+//! interrupted again is queued again. No write relies on a lock going this way: its token is
+//! marked in `crate::holds` by whoever hands it to a guard (the LOCK until it answers, the
+//! removal from the moment it is let through), and by the queue while it waits there.
 //!
 //! The core has no runtime to spawn on, so the work waits for the next request. Until then a
 //! lock nobody holds stands as any lock would. A request that would meet it does the work
@@ -62,15 +63,20 @@ impl Leftover {
             announce: true,
         }
     }
+
+    /// The token of the lock to remove.
+    pub(crate) fn token(&self) -> &str {
+        &self.token
+    }
 }
 
-/// What removing leftovers takes: the store, the event hook, and the holds, where the tokens
-/// being removed are marked so that no write relies on them meanwhile (D15).
+/// What removing leftovers takes: the store and the event hook. Whoever hands locks to it has
+/// marked their tokens (D15): a queued leftover is marked while it is queued, the locks of a
+/// removed resource by the removal.
 #[derive(Clone, Copy)]
 pub(crate) struct Remover<'a> {
     pub(crate) store: &'a dyn DynLockStore,
     pub(crate) events: Option<&'a Events>,
-    pub(crate) holds: &'a Arc<Holds>,
 }
 
 impl Remover<'_> {
@@ -79,7 +85,6 @@ impl Remover<'_> {
     /// it is done with: removed, gone already, or refused by the store (nobody may hold it
     /// either way); not when the store failed.
     async fn remove(self, batch: &[Leftover]) -> Vec<bool> {
-        let _marked = self.holds.withhold(batch.iter().map(|l| l.token.as_str()));
         let mut removals: Vec<Option<BoxFuture<'_, _>>> = batch
             .iter()
             .map(|leftover| {

@@ -513,6 +513,14 @@ impl Held {
             Held::Response { fragment, .. } => fragment.len(),
         }
     }
+
+    /// The piece as the inner service wrote it.
+    fn into_sent(self) -> Bytes {
+        match self {
+            Held::Unchanged(bytes) => bytes,
+            Held::Response { fragment, .. } => Bytes::from(fragment),
+        }
+    }
 }
 
 /// The rewriting state of one PROPFIND answer.
@@ -583,10 +591,7 @@ impl Augment {
     /// Give up on this answer: what is held, and the rest, pass as they are.
     fn pass(&mut self) {
         for piece in std::mem::take(&mut self.waiting) {
-            let bytes = match piece {
-                Held::Unchanged(bytes) => bytes,
-                Held::Response { fragment, .. } => Bytes::from(fragment),
-            };
+            let bytes = piece.into_sent();
             if !bytes.is_empty() {
                 self.out.push_back(bytes);
             }
@@ -670,7 +675,6 @@ impl Augment {
             return false;
         };
         let bytes = match (piece, self.answer.as_ref()) {
-            (Held::Unchanged(bytes), _) => bytes,
             (
                 Held::Response {
                     fragment,
@@ -683,7 +687,7 @@ impl Augment {
                 let discovery = lockdiscovery_of(covering, self.config.store.now_dyn());
                 Bytes::from(element.rewrite(&fragment, self.kind, &discovery))
             }
-            (Held::Response { fragment, .. }, _) => Bytes::from(fragment),
+            (piece, _) => piece.into_sent(),
         };
         if !bytes.is_empty() {
             self.out.push_back(bytes);

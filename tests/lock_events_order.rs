@@ -298,19 +298,30 @@ async fn a_dropped_lock_heard_granted_is_heard_removed() {
         timed_lock("/new", "Second-1", Some("ann")),
     ));
     locked.notified().await;
-    lock.abort();
-    assert!(lock.await.unwrap_err().is_cancelled());
-    let expiry = SystemTime::now() + Duration::from_secs(1);
     // The next guarded request removes the lock its taker never received.
-    let put = req("PUT", "/other")
-        .body(axum::body::Body::from("x"))
-        .unwrap();
-    assert_eq!(send(svc.clone(), put).await.status, StatusCode::CREATED);
+    let expiry = dropped_then_next_request(&svc, lock).await;
     eventually(|| log.lock().unwrap().len() >= 2).await;
     assert_eq!(
         heard_past(api, &log, expiry).await,
         ["granted /new", "removed /new", "granted /end"]
     );
+}
+
+/// Drop the LOCK `lock`, then send the next guarded request (an unrelated PUT), which does
+/// the work the LOCK left; the moment from which the 1-second lock would have been heard
+/// expired.
+async fn dropped_then_next_request(
+    svc: &tower_locks::LockService<Kv>,
+    lock: tokio::task::JoinHandle<Answer>,
+) -> SystemTime {
+    lock.abort();
+    assert!(lock.await.unwrap_err().is_cancelled());
+    let expiry = SystemTime::now() + Duration::from_secs(1);
+    let put = req("PUT", "/other")
+        .body(axum::body::Body::from("x"))
+        .unwrap();
+    assert_eq!(send(svc.clone(), put).await.status, StatusCode::CREATED);
+    expiry
 }
 
 /// A creator that fails.
@@ -355,13 +366,7 @@ async fn a_roll_back_cut_short_is_heard_removed() {
             .is_empty()
     };
     eventually(|| !log.lock().unwrap().is_empty() && gone()).await;
-    lock.abort();
-    assert!(lock.await.unwrap_err().is_cancelled());
-    let expiry = SystemTime::now() + Duration::from_secs(1);
-    let put = req("PUT", "/other")
-        .body(axum::body::Body::from("x"))
-        .unwrap();
-    assert_eq!(send(svc.clone(), put).await.status, StatusCode::CREATED);
+    let expiry = dropped_then_next_request(&svc, lock).await;
     assert_eq!(
         heard_past(api, &log, expiry).await,
         ["granted /new", "removed /new", "granted /end"]

@@ -17,7 +17,7 @@ use bytes::Bytes;
 use http::{HeaderMap, Request, Response, StatusCode};
 use http_body::{Body, Frame};
 use http_body_util::{BodyExt, Full};
-use tower::{ServiceBuilder, ServiceExt};
+use tower::{Layer, ServiceBuilder, ServiceExt};
 use tower_locks::{
     LockDepth, LockLayer, LockScope, LockStore, MemoryLockStore, NewLock, ReplayBody, ResourcePath,
 };
@@ -797,10 +797,9 @@ async fn a_batch_goes_out_when_the_answer_pauses() {
             Ok::<_, Infallible>(res)
         }
     });
-    let locks = LockLayer::new(store.clone());
-    let app = ServiceBuilder::new()
-        .layer(locks.lock_properties())
-        .service(server);
+    let app = LockLayer::new(store.clone())
+        .lock_properties()
+        .layer(server);
     let req = propfind_request("/dir/", PROP_LOCKDISCOVERY);
     let member = |name: &str| {
         format!(
@@ -862,10 +861,9 @@ async fn what_came_before_an_error_goes_out_before_it() {
         *res.status_mut() = StatusCode::MULTI_STATUS;
         Ok::<_, Infallible>(res)
     });
-    let locks = LockLayer::new(store.clone());
-    let app = ServiceBuilder::new()
-        .layer(locks.lock_properties())
-        .service(server);
+    let app = LockLayer::new(store.clone())
+        .lock_properties()
+        .layer(server);
     let req = propfind_request("/dir/", PROP_LOCKDISCOVERY);
     let mut body = app.oneshot(req).await.unwrap().into_body();
     let mut before = String::new();

@@ -366,6 +366,32 @@ async fn a_write_relying_on_a_lock_of_a_resource_being_deleted_is_refused() {
     assert!(store.get(&t.token).await.unwrap().is_none());
 }
 
+/// The same for a removal forwarded unchecked (fail-open, the store down for its check): the
+/// locks it reads below the removed path once answered are marked while they go.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_relying_on_a_lock_an_unchecked_removal_takes_is_refused() {
+    let store = Arc::new(Faulty::default());
+    let kv = Kv::with_files(&["/d", "/d/f"]);
+    let svc = LockLayer::new(store.clone())
+        .fail_open_on_store_error_insecure(true)
+        .resource_space(kv.clone())
+        .layer(kv.clone());
+    let t = xlock(&store.inner, "/d/f", LockDepth::Zero).await;
+    store.fail_query.store(1, Ordering::SeqCst);
+    store.pause_unlock.store(true, Ordering::SeqCst);
+    let delete = tokio::spawn(send(svc.clone(), empty(req("DELETE", "/d"))));
+    store.entered.notified().await; // deleted unchecked; the removal of its lock waits
+    let put = req("PUT", "/d/f")
+        .header("if", format!("(<{}>)", t.token))
+        .body(Body::from("new"))
+        .unwrap();
+    let put = send(svc.clone(), put).await;
+    store.gate.notify_one();
+    assert_eq!(delete.await.unwrap().status, StatusCode::NO_CONTENT);
+    assert_eq!(put.status, StatusCode::LOCKED, "{}", put.text());
+    assert!(store.inner.get(&t.token).await.unwrap().is_none());
+}
+
 /// Under a mount prefix, a DELETE removes the locks of what it removed, MOVE source and
 /// replaced destination included.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -21,8 +21,6 @@ pub(crate) struct Ctx {
     pub(crate) parts: request::Parts,
     /// The request path in the client-visible space (mount prefix included).
     pub(crate) target: ResourcePath,
-    /// Whether the request path was sent with an empty segment (D23).
-    target_collapsed: bool,
     /// The `Destination` of a COPY or MOVE, normalised like the request path.
     pub(crate) destination: Option<ResourcePath>,
     /// Whether the `Destination` was sent with an empty segment (D23).
@@ -77,12 +75,10 @@ impl Ctx {
             )));
         }
         let principal = cfg.principal.extract(&parts);
-        let target_collapsed = has_empty_segment(parts.uri.path());
         let mut ctx = Self {
             cfg,
             parts,
             target,
-            target_collapsed,
             destination: None,
             destination_collapsed: false,
             principal,
@@ -153,7 +149,7 @@ impl Ctx {
     /// the `Destination` sent with an empty segment, whose collapsed path the service behind
     /// may not act on ([decision D23](crate::decisions#d23)). Its state is then unknown.
     fn may_probe(&self, path: &ResourcePath) -> bool {
-        let collapsed_target = self.target_collapsed && *path == self.target;
+        let collapsed_target = *path == self.target && has_empty_segment(self.parts.uri.path());
         let collapsed_destination =
             self.destination_collapsed && self.destination.as_ref() == Some(path);
         !(collapsed_target || collapsed_destination)

@@ -261,6 +261,7 @@ async fn cleanup(cfg: &Config, plan: &Plan, checked: Option<Vec<&Lock>>, status:
         return;
     }
     let read;
+    let read_marks = checked.is_none();
     let locks = match checked {
         Some(locks) => locks,
         None => {
@@ -284,11 +285,13 @@ async fn cleanup(cfg: &Config, plan: &Plan, checked: Option<Vec<&Lock>>, status:
             }
         }
     };
-    let removed = locks
+    let removed: Vec<Leftover> = locks
         .into_iter()
         .filter(|l| paths.iter().any(|path| path.contains(&l.root)))
         .map(Leftover::removed)
         .collect();
+    // The checked ones are marked since the removal was let through; these from now (D15).
+    let _marked = read_marks.then(|| cfg.holds.withhold(removed.iter().map(Leftover::token)));
     cfg.leftovers.guard(removed).finish(cfg.remover()).await;
 }
 

@@ -64,6 +64,9 @@ impl<'a> Removal<'a> {
     /// since, a write checked meanwhile is in flight there, the store fails) stays removed, and is
     /// announced.
     pub(super) async fn undo(mut self) {
+        if self.removed.is_empty() {
+            return;
+        }
         // A lock this request's create may have left behind (the store failed to answer)
         // goes first, so it stands in no put-back's way.
         self.config.finish_leftovers().await;

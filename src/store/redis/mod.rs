@@ -559,6 +559,14 @@ impl RedisLockStore {
         &self.keys.prefix
     }
 
+    /// A `TIME` reply (seconds, microseconds) in milliseconds, its offset from this host's
+    /// clock learnt.
+    fn time_reply(&self, (secs, micros): (u64, u64)) -> u128 {
+        let ms = u128::from(secs) * 1000 + u128::from(micros / 1000);
+        self.saw_server_time(ms);
+        ms
+    }
+
     /// Learn the server's offset from this host's clock from `server_ms`, its time in a reply.
     fn saw_server_time(&self, server_ms: u128) {
         let host_ms = SystemTime::now()
@@ -677,11 +685,8 @@ impl RedisLockStore {
             Some(ms) => ms,
             None => {
                 let value = reply.next().ok_or_else(unexpected)?;
-                let (secs, micros): (u64, u64) =
-                    ::redis::from_redis_value(value).map_err(convert)?;
-                let ms = u128::from(secs) * 1000 + u128::from(micros / 1000);
-                self.saw_server_time(ms);
-                ms
+                let time: (u64, u64) = ::redis::from_redis_value(value).map_err(convert)?;
+                self.time_reply(time)
             }
         };
         // a record gone since its entry was read (`None`) is no lock
@@ -748,11 +753,10 @@ impl RedisLockStore {
     /// Redis starts by then has the other half to answer.
     async fn deadline(&self, budget: Duration) -> Result<u128, LockStoreError> {
         let started = tokio::time::Instant::now();
-        let (secs, micros): (u64, u64) = self
+        let time = self
             .bounded(::redis::cmd("TIME").query_async(&mut self.conn.clone()))
             .await?;
-        let server_ms = u128::from(secs) * 1000 + u128::from(micros / 1000);
-        self.saw_server_time(server_ms);
+        let server_ms = self.time_reply(time);
         let left = budget.saturating_sub(started.elapsed());
         Ok(server_ms + left.as_millis() / 2)
     }
