@@ -20,9 +20,7 @@ use common::*;
 use faulty::Faulty;
 use http::StatusCode;
 use tower::Layer;
-use tower_locks::{
-    LockDepth, LockEvent, LockLayer, LockQuery, LockScope, LockStore, MemoryLockStore,
-};
+use tower_locks::{LockDepth, LockEvent, LockLayer, LockScope, LockStore, MemoryLockStore};
 
 fn lock_req(path: &str) -> http::Request<Body> {
     req("LOCK", path)
@@ -75,16 +73,33 @@ async fn the_next_request_removes(svc: &Svc, store: &Faulty, tokens: &[&str]) {
 
 type Svc = tower_locks::LockService<Kv>;
 
+/// A PUT of `path` relying on the lock of `token`.
+fn put_with(path: &str, token: &str) -> http::Request<Body> {
+    req("PUT", path)
+        .header("if", format!("(<{token}>)"))
+        .body(Body::from("new"))
+        .unwrap()
+}
+
+/// A layer on a `Faulty` store over a `Kv` holding `files`, which is also its resource
+/// space, configured by `configure`.
+fn faulty_over(
+    files: &[&str],
+    configure: impl FnOnce(LockLayer) -> LockLayer,
+) -> (Arc<Faulty>, Kv, Svc) {
+    let store = Arc::new(Faulty::default());
+    let kv = Kv::with_files(files);
+    let layer = configure(LockLayer::new(store.clone())).resource_space(kv.clone());
+    let svc = tower::Layer::layer(&layer, kv.clone());
+    (store, kv, svc)
+}
+
 /// A MOVE onto an existing destination (204) removes the locks of the source and of the
 /// replaced destination. Dropped while the source's locks are being removed, the work left is
 /// queued and done by the next request: the destination's lock must not be lost.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_move_dropped_mid_cleanup_still_removes_the_destinations_locks() {
-    let store = Arc::new(Faulty::default());
-    let kv = Kv::with_files(&["/src", "/dst"]);
-    let svc = LockLayer::new(store.clone())
-        .resource_space(kv.clone())
-        .layer(kv.clone());
+    let (store, kv, svc) = faulty_over(&["/src", "/dst"], |l| l);
     let on_src = xlock(&store.inner, "/src", LockDepth::Zero).await;
     let on_dst = xlock(&store.inner, "/dst", LockDepth::Zero).await;
     store.pause_unlock.store(true, Ordering::SeqCst);
@@ -105,12 +120,7 @@ async fn a_move_dropped_mid_cleanup_still_removes_the_destinations_locks() {
 /// it: the lock of the removed resource does not stay.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unchecked_removals_failed_cleanup_is_not_lost() {
-    let store = Arc::new(Faulty::default());
-    let kv = Kv::with_files(&["/gone"]);
-    let svc = LockLayer::new(store.clone())
-        .fail_open_on_store_error_insecure(true)
-        .resource_space(kv.clone())
-        .layer(kv.clone());
+    let (store, kv, svc) = faulty_over(&["/gone"], |l| l.fail_open_on_store_error_insecure(true));
     let l = xlock(&store.inner, "/gone", LockDepth::Zero).await;
     store.fail_query.store(1, Ordering::SeqCst);
     store.fail_remove_subtree.store(1, Ordering::SeqCst);
@@ -125,12 +135,7 @@ async fn an_unchecked_removals_failed_cleanup_is_not_lost() {
 /// finishes it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dry_run_removal_dropped_mid_cleanup_is_not_lost() {
-    let store = Arc::new(Faulty::default());
-    let kv = Kv::with_files(&["/gone"]);
-    let svc = LockLayer::new(store.clone())
-        .dry_run(true)
-        .resource_space(kv.clone())
-        .layer(kv.clone());
+    let (store, kv, svc) = faulty_over(&["/gone"], |l| l.dry_run(true));
     let l = xlock(&store.inner, "/gone", LockDepth::Zero).await;
     store.pause_unlock.store(true, Ordering::SeqCst);
     // Deleted; dropped while the cleanup is at the store.
@@ -191,11 +196,7 @@ async fn a_dry_run_removal_keeps_a_lock_granted_since_as_d20_says() {
     assert_eq!(fresh.status, StatusCode::CREATED, "{}", fresh.text());
     store.gate.notify_one();
     assert_eq!(delete.await.unwrap().status, StatusCode::NO_CONTENT);
-    let standing = store
-        .inner
-        .query(&LockQuery::new().covering(p("/d")))
-        .await
-        .unwrap();
+    let standing = covering(&store.inner, "/d").await;
     assert_eq!(
         standing.len(),
         1,
@@ -245,11 +246,7 @@ async fn a_lock_whose_creation_reply_failed_is_not_left_unheld() {
     assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE, "{}", a.text());
     let a = send(svc.clone(), empty(req("PUT", "/other"))).await;
     assert_eq!(a.status, StatusCode::CREATED);
-    let standing = store
-        .inner
-        .query(&LockQuery::new().covering(p("/x")))
-        .await
-        .unwrap();
+    let standing = covering(&store.inner, "/x").await;
     assert!(
         standing.is_empty(),
         "a lock nobody holds stands on /x: {standing:?}"
@@ -300,22 +297,14 @@ async fn overlapping_source_and_destination_announce_each_lock_once() {
 /// refused, as during an UNLOCK of that lock.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_relying_on_a_lock_being_removed_with_its_resource_is_refused() {
-    let store = Arc::new(Faulty::default());
-    let kv = Kv::with_files(&["/d", "/d/f"]);
-    let svc = LockLayer::new(store.clone())
-        .resource_space(kv.clone())
-        .layer(kv.clone());
+    let (store, kv, svc) = faulty_over(&["/d", "/d/f"], |l| l);
     let t = xlock(&store.inner, "/d/f", LockDepth::Zero).await;
     store.pause_unlock.store(true, Ordering::SeqCst);
     let delete = req("DELETE", "/d").header("if", format!("</d/f> (<{}>)", t.token));
     let delete = tokio::spawn(send(svc.clone(), empty(delete)));
     store.entered.notified().await; // /d is deleted; the removal of its lock is at the store
     assert!(!kv.exists("/d/f"));
-    let put = req("PUT", "/d/f")
-        .header("if", format!("(<{}>)", t.token))
-        .body(Body::from("new"))
-        .unwrap();
-    let put = send(svc.clone(), put).await;
+    let put = send(svc.clone(), put_with("/d/f", &t.token)).await;
     store.gate.notify_one();
     assert_eq!(delete.await.unwrap().status, StatusCode::NO_CONTENT);
     assert!(store.inner.get(&t.token).await.unwrap().is_none());
@@ -354,11 +343,7 @@ async fn a_write_relying_on_a_lock_of_a_resource_being_deleted_is_refused() {
     let delete = req("DELETE", "/d").header("if", format!("</d/f> (<{}>)", t.token));
     let delete = tokio::spawn(send(svc.clone(), empty(delete)));
     entered.notified().await; // let through; the service has not deleted /d yet
-    let put = req("PUT", "/d/f")
-        .header("if", format!("(<{}>)", t.token))
-        .body(Body::from("new"))
-        .unwrap();
-    let put = send(svc.clone(), put).await;
+    let put = send(svc.clone(), put_with("/d/f", &t.token)).await;
     gate.notify_one();
     assert_eq!(delete.await.unwrap().status, StatusCode::NO_CONTENT);
     assert_eq!(put.status, StatusCode::LOCKED, "{}", put.text());
@@ -370,22 +355,15 @@ async fn a_write_relying_on_a_lock_of_a_resource_being_deleted_is_refused() {
 /// locks it reads below the removed path once answered are marked while they go.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_relying_on_a_lock_an_unchecked_removal_takes_is_refused() {
-    let store = Arc::new(Faulty::default());
-    let kv = Kv::with_files(&["/d", "/d/f"]);
-    let svc = LockLayer::new(store.clone())
-        .fail_open_on_store_error_insecure(true)
-        .resource_space(kv.clone())
-        .layer(kv.clone());
+    let (store, _, svc) = faulty_over(&["/d", "/d/f"], |l| {
+        l.fail_open_on_store_error_insecure(true)
+    });
     let t = xlock(&store.inner, "/d/f", LockDepth::Zero).await;
     store.fail_query.store(1, Ordering::SeqCst);
     store.pause_unlock.store(true, Ordering::SeqCst);
     let delete = tokio::spawn(send(svc.clone(), empty(req("DELETE", "/d"))));
     store.entered.notified().await; // deleted unchecked; the removal of its lock waits
-    let put = req("PUT", "/d/f")
-        .header("if", format!("(<{}>)", t.token))
-        .body(Body::from("new"))
-        .unwrap();
-    let put = send(svc.clone(), put).await;
+    let put = send(svc.clone(), put_with("/d/f", &t.token)).await;
     store.gate.notify_one();
     assert_eq!(delete.await.unwrap().status, StatusCode::NO_CONTENT);
     assert_eq!(put.status, StatusCode::LOCKED, "{}", put.text());
@@ -481,11 +459,7 @@ async fn no_write_relies_on_a_lock_before_its_acquire_answered() {
     store.gate.notify_one();
     let acquired = acquire.await.unwrap();
     assert_eq!(acquired.status, StatusCode::CREATED, "{}", acquired.text());
-    let held = store
-        .inner
-        .query(&LockQuery::new().covering(p("/d/x")))
-        .await;
-    assert_eq!(held.unwrap().len(), 1);
+    assert_eq!(covering(&store.inner, "/d/x").await.len(), 1);
 }
 
 /// A lock queued for removal is marked while it waits: a write is never let through relying

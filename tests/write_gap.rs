@@ -179,20 +179,6 @@ async fn the_lock_api_breaks_no_lock_a_write_relies_on() {
     assert!(store.get(&l.token).await.unwrap().is_none());
 }
 
-/// The locks standing on `path` and its ancestors.
-async fn covering(store: &impl LockStore, path: &str) -> Vec<tower_locks::Lock> {
-    let path = tower_locks::ResourcePath::parse(path).unwrap();
-    let query = tower_locks::LockQuery::new().covering(path);
-    store.query(&query).await.unwrap()
-}
-
-/// The locks standing at and below `path`.
-async fn below(store: &impl LockStore, path: &str) -> Vec<tower_locks::Lock> {
-    let path = tower_locks::ResourcePath::parse(path).unwrap();
-    let query = tower_locks::LockQuery::new().subtree(path);
-    store.query(&query).await.unwrap()
-}
-
 /// The tokens of the locks an event hook heard removed.
 #[derive(Clone, Default)]
 struct Removals(Arc<Mutex<Vec<String>>>);

@@ -375,3 +375,17 @@ pub fn timed_lock(path: &str, timeout: &str, who: Option<&str>) -> Request<Body>
     }
     r
 }
+
+/// The locks standing on `path` and its ancestors.
+pub async fn covering(store: &impl LockStore, path: &str) -> Vec<tower_locks::Lock> {
+    let path = tower_locks::ResourcePath::parse(path).unwrap();
+    let query = tower_locks::LockQuery::new().covering(path);
+    store.query(&query).await.unwrap()
+}
+
+/// The locks standing at and below `path`.
+pub async fn below(store: &impl LockStore, path: &str) -> Vec<tower_locks::Lock> {
+    let path = tower_locks::ResourcePath::parse(path).unwrap();
+    let query = tower_locks::LockQuery::new().subtree(path);
+    store.query(&query).await.unwrap()
+}
